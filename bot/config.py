@@ -1,0 +1,155 @@
+"""Configuration: every knob comes from the environment (prefix ``SHUXIANG_``) or ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from services.policy import LoanPolicy, RolePolicy
+
+DEFAULT_DB_PATH = Path("var") / "shuxiang.sqlite3"
+TELEGRAM_API_URL = "https://api.telegram.org"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person starting the program (one line)."""
+
+
+class RoleLimits(BaseModel):
+    max_loans: int = Field(ge=0)
+    loan_days: int = Field(ge=1)
+    renewals: int = Field(ge=0)
+    renewal_days: int = Field(ge=1)
+    max_holds: int = Field(ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHUXIANG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database_url: SecretStr = SecretStr(f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
+    bot_token: SecretStr | None = None
+    bot_api_url: str = TELEGRAM_API_URL
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    data_dir: Path = Path("var")
+
+    student: RoleLimits = RoleLimits(
+        max_loans=3, loan_days=30, renewals=1, renewal_days=15, max_holds=3
+    )
+    teacher: RoleLimits = RoleLimits(
+        max_loans=10, loan_days=60, renewals=2, renewal_days=30, max_holds=10
+    )
+    librarian: RoleLimits = RoleLimits(
+        max_loans=20, loan_days=60, renewals=3, renewal_days=30, max_holds=20
+    )
+    hold_pickup_days: int = Field(default=3, ge=1)
+    binding_code_days: int = Field(default=30, ge=1)
+    # CLC class prefix -> where it stands; the longest matching prefix wins.
+    shelf_map: dict[str, str] = {
+        "N": "一楼 科普阅览室",
+        "O": "一楼 科普阅览室",
+        "P": "一楼 科普阅览室",
+        "Q": "一楼 科普阅览室",
+        "R": "一楼 科普阅览室",
+        "S": "一楼 科普阅览室",
+        "T": "一楼 科普阅览室",
+        "U": "一楼 科普阅览室",
+        "V": "一楼 科普阅览室",
+        "X": "一楼 科普阅览室",
+        "A": "二楼 社科阅览室",
+        "B": "二楼 社科阅览室",
+        "C": "二楼 社科阅览室",
+        "D": "二楼 社科阅览室",
+        "E": "二楼 社科阅览室",
+        "F": "二楼 社科阅览室",
+        "G": "二楼 社科阅览室",
+        "H": "二楼 社科阅览室",
+        "K": "二楼 社科阅览室",
+        "Z": "二楼 社科阅览室",
+        "I": "三楼 文艺阅览室",
+        "J": "三楼 文艺阅览室",
+    }
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"未知的时区 {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def checked_database_url(self) -> str:
+        """The database URL, or a ConfigError that never repeats it (it may hold a password)."""
+        raw = self.database_url.get_secret_value()
+        try:
+            url = make_url(raw)
+        except ArgumentError:
+            raise ConfigError(
+                "SHUXIANG_DATABASE_URL 无法解析：应形如 sqlite+aiosqlite:///var/shuxiang.sqlite3 "
+                "或 postgresql+asyncpg://user:password@host/db"
+            ) from None
+        if url.drivername == "sqlite":
+            url = url.set(drivername="sqlite+aiosqlite")
+        elif url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+asyncpg")
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ConfigError(
+                f"SHUXIANG_DATABASE_URL 的驱动 {url.drivername!r} 不受支持："
+                "请使用 sqlite+aiosqlite 或 postgresql+asyncpg"
+            )
+        if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return url.render_as_string(hide_password=False)
+
+    def require_token(self) -> str:
+        if self.bot_token is None or not self.bot_token.get_secret_value().strip():
+            raise ConfigError(
+                "缺少机器人令牌：请设置环境变量 SHUXIANG_BOT_TOKEN（向 @BotFather 申请），"
+                "或用 `shuxiang demo` 在本地沙盒中试用"
+            )
+        return self.bot_token.get_secret_value().strip()
+
+    def loan_policy(self) -> LoanPolicy:
+        def role(limits: RoleLimits) -> RolePolicy:
+            return RolePolicy(**limits.model_dump())
+
+        return LoanPolicy(
+            roles={
+                "student": role(self.student),
+                "teacher": role(self.teacher),
+                "librarian": role(self.librarian),
+            },
+            hold_pickup_days=self.hold_pickup_days,
+            binding_code_days=self.binding_code_days,
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; a validation problem becomes one ConfigError line without secret values."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHUXIANG_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"配置有误：{problems}") from None

@@ -1,0 +1,30 @@
+"""Loan policy: the numbers a school sets per role. Built by bot/config, passed into services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RolePolicy:
+    max_loans: int
+    loan_days: int
+    renewals: int
+    renewal_days: int
+    max_holds: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoanPolicy:
+    roles: dict[str, RolePolicy] = field(
+        default_factory=lambda: {
+            "student": RolePolicy(3, 30, 1, 15, 3),
+            "teacher": RolePolicy(10, 60, 2, 30, 10),
+            "librarian": RolePolicy(20, 60, 3, 30, 20),
+        }
+    )
+    hold_pickup_days: int = 3
+    binding_code_days: int = 30
+
+    def for_role(self, role: str) -> RolePolicy:
+        return self.roles.get(role, self.roles["student"])

@@ -1,0 +1,377 @@
+"""The whole data model. Times are stored as UTC and come back timezone-aware on both databases."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """SQLite keeps no offset; normalise to naive UTC in, aware UTC out, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Role(enum.StrEnum):
+    STUDENT = "student"
+    TEACHER = "teacher"
+    LIBRARIAN = "librarian"
+
+
+class CopyStatus(enum.StrEnum):
+    ON_SHELF = "on_shelf"
+    ON_LOAN = "on_loan"
+    ON_HOLD_SHELF = "on_hold_shelf"
+    IN_CORNER = "in_corner"
+    IN_TRANSIT = "in_transit"
+    LOST = "lost"
+    WITHDRAWN = "withdrawn"
+
+
+class HoldStatus(enum.StrEnum):
+    WAITING = "waiting"
+    READY = "ready"
+    COLLECTED = "collected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_HOLD_STATUSES = (HoldStatus.WAITING.value, HoldStatus.READY.value)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up (blocked by the user, too many attempts)
+
+
+class SwapStatus(enum.StrEnum):
+    PROPOSED = "proposed"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class SuggestionStatus(enum.StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PURCHASED = "purchased"
+
+
+def _in(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Record(Base):
+    """A bibliographic record (one title)."""
+
+    __tablename__ = "records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    isbn: Mapped[str | None] = mapped_column(String(13), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    subtitle: Mapped[str | None] = mapped_column(String(500))
+    authors: Mapped[str | None] = mapped_column(String(500))
+    translators: Mapped[str | None] = mapped_column(String(500))
+    publisher: Mapped[str | None] = mapped_column(String(200))
+    pub_date: Mapped[str | None] = mapped_column(String(20))
+    clc: Mapped[str | None] = mapped_column(String(40), index=True)
+    call_number: Mapped[str | None] = mapped_column(String(80), index=True)
+    series: Mapped[str | None] = mapped_column(String(300))
+    original_title: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[str | None] = mapped_column(String(500))
+    summary: Mapped[str | None] = mapped_column(Text)
+    catalogued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Lifetime loans, kept by circulation; search uses it as a tie-breaker.
+    loan_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    copies: Mapped[list[Copy]] = relationship(back_populates="record", lazy="raise")
+
+
+class ClassCorner(Base):
+    """A class reading corner (班级图书角)."""
+
+    __tablename__ = "class_corners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(40), unique=True)
+    capacity: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Copy(Base):
+    """One physical volume, known by its barcode."""
+
+    __tablename__ = "copies"
+    __table_args__ = (CheckConstraint(_in("status", CopyStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    barcode: Mapped[str] = mapped_column(String(40), unique=True)
+    record_pk: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    location: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default=CopyStatus.ON_SHELF.value, index=True)
+    corner_id: Mapped[int | None] = mapped_column(ForeignKey("class_corners.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    record: Mapped[Record] = relationship(back_populates="copies", lazy="raise")
+
+
+class Reader(Base):
+    __tablename__ = "readers"
+    __table_args__ = (CheckConstraint(_in("role", Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_no: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16), default=Role.STUDENT.value)
+    grade: Mapped[str | None] = mapped_column(String(20))
+    class_name: Mapped[str | None] = mapped_column(String(40), index=True)
+    office: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClassMonitor(Base):
+    """A class library monitor (班级图书管理员); a class usually has two."""
+
+    __tablename__ = "class_monitors"
+    __table_args__ = (UniqueConstraint("class_name", "reader_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(40), index=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"))
+    appointed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TelegramBinding(Base):
+    """One reader to one Telegram user, both ways."""
+
+    __tablename__ = "telegram_bindings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(
+        ForeignKey("readers.id", ondelete="CASCADE"), unique=True
+    )
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    bound_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BindingCode(Base):
+    """A single-use code a librarian hands to a reader to bind their Telegram account."""
+
+    __tablename__ = "binding_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        # At most one open loan per copy, whatever the application does.
+        Index(
+            "uq_loans_open_copy",
+            "copy_id",
+            unique=True,
+            sqlite_where=text("returned_at IS NULL"),
+            postgresql_where=text("returned_at IS NULL"),
+        ),
+        CheckConstraint("renewals >= 0", name="renewals_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    copy_id: Mapped[int] = mapped_column(ForeignKey("copies.id"), index=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    lent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    returned_at: Mapped[datetime | None]
+    renewals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lent_by: Mapped[int | None] = mapped_column(ForeignKey("readers.id"))
+
+
+class Hold(Base):
+    """A place in a record's hold queue (预约)."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        # One active hold per reader per record.
+        Index(
+            "uq_holds_active_reader_record",
+            "record_pk",
+            "reader_id",
+            unique=True,
+            sqlite_where=text("status IN ('waiting', 'ready')"),
+            postgresql_where=text("status IN ('waiting', 'ready')"),
+        ),
+        # A copy waits on the hold shelf for one reader at a time.
+        Index(
+            "uq_holds_ready_copy",
+            "copy_id",
+            unique=True,
+            sqlite_where=text("status = 'ready'"),
+            postgresql_where=text("status = 'ready'"),
+        ),
+        CheckConstraint(_in("status", HoldStatus), name="status"),
+        Index("ix_holds_queue", "record_pk", "status", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_pk: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=HoldStatus.WAITING.value)
+    copy_id: Mapped[int | None] = mapped_column(ForeignKey("copies.id"))
+    ready_until: Mapped[datetime | None]
+    deliver_to_office: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    closed_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """The outbox: written in the same transaction as the event, sent later by a claimable sweep."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_in("status", OutboxStatus), name="status"),
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already handled: a redelivered update is dropped."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CornerSwap(Base):
+    """A batch of books going to (and coming back from) a class corner, confirmed by a monitor."""
+
+    __tablename__ = "corner_swaps"
+    __table_args__ = (CheckConstraint(_in("status", SwapStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    corner_id: Mapped[int] = mapped_column(ForeignKey("class_corners.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=SwapStatus.PROPOSED.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("readers.id"))
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("readers.id"))
+
+
+class CornerSwapItem(Base):
+    __tablename__ = "corner_swap_items"
+    __table_args__ = (
+        UniqueConstraint("swap_id", "copy_id"),
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    swap_id: Mapped[int] = mapped_column(ForeignKey("corner_swaps.id", ondelete="CASCADE"))
+    copy_id: Mapped[int] = mapped_column(ForeignKey("copies.id"))
+    # 'in': from the library into the corner; 'out': back from the corner to the library.
+    direction: Mapped[str] = mapped_column(String(3))
+
+
+class PurchaseSuggestion(Base):
+    """A reader's purchase suggestion (荐购), often from a search that found nothing."""
+
+    __tablename__ = "purchase_suggestions"
+    __table_args__ = (CheckConstraint(_in("status", SuggestionStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int | None] = mapped_column(ForeignKey("readers.id"), index=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    query: Mapped[str] = mapped_column(String(500))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    status: Mapped[str] = mapped_column(String(16), default=SuggestionStatus.NEW.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what: circulation, imports, bindings, broadcasts."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # 'reader:12', 'cli', 'scheduler'
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
