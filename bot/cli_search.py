@@ -1,9 +1,129 @@
-"""Command group placeholder: filled in by its issue."""
+"""``shuxiang search``: search the catalogue from the command line.
+
+``shuxiang search QUERY`` prints a readable list. ``shuxiang search --json`` without QUERY reads
+one query per line from stdin and writes one JSON object per line, in order, flushed per line:
+``{"query", "results": [{"record_id", "title", "author", "score"}], "took_ms"}``. Other programs
+(the benchmark, scripts) rely on that contract; ``took_ms`` is the time the search took inside
+this process, measured after jieba and the library dictionary were loaded.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from typing import IO, Annotated, Any
+
 import typer
+
+from bot.runtime import configure_logging, run_with_db, settings_or_exit
+from storage.db import Database
+
+# Warm-up queries: one per code path, so the first real query pays no first-use costs.
+_WARM_UP_QUERIES = ("预热", "yure", "9787544270878", "I247.5", "I247.5/Y75")
+
+
+def _year(pub_date: str | None) -> str | None:
+    return pub_date[:4] if pub_date and pub_date[:4].isdigit() else None
+
+
+def _render(result: Any) -> str:
+    if result.kind == "empty":
+        return "请输入书名、作者、拼音、ISBN 或索书号。"
+    if not result.hits:
+        return f"没有找到与「{result.query}」相关的图书。"
+    header = (
+        f"分类「{result.query}」共 {result.total} 种图书："
+        if result.kind == "clc"
+        else f"「{result.query}」共找到 {result.total} 种图书："
+    )
+    lines = [header]
+    for n, hit in enumerate(result.hits, 1):
+        lines.append(f"{n}. {hit.title}" + (f"  {hit.author}" if hit.author else ""))
+        details = []
+        year = _year(hit.pub_date)
+        if hit.publisher or year:
+            details.append(" ".join(part for part in (hit.publisher, year) if part))
+        if hit.call_number:
+            details.append(f"索书号 {hit.call_number}")
+        details.append(f"在架 {hit.on_shelf}/{hit.copies}")
+        lines.append("   " + " · ".join(details))
+    return "\n".join(lines)
+
+
+def _json_line(query: str, result: Any, took_ms: float) -> str:
+    return json.dumps(
+        {
+            "query": query,
+            "results": [
+                {
+                    "record_id": hit.record_id,
+                    "title": hit.title,
+                    "author": hit.author,
+                    "score": hit.score,
+                }
+                for hit in result.hits
+            ],
+            "took_ms": round(took_ms, 3),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _utf8(stream: IO[str]) -> None:
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(encoding="utf-8", errors="replace")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+
+    @app.command("search")
+    def search_command(
+        query: Annotated[
+            str | None, typer.Argument(help="检索词；省略时从标准输入逐行读取")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="每个检索输出一行 JSON（供其他程序使用）")
+        ] = False,
+        limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="返回条数")] = 10,
+        offset: Annotated[int, typer.Option("--offset", min=0, help="跳过前若干条")] = 0,
+    ) -> None:
+        """检索馆藏：书名、作者、拼音或首字母、ISBN、索书号、中图法分类号。"""
+        from nlp import segment
+        from nlp.search import search, warm_up
+
+        settings = settings_or_exit()
+        configure_logging(settings)
+        segment.configure(settings.data_dir / "cache")
+        _utf8(sys.stdout)
+        _utf8(sys.stdin)
+
+        async def run_one(db: Database, text: str) -> tuple[Any, float]:
+            started = time.perf_counter()
+            async with db.transaction(read_only=True) as session:
+                result = await search(session, text, limit=limit, offset=offset)
+            return result, (time.perf_counter() - started) * 1000
+
+        def emit(text: str, result: Any, took_ms: float) -> None:
+            out = _json_line(text, result, took_ms) if as_json else _render(result)
+            sys.stdout.write(out + "\n")
+            sys.stdout.flush()
+
+        async def body(db: Database) -> None:
+            async with db.transaction(read_only=True) as session:
+                await warm_up(session)
+            for text in _WARM_UP_QUERIES:
+                await run_one(db, text)
+            if query is not None:
+                emit(query, *await run_one(db, query))
+                return
+            while True:
+                line = sys.stdin.readline()
+                if not line:
+                    break
+                text = line.rstrip("\r\n")
+                emit(text, *await run_one(db, text))
+
+        run_with_db(settings, body, migrate=True)

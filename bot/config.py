@@ -29,6 +29,31 @@ class RoleLimits(BaseModel):
     max_holds: int = Field(ge=0)
 
 
+# One class per role, so that SHUXIANG_STUDENT__MAX_LOANS=5 alone keeps the other defaults.
+class StudentLimits(RoleLimits):
+    max_loans: int = Field(default=3, ge=0)
+    loan_days: int = Field(default=30, ge=1)
+    renewals: int = Field(default=1, ge=0)
+    renewal_days: int = Field(default=15, ge=1)
+    max_holds: int = Field(default=3, ge=0)
+
+
+class TeacherLimits(RoleLimits):
+    max_loans: int = Field(default=10, ge=0)
+    loan_days: int = Field(default=60, ge=1)
+    renewals: int = Field(default=2, ge=0)
+    renewal_days: int = Field(default=30, ge=1)
+    max_holds: int = Field(default=10, ge=0)
+
+
+class LibrarianLimits(RoleLimits):
+    max_loans: int = Field(default=20, ge=0)
+    loan_days: int = Field(default=60, ge=1)
+    renewals: int = Field(default=3, ge=0)
+    renewal_days: int = Field(default=30, ge=1)
+    max_holds: int = Field(default=20, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SHUXIANG_",
@@ -41,19 +66,15 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
     bot_token: SecretStr | None = None
     bot_api_url: str = TELEGRAM_API_URL
+    # For the t.me deep links printed on binding-code sheets.
+    bot_username: str = "shuxiang_bot"
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     data_dir: Path = Path("var")
 
-    student: RoleLimits = RoleLimits(
-        max_loans=3, loan_days=30, renewals=1, renewal_days=15, max_holds=3
-    )
-    teacher: RoleLimits = RoleLimits(
-        max_loans=10, loan_days=60, renewals=2, renewal_days=30, max_holds=10
-    )
-    librarian: RoleLimits = RoleLimits(
-        max_loans=20, loan_days=60, renewals=3, renewal_days=30, max_holds=20
-    )
+    student: StudentLimits = StudentLimits()
+    teacher: TeacherLimits = TeacherLimits()
+    librarian: LibrarianLimits = LibrarianLimits()
     hold_pickup_days: int = Field(default=3, ge=1)
     binding_code_days: int = Field(default=30, ge=1)
     # CLC class prefix -> where it stands; the longest matching prefix wins.

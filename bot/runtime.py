@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from asyncpg import PostgresError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
 from storage.db import Database
@@ -32,32 +35,46 @@ def settings_or_exit() -> Settings:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # aiohttp/aiogram may log request URLs; the token is part of the Bot API path.
-    logging.getLogger().addFilter(_redactor(settings))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(settings))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # One line per update and per migration step drowns what matters at INFO.
+    for chatty in ("aiogram.event", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
-def _redactor(settings: Settings) -> logging.Filter:
-    secrets = [s for s in (settings.bot_token, settings.database_url) if s is not None]
+class RedactingFormatter(logging.Formatter):
+    """The token sits in every Bot API URL and the password in the database URL: mask both,
+    in messages and in tracebacks alike."""
 
-    class Redact(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            message = record.getMessage()
-            changed = False
-            for secret in secrets:
-                value = secret.get_secret_value()
-                if value and value in message:
-                    message = message.replace(value, "***")
-                    changed = True
-            if changed:
-                record.msg, record.args = message, None
-            return True
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.secrets = [
+            value
+            for secret in (settings.bot_token, settings.database_url)
+            if secret is not None and (value := secret.get_secret_value())
+        ]
+        password = _url_password(settings.database_url.get_secret_value())
+        if password:
+            self.secrets.append(password)
 
-    return Redact()
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password
+    except ArgumentError:
+        return None
 
 
 def run_with_db(
@@ -84,7 +101,9 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except ConfigError as exc:
         fail(str(exc))
-    except (OSError, ConnectionError) as exc:
+    except (ConnectionError, socket.gaierror, PostgresError, InterfaceError) as exc:
         fail(f"无法连接数据库或服务：{type(exc).__name__}（请检查 SHUXIANG_DATABASE_URL）")
+    except OperationalError as exc:
+        fail(f"数据库错误：{type(exc.orig).__name__}（请检查 SHUXIANG_DATABASE_URL 和磁盘）")
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

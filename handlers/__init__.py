@@ -1,0 +1,13 @@
+"""aiogram routers: parse the update, call a service, render the reply."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def get_routers() -> list[Router]:
+    """Order matters: commands and buttons first, free-text search next, the fallback last."""
+    from handlers import errors, fallback, holds, librarian, loans, search, start
+
+    modules = (errors, start, librarian, loans, holds, search, fallback)
+    return [module.build_router() for module in modules]

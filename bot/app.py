@@ -1,0 +1,136 @@
+"""The one assembly function: config → database → Bot → Dispatcher → routers → middlewares →
+scheduler. Nothing here is a module-level global; everything long-lived hangs off ``Shuxiang``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButtonCommands
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Settings
+from bot.retry import RetryMiddleware
+from handlers import get_routers
+from handlers.keyboards import bot_commands
+from handlers.middlewares import ReaderMiddleware, ThrottlingMiddleware, UnitOfWorkMiddleware
+from handlers.render import Translator
+from services.circulation import expire_ready_holds
+from services.i18n import DEFAULT_LOCALE
+from services.policy import LoanPolicy
+from services.readers import librarian_chats
+from services.updates import forget_old_updates
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Shuxiang:
+    settings: Settings
+    db: Database
+    bot: Bot
+    dp: Dispatcher
+    scheduler: AsyncIOScheduler
+
+    async def run_polling(self, *, handle_signals: bool = True) -> None:
+        """Long polling. Updates are handled one by one before the next getUpdates confirms
+        them, so an update in flight when the process dies is delivered again (and the
+        processed-update record drops it if it had in fact been handled)."""
+        await self.dp.start_polling(
+            self.bot,
+            handle_as_tasks=False,
+            handle_signals=handle_signals,
+            close_bot_session=True,
+            allowed_updates=self.dp.resolve_used_update_types(),
+        )
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.db.dispose()
+
+
+def build_bot(settings: Settings, token: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")))
+    session.middleware(RetryMiddleware())
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_app(settings: Settings, *, token: str, db: Database | None = None) -> Shuxiang:
+    db = db or Database(settings.checked_database_url())
+    bot = build_bot(settings, token)
+    policy = settings.loan_policy()
+    dp = Dispatcher(db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map))
+    dp.include_routers(*get_routers())
+    dp.update.outer_middleware(UnitOfWorkMiddleware(db))
+    dp.update.outer_middleware(ReaderMiddleware())
+    dp.update.outer_middleware(ThrottlingMiddleware())
+
+    scheduler = AsyncIOScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        expire_holds_job,
+        "interval",
+        minutes=10,
+        kwargs={"db": db, "policy": policy},
+        id="expire_ready_holds",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=300,
+    )
+    scheduler.add_job(
+        forget_updates_job,
+        "cron",
+        hour=3,
+        kwargs={"db": db},
+        id="forget_old_updates",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=3600,
+    )
+    app = Shuxiang(settings=settings, db=db, bot=bot, dp=dp, scheduler=scheduler)
+    dp["app"] = app  # startup/shutdown hooks receive it by parameter name
+    dp.startup.register(on_startup)
+    dp.shutdown.register(on_shutdown)
+    return app
+
+
+async def on_startup(app: Shuxiang) -> None:
+    tr = Translator(DEFAULT_LOCALE)
+    await app.bot.set_my_commands(bot_commands(tr), scope=BotCommandScopeDefault())
+    await app.bot.set_chat_menu_button(menu_button=MenuButtonCommands())
+    async with app.db.transaction(read_only=True) as session:
+        chats = await librarian_chats(session)
+    for chat_id in chats:
+        try:
+            await app.bot.set_my_commands(
+                bot_commands(tr, librarian=True), scope=BotCommandScopeChat(chat_id=chat_id)
+            )
+        except TelegramAPIError as exc:  # a librarian who left the chat must not stop the bot
+            log.warning("librarian commands for chat %s: %s", chat_id, exc)
+    if not app.scheduler.running:
+        app.scheduler.start()
+    me = await app.bot.get_me()
+    log.info("bot @%s started", me.username)
+
+
+async def on_shutdown(app: Shuxiang) -> None:
+    if app.scheduler.running:
+        app.scheduler.shutdown(wait=False)
+
+
+async def expire_holds_job(db: Database, policy: LoanPolicy) -> None:
+    async with db.transaction() as session:
+        expired = await expire_ready_holds(session, policy=policy)
+    if expired:
+        log.info("expired %d uncollected holds", expired)
+
+
+async def forget_updates_job(db: Database) -> None:
+    async with db.transaction() as session:
+        await forget_old_updates(session)

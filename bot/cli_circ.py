@@ -1,0 +1,163 @@
+"""Librarian commands at the terminal: binding codes and the circulation desk."""
+
+from __future__ import annotations
+
+import csv
+import html
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import Settings
+from bot.runtime import run_with_db, settings_or_exit
+from services import circulation
+from services.errors import ServiceError
+from services.i18n import t
+from services.readers import IssuedCode, issue_codes
+from storage.db import Database
+
+readers_app = typer.Typer(help="读者：绑定码等。", no_args_is_help=True)
+circ_app = typer.Typer(
+    help="流通：借书与还书（与机器人的 /checkout、/return 相同的规则）。", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(readers_app, name="readers")
+    app.add_typer(circ_app, name="circ")
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"
+
+
+def write_sheet(path: Path, codes: list[IssuedCode], bot_username: str) -> None:
+    """A printable A4 sheet: one cut-out slip per reader."""
+    slips = []
+    for c in codes:
+        link = deep_link(bot_username, c.code)
+        slips.append(
+            '<div class="slip">'
+            f"<b>{html.escape(c.name)}</b> {html.escape(c.class_name or '')}<br>"
+            f"证号 {html.escape(c.card_no)}<br>"
+            f'<span class="code">{c.code}</span><br>'
+            f"<small>{html.escape(t('cli.codes_sheet_hint', code=c.code))}<br>{link}<br>"
+            f"{t('cli.codes_sheet_expires', date=c.expires_at.date().isoformat())}</small>"
+            "</div>"
+        )
+    title = html.escape(t("cli.codes_sheet_title"))
+    path.write_text(
+        "<!doctype html><html lang='zh-CN'><meta charset='utf-8'>"
+        f"<title>{title}</title><style>"
+        "body{font-family:sans-serif;margin:1cm}.slip{display:inline-block;width:8.5cm;"
+        "border:1px dashed #888;padding:.4cm;margin:.2cm;vertical-align:top}"
+        ".code{font:bold 20pt monospace;letter-spacing:2px}"
+        f"</style><h1>{title}</h1>{''.join(slips)}</html>",
+        encoding="utf-8",
+    )
+
+
+@readers_app.command("codes")
+def codes(
+    class_name: Annotated[str | None, typer.Option("--class", help="班级，例如 高一(3)班")] = None,
+    card: Annotated[list[str] | None, typer.Option("--card", help="证号，可重复")] = None,
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件")] = Path("binding-codes.csv"),
+    bot_username: Annotated[
+        str | None, typer.Option("--bot", help="机器人用户名（默认取配置 SHUXIANG_BOT_USERNAME）")
+    ] = None,
+) -> None:
+    """为一个班或指定读者生成一次性绑定码，写出 CSV 和可打印的 HTML。"""
+    settings = settings_or_exit()
+    username = (bot_username or settings.bot_username).lstrip("@")
+
+    async def body(db: Database) -> list[IssuedCode]:
+        async with db.transaction() as session:
+            return await issue_codes(
+                session,
+                policy=settings.loan_policy(),
+                class_name=class_name,
+                card_nos=card or (),
+            )
+
+    try:
+        issued = run_with_db(settings, body, migrate=True)
+    except ServiceError as exc:
+        typer.secho(exc.render(), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["card_no", "name", "class_name", "code", "link"])
+        for c in issued:
+            writer.writerow(
+                [c.card_no, c.name, c.class_name or "", c.code, deep_link(username, c.code)]
+            )
+    sheet = out.with_suffix(".html")
+    write_sheet(sheet, issued, username)
+    typer.echo(t("cli.codes_written", count=len(issued), csv=out, sheet=sheet))
+
+
+@circ_app.command("checkout")
+def checkout(
+    card_no: Annotated[str, typer.Argument(help="读者证号")],
+    barcode: Annotated[str, typer.Argument(help="图书条码")],
+) -> None:
+    """借出：把一册书借给读者。"""
+    settings = settings_or_exit()
+
+    async def body(db: Database) -> str:
+        async with db.transaction() as session:
+            done = await circulation.checkout(
+                session, card_no=card_no, barcode=barcode, policy=settings.loan_policy()
+            )
+        return t(
+            "cli.checkout_done",
+            title=done.title,
+            barcode=done.barcode,
+            name=done.reader_name,
+            card_no=done.card_no,
+            due=done.due_at.astimezone(settings.tz).date().isoformat(),
+        )
+
+    _run_desk(settings, body)
+
+
+@circ_app.command("return")
+def return_(barcode: Annotated[str, typer.Argument(help="图书条码")]) -> None:
+    """还书：按条码归还；有预约时提示放到预约架。"""
+    settings = settings_or_exit()
+
+    async def body(db: Database) -> str:
+        async with db.transaction() as session:
+            done = await circulation.return_copy(
+                session, barcode=barcode, policy=settings.loan_policy()
+            )
+        lines = [
+            t(
+                "cli.return_done",
+                title=done.title,
+                barcode=done.barcode,
+                name=done.reader_name,
+                card_no=done.card_no,
+            )
+        ]
+        late = (
+            done.returned_at.astimezone(settings.tz).date()
+            - done.due_at.astimezone(settings.tz).date()
+        ).days
+        if late > 0:
+            lines.append(t("cli.return_overdue", days=late))
+        if done.held_for_name:
+            lines.append(t("cli.return_hold", name=done.held_for_name, card_no=done.held_for_card))
+        return "\n".join(lines)
+
+    _run_desk(settings, body)
+
+
+def _run_desk(settings: Settings, body: Callable[[Database], Awaitable[str]]) -> None:
+    try:
+        typer.echo(run_with_db(settings, body, migrate=True))
+    except ServiceError as exc:
+        typer.secho(exc.render(), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,187 @@
+"""The embedded default: Shuxiang on SQLite with its own sample data, talking to the local Bot API
+emulator, with a web chat page where a person plays a sample student, teacher or the librarian."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from bot.app import Shuxiang, build_app
+from bot.config import Settings
+from bot.sample_data import CATALOGUE_CSV, READERS_CSV
+from bot.sandbox.emulator import BotApiEmulator
+from bot.sandbox.webchat import add_webchat_routes
+from services import circulation
+from services.errors import ServiceError
+from services.i18n import t
+from services.importing import import_catalogue, import_readers
+from services.readers import bind, issue_codes, reader_for_telegram
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Copy, CopyStatus, Reader, Record, Role
+
+log = logging.getLogger(__name__)
+
+# Not a secret: it only ever reaches the emulator on 127.0.0.1.
+SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"
+SANDBOX_BOT = "shuxiang_sandbox_bot"
+
+
+@dataclass(frozen=True)
+class Persona:
+    user_id: int
+    role: str
+    card_no: str
+    name: str
+
+    def as_webchat(self) -> dict[str, object]:
+        label = f"{t(f'role.{self.role}')} {self.name}"
+        return {"user_id": self.user_id, "label": label, "first_name": self.name}
+
+
+PERSONA_IDS = {Role.STUDENT.value: 900001, Role.TEACHER.value: 900002, Role.LIBRARIAN.value: 900003}
+
+
+async def load_sample_data(db: Database) -> tuple[bool, str]:
+    """Import the sample catalogue and roster into an empty database; report what is there."""
+    async with db.transaction(read_only=True) as session:
+        empty = not await session.scalar(select(func.count(Record.id)))
+    if empty:
+        await import_catalogue(db, CATALOGUE_CSV)
+        await import_readers(db, READERS_CSV)
+    async with db.transaction(read_only=True) as session:
+        records = await session.scalar(select(func.count(Record.id)))
+        copies = await session.scalar(select(func.count(Copy.id)))
+        readers = await session.scalar(select(func.count(Reader.id)))
+    return empty, t("cli.demo_loaded", records=records, copies=copies, readers=readers)
+
+
+async def ensure_personas(db: Database, settings: Settings) -> list[Persona]:
+    """One bound sample reader per role, so the sandbox starts ready to use."""
+    personas = []
+    policy = settings.loan_policy()
+    for role, user_id in PERSONA_IDS.items():
+        async with db.transaction() as session:
+            reader = await session.scalar(
+                select(Reader)
+                .where(Reader.role == role, Reader.active.is_(True))
+                .order_by(Reader.card_no)
+                .limit(1)
+            )
+            if reader is None:
+                continue
+            if await reader_for_telegram(session, user_id) is None:
+                (code,) = await issue_codes(session, policy=policy, card_nos=[reader.card_no])
+                await bind(session, code=code.code, telegram_user_id=user_id, chat_id=user_id)
+            personas.append(Persona(user_id, role, reader.card_no, reader.name))
+    return personas
+
+
+async def seed_circulation(db: Database, settings: Settings, personas: list[Persona]) -> None:
+    """Fresh sample data gets a little history: the student has two books out (one renewable),
+    and one title is entirely out so that reserving it can be tried."""
+    policy = settings.loan_policy()
+    student = next((p for p in personas if p.role == Role.STUDENT.value), None)
+    if student is None:
+        return
+    async with db.transaction(read_only=True) as session:
+        others = list(
+            await session.scalars(
+                select(Reader.card_no)
+                .where(Reader.role == Role.STUDENT.value, Reader.card_no != student.card_no)
+                .order_by(Reader.card_no)
+                .limit(10)
+            )
+        )
+        shelf = list(
+            await session.execute(
+                select(Copy.barcode, Copy.record_pk)
+                .where(Copy.status == CopyStatus.ON_SHELF.value)
+                .order_by(Copy.record_pk, Copy.barcode)
+                .limit(40)
+            )
+        )
+    by_record: dict[int, list[str]] = {}
+    for barcode, record_pk in shelf:
+        by_record.setdefault(record_pk, []).append(barcode)
+    records = list(by_record.values())
+    plan = [(student.card_no, records[0][0]), (student.card_no, records[1][0])]
+    plan += list(zip(others, records[2], strict=False))
+    for card_no, barcode in plan:
+        try:
+            async with db.transaction() as session:
+                await circulation.checkout(session, card_no=card_no, barcode=barcode, policy=policy)
+        except ServiceError as exc:  # sample data that doesn't fit the plan is not fatal
+            log.warning("sandbox seed %s %s: %s", card_no, barcode, exc.render())
+
+
+@dataclass
+class Sandbox:
+    emulator: BotApiEmulator
+    app: Shuxiang
+    personas: list[Persona]
+    polling: asyncio.Task[None]
+
+    @property
+    def url(self) -> str:
+        return self.emulator.base_url + "/"
+
+    async def stop(self) -> None:
+        # Let an update in flight finish its transaction before polling is cancelled.
+        with contextlib.suppress(TimeoutError):
+            await self.emulator.wait_idle(timeout=3)
+        with contextlib.suppress(RuntimeError):
+            await self.app.dp.stop_polling()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.polling, timeout=10)
+        await self.app.close()
+        await self.emulator.stop()
+
+
+async def start_sandbox(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 0
+) -> tuple[Sandbox, str]:
+    db = Database(settings.checked_database_url())
+    await upgrade(db.engine)
+    fresh, loaded = await load_sample_data(db)
+    personas = await ensure_personas(db, settings)
+    if fresh:
+        await seed_circulation(db, settings, personas)
+
+    emulator = BotApiEmulator(
+        SANDBOX_TOKEN,
+        bot_username=SANDBOX_BOT,
+        # Like Telegram's, update ids only grow, so ids remembered from an earlier run never
+        # make the bot drop a new update as a repeat.
+        first_update_id=int(time.time() * 1000),
+        extra_routes=lambda web_app: add_webchat_routes(
+            web_app, emulator, [p.as_webchat() for p in personas]
+        ),
+    )
+    for persona in personas:
+        emulator.add_user(persona.user_id, first_name=persona.name)
+    await emulator.start(host=host, port=port)
+    bot_settings = settings.model_copy(update={"bot_api_url": emulator.base_url})
+    app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db)
+    polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
+    return Sandbox(emulator, app, personas, polling), loaded
+
+
+async def self_check(sandbox: Sandbox) -> str:
+    """Drive one search and one /loans through the sandbox like a person would."""
+    student = next(p for p in sandbox.personas if p.role == Role.STUDENT.value)
+    emulator = sandbox.emulator
+    sent = emulator.send_text(student.user_id, "/loans")
+    loans = await emulator.wait_for_bot_message(
+        student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
+    )
+    sent = emulator.send_text(student.user_id, "三体")
+    found = await emulator.wait_for_bot_message(
+        student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
+    )
+    return f"{loans.get('text', '')}\n\n{found.get('text', '')}"

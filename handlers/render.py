@@ -1,0 +1,37 @@
+"""Shared rendering helpers: translation bound to a locale, dates in the school's time zone."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.i18n import t
+
+
+class Translator:
+    """Injected into handlers as ``tr``: ``tr("loans.title", count=2)``."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return t(key, locale=self.locale, **params)
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def fmt_date(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d")
+
+
+def fmt_datetime(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%m-%d %H:%M")
+
+
+def calendar_days(start: datetime, end: datetime, tz: ZoneInfo) -> int:
+    """Whole calendar days from start to end in the school's time zone, never negative."""
+    return max(0, (end.astimezone(tz).date() - start.astimezone(tz).date()).days)

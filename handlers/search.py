@@ -1,0 +1,201 @@
+"""Any plain text searches the catalogue; results page by page; a tap opens the book card."""
+
+from __future__ import annotations
+
+import math
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.callbacks import BookCB, PageCB, SuggestCB
+from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
+from handlers.render import Translator, esc, fmt_date
+from nlp.search import SearchResult
+from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page, suggest_purchase
+from services.readers import BoundReader
+from storage.models import Role
+
+MAX_QUERY_MESSAGE = 200
+
+
+def render_results(tr: Translator, query: str, result: SearchResult, page: int) -> str:
+    pages = max(1, math.ceil(result.total / PAGE_SIZE))
+    header_key = "search.class_list" if result.kind == "clc" else "search.results"
+    lines = [
+        tr(header_key, query=esc(query), total=result.total, page=page + 1, pages=pages),
+        "",
+    ]
+    for n, hit in enumerate(result.hits, page * PAGE_SIZE + 1):
+        if hit.copies == 0:
+            availability = tr("search.no_copies")
+        elif hit.on_shelf == 0:
+            availability = tr("search.none_on_shelf")
+        else:
+            availability = tr("search.available", on_shelf=hit.on_shelf, copies=hit.copies)
+        author = f" {esc(hit.author)}" if hit.author else ""
+        lines.append(
+            tr("search.line", n=n, title=esc(hit.title), author=author, availability=availability)
+        )
+    return "\n".join(lines)
+
+
+def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
+    lines = [tr("card.title", title=esc(card.title))]
+    if card.subtitle:
+        lines.append(tr("card.subtitle", subtitle=esc(card.subtitle)))
+    if card.authors:
+        lines.append(tr("card.authors", authors=esc(card.authors)))
+    if card.publisher and card.pub_year:
+        lines.append(tr("card.publisher_year", publisher=esc(card.publisher), year=card.pub_year))
+    elif card.publisher:
+        lines.append(tr("card.publisher", publisher=esc(card.publisher)))
+    if card.call_number:
+        lines.append(tr("card.call_number", call_number=esc(card.call_number)))
+    lines.append(
+        tr("card.location", location=esc(card.location))
+        if card.location
+        else tr("card.location_unknown")
+    )
+    if card.copies:
+        lines.append(tr("card.copies", on_shelf=card.on_shelf, copies=card.copies))
+    else:
+        lines.append(tr("card.no_copies"))
+    if card.in_corners:
+        lines.append(tr("card.corners", count=card.in_corners))
+    if card.waiting:
+        lines.append(tr("card.waiting", count=card.waiting))
+    if card.my_loan_due is not None:
+        lines.append("")
+        lines.append(tr("card.my_loan", due=fmt_date(card.my_loan_due, tz)))
+        if card.waiting:
+            lines.append(tr("card.my_loan_waiting", count=card.waiting))
+    elif card.my_hold_status == "ready" and card.my_hold_ready_until is not None:
+        lines.append("")
+        lines.append(tr("card.my_hold_ready", until=fmt_date(card.my_hold_ready_until, tz)))
+    elif card.my_hold_id is not None:
+        lines.append("")
+        lines.append(tr("card.my_hold_waiting", position=card.my_hold_position))
+    elif card.on_shelf:
+        lines.append("")
+        lines.append(tr("card.on_shelf_hint"))
+    return "\n".join(lines)
+
+
+async def send_card(
+    message: Message,
+    record_pk: int,
+    *,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    shelf_map: dict[str, str],
+) -> None:
+    card = await book_card(
+        session, record_pk, reader_id=reader.reader_id if reader else None, shelf_map=shelf_map
+    )
+    is_teacher = reader is not None and reader.role == Role.TEACHER.value
+    await message.answer(
+        render_card(tr, card, tz),
+        reply_markup=card_keyboard(tr, card, is_teacher=is_teacher) if reader else None,
+    )
+
+
+def _query_of(callback: CallbackQuery) -> str | None:
+    """The results message replies to the student's query: paging and 荐购 read it back."""
+    message = callback.message
+    if not isinstance(message, Message) or message.reply_to_message is None:
+        return None
+    return message.reply_to_message.text
+
+
+async def on_text(message: Message, session: AsyncSession, tr: Translator) -> None:
+    query = (message.text or "").strip()
+    if len(query) > MAX_QUERY_MESSAGE:
+        await message.reply(tr("errors.too_long"))
+        return
+    result = await search_page(session, query, 0)
+    if result.kind == "empty":
+        await message.reply(tr("search.too_short"))
+    elif not result.hits:
+        await message.reply(tr("search.miss", query=esc(query)), reply_markup=suggest_keyboard(tr))
+    else:
+        pages = max(1, math.ceil(result.total / PAGE_SIZE))
+        await message.reply(
+            render_results(tr, query, result, 0),
+            reply_markup=results_keyboard(tr, [h.record_pk for h in result.hits], 0, pages),
+        )
+
+
+async def on_page(
+    callback: CallbackQuery, callback_data: PageCB, session: AsyncSession, tr: Translator
+) -> None:
+    query = _query_of(callback)
+    if query is None or not isinstance(callback.message, Message):
+        await callback.answer(tr("search.stale"), show_alert=True)
+        return
+    result = await search_page(session, query, callback_data.page)
+    if not result.hits:
+        await callback.answer(tr("search.stale"), show_alert=True)
+        return
+    pages = max(1, math.ceil(result.total / PAGE_SIZE))
+    await callback.message.edit_text(
+        render_results(tr, query, result, callback_data.page),
+        reply_markup=results_keyboard(
+            tr, [h.record_pk for h in result.hits], callback_data.page, pages
+        ),
+    )
+    await callback.answer()
+
+
+async def on_book(
+    callback: CallbackQuery,
+    callback_data: BookCB,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    shelf_map: dict[str, str],
+) -> None:
+    if not isinstance(callback.message, Message):
+        await callback.answer(tr("errors.stale_button"), show_alert=True)
+        return
+    await send_card(
+        callback.message,
+        callback_data.record_pk,
+        session=session,
+        reader=reader,
+        tr=tr,
+        tz=tz,
+        shelf_map=shelf_map,
+    )
+    await callback.answer()
+
+
+async def on_suggest(
+    callback: CallbackQuery, session: AsyncSession, reader: BoundReader | None, tr: Translator
+) -> None:
+    query = _query_of(callback)
+    if query is None:
+        await callback.answer(tr("search.stale"), show_alert=True)
+        return
+    fresh = await suggest_purchase(
+        session,
+        query=query,
+        reader_id=reader.reader_id if reader else None,
+        telegram_user_id=callback.from_user.id,
+    )
+    key = "search.suggested" if fresh else "search.already_suggested"
+    await callback.answer(tr(key, query=query[:60]), show_alert=True)
+
+
+def build_router() -> Router:
+    """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
+    router = Router(name=__name__)
+    router.message.register(on_text, F.text, ~F.text.startswith("/"))
+    router.callback_query.register(on_page, PageCB.filter())
+    router.callback_query.register(on_book, BookCB.filter())
+    router.callback_query.register(on_suggest, SuggestCB.filter())
+    return router

@@ -1,0 +1,560 @@
+"""Catalogue search: recognisers first (ISBN, call number, CLC class), then free text.
+
+Free text is answered from two sources, both read with indexed lookups only:
+
+- whole-string keys (``search_keys``): exact and prefix range scans on the normalised title, its
+  pinyin and initials, author names, series and original title, plus the pinyin of a Chinese
+  query against title pinyin (homophone slips: 解优杂货店 → jieyouzahuodian → 解忧杂货店);
+- the inverted index (``search_terms``): the query's character bigrams and Latin words. Bigrams
+  inside one jieba word must all match; bigrams straddling two words are optional, so
+  "东野圭吾解忧" needs 东野/野圭/圭吾/解忧 but not 吾解. Rare terms' postings are fetched whole;
+  common ones (more than RARE_DF records) are only probed for the candidates, so a query never
+  reads a huge posting list.
+
+Candidates (a few hundred at most) are scored in Python by tier: exact title > original title >
+full pinyin > series > author > title prefix > homophone > pinyin prefix > initials > title
+contains the query > all terms matched > partial. Ties go to the more borrowed record, then to
+the lower record pk, so the order is total and paging is stable.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, TextClause, bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nlp import segment
+from nlp.index import FIELD_WEIGHTS, KeyKind
+from nlp.normalize import (
+    normalize,
+    normalize_query,
+    publisher_suffixes,
+    script_runs,
+)
+from nlp.pinyin import has_han, query_pinyin
+from nlp.recognise import Recognised, recognise
+from storage.models import CopyStatus
+from storage.search_tables import KEY_LENGTH, TERM_LENGTH, SearchKey
+
+__all__ = ["MAX_TOTAL", "Hit", "SearchResult", "query_units", "search", "warm_up"]
+
+KEYS = cast(Table, SearchKey.__table__)
+
+MAX_TOTAL = 200  # matches reported at most (``SearchResult.total`` is capped here)
+KEY_FETCH = 200  # rows read per key range scan
+CLASS_FETCH = 2000  # records read for a CLC class listing before ranking
+DF_CAP = 2000  # posting lists are counted up to this length
+RARE_DF = 400  # terms with more postings than this are never fetched whole
+FETCH_BUDGET = 600  # postings fetched whole per query (the rarest terms first)
+MAX_UNITS = 24  # terms looked up per query
+MAX_CANDIDATES = 300  # records scored per query (besides key hits)
+MIN_PARTIAL = 0.34  # share of the query's weight a partial match needs
+IDF_SCALE = 100_000.0
+SQLITE_CACHE_KIB = 32_768
+# Copies that no longer count as holdings.
+GONE = (CopyStatus.WITHDRAWN.value, CopyStatus.LOST.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    record_pk: int
+    record_id: str
+    title: str
+    author: str | None
+    publisher: str | None
+    pub_date: str | None
+    call_number: str | None
+    clc: str | None
+    score: float
+    on_shelf: int  # copies on the shelf now
+    copies: int  # copies held (withdrawn and lost copies not counted)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str  # the normalised query actually searched (at most 100 characters)
+    kind: str  # "empty" | "isbn" | "call_number" | "clc" | "text"
+    total: int  # matches, capped at MAX_TOTAL
+    hits: list[Hit]
+
+
+# ---------------------------------------------------------------------------------------------
+# Query analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A term to look up; a record matches "all terms" when it has every required unit."""
+
+    term: str
+    required: bool
+
+
+def query_units(normalised: str) -> list[Unit]:
+    """Index terms of a normalised query, marked required or optional (see the module doc)."""
+    text = publisher_suffixes(normalised) or normalised
+    found: dict[str, bool] = {}
+
+    def add(term: str, required: bool) -> None:
+        found[term] = found.get(term, False) or required
+
+    for cjk, run in script_runs(text):
+        if not cjk or len(run) == 1:
+            add(run[:TERM_LENGTH], True)
+            continue
+        word_of: list[int] = []  # index of the jieba word each character belongs to
+        single: list[bool] = []
+        for n, word in enumerate(segment.cut(run)):
+            word_of.extend([n] * len(word))
+            single.extend([len(word) == 1] * len(word))
+        for i in range(len(run) - 1):
+            same_word = word_of[i] == word_of[i + 1]
+            add(run[i : i + 2], same_word or (single[i] and single[i + 1]))
+    units = [Unit(t, r) for t, r in found.items()]
+    units.sort(key=lambda u: not u.required)  # stable: required first, in query order
+    return units[:MAX_UNITS]
+
+
+def _successor(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix`` (code points)."""
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return prefix + "\U0010ffff"
+    return prefix[:-1] + chr(last + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    kind: str
+    value: str
+    exact_tier: float
+    prefix_tier: float | None  # None: exact only
+
+
+def _lookups(q: str) -> list[_Lookup]:
+    """Key lookups for a compact query, with the score tier of an exact and a prefix match."""
+    q = q[:KEY_LENGTH]
+    out = [
+        _Lookup(KeyKind.TITLE, q, 100.0, 80.0),
+        _Lookup(KeyKind.ORIGINAL, q, 98.0, 76.0 if len(q) >= 3 else None),
+        _Lookup(KeyKind.SERIES, q, 90.0, 60.0 if len(q) >= 2 else None),
+        _Lookup(KeyKind.AUTHOR, q, 88.0, None),
+    ]
+    if q.isascii() and q.isalnum() and not q.isdigit():
+        out.append(_Lookup(KeyKind.PINYIN, q, 95.0, 76.0 if len(q) >= 4 else None))
+        if len(q) >= 2:
+            out.append(_Lookup(KeyKind.INITIALS, q, 74.0, 40.0 if len(q) >= 4 else None))
+    elif has_han(q) and len(q) >= 2:
+        spoken = query_pinyin(q)[:KEY_LENGTH]
+        if spoken and spoken.isascii():
+            out.append(_Lookup(KeyKind.PINYIN, spoken, 78.0, 45.0 if len(q) >= 3 else None))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Index reads
+#
+# Plain SQL text, cached per statement shape: building SQLAlchemy expression trees and their cache
+# keys cost more per query than the database work. The SQL is portable (SQLite and PostgreSQL).
+
+
+_statements: dict[Any, TextClause] = {}
+
+
+def _statement(shape: Any, build: Callable[[], str], *expanding: str) -> TextClause:
+    statement = _statements.get(shape)
+    if statement is None:
+        statement = text(build())
+        if expanding:
+            statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
+        _statements[shape] = statement
+    return statement
+
+
+async def _sqlite_pragmas(session: AsyncSession) -> None:
+    """A bigger page cache on SQLite connections that search (the default is 2 MB).
+
+    Ranking reads loan counts from scattered record rows; with the default cache most of those
+    reads go to the OS. Set once per pooled connection.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    info = connection.info
+    if not info.get("shuxiang_search_cache"):
+        await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        info["shuxiang_search_cache"] = True
+
+
+async def _first_pass(
+    session: AsyncSession, lookups: Sequence[_Lookup], terms: Sequence[str]
+) -> tuple[list[tuple[int, str, int]], dict[str, int]]:
+    """One round trip: key hits (lookup number, key, record_pk) and capped document frequencies.
+
+    Each lookup is an index range scan (or an equality) capped at KEY_FETCH rows; each document
+    frequency counts at most DF_CAP index entries and fetches nothing.
+    """
+    shape = ("first", tuple(lookup.prefix_tier is None for lookup in lookups), len(terms))
+
+    def build() -> str:
+        parts = []
+        for n, lookup in enumerate(lookups):
+            where = (
+                f"key = :v{n}" if lookup.prefix_tier is None else f"key >= :v{n} AND key < :w{n}"
+            )
+            parts.append(
+                f"SELECT * FROM (SELECT {n} AS n, key, record_pk FROM search_keys "
+                f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk LIMIT {KEY_FETCH}) AS l{n}"
+            )
+        for n in range(len(terms)):
+            parts.append(
+                f"SELECT {-1 - n} AS n, NULL AS key, (SELECT count(*) FROM (SELECT 1 FROM "
+                f"search_terms WHERE term = :t{n} LIMIT {DF_CAP}) AS c{n}) AS record_pk"
+            )
+        return " UNION ALL ".join(parts)
+
+    params: dict[str, Any] = {}
+    for n, lookup in enumerate(lookups):
+        params[f"k{n}"] = lookup.kind
+        params[f"v{n}"] = lookup.value
+        if lookup.prefix_tier is not None:
+            params[f"w{n}"] = _successor(lookup.value)
+    for n, term in enumerate(terms):
+        params[f"t{n}"] = term
+    hits: list[tuple[int, str, int]] = []
+    df: dict[str, int] = {}
+    for n, key, value in await session.execute(_statement(shape, build), params):
+        if n >= 0:
+            hits.append((n, key, value))
+        else:
+            df[terms[-1 - n]] = int(value)
+    return hits, df
+
+
+async def _postings(
+    session: AsyncSession, terms: Sequence[str], pks: Sequence[int] | None = None
+) -> list[tuple[str, int, int]]:
+    if pks is None:
+        statement = _statement(
+            "postings",
+            lambda: "SELECT term, record_pk, fields FROM search_terms WHERE term IN :terms",
+            "terms",
+        )
+        params: dict[str, Any] = {"terms": list(terms)}
+    else:
+        statement = _statement(
+            "probe",
+            lambda: "SELECT term, record_pk, fields FROM search_terms "
+            "WHERE term IN :terms AND record_pk IN :pks",
+            "terms",
+            "pks",
+        )
+        params = {"terms": list(terms), "pks": list(pks)}
+    return [(t, pk, bits) for t, pk, bits in await session.execute(statement, params)]
+
+
+async def _records_with_all(session: AsyncSession, terms: Sequence[str]) -> list[int]:
+    """Records having every one of these (common) terms: the first term's list, probed."""
+
+    def build() -> str:
+        probes = "".join(
+            f" AND EXISTS (SELECT 1 FROM search_terms o{n} "
+            f"WHERE o{n}.term = :t{n} AND o{n}.record_pk = d.record_pk)"
+            for n in range(1, len(terms))
+        )
+        return (
+            f"SELECT d.record_pk FROM search_terms d WHERE d.term = :t0{probes} "
+            f"ORDER BY d.record_pk LIMIT {MAX_CANDIDATES}"
+        )
+
+    params = {f"t{n}": term for n, term in enumerate(terms)}
+    rows = await session.execute(_statement(("all", len(terms)), build), params)
+    return [pk for (pk,) in rows]
+
+
+_FIELD_WEIGHT = [
+    max((w for bit, w in FIELD_WEIGHTS.items() if bits & bit), default=0.0) for bits in range(128)
+]
+
+
+@dataclass(slots=True)
+class _TermMatches:
+    """Which units each candidate has, and the weights to score them."""
+
+    weights: dict[str, float]  # live unit → weight
+    required: frozenset[str]  # live required units
+    matches: dict[int, dict[str, int]]  # record_pk → unit → field bits
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.total = sum(self.weights.values())
+
+    def coverage(self, pk: int) -> tuple[bool, float]:
+        """(has every required unit, weighted share of the query matched)."""
+        matched = self.matches.get(pk)
+        if not matched or not self.total:
+            return False, 0.0
+        weights = self.weights
+        got = sum(weights[t] * _FIELD_WEIGHT[bits & 127] for t, bits in matched.items())
+        return self.required.issubset(matched), got / self.total
+
+
+async def _term_matches(
+    session: AsyncSession, units: Sequence[Unit], df: dict[str, int]
+) -> _TermMatches | None:
+    live = [u for u in units if df.get(u.term, 0) > 0]
+    if not live:
+        return None
+    required = [u for u in live if u.required] or live
+    weights = {
+        u.term: math.log1p(IDF_SCALE / df[u.term]) * (1.0 if u in required else 0.25)
+        for u in live
+    }
+    # Fetch whole posting lists for the rarest terms, within a row budget; probe the rest.
+    rare: list[str] = []
+    fetched = 0
+    for term in sorted((u.term for u in live), key=lambda t: (df[t], t)):
+        if df[term] > RARE_DF or (rare and fetched + df[term] > FETCH_BUDGET):
+            break
+        rare.append(term)
+        fetched += df[term]
+    common = [u.term for u in live if u.term not in rare]
+    matches: dict[int, dict[str, int]] = {}
+    if rare:
+        for term, pk, bits in await _postings(session, rare):
+            matches.setdefault(pk, {})[term] = bits
+    else:
+        by_df = sorted((u for u in required if u.term in common), key=lambda u: df[u.term])
+        terms = [u.term for u in by_df][:4] or sorted(common, key=lambda t: df[t])[:1]
+        pks = await _records_with_all(session, terms)
+        if not pks:
+            pks = await _records_with_all(session, terms[:1])
+        for pk in pks:
+            matches[pk] = {}
+    if common and matches:
+        # Probe the common terms for the best candidates only.
+        if len(matches) > MAX_CANDIDATES:
+            ranked = sorted(matches, key=lambda pk: (-sum(weights[t] for t in matches[pk]), pk))
+            matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
+        for term, pk, bits in await _postings(session, common, sorted(matches)):
+            matches[pk][term] = bits
+    matches = {pk: m for pk, m in matches.items() if m}
+    return _TermMatches(weights, frozenset(u.term for u in required), matches)
+
+
+async def _titles_and_loans(
+    session: AsyncSession, pks: Iterable[int]
+) -> dict[int, tuple[str, int]]:
+    """record_pk → (compact title key, loan_count); records that no longer exist drop out."""
+    statement = _statement(
+        "titles",
+        lambda: "SELECT k.record_pk, k.key, r.loan_count FROM search_keys k "
+        "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.record_pk IN :pks",
+        "pks",
+    )
+    out: dict[int, tuple[str, int]] = {}
+    rows = await session.execute(statement, {"kind": KeyKind.TITLE, "pks": sorted(pks)})
+    for pk, key, loans in rows:
+        known = out.get(pk)
+        if known is None or len(key) < len(known[0]):  # title alone, not title + subtitle
+            out[pk] = (key, loans or 0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking
+
+
+def _ratio_bonus(query_len: int, key_len: int, scale: float) -> float:
+    # Coarse (tenths) so that near-equal titles tie and popularity decides.
+    return scale * round(query_len / max(key_len, 1), 1)
+
+
+def _order(scores: dict[int, float], loans: dict[int, int]) -> list[tuple[int, float]]:
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], -loans.get(item[0], 0), item[0]))
+    return [(pk, round(score, 3)) for pk, score in ranked[:MAX_TOTAL]]
+
+
+async def _text_search(session: AsyncSession, normalised: str) -> list[tuple[int, float]]:
+    q = normalised.replace(" ", "")
+    lookups = _lookups(q)
+    units = query_units(normalised)
+    key_hits, df = await _first_pass(session, lookups, [u.term for u in units])
+    terms = await _term_matches(session, units, df) if units else None
+
+    candidates = {pk for _, _, pk in key_hits}
+    if terms is not None:
+        candidates.update(terms.matches)
+    if not candidates:
+        return []
+    info = await _titles_and_loans(session, candidates)
+
+    scores: dict[int, float] = {}
+
+    def offer(pk: int, score: float) -> None:
+        if score > scores.get(pk, 0.0):
+            scores[pk] = score
+
+    for n, key, pk in key_hits:
+        if pk not in info:
+            continue
+        lookup = lookups[n]
+        if key == lookup.value:
+            bonus = 0.0
+            if lookup.kind == KeyKind.PINYIN and lookup.exact_tier < 90:
+                # Homophone: prefer the title sharing the most characters with the query.
+                title = info[pk][0]
+                bonus = sum(a == b for a, b in zip(title, q, strict=False)) / max(len(q), 1)
+            offer(pk, lookup.exact_tier + bonus)
+        elif lookup.prefix_tier is not None:
+            offer(pk, lookup.prefix_tier + _ratio_bonus(len(lookup.value), len(key), 5.0))
+    for pk, (title, _) in info.items():
+        if len(q) >= 2 and q in title:
+            offer(pk, 70.0 + _ratio_bonus(len(q), len(title), 5.0))
+    if terms is not None:
+        for pk in terms.matches:
+            if pk not in info:
+                continue
+            complete, share = terms.coverage(pk)
+            if complete:
+                offer(pk, 50.0 + 10.0 * share)
+            elif share >= MIN_PARTIAL:
+                offer(pk, 20.0 + 25.0 * share)
+    return _order(scores, {pk: loans for pk, (_, loans) in info.items()})
+
+
+async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[int, float]]:
+    if not found.value:
+        return []  # ISBN-shaped with a wrong check digit
+    kind = {"isbn": KeyKind.ISBN, "call_number": KeyKind.CALL_NUMBER, "clc": KeyKind.CLC}[
+        found.kind
+    ]
+    # ISBN: equality. Call numbers: the exact one, else those it begins (volume marks like
+    # "(2)"). Classes: the class and its subclasses. All are one range scan on the key.
+    statement = _statement(
+        "structured",
+        lambda: "SELECT k.key, k.record_pk, r.loan_count FROM search_keys k "
+        "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.key >= :lo "
+        f"AND k.key < :hi ORDER BY k.key, k.record_pk LIMIT {CLASS_FETCH}",
+    )
+    params = {"kind": kind, "lo": found.value, "hi": _successor(found.value)}
+    rows = [tuple(row) for row in await session.execute(statement, params)]
+    exact = [row for row in rows if row[0] == found.value]
+    if found.kind == "isbn" or (found.kind == "call_number" and exact):
+        rows = exact
+    scores = {pk: 100.0 if key == found.value else 90.0 for key, pk, _ in rows}
+    return _order(scores, {pk: loans or 0 for _, pk, loans in rows})
+
+
+async def _hits(session: AsyncSession, page: Sequence[tuple[int, float]]) -> list[Hit]:
+    if not page:
+        return []
+    # One row per (record, copy status). The join goes through copies.record_pk: a filter on
+    # copies.status could tempt SQLite (without ANALYZE statistics) into scanning every copy.
+    statement = _statement(
+        "hits",
+        lambda: "SELECT r.id, r.record_id, r.title, r.authors, r.publisher, r.pub_date, "
+        "r.call_number, r.clc, c.status, count(c.id) FROM records r "
+        "LEFT JOIN copies c ON c.record_pk = r.id WHERE r.id IN :pks "
+        "GROUP BY r.id, r.record_id, r.title, r.authors, r.publisher, r.pub_date, "
+        "r.call_number, r.clc, c.status",
+        "pks",
+    )
+    rows: dict[int, Any] = {}
+    shelf: dict[int, int] = defaultdict(int)
+    held: dict[int, int] = defaultdict(int)
+    for row in await session.execute(statement, {"pks": [pk for pk, _ in page]}):
+        pk, status, count = row[0], row[8], int(row[9])
+        rows[pk] = row
+        if status == CopyStatus.ON_SHELF.value:
+            shelf[pk] += count
+        if status is not None and status not in GONE:
+            held[pk] += count
+    hits = []
+    for pk, score in page:
+        row = rows.get(pk)
+        if row is None:
+            continue
+        hits.append(
+            Hit(
+                record_pk=pk,
+                record_id=row[1],
+                title=row[2],
+                author=row[3],
+                publisher=row[4],
+                pub_date=row[5],
+                call_number=row[6],
+                clc=row[7],
+                score=score,
+                on_shelf=shelf[pk],
+                copies=held[pk],
+            )
+        )
+    return hits
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+_warm = False
+
+
+async def warm_up(session: AsyncSession) -> float:
+    """Load jieba, OpenCC and pypinyin and teach jieba the library's words; returns seconds.
+
+    Runs once per process (search calls it on first use); a service can call it at start-up
+    so the first reader does not wait ~2 s.
+    """
+    global _warm
+    started = time.perf_counter()
+    if not _warm:
+        segment.load()
+        normalize("預熱")
+        query_pinyin("预热")
+        rows = await session.execute(
+            select(KEYS.c.key).where(
+                KEYS.c.kind.in_((KeyKind.TITLE, KeyKind.AUTHOR, KeyKind.SERIES))
+            )
+        )
+        segment.add_library_words(key for (key,) in rows)
+        _warm = True
+    return time.perf_counter() - started
+
+
+async def search(
+    session: AsyncSession, query: str, *, limit: int = 10, offset: int = 0
+) -> SearchResult:
+    """Search the catalogue; hits ``offset .. offset+limit`` of at most MAX_TOTAL, best first.
+
+    Never raises on odd input: empty, huge, emoji-only or SQL/FTS-looking queries just give
+    few or no hits. ``query`` in the result is the normalised text that was searched.
+    """
+    if not _warm:
+        await warm_up(session)
+    await _sqlite_pragmas(session)
+    limit = max(0, min(int(limit), MAX_TOTAL))
+    offset = max(0, int(offset))
+    normalised = normalize_query(query or "")
+    if not normalised:
+        return SearchResult(query="", kind="empty", total=0, hits=[])
+    kind = "text"
+    ranked: list[tuple[int, float]] = []
+    found = recognise(query.strip()[:100])
+    if found is not None:
+        ranked = await _structured(session, found)
+        # An ISBN or call number that is not in the catalogue finds nothing: a text search on
+        # "I247.5/S77" would only match stray digits. A class code may also be a word ("K2").
+        if ranked or found.kind != "clc":
+            kind = found.kind
+    if kind == "text":
+        ranked = await _text_search(session, normalised)
+    page = ranked[offset : offset + limit]
+    return SearchResult(
+        query=normalised, kind=kind, total=len(ranked), hits=await _hits(session, page)
+    )

@@ -1,0 +1,169 @@
+"""What a reader sees of the catalogue: search pages, the book card, purchase suggestions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from nlp.search import SearchResult, search
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import actor_for, record_audit
+from services.circulation import COUNTED, queue_position, waiting_count
+from services.errors import ServiceError
+from storage.models import (
+    ACTIVE_HOLD_STATUSES,
+    Copy,
+    CopyStatus,
+    Hold,
+    Loan,
+    PurchaseSuggestion,
+    Record,
+    utcnow,
+)
+
+PAGE_SIZE = 10
+MAX_QUERY_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class BookCard:
+    record_pk: int
+    record_id: str
+    title: str
+    subtitle: str | None
+    authors: str | None
+    publisher: str | None
+    pub_year: str | None
+    call_number: str | None
+    clc: str | None
+    location: str | None
+    copies: int
+    on_shelf: int
+    in_corners: int
+    waiting: int
+    # The viewing reader's own relation to the title.
+    my_hold_id: int | None
+    my_hold_status: str | None
+    my_hold_position: int
+    my_hold_ready_until: datetime | None
+    my_loan_due: datetime | None
+
+    @property
+    def can_reserve(self) -> bool:
+        return (
+            self.copies > 0
+            and self.on_shelf == 0
+            and self.my_hold_id is None
+            and self.my_loan_due is None
+        )
+
+
+def shelf_location(shelf_map: Mapping[str, str], clc: str | None) -> str | None:
+    """The longest CLC prefix in the map wins: 'TP3' before 'T'."""
+    if not clc:
+        return None
+    code = clc.strip().upper()
+    for length in range(len(code), 0, -1):
+        place = shelf_map.get(code[:length])
+        if place:
+            return place
+    return None
+
+
+async def search_page(session: AsyncSession, query: str, page: int = 0) -> SearchResult:
+    page = max(0, page)
+    return await search(session, query[:MAX_QUERY_CHARS], limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+
+
+async def book_card(
+    session: AsyncSession,
+    record_pk: int,
+    *,
+    reader_id: int | None,
+    shelf_map: Mapping[str, str],
+) -> BookCard:
+    record = await session.get(Record, record_pk)
+    if record is None:
+        raise ServiceError("book.not_found")
+    rows = await session.execute(
+        select(Copy.status, func.count(Copy.id))
+        .where(Copy.record_pk == record_pk)
+        .group_by(Copy.status)
+    )
+    counts: dict[str, int] = {status: int(n) for status, n in rows}
+    copies = sum(n for status, n in counts.items() if status in COUNTED)
+    hold = None
+    loan_due = None
+    if reader_id is not None:
+        hold = await session.scalar(
+            select(Hold).where(
+                Hold.record_pk == record_pk,
+                Hold.reader_id == reader_id,
+                Hold.status.in_(ACTIVE_HOLD_STATUSES),
+            )
+        )
+        loan_due = await session.scalar(
+            select(Loan.due_at)
+            .join(Copy, Copy.id == Loan.copy_id)
+            .where(Copy.record_pk == record_pk, Loan.reader_id == reader_id)
+            .where(Loan.returned_at.is_(None))
+            .limit(1)
+        )
+    return BookCard(
+        record_pk=record.id,
+        record_id=record.record_id,
+        title=record.title,
+        subtitle=record.subtitle,
+        authors=record.authors,
+        publisher=record.publisher,
+        pub_year=(record.pub_date or "")[:4] or None,
+        call_number=record.call_number,
+        clc=record.clc,
+        location=shelf_location(shelf_map, record.clc or record.call_number),
+        copies=copies,
+        on_shelf=counts.get(CopyStatus.ON_SHELF.value, 0),
+        in_corners=counts.get(CopyStatus.IN_CORNER.value, 0),
+        waiting=await waiting_count(session, record_pk),
+        my_hold_id=hold.id if hold else None,
+        my_hold_status=hold.status if hold else None,
+        my_hold_position=await queue_position(session, hold) if hold else 0,
+        my_hold_ready_until=hold.ready_until if hold else None,
+        my_loan_due=loan_due,
+    )
+
+
+async def suggest_purchase(
+    session: AsyncSession,
+    *,
+    query: str,
+    reader_id: int | None,
+    telegram_user_id: int | None,
+    now: datetime | None = None,
+) -> bool:
+    """Record a purchase suggestion (荐购); the same reader suggesting the same text counts once."""
+    text = query.strip()[:MAX_QUERY_CHARS]
+    if not text:
+        raise ServiceError("suggest.empty")
+    owner = (
+        PurchaseSuggestion.reader_id == reader_id
+        if reader_id is not None
+        else PurchaseSuggestion.telegram_user_id == telegram_user_id
+    )
+    seen = await session.scalar(
+        select(PurchaseSuggestion.id).where(owner, PurchaseSuggestion.query == text).limit(1)
+    )
+    if seen is not None:
+        return False
+    session.add(
+        PurchaseSuggestion(
+            reader_id=reader_id,
+            telegram_user_id=telegram_user_id,
+            query=text,
+            created_at=now or utcnow(),
+        )
+    )
+    record_audit(session, actor_for(reader_id), "suggest", {"query": text}, now=now)
+    return True

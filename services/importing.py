@@ -1,0 +1,752 @@
+"""Catalogue and reader-roster importers.
+
+Both importers read the whole CSV file and validate every row before writing anything; the write is
+one transaction. In the default mode any bad row rejects the file (``ImportRejected`` lists every
+problem with its physical line number); with ``skip_bad`` the good rows go in and the report lists
+the skipped ones. Imports are idempotent: records are keyed by ``record_id``, readers by
+``card_no``, and only rows whose values changed are written.
+
+Speed matters (an 81k-title catalogue must load in seconds), so the writes are bulk Core
+statements in chunks, and the existing rows are loaded up front in one query per table and
+compared in Python.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nlp.index import index_records
+from services.isbn import looks_like_isbn, normalize_isbn
+from storage.db import Database
+from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, Role, utcnow
+
+__all__ = [
+    "MAX_COPIES_PER_ROW",
+    "CatalogueReport",
+    "ImportFileError",
+    "ImportRejected",
+    "ReaderReport",
+    "RowProblem",
+    "generated_barcode",
+    "import_catalogue",
+    "import_readers",
+]
+
+RECORDS = cast(Table, Record.__table__)
+COPIES = cast(Table, Copy.__table__)
+READERS = cast(Table, Reader.__table__)
+
+# A sanity bound: "copies" is typed by hand, and a stray "1000000" would mint a million barcodes.
+MAX_COPIES_PER_ROW = 200
+CHUNK_ROWS = 2000
+
+# Undecodable UTF-8 bytes come back as lone surrogates (errors="surrogateescape").
+_BROKEN_BYTES = re.compile("[\udc80-\udcff]")
+_SUSPICIOUS = re.compile("[\x00\udc80-\udcff]")
+# Barcodes the importer mints for rows that give only a copy count: G + record pk + "-" + n.
+_GENERATED_BARCODE = re.compile(r"G\d{8,}-\d+")
+_BARCODE_SPLIT = re.compile(r"[;；]")
+
+
+def generated_barcode(record_pk: int, n: int) -> str:
+    """The barcode of the n-th (1-based) copy minted for a record that came without barcodes."""
+    return f"G{record_pk:08d}-{n}"
+
+
+# CSV column -> Record attribute, in the order the field tuples are compared.
+_CATALOGUE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("isbn", "isbn"),
+    ("title", "title"),
+    ("subtitle", "subtitle"),
+    ("author", "authors"),
+    ("translator", "translators"),
+    ("publisher", "publisher"),
+    ("pub_date", "pub_date"),
+    ("clc", "clc"),
+    ("call_number", "call_number"),
+    ("series", "series"),
+    ("original_title", "original_title"),
+    ("tags", "tags"),
+    ("summary", "summary"),
+)
+RECORD_FIELDS: tuple[str, ...] = tuple(attr for _, attr in _CATALOGUE_COLUMNS)
+_TITLE_INDEX = RECORD_FIELDS.index("title")
+_ISBN_INDEX = RECORD_FIELDS.index("isbn")
+_TAGS_INDEX = RECORD_FIELDS.index("tags")
+
+_ROLE_WORDS: dict[str, str] = {
+    "student": Role.STUDENT.value,
+    "学生": Role.STUDENT.value,
+    "teacher": Role.TEACHER.value,
+    "教师": Role.TEACHER.value,
+    "老师": Role.TEACHER.value,
+    "librarian": Role.LIBRARIAN.value,
+    "图书管理员": Role.LIBRARIAN.value,
+    "管理员": Role.LIBRARIAN.value,
+    "馆员": Role.LIBRARIAN.value,
+}
+READER_FIELDS: tuple[str, ...] = ("name", "role", "grade", "class_name", "office")
+
+
+def _max_length(table: Table, column: str) -> int | None:
+    return getattr(table.c[column].type, "length", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Results and errors
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A problem with one row: ``line`` is the physical line where the row starts (1 = header)."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"第 {self.line} 行：{self.reason}"
+
+
+class ImportFileError(Exception):
+    """The file cannot be imported at all (missing, empty, not UTF-8, broken CSV)."""
+
+
+class ImportRejected(Exception):
+    """The file has bad rows and nothing was written."""
+
+    def __init__(self, problems: Sequence[RowProblem]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.line)
+        super().__init__(f"{len(self.problems)} 处问题，未导入任何数据")
+
+
+@dataclass(slots=True)
+class CatalogueReport:
+    rows: int = 0  # data rows read from the file
+    records_created: int = 0
+    records_updated: int = 0
+    records_unchanged: int = 0
+    copies_added: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+    # Over-long values cut to the column size; the row was still imported.
+    truncated: list[RowProblem] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+@dataclass(slots=True)
+class ReaderReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading CSV with physical line numbers
+
+
+class _RawRow(NamedTuple):
+    line: int
+    fields: list[str]
+    problem: str | None  # encoding or shape problem found while reading
+
+
+class _CsvFile(NamedTuple):
+    header_line: int
+    columns: dict[str, int]  # lower-cased header name -> index
+    rows: Iterator[_RawRow]
+
+
+_NOT_UTF8 = (
+    "文件不是 UTF-8 编码：请把文件另存为 UTF-8 编码的 CSV"
+    "（Excel 里选「CSV UTF-8」），不要用 GBK/GB2312"
+)
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise ImportFileError(f"找不到文件：{path}")
+    if not path.is_file():
+        raise ImportFileError(f"不是普通文件：{path}")
+
+
+@contextmanager
+def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
+    """Open a CSV file, check its header, and stream its rows with their starting line numbers.
+
+    The file is decoded with ``surrogateescape`` so one bad byte spoils one row, not the whole
+    import; ``utf-8-sig`` drops a BOM (Excel writes one).
+    """
+    _check_path(path)
+    try:
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as exc:
+        # Not an OSError any more: the CLI reads OSError as "database unreachable".
+        raise ImportFileError(f"无法读取文件 {path}：{exc.strerror or exc}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header: list[str] = []
+            while not any(cell.strip() for cell in header):
+                header = next(reader)
+        except StopIteration:
+            raise ImportFileError(f"文件为空：{path}") from None
+        except csv.Error as exc:
+            raise ImportFileError(f"第 {reader.line_num} 行：CSV 格式错误（{exc}）") from None
+        header_line = reader.line_num
+        if _SUSPICIOUS.search("".join(header)):
+            raise ImportFileError(_NOT_UTF8)
+        names = [cell.strip().lower() for cell in header]
+        problems = []
+        missing = [name for name in required if name not in names]
+        if missing:
+            problems.append(RowProblem(header_line, f"缺少必需的列：{'、'.join(missing)}"))
+        duplicated = sorted({n for n in names if n and names.count(n) > 1})
+        if duplicated:
+            problems.append(RowProblem(header_line, f"表头中的列重复：{'、'.join(duplicated)}"))
+        if problems:
+            raise ImportRejected(problems)
+        columns = {name: i for i, name in enumerate(names) if name}
+        width = len(names)
+
+        def rows() -> Iterator[_RawRow]:
+            previous = reader.line_num
+            seen = undecodable = 0
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    if seen > 1 and undecodable == seen:
+                        # A GBK file with an ASCII header: say so once, not once per row.
+                        raise ImportFileError(_NOT_UTF8) from None
+                    return
+                except csv.Error as exc:
+                    # The reader's state is unreliable after this: stop the whole file.
+                    raise ImportFileError(
+                        f"第 {previous + 1} 行：CSV 格式错误（{exc}），未导入任何数据"
+                    ) from None
+                line, previous = previous + 1, reader.line_num
+                if not any(cell.strip() for cell in fields):
+                    continue  # blank line
+                seen += 1
+                problem = None
+                if len(fields) > width and any(cell.strip() for cell in fields[width:]):
+                    problem = (
+                        f"有 {len(fields)} 个字段，多于表头的 {width} 列（是否有未加引号的逗号？）"
+                    )
+                else:
+                    suspicious = _SUSPICIOUS.search("\x1f".join(fields))
+                    if suspicious and _BROKEN_BYTES.match(suspicious.group()):
+                        undecodable += 1
+                        problem = "含有无法按 UTF-8 解码的字节（文件编码有误？）"
+                    elif suspicious:
+                        problem = "含有空字符（\\0）"
+                yield _RawRow(line, fields, problem)
+
+        yield _CsvFile(header_line, columns, rows())
+
+
+def _getter(columns: dict[str, int], name: str) -> Callable[[list[str]], str]:
+    index = columns.get(name)
+    if index is None:
+        return lambda _fields: ""
+    return lambda fields: fields[index] if index < len(fields) else ""
+
+
+def _clean(value: str) -> str | None:
+    value = value.strip()
+    return value or None
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogue
+
+
+class _CatalogueRow(NamedTuple):
+    line: int
+    record_id: str
+    values: tuple[str | None, ...]  # in RECORD_FIELDS order
+    barcodes: tuple[str, ...] | None  # None: mint ``copies`` barcodes
+    copies: int
+
+
+@dataclass(slots=True)
+class _ParsedCatalogue:
+    rows: list[_CatalogueRow]
+    problems: dict[int, list[str]]  # line -> reasons
+    truncated: list[RowProblem]
+    row_count: int
+    # Indexes into RECORD_FIELDS of the columns the file has: a column left out of the file
+    # says nothing, so it must not blank out what an earlier import stored.
+    present: tuple[int, ...] = ()
+
+
+def _parse_catalogue(path: Path) -> _ParsedCatalogue:
+    """Read and check every row that can be checked without the database."""
+    limits = [_max_length(RECORDS, attr) for attr in RECORD_FIELDS]
+    record_id_limit = _max_length(RECORDS, "record_id") or 64
+    barcode_limit = _max_length(COPIES, "barcode") or 40
+    parsed = _ParsedCatalogue(rows=[], problems={}, truncated=[], row_count=0)
+    first_line_of_record: dict[str, int] = {}
+    first_line_of_barcode: dict[str, int] = {}
+
+    with _open_csv(path, ("record_id", "title")) as csv_file:
+        get_record_id = _getter(csv_file.columns, "record_id")
+        get_copies = _getter(csv_file.columns, "copies")
+        get_barcodes = _getter(csv_file.columns, "barcodes")
+        getters = [_getter(csv_file.columns, column) for column, _ in _CATALOGUE_COLUMNS]
+        parsed.present = tuple(
+            i for i, (column, _) in enumerate(_CATALOGUE_COLUMNS) if column in csv_file.columns
+        )
+        for raw in csv_file.rows:
+            parsed.row_count += 1
+            line, fields = raw.line, raw.fields
+            if raw.problem:
+                parsed.problems[line] = [raw.problem]
+                continue
+            reasons: list[str] = []
+
+            record_id = get_record_id(fields).strip()
+            if not record_id:
+                reasons.append("缺少记录号（record_id）")
+            elif len(record_id) > record_id_limit:
+                reasons.append(f"记录号超过 {record_id_limit} 个字符")
+            elif record_id in first_line_of_record:
+                reasons.append(f"记录号 {record_id} 与第 {first_line_of_record[record_id]} 行重复")
+            else:
+                first_line_of_record[record_id] = line
+
+            values: list[str | None] = [_clean(get(fields)) for get in getters]
+            if values[_TITLE_INDEX] is None:
+                reasons.append("缺少题名（title）")
+            isbn_text = values[_ISBN_INDEX]
+            if isbn_text is not None:
+                isbn = normalize_isbn(isbn_text)
+                if isbn is None:
+                    reasons.append(
+                        f"ISBN「{isbn_text}」校验位不正确"
+                        if looks_like_isbn(isbn_text)
+                        else f"ISBN「{isbn_text}」格式不正确（应为 10 位或 13 位）"
+                    )
+                values[_ISBN_INDEX] = isbn
+            tags = values[_TAGS_INDEX]
+            if tags is not None:
+                values[_TAGS_INDEX] = ";".join(t.strip() for t in tags.split(";") if t.strip())
+            for i, limit in enumerate(limits):
+                value = values[i]
+                if limit is not None and value is not None and len(value) > limit:
+                    values[i] = value[:limit].rstrip()
+                    parsed.truncated.append(
+                        RowProblem(line, f"{_CATALOGUE_COLUMNS[i][0]} 超过 {limit} 个字符，已截断")
+                    )
+
+            copies_text = get_copies(fields).strip()
+            copies = 0
+            if copies_text:
+                if copies_text.isascii() and copies_text.isdigit():
+                    copies = int(copies_text)
+                    if copies > MAX_COPIES_PER_ROW:
+                        reasons.append(f"副本数 {copies} 过大（上限 {MAX_COPIES_PER_ROW}）")
+                else:
+                    reasons.append(f"副本数「{copies_text}」不是非负整数")
+
+            barcodes: tuple[str, ...] | None = None
+            barcode_cells = [b.strip() for b in _BARCODE_SPLIT.split(get_barcodes(fields))]
+            if any(barcode_cells):
+                barcodes = tuple(b for b in barcode_cells if b)
+                seen_here: set[str] = set()
+                for barcode in barcodes:
+                    if barcode in seen_here:
+                        reasons.append(f"条码 {barcode} 在本行出现了两次")
+                    elif len(barcode) > barcode_limit:
+                        reasons.append(f"条码 {barcode} 超过 {barcode_limit} 个字符")
+                    elif _GENERATED_BARCODE.fullmatch(barcode):
+                        reasons.append(
+                            f"条码 {barcode} 的格式（G+8位数字-序号）留给系统自动生成，请换一个"
+                        )
+                    elif barcode in first_line_of_barcode:
+                        reasons.append(
+                            f"条码 {barcode} 已在第 {first_line_of_barcode[barcode]} 行使用"
+                        )
+                    else:
+                        first_line_of_barcode[barcode] = line
+                    seen_here.add(barcode)
+                copies = len(barcodes)
+
+            if reasons:
+                parsed.problems[line] = reasons
+            else:
+                parsed.rows.append(_CatalogueRow(line, record_id, tuple(values), barcodes, copies))
+    return parsed
+
+
+def _problems(by_line: dict[int, list[str]]) -> list[RowProblem]:
+    return [RowProblem(line, "；".join(reasons)) for line, reasons in sorted(by_line.items())]
+
+
+async def import_catalogue(
+    db: Database,
+    path: Path,
+    *,
+    skip_bad: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    actor: str = "cli",
+) -> CatalogueReport:
+    """Import a canonical catalogue CSV (see the shared data README for the columns).
+
+    ``progress(done, total)`` is called as rows are written (total = rows to import); ``actor``
+    goes into the audit log.
+    Raises ImportFileError, or ImportRejected (nothing written) unless ``skip_bad``.
+    """
+    started = time.perf_counter()
+    parsed = _parse_catalogue(path)
+    report = CatalogueReport(rows=parsed.row_count, truncated=parsed.truncated)
+    if parsed.problems and not skip_bad:
+        # Still look at the database so the rejection lists barcode clashes too.
+        async with db.transaction(read_only=True) as session:
+            owners = await _load_barcodes(session)
+            existing_pks = await _load_record_pks(session)
+        _check_barcode_owners(parsed, owners, existing_pks)
+        raise ImportRejected(_problems(parsed.problems))
+
+    now = utcnow()
+    async with db.transaction() as session:
+        # Loaded inside the write transaction: the clash check and the writes see the same state.
+        existing = await _load_records(session)
+        owners = await _load_barcodes(session)
+        _check_barcode_owners(parsed, owners, {rid: pk for rid, (pk, _) in existing.items()})
+        if parsed.problems and not skip_bad:
+            raise ImportRejected(_problems(parsed.problems))
+        rows = [row for row in parsed.rows if row.line not in parsed.problems]
+        report.skipped = _problems(parsed.problems)
+        report.truncated = [p for p in parsed.truncated if p.line not in parsed.problems]
+
+        touched: list[int] = []
+        done = 0
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start : start + CHUNK_ROWS]
+            touched.extend(
+                await _write_records(session, chunk, parsed.present, existing, report, now)
+            )
+            report.copies_added += await _write_copies(session, chunk, existing, owners, now)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(rows))
+        if touched:
+            await index_records(session, sorted(touched))
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="import_catalogue",
+                detail={
+                    "file": path.name,
+                    "rows": report.rows,
+                    "created": report.records_created,
+                    "updated": report.records_updated,
+                    "unchanged": report.records_unchanged,
+                    "copies_added": report.copies_added,
+                    "skipped": len(report.skipped),
+                    "truncated": len(report.truncated),
+                },
+            )
+        )
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+async def _load_records(session: AsyncSession) -> dict[str, tuple[int, tuple[str | None, ...]]]:
+    columns = [RECORDS.c[name] for name in RECORD_FIELDS]
+    result = await session.execute(select(RECORDS.c.id, RECORDS.c.record_id, *columns))
+    return {row[1]: (row[0], tuple(row[2:])) for row in result}
+
+
+async def _load_record_pks(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(select(RECORDS.c.record_id, RECORDS.c.id))
+    return {record_id: pk for record_id, pk in result}
+
+
+async def _load_barcodes(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(select(COPIES.c.barcode, COPIES.c.record_pk))
+    return {barcode: record_pk for barcode, record_pk in result}
+
+
+def _check_barcode_owners(
+    parsed: _ParsedCatalogue, owners: dict[str, int], record_pks: dict[str, int]
+) -> None:
+    """Flag rows whose barcodes already belong to another record in the database."""
+    if not owners:
+        return
+    record_ids: dict[int, str] | None = None
+    for row in parsed.rows:
+        if not row.barcodes:
+            continue
+        pk = record_pks.get(row.record_id)
+        for barcode in row.barcodes:
+            owner = owners.get(barcode)
+            if owner is not None and owner != pk:
+                if record_ids is None:
+                    record_ids = {v: k for k, v in record_pks.items()}
+                parsed.problems.setdefault(row.line, []).append(
+                    f"条码 {barcode} 已属于记录 {record_ids.get(owner, owner)}"
+                )
+
+
+async def _write_records(
+    session: AsyncSession,
+    chunk: Sequence[_CatalogueRow],
+    present: tuple[int, ...],
+    existing: dict[str, tuple[int, tuple[str | None, ...]]],
+    report: CatalogueReport,
+    now: datetime,
+) -> list[int]:
+    """Insert new records and update changed ones; returns the pks written (for the index)."""
+    touched: list[int] = []
+    new = [row for row in chunk if row.record_id not in existing]
+    new_ids = {row.record_id for row in new}
+    if new:
+        params = [
+            {
+                "record_id": row.record_id,
+                **dict(zip(RECORD_FIELDS, row.values, strict=True)),
+                "catalogued_at": now,
+                "updated_at": now,
+            }
+            for row in new
+        ]
+        result = await session.execute(
+            insert(RECORDS).returning(RECORDS.c.id, RECORDS.c.record_id), params
+        )
+        values_by_id = {row.record_id: row.values for row in new}
+        for pk, record_id in result:
+            existing[record_id] = (pk, values_by_id[record_id])
+            touched.append(pk)
+        report.records_created += len(new)
+
+    # Group changed rows by which fields changed: one executemany per group, only those columns.
+    groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for row in chunk:
+        if row.record_id in new_ids:
+            continue
+        pk, old = existing[row.record_id]
+        changed = tuple(i for i in present if old[i] != row.values[i])
+        if not changed:
+            report.records_unchanged += 1
+            continue
+        groups.setdefault(changed, []).append(
+            {"pk": pk, **{f"v_{RECORD_FIELDS[i]}": row.values[i] for i in changed}}
+        )
+        existing[row.record_id] = (
+            pk,
+            tuple(row.values[i] if i in changed else v for i, v in enumerate(old)),
+        )
+        touched.append(pk)
+        report.records_updated += 1
+    for changed, params in groups.items():
+        statement = (
+            update(RECORDS)
+            .where(RECORDS.c.id == bindparam("pk"))
+            .values(
+                {
+                    RECORDS.c.updated_at: now,
+                    **{
+                        RECORDS.c[RECORD_FIELDS[i]]: bindparam(f"v_{RECORD_FIELDS[i]}")
+                        for i in changed
+                    },
+                }
+            )
+        )
+        await session.execute(statement, params)
+    return touched
+
+
+async def _write_copies(
+    session: AsyncSession,
+    chunk: Sequence[_CatalogueRow],
+    existing: dict[str, tuple[int, tuple[str | None, ...]]],
+    owners: dict[str, int],
+    now: datetime,
+) -> int:
+    """Add the copies a row names (or the minted ones) that are not there yet; never delete."""
+    params: list[dict[str, Any]] = []
+    for row in chunk:
+        pk = existing[row.record_id][0]
+        wanted = (
+            row.barcodes
+            if row.barcodes is not None
+            else [generated_barcode(pk, n) for n in range(1, row.copies + 1)]
+        )
+        for barcode in wanted:
+            # Explicit barcodes owned elsewhere were rejected already; a minted one that someone
+            # took by hand is simply not minted again.
+            if barcode in owners:
+                continue
+            owners[barcode] = pk
+            params.append(
+                {
+                    "barcode": barcode,
+                    "record_pk": pk,
+                    "status": CopyStatus.ON_SHELF.value,
+                    "created_at": now,
+                }
+            )
+    if params:
+        await session.execute(insert(COPIES), params)
+    return len(params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+
+class _ReaderRow(NamedTuple):
+    line: int
+    card_no: str
+    values: tuple[str | None, ...]  # in READER_FIELDS order; office None when no such column
+
+
+def _parse_readers(path: Path) -> tuple[list[_ReaderRow], dict[int, list[str]], int, bool]:
+    rows: list[_ReaderRow] = []
+    problems: dict[int, list[str]] = {}
+    first_line_of_card: dict[str, int] = {}
+    row_count = 0
+    has_office = False
+    with _open_csv(path, ("card_no", "name", "role")) as csv_file:
+        has_office = "office" in csv_file.columns
+        get_card = _getter(csv_file.columns, "card_no")
+        get_role = _getter(csv_file.columns, "role")
+        getters = {name: _getter(csv_file.columns, name) for name in READER_FIELDS}
+        for raw in csv_file.rows:
+            row_count += 1
+            if raw.problem:
+                problems[raw.line] = [raw.problem]
+                continue
+            fields, reasons = raw.fields, []
+            card_no = get_card(fields).strip()
+            if not card_no:
+                reasons.append("缺少借书证号（card_no）")
+            elif card_no in first_line_of_card:
+                reasons.append(f"借书证号 {card_no} 与第 {first_line_of_card[card_no]} 行重复")
+            else:
+                first_line_of_card[card_no] = raw.line
+            values = {name: _clean(get(fields)) for name, get in getters.items()}
+            if values["name"] is None:
+                reasons.append("缺少姓名（name）")
+            role_text = get_role(fields).strip()
+            role = _ROLE_WORDS.get(role_text.lower())
+            if role is None:
+                reasons.append(
+                    f"未知的角色「{role_text}」"
+                    "（应为 student/teacher/librarian 或 学生/教师/图书管理员）"
+                    if role_text
+                    else "缺少角色（role）"
+                )
+            values["role"] = role
+            if values["class_name"] is not None:
+                # Class names are matched elsewhere (corners, monitors): one bracket spelling.
+                values["class_name"] = (
+                    values["class_name"].replace("（", "(").replace("）", ")").replace(" ", "")
+                )
+            for name in ("card_no", *READER_FIELDS):
+                value = card_no if name == "card_no" else values[name]
+                limit = _max_length(READERS, name)
+                if value is not None and limit is not None and len(value) > limit:
+                    reasons.append(f"{name} 超过 {limit} 个字符")
+            if reasons:
+                problems[raw.line] = reasons
+            else:
+                rows.append(_ReaderRow(raw.line, card_no, tuple(values[n] for n in READER_FIELDS)))
+    return rows, problems, row_count, has_office
+
+
+async def import_readers(
+    db: Database, path: Path, *, skip_bad: bool = False, actor: str = "cli"
+) -> ReaderReport:
+    """Import a reader roster (``card_no,name,role,grade,class_name``, optional ``office``).
+
+    Readers are matched by card number; changed fields are updated; readers absent from the file
+    are left alone (a roster is often one class or one grade). Raises ImportFileError, or
+    ImportRejected (nothing written) unless ``skip_bad``.
+    """
+    started = time.perf_counter()
+    rows, problems, row_count, has_office = _parse_readers(path)
+    if problems and not skip_bad:
+        raise ImportRejected(_problems(problems))
+    report = ReaderReport(rows=row_count, skipped=_problems(problems))
+    # Without an office column the file says nothing about offices: don't clear them.
+    compared = READER_FIELDS if has_office else READER_FIELDS[:-1]
+    now = utcnow()
+    async with db.transaction() as session:
+        result = await session.execute(
+            select(READERS.c.id, READERS.c.card_no, *[READERS.c[n] for n in compared])
+        )
+        existing = {row[1]: (row[0], tuple(row[2:])) for row in result}
+        new: list[dict[str, Any]] = []
+        groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            values = row.values[: len(compared)]
+            if row.card_no not in existing:
+                new.append(
+                    {
+                        "card_no": row.card_no,
+                        **dict(zip(compared, values, strict=True)),
+                        "active": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                existing[row.card_no] = (0, values)  # a later duplicate was rejected anyway
+                continue
+            pk, old = existing[row.card_no]
+            if old == values:
+                report.unchanged += 1
+                continue
+            changed = tuple(i for i, (a, b) in enumerate(zip(old, values, strict=True)) if a != b)
+            groups.setdefault(changed, []).append(
+                {"pk": pk, **{f"v_{compared[i]}": values[i] for i in changed}}
+            )
+        if new:
+            await session.execute(insert(READERS), new)
+        for changed, params in groups.items():
+            await session.execute(
+                update(READERS)
+                .where(READERS.c.id == bindparam("pk"))
+                .values(
+                    {
+                        READERS.c.updated_at: now,
+                        **{READERS.c[compared[i]]: bindparam(f"v_{compared[i]}") for i in changed},
+                    }
+                ),
+                params,
+            )
+        report.created = len(new)
+        report.updated = sum(len(p) for p in groups.values())
+        session.add(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="import_readers",
+                detail={
+                    "file": path.name,
+                    "rows": report.rows,
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "skipped": len(report.skipped),
+                },
+            )
+        )
+    report.elapsed_s = time.perf_counter() - started
+    return report

@@ -1,0 +1,183 @@
+"""Readers and their Telegram bindings: single-use codes, bind, unbind, lookup."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import actor_for, record_audit
+from services.errors import ServiceError
+from services.policy import LoanPolicy
+from storage.models import BindingCode, ClassMonitor, Reader, Role, TelegramBinding, utcnow
+
+# No 0/O, 1/I/L: codes are read off paper and typed on phones.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCode:
+    card_no: str
+    name: str
+    class_name: str | None
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BoundReader:
+    reader_id: int
+    card_no: str
+    name: str
+    role: str
+    class_name: str | None
+    is_monitor: bool
+
+    @property
+    def is_librarian(self) -> bool:
+        return self.role == Role.LIBRARIAN.value
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(text: str) -> str:
+    return "".join(ch for ch in text.strip().upper() if ch.isalnum())
+
+
+async def issue_codes(
+    session: AsyncSession,
+    *,
+    policy: LoanPolicy,
+    class_name: str | None = None,
+    card_nos: Sequence[str] = (),
+    now: datetime | None = None,
+) -> list[IssuedCode]:
+    """New codes for a class or for given cards; earlier unused codes of those readers lapse."""
+    now = now or utcnow()
+    if not class_name and not card_nos:
+        raise ServiceError("codes.nobody")
+    query = select(Reader).where(Reader.active.is_(True))
+    if class_name:
+        query = query.where(Reader.class_name == class_name.strip())
+    if card_nos:
+        wanted = {c.strip() for c in card_nos}
+        query = query.where(Reader.card_no.in_(wanted))
+    readers = list(await session.scalars(query.order_by(Reader.card_no)))
+    if card_nos:
+        missing = sorted({c.strip() for c in card_nos} - {r.card_no for r in readers})
+        if missing:
+            raise ServiceError("reader.not_found", card_no="、".join(missing))
+    if not readers:
+        raise ServiceError("codes.class_empty", class_name=class_name or "")
+    ids = [r.id for r in readers]
+    await session.execute(
+        update(BindingCode)
+        .where(BindingCode.reader_id.in_(ids), BindingCode.used_at.is_(None))
+        .where(BindingCode.expires_at > now)
+        .values(expires_at=now)
+    )
+    expires = now + timedelta(days=policy.binding_code_days)
+    issued = []
+    for reader in readers:
+        code = new_code()
+        session.add(BindingCode(code=code, reader_id=reader.id, created_at=now, expires_at=expires))
+        issued.append(IssuedCode(reader.card_no, reader.name, reader.class_name, code, expires))
+    await session.flush()
+    record_audit(session, "cli", "issue_codes", {"count": len(issued)}, now=now)
+    return issued
+
+
+async def bind(
+    session: AsyncSession,
+    *,
+    code: str,
+    telegram_user_id: int,
+    chat_id: int,
+    now: datetime | None = None,
+) -> BoundReader:
+    now = now or utcnow()
+    row = await session.scalar(
+        select(BindingCode).where(BindingCode.code == normalise_code(code)).with_for_update()
+    )
+    if row is None:
+        raise ServiceError("bind.unknown")
+    if row.used_at is not None:
+        raise ServiceError("bind.used")
+    if row.expires_at <= now:
+        raise ServiceError("bind.expired")
+    reader = await session.get_one(Reader, row.reader_id)
+    if not reader.active:
+        raise ServiceError("reader.inactive", name=reader.name)
+    row.used_at = now
+    # A new binding replaces the reader's old one, and this Telegram user's old one.
+    await session.execute(
+        delete(TelegramBinding).where(
+            (TelegramBinding.reader_id == reader.id)
+            | (TelegramBinding.telegram_user_id == telegram_user_id)
+        )
+    )
+    session.add(
+        TelegramBinding(
+            reader_id=reader.id, telegram_user_id=telegram_user_id, chat_id=chat_id, bound_at=now
+        )
+    )
+    await session.flush()
+    record_audit(session, actor_for(reader.id), "bind", {"telegram_user_id": telegram_user_id})
+    return await _bound(session, reader)
+
+
+async def unbind(session: AsyncSession, *, telegram_user_id: int) -> bool:
+    binding = await session.scalar(
+        select(TelegramBinding).where(TelegramBinding.telegram_user_id == telegram_user_id)
+    )
+    if binding is None:
+        return False
+    await session.delete(binding)
+    record_audit(session, actor_for(binding.reader_id), "unbind", {})
+    return True
+
+
+async def _bound(session: AsyncSession, reader: Reader) -> BoundReader:
+    monitor = await session.scalar(
+        select(ClassMonitor.id).where(ClassMonitor.reader_id == reader.id).limit(1)
+    )
+    return BoundReader(
+        reader_id=reader.id,
+        card_no=reader.card_no,
+        name=reader.name,
+        role=reader.role,
+        class_name=reader.class_name,
+        is_monitor=monitor is not None,
+    )
+
+
+async def reader_for_telegram(session: AsyncSession, telegram_user_id: int) -> BoundReader | None:
+    reader = await session.scalar(
+        select(Reader)
+        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
+        .where(TelegramBinding.telegram_user_id == telegram_user_id, Reader.active.is_(True))
+    )
+    return await _bound(session, reader) if reader is not None else None
+
+
+async def chat_for_reader(session: AsyncSession, reader_id: int) -> int | None:
+    chat: int | None = await session.scalar(
+        select(TelegramBinding.chat_id).where(TelegramBinding.reader_id == reader_id)
+    )
+    return chat
+
+
+async def librarian_chats(session: AsyncSession) -> list[int]:
+    rows = await session.scalars(
+        select(TelegramBinding.chat_id)
+        .join(Reader, Reader.id == TelegramBinding.reader_id)
+        .where(Reader.role == Role.LIBRARIAN.value, Reader.active.is_(True))
+    )
+    return list(rows)

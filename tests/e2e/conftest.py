@@ -1,0 +1,104 @@
+"""End-to-end harness: the real bot (assembly function, dispatcher, long polling) talking over
+HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bot.app import Shuxiang, build_app
+from bot.config import load_settings
+from bot.sandbox.emulator import BotApiEmulator
+from services.policy import LoanPolicy
+from services.readers import bind, issue_codes
+from storage.db import Database
+
+TOKEN = "123456789:E2E-secret-token-never-logged"
+JSON = dict[str, Any]
+
+
+class Person:
+    """One Telegram user in the emulator, talking to the bot like a phone would."""
+
+    def __init__(self, emu: BotApiEmulator, user_id: int, name: str) -> None:
+        self.emu = emu
+        self.user_id = user_id
+        self.name = name
+        emu.add_user(user_id, first_name=name)
+
+    async def say(self, text: str, *, timeout: float = 10.0, **wait: Any) -> JSON:  # noqa: ASYNC109
+        """Send a message; return the bot's first reply after it."""
+        sent = self.emu.send_text(self.user_id, text)
+        return await self.emu.wait_for_bot_message(
+            self.user_id,
+            after_message_id=sent["message"]["message_id"],
+            timeout=timeout,
+            **wait,
+        )
+
+    async def press(self, message: JSON, label: str, *, timeout: float = 10.0) -> JSON:  # noqa: ASYNC109
+        """Press the button whose label contains ``label``; return the callback answer."""
+        since = self.emu.mark()
+        update = self.emu.press_button_text(self.user_id, message["message_id"], label)
+        self.last_press_mark = since
+        return await self.emu.wait_for_callback_answer(
+            update["callback_query"]["id"], timeout=timeout
+        )
+
+    async def next_message(self, *, timeout: float = 10.0, **wait: Any) -> JSON:  # noqa: ASYNC109
+        """The next bot message (sent or edited) after the last button press."""
+        return await self.emu.wait_for_bot_message(
+            self.user_id, since=self.last_press_mark, timeout=timeout, **wait
+        )
+
+    def texts(self) -> list[str]:
+        return [m.get("text") or "" for m in self.emu.bot_messages(self.user_id)]
+
+
+def buttons(message: JSON) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@dataclass
+class Harness:
+    emu: BotApiEmulator
+    app: Shuxiang
+    db: Database
+    policy: LoanPolicy
+
+    async def bound(self, user_id: int, card_no: str, name: str = "") -> Person:
+        """A Telegram user already bound to the reader with ``card_no``."""
+        async with self.db.transaction() as session:
+            (code,) = await issue_codes(session, policy=self.policy, card_nos=[card_no])
+            await bind(session, code=code.code, telegram_user_id=user_id, chat_id=user_id)
+        return Person(self.emu, user_id, name or card_no)
+
+    async def code_for(self, card_no: str) -> str:
+        async with self.db.transaction() as session:
+            (code,) = await issue_codes(session, policy=self.policy, card_nos=[card_no])
+        return code.code
+
+
+@pytest.fixture
+async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
+    async with BotApiEmulator(TOKEN, bot_username="shuxiang_test_bot") as emu:
+        settings = load_settings(
+            _env_file=None, database_url=db_url, bot_api_url=emu.base_url, bot_token=TOKEN
+        )
+        app = build_app(settings, token=TOKEN, db=db)
+        polling = asyncio.create_task(app.run_polling(handle_signals=False))
+        try:
+            yield Harness(emu, app, db, settings.loan_policy())
+        finally:
+            with contextlib.suppress(TimeoutError):
+                await emu.wait_idle(timeout=3)
+            with contextlib.suppress(RuntimeError):
+                await app.dp.stop_polling()
+            await asyncio.wait_for(polling, timeout=10)
+            await app.bot.session.close()

@@ -1,0 +1,398 @@
+"""Every student and librarian flow, end to end: emulator, HTTP, aiogram polling, services, SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from nlp.index import rebuild_index
+from services import circulation
+from storage.models import (
+    BindingCode,
+    Copy,
+    Hold,
+    Loan,
+    Notification,
+    ProcessedUpdate,
+    PurchaseSuggestion,
+    Record,
+    TelegramBinding,
+    utcnow,
+)
+from tests.e2e.conftest import TOKEN, Harness, Person, buttons
+from tests.factories import make_world
+
+READERS = {
+    "S1": ("李明", "student"),
+    "S2": ("王芳", "student"),
+    "S3": ("赵雷", "student"),
+    "T1": ("陈老师", "teacher"),
+    "L1": ("周馆员", "librarian"),
+}
+RECORDS = {
+    "r1": ("追风筝的人", ["B1"]),
+    "r2": ("解忧杂货店", ["B2", "B3"]),
+    "r3": ("三体", ["B4"]),
+} | {f"m{i:02d}": (f"趣味数学第{i}讲", [f"M{i:02d}"]) for i in range(1, 16)}
+
+
+async def setup_library(h: Harness) -> None:
+    await make_world(h.db, records=RECORDS, readers=READERS, clc={"r1": "I712.45", "r3": "I247.5"})
+    async with h.db.transaction() as session:
+        await rebuild_index(session)
+
+
+async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
+    async with h.db.transaction() as session:
+        await circulation.checkout(
+            session,
+            card_no=card,
+            barcode=barcode,
+            policy=h.policy,
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+async def test_start_help_and_commands_registered(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    guest = Person(h.emu, 5001, "游客")
+    reply = await guest.say("/start")
+    assert "绑定码" in reply["text"]
+    assert h.emu.reply_keyboard(5001) is not None
+    reply = await guest.say("/help")
+    assert "/loans" in reply["text"] and "/checkout" not in reply["text"]
+    commands = h.emu.calls("setMyCommands")
+    assert {c["command"] for c in commands[0]["commands"]} == {
+        "start",
+        "help",
+        "bind",
+        "unbind",
+        "loans",
+        "holds",
+    }
+    # Unbound users may still search, but not see loans.
+    assert "需要先绑定" in (await guest.say("/loans"))["text"]
+    assert "解忧杂货店" in (await guest.say("杂货店"))["text"]
+
+
+async def test_binding_codes(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    phone = Person(h.emu, 5002, "李明")
+    code = await h.code_for("S1")
+    reply = await phone.say(f"/start {code}")
+    assert "绑定成功" in reply["text"] and "李明" in reply["text"]
+    # Used, unknown and expired codes are refused with clear messages.
+    other = Person(h.emu, 5003, "路人")
+    assert "已经用过" in (await other.say(f"/bind {code}"))["text"]
+    assert "不正确" in (await other.say("/bind ZZZZ2222"))["text"]
+    expired = await h.code_for("S2")
+    async with h.db.transaction() as s:
+        await s.execute(
+            update(BindingCode)
+            .where(BindingCode.code == expired)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+    assert "过期" in (await other.say(f"/bind {expired}"))["text"]
+    assert "/bind" in (await other.say("/bind"))["text"]
+    # A new binding for the same reader replaces the old one.
+    fresh = await h.code_for("S1")
+    assert "绑定成功" in (await other.say(f"/bind {fresh.lower()}"))["text"]
+    assert "需要先绑定" in (await phone.say("/loans"))["text"]
+    assert "没有借书" in (await other.say("/loans"))["text"]
+    assert "已解除绑定" in (await other.say("/unbind"))["text"]
+    assert "还没有绑定" in (await other.say("/unbind"))["text"]
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(func.count(TelegramBinding.id))) == 0
+
+
+async def test_search_paging_card_and_suggestion(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5004, "S1")
+    results = await student.say("数学")
+    assert "共找到 15 本" in results["text"] and "第 1/2 页" in results["text"]
+    assert "下一页 ▶" in buttons(results)
+    await student.press(results, "下一页")
+    page2 = await student.next_message()
+    assert page2["message_id"] == results["message_id"] and "第 2/2 页" in page2["text"]
+    assert "11." in page2["text"] and "◀ 上一页" in buttons(page2)
+
+    found = await student.say("《追风筝的人》")
+    assert "追风筝的人" in found["text"]
+    await student.press(found, "1")
+    card = await student.next_message()
+    assert "《追风筝的人》" in card["text"]
+    assert "在架 1 / 共 1 册" in card["text"] and "三楼 文艺阅览室" in card["text"]
+    assert "直接去取" in card["text"] and buttons(card) == []
+
+    miss = await student.say("一本不存在的书名")
+    assert "没有找到" in miss["text"]
+    answer = await student.press(miss, "荐购")
+    assert "已记录" in answer["text"]
+    answer = await student.press(miss, "荐购")
+    assert "已经荐购过" in answer["text"]
+    async with h.db.transaction(read_only=True) as s:
+        rows = list(await s.scalars(select(PurchaseSuggestion.query)))
+        assert rows == ["一本不存在的书名"]
+
+
+async def test_loans_and_renewal(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5005, "S1")
+    await lend(h, "S1", "B1")
+    await lend(h, "S1", "B4", now=utcnow() - timedelta(days=29))
+    loans = await student.say("📚 我的借阅")
+    assert "我的借阅" in loans["text"] and "追风筝的人" in loans["text"]
+    assert "还剩" in loans["text"]  # 三体 is due within a day
+    answer = await student.press(loans, "续借 2")
+    refreshed = await student.next_message(contains="已续借 1 次")
+    assert refreshed["message_id"] == loans["message_id"]
+    assert "新的应还日期" in (await student.next_message(contains="已续借，"))["text"]
+    assert answer.get("text") in (None, "")
+    # The renewal limit is one: the second press is refused with the reason.
+    answer = await student.press(refreshed, "续借 2")
+    assert answer["show_alert"] and "上限" in answer["text"]
+    # Someone waiting blocks a renewal, and the borrower's card says so.
+    waiting = await h.bound(5006, "S2")
+    found = await waiting.say("三体")
+    await waiting.press(found, "1")
+    card = await waiting.next_message()
+    await waiting.press(card, "预约")
+    answer = await student.press(refreshed, "续借 1")
+    assert "预约排队" in answer["text"] and "不能续借" in answer["text"]
+    hit = await student.say("三体")
+    await student.press(hit, "1")
+    own_card = await student.next_message()
+    assert "你正在借这本书" in own_card["text"] and "1 位同学在等" in own_card["text"]
+
+
+async def test_overdue_loan_is_marked_and_not_renewable(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5007, "S1")
+    await lend(h, "S1", "B1", now=utcnow() - timedelta(days=35))
+    loans = await student.say("/loans")
+    assert "已逾期 5 天" in loans["text"]
+    assert buttons(loans) == []  # no renewal button on an overdue loan
+    async with h.db.transaction(read_only=True) as s:
+        loan_id = await s.scalar(select(Loan.id))
+    # Even a hand-made button for it is refused with the reason.
+    since = h.emu.mark()
+    pressed = h.emu.press_button(5007, loans["message_id"], f"rn:{loan_id}", check=False)
+    answer = await h.emu.wait_for_callback_answer(pressed["callback_query"]["id"])
+    assert "逾期" in answer["text"] and "不能续借" in answer["text"]
+    assert h.emu.mark() >= since
+
+
+async def test_reserve_queue_return_and_hold_shelf(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    await lend(h, "S3", "B4")
+    first = await h.bound(5008, "S1")
+    second = await h.bound(5009, "S2")
+    librarian = await h.bound(5010, "L1")
+
+    for person, position in ((first, 1), (second, 2)):
+        found = await person.say("三体")
+        await person.press(found, "1")
+        card = await person.next_message()
+        assert "全部借出" in found["text"] or "在架 0" in card["text"]
+        await person.press(card, "🔖 预约")
+        placed = await person.next_message(contains="已预约")
+        assert f"排在第 {position} 位" in placed["text"]
+    holds = await second.say("/holds")
+    assert "排在第 2 位" in holds["text"]
+
+    # A copy coming back goes to the first in the queue, with a notification row.
+    back = await librarian.say("/return B4")
+    assert "已还《三体》" in back["text"] and "留给 李明" in back["text"]
+    assert "已到馆" in (await first.say("🔖 我的预约"))["text"]
+    assert "排在第 1 位" in (await second.say("/holds"))["text"]
+    async with h.db.transaction(read_only=True) as s:
+        kinds = list(await s.execute(select(Notification.kind, Notification.reader_id)))
+        assert [k for k, _ in kinds] == ["hold_ready"]
+    # The hold shelf copy cannot go out to someone else.
+    refused = await librarian.say("/checkout S2 B4")
+    assert "预约架" in refused["text"] and "不能借给" in refused["text"]
+    out = await librarian.say("/checkout S1 B4")
+    assert "已借出《三体》" in out["text"] and "已取走预约书" in out["text"]
+
+    # Cancelling from 我的预约 refreshes the list.
+    holds = await second.say("/holds")
+    await second.press(holds, "取消 1")
+    assert "没有预约" in (await second.next_message(contains="没有预约"))["text"]
+    async with h.db.transaction(read_only=True) as s:
+        statuses = sorted(await s.scalars(select(Hold.status)))
+        assert statuses == ["cancelled", "collected"]
+
+
+async def test_librarian_commands_and_refusals(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    librarian = Person(h.emu, 5011, "周馆员")
+    assert "绑定成功" in (await librarian.say(f"/bind {await h.code_for('L1')}"))["text"]
+    student = await h.bound(5012, "S1")
+    assert "只有图书管理员" in (await student.say("/checkout S1 B1"))["text"]
+    assert "只有图书管理员" in (await student.say("/return B1"))["text"]
+    assert "只有图书管理员" in (await student.say("/reader S2"))["text"]
+    assert "用法" in (await librarian.say("/checkout S1"))["text"]
+    out = await librarian.say("/checkout S1 B1")
+    assert "已借出《追风筝的人》（B1）给 李明（S1）" in out["text"]
+    assert "已被借出" in (await librarian.say("/checkout S2 B1"))["text"]
+    assert "找不到条码" in (await librarian.say("/checkout S2 NOPE"))["text"]
+    assert "找不到证号" in (await librarian.say("/checkout X9 B2"))["text"]
+    await librarian.say("/checkout S1 B2")
+    await librarian.say("/checkout S1 B4")
+    assert "借满 3 本" in (await librarian.say("/checkout S1 M01"))["text"]
+    info = await librarian.say("/reader S1")
+    assert "李明" in info["text"] and "借阅 3 本" in info["text"] and "B4" in info["text"]
+    assert "没有借出记录" in (await librarian.say("/return M01"))["text"]
+    assert "已还《追风筝的人》" in (await librarian.say("/return B1"))["text"]
+    # Binding gave the librarian their own command menu in their chat.
+    scoped = [c for c in h.emu.calls("setMyCommands") if c.get("scope", {}).get("type") == "chat"]
+    assert [c["scope"]["chat_id"] for c in scoped] == [5011]
+    assert {"checkout", "return", "reader"} <= {x["command"] for x in scoped[0]["commands"]}
+
+
+async def test_teacher_reserves_for_office_delivery(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    await lend(h, "S1", "B1")
+    teacher = await h.bound(5013, "T1")
+    librarian = await h.bound(5014, "L1")
+    found = await teacher.say("追风筝")
+    await teacher.press(found, "1")
+    card = await teacher.next_message()
+    assert "🏫 预约并送到办公室" in buttons(card)
+    await teacher.press(card, "送到办公室")
+    assert "送到你的办公室" in (await teacher.next_message(contains="已预约"))["text"]
+    back = await librarian.say("/return B1")
+    assert "办公室" in back["text"] and "陈老师" in back["text"]
+
+
+async def test_redelivered_update_is_handled_once(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5015, "S1")
+    await lend(h, "S1", "B1")
+    loans = await student.say("/loans")
+    since = h.emu.mark()
+    press = h.emu.press_button_text(5015, loans["message_id"], "续借 1")
+    await h.emu.wait_for_callback_answer(press["callback_query"]["id"])
+    await h.emu.wait_idle(timeout=5)
+    h.emu.redeliver(press["update_id"])
+    await h.emu.wait_idle(timeout=5)
+    await asyncio.sleep(0.3)
+    renewed = [m for m in h.emu.bot_messages(5015) if "已续借，" in (m.get("text") or "")]
+    assert len(renewed) == 1
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(Loan.renewals)) == 1
+        assert await s.scalar(select(func.count(ProcessedUpdate.update_id))) >= 2
+    assert h.emu.mark() > since
+
+
+async def test_forged_and_stale_callbacks_are_refused(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    owner = await h.bound(5016, "S1")
+    thief = await h.bound(5017, "S2")
+    await lend(h, "S1", "B1")
+    await lend(h, "S3", "B4")
+    loans = await owner.say("/loans")
+    async with h.db.transaction(read_only=True) as s:
+        copy_id = await s.scalar(select(Copy.id).where(Copy.barcode == "B1"))
+        loan_id = await s.scalar(select(Loan.id).where(Loan.copy_id == copy_id))
+    mine = await thief.say("/help")
+    for data, expected in (
+        (f"rn:{loan_id}", "找不到这条借阅记录"),  # another reader's loan
+        ("ch:99999:0", "找不到这条预约"),
+        ("b:99999", "找不到这本书"),
+        ("rn:not-a-number", "按钮已经失效"),
+        ("zz:1", "按钮已经失效"),
+    ):
+        pressed = h.emu.press_button(5017, mine["message_id"], data, check=False)
+        answer = await h.emu.wait_for_callback_answer(pressed["callback_query"]["id"])
+        assert expected in answer["text"], (data, answer)
+    async with h.db.transaction(read_only=True) as s:
+        loan = await s.get(Loan, loan_id)
+        assert loan is not None and loan.renewals == 0 and loan.reader_id != 0
+    assert loans["message_id"] > 0
+
+
+async def test_odd_messages_get_short_helpful_replies(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    person = Person(h.emu, 5018, "小张")
+    sent = h.emu.send_sticker(5018)
+    reply = await h.emu.wait_for_bot_message(5018, after_message_id=sent["message"]["message_id"])
+    assert "只看得懂文字" in reply["text"]
+    sent = h.emu.send_photo_from_user(5018)
+    reply = await h.emu.wait_for_bot_message(5018, after_message_id=sent["message"]["message_id"])
+    assert "只看得懂文字" in reply["text"]
+    assert "太长" in (await person.say("书" * 4000))["text"]
+    assert "没有这个命令" in (await person.say("/frobnicate"))["text"]
+    for hostile in ("'; DROP TABLE records; --", "😀😀😀", "%_*()^", "\u0001\u0002"):
+        reply = await person.say(hostile)
+        assert "Traceback" not in reply["text"]
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(func.count(Record.id))) == len(RECORDS)
+
+
+async def test_failures_reach_users_as_a_short_apology_and_logs_hold_no_token(
+    harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5019, "S1")
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("database exploded")
+
+    monkeypatch.setattr("handlers.loans.loans_of", broken)
+    with caplog.at_level(logging.ERROR):
+        reply = await student.say("/loans")
+    assert reply["text"] == "抱歉，出了点问题，请稍后再试。"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed: RuntimeError: database exploded" in logged
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+    # The bot keeps serving after a failure.
+    monkeypatch.undo()
+    assert "没有借书" in (await student.say("/loans"))["text"]
+
+
+async def test_rate_limits_and_blocked_users(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5020, "S1")
+    # Telegram says 429: the bot waits retry_after and the reply still arrives.
+    h.emu.faults.add(method="sendMessage", kind="429", retry_after=1, times=1)
+    reply = await student.say("/help", timeout=15)
+    assert "使用说明" in reply["text"]
+    assert len(h.emu.calls("sendMessage")) >= 2
+    # A user who blocked the bot does not stop it serving others.
+    blocker = await h.bound(5021, "S2")
+    h.emu.block(5021)
+    h.emu.send_text(5021, "/help")
+    await h.emu.wait_idle(timeout=10)
+    assert "使用说明" in (await student.say("/help"))["text"]
+    assert blocker.user_id == 5021
+
+
+async def test_flooding_user_is_throttled(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    person = Person(h.emu, 5022, "刷屏")
+    for _ in range(15):
+        h.emu.send_text(5022, "/help")
+    await person.emu.wait_for_bot_message(5022, contains="太频繁", timeout=10)
+    await h.emu.wait_idle(timeout=10)
+    texts = person.texts()
+    assert sum("太频繁" in t for t in texts) == 1
+    assert sum("使用说明" in t for t in texts) < 15

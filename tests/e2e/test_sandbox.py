@@ -1,0 +1,75 @@
+"""The embedded default: `shuxiang demo` brings up sample data, the emulator, the bot and the web
+chat page; a person's search, reservation and renewal work through it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import case, func, select
+
+from bot.config import load_settings
+from bot.demo import self_check, start_sandbox
+from storage.models import Copy, Record
+
+
+async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
+    )
+    sandbox, loaded = await start_sandbox(settings, port=0)
+    try:
+        assert "291 种图书" in loaded
+        roles = {p.role for p in sandbox.personas}
+        assert roles == {"student", "teacher", "librarian"}
+        async with aiohttp.ClientSession() as http, http.get(sandbox.url) as page:
+            assert page.status == 200
+            html = await page.text()
+            for persona in sandbox.personas:
+                assert persona.name in html
+        transcript = await self_check(sandbox)
+        assert "我的借阅（2 本）" in transcript and "《三体》" in transcript
+
+        # By hand, through the page's own control routes: renew the first loan.
+        student = next(p for p in sandbox.personas if p.role == "student")
+        emu = sandbox.emulator
+        loans = emu.send_text(student.user_id, "/loans")
+        listing = await emu.wait_for_bot_message(
+            student.user_id, after_message_id=loans["message"]["message_id"]
+        )
+        since = emu.mark()
+        emu.press_button_text(student.user_id, listing["message_id"], "续借 1")
+        await emu.wait_for_bot_message(student.user_id, since=since, contains="已续借，")
+
+        # And reserve the title the sandbox lent out completely.
+        async with sandbox.app.db.transaction(read_only=True) as session:
+            title = await session.scalar(
+                select(Record.title)
+                .join(Copy, Copy.record_pk == Record.id)
+                .group_by(Record.id, Record.title)
+                .having(func.sum(case((Copy.status == "on_shelf", 1), else_=0)) == 0)
+                .order_by(Record.id)
+                .limit(1)
+            )
+        assert title is not None
+        sent = emu.send_text(student.user_id, f"《{title}》")
+        found = await emu.wait_for_bot_message(
+            student.user_id, after_message_id=sent["message"]["message_id"]
+        )
+        assert "全部借出" in found["text"]
+        since = emu.mark()
+        emu.press_button_text(student.user_id, found["message_id"], "1")
+        card = await emu.wait_for_bot_message(student.user_id, since=since, contains="馆藏")
+        since = emu.mark()
+        emu.press_button_text(student.user_id, card["message_id"], "预约")
+        placed = await emu.wait_for_bot_message(student.user_id, since=since, contains="已预约")
+        assert "排在第 1 位" in placed["text"]
+    finally:
+        await sandbox.stop()
+    # A second start on the same database keeps the data and the bindings.
+    sandbox, loaded = await start_sandbox(settings, port=0)
+    try:
+        assert "291 种图书" in loaded
+        assert "我的借阅（2 本）" in await self_check(sandbox)
+    finally:
+        await sandbox.stop()

@@ -1,0 +1,49 @@
+"""Small builders for test data, written through the real models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+from storage.models import ClassMonitor, Copy, Reader, Record
+
+
+@dataclass
+class World:
+    record_pks: dict[str, int]
+    copy_ids: dict[str, int]
+    reader_ids: dict[str, int]
+
+
+async def make_world(
+    db: Database,
+    *,
+    records: dict[str, tuple[str, list[str]]] | None = None,
+    readers: dict[str, tuple[str, str]] | None = None,
+    monitors: dict[str, str] | None = None,
+    clc: dict[str, str] | None = None,
+) -> World:
+    """records: record_id -> (title, barcodes); readers: card_no -> (name, role)."""
+    records = records or {"r1": ("追风筝的人", ["B1"])}
+    readers = readers or {"S1": ("张三", "student")}
+    world = World({}, {}, {})
+    async with db.transaction() as s:
+        for record_id, (title, barcodes) in records.items():
+            rec = Record(record_id=record_id, title=title, clc=(clc or {}).get(record_id))
+            s.add(rec)
+            await s.flush()
+            world.record_pks[record_id] = rec.id
+            for barcode in barcodes:
+                copy = Copy(barcode=barcode, record_pk=rec.id)
+                s.add(copy)
+                await s.flush()
+                world.copy_ids[barcode] = copy.id
+        for card_no, (name, role) in readers.items():
+            klass = "高一(1)班" if role == "student" else None
+            reader = Reader(card_no=card_no, name=name, role=role, class_name=klass)
+            s.add(reader)
+            await s.flush()
+            world.reader_ids[card_no] = reader.id
+        for card_no, class_name in (monitors or {}).items():
+            s.add(ClassMonitor(class_name=class_name, reader_id=world.reader_ids[card_no]))
+    return world

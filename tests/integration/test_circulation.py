@@ -1,0 +1,284 @@
+"""Circulation rules on migrated SQLite and PostgreSQL, including concurrent races."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from services import circulation as circ
+from services.errors import ServiceError
+from services.policy import LoanPolicy
+from storage.db import Database
+from storage.models import Copy, Hold, Loan, Notification, utcnow
+from tests.factories import make_world
+
+POLICY = LoanPolicy()
+READERS = {f"S{i}": (f"学生{i}", "student") for i in range(1, 23)} | {
+    "T1": ("王老师", "teacher"),
+}
+
+
+async def lend(db: Database, card: str, barcode: str, **kw: object) -> circ.CheckoutResult:
+    async with db.transaction() as s:
+        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
+
+
+async def give_back(db: Database, barcode: str, **kw: object) -> circ.ReturnResult:
+    async with db.transaction() as s:
+        return await circ.return_copy(s, barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
+
+
+async def reserve(db: Database, reader_id: int, record_pk: int, **kw: object) -> circ.HoldPlaced:
+    async with db.transaction() as s:
+        return await circ.place_hold(
+            s,
+            reader_id=reader_id,
+            record_pk=record_pk,
+            policy=POLICY,
+            **kw,  # type: ignore[arg-type]
+        )
+
+
+async def test_checkout_and_return(db: Database) -> None:
+    await make_world(db, readers=READERS)
+    result = await lend(db, "S1", "B1")
+    assert result.title == "追风筝的人"
+    assert (result.due_at - utcnow()).days in (29, 30)
+    with pytest.raises(ServiceError) as err:
+        await lend(db, "S2", "B1")
+    assert err.value.key == "copy.on_loan"
+    back = await give_back(db, "B1")
+    assert back.card_no == "S1" and back.held_for_name is None and back.returned_at < back.due_at
+    with pytest.raises(ServiceError) as err:
+        await give_back(db, "B1")
+    assert err.value.key == "copy.not_on_loan"
+    async with db.transaction(read_only=True) as s:
+        copy = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
+        assert copy is not None and copy.status == "on_shelf"
+
+
+async def test_student_limit_and_overdue_block(db: Database) -> None:
+    records = {f"r{i}": (f"书{i}", [f"B{i}"]) for i in range(1, 6)}
+    await make_world(db, records=records, readers=READERS)
+    for i in range(1, 4):
+        await lend(db, "S1", f"B{i}")
+    with pytest.raises(ServiceError) as err:
+        await lend(db, "S1", "B4")
+    assert err.value.key == "loan.limit_reached" and err.value.params["limit"] == 3
+    # Teachers have their own, larger limit.
+    for i in range(4, 6):
+        await lend(db, "T1", f"B{i}")
+    # A reader with an overdue book cannot borrow more.
+    past = utcnow() - timedelta(days=40)
+    await give_back(db, "B1")
+    await lend(db, "S2", "B1", now=past)
+    await give_back(db, "B2")
+    with pytest.raises(ServiceError) as err:
+        await lend(db, "S2", "B2")
+    assert err.value.key == "loan.has_overdue"
+
+
+async def test_renewal_rules(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    loan = await lend(db, "S1", "B1")
+    s1 = world.reader_ids["S1"]
+    async with db.transaction() as s:
+        renewed = await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+    assert renewed.due_at - loan.due_at == timedelta(days=15)
+    assert renewed.renewals_left == 0
+    with pytest.raises(ServiceError) as err:
+        async with db.transaction() as s:
+            await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+    assert err.value.key == "renew.limit"
+    # Nobody renews another reader's loan: it looks like a missing one.
+    with pytest.raises(ServiceError) as err:
+        async with db.transaction() as s:
+            await circ.renew(
+                s, reader_id=world.reader_ids["S2"], loan_id=loan.loan_id, policy=POLICY
+            )
+    assert err.value.key == "renew.not_found"
+
+
+async def test_no_renewal_when_overdue_or_someone_waits(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    s1, s2 = world.reader_ids["S1"], world.reader_ids["S2"]
+    loan = await lend(db, "S1", "B1", now=utcnow() - timedelta(days=31))
+    with pytest.raises(ServiceError) as err:
+        async with db.transaction() as s:
+            await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+    assert err.value.key == "renew.overdue"
+    await give_back(db, "B1")
+    loan = await lend(db, "S1", "B1")
+    await reserve(db, s2, world.record_pks["r1"])
+    with pytest.raises(ServiceError) as err:
+        async with db.transaction() as s:
+            await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+    assert err.value.key == "renew.others_waiting" and err.value.params["waiting"] == 1
+
+
+async def test_hold_queue_ready_and_hold_shelf(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    rec = world.record_pks["r1"]
+    with pytest.raises(ServiceError) as err:
+        await reserve(db, world.reader_ids["S2"], rec)
+    assert err.value.key == "hold.on_shelf"
+    await lend(db, "S1", "B1")
+    with pytest.raises(ServiceError) as err:
+        await reserve(db, world.reader_ids["S1"], rec)
+    assert err.value.key == "hold.already_borrowed"
+    first = await reserve(db, world.reader_ids["S2"], rec)
+    second = await reserve(db, world.reader_ids["S3"], rec)
+    assert (first.position, second.position) == (1, 2)
+    with pytest.raises(ServiceError) as err:
+        await reserve(db, world.reader_ids["S2"], rec)
+    assert err.value.key == "hold.already"
+
+    back = await give_back(db, "B1")
+    assert back.held_for_card == "S2"
+    async with db.transaction(read_only=True) as s:
+        holds = await circ.holds_of(s, world.reader_ids["S2"])
+        assert holds[0].status == "ready" and holds[0].ready_until is not None
+        assert (await circ.holds_of(s, world.reader_ids["S3"]))[0].position == 1
+        notes = list(await s.scalars(select(Notification)))
+        assert [(n.kind, n.reader_id) for n in notes] == [("hold_ready", world.reader_ids["S2"])]
+        assert notes[0].payload["title"] == "追风筝的人"
+    # The copy on the hold shelf goes to S2 only.
+    with pytest.raises(ServiceError) as err:
+        await lend(db, "S3", "B1")
+    assert err.value.key == "copy.held_for_other"
+    out = await lend(db, "S2", "B1")
+    assert out.collected_hold
+    async with db.transaction(read_only=True) as s:
+        assert await circ.holds_of(s, world.reader_ids["S2"]) == []
+
+
+async def test_cancelling_a_ready_hold_passes_the_copy_on(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    rec = world.record_pks["r1"]
+    await lend(db, "S1", "B1")
+    h2 = await reserve(db, world.reader_ids["S2"], rec)
+    await reserve(db, world.reader_ids["S3"], rec)
+    await give_back(db, "B1")
+    async with db.transaction() as s:
+        title = await circ.cancel_hold(
+            s, reader_id=world.reader_ids["S2"], hold_id=h2.hold_id, policy=POLICY
+        )
+    assert title == "追风筝的人"
+    async with db.transaction(read_only=True) as s:
+        assert (await circ.holds_of(s, world.reader_ids["S3"]))[0].status == "ready"
+    # Someone else's hold id is refused like a missing one.
+    with pytest.raises(ServiceError) as err:
+        async with db.transaction() as s:
+            await circ.cancel_hold(
+                s, reader_id=world.reader_ids["S1"], hold_id=h2.hold_id, policy=POLICY
+            )
+    assert err.value.key == "hold.not_found"
+
+
+async def test_expired_ready_hold_goes_to_next_then_shelf(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    rec = world.record_pks["r1"]
+    await lend(db, "S1", "B1")
+    await reserve(db, world.reader_ids["S2"], rec)
+    await give_back(db, "B1")
+    later = utcnow() + timedelta(days=POLICY.hold_pickup_days + 1)
+    async with db.transaction() as s:
+        assert await circ.expire_ready_holds(s, policy=POLICY, now=later) == 1
+    async with db.transaction(read_only=True) as s:
+        copy = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
+        assert copy is not None and copy.status == "on_shelf"
+        statuses = list(await s.scalars(select(Hold.status)))
+        assert statuses == ["expired"]
+
+
+async def test_office_delivery_is_for_teachers(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    await lend(db, "S1", "B1")
+    with pytest.raises(ServiceError) as err:
+        await reserve(db, world.reader_ids["S2"], world.record_pks["r1"], deliver_to_office=True)
+    assert err.value.key == "hold.delivery_teachers_only"
+    placed = await reserve(
+        db, world.reader_ids["T1"], world.record_pks["r1"], deliver_to_office=True
+    )
+    assert placed.deliver_to_office
+    back = await give_back(db, "B1")
+    assert back.deliver_to_office and back.held_for_card == "T1"
+
+
+async def test_twenty_readers_reserving_the_last_copy(db: Database) -> None:
+    """20 concurrent reservations while the only copy comes back: one queue, one winner."""
+    world = await make_world(db, readers=READERS)
+    rec = world.record_pks["r1"]
+    await lend(db, "S21", "B1")
+    ids = [world.reader_ids[f"S{i}"] for i in range(1, 21)]
+
+    async def attempt(reader_id: int) -> str:
+        try:
+            await reserve(db, reader_id, rec)
+            return "held"
+        except ServiceError as exc:
+            return exc.key
+
+    outcomes = await asyncio.gather(
+        *(attempt(r) for r in ids[:10]), give_back(db, "B1"), *(attempt(r) for r in ids[10:])
+    )
+    reservations = [o for o in outcomes if isinstance(o, str)]
+    assert set(reservations) <= {"held", "hold.on_shelf"}
+    async with db.transaction(read_only=True) as s:
+        holds = list(await s.scalars(select(Hold).order_by(Hold.placed_at, Hold.id)))
+        copy = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
+        assert copy is not None
+        assert len(holds) == reservations.count("held")
+        if holds:
+            # The returned copy went to the first in the queue and nobody else.
+            assert copy.status == "on_hold_shelf"
+            assert [h.status for h in holds].count("ready") == 1
+            assert holds[0].status == "ready" and holds[0].copy_id == copy.id
+            waiting = [h for h in holds if h.status == "waiting"]
+            positions = [await circ.queue_position(s, h) for h in waiting]
+            assert positions == list(range(1, len(waiting) + 1))
+        else:
+            assert copy.status == "on_shelf"
+
+
+async def test_return_racing_a_renewal(db: Database) -> None:
+    world = await make_world(db, readers=READERS)
+    s1 = world.reader_ids["S1"]
+    for _ in range(5):
+        loan = await lend(db, "S1", "B1")
+
+        async def renewal(loan_id: int = loan.loan_id) -> str:
+            try:
+                async with db.transaction() as s:
+                    await circ.renew(s, reader_id=s1, loan_id=loan_id, policy=POLICY)
+                return "renewed"
+            except ServiceError as exc:
+                return exc.key
+
+        renewed, returned = await asyncio.gather(renewal(), give_back(db, "B1"))
+        assert renewed in ("renewed", "renew.not_found")
+        assert returned.card_no == "S1"
+        async with db.transaction(read_only=True) as s:
+            open_loans = await s.scalar(
+                select(func.count(Loan.id)).where(Loan.returned_at.is_(None))
+            )
+            copy = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
+            assert open_loans == 0 and copy is not None and copy.status == "on_shelf"
+
+
+async def test_concurrent_checkouts_of_one_copy(db: Database) -> None:
+    await make_world(db, readers=READERS)
+
+    async def attempt(card: str) -> str:
+        try:
+            await lend(db, card, "B1")
+            return "ok"
+        except ServiceError as exc:
+            return exc.key
+
+    outcomes = await asyncio.gather(*(attempt(f"S{i}") for i in range(1, 11)))
+    assert outcomes.count("ok") == 1
+    assert set(outcomes) == {"ok", "copy.on_loan"}

@@ -1,0 +1,139 @@
+"""The locale catalogue covers every key the code uses; configuration errors are one clear line."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.config import ConfigError, load_settings
+from bot.runtime import RedactingFormatter
+from handlers.keyboards import LIBRARIAN_COMMANDS, READER_COMMANDS
+from services.i18n import catalogue, t
+from storage.models import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY_CALL = re.compile(r"""\b(?:tr|t|ServiceError)\(\s*["']([a-z_]+\.[a-z_]+)["']""")
+
+
+def used_keys() -> set[str]:
+    keys: set[str] = set()
+    for folder in ("bot", "handlers", "services"):
+        for path in (ROOT / folder).rglob("*.py"):
+            keys.update(KEY_CALL.findall(path.read_text(encoding="utf-8")))
+    keys.update(f"commands.{c}" for c in READER_COMMANDS + LIBRARIAN_COMMANDS)
+    keys.update(f"role.{r.value}" for r in Role)
+    return keys
+
+
+def test_every_used_key_is_in_the_catalogue() -> None:
+    keys = used_keys()
+    assert len(keys) > 80
+    missing = sorted(k for k in keys if k not in catalogue("zh-CN"))
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("key", "params", "expected"),
+    [
+        ("renew.limit", {"title": "红楼梦", "limit": 1}, "《红楼梦》已续借过 1 次"),
+        ("hold.on_shelf", {"title": "活着", "count": 2}, "书架上还有 2 册"),
+        ("no.such_key", {}, "no.such_key"),
+    ],
+)
+def test_translation(key: str, params: dict[str, object], expected: str) -> None:
+    assert expected in t(key, **params)
+
+
+def test_settings_defaults_and_policy() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.timezone == "Asia/Shanghai"
+    assert settings.checked_database_url().startswith("sqlite+aiosqlite:///")
+    policy = settings.loan_policy()
+    student, teacher = policy.for_role("student"), policy.for_role("teacher")
+    assert (student.max_loans, student.loan_days, student.renewals, student.renewal_days) == (
+        3,
+        30,
+        1,
+        15,
+    )
+    assert (teacher.max_loans, teacher.loan_days) == (10, 60)
+    assert policy.hold_pickup_days == 3
+
+
+def test_policy_is_overridable_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHUXIANG_STUDENT__MAX_LOANS", "5")
+    monkeypatch.setenv("SHUXIANG_HOLD_PICKUP_DAYS", "7")
+    policy = load_settings(_env_file=None).loan_policy()
+    assert policy.for_role("student").max_loans == 5 and policy.hold_pickup_days == 7
+
+
+@pytest.mark.parametrize("url", ["not a url", "mysql://root@localhost/x", "oracle+cx://u:pw@h/db"])
+def test_bad_database_url_is_one_clear_line_without_the_url(url: str) -> None:
+    settings = load_settings(_env_file=None, database_url=url)
+    with pytest.raises(ConfigError) as err:
+        settings.checked_database_url()
+    assert "SHUXIANG_DATABASE_URL" in str(err.value) and "pw" not in str(err.value)
+
+
+def test_bad_timezone_is_reported() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None, timezone="Mars/Olympus")
+    assert "SHUXIANG_TIMEZONE" in str(err.value)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    result = CliRunner().invoke(app, args, env=env)
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def test_cli_run_without_token_says_so(tmp_path: Path) -> None:
+    code, out = _cli(
+        ["run"],
+        {"SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db", "SHUXIANG_BOT_TOKEN": ""},
+    )
+    assert code == 2 and "SHUXIANG_BOT_TOKEN" in out and "Traceback" not in out
+
+
+def test_cli_bad_url_says_so_without_password(tmp_path: Path) -> None:
+    code, out = _cli(
+        ["db", "upgrade"], {"SHUXIANG_DATABASE_URL": "mysql://root:hunter2@localhost/db"}
+    )
+    assert code == 2 and "SHUXIANG_DATABASE_URL" in out
+    assert "hunter2" not in out and "Traceback" not in out
+
+
+def test_cli_unreachable_database_is_one_line() -> None:
+    code, out = _cli(
+        ["db", "upgrade"],
+        {"SHUXIANG_DATABASE_URL": "postgresql+asyncpg://u:hunter2@127.0.0.1:1/none"},
+    )
+    assert code == 2 and "无法连接" in out
+    assert "hunter2" not in out and "Traceback" not in out
+
+
+def test_log_formatter_masks_token_and_password() -> None:
+    settings = load_settings(
+        _env_file=None,
+        bot_token="42:SECRET-TOKEN",
+        database_url="postgresql+asyncpg://app:pa55word@db/shuxiang",
+    )
+    formatter = RedactingFormatter(settings)
+    try:
+        raise RuntimeError("POST /bot42:SECRET-TOKEN/sendMessage failed for pa55word")
+    except RuntimeError as exc:
+        record = logging.LogRecord(
+            "x",
+            logging.ERROR,
+            __file__,
+            1,
+            "boom %s",
+            ("42:SECRET-TOKEN",),
+            (RuntimeError, exc, exc.__traceback__),
+        )
+    text = formatter.format(record)
+    assert "SECRET-TOKEN" not in text and "pa55word" not in text and "***" in text
