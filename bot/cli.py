@@ -5,20 +5,23 @@ from __future__ import annotations
 import typer
 
 from bot.runtime import configure_logging, fail, run_async, run_with_db, settings_or_exit
+from services.i18n import t
 
 app = typer.Typer(
-    help="书香 Shuxiang：中学图书馆读者助手。",
+    help=t("cli.help_app"),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
 )
-db_app = typer.Typer(help="数据库：迁移与状态。", no_args_is_help=True)
+db_app = typer.Typer(help=t("cli.help_db"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-@db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head", help="目标版本，默认最新")) -> None:
-    """把数据库迁移到最新（或指定）版本。"""
+@db_app.command("upgrade", help=t("cli.help_db_upgrade"))
+def db_upgrade(
+    revision: str = typer.Argument("head", help=t("cli.help_db_upgrade_revision")),
+) -> None:
+    """Migrate the database to the newest (or the given) revision."""
     from storage.migrate import current_revision, upgrade
 
     settings = settings_or_exit()
@@ -32,12 +35,14 @@ def db_upgrade(revision: str = typer.Argument("head", help="目标版本，默�
         return await current_revision(db.engine)
 
     rev = run_with_db(settings, body)
-    typer.echo(f"数据库已迁移到版本 {rev}")
+    typer.echo(t("cli.db_upgraded", revision=rev))
 
 
-@db_app.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(..., help="目标版本，例如 base 或 0001")) -> None:
-    """回退数据库迁移（谨慎使用：会删除表）。"""
+@db_app.command("downgrade", help=t("cli.help_db_downgrade"))
+def db_downgrade(
+    revision: str = typer.Argument(..., help=t("cli.help_db_downgrade_revision")),
+) -> None:
+    """Roll migrations back (drops tables)."""
     from storage.migrate import current_revision, downgrade
 
     settings = settings_or_exit()
@@ -50,15 +55,14 @@ def db_downgrade(revision: str = typer.Argument(..., help="目标版本，例如
         return await current_revision(db.engine)
 
     rev = run_with_db(settings, body)
-    typer.echo(f"数据库已回退到版本 {rev or 'base'}")
+    typer.echo(t("cli.db_downgraded", revision=rev or "base"))
 
 
-@app.command("run")
+@app.command("run", help=t("cli.help_run"))
 def run() -> None:
-    """启动机器人（长轮询，连接 SHUXIANG_BOT_API_URL 指定的 Bot API 服务器）。"""
+    """Start the bot (long polling against SHUXIANG_BOT_API_URL)."""
     from bot.app import build_app
     from bot.config import ConfigError
-    from services.i18n import t
     from storage.migrate import upgrade
 
     settings = settings_or_exit()
@@ -80,16 +84,15 @@ def run() -> None:
     run_async(main())
 
 
-@app.command("demo")
+@app.command("demo", help=t("cli.help_demo"))
 def demo(
-    port: int = typer.Option(8765, help="沙盒网页端口（0 = 随机空闲端口）"),
-    check: bool = typer.Option(False, "--check", help="自检：做一次查询后退出"),
+    port: int = typer.Option(8765, help=t("cli.help_demo_port")),
+    check: bool = typer.Option(False, "--check", help=t("cli.help_demo_check")),
 ) -> None:
-    """本地试用：SQLite + 示例数据 + 模拟的 Telegram + 网页聊天窗口，无需任何配置。"""
+    """Local trial: SQLite, sample data, an emulated Telegram and a web chat page."""
     import asyncio
 
     from bot.demo import self_check, start_sandbox
-    from services.i18n import t
 
     settings = settings_or_exit()
     configure_logging(settings)
@@ -118,7 +121,7 @@ def demo(
                 try:
                     typer.echo(await self_check(sandbox))
                 except TimeoutError:
-                    fail("沙盒自检超时：机器人没有回复")
+                    fail(t("cli.demo_check_timeout"))
             else:
                 await asyncio.Event().wait()  # until Ctrl+C
         finally:

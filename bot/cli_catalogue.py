@@ -6,12 +6,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from bot.config import Settings
 from bot.runtime import configure_logging, fail, run_with_db, settings_or_exit
+from services.i18n import t
 
 # Listing thousands of problems helps nobody: show the first ones and count the rest.
 MAX_LISTED_PROBLEMS = 50
@@ -19,9 +20,11 @@ MAX_LISTED_PROBLEMS = 50
 MAX_LISTED_WARNINGS = 10
 # Below this many rows the import is over before a bar would be worth drawing.
 PROGRESS_MIN_ROWS = 2000
+# Summary lines and listed problems sit under their heading.
+INDENT = "  "
 
 import_app = typer.Typer(
-    help="导入：馆藏目录与读者名单（UTF-8 编码的 CSV）。",
+    help=t("cli.help_import"),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -30,8 +33,7 @@ SkipBad = Annotated[
     bool,
     typer.Option(
         "--skip-bad/--no-skip-bad",
-        help="跳过有问题的行，导入其余各行并列出被跳过的行；"
-        "默认（--no-skip-bad）只要有一行有问题，整个文件都不导入。",
+        help=t("cli.help_import_skip_bad"),
     ),
 ]
 
@@ -55,7 +57,7 @@ class _ProgressBar:
         if done >= total:
             # The search index is rebuilt after the last row, with no progress of its own.
             self.close()
-            typer.echo("正在更新搜索索引 ……", err=True)
+            typer.echo(t("cli.import_reindexing"), err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -68,9 +70,25 @@ def _print_problems(
 ) -> None:
     typer.echo(title, err=err)
     for problem in problems[:limit]:
-        typer.echo(f"  {problem}", err=err)
+        typer.echo(f"{INDENT}{problem}", err=err)
     if len(problems) > limit:
-        typer.echo(f"  ……另有 {len(problems) - limit} 处未列出", err=err)
+        typer.echo(f"{INDENT}{t('cli.import_more_problems', count=len(problems) - limit)}", err=err)
+
+
+def _reject(file: Path, problems: Sequence[object]) -> NoReturn:
+    _print_problems(t("cli.import_problems", file=file, count=len(problems)), problems, err=True)
+    fail(t("cli.import_nothing_written"), code=1)
+
+
+def _print_done(file: Path, rows: int, elapsed_s: float) -> None:
+    typer.echo(t("cli.import_done", file=file.name, rows=rows, elapsed=elapsed_s))
+
+
+def _print_skipped(skipped: Sequence[object]) -> None:
+    if skipped:
+        _print_problems(
+            f"{INDENT}{t('cli.import_skipped', count=len(skipped))}", skipped, err=False
+        )
 
 
 def _setup(file: Path) -> Settings:
@@ -85,17 +103,17 @@ def _setup(file: Path) -> Settings:
 def _check_file(path: Path) -> None:
     # Checked before the database is touched, so a typo costs nothing.
     if not path.exists():
-        fail(f"找不到文件：{path}")
+        fail(t("import.file_missing", path=path))
     if not path.is_file():
-        fail(f"不是普通文件：{path}")
+        fail(t("import.not_a_file", path=path))
 
 
-@import_app.command("catalogue")
+@import_app.command("catalogue", help=t("cli.help_import_catalogue"))
 def import_catalogue_command(
-    file: Annotated[Path, typer.Argument(help="馆藏目录 CSV 文件（列：record_id、title……）")],
+    file: Annotated[Path, typer.Argument(help=t("cli.help_import_catalogue_file"))],
     skip_bad: SkipBad = False,
 ) -> None:
-    """导入馆藏目录：按 record_id 新建或更新书目，并补上缺少的副本（可重复导入，不会重复建档）。"""
+    """Create or update records by record_id and add missing copies (idempotent)."""
     from services.importing import (
         CatalogueReport,
         ImportFileError,
@@ -105,10 +123,10 @@ def import_catalogue_command(
     from storage.db import Database
 
     settings = _setup(file)
-    bar = _ProgressBar("写入书目")
+    bar = _ProgressBar(t("cli.import_progress_records"))
 
     async def body(db: Database) -> CatalogueReport:
-        typer.echo(f"正在读取并检查 {file} ……", err=True)
+        typer.echo(t("cli.import_reading", file=file), err=True)
         try:
             return await import_catalogue(db, file, skip_bad=skip_bad, progress=bar)
         finally:
@@ -119,35 +137,33 @@ def import_catalogue_command(
     except ImportFileError as exc:
         fail(str(exc))
     except ImportRejected as exc:
-        _print_problems(f"文件 {file} 有 {len(exc.problems)} 处问题：", exc.problems, err=True)
-        fail(
-            "未导入任何数据。请修正后重新导入，或加 --skip-bad 只导入没有问题的行。",
-            code=1,
-        )
+        _reject(file, exc.problems)
 
-    typer.echo(f"导入完成：{file.name}（共 {report.rows} 行，用时 {report.elapsed_s:.1f} 秒）")
-    typer.echo(
-        f"  书目：新建 {report.records_created} 条，更新 {report.records_updated} 条，"
-        f"未变 {report.records_unchanged} 条"
+    _print_done(file, report.rows, report.elapsed_s)
+    records = t(
+        "cli.import_records",
+        created=report.records_created,
+        updated=report.records_updated,
+        unchanged=report.records_unchanged,
     )
-    typer.echo(f"  副本：新增 {report.copies_added} 册")
+    typer.echo(f"{INDENT}{records}")
+    typer.echo(f"{INDENT}{t('cli.import_copies', count=report.copies_added)}")
     if report.truncated:
         _print_problems(
-            f"  有 {len(report.truncated)} 处内容过长，已截断后导入：",
+            f"{INDENT}{t('cli.import_truncated', count=len(report.truncated))}",
             report.truncated,
             err=False,
             limit=MAX_LISTED_WARNINGS,
         )
-    if report.skipped:
-        _print_problems(f"  跳过 {len(report.skipped)} 行：", report.skipped, err=False)
+    _print_skipped(report.skipped)
 
 
-@import_app.command("readers")
+@import_app.command("readers", help=t("cli.help_import_readers"))
 def import_readers_command(
-    file: Annotated[Path, typer.Argument(help="读者名单 CSV：card_no,name,role,grade,class_name")],
+    file: Annotated[Path, typer.Argument(help=t("cli.help_import_readers_file"))],
     skip_bad: SkipBad = False,
 ) -> None:
-    """导入读者名单：按借书证号新建或更新读者；名单里没有的读者保持不变（不会被停用）。"""
+    """Create or update readers by card number; readers not in the file are left alone."""
     from services.importing import ImportFileError, ImportRejected, ReaderReport, import_readers
     from storage.db import Database
 
@@ -161,18 +177,17 @@ def import_readers_command(
     except ImportFileError as exc:
         fail(str(exc))
     except ImportRejected as exc:
-        _print_problems(f"文件 {file} 有 {len(exc.problems)} 处问题：", exc.problems, err=True)
-        fail(
-            "未导入任何数据。请修正后重新导入，或加 --skip-bad 只导入没有问题的行。",
-            code=1,
-        )
+        _reject(file, exc.problems)
 
-    typer.echo(f"导入完成：{file.name}（共 {report.rows} 行，用时 {report.elapsed_s:.1f} 秒）")
-    typer.echo(
-        f"  读者：新建 {report.created} 人，更新 {report.updated} 人，未变 {report.unchanged} 人"
+    _print_done(file, report.rows, report.elapsed_s)
+    readers = t(
+        "cli.import_readers",
+        created=report.created,
+        updated=report.updated,
+        unchanged=report.unchanged,
     )
-    if report.skipped:
-        _print_problems(f"  跳过 {len(report.skipped)} 行：", report.skipped, err=False)
+    typer.echo(f"{INDENT}{readers}")
+    _print_skipped(report.skipped)
 
 
 def register(app: typer.Typer) -> None:

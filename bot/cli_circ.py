@@ -18,10 +18,8 @@ from services.i18n import t
 from services.readers import IssuedCode, issue_codes
 from storage.db import Database
 
-readers_app = typer.Typer(help="读者：绑定码等。", no_args_is_help=True)
-circ_app = typer.Typer(
-    help="流通：借书与还书（与机器人的 /checkout、/return 相同的规则）。", no_args_is_help=True
-)
+readers_app = typer.Typer(help=t("cli.help_readers"), no_args_is_help=True)
+circ_app = typer.Typer(help=t("cli.help_circ"), no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +39,7 @@ def write_sheet(path: Path, codes: list[IssuedCode], bot_username: str) -> None:
         slips.append(
             '<div class="slip">'
             f"<b>{html.escape(c.name)}</b> {html.escape(c.class_name or '')}<br>"
-            f"证号 {html.escape(c.card_no)}<br>"
+            f"{html.escape(t('cli.codes_sheet_card', card_no=c.card_no))}<br>"
             f'<span class="code">{c.code}</span><br>'
             f"<small>{html.escape(t('cli.codes_sheet_hint', code=c.code))}<br>{link}<br>"
             f"{t('cli.codes_sheet_expires', date=c.expires_at.date().isoformat())}</small>"
@@ -59,16 +57,18 @@ def write_sheet(path: Path, codes: list[IssuedCode], bot_username: str) -> None:
     )
 
 
-@readers_app.command("codes")
+@readers_app.command("codes", help=t("cli.help_codes"))
 def codes(
-    class_name: Annotated[str | None, typer.Option("--class", help="班级，例如 高一(3)班")] = None,
-    card: Annotated[list[str] | None, typer.Option("--card", help="证号，可重复")] = None,
-    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件")] = Path("binding-codes.csv"),
-    bot_username: Annotated[
-        str | None, typer.Option("--bot", help="机器人用户名（默认取配置 SHUXIANG_BOT_USERNAME）")
+    class_name: Annotated[
+        str | None, typer.Option("--class", help=t("cli.help_codes_class"))
     ] = None,
+    card: Annotated[list[str] | None, typer.Option("--card", help=t("cli.help_codes_card"))] = None,
+    out: Annotated[Path, typer.Option("--out", help=t("cli.help_codes_out"))] = Path(
+        "binding-codes.csv"
+    ),
+    bot_username: Annotated[str | None, typer.Option("--bot", help=t("cli.help_codes_bot"))] = None,
 ) -> None:
-    """为一个班或指定读者生成一次性绑定码，写出 CSV 和可打印的 HTML。"""
+    """One-time binding codes for a class or for given readers: a CSV and a printable sheet."""
     settings = settings_or_exit()
     username = (bot_username or settings.bot_username).lstrip("@")
 
@@ -98,12 +98,12 @@ def codes(
     typer.echo(t("cli.codes_written", count=len(issued), csv=out, sheet=sheet))
 
 
-@circ_app.command("checkout")
+@circ_app.command("checkout", help=t("cli.help_checkout"))
 def checkout(
-    card_no: Annotated[str, typer.Argument(help="读者证号")],
-    barcode: Annotated[str, typer.Argument(help="图书条码")],
+    card_no: Annotated[str, typer.Argument(help=t("cli.help_checkout_card"))],
+    barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))],
 ) -> None:
-    """借出：把一册书借给读者。"""
+    """Lend one copy to a reader."""
     settings = settings_or_exit()
 
     async def body(db: Database) -> str:
@@ -123,9 +123,9 @@ def checkout(
     _run_desk(settings, body)
 
 
-@circ_app.command("return")
-def return_(barcode: Annotated[str, typer.Argument(help="图书条码")]) -> None:
-    """还书：按条码归还；有预约时提示放到预约架。"""
+@circ_app.command("return", help=t("cli.help_return"))
+def return_(barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))]) -> None:
+    """Return a copy by barcode; say so when it goes to the hold shelf."""
     settings = settings_or_exit()
 
     async def body(db: Database) -> str:

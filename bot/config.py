@@ -10,11 +10,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from services.i18n import t
 from services.policy import LoanPolicy, RolePolicy
 
 DEFAULT_DB_PATH = Path("var") / "shuxiang.sqlite3"
 TELEGRAM_API_URL = "https://api.telegram.org"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def default_shelf_map() -> dict[str, str]:
+    """CLC main class -> reading room (the room names are user-facing: see the catalogue)."""
+    science, social, arts = (
+        t("config.shelf_science"),
+        t("config.shelf_social"),
+        t("config.shelf_arts"),
+    )
+    return {
+        **dict.fromkeys("NOPQRSTUVX", science),
+        **dict.fromkeys("ABCDEFGHKZ", social),
+        **dict.fromkeys("IJ", arts),
+    }
 
 
 class ConfigError(Exception):
@@ -78,30 +93,7 @@ class Settings(BaseSettings):
     hold_pickup_days: int = Field(default=3, ge=1)
     binding_code_days: int = Field(default=30, ge=1)
     # CLC class prefix -> where it stands; the longest matching prefix wins.
-    shelf_map: dict[str, str] = {
-        "N": "一楼 科普阅览室",
-        "O": "一楼 科普阅览室",
-        "P": "一楼 科普阅览室",
-        "Q": "一楼 科普阅览室",
-        "R": "一楼 科普阅览室",
-        "S": "一楼 科普阅览室",
-        "T": "一楼 科普阅览室",
-        "U": "一楼 科普阅览室",
-        "V": "一楼 科普阅览室",
-        "X": "一楼 科普阅览室",
-        "A": "二楼 社科阅览室",
-        "B": "二楼 社科阅览室",
-        "C": "二楼 社科阅览室",
-        "D": "二楼 社科阅览室",
-        "E": "二楼 社科阅览室",
-        "F": "二楼 社科阅览室",
-        "G": "二楼 社科阅览室",
-        "H": "二楼 社科阅览室",
-        "K": "二楼 社科阅览室",
-        "Z": "二楼 社科阅览室",
-        "I": "三楼 文艺阅览室",
-        "J": "三楼 文艺阅览室",
-    }
+    shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 
     @field_validator("timezone")
     @classmethod
@@ -109,7 +101,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"未知的时区 {value!r}") from exc
+            raise ValueError(t("config.unknown_timezone", value=value)) from exc
         return value
 
     @property
@@ -122,29 +114,20 @@ class Settings(BaseSettings):
         try:
             url = make_url(raw)
         except ArgumentError:
-            raise ConfigError(
-                "SHUXIANG_DATABASE_URL 无法解析：应形如 sqlite+aiosqlite:///var/shuxiang.sqlite3 "
-                "或 postgresql+asyncpg://user:password@host/db"
-            ) from None
+            raise ConfigError(t("config.bad_database_url")) from None
         if url.drivername == "sqlite":
             url = url.set(drivername="sqlite+aiosqlite")
         elif url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+asyncpg")
         if url.drivername not in SUPPORTED_DRIVERS:
-            raise ConfigError(
-                f"SHUXIANG_DATABASE_URL 的驱动 {url.drivername!r} 不受支持："
-                "请使用 sqlite+aiosqlite 或 postgresql+asyncpg"
-            )
+            raise ConfigError(t("config.unsupported_driver", driver=url.drivername))
         if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return url.render_as_string(hide_password=False)
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
-            raise ConfigError(
-                "缺少机器人令牌：请设置环境变量 SHUXIANG_BOT_TOKEN（向 @BotFather 申请），"
-                "或用 `shuxiang demo` 在本地沙盒中试用"
-            )
+            raise ConfigError(t("config.missing_token"))
         return self.bot_token.get_secret_value().strip()
 
     def loan_policy(self) -> LoanPolicy:
@@ -173,4 +156,4 @@ def load_settings(**overrides: object) -> Settings:
             f"SHUXIANG_{'__'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
             for err in exc.errors(include_input=False)
         )
-        raise ConfigError(f"配置有误：{problems}") from None
+        raise ConfigError(t("config.invalid", problems=problems)) from None

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # Not a secret: it only ever reaches the emulator on 127.0.0.1.
 SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"
 SANDBOX_BOT = "shuxiang_sandbox_bot"
+# What the self-check types as the sample student: input matching the sample data, not a message.
+SELF_CHECK_QUERY = "三体"
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ async def self_check(sandbox: Sandbox) -> str:
     loans = await emulator.wait_for_bot_message(
         student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
     )
-    sent = emulator.send_text(student.user_id, "三体")
+    sent = emulator.send_text(student.user_id, SELF_CHECK_QUERY)
     found = await emulator.wait_for_bot_message(
         student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
     )

@@ -14,6 +14,7 @@ from asyncpg import PostgresError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
+from services.i18n import t
 from storage.db import Database
 
 T = TypeVar("T")
@@ -21,7 +22,7 @@ log = logging.getLogger("shuxiang")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"错误：{message}", fg=typer.colors.RED, err=True)
+    typer.secho(t("cli.error", message=message), fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
@@ -102,8 +103,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     except ConfigError as exc:
         fail(str(exc))
     except (ConnectionError, socket.gaierror, PostgresError, InterfaceError) as exc:
-        fail(f"无法连接数据库或服务：{type(exc).__name__}（请检查 SHUXIANG_DATABASE_URL）")
+        fail(t("cli.db_unreachable", error=type(exc).__name__))
     except OperationalError as exc:
-        fail(f"数据库错误：{type(exc.orig).__name__}（请检查 SHUXIANG_DATABASE_URL 和磁盘）")
+        fail(t("cli.db_error", error=type(exc.orig).__name__))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

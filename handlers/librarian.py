@@ -15,8 +15,13 @@ from services.policy import LoanPolicy
 from services.readers import BoundReader
 
 
-def _librarian(reader: BoundReader | None) -> bool:
+def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:
+    """Filter: aiogram injects ``reader`` (set by ReaderMiddleware) by name."""
     return reader is not None and reader.is_librarian
+
+
+async def refuse(message: Message, tr: Translator) -> None:
+    await message.answer(tr("lib.only"))
 
 
 async def checkout_command(
@@ -28,9 +33,6 @@ async def checkout_command(
     tz: ZoneInfo,
     policy: LoanPolicy,
 ) -> None:
-    if not _librarian(reader):
-        await message.answer(tr("lib.only"))
-        return
     assert reader is not None
     args = (command.args or "").split()
     if len(args) != 2:
@@ -61,9 +63,6 @@ async def return_command(
     tz: ZoneInfo,
     policy: LoanPolicy,
 ) -> None:
-    if not _librarian(reader):
-        await message.answer(tr("lib.only"))
-        return
     assert reader is not None
     args = (command.args or "").split()
     if len(args) != 1:
@@ -98,9 +97,6 @@ async def reader_command(
     tr: Translator,
     tz: ZoneInfo,
 ) -> None:
-    if not _librarian(reader):
-        await message.answer(tr("lib.only"))
-        return
     card_no = (command.args or "").strip()
     if not card_no or " " in card_no:
         await message.answer(tr("lib.usage_reader"))
@@ -147,7 +143,8 @@ async def reader_command(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(checkout_command, Command("checkout"))
-    router.message.register(return_command, Command("return"))
-    router.message.register(reader_command, Command("reader"))
+    router.message.register(checkout_command, Command("checkout"), is_librarian)
+    router.message.register(return_command, Command("return"), is_librarian)
+    router.message.register(reader_command, Command("reader"), is_librarian)
+    router.message.register(refuse, Command("checkout", "return", "reader"))
     return router

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -50,10 +49,10 @@ MAX_TOTAL = 200  # matches reported at most (``SearchResult.total`` is capped he
 KEY_FETCH = 200  # rows read per key range scan
 CLASS_FETCH = 2000  # records read for a CLC class listing before ranking
 DF_CAP = 2000  # posting lists are counted up to this length
-RARE_DF = 400  # terms with more postings than this are never fetched whole
-FETCH_BUDGET = 600  # postings fetched whole per query (the rarest terms first)
+RARE_DF = 200  # terms with at most this many postings are fetched whole; others probed
 MAX_UNITS = 24  # terms looked up per query
 MAX_CANDIDATES = 300  # records scored per query (besides key hits)
+RICH_CANDIDATES = 60  # up to this many candidates, their display columns come in the same trip
 MIN_PARTIAL = 0.34  # share of the query's weight a partial match needs
 IDF_SCALE = 100_000.0
 SQLITE_CACHE_KIB = 32_768
@@ -140,9 +139,11 @@ class _Lookup:
 def _lookups(q: str) -> list[_Lookup]:
     """Key lookups for a compact query, with the score tier of an exact and a prefix match."""
     q = q[:KEY_LENGTH]
+    # A short Latin query is more likely initials ("hlm") than the start of a Latin title.
+    short_latin = q.isascii() and len(q) <= 3
     out = [
-        _Lookup(KeyKind.TITLE, q, 100.0, 80.0),
-        _Lookup(KeyKind.ORIGINAL, q, 98.0, 76.0 if len(q) >= 3 else None),
+        _Lookup(KeyKind.TITLE, q, 100.0, None if short_latin else 80.0),
+        _Lookup(KeyKind.ORIGINAL, q, 86.0, 76.0 if len(q) >= 3 else None),
         _Lookup(KeyKind.SERIES, q, 90.0, 60.0 if len(q) >= 2 else None),
         _Lookup(KeyKind.AUTHOR, q, 88.0, None),
     ]
@@ -192,13 +193,21 @@ async def _sqlite_pragmas(session: AsyncSession) -> None:
         info["shuxiang_search_cache"] = True
 
 
+@dataclass(slots=True)
+class _FirstPass:
+    key_hits: list[tuple[int, str, int]]  # (lookup number, key, record_pk)
+    df: dict[str, int]  # term → posting-list length, capped at DF_CAP
+    postings: dict[int, dict[str, int]]  # record_pk → term → field bits, for rare terms
+
+
 async def _first_pass(
     session: AsyncSession, lookups: Sequence[_Lookup], terms: Sequence[str]
-) -> tuple[list[tuple[int, str, int]], dict[str, int]]:
-    """One round trip: key hits (lookup number, key, record_pk) and capped document frequencies.
+) -> _FirstPass:
+    """One round trip: key hits, document frequencies, and the postings of the rare terms.
 
-    Each lookup is an index range scan (or an equality) capped at KEY_FETCH rows; each document
-    frequency counts at most DF_CAP index entries and fetches nothing.
+    Each lookup is an index range scan (or an equality) capped at KEY_FETCH rows. A document
+    frequency counts at most DF_CAP index entries. A term's postings come back only when it has
+    at most RARE_DF of them (the count is a constant subquery, evaluated once).
     """
     shape = ("first", tuple(lookup.prefix_tier is None for lookup in lookups), len(terms))
 
@@ -209,13 +218,18 @@ async def _first_pass(
                 f"key = :v{n}" if lookup.prefix_tier is None else f"key >= :v{n} AND key < :w{n}"
             )
             parts.append(
-                f"SELECT * FROM (SELECT {n} AS n, key, record_pk FROM search_keys "
+                f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "
                 f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk LIMIT {KEY_FETCH}) AS l{n}"
             )
         for n in range(len(terms)):
             parts.append(
-                f"SELECT {-1 - n} AS n, NULL AS key, (SELECT count(*) FROM (SELECT 1 FROM "
-                f"search_terms WHERE term = :t{n} LIMIT {DF_CAP}) AS c{n}) AS record_pk"
+                f"SELECT {-1 - n}, NULL, (SELECT count(*) FROM (SELECT 1 FROM search_terms "
+                f"WHERE term = :t{n} LIMIT {DF_CAP}) AS c{n}), 0"
+            )
+            parts.append(
+                f"SELECT {-1001 - n}, NULL, record_pk, fields FROM search_terms "
+                f"WHERE term = :t{n} AND (SELECT count(*) FROM (SELECT 1 FROM search_terms "
+                f"WHERE term = :t{n} LIMIT {RARE_DF + 1}) AS r{n}) <= {RARE_DF}"
             )
         return " UNION ALL ".join(parts)
 
@@ -227,36 +241,77 @@ async def _first_pass(
             params[f"w{n}"] = _successor(lookup.value)
     for n, term in enumerate(terms):
         params[f"t{n}"] = term
-    hits: list[tuple[int, str, int]] = []
-    df: dict[str, int] = {}
-    for n, key, value in await session.execute(_statement(shape, build), params):
+    found = _FirstPass([], {}, {})
+    for n, key, value, bits in await session.execute(_statement(shape, build), params):
         if n >= 0:
-            hits.append((n, key, value))
+            found.key_hits.append((n, key, value))
+        elif n > -1001:
+            found.df[terms[-1 - n]] = int(value)
         else:
-            df[terms[-1 - n]] = int(value)
-    return hits, df
+            found.postings.setdefault(value, {})[terms[-1001 - n]] = bits
+    return found
 
 
-async def _postings(
-    session: AsyncSession, terms: Sequence[str], pks: Sequence[int] | None = None
-) -> list[tuple[str, int, int]]:
-    if pks is None:
+# Display columns of a hit, with its copy counts. The copy subqueries filter on record_pk only:
+# a filter on copies.status could tempt SQLite (without ANALYZE statistics) into reading every
+# copy through the status index.
+_DISPLAY = (
+    "r.record_id, r.title, r.authors, r.publisher, r.pub_date, r.call_number, r.clc, "
+    "(SELECT coalesce(sum(CASE WHEN c.status = '{shelf}' THEN 1 ELSE 0 END), 0) "
+    "FROM copies c WHERE c.record_pk = r.id), "
+    "(SELECT coalesce(sum(CASE WHEN c.status IN ({gone}) THEN 0 ELSE 1 END), 0) "
+    "FROM copies c WHERE c.record_pk = r.id)"
+).format(shelf=CopyStatus.ON_SHELF.value, gone=", ".join(f"'{g}'" for g in GONE))
+_DISPLAY_COLUMNS = 9
+Display = tuple[Any, ...]  # the _DISPLAY columns of one record
+
+
+async def _second_pass(
+    session: AsyncSession,
+    common: Sequence[str],
+    probe: Sequence[int],
+    candidates: Iterable[int],
+) -> tuple[list[tuple[str, int, int]], dict[int, tuple[str, int]], dict[int, Display]]:
+    """One round trip: the common terms' postings among ``probe``, and for every candidate its
+    compact title key and loan count (records that no longer exist drop out).
+
+    With few candidates their display columns come along too, which saves the page query.
+    """
+    pks = sorted(candidates)
+    rich = len(pks) <= RICH_CANDIDATES
+    display = _DISPLAY if rich else ", ".join(["NULL"] * _DISPLAY_COLUMNS)
+    titles = (
+        f"SELECT 1 AS tag, k.key, k.record_pk, r.loan_count, {display} FROM search_keys k "
+        "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.record_pk IN :pks"
+    )
+    params: dict[str, Any] = {"kind": KeyKind.TITLE, "pks": pks}
+    nulls = ", NULL" * _DISPLAY_COLUMNS
+    if common and probe:
         statement = _statement(
-            "postings",
-            lambda: "SELECT term, record_pk, fields FROM search_terms WHERE term IN :terms",
-            "terms",
-        )
-        params: dict[str, Any] = {"terms": list(terms)}
-    else:
-        statement = _statement(
-            "probe",
-            lambda: "SELECT term, record_pk, fields FROM search_terms "
-            "WHERE term IN :terms AND record_pk IN :pks",
-            "terms",
+            ("second+probe", rich),
+            lambda: f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "
+            "FROM search_terms WHERE term IN :common AND record_pk IN :probe",
             "pks",
+            "common",
+            "probe",
         )
-        params = {"terms": list(terms), "pks": list(pks)}
-    return [(t, pk, bits) for t, pk, bits in await session.execute(statement, params)]
+        params.update(common=list(common), probe=list(probe))
+    else:
+        statement = _statement(("second", rich), lambda: titles, "pks")
+    postings: list[tuple[str, int, int]] = []
+    info: dict[int, tuple[str, int]] = {}
+    shown: dict[int, Display] = {}
+    for row in await session.execute(statement, params):
+        tag, key, pk, value = row[0], row[1], row[2], row[3]
+        if tag == 0:
+            postings.append((key, pk, value))
+            continue
+        known = info.get(pk)
+        if known is None or len(key) < len(known[0]):  # title alone, not title + subtitle
+            info[pk] = (key, value or 0)
+        if rich:
+            shown[pk] = tuple(row[4:])
+    return postings, info, shown
 
 
 async def _records_with_all(session: AsyncSession, terms: Sequence[str]) -> list[int]:
@@ -290,6 +345,7 @@ class _TermMatches:
     weights: dict[str, float]  # live unit → weight
     required: frozenset[str]  # live required units
     matches: dict[int, dict[str, int]]  # record_pk → unit → field bits
+    common: list[str]  # live units whose postings were not fetched whole
     total: float = 0.0
 
     def __post_init__(self) -> None:
@@ -305,9 +361,12 @@ class _TermMatches:
         return self.required.issubset(matched), got / self.total
 
 
-async def _term_matches(
-    session: AsyncSession, units: Sequence[Unit], df: dict[str, int]
+async def _term_candidates(
+    session: AsyncSession, units: Sequence[Unit], first: _FirstPass
 ) -> _TermMatches | None:
+    """Candidates from the rare terms' postings (or, when every term is common, from an
+    intersection in SQL), pruned to MAX_CANDIDATES; common terms are probed later."""
+    df = first.df
     live = [u for u in units if df.get(u.term, 0) > 0]
     if not live:
         return None
@@ -316,55 +375,19 @@ async def _term_matches(
         u.term: math.log1p(IDF_SCALE / df[u.term]) * (1.0 if u in required else 0.25)
         for u in live
     }
-    # Fetch whole posting lists for the rarest terms, within a row budget; probe the rest.
-    rare: list[str] = []
-    fetched = 0
-    for term in sorted((u.term for u in live), key=lambda t: (df[t], t)):
-        if df[term] > RARE_DF or (rare and fetched + df[term] > FETCH_BUDGET):
-            break
-        rare.append(term)
-        fetched += df[term]
-    common = [u.term for u in live if u.term not in rare]
-    matches: dict[int, dict[str, int]] = {}
-    if rare:
-        for term, pk, bits in await _postings(session, rare):
-            matches.setdefault(pk, {})[term] = bits
-    else:
+    common = [u.term for u in live if df[u.term] > RARE_DF]
+    matches = first.postings
+    if not matches and common:
         by_df = sorted((u for u in required if u.term in common), key=lambda u: df[u.term])
         terms = [u.term for u in by_df][:4] or sorted(common, key=lambda t: df[t])[:1]
         pks = await _records_with_all(session, terms)
         if not pks:
             pks = await _records_with_all(session, terms[:1])
-        for pk in pks:
-            matches[pk] = {}
-    if common and matches:
-        # Probe the common terms for the best candidates only.
-        if len(matches) > MAX_CANDIDATES:
-            ranked = sorted(matches, key=lambda pk: (-sum(weights[t] for t in matches[pk]), pk))
-            matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
-        for term, pk, bits in await _postings(session, common, sorted(matches)):
-            matches[pk][term] = bits
-    matches = {pk: m for pk, m in matches.items() if m}
-    return _TermMatches(weights, frozenset(u.term for u in required), matches)
-
-
-async def _titles_and_loans(
-    session: AsyncSession, pks: Iterable[int]
-) -> dict[int, tuple[str, int]]:
-    """record_pk → (compact title key, loan_count); records that no longer exist drop out."""
-    statement = _statement(
-        "titles",
-        lambda: "SELECT k.record_pk, k.key, r.loan_count FROM search_keys k "
-        "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.record_pk IN :pks",
-        "pks",
-    )
-    out: dict[int, tuple[str, int]] = {}
-    rows = await session.execute(statement, {"kind": KeyKind.TITLE, "pks": sorted(pks)})
-    for pk, key, loans in rows:
-        known = out.get(pk)
-        if known is None or len(key) < len(known[0]):  # title alone, not title + subtitle
-            out[pk] = (key, loans or 0)
-    return out
+        matches = {pk: {} for pk in pks}
+    if len(matches) > MAX_CANDIDATES:
+        ranked = sorted(matches, key=lambda pk: (-sum(weights[t] for t in matches[pk]), pk))
+        matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
+    return _TermMatches(weights, frozenset(u.term for u in required), matches, common)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,19 +404,28 @@ def _order(scores: dict[int, float], loans: dict[int, int]) -> list[tuple[int, f
     return [(pk, round(score, 3)) for pk, score in ranked[:MAX_TOTAL]]
 
 
-async def _text_search(session: AsyncSession, normalised: str) -> list[tuple[int, float]]:
+async def _text_search(
+    session: AsyncSession, normalised: str
+) -> tuple[list[tuple[int, float]], dict[int, Display]]:
     q = normalised.replace(" ", "")
     lookups = _lookups(q)
     units = query_units(normalised)
-    key_hits, df = await _first_pass(session, lookups, [u.term for u in units])
-    terms = await _term_matches(session, units, df) if units else None
+    first = await _first_pass(session, lookups, [u.term for u in units])
+    terms = await _term_candidates(session, units, first) if units else None
 
-    candidates = {pk for _, _, pk in key_hits}
+    candidates = {pk for _, _, pk in first.key_hits}
+    probe: list[int] = []
     if terms is not None:
         candidates.update(terms.matches)
+        probe = sorted(terms.matches)
     if not candidates:
-        return []
-    info = await _titles_and_loans(session, candidates)
+        return [], {}
+    postings, info, shown = await _second_pass(
+        session, terms.common if terms is not None else [], probe, candidates
+    )
+    if terms is not None:
+        for term, pk, bits in postings:
+            terms.matches[pk][term] = bits
 
     scores: dict[int, float] = {}
 
@@ -401,7 +433,7 @@ async def _text_search(session: AsyncSession, normalised: str) -> list[tuple[int
         if score > scores.get(pk, 0.0):
             scores[pk] = score
 
-    for n, key, pk in key_hits:
+    for n, key, pk in first.key_hits:
         if pk not in info:
             continue
         lookup = lookups[n]
@@ -426,7 +458,7 @@ async def _text_search(session: AsyncSession, normalised: str) -> list[tuple[int
                 offer(pk, 50.0 + 10.0 * share)
             elif share >= MIN_PARTIAL:
                 offer(pk, 20.0 + 25.0 * share)
-    return _order(scores, {pk: loans for pk, (_, loans) in info.items()})
+    return _order(scores, {pk: loans for pk, (_, loans) in info.items()}), shown
 
 
 async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[int, float]]:
@@ -452,48 +484,35 @@ async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[in
     return _order(scores, {pk: loans or 0 for _, pk, loans in rows})
 
 
-async def _hits(session: AsyncSession, page: Sequence[tuple[int, float]]) -> list[Hit]:
+async def _hits(
+    session: AsyncSession, page: Sequence[tuple[int, float]], shown: dict[int, Display]
+) -> list[Hit]:
     if not page:
         return []
-    # One row per (record, copy status). The join goes through copies.record_pk: a filter on
-    # copies.status could tempt SQLite (without ANALYZE statistics) into scanning every copy.
-    statement = _statement(
-        "hits",
-        lambda: "SELECT r.id, r.record_id, r.title, r.authors, r.publisher, r.pub_date, "
-        "r.call_number, r.clc, c.status, count(c.id) FROM records r "
-        "LEFT JOIN copies c ON c.record_pk = r.id WHERE r.id IN :pks "
-        "GROUP BY r.id, r.record_id, r.title, r.authors, r.publisher, r.pub_date, "
-        "r.call_number, r.clc, c.status",
-        "pks",
-    )
-    rows: dict[int, Any] = {}
-    shelf: dict[int, int] = defaultdict(int)
-    held: dict[int, int] = defaultdict(int)
-    for row in await session.execute(statement, {"pks": [pk for pk, _ in page]}):
-        pk, status, count = row[0], row[8], int(row[9])
-        rows[pk] = row
-        if status == CopyStatus.ON_SHELF.value:
-            shelf[pk] += count
-        if status is not None and status not in GONE:
-            held[pk] += count
+    if not all(pk in shown for pk, _ in page):
+        statement = _statement(
+            "hits", lambda: f"SELECT r.id, {_DISPLAY} FROM records r WHERE r.id IN :pks", "pks"
+        )
+        rows = await session.execute(statement, {"pks": [pk for pk, _ in page]})
+        shown = {row[0]: tuple(row[1:]) for row in rows}
     hits = []
     for pk, score in page:
-        row = rows.get(pk)
+        row = shown.get(pk)
         if row is None:
             continue
         hits.append(
             Hit(
                 record_pk=pk,
-                record_id=row[1],
-                title=row[2],
-                author=row[3],
-                publisher=row[4],
-                pub_date=row[5],
-                call_number=row[6],
-                clc=row[7],
+                record_id=row[0],
+                title=row[1],
+                author=row[2],
+                publisher=row[3],
+                pub_date=row[4],
+                call_number=row[5],
+                clc=row[6],
                 score=score,
-                on_shelf=shelf[pk],
-                copies=held[pk],
+                on_shelf=int(row[7]),
+                copies=int(row[8]),
             )
         )
     return hits
@@ -545,6 +564,7 @@ async def search(
         return SearchResult(query="", kind="empty", total=0, hits=[])
     kind = "text"
     ranked: list[tuple[int, float]] = []
+    shown: dict[int, Display] = {}
     found = recognise(query.strip()[:100])
     if found is not None:
         ranked = await _structured(session, found)
@@ -553,8 +573,7 @@ async def search(
         if ranked or found.kind != "clc":
             kind = found.kind
     if kind == "text":
-        ranked = await _text_search(session, normalised)
+        ranked, shown = await _text_search(session, normalised)
     page = ranked[offset : offset + limit]
-    return SearchResult(
-        query=normalised, kind=kind, total=len(ranked), hits=await _hits(session, page)
-    )
+    hits = await _hits(session, page, shown)
+    return SearchResult(query=normalised, kind=kind, total=len(ranked), hits=hits)

@@ -27,6 +27,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import index_records
+from services.i18n import t
 from services.isbn import looks_like_isbn, normalize_isbn
 from storage.db import Database
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, Role, utcnow
@@ -85,6 +86,7 @@ _TITLE_INDEX = RECORD_FIELDS.index("title")
 _ISBN_INDEX = RECORD_FIELDS.index("isbn")
 _TAGS_INDEX = RECORD_FIELDS.index("tags")
 
+# Input vocabulary, not messages: the words a roster may use for each role.
 _ROLE_WORDS: dict[str, str] = {
     "student": Role.STUDENT.value,
     "学生": Role.STUDENT.value,
@@ -115,7 +117,7 @@ class RowProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"第 {self.line} 行：{self.reason}"
+        return t("import.row_problem", line=self.line, reason=self.reason)
 
 
 class ImportFileError(Exception):
@@ -127,7 +129,7 @@ class ImportRejected(Exception):
 
     def __init__(self, problems: Sequence[RowProblem]) -> None:
         self.problems = sorted(problems, key=lambda p: p.line)
-        super().__init__(f"{len(self.problems)} 处问题，未导入任何数据")
+        super().__init__(t("import.rejected", count=len(self.problems)))
 
 
 @dataclass(slots=True)
@@ -169,17 +171,11 @@ class _CsvFile(NamedTuple):
     rows: Iterator[_RawRow]
 
 
-_NOT_UTF8 = (
-    "文件不是 UTF-8 编码：请把文件另存为 UTF-8 编码的 CSV"
-    "（Excel 里选「CSV UTF-8」），不要用 GBK/GB2312"
-)
-
-
 def _check_path(path: Path) -> None:
     if not path.exists():
-        raise ImportFileError(f"找不到文件：{path}")
+        raise ImportFileError(t("import.file_missing", path=path))
     if not path.is_file():
-        raise ImportFileError(f"不是普通文件：{path}")
+        raise ImportFileError(t("import.not_a_file", path=path))
 
 
 @contextmanager
@@ -194,7 +190,9 @@ def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
         handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         # Not an OSError any more: the CLI reads OSError as "database unreachable".
-        raise ImportFileError(f"无法读取文件 {path}：{exc.strerror or exc}") from None
+        raise ImportFileError(
+            t("import.unreadable", path=path, reason=exc.strerror or exc)
+        ) from None
     with handle:
         reader = csv.reader(handle)
         try:
@@ -202,20 +200,24 @@ def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
             while not any(cell.strip() for cell in header):
                 header = next(reader)
         except StopIteration:
-            raise ImportFileError(f"文件为空：{path}") from None
+            raise ImportFileError(t("import.empty_file", path=path)) from None
         except csv.Error as exc:
-            raise ImportFileError(f"第 {reader.line_num} 行：CSV 格式错误（{exc}）") from None
+            raise ImportFileError(t("import.csv_error", line=reader.line_num, error=exc)) from None
         header_line = reader.line_num
         if _SUSPICIOUS.search("".join(header)):
-            raise ImportFileError(_NOT_UTF8)
+            raise ImportFileError(t("import.not_utf8"))
         names = [cell.strip().lower() for cell in header]
         problems = []
         missing = [name for name in required if name not in names]
         if missing:
-            problems.append(RowProblem(header_line, f"缺少必需的列：{'、'.join(missing)}"))
+            problems.append(
+                RowProblem(header_line, t("import.missing_columns", columns=_listed(missing)))
+            )
         duplicated = sorted({n for n in names if n and names.count(n) > 1})
         if duplicated:
-            problems.append(RowProblem(header_line, f"表头中的列重复：{'、'.join(duplicated)}"))
+            problems.append(
+                RowProblem(header_line, t("import.duplicate_columns", columns=_listed(duplicated)))
+            )
         if problems:
             raise ImportRejected(problems)
         columns = {name: i for i, name in enumerate(names) if name}
@@ -230,12 +232,12 @@ def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
                 except StopIteration:
                     if seen > 1 and undecodable == seen:
                         # A GBK file with an ASCII header: say so once, not once per row.
-                        raise ImportFileError(_NOT_UTF8) from None
+                        raise ImportFileError(t("import.not_utf8")) from None
                     return
                 except csv.Error as exc:
                     # The reader's state is unreliable after this: stop the whole file.
                     raise ImportFileError(
-                        f"第 {previous + 1} 行：CSV 格式错误（{exc}），未导入任何数据"
+                        t("import.csv_error_aborted", line=previous + 1, error=exc)
                     ) from None
                 line, previous = previous + 1, reader.line_num
                 if not any(cell.strip() for cell in fields):
@@ -243,19 +245,21 @@ def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
                 seen += 1
                 problem = None
                 if len(fields) > width and any(cell.strip() for cell in fields[width:]):
-                    problem = (
-                        f"有 {len(fields)} 个字段，多于表头的 {width} 列（是否有未加引号的逗号？）"
-                    )
+                    problem = t("import.too_many_fields", fields=len(fields), width=width)
                 else:
                     suspicious = _SUSPICIOUS.search("\x1f".join(fields))
                     if suspicious and _BROKEN_BYTES.match(suspicious.group()):
                         undecodable += 1
-                        problem = "含有无法按 UTF-8 解码的字节（文件编码有误？）"
+                        problem = t("import.undecodable")
                     elif suspicious:
-                        problem = "含有空字符（\\0）"
+                        problem = t("import.nul")
                 yield _RawRow(line, fields, problem)
 
         yield _CsvFile(header_line, columns, rows())
+
+
+def _listed(names: Sequence[str]) -> str:
+    return t("import.list_separator").join(names)
 
 
 def _getter(columns: dict[str, int], name: str) -> Callable[[list[str]], str]:
@@ -320,36 +324,47 @@ def _parse_catalogue(path: Path) -> _ParsedCatalogue:
 
             record_id = get_record_id(fields).strip()
             if not record_id:
-                reasons.append("缺少记录号（record_id）")
+                reasons.append(t("import.missing_record_id"))
             elif len(record_id) > record_id_limit:
-                reasons.append(f"记录号超过 {record_id_limit} 个字符")
+                reasons.append(t("import.record_id_too_long", limit=record_id_limit))
             elif record_id in first_line_of_record:
-                reasons.append(f"记录号 {record_id} 与第 {first_line_of_record[record_id]} 行重复")
+                reasons.append(
+                    t(
+                        "import.duplicate_record_id",
+                        record_id=record_id,
+                        line=first_line_of_record[record_id],
+                    )
+                )
             else:
                 first_line_of_record[record_id] = line
 
             values: list[str | None] = [_clean(get(fields)) for get in getters]
             if values[_TITLE_INDEX] is None:
-                reasons.append("缺少题名（title）")
+                reasons.append(t("import.missing_title"))
             isbn_text = values[_ISBN_INDEX]
             if isbn_text is not None:
                 isbn = normalize_isbn(isbn_text)
                 if isbn is None:
                     reasons.append(
-                        f"ISBN「{isbn_text}」校验位不正确"
+                        t("import.isbn_check_digit", isbn=isbn_text)
                         if looks_like_isbn(isbn_text)
-                        else f"ISBN「{isbn_text}」格式不正确（应为 10 位或 13 位）"
+                        else t("import.isbn_format", isbn=isbn_text)
                     )
                 values[_ISBN_INDEX] = isbn
             tags = values[_TAGS_INDEX]
             if tags is not None:
-                values[_TAGS_INDEX] = ";".join(t.strip() for t in tags.split(";") if t.strip())
+                values[_TAGS_INDEX] = ";".join(
+                    tag.strip() for tag in tags.split(";") if tag.strip()
+                )
             for i, limit in enumerate(limits):
                 value = values[i]
                 if limit is not None and value is not None and len(value) > limit:
                     values[i] = value[:limit].rstrip()
                     parsed.truncated.append(
-                        RowProblem(line, f"{_CATALOGUE_COLUMNS[i][0]} 超过 {limit} 个字符，已截断")
+                        RowProblem(
+                            line,
+                            t("import.truncated", column=_CATALOGUE_COLUMNS[i][0], limit=limit),
+                        )
                     )
 
             copies_text = get_copies(fields).strip()
@@ -358,9 +373,11 @@ def _parse_catalogue(path: Path) -> _ParsedCatalogue:
                 if copies_text.isascii() and copies_text.isdigit():
                     copies = int(copies_text)
                     if copies > MAX_COPIES_PER_ROW:
-                        reasons.append(f"副本数 {copies} 过大（上限 {MAX_COPIES_PER_ROW}）")
+                        reasons.append(
+                            t("import.copies_too_many", copies=copies, limit=MAX_COPIES_PER_ROW)
+                        )
                 else:
-                    reasons.append(f"副本数「{copies_text}」不是非负整数")
+                    reasons.append(t("import.copies_not_integer", copies=copies_text))
 
             barcodes: tuple[str, ...] | None = None
             barcode_cells = [b.strip() for b in _BARCODE_SPLIT.split(get_barcodes(fields))]
@@ -369,16 +386,20 @@ def _parse_catalogue(path: Path) -> _ParsedCatalogue:
                 seen_here: set[str] = set()
                 for barcode in barcodes:
                     if barcode in seen_here:
-                        reasons.append(f"条码 {barcode} 在本行出现了两次")
+                        reasons.append(t("import.barcode_repeated", barcode=barcode))
                     elif len(barcode) > barcode_limit:
-                        reasons.append(f"条码 {barcode} 超过 {barcode_limit} 个字符")
-                    elif _GENERATED_BARCODE.fullmatch(barcode):
                         reasons.append(
-                            f"条码 {barcode} 的格式（G+8位数字-序号）留给系统自动生成，请换一个"
+                            t("import.barcode_too_long", barcode=barcode, limit=barcode_limit)
                         )
+                    elif _GENERATED_BARCODE.fullmatch(barcode):
+                        reasons.append(t("import.barcode_reserved", barcode=barcode))
                     elif barcode in first_line_of_barcode:
                         reasons.append(
-                            f"条码 {barcode} 已在第 {first_line_of_barcode[barcode]} 行使用"
+                            t(
+                                "import.barcode_duplicate",
+                                barcode=barcode,
+                                line=first_line_of_barcode[barcode],
+                            )
                         )
                     else:
                         first_line_of_barcode[barcode] = line
@@ -393,7 +414,8 @@ def _parse_catalogue(path: Path) -> _ParsedCatalogue:
 
 
 def _problems(by_line: dict[int, list[str]]) -> list[RowProblem]:
-    return [RowProblem(line, "；".join(reasons)) for line, reasons in sorted(by_line.items())]
+    separator = t("import.reason_separator")
+    return [RowProblem(line, separator.join(reasons)) for line, reasons in sorted(by_line.items())]
 
 
 async def import_catalogue(
@@ -500,7 +522,11 @@ def _check_barcode_owners(
                 if record_ids is None:
                     record_ids = {v: k for k, v in record_pks.items()}
                 parsed.problems.setdefault(row.line, []).append(
-                    f"条码 {barcode} 已属于记录 {record_ids.get(owner, owner)}"
+                    t(
+                        "import.barcode_owned",
+                        barcode=barcode,
+                        record_id=record_ids.get(owner, owner),
+                    )
                 )
 
 
@@ -636,22 +662,23 @@ def _parse_readers(path: Path) -> tuple[list[_ReaderRow], dict[int, list[str]], 
             fields, reasons = raw.fields, []
             card_no = get_card(fields).strip()
             if not card_no:
-                reasons.append("缺少借书证号（card_no）")
+                reasons.append(t("import.missing_card_no"))
             elif card_no in first_line_of_card:
-                reasons.append(f"借书证号 {card_no} 与第 {first_line_of_card[card_no]} 行重复")
+                reasons.append(
+                    t("import.duplicate_card_no", card_no=card_no, line=first_line_of_card[card_no])
+                )
             else:
                 first_line_of_card[card_no] = raw.line
             values = {name: _clean(get(fields)) for name, get in getters.items()}
             if values["name"] is None:
-                reasons.append("缺少姓名（name）")
+                reasons.append(t("import.missing_name"))
             role_text = get_role(fields).strip()
             role = _ROLE_WORDS.get(role_text.lower())
             if role is None:
                 reasons.append(
-                    f"未知的角色「{role_text}」"
-                    "（应为 student/teacher/librarian 或 学生/教师/图书管理员）"
+                    t("import.unknown_role", role=role_text)
                     if role_text
-                    else "缺少角色（role）"
+                    else t("import.missing_role")
                 )
             values["role"] = role
             if values["class_name"] is not None:
@@ -663,7 +690,7 @@ def _parse_readers(path: Path) -> tuple[list[_ReaderRow], dict[int, list[str]], 
                 value = card_no if name == "card_no" else values[name]
                 limit = _max_length(READERS, name)
                 if value is not None and limit is not None and len(value) > limit:
-                    reasons.append(f"{name} 超过 {limit} 个字符")
+                    reasons.append(t("import.too_long", column=name, limit=limit))
             if reasons:
                 problems[raw.line] = reasons
             else:

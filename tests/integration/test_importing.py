@@ -241,6 +241,11 @@ async def test_each_bad_row_is_reported_with_its_line_and_nothing_is_written(
     for line, words in BAD_LINES.items():
         assert words in problems[line], (line, problems[line])
     assert str(caught.value.problems[0]).startswith("第 5 行：")
+    # The full wording, as the catalogue (services/locales/zh-CN.toml) gives it.
+    assert str(caught.value) == "11 处问题，未导入任何数据"
+    assert problems[6] == "ISBN「9787536692931」校验位不正确"
+    assert problems[8] == "记录号 sx:1 与第 2 行重复"
+    assert problems[17] == "条码 G00000001-1 的格式（G+8位数字-序号）留给系统自动生成，请换一个"
     assert await count(db, Record) == 0
     assert await count(db, Copy) == 0
     assert await count(db, AuditEntry) == 0
@@ -302,8 +307,12 @@ async def test_missing_empty_and_non_utf8_files(db: Database, tmp_path: Path) ->
     with pytest.raises(ImportFileError, match="文件为空"):
         await import_catalogue(db, write(tmp_path, "\ufeff\n\n"))
     gbk = "记录号,题名\n".encode("gbk")
-    with pytest.raises(ImportFileError, match="UTF-8"):
+    with pytest.raises(ImportFileError) as caught:
         await import_readers(db, write(tmp_path, gbk))
+    assert str(caught.value) == (
+        "文件不是 UTF-8 编码：请把文件另存为 UTF-8 编码的 CSV"
+        "（Excel 里选「CSV UTF-8」），不要用 GBK/GB2312"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,7 +378,10 @@ async def test_bad_reader_rows(db: Database, tmp_path: Path) -> None:
         await import_readers(db, write(tmp_path, content))
     problems = {p.line: p.reason for p in caught.value.problems}
     assert sorted(problems) == [3, 4, 5, 6, 7]
-    assert "principal" in problems[3]
+    assert problems[3] == (
+        "未知的角色「principal」（应为 student/teacher/librarian 或 学生/教师/图书管理员）"
+    )
+    assert problems[4] == "缺少借书证号（card_no）"
     assert "与第 2 行重复" in problems[6]
     assert await count(db, Reader) == 0
 

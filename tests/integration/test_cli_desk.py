@@ -1,0 +1,87 @@
+"""The librarian's terminal commands: binding-code sheets and the circulation desk."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.sample_data import CATALOGUE_CSV, READERS_CSV
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'desk.sqlite3'}",
+        "SHUXIANG_BOT_USERNAME": "school_library_bot",
+        "SHUXIANG_LOG_LEVEL": "WARNING",
+    }
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    result = CliRunner().invoke(app, args, env=env)
+    return result.exit_code, result.output
+
+
+def test_codes_for_a_class_and_for_cards(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run(["import", "readers", str(READERS_CSV)], env)[0] == 0
+    with READERS_CSV.open(encoding="utf-8") as fh:
+        roster = list(csv.DictReader(fh))
+    klass = roster[0]["class_name"]
+    members = [r for r in roster if r["class_name"] == klass]
+    out = tmp_path / "codes.csv"
+    code, text = run(["readers", "codes", "--class", klass, "--out", str(out)], env)
+    assert code == 0, text
+    assert f"已为 {len(members)} 位读者生成绑定码" in text
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["card_no"] for r in rows] == sorted(m["card_no"] for m in members)
+    assert all(r["link"] == f"https://t.me/school_library_bot?start={r['code']}" for r in rows)
+    assert len({r["code"] for r in rows}) == len(rows)
+    sheet = out.with_suffix(".html").read_text(encoding="utf-8")
+    assert rows[0]["code"] in sheet and rows[0]["name"] in sheet
+    assert f"证号 {rows[0]['card_no']}" in sheet and "书香 · 借书证绑定码" in sheet
+
+    one = tmp_path / "one.csv"
+    cards = [members[0]["card_no"], members[1]["card_no"]]
+    code, text = run(
+        ["readers", "codes", "--card", cards[0], "--card", cards[1], "--out", str(one)], env
+    )
+    assert code == 0, text
+    with one.open(encoding="utf-8") as fh:
+        assert [r["card_no"] for r in csv.DictReader(fh)] == sorted(cards)
+
+    code, text = run(["readers", "codes", "--card", "NOBODY", "--out", str(one)], env)
+    assert code == 1 and "NOBODY" in text
+    code, text = run(["readers", "codes", "--out", str(one)], env)
+    assert code == 1 and "--class" in text
+
+
+def test_desk_checkout_and_return(env: dict[str, str]) -> None:
+    assert run(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
+    assert run(["import", "readers", str(READERS_CSV)], env)[0] == 0
+    with READERS_CSV.open(encoding="utf-8") as fh:
+        student = next(r for r in csv.DictReader(fh) if r["role"] == "student")
+    with CATALOGUE_CSV.open(encoding="utf-8") as fh:
+        book = next(r for r in csv.DictReader(fh) if r.get("barcodes"))
+    barcode = book["barcodes"].split(";")[0]
+    code, text = run(["circ", "checkout", student["card_no"], barcode], env)
+    assert code == 0 and f"已借出《{book['title']}》" in text, text
+    code, text = run(["circ", "checkout", student["card_no"], barcode], env)
+    assert code == 1 and "已被借出" in text
+    code, text = run(["circ", "return", barcode], env)
+    assert code == 0 and f"已还《{book['title']}》" in text
+    code, text = run(["circ", "return", barcode], env)
+    assert code == 1 and "没有借出记录" in text
+    code, text = run(["circ", "checkout", "NOBODY", barcode], env)
+    assert code == 1 and "找不到证号为 NOBODY 的读者" in text
+
+
+def test_desk_help_is_in_chinese(env: dict[str, str]) -> None:
+    code, text = run(["circ", "--help"], env)
+    assert code == 0 and "流通：借书与还书" in text and "借出：把一册书借给读者。" in text
+    code, text = run(["readers", "codes", "--help"], env)
+    assert code == 0 and "为一个班或指定读者生成一次性绑定码" in text and "班级，例如" in text
