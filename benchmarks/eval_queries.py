@@ -10,7 +10,8 @@ subclasses. Grouping uses nlp.normalize.compact (NFKC, t2s, case, punctuation): 
 "解忧杂货店" are the same title whoever searches for it.
 
 Generated kinds pick their sources at random but fairly: partial titles use a fragment found in
-at most three distinct titles (a fragment shared by hundreds of titles has no right answer),
+at most three distinct titles (a fragment shared by hundreds of titles has no right answer), a
+title word plus publisher is kept when at most five titles share the pair,
 initials use titles of four or more characters (students abbreviate long titles; "hlm"-style
 three-letter ones are among the hand-written queries), homophones replace one character with a
 different common character read the same way.
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nlp.normalize import compact  # noqa: E402  (needs the repo on sys.path when run directly)
+from nlp.normalize import compact, normalize  # noqa: E402  (needs the repo on sys.path when run directly)
 
 SHARED = ROOT.parent / "shared" / "data"
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
@@ -256,13 +257,17 @@ class Generator:
 
     def _partial_title(self, n: int) -> list[EvalQuery]:
         def make(book: Book) -> str | None:
-            key = book.title_key
-            spans = [
-                key[i : i + size]
-                for size in (2, 3, 4)
-                for i in range(len(key) - size + 1)
-                if _HAN.match(key[i : i + size]) and key[i : i + size] != key
-            ]
+            # Fragments of one run of characters: nobody types across the title's punctuation.
+            runs = re.findall(r"[\u4e00-\u9fff]+", normalize(book.title))
+            spans = sorted(
+                {
+                    run[i : i + size]
+                    for run in runs
+                    for size in (2, 3, 4)
+                    for i in range(len(run) - size + 1)
+                    if run[i : i + size] != book.title_key
+                }
+            )
             self.rng.shuffle(spans)
             for fragment in spans[:12]:
                 holders = 0
@@ -384,6 +389,15 @@ class Generator:
             if not short or not words:
                 continue
             word = self.rng.choice(words)
+            # Skip pairs shared by more than five titles ("研究 北京大学"): no right answer.
+            short_key = compact(short)
+            sharing = {
+                b.title_key
+                for b in self.books
+                if word in b.title_key and compact(b.publisher).startswith(short_key)
+            }
+            if len(sharing) > 5:
+                continue
             publisher_key = compact(book.publisher)
             relevant = sorted(
                 b.record_id
@@ -435,9 +449,7 @@ class Generator:
 
     def _original_title(self, n: int) -> list[EvalQuery]:
         pool = [
-            b
-            for b in self.books
-            if b.original_title and re.search("[A-Za-z]{3}", b.original_title)
+            b for b in self.books if b.original_title and re.search("[A-Za-z]{3}", b.original_title)
         ]
         out = []
         for book in self.sample(pool, n):

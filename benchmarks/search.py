@@ -249,9 +249,7 @@ def worker_whoosh_query(work: Path) -> dict[str, Any]:
     from whoosh.qparser import MultifieldParser, OrGroup
 
     ix = index.open_dir(str(work / "whoosh"))
-    parser = MultifieldParser(
-        [*_WHOOSH_TEXT, *_WHOOSH_KEYWORDS], schema=ix.schema, group=OrGroup
-    )
+    parser = MultifieldParser([*_WHOOSH_TEXT, *_WHOOSH_KEYWORDS], schema=ix.schema, group=OrGroup)
     searcher = ix.searcher()
 
     def answer(query: str) -> list[dict[str, Any]]:
@@ -259,8 +257,12 @@ def worker_whoosh_query(work: Path) -> dict[str, Any]:
             return []
         hits = searcher.search(parser.parse(query), limit=TOP)
         return [
-            {"record_id": h["record_id"], "title": h["title"], "author": h.get("author"),
-             "score": h.score}
+            {
+                "record_id": h["record_id"],
+                "title": h["title"],
+                "author": h.get("author"),
+                "score": h.score,
+            }
             for h in hits
         ]
 
@@ -369,9 +371,7 @@ def run_child(
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,
     ):
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdin=feed, stdout=out, stderr=err
-        )
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=feed, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
@@ -572,8 +572,10 @@ def report(
     if "whoosh" in scores:
         ratio = scores["whoosh"]["p99"] / max(ok["p99"], 1e-9)
         checks.append(
-            (f"p99 {TARGET_P99_VS_WHOOSH:.0f}x below Whoosh ({ratio:.1f}x)",
-             ratio >= TARGET_P99_VS_WHOOSH)
+            (
+                f"p99 {TARGET_P99_VS_WHOOSH:.0f}x below Whoosh ({ratio:.1f}x)",
+                ratio >= TARGET_P99_VS_WHOOSH,
+            )
         )
     print("\ntargets:")
     for label, passed in checks:

@@ -15,17 +15,15 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButtonCommands
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import jobs
 from bot.config import Settings
 from bot.retry import RetryMiddleware
 from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import ReaderMiddleware, ThrottlingMiddleware, UnitOfWorkMiddleware
 from handlers.render import Translator
-from services.circulation import expire_ready_holds
 from services.i18n import DEFAULT_LOCALE
-from services.policy import LoanPolicy
 from services.readers import librarian_chats
-from services.updates import forget_old_updates
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -74,7 +72,17 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
 
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     scheduler.add_job(
-        expire_holds_job,
+        jobs.deliver_notifications,
+        "interval",
+        seconds=settings.outbox_interval_seconds,
+        kwargs={"db": db, "bot": bot, "tz": settings.tz},
+        id="deliver_notifications",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=60,
+    )
+    scheduler.add_job(
+        jobs.expire_holds,
         "interval",
         minutes=10,
         kwargs={"db": db, "policy": policy},
@@ -84,7 +92,7 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
         misfire_grace_time=300,
     )
     scheduler.add_job(
-        forget_updates_job,
+        jobs.forget_updates,
         "cron",
         hour=3,
         kwargs={"db": db},
@@ -122,15 +130,3 @@ async def on_startup(app: Shuxiang) -> None:
 async def on_shutdown(app: Shuxiang) -> None:
     if app.scheduler.running:
         app.scheduler.shutdown(wait=False)
-
-
-async def expire_holds_job(db: Database, policy: LoanPolicy) -> None:
-    async with db.transaction() as session:
-        expired = await expire_ready_holds(session, policy=policy)
-    if expired:
-        log.info("expired %d uncollected holds", expired)
-
-
-async def forget_updates_job(db: Database) -> None:
-    async with db.transaction() as session:
-        await forget_old_updates(session)

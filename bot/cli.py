@@ -107,12 +107,14 @@ def demo(
         try:
             student = next((p.name for p in sandbox.personas if p.role == "student"), "-")
             librarian = next((p.name for p in sandbox.personas if p.role == "librarian"), "-")
+            teacher = next((p.name for p in sandbox.personas if p.role == "teacher"), "-")
             typer.echo(loaded)
             typer.echo(
                 t(
                     "cli.demo_ready",
                     url=sandbox.url,
                     student=student,
+                    teacher=teacher,
                     librarian=librarian,
                     database=sandbox.app.db.engine.url.render_as_string(hide_password=True),
                 )

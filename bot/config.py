@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     teacher: TeacherLimits = TeacherLimits()
     librarian: LibrarianLimits = LibrarianLimits()
     hold_pickup_days: int = Field(default=3, ge=1)
+    # How often the outbox is swept for notifications to send.
+    outbox_interval_seconds: float = Field(default=10.0, gt=0)
     binding_code_days: int = Field(default=30, ge=1)
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)

@@ -23,13 +23,15 @@ def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
         return tr("holds.empty")
     lines = [tr("holds.title", count=len(holds))]
     for n, hold in enumerate(holds, 1):
-        if hold.status == "ready" and hold.ready_until is not None:
+        if hold.status == "ready" and hold.deliver_to_office:
+            line = tr("holds.line_ready_office", n=n, title=esc(hold.title))
+        elif hold.status == "ready" and hold.ready_until is not None:
             until = fmt_date(hold.ready_until, tz)
             line = tr("holds.line_ready", n=n, title=esc(hold.title), until=until)
         else:
             line = tr("holds.line_waiting", n=n, title=esc(hold.title), position=hold.position)
-        if hold.deliver_to_office:
-            line += tr("holds.office")
+            if hold.deliver_to_office:
+                line += tr("holds.office")
         lines.append(line)
     return "\n".join(lines)
 

@@ -71,6 +71,9 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
         lines.append(tr("card.my_loan", due=fmt_date(card.my_loan_due, tz)))
         if card.waiting:
             lines.append(tr("card.my_loan_waiting", count=card.waiting))
+    elif card.my_hold_status == "ready" and card.my_hold_office:
+        lines.append("")
+        lines.append(tr("card.my_hold_ready_office"))
     elif card.my_hold_status == "ready" and card.my_hold_ready_until is not None:
         lines.append("")
         lines.append(tr("card.my_hold_ready", until=fmt_date(card.my_hold_ready_until, tz)))

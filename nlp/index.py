@@ -133,9 +133,7 @@ def _prepare(rows: Sequence[Any]) -> list[_Prepared]:
     shapes: list[tuple[int, int, int]] = []
     for row in rows:
         names = author_names(row.authors)
-        surnames = [
-            parts[-1] for parts in (name_parts(n) for n in names) if len(parts) > 1
-        ]
+        surnames = [parts[-1] for parts in (name_parts(n) for n in names) if len(parts) > 1]
         translators = author_names(row.translators)
         title_subtitle = f"{row.title} {row.subtitle}" if row.subtitle else None
         texts += [row.title, title_subtitle, row.subtitle, row.series, row.original_title]

@@ -121,7 +121,7 @@ def script_runs(normalised: str) -> Iterator[tuple[bool, str]]:
 # Author statements: "[美] 卡勒德·胡赛尼", "（美）罗宾丝婷", "威尔.杜兰(美)", "张悦然 主编".
 _NATIONALITY = re.compile(
     # a short bracketed Chinese note
-    r"[\[\(（【〔［<〈]\s*[\u4e00-\u9fff]{1,5}\s*[\]\)）】〕］>〉]"
+    r"[\[\(（【〔［]\s*[\u4e00-\u9fff]{1,5}\s*[\]\)）】〕］]"
 )
 _ROLE_SUFFIX = re.compile(
     r"(?:\s*(?:编著|主编|编译|编选|编绘|选编|原著|著作|口述|整理)"
@@ -136,7 +136,7 @@ _NAME_DOTS = re.compile(r"[·•・.．‧∙]")
 
 def strip_nationality(text: str) -> str:
     """Remove bracketed nationality/dynasty notes such as "[日]" or "（美国）"."""
-    if not any(b in text for b in "[(（【〔［<〈"):
+    if not any(b in text for b in "[(（【〔［"):
         return text
     return _NATIONALITY.sub(" ", text)
 
@@ -197,6 +197,4 @@ def publisher_suffixes(text: str) -> str:
     return _PUBLISHER_WORD.sub(" ", text).strip()
 
 
-_PUBLISHER_WORD = re.compile(
-    r"出版(?:有限责任|股份有限|有限)?(?:公司|集团|社)|有限(?:责任)?公司"
-)
+_PUBLISHER_WORD = re.compile(r"出版(?:有限责任|股份有限|有限)?(?:公司|集团|社)|有限(?:责任)?公司")

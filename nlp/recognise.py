@@ -25,12 +25,12 @@ _ISBN_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
 _ISBN13 = re.compile(r"97[89]\d{10}")
 _ISBN10 = re.compile(r"\d{9}[\dX]")
 
-# CLC main classes (no L, M, W, Y); T has two-letter subclasses. Digits are required, so words
-# like "ABC" or "TV" stay text.
-_CLC_CORE = r"(?:[A-KNOPQRSUVXZ]|T[BDEFGHJKLMNPQSUV]?)\d+(?:[.\-]\d+)*"
+# CLC main classes (no L, M, W, Y); T has two-letter subclasses; "TU-0" style general divisions.
+# Digits are required, so words like "ABC" or "TV" stay text.
+_CLC_CORE = r"(?:[A-KNOPQRSUVXZ]|T[BDEFGHJKLMNPQSUV]?)-?\d+(?:[.\-]\d+)*"
 _CLC = re.compile(_CLC_CORE)
 # Call number: class (optionally with a ":" or "=" qualifier) "/" author mark and volume notes.
-_CALL_NUMBER = re.compile(_CLC_CORE + r"(?:[:=][0-9A-Z.\-]+)*/[0-9A-Z][0-9A-Z.\-:=()+,]*")
+_CALL_NUMBER = re.compile(_CLC_CORE + r"(?:[:=][0-9A-Z.\-]+)*/[0-9A-Z]\S*")
 _SPACES = re.compile(r"\s+")
 
 

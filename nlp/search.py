@@ -20,6 +20,7 @@ the lower record pk, so the order is total and paging is stable.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -46,12 +47,16 @@ __all__ = ["MAX_TOTAL", "Hit", "SearchResult", "query_units", "search", "warm_up
 KEYS = cast(Table, SearchKey.__table__)
 
 MAX_TOTAL = 200  # matches reported at most (``SearchResult.total`` is capped here)
-KEY_FETCH = 200  # rows read per key range scan
+KEY_FETCH = 200  # rows read per exact key lookup (an author's books, a series)
+PREFIX_FETCH = 100  # rows read per key prefix scan
+ENOUGH_EXACT = 30  # this many exact key hits make term matches pointless (they rank below)
 CLASS_FETCH = 2000  # records read for a CLC class listing before ranking
-DF_CAP = 2000  # posting lists are counted up to this length
-RARE_DF = 200  # terms with at most this many postings are fetched whole; others probed
-MAX_UNITS = 24  # terms looked up per query
-MAX_CANDIDATES = 300  # records scored per query (besides key hits)
+DF_CAP = 1000  # posting lists are counted up to this length
+RARE_DF = 150  # terms with at most this many postings are fetched whole; others probed
+RARE_BUDGET = 900  # ... fewer per term when the query has many terms (rare_limit)
+PROBE_TERMS = 6  # common terms probed among the candidates, the rarest first; the rest ignored
+MAX_UNITS = 16  # terms looked up per query
+MAX_CANDIDATES = 80  # records scored per query (besides key hits)
 RICH_CANDIDATES = 60  # up to this many candidates, their display columns come in the same trip
 MIN_PARTIAL = 0.34  # share of the query's weight a partial match needs
 IDF_SCALE = 100_000.0
@@ -93,19 +98,27 @@ class Unit:
 
     term: str
     required: bool
+    chunk: int = 0  # which run of the query it comes from ("危险 北京联合": 0 and 1)
 
 
 def query_units(normalised: str) -> list[Unit]:
     """Index terms of a normalised query, marked required or optional (see the module doc)."""
     text = publisher_suffixes(normalised) or normalised
     found: dict[str, bool] = {}
+    chunk_of: dict[str, int] = {}
 
-    def add(term: str, required: bool) -> None:
+    def add(term: str, required: bool, chunk: int) -> None:
         found[term] = found.get(term, False) or required
+        chunk_of.setdefault(term, chunk)
 
-    for cjk, run in script_runs(text):
-        if not cjk or len(run) == 1:
-            add(run[:TERM_LENGTH], True)
+    runs = list(script_runs(text))
+    for chunk, (cjk, run) in enumerate(runs):
+        if not cjk:
+            add(run[:TERM_LENGTH], True, chunk)
+            continue
+        if len(run) == 1:
+            # A lone character among other words ("生活 读") is weak evidence: optional.
+            add(run, len(runs) == 1, chunk)
             continue
         word_of: list[int] = []  # index of the jieba word each character belongs to
         single: list[bool] = []
@@ -114,8 +127,8 @@ def query_units(normalised: str) -> list[Unit]:
             single.extend([len(word) == 1] * len(word))
         for i in range(len(run) - 1):
             same_word = word_of[i] == word_of[i + 1]
-            add(run[i : i + 2], same_word or (single[i] and single[i + 1]))
-    units = [Unit(t, r) for t, r in found.items()]
+            add(run[i : i + 2], same_word or (single[i] and single[i + 1]), chunk)
+    units = [Unit(t, r, chunk_of[t]) for t, r in found.items()]
     units.sort(key=lambda u: not u.required)  # stable: required first, in query order
     return units[:MAX_UNITS]
 
@@ -166,6 +179,7 @@ def _lookups(q: str) -> list[_Lookup]:
 
 
 _statements: dict[Any, TextClause] = {}
+_sqlite_sql: dict[Any, str] = {}
 
 
 def _statement(shape: Any, build: Callable[[], str], *expanding: str) -> TextClause:
@@ -176,6 +190,41 @@ def _statement(shape: Any, build: Callable[[], str], *expanding: str) -> TextCla
             statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
         _statements[shape] = statement
     return statement
+
+
+async def _fetch(
+    session: AsyncSession,
+    shape: Any,
+    build: Callable[[], str],
+    params: dict[str, Any],
+    *expanding: str,
+) -> Sequence[Sequence[Any]]:
+    """Run one read statement in the session's transaction; rows as tuples.
+
+    On SQLite the statement goes straight to the aiosqlite connection: one hop to its thread
+    instead of four through SQLAlchemy's adapter (cursor, execute, fetchall, close), which is
+    most of the cost of a search. ``IN :name`` lists are expanded here the way SQLAlchemy does.
+    On PostgreSQL it is an ordinary SQLAlchemy text statement.
+    """
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        result = await session.execute(_statement(shape, build, *expanding), params)
+        return result.all()
+    sql = _sqlite_sql.get(shape)
+    if sql is None:
+        sql = _sqlite_sql[shape] = build()
+    if expanding:
+        params = dict(params)
+        for name in expanding:
+            values = list(params.pop(name))
+            names = [f"{name}_{i}" for i in range(len(values))]
+            params.update(zip(names, values, strict=True))
+            listed = ", ".join(f":{n}" for n in names) if names else "NULL"
+            sql = re.sub(rf"IN :{name}\b", f"IN ({listed})", sql)
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection  # the aiosqlite connection
+    rows: Sequence[Sequence[Any]] = await driver.execute_fetchall(sql, params)
+    return rows
 
 
 async def _sqlite_pragmas(session: AsyncSession) -> None:
@@ -191,6 +240,11 @@ async def _sqlite_pragmas(session: AsyncSession) -> None:
     if not info.get("shuxiang_search_cache"):
         await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         info["shuxiang_search_cache"] = True
+
+
+def rare_limit(terms: int) -> int:
+    """Postings per term fetched whole: fewer for long queries, so rows stay within a budget."""
+    return max(30, min(RARE_DF, RARE_BUDGET // max(terms, 1)))
 
 
 @dataclass(slots=True)
@@ -210,6 +264,7 @@ async def _first_pass(
     at most RARE_DF of them (the count is a constant subquery, evaluated once).
     """
     shape = ("first", tuple(lookup.prefix_tier is None for lookup in lookups), len(terms))
+    rare = rare_limit(len(terms))
 
     def build() -> str:
         parts = []
@@ -219,7 +274,8 @@ async def _first_pass(
             )
             parts.append(
                 f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "
-                f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk LIMIT {KEY_FETCH}) AS l{n}"
+                f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk "
+                f"LIMIT {KEY_FETCH if lookup.prefix_tier is None else PREFIX_FETCH}) AS l{n}"
             )
         for n in range(len(terms)):
             parts.append(
@@ -229,7 +285,7 @@ async def _first_pass(
             parts.append(
                 f"SELECT {-1001 - n}, NULL, record_pk, fields FROM search_terms "
                 f"WHERE term = :t{n} AND (SELECT count(*) FROM (SELECT 1 FROM search_terms "
-                f"WHERE term = :t{n} LIMIT {RARE_DF + 1}) AS r{n}) <= {RARE_DF}"
+                f"WHERE term = :t{n} LIMIT {rare + 1}) AS r{n}) <= {rare}"
             )
         return " UNION ALL ".join(parts)
 
@@ -242,7 +298,7 @@ async def _first_pass(
     for n, term in enumerate(terms):
         params[f"t{n}"] = term
     found = _FirstPass([], {}, {})
-    for n, key, value, bits in await session.execute(_statement(shape, build), params):
+    for n, key, value, bits in await _fetch(session, shape, build, params):
         if n >= 0:
             found.key_hits.append((n, key, value))
         elif n > -1001:
@@ -287,21 +343,25 @@ async def _second_pass(
     params: dict[str, Any] = {"kind": KeyKind.TITLE, "pks": pks}
     nulls = ", NULL" * _DISPLAY_COLUMNS
     if common and probe:
-        statement = _statement(
+        params.update(common=list(common), probe=list(probe))
+        rows = await _fetch(
+            session,
             ("second+probe", rich),
-            lambda: f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "
-            "FROM search_terms WHERE term IN :common AND record_pk IN :probe",
+            lambda: (
+                f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "
+                "FROM search_terms WHERE term IN :common AND record_pk IN :probe"
+            ),
+            params,
             "pks",
             "common",
             "probe",
         )
-        params.update(common=list(common), probe=list(probe))
     else:
-        statement = _statement(("second", rich), lambda: titles, "pks")
+        rows = await _fetch(session, ("second", rich), lambda: titles, params, "pks")
     postings: list[tuple[str, int, int]] = []
     info: dict[int, tuple[str, int]] = {}
     shown: dict[int, Display] = {}
-    for row in await session.execute(statement, params):
+    for row in rows:
         tag, key, pk, value = row[0], row[1], row[2], row[3]
         if tag == 0:
             postings.append((key, pk, value))
@@ -329,8 +389,8 @@ async def _records_with_all(session: AsyncSession, terms: Sequence[str]) -> list
         )
 
     params = {f"t{n}": term for n, term in enumerate(terms)}
-    rows = await session.execute(_statement(("all", len(terms)), build), params)
-    return [pk for (pk,) in rows]
+    rows = await _fetch(session, ("all", len(terms)), build, params)
+    return [row[0] for row in rows]
 
 
 _FIELD_WEIGHT = [
@@ -346,19 +406,29 @@ class _TermMatches:
     required: frozenset[str]  # live required units
     matches: dict[int, dict[str, int]]  # record_pk → unit → field bits
     common: list[str]  # live units whose postings were not fetched whole
+    chunks: list[list[str]]  # live units by query run
     total: float = 0.0
 
     def __post_init__(self) -> None:
         self.total = sum(self.weights.values())
 
-    def coverage(self, pk: int) -> tuple[bool, float]:
-        """(has every required unit, weighted share of the query matched)."""
+    def coverage(self, pk: int) -> tuple[bool, float, float]:
+        """(has every required unit, weighted share of the query matched, share of the query
+        whose runs each match within one field)."""
         matched = self.matches.get(pk)
         if not matched or not self.total:
-            return False, 0.0
+            return False, 0.0, 0.0
         weights = self.weights
         got = sum(weights[t] * _FIELD_WEIGHT[bits & 127] for t, bits in matched.items())
-        return self.required.issubset(matched), got / self.total
+        # "思维 中国人民": 中国人民 all in the publisher beats 中国人 in the title + 人民 elsewhere.
+        coherent = 0.0
+        for chunk in self.chunks:
+            together = 127
+            for term in chunk:
+                together &= matched.get(term, 0)
+            if together:
+                coherent += sum(weights[t] for t in chunk)
+        return self.required.issubset(matched), got / self.total, coherent / self.total
 
 
 async def _term_candidates(
@@ -372,22 +442,42 @@ async def _term_candidates(
         return None
     required = [u for u in live if u.required] or live
     weights = {
-        u.term: math.log1p(IDF_SCALE / df[u.term]) * (1.0 if u in required else 0.25)
-        for u in live
+        u.term: math.log1p(IDF_SCALE / df[u.term]) * (1.0 if u in required else 0.25) for u in live
     }
-    common = [u.term for u in live if df[u.term] > RARE_DF]
-    matches = first.postings
-    if not matches and common:
+    rare = rare_limit(len(units))
+    common = sorted((u.term for u in live if df[u.term] > rare), key=lambda t: (df[t], t))
+    if len(common) > PROBE_TERMS:
+        # The commonest terms carry little weight; probing them all would cost more than the
+        # rest of the query. They no longer count.
+        ignored = set(common[PROBE_TERMS:])
+        common = common[:PROBE_TERMS]
+        live = [u for u in live if u.term not in ignored]
+        required = [u for u in required if u.term not in ignored] or live
+        weights = {t: w for t, w in weights.items() if t not in ignored}
+    matches = {pk: dict(m) for pk, m in first.postings.items()}
+    intersected: set[int] = set()
+    if common and not any(u.term not in common for u in required):
+        # Every required term is common: intersect them in SQL, the rarest first.
         by_df = sorted((u for u in required if u.term in common), key=lambda u: df[u.term])
-        terms = [u.term for u in by_df][:4] or sorted(common, key=lambda t: df[t])[:1]
+        terms = [u.term for u in by_df][:4] or common[:1]
         pks = await _records_with_all(session, terms)
         if not pks:
             pks = await _records_with_all(session, terms[:1])
-        matches = {pk: {} for pk in pks}
+        for pk in pks:
+            matches.setdefault(pk, {})
+        intersected.update(pks)
     if len(matches) > MAX_CANDIDATES:
-        ranked = sorted(matches, key=lambda pk: (-sum(weights[t] for t in matches[pk]), pk))
+        ranked = sorted(
+            matches,
+            key=lambda pk: (pk not in intersected, -sum(weights[t] for t in matches[pk]), pk),
+        )
         matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
-    return _TermMatches(weights, frozenset(u.term for u in required), matches, common)
+    chunks: dict[int, list[str]] = {}
+    for u in live:
+        chunks.setdefault(u.chunk, []).append(u.term)
+    return _TermMatches(
+        weights, frozenset(u.term for u in required), matches, common, list(chunks.values())
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +501,10 @@ async def _text_search(
     lookups = _lookups(q)
     units = query_units(normalised)
     first = await _first_pass(session, lookups, [u.term for u in units])
-    terms = await _term_candidates(session, units, first) if units else None
+    exact = sum(1 for n, key, _ in first.key_hits if key == lookups[n].value)
+    terms = None
+    if units and exact < ENOUGH_EXACT:
+        terms = await _term_candidates(session, units, first)
 
     candidates = {pk for _, _, pk in first.key_hits}
     probe: list[int] = []
@@ -453,11 +546,11 @@ async def _text_search(
         for pk in terms.matches:
             if pk not in info:
                 continue
-            complete, share = terms.coverage(pk)
+            complete, share, coherent = terms.coverage(pk)
             if complete:
-                offer(pk, 50.0 + 10.0 * share)
+                offer(pk, 50.0 + 8.0 * share + 3.0 * coherent)
             elif share >= MIN_PARTIAL:
-                offer(pk, 20.0 + 25.0 * share)
+                offer(pk, 20.0 + 22.0 * share + 3.0 * coherent)
     return _order(scores, {pk: loans for pk, (_, loans) in info.items()}), shown
 
 
@@ -469,14 +562,17 @@ async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[in
     ]
     # ISBN: equality. Call numbers: the exact one, else those it begins (volume marks like
     # "(2)"). Classes: the class and its subclasses. All are one range scan on the key.
-    statement = _statement(
-        "structured",
-        lambda: "SELECT k.key, k.record_pk, r.loan_count FROM search_keys k "
-        "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.key >= :lo "
-        f"AND k.key < :hi ORDER BY k.key, k.record_pk LIMIT {CLASS_FETCH}",
-    )
     params = {"kind": kind, "lo": found.value, "hi": _successor(found.value)}
-    rows = [tuple(row) for row in await session.execute(statement, params)]
+    rows = await _fetch(
+        session,
+        "structured",
+        lambda: (
+            "SELECT k.key, k.record_pk, r.loan_count FROM search_keys k "
+            "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.key >= :lo "
+            f"AND k.key < :hi ORDER BY k.key, k.record_pk LIMIT {CLASS_FETCH}"
+        ),
+        params,
+    )
     exact = [row for row in rows if row[0] == found.value]
     if found.kind == "isbn" or (found.kind == "call_number" and exact):
         rows = exact
@@ -490,10 +586,13 @@ async def _hits(
     if not page:
         return []
     if not all(pk in shown for pk, _ in page):
-        statement = _statement(
-            "hits", lambda: f"SELECT r.id, {_DISPLAY} FROM records r WHERE r.id IN :pks", "pks"
+        rows = await _fetch(
+            session,
+            "hits",
+            lambda: f"SELECT r.id, {_DISPLAY} FROM records r WHERE r.id IN :pks",
+            {"pks": [pk for pk, _ in page]},
+            "pks",
         )
-        rows = await session.execute(statement, {"pks": [pk for pk, _ in page]})
         shown = {row[0]: tuple(row[1:]) for row in rows}
     hits = []
     for pk, score in page:

@@ -49,6 +49,7 @@ class BookCard:
     my_hold_status: str | None
     my_hold_position: int
     my_hold_ready_until: datetime | None
+    my_hold_office: bool
     my_loan_due: datetime | None
 
     @property
@@ -131,6 +132,7 @@ async def book_card(
         my_hold_status=hold.status if hold else None,
         my_hold_position=await queue_position(session, hold) if hold else 0,
         my_hold_ready_until=hold.ready_until if hold else None,
+        my_hold_office=bool(hold and hold.deliver_to_office),
         my_loan_due=loan_due,
     )
 

@@ -35,7 +35,7 @@ TERM_LENGTH = 40
 
 def _binary_string(length: int) -> String:
     # Code-point ordering: SQLite's default BINARY collation already is; PostgreSQL needs "C".
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class SearchTerm(Base):

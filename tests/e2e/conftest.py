@@ -89,7 +89,11 @@ class Harness:
 async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
     async with BotApiEmulator(TOKEN, bot_username="shuxiang_test_bot") as emu:
         settings = load_settings(
-            _env_file=None, database_url=db_url, bot_api_url=emu.base_url, bot_token=TOKEN
+            _env_file=None,
+            database_url=db_url,
+            bot_api_url=emu.base_url,
+            bot_token=TOKEN,
+            outbox_interval_seconds=0.3,
         )
         app = build_app(settings, token=TOKEN, db=db)
         polling = asyncio.create_task(app.run_polling(handle_signals=False))

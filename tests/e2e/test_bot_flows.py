@@ -19,6 +19,7 @@ from storage.models import (
     Notification,
     ProcessedUpdate,
     PurchaseSuggestion,
+    Reader,
     Record,
     TelegramBinding,
     utcnow,
@@ -213,6 +214,9 @@ async def test_reserve_queue_return_and_hold_shelf(harness: Harness) -> None:
     # A copy coming back goes to the first in the queue, with a notification row.
     back = await librarian.say("/return B4")
     assert "已还《三体》" in back["text"] and "留给 李明" in back["text"]
+    # The reader is told by the outbox delivery job.
+    told = await h.emu.wait_for_bot_message(5008, contains="你预约的《三体》到了")
+    assert "服务台取书" in told["text"]
     assert "已到馆" in (await first.say("🔖 我的预约"))["text"]
     assert "排在第 1 位" in (await second.say("/holds"))["text"]
     async with h.db.transaction(read_only=True) as s:
@@ -275,6 +279,9 @@ async def test_teacher_reserves_for_office_delivery(harness: Harness) -> None:
     assert "送到你的办公室" in (await teacher.next_message(contains="已预约"))["text"]
     back = await librarian.say("/return B1")
     assert "办公室" in back["text"] and "陈老师" in back["text"]
+    told = await h.emu.wait_for_bot_message(5013, contains="到了")
+    assert "送到你的办公室" in told["text"]
+    assert "图书馆会送到你的办公室" in (await teacher.say("/holds"))["text"]
 
 
 async def test_redelivered_update_is_handled_once(harness: Harness) -> None:
@@ -396,3 +403,47 @@ async def test_flooding_user_is_throttled(harness: Harness) -> None:
     texts = person.texts()
     assert sum("太频繁" in t for t in texts) == 1
     assert sum("使用说明" in t for t in texts) < 15
+
+
+async def test_notifications_survive_rate_limits_and_stop_at_blocked_users(
+    harness: Harness,
+) -> None:
+    h = harness
+    await setup_library(h)
+    await lend(h, "S3", "B4")
+    await lend(h, "S3", "B1")
+    waiting = await h.bound(5023, "S1")
+    blocked = await h.bound(5024, "S2")
+    for person, title in ((waiting, "三体"), (blocked, "追风筝的人")):
+        found = await person.say(title)
+        await person.press(found, "1")
+        card = await person.next_message()
+        await person.press(card, "🔖 预约")
+        await person.next_message(contains="已预约")
+    h.emu.block(5024)
+    h.emu.faults.add(method="sendMessage", kind="429", retry_after=1, times=1, chat_id=5023)
+    async with h.db.transaction() as s:
+        await circulation.return_copy(s, barcode="B4", policy=h.policy)
+        await circulation.return_copy(s, barcode="B1", policy=h.policy)
+    await h.emu.wait_for_bot_message(5023, contains="你预约的《三体》到了", timeout=15)
+
+    async def statuses() -> dict[int, tuple[str, int]]:
+        async with h.db.transaction(read_only=True) as s:
+            rows = await s.execute(
+                select(Notification.reader_id, Notification.status, Notification.attempts)
+            )
+            return {reader: (status, attempts) for reader, status, attempts in rows}
+
+    for _ in range(50):
+        if {s for s, _ in (await statuses()).values()} <= {"sent", "failed"}:
+            break
+        await asyncio.sleep(0.1)
+    final = await statuses()
+    ids = await reader_ids(h)
+    assert final[ids["S1"]][0] == "sent"
+    assert final[ids["S2"]] == ("failed", 1)  # blocked: given up at once, not retried
+
+
+async def reader_ids(h: Harness) -> dict[str, int]:
+    async with h.db.transaction(read_only=True) as s:
+        return {card: rid for card, rid in await s.execute(select(Reader.card_no, Reader.id))}

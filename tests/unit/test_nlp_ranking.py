@@ -1,0 +1,148 @@
+"""Query analysis and ranking order on small fixed catalogues (SQLite)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nlp.index import document_keys, document_terms, documents, terms_of
+from nlp.search import SearchResult, Unit, query_units, search
+from storage.db import Database
+from storage.models import Record
+
+
+@pytest.fixture
+async def lite(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+    target = tmp_path / "rank.sqlite3"
+    shutil.copyfile(sqlite_template, target)
+    database = Database(f"sqlite+aiosqlite:///{target}")
+    yield database
+    await database.dispose()
+
+
+async def add(db: Database, *books: tuple[str, str | None, int]) -> list[int]:
+    """(title, authors, loan_count) each; returns pks in order."""
+    from nlp.index import index_records
+
+    pks = []
+    async with db.transaction() as session:
+        for n, (title, authors, loans) in enumerate(books):
+            record = Record(record_id=f"r:{n}", title=title, authors=authors, loan_count=loans)
+            session.add(record)
+            await session.flush()
+            pks.append(record.id)
+        await index_records(session, pks)
+    return pks
+
+
+async def find(db: Database, query: str, **kwargs: int) -> SearchResult:
+    async with db.transaction(read_only=True) as session:
+        return await search(session, query, **kwargs)
+
+
+def titles(result: SearchResult) -> list[str]:
+    return [hit.title for hit in result.hits]
+
+
+async def test_exact_before_prefix_before_contains_before_partial(lite: Database) -> None:
+    await add(
+        lite,
+        ("说红楼梦", None, 900),  # contains the query
+        ("红楼梦人物论", None, 500),  # starts with it
+        ("红楼", None, 999),  # matches part of it
+        ("红楼梦", None, 0),  # the exact title, never borrowed
+        ("梦红楼", None, 999),  # all bigrams? no: 红楼 and 楼梦 vs 梦红, 红楼
+    )
+    result = await find(lite, "红楼梦")
+    assert titles(result)[:3] == ["红楼梦", "红楼梦人物论", "说红楼梦"]
+    assert result.hits[0].score > result.hits[1].score > result.hits[2].score
+
+
+async def test_popularity_breaks_ties_then_record_pk(lite: Database) -> None:
+    pks = await add(lite, ("围城", None, 5), ("围城", None, 20), ("围城", None, 5))
+    result = await find(lite, "围城")
+    assert [hit.record_pk for hit in result.hits] == [pks[1], pks[0], pks[2]]
+
+
+async def test_order_is_deterministic_and_pages_agree(lite: Database) -> None:
+    await add(lite, *[(f"中国故事{n}", "佚名", n % 3) for n in range(30)])
+    first = await find(lite, "中国故事", limit=30)
+    again = await find(lite, "中国故事", limit=30)
+    assert [h.record_pk for h in first.hits] == [h.record_pk for h in again.hits]
+    paged = []
+    for offset in range(0, 30, 7):
+        paged += [h.record_pk for h in (await find(lite, "中国故事", limit=7, offset=offset)).hits]
+    assert paged == [h.record_pk for h in first.hits]
+
+
+async def test_author_match_outranks_a_title_word(lite: Database) -> None:
+    await add(lite, ("余华传", "张三", 100), ("活着", "余华", 0), ("兄弟", "余华", 1))
+    assert titles(await find(lite, "余华"))[:2] == ["兄弟", "活着"]
+
+
+@pytest.mark.parametrize(
+    ("query", "required", "optional"),
+    [
+        ("危险 北京", {"危险", "北京"}, set()),
+        ("生活 读", {"生活"}, {"读"}),  # a lone character among words is optional
+        ("红与黑", {"红与", "与黑"}, set()),  # single-character words pair up
+        ("雪", {"雪"}, set()),
+        ("the kite runner", {"the", "kite", "runner"}, set()),
+        ("危险 北京出版社", {"危险", "北京"}, set()),  # publisher suffixes dropped
+    ],
+)
+def test_query_units(query: str, required: set[str], optional: set[str]) -> None:
+    units = query_units(query)
+    assert {u.term for u in units if u.required} == required
+    assert {u.term for u in units if not u.required} == optional
+
+
+def test_library_words_make_a_title_one_word() -> None:
+    from nlp import segment
+
+    segment.load()
+    title = "枫桥夜泊记事簿"
+    before = {u.term for u in query_units(title) if u.required}
+    segment.add_library_words([title])
+    after = {u.term for u in query_units(title) if u.required}
+    assert before < after == {"枫桥", "桥夜", "夜泊", "泊记", "记事", "事簿"}
+
+
+def test_bigrams_across_jieba_words_are_optional() -> None:
+    units = {u.term: u for u in query_units("东野圭吾解忧")}
+    assert units["解忧"].required
+    assert not units["吾解"].required
+    assert isinstance(units["解忧"], Unit)
+
+
+def test_index_terms_and_keys() -> None:
+    assert list(terms_of("解忧杂货店")) == ["解忧", "忧杂", "杂货", "货店"]
+    assert list(terms_of("雪 the")) == ["雪", "the"]
+    row = Record(
+        id=7,
+        title="解忧杂货店",
+        subtitle=None,
+        authors="[日] 东野圭吾",
+        translators="李盈春",
+        publisher="南海出版公司",
+        series="新经典文库·东野圭吾作品",
+        original_title="ナミヤ雑貨店の奇蹟",
+        isbn="9787544270878",
+        clc="I247.5",
+        call_number="i247.5/s77",
+    )
+    [(pk, terms, keys)] = documents([row])
+    assert pk == 7
+    assert terms["解忧"] & 1 and terms["东野"] & 4 and terms["南海"] & 64
+    assert ("t", "解忧杂货店") in keys
+    assert ("p", "jieyouzahuodian") in keys
+    assert ("i", "jyzhd") in keys
+    assert ("a", "东野圭吾") in keys
+    assert ("s", "新经典文库东野圭吾作品") in keys
+    assert ("b", "9787544270878") in keys
+    assert ("n", "I247.5/S77") in keys
+    assert ("c", "I247.5") in keys
+    assert callable(document_keys) and callable(document_terms)
