@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from nlp.search import SearchResult, search
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nlp.search import SearchResult, search
 from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, queue_position, waiting_count
 from services.errors import ServiceError
