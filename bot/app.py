@@ -22,6 +22,8 @@ from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import ReaderMiddleware, ThrottlingMiddleware, UnitOfWorkMiddleware
 from handlers.render import Translator
+from nlp import segment
+from nlp.search import warm_up
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
 from storage.db import Database
@@ -62,6 +64,7 @@ def build_bot(settings: Settings, token: str) -> Bot:
 
 def build_app(settings: Settings, *, token: str, db: Database | None = None) -> Shuxiang:
     db = db or Database(settings.checked_database_url())
+    segment.configure(settings.data_dir / "cache")
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
     dp = Dispatcher(db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map))
@@ -121,6 +124,10 @@ async def on_startup(app: Shuxiang) -> None:
             )
         except TelegramAPIError as exc:  # a librarian who left the chat must not stop the bot
             log.warning("librarian commands for chat %s: %s", chat_id, exc)
+    # Load jieba, OpenCC and pypinyin now, not on the first student's search.
+    async with app.db.transaction(read_only=True) as session:
+        seconds = await warm_up(session)
+    log.info("search ready in %.1f s", seconds)
     if not app.scheduler.running:
         app.scheduler.start()
     me = await app.bot.get_me()

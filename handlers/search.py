@@ -35,8 +35,16 @@ def render_results(tr: Translator, query: str, result: SearchResult, page: int) 
         else:
             availability = tr("search.available", on_shelf=hit.on_shelf, copies=hit.copies)
         author = f" {esc(hit.author)}" if hit.author else ""
+        subtitle = esc(hit.subtitle) if hit.subtitle else ""
         lines.append(
-            tr("search.line", n=n, title=esc(hit.title), author=author, availability=availability)
+            tr(
+                "search.line",
+                n=n,
+                title=esc(hit.title),
+                subtitle=subtitle,
+                author=author,
+                availability=availability,
+            )
         )
     return "\n".join(lines)
 

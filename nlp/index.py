@@ -247,12 +247,12 @@ _COLUMNS = (
 async def _insert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    if session.bind.dialect.name == "sqlite":
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
         # Tuples straight to the driver: a third faster than SQLAlchemy's dict executemany,
         # which matters at a million rows.
         columns = ", ".join(c.name for c in table.columns)
         marks = ", ".join("?" for _ in table.columns)
-        connection = await session.connection()
         await connection.exec_driver_sql(
             f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows
         )

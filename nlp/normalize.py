@@ -105,17 +105,14 @@ def is_cjk(ch: str) -> bool:
     return ch >= "\u2e80"
 
 
+_RUNS = re.compile(r"[\u2e80-\U0010ffff]+|[^\s\u2e80-\U0010ffff]+")
+
+
 def script_runs(normalised: str) -> Iterator[tuple[bool, str]]:
     """Split normalised text into runs of (is_cjk, text); spaces separate runs."""
-    for chunk in normalised.split():
-        start = 0
-        cjk = is_cjk(chunk[0])
-        for i in range(1, len(chunk)):
-            c = is_cjk(chunk[i])
-            if c != cjk:
-                yield cjk, chunk[start:i]
-                start, cjk = i, c
-        yield cjk, chunk[start:]
+    for match in _RUNS.finditer(normalised):
+        run = match.group()
+        yield run[0] >= "\u2e80", run
 
 
 # Author statements: "[美] 卡勒德·胡赛尼", "（美）罗宾丝婷", "威尔.杜兰(美)", "张悦然 主编".

@@ -12,6 +12,7 @@ without the combinatorial explosion of every listed reading.
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from typing import Any
@@ -55,15 +56,15 @@ def _char_pinyin(ch: str) -> str:
     return "".join(result)
 
 
+_HAN_RUNS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\u3400-\u9fff\uf900-\ufaff]+")
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
 def _han_runs(text: str) -> list[tuple[bool, str]]:
-    runs: list[tuple[bool, str]] = []
-    for ch in text:
-        han = "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
-        if runs and runs[-1][0] == han:
-            runs[-1] = (han, runs[-1][1] + ch)
-        else:
-            runs.append((han, ch))
-    return runs
+    return [(_is_han(run[0]), run) for run in _HAN_RUNS.findall(text)]
 
 
 def syllables(normalised: str, *, phrases: bool = True) -> list[str]:
@@ -92,7 +93,7 @@ def initials_of(parts: list[str]) -> str:
 
 
 def has_han(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+    return any(_is_han(ch) for ch in text)
 
 
 def pinyin_keys(normalised: str) -> tuple[list[str], list[str]]:

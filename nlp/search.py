@@ -7,14 +7,21 @@ Free text is answered from two sources, both read with indexed lookups only:
   query against title pinyin (homophone slips: 解优杂货店 → jieyouzahuodian → 解忧杂货店);
 - the inverted index (``search_terms``): the query's character bigrams and Latin words. Bigrams
   inside one jieba word must all match; bigrams straddling two words are optional, so
-  "东野圭吾解忧" needs 东野/野圭/圭吾/解忧 but not 吾解. Rare terms' postings are fetched whole;
-  common ones (more than RARE_DF records) are only probed for the candidates, so a query never
-  reads a huge posting list.
+  "东野圭吾解忧" needs 东野/野圭/圭吾/解忧 but not 吾解. Only rare terms' posting lists are
+  fetched whole; common terms are probed for the candidates only, and when every required term
+  is common (or the rare ones alone give too many candidates) the database intersects them,
+  rarest first. No query reads a long posting list.
 
-Candidates (a few hundred at most) are scored in Python by tier: exact title > original title >
-full pinyin > series > author > title prefix > homophone > pinyin prefix > initials > title
-contains the query > all terms matched > partial. Ties go to the more borrowed record, then to
-the lower record pk, so the order is total and paging is stable.
+Three round trips: (1) key hits, document frequencies and rare postings; (2) common-term probes,
+title keys and loan counts of the candidates (with the display columns when there are few);
+(3) the page's display columns and copy counts, when (2) did not bring them.
+
+Candidates (a few hundred at most) are scored in Python by tier: exact title (100) > full
+pinyin (95) > series (90) > author (88) > original title (86) > title prefix (80) > homophone
+(78) > original-title or pinyin prefix (76) > initials (74) > title contains the query (70) >
+series prefix (60) > all terms matched (50-61, by field weights and whether each part of the
+query matched within one field) > partial matches (20-45). Ties go to the more borrowed record
+(``Record.loan_count``), then to the lower record pk, so the order is total and paging stable.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, TextClause, bindparam, select, text
@@ -51,16 +58,15 @@ KEY_FETCH = 200  # rows read per exact key lookup (an author's books, a series)
 PREFIX_FETCH = 100  # rows read per key prefix scan
 ENOUGH_EXACT = 30  # this many exact key hits make term matches pointless (they rank below)
 CLASS_FETCH = 2000  # records read for a CLC class listing before ranking
-DF_CAP = 1000  # posting lists are counted up to this length
+DF_CAP = 500  # posting lists are counted up to this length
 RARE_DF = 150  # terms with at most this many postings are fetched whole; others probed
-RARE_BUDGET = 900  # ... fewer per term when the query has many terms (rare_limit)
+RARE_BUDGET = 600  # ... fewer per term when the query has many terms (rare_limit)
 PROBE_TERMS = 6  # common terms probed among the candidates, the rarest first; the rest ignored
-MAX_UNITS = 16  # terms looked up per query
+MAX_UNITS = 12  # terms looked up per query
 MAX_CANDIDATES = 80  # records scored per query (besides key hits)
 RICH_CANDIDATES = 60  # up to this many candidates, their display columns come in the same trip
 MIN_PARTIAL = 0.34  # share of the query's weight a partial match needs
 IDF_SCALE = 100_000.0
-SQLITE_CACHE_KIB = 32_768
 # Copies that no longer count as holdings.
 GONE = (CopyStatus.WITHDRAWN.value, CopyStatus.LOST.value)
 
@@ -70,6 +76,7 @@ class Hit:
     record_pk: int
     record_id: str
     title: str
+    subtitle: str | None  # tells the volumes of one work apart in a result list
     author: str | None
     publisher: str | None
     pub_date: str | None
@@ -192,54 +199,46 @@ def _statement(shape: Any, build: Callable[[], str], *expanding: str) -> TextCla
     return statement
 
 
-async def _fetch(
-    session: AsyncSession,
-    shape: Any,
-    build: Callable[[], str],
-    params: dict[str, Any],
-    *expanding: str,
-) -> Sequence[Sequence[Any]]:
-    """Run one read statement in the session's transaction; rows as tuples.
+@dataclass(slots=True)
+class _Reader:
+    """Runs the search's read statements in the caller's transaction; rows come as tuples.
 
-    On SQLite the statement goes straight to the aiosqlite connection: one hop to its thread
-    instead of four through SQLAlchemy's adapter (cursor, execute, fetchall, close), which is
+    On SQLite the statements go straight to the aiosqlite connection: one hop to its thread
+    instead of four through SQLAlchemy's adapter (cursor, execute, fetchall, close), which was
     most of the cost of a search. ``IN :name`` lists are expanded here the way SQLAlchemy does.
-    On PostgreSQL it is an ordinary SQLAlchemy text statement.
+    On PostgreSQL they are ordinary SQLAlchemy text statements.
     """
-    connection = await session.connection()
-    if connection.dialect.name != "sqlite":
-        result = await session.execute(_statement(shape, build, *expanding), params)
-        return result.all()
-    sql = _sqlite_sql.get(shape)
-    if sql is None:
-        sql = _sqlite_sql[shape] = build()
-    if expanding:
-        params = dict(params)
-        for name in expanding:
-            values = list(params.pop(name))
-            names = [f"{name}_{i}" for i in range(len(values))]
-            params.update(zip(names, values, strict=True))
-            listed = ", ".join(f":{n}" for n in names) if names else "NULL"
-            sql = re.sub(rf"IN :{name}\b", f"IN ({listed})", sql)
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection  # the aiosqlite connection
-    rows: Sequence[Sequence[Any]] = await driver.execute_fetchall(sql, params)
-    return rows
 
+    session: AsyncSession
+    driver: Any  # the aiosqlite connection, or None on PostgreSQL
 
-async def _sqlite_pragmas(session: AsyncSession) -> None:
-    """A bigger page cache on SQLite connections that search (the default is 2 MB).
+    @classmethod
+    async def open(cls, session: AsyncSession) -> _Reader:
+        connection = await session.connection()
+        if connection.dialect.name != "sqlite":
+            return cls(session, None)
+        raw = await connection.get_raw_connection()
+        return cls(session, raw.driver_connection)
 
-    Ranking reads loan counts from scattered record rows; with the default cache most of those
-    reads go to the OS. Set once per pooled connection.
-    """
-    connection = await session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    info = connection.info
-    if not info.get("shuxiang_search_cache"):
-        await connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-        info["shuxiang_search_cache"] = True
+    async def fetch(
+        self, shape: Any, build: Callable[[], str], params: dict[str, Any], *expanding: str
+    ) -> Sequence[Sequence[Any]]:
+        if self.driver is None:
+            result = await self.session.execute(_statement(shape, build, *expanding), params)
+            return result.all()
+        sql = _sqlite_sql.get(shape)
+        if sql is None:
+            sql = _sqlite_sql[shape] = build()
+        if expanding:
+            params = dict(params)
+            for name in expanding:
+                values = list(params.pop(name))
+                names = [f"{name}_{i}" for i in range(len(values))]
+                params.update(zip(names, values, strict=True))
+                listed = ", ".join(f":{n}" for n in names) if names else "NULL"
+                sql = re.sub(rf"IN :{name}\b", f"IN ({listed})", sql)
+        rows: Sequence[Sequence[Any]] = await self.driver.execute_fetchall(sql, params)
+        return rows
 
 
 def rare_limit(terms: int) -> int:
@@ -255,7 +254,7 @@ class _FirstPass:
 
 
 async def _first_pass(
-    session: AsyncSession, lookups: Sequence[_Lookup], terms: Sequence[str]
+    reader: _Reader, lookups: Sequence[_Lookup], terms: Sequence[str]
 ) -> _FirstPass:
     """One round trip: key hits, document frequencies, and the postings of the rare terms.
 
@@ -298,7 +297,7 @@ async def _first_pass(
     for n, term in enumerate(terms):
         params[f"t{n}"] = term
     found = _FirstPass([], {}, {})
-    for n, key, value, bits in await _fetch(session, shape, build, params):
+    for n, key, value, bits in await reader.fetch(shape, build, params):
         if n >= 0:
             found.key_hits.append((n, key, value))
         elif n > -1001:
@@ -316,14 +315,14 @@ _DISPLAY = (
     "(SELECT coalesce(sum(CASE WHEN c.status = '{shelf}' THEN 1 ELSE 0 END), 0) "
     "FROM copies c WHERE c.record_pk = r.id), "
     "(SELECT coalesce(sum(CASE WHEN c.status IN ({gone}) THEN 0 ELSE 1 END), 0) "
-    "FROM copies c WHERE c.record_pk = r.id)"
+    "FROM copies c WHERE c.record_pk = r.id), r.subtitle"
 ).format(shelf=CopyStatus.ON_SHELF.value, gone=", ".join(f"'{g}'" for g in GONE))
-_DISPLAY_COLUMNS = 9
+_DISPLAY_COLUMNS = 10
 Display = tuple[Any, ...]  # the _DISPLAY columns of one record
 
 
 async def _second_pass(
-    session: AsyncSession,
+    reader: _Reader,
     common: Sequence[str],
     probe: Sequence[int],
     candidates: Iterable[int],
@@ -344,8 +343,7 @@ async def _second_pass(
     nulls = ", NULL" * _DISPLAY_COLUMNS
     if common and probe:
         params.update(common=list(common), probe=list(probe))
-        rows = await _fetch(
-            session,
+        rows = await reader.fetch(
             ("second+probe", rich),
             lambda: (
                 f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "
@@ -357,7 +355,7 @@ async def _second_pass(
             "probe",
         )
     else:
-        rows = await _fetch(session, ("second", rich), lambda: titles, params, "pks")
+        rows = await reader.fetch(("second", rich), lambda: titles, params, "pks")
     postings: list[tuple[str, int, int]] = []
     info: dict[int, tuple[str, int]] = {}
     shown: dict[int, Display] = {}
@@ -374,7 +372,7 @@ async def _second_pass(
     return postings, info, shown
 
 
-async def _records_with_all(session: AsyncSession, terms: Sequence[str]) -> list[int]:
+async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
     """Records having every one of these (common) terms: the first term's list, probed."""
 
     def build() -> str:
@@ -389,7 +387,7 @@ async def _records_with_all(session: AsyncSession, terms: Sequence[str]) -> list
         )
 
     params = {f"t{n}": term for n, term in enumerate(terms)}
-    rows = await _fetch(session, ("all", len(terms)), build, params)
+    rows = await reader.fetch(("all", len(terms)), build, params)
     return [row[0] for row in rows]
 
 
@@ -408,9 +406,15 @@ class _TermMatches:
     common: list[str]  # live units whose postings were not fetched whole
     chunks: list[list[str]]  # live units by query run
     total: float = 0.0
+    chunk_of: dict[str, int] = field(default_factory=dict)
+    chunk_weight: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.total = sum(self.weights.values())
+        for n, chunk in enumerate(self.chunks):
+            for term in chunk:
+                self.chunk_of[term] = n
+            self.chunk_weight.append(sum(self.weights[t] for t in chunk))
 
     def coverage(self, pk: int) -> tuple[bool, float, float]:
         """(has every required unit, weighted share of the query matched, share of the query
@@ -418,21 +422,28 @@ class _TermMatches:
         matched = self.matches.get(pk)
         if not matched or not self.total:
             return False, 0.0, 0.0
-        weights = self.weights
-        got = sum(weights[t] * _FIELD_WEIGHT[bits & 127] for t, bits in matched.items())
+        weights, chunk_of = self.weights, self.chunk_of
+        got = 0.0
+        together = [127] * len(self.chunks)
+        seen = [0] * len(self.chunks)
+        for term, bits in matched.items():
+            got += weights[term] * _FIELD_WEIGHT[bits & 127]
+            n = chunk_of[term]
+            together[n] &= bits
+            seen[n] += 1
         # "思维 中国人民": 中国人民 all in the publisher beats 中国人 in the title + 人民 elsewhere.
-        coherent = 0.0
-        for chunk in self.chunks:
-            together = 127
-            for term in chunk:
-                together &= matched.get(term, 0)
-            if together:
-                coherent += sum(weights[t] for t in chunk)
+        coherent = sum(
+            weight
+            for weight, chunk, bits, count in zip(
+                self.chunk_weight, self.chunks, together, seen, strict=True
+            )
+            if bits and count == len(chunk)
+        )
         return self.required.issubset(matched), got / self.total, coherent / self.total
 
 
 async def _term_candidates(
-    session: AsyncSession, units: Sequence[Unit], first: _FirstPass
+    reader: _Reader, units: Sequence[Unit], first: _FirstPass
 ) -> _TermMatches | None:
     """Candidates from the rare terms' postings (or, when every term is common, from an
     intersection in SQL), pruned to MAX_CANDIDATES; common terms are probed later."""
@@ -456,21 +467,21 @@ async def _term_candidates(
         weights = {t: w for t, w in weights.items() if t not in ignored}
     matches = {pk: dict(m) for pk, m in first.postings.items()}
     intersected: set[int] = set()
-    if common and not any(u.term not in common for u in required):
-        # Every required term is common: intersect them in SQL, the rarest first.
-        by_df = sorted((u for u in required if u.term in common), key=lambda u: df[u.term])
-        terms = [u.term for u in by_df][:4] or common[:1]
-        pks = await _records_with_all(session, terms)
-        if not pks:
-            pks = await _records_with_all(session, terms[:1])
+    every_required_common = bool(common) and all(u.term in common for u in required)
+    if every_required_common or (len(matches) > MAX_CANDIDATES and len(required) > 1):
+        # Intersect the required terms in SQL, the rarest first: when they are all common, or
+        # when the rare ones alone give too many candidates to keep ("青春" has 138 books, the
+        # ones from 中国电影出版社 must not be cut at random).
+        terms = [u.term for u in sorted(required, key=lambda u: (df[u.term], u.term))][:4]
+        pks = await _records_with_all(reader, terms)
+        if not pks and every_required_common:
+            pks = await _records_with_all(reader, terms[:1])  # partial matches, then
         for pk in pks:
             matches.setdefault(pk, {})
         intersected.update(pks)
     if len(matches) > MAX_CANDIDATES:
-        ranked = sorted(
-            matches,
-            key=lambda pk: (pk not in intersected, -sum(weights[t] for t in matches[pk]), pk),
-        )
+        weight_of = {pk: sum(weights[t] for t in m) for pk, m in matches.items()}
+        ranked = sorted(matches, key=lambda pk: (pk not in intersected, -weight_of[pk], pk))
         matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
     chunks: dict[int, list[str]] = {}
     for u in live:
@@ -495,16 +506,16 @@ def _order(scores: dict[int, float], loans: dict[int, int]) -> list[tuple[int, f
 
 
 async def _text_search(
-    session: AsyncSession, normalised: str
+    reader: _Reader, normalised: str
 ) -> tuple[list[tuple[int, float]], dict[int, Display]]:
     q = normalised.replace(" ", "")
     lookups = _lookups(q)
     units = query_units(normalised)
-    first = await _first_pass(session, lookups, [u.term for u in units])
+    first = await _first_pass(reader, lookups, [u.term for u in units])
     exact = sum(1 for n, key, _ in first.key_hits if key == lookups[n].value)
     terms = None
     if units and exact < ENOUGH_EXACT:
-        terms = await _term_candidates(session, units, first)
+        terms = await _term_candidates(reader, units, first)
 
     candidates = {pk for _, _, pk in first.key_hits}
     probe: list[int] = []
@@ -514,7 +525,7 @@ async def _text_search(
     if not candidates:
         return [], {}
     postings, info, shown = await _second_pass(
-        session, terms.common if terms is not None else [], probe, candidates
+        reader, terms.common if terms is not None else [], probe, candidates
     )
     if terms is not None:
         for term, pk, bits in postings:
@@ -554,7 +565,7 @@ async def _text_search(
     return _order(scores, {pk: loans for pk, (_, loans) in info.items()}), shown
 
 
-async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[int, float]]:
+async def _structured(reader: _Reader, found: Recognised) -> list[tuple[int, float]]:
     if not found.value:
         return []  # ISBN-shaped with a wrong check digit
     kind = {"isbn": KeyKind.ISBN, "call_number": KeyKind.CALL_NUMBER, "clc": KeyKind.CLC}[
@@ -563,8 +574,7 @@ async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[in
     # ISBN: equality. Call numbers: the exact one, else those it begins (volume marks like
     # "(2)"). Classes: the class and its subclasses. All are one range scan on the key.
     params = {"kind": kind, "lo": found.value, "hi": _successor(found.value)}
-    rows = await _fetch(
-        session,
+    rows = await reader.fetch(
         "structured",
         lambda: (
             "SELECT k.key, k.record_pk, r.loan_count FROM search_keys k "
@@ -581,13 +591,12 @@ async def _structured(session: AsyncSession, found: Recognised) -> list[tuple[in
 
 
 async def _hits(
-    session: AsyncSession, page: Sequence[tuple[int, float]], shown: dict[int, Display]
+    reader: _Reader, page: Sequence[tuple[int, float]], shown: dict[int, Display]
 ) -> list[Hit]:
     if not page:
         return []
     if not all(pk in shown for pk, _ in page):
-        rows = await _fetch(
-            session,
+        rows = await reader.fetch(
             "hits",
             lambda: f"SELECT r.id, {_DISPLAY} FROM records r WHERE r.id IN :pks",
             {"pks": [pk for pk, _ in page]},
@@ -604,6 +613,7 @@ async def _hits(
                 record_pk=pk,
                 record_id=row[0],
                 title=row[1],
+                subtitle=row[9],
                 author=row[2],
                 publisher=row[3],
                 pub_date=row[4],
@@ -655,7 +665,7 @@ async def search(
     """
     if not _warm:
         await warm_up(session)
-    await _sqlite_pragmas(session)
+    reader = await _Reader.open(session)
     limit = max(0, min(int(limit), MAX_TOTAL))
     offset = max(0, int(offset))
     normalised = normalize_query(query or "")
@@ -666,13 +676,13 @@ async def search(
     shown: dict[int, Display] = {}
     found = recognise(query.strip()[:100])
     if found is not None:
-        ranked = await _structured(session, found)
+        ranked = await _structured(reader, found)
         # An ISBN or call number that is not in the catalogue finds nothing: a text search on
         # "I247.5/S77" would only match stray digits. A class code may also be a word ("K2").
         if ranked or found.kind != "clc":
             kind = found.kind
     if kind == "text":
-        ranked, shown = await _text_search(session, normalised)
+        ranked, shown = await _text_search(reader, normalised)
     page = ranked[offset : offset + limit]
-    hits = await _hits(session, page, shown)
+    hits = await _hits(reader, page, shown)
     return SearchResult(query=normalised, kind=kind, total=len(ranked), hits=hits)

@@ -27,8 +27,8 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import index_records
+from nlp.isbn import looks_like_isbn, normalize_isbn
 from services.i18n import t
-from services.isbn import looks_like_isbn, normalize_isbn
 from storage.db import Database
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, Role, utcnow
 

@@ -23,6 +23,8 @@ from sqlalchemy.pool import NullPool
 
 READ_ONLY = "shuxiang_read_only"
 SQLITE_BUSY_TIMEOUT_S = 30.0
+SQLITE_CACHE_KIB = 32_768
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
@@ -35,6 +37,10 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        # The default 2 MB page cache is small for an 80k-title catalogue's search index;
+        # memory-mapped reads save a system call and a copy per page.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

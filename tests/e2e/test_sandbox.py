@@ -29,9 +29,16 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
                 assert persona.name in html
         transcript = await self_check(sandbox)
         assert "我的借阅（2 本）" in transcript and "《三体》" in transcript
+        student = next(p for p in sandbox.personas if p.role == "student")
+        sent = sandbox.emulator.send_text(student.user_id, "平凡的世界")
+        volumes = await sandbox.emulator.wait_for_bot_message(
+            student.user_id, after_message_id=sent["message"]["message_id"]
+        )
+        # The three volumes of one work are told apart in the list by their subtitles.
+        for part in ("《平凡的世界》第一部", "《平凡的世界》第二部", "《平凡的世界》第三部"):
+            assert part in volumes["text"]
 
         # By hand, through the page's own control routes: renew the first loan.
-        student = next(p for p in sandbox.personas if p.role == "student")
         emu = sandbox.emulator
         loans = emu.send_text(student.user_id, "/loans")
         listing = await emu.wait_for_bot_message(

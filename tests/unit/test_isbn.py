@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.isbn import isbn10_to_13, looks_like_isbn, normalize_isbn
+from nlp.isbn import isbn10_to_13, looks_like_isbn, normalize_isbn
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""ISBN normalisation and validation (ISBN-10 and ISBN-13), dependency-free.
+"""ISBN normalisation and validation (ISBN-10 and ISBN-13): the one copy of these rules, used by
+the search recogniser and the catalogue importer alike.
 
 Accepted input: hyphens and dashes, spaces (ASCII and ideographic), full-width digits and ``Ｘ``,
 a lower-case ``x`` check digit, and an optional ``ISBN``/``ISBN-13:`` prefix. Everything is
