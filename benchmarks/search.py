@@ -59,6 +59,8 @@ TARGET_P99_VS_WHOOSH = 5.0
 TARGET_BUILD_S = 30.0
 TARGET_IMPORT_AND_INDEX_S = 60.0
 TARGET_PEAK_MB = 400.0
+TARGET_HOSTILE_MS = 50.0
+HOSTILE = ROOT / "benchmarks" / "eval" / "hostile.jsonl"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,6 +489,18 @@ def main() -> None:
         builds["ours"]["query_rss"] = rss
         scores["ours"] = score(eval_set, load_results(work / "ours.results.jsonl"))
 
+        print("hostile input through ours ...", flush=True)
+        hostile = [json.loads(line)["query"] for line in HOSTILE.read_text("utf-8").splitlines()]
+        # One query a line: line breaks inside a query would split it, so they become spaces.
+        lines = [
+            "".join(" " if ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else ch for ch in q)
+            for q in hostile
+        ]
+        (work / "hostile.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        stdout, _, _ = run_child(command, env=env, stdin=work / "hostile.txt")
+        took = [json.loads(line)["took_ms"] for line in stdout.splitlines() if line.strip()]
+        builds["ours"]["hostile"] = {"count": len(took), "max_ms": max(took, default=0.0)}
+
         for peer in peers:
             print(f"building {ENGINE_NAMES[peer]} ...", flush=True)
             _, wall, rss = run_worker(f"{peer}-build", work)
@@ -546,6 +560,12 @@ def report(
         f"loan counts seeded on {ours['loan_seeded']} records"
     )
 
+    hostile = ours["hostile"]
+    print(
+        f"ours: {hostile['count']} hostile inputs (empty, 10,000 characters, emoji only, SQL and "
+        f"FTS syntax, control characters): slowest {hostile['max_ms']:.2f} ms"
+    )
+
     ok = scores["ours"]
     checks = [
         (f"mean success@5 >= {TARGET_MEAN_SUCCESS}", ok["mean_success"] >= TARGET_MEAN_SUCCESS),
@@ -567,6 +587,10 @@ def report(
         (
             f"peak RSS <= {TARGET_PEAK_MB} MB",
             max(ours["build_rss"], ours["query_rss"]) <= TARGET_PEAK_MB,
+        ),
+        (
+            f"hostile input <= {TARGET_HOSTILE_MS:.0f} ms each",
+            hostile["max_ms"] <= TARGET_HOSTILE_MS,
         ),
     ]
     if "whoosh" in scores:

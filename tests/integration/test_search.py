@@ -3,8 +3,9 @@ and the same answers from SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, update
@@ -13,6 +14,8 @@ from nlp.index import index_records, rebuild_index
 from nlp.search import MAX_TOTAL, SearchResult, search
 from storage.db import Database
 from storage.models import Copy, CopyStatus, Record
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -251,33 +254,18 @@ async def test_availability_counts(library: Database) -> None:
     assert hit.pub_date == "2014-5"
 
 
+# Empty, 10,000 characters, only emoji, SQL and FTS syntax, control characters: shared with
+# benchmarks/search.py, which measures how fast they come back.
 HOSTILE = [
-    "",
-    "   ",
-    "x" * 10_000,
-    "红" * 10_000,
-    "😀😀😀",
-    "' OR 1=1 --",
-    '" % _ * ( ) : ^ - OR NEAR',
-    "title:*^2 NEAR(a b) AND NOT",
-    "\x00\x01\x02\x1b[31m\u200b\ufeff",
-    "%%%%____''''",
-    "《》「」【】",
-    "a" * 101 + " " + "解忧",
-    "9" * 13,
-    "ISBN",
-    "/",
-    "TP",
+    json.loads(line)["query"]
+    for line in (ROOT / "benchmarks" / "eval" / "hostile.jsonl").read_text("utf-8").splitlines()
 ]
 
 
-async def test_hostile_input_is_fast_and_harmless(library: Database) -> None:
-    await find(library, "预热")
+async def test_hostile_input_is_harmless(library: Database) -> None:
+    # How fast these come back is measured by benchmarks/search.py, not asserted here.
     for query in HOSTILE:
-        started = time.perf_counter()
         result = await find(library, query)
-        elapsed = time.perf_counter() - started
-        assert elapsed < 0.05, (query[:20], elapsed)
         assert result.total <= MAX_TOTAL
         assert len(result.query) <= 100
     assert (await find(library, "😀😀😀")).kind == "empty"
