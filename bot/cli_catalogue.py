@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from bot.config import Settings
 from bot.runtime import configure_logging, fail, run_with_db, settings_or_exit
 from services.i18n import t
+from storage.db import Database
+
+R = TypeVar("R")
 
 # Listing thousands of problems helps nobody: show the first ones and count the rest.
 MAX_LISTED_PROBLEMS = 50
@@ -100,6 +103,18 @@ def _setup(file: Path) -> Settings:
     return settings
 
 
+def _run_import(settings: Settings, file: Path, body: Callable[[Database], Awaitable[R]]) -> R:
+    """Run an import; a bad file or rejected rows end the command with their explanation."""
+    from services.importing import ImportFileError, ImportRejected
+
+    try:
+        return run_with_db(settings, body, migrate=True)
+    except ImportFileError as exc:
+        fail(str(exc))
+    except ImportRejected as exc:
+        _reject(file, exc.problems)
+
+
 def _check_file(path: Path) -> None:
     # Checked before the database is touched, so a typo costs nothing.
     if not path.exists():
@@ -114,13 +129,7 @@ def import_catalogue_command(
     skip_bad: SkipBad = False,
 ) -> None:
     """Create or update records by record_id and add missing copies (idempotent)."""
-    from services.importing import (
-        CatalogueReport,
-        ImportFileError,
-        ImportRejected,
-        import_catalogue,
-    )
-    from storage.db import Database
+    from services.importing import CatalogueReport, import_catalogue
 
     settings = _setup(file)
     bar = _ProgressBar(t("cli.import_progress_records"))
@@ -132,12 +141,7 @@ def import_catalogue_command(
         finally:
             bar.close()
 
-    try:
-        report = run_with_db(settings, body, migrate=True)
-    except ImportFileError as exc:
-        fail(str(exc))
-    except ImportRejected as exc:
-        _reject(file, exc.problems)
+    report = _run_import(settings, file, body)
 
     _print_done(file, report.rows, report.elapsed_s)
     records = t(
@@ -164,20 +168,14 @@ def import_readers_command(
     skip_bad: SkipBad = False,
 ) -> None:
     """Create or update readers by card number; readers not in the file are left alone."""
-    from services.importing import ImportFileError, ImportRejected, ReaderReport, import_readers
-    from storage.db import Database
+    from services.importing import ReaderReport, import_readers
 
     settings = _setup(file)
 
     async def body(db: Database) -> ReaderReport:
         return await import_readers(db, file, skip_bad=skip_bad)
 
-    try:
-        report = run_with_db(settings, body, migrate=True)
-    except ImportFileError as exc:
-        fail(str(exc))
-    except ImportRejected as exc:
-        _reject(file, exc.problems)
+    report = _run_import(settings, file, body)
 
     _print_done(file, report.rows, report.elapsed_s)
     readers = t(
