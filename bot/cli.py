@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import typer
 
 from bot.runtime import configure_logging, fail, run_async, run_with_db, settings_or_exit
@@ -90,7 +93,6 @@ def demo(
     check: bool = typer.Option(False, "--check", help=t("cli.help_demo_check")),
 ) -> None:
     """Local trial: SQLite, sample data, an emulated Telegram and a web chat page."""
-    import asyncio
 
     from bot.demo import self_check, start_sandbox
 
@@ -125,11 +127,24 @@ def demo(
                 except TimeoutError:
                     fail(t("cli.demo_check_timeout"))
             else:
-                await asyncio.Event().wait()  # until Ctrl+C
+                await _until_stopped()
         finally:
             await sandbox.stop()
 
     run_async(main())
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl+C or SIGTERM (a service manager's stop), then return for a clean shutdown."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _register_command_groups() -> None:

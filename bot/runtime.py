@@ -42,7 +42,7 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     # One line per update and per migration step drowns what matters at INFO.
-    for chatty in ("aiogram.event", "alembic"):
+    for chatty in ("aiogram.event", "alembic", "apscheduler.executors.default"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
