@@ -17,6 +17,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from bot.runtime import configure_logging, run_with_db, settings_or_exit
+from services.i18n import t
 from storage.db import Database
 
 # Warm-up queries: one per code path, so the first real query pays no first-use costs.
@@ -29,14 +30,11 @@ def _year(pub_date: str | None) -> str | None:
 
 def _render(result: Any) -> str:
     if result.kind == "empty":
-        return "请输入书名、作者、拼音、ISBN 或索书号。"
+        return t("cli_search.empty")
     if not result.hits:
-        return f"没有找到与「{result.query}」相关的图书。"
-    header = (
-        f"分类「{result.query}」共 {result.total} 种图书："
-        if result.kind == "clc"
-        else f"「{result.query}」共找到 {result.total} 种图书："
-    )
+        return t("cli_search.miss", query=result.query)
+    key = "cli_search.class_header" if result.kind == "clc" else "cli_search.header"
+    header = t(key, query=result.query, total=result.total)
     lines = [header]
     for n, hit in enumerate(result.hits, 1):
         lines.append(f"{n}. {hit.title}" + (f"  {hit.author}" if hit.author else ""))
@@ -45,8 +43,8 @@ def _render(result: Any) -> str:
         if hit.publisher or year:
             details.append(" ".join(part for part in (hit.publisher, year) if part))
         if hit.call_number:
-            details.append(f"索书号 {hit.call_number}")
-        details.append(f"在架 {hit.on_shelf}/{hit.copies}")
+            details.append(t("cli_search.call_number", call_number=hit.call_number))
+        details.append(t("cli_search.available", on_shelf=hit.on_shelf, copies=hit.copies))
         lines.append("   " + " · ".join(details))
     return "\n".join(lines)
 
@@ -79,18 +77,18 @@ def _utf8(stream: IO[str]) -> None:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
 
-    @app.command("search")
+    @app.command("search", help=t("cli_search.help"))
     def search_command(
-        query: Annotated[
-            str | None, typer.Argument(help="检索词；省略时从标准输入逐行读取")
-        ] = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="每个检索输出一行 JSON（供其他程序使用）")
-        ] = False,
-        limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="返回条数")] = 10,
-        offset: Annotated[int, typer.Option("--offset", min=0, help="跳过前若干条")] = 0,
+        query: Annotated[str | None, typer.Argument(help=t("cli_search.help_query"))] = None,
+        as_json: Annotated[bool, typer.Option("--json", help=t("cli_search.help_json"))] = False,
+        limit: Annotated[
+            int, typer.Option("--limit", min=1, max=200, help=t("cli_search.help_limit"))
+        ] = 10,
+        offset: Annotated[
+            int, typer.Option("--offset", min=0, help=t("cli_search.help_offset"))
+        ] = 0,
     ) -> None:
-        """检索馆藏：书名、作者、拼音或首字母、ISBN、索书号、中图法分类号。"""
+        """Search the catalogue; with --json and no QUERY, one JSON line per stdin line."""
         from nlp import segment
         from nlp.search import search, warm_up
 

@@ -54,12 +54,14 @@ def test_every_used_key_is_in_the_catalogue() -> None:
 
 CJK = re.compile("[\u4e00-\u9fff]")
 # Where code may hold Chinese that is not a message (only the literals listed, per file).
-NOT_SCANNED = ("bot/sandbox/", "bot/sample_data/", "bot/cli_search.py", "services/locales/")
+NOT_SCANNED = ("bot/sandbox/", "bot/sample_data/", "services/locales/")
 ALLOWED_CJK_LITERALS: dict[str, set[str]] = {
     # Input vocabulary: the role words a reader roster may use.
     "services/importing.py": {"学生", "教师", "老师", "图书管理员", "管理员", "馆员"},
     # The query the sandbox self-check types as the sample student.
     "bot/demo.py": {"三体"},
+    # Warm-up queries the search command runs before the first real one.
+    "bot/cli_search.py": {"预热"},
 }
 
 
