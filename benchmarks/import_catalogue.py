@@ -57,7 +57,8 @@ def run_pass(url: str) -> PassResult:
         try:
             for path in CATALOGUES:
                 started = time.perf_counter()
-                report = await import_catalogue(db, path)
+                async with db.transaction() as session:  # the commit is timed too
+                    report = await import_catalogue(session, path)
                 steps.append(
                     Step(
                         path.name,
@@ -71,7 +72,8 @@ def run_pass(url: str) -> PassResult:
                     )
                 )
             started = time.perf_counter()
-            readers = await import_readers(db, ROSTER)
+            async with db.transaction() as session:
+                readers = await import_readers(session, ROSTER)
             steps.append(
                 Step(
                     ROSTER.name,

@@ -132,7 +132,8 @@ def worker_ours_build(work: Path) -> dict[str, Any]:
             started = time.perf_counter()
             records = 0
             for path in CATALOGUES:
-                report = await import_catalogue(db, path)
+                async with db.transaction() as session:
+                    report = await import_catalogue(session, path)
                 records += report.records_created
             import_s = time.perf_counter() - started
             index_during_import_s = index.stats.seconds

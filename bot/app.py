@@ -3,7 +3,10 @@ scheduler. Nothing here is a module-level global; everything long-lived hangs of
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -20,7 +23,12 @@ from bot.config import Settings
 from bot.retry import RetryMiddleware
 from handlers import get_routers
 from handlers.keyboards import bot_commands
-from handlers.middlewares import ReaderMiddleware, ThrottlingMiddleware, UnitOfWorkMiddleware
+from handlers.middlewares import (
+    PrivateChatsOnly,
+    ReaderMiddleware,
+    ThrottlingMiddleware,
+    UnitOfWorkMiddleware,
+)
 from handlers.render import Translator
 from nlp import segment
 from nlp.search import warm_up
@@ -39,17 +47,39 @@ class Shuxiang:
     dp: Dispatcher
     scheduler: AsyncIOScheduler
 
+    unit_of_work: UnitOfWorkMiddleware
+
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling. Updates are handled one by one before the next getUpdates confirms
         them, so an update in flight when the process dies is delivered again (and the
-        processed-update record drops it if it had in fact been handled)."""
-        await self.dp.start_polling(
-            self.bot,
-            handle_as_tasks=False,
-            handle_signals=handle_signals,
-            close_bot_session=True,
-            allowed_updates=self.dp.resolve_used_update_types(),
-        )
+        processed-update record drops it if it had in fact been handled). SIGINT and SIGTERM
+        stop gracefully: the update in flight finishes first (aiogram's own handling would
+        cancel it half-way)."""
+        stopping: list[asyncio.Task[None]] = []
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(self.stop())))
+        try:
+            await self.dp.start_polling(
+                self.bot,
+                handle_as_tasks=False,
+                handle_signals=False,
+                close_bot_session=True,
+                allowed_updates=self.dp.resolve_used_update_types(),
+            )
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await asyncio.gather(*stopping, return_exceptions=True)
+
+    async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Finish the update in flight, then stop polling."""
+        self.unit_of_work.draining = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.unit_of_work.idle.wait(), timeout)
+        with contextlib.suppress(RuntimeError):  # not polling (any more)
+            await self.dp.stop_polling()
 
     async def close(self) -> None:
         await self.bot.session.close()
@@ -58,7 +88,9 @@ class Shuxiang:
 
 def build_bot(settings: Settings, token: str) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")))
-    session.middleware(RetryMiddleware())
+    # Replies go out inside the update's transaction: wait out only short 429s there, so a
+    # long Retry-After never keeps SQLite's write lock. The outbox job reschedules longer ones.
+    session.middleware(RetryMiddleware(max_wait_s=5.0))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -69,7 +101,9 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
     policy = settings.loan_policy()
     dp = Dispatcher(db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map))
     dp.include_routers(*get_routers())
-    dp.update.outer_middleware(UnitOfWorkMiddleware(db))
+    dp.update.outer_middleware(PrivateChatsOnly())
+    unit_of_work = UnitOfWorkMiddleware(db)
+    dp.update.outer_middleware(unit_of_work)
     dp.update.outer_middleware(ReaderMiddleware())
     dp.update.outer_middleware(ThrottlingMiddleware())
 
@@ -104,7 +138,14 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
         max_instances=1,
         misfire_grace_time=3600,
     )
-    app = Shuxiang(settings=settings, db=db, bot=bot, dp=dp, scheduler=scheduler)
+    app = Shuxiang(
+        settings=settings,
+        db=db,
+        bot=bot,
+        dp=dp,
+        scheduler=scheduler,
+        unit_of_work=unit_of_work,
+    )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)

@@ -37,7 +37,7 @@ def db_upgrade(
         await upgrade(db.engine, revision)
         return await current_revision(db.engine)
 
-    rev = run_with_db(settings, body)
+    rev = run_with_db(settings, body, require_schema=False)
     typer.echo(t("cli.db_upgraded", revision=rev))
 
 
@@ -57,13 +57,15 @@ def db_downgrade(
         await downgrade(db.engine, revision)
         return await current_revision(db.engine)
 
-    rev = run_with_db(settings, body)
+    rev = run_with_db(settings, body, require_schema=False)
     typer.echo(t("cli.db_downgraded", revision=rev or "base"))
 
 
 @app.command("run", help=t("cli.help_run"))
 def run() -> None:
     """Start the bot (long polling against SHUXIANG_BOT_API_URL)."""
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
     from bot.app import build_app
     from bot.config import ConfigError
     from storage.migrate import upgrade
@@ -77,12 +79,16 @@ def run() -> None:
 
     async def main() -> None:
         shuxiang = build_app(settings, token=token)
-        await upgrade(shuxiang.db.engine)
-        typer.echo(t("cli.run_started", api=settings.bot_api_url))
         try:
+            await upgrade(shuxiang.db.engine)
+            typer.echo(t("cli.run_started", api=settings.bot_api_url))
             await shuxiang.run_polling()
+        except TelegramUnauthorizedError:
+            fail(t("cli.run_unauthorized"))
+        except TelegramNetworkError:
+            fail(t("cli.run_unreachable", api=settings.bot_api_url))
         finally:
-            await shuxiang.db.dispose()
+            await shuxiang.close()
 
     run_async(main())
 

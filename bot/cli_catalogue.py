@@ -95,7 +95,13 @@ def _print_skipped(skipped: Sequence[object]) -> None:
 
 
 def _setup(file: Path) -> Settings:
-    _check_file(file)
+    from services.importing import ImportFileError, check_import_file
+
+    # Checked before the database is touched, so a typo costs no connection or migration.
+    try:
+        check_import_file(file)
+    except ImportFileError as exc:
+        fail(str(exc))
     settings = settings_or_exit()
     configure_logging(settings)
     # Migration chatter at INFO would bury the summary; real problems still show.
@@ -115,14 +121,6 @@ def _run_import(settings: Settings, file: Path, body: Callable[[Database], Await
         _reject(file, exc.problems)
 
 
-def _check_file(path: Path) -> None:
-    # Checked before the database is touched, so a typo costs nothing.
-    if not path.exists():
-        fail(t("import.file_missing", path=path))
-    if not path.is_file():
-        fail(t("import.not_a_file", path=path))
-
-
 @import_app.command("catalogue", help=t("cli.help_import_catalogue"))
 def import_catalogue_command(
     file: Annotated[Path, typer.Argument(help=t("cli.help_import_catalogue_file"))],
@@ -137,7 +135,8 @@ def import_catalogue_command(
     async def body(db: Database) -> CatalogueReport:
         typer.echo(t("cli.import_reading", file=file), err=True)
         try:
-            return await import_catalogue(db, file, skip_bad=skip_bad, progress=bar)
+            async with db.transaction() as session:
+                return await import_catalogue(session, file, skip_bad=skip_bad, progress=bar)
         finally:
             bar.close()
 
@@ -173,7 +172,8 @@ def import_readers_command(
     settings = _setup(file)
 
     async def body(db: Database) -> ReaderReport:
-        return await import_readers(db, file, skip_bad=skip_bad)
+        async with db.transaction() as session:
+            return await import_readers(session, file, skip_bad=skip_bad)
 
     report = _run_import(settings, file, body)
 

@@ -12,6 +12,7 @@ import typer
 
 from bot.config import Settings
 from bot.runtime import run_with_db, settings_or_exit
+from handlers.render import calendar_days
 from services import circulation
 from services.errors import ServiceError
 from services.i18n import t
@@ -82,7 +83,7 @@ def codes(
             )
 
     try:
-        issued = run_with_db(settings, body, migrate=True)
+        issued = run_with_db(settings, body)
     except ServiceError as exc:
         typer.secho(exc.render(), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
@@ -142,14 +143,12 @@ def return_(barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))])
                 card_no=done.card_no,
             )
         ]
-        late = (
-            done.returned_at.astimezone(settings.tz).date()
-            - done.due_at.astimezone(settings.tz).date()
-        ).days
-        if late > 0:
+        late = calendar_days(done.due_at, done.returned_at, settings.tz)
+        if late:
             lines.append(t("cli.return_overdue", days=late))
         if done.held_for_name:
-            lines.append(t("cli.return_hold", name=done.held_for_name, card_no=done.held_for_card))
+            key = "cli.return_hold_office" if done.deliver_to_office else "cli.return_hold"
+            lines.append(t(key, name=done.held_for_name, card_no=done.held_for_card))
         return "\n".join(lines)
 
     _run_desk(settings, body)
@@ -157,7 +156,7 @@ def return_(barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))])
 
 def _run_desk(settings: Settings, body: Callable[[Database], Awaitable[str]]) -> None:
     try:
-        typer.echo(run_with_db(settings, body, migrate=True))
+        typer.echo(run_with_db(settings, body))
     except ServiceError as exc:
         typer.secho(exc.render(), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -124,4 +124,4 @@ def register(app: typer.Typer) -> None:
                 text = line.rstrip("\r\n")
                 emit(text, *await run_one(db, text))
 
-        run_with_db(settings, body, migrate=True)
+        run_with_db(settings, body)

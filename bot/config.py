@@ -144,6 +144,7 @@ class Settings(BaseSettings):
             },
             hold_pickup_days=self.hold_pickup_days,
             binding_code_days=self.binding_code_days,
+            timezone=self.timezone,
         )
 
 

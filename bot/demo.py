@@ -51,11 +51,12 @@ PERSONA_IDS = {Role.STUDENT.value: 900001, Role.TEACHER.value: 900002, Role.LIBR
 
 async def load_sample_data(db: Database) -> tuple[bool, str]:
     """Import the sample catalogue and roster into an empty database; report what is there."""
-    async with db.transaction(read_only=True) as session:
+    # One unit of work: the emptiness check and both imports, so the sample data goes in whole.
+    async with db.transaction() as session:
         empty = not await session.scalar(select(func.count(Record.id)))
-    if empty:
-        await import_catalogue(db, CATALOGUE_CSV)
-        await import_readers(db, READERS_CSV)
+        if empty:
+            await import_catalogue(session, CATALOGUE_CSV)
+            await import_readers(session, READERS_CSV)
     async with db.transaction(read_only=True) as session:
         records = await session.scalar(select(func.count(Record.id)))
         copies = await session.scalar(select(func.count(Copy.id)))
@@ -134,11 +135,7 @@ class Sandbox:
         return self.emulator.base_url + "/"
 
     async def stop(self) -> None:
-        # Let an update in flight finish its transaction before polling is cancelled.
-        with contextlib.suppress(TimeoutError):
-            await self.emulator.wait_idle(timeout=3)
-        with contextlib.suppress(RuntimeError):
-            await self.app.dp.stop_polling()
+        await self.app.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(self.polling, timeout=10)
         await self.app.close()

@@ -49,8 +49,9 @@ async def deliver_notifications(db: Database, bot: Bot, tz: ZoneInfo, batch: int
         except (TelegramNetworkError, TelegramAPIError) as exc:
             backoff = timedelta(seconds=min(3600, 30 * 2 ** (note.attempts - 1)))
             outcome = ("retry", f"{type(exc).__name__}: {exc}", backoff)
-        except (KeyError, ValueError) as exc:  # a payload we cannot render will not improve
-            outcome = ("failed", f"render: {exc!r}", timedelta(0))
+        except Exception as exc:  # e.g. a payload we cannot render: it will not improve
+            log.exception("notification %s could not be sent", note.notification_id)
+            outcome = ("failed", f"{type(exc).__name__}: {exc}", timedelta(0))
         async with db.transaction() as session:
             kind, error, delay = outcome
             if kind == "sent":

@@ -7,10 +7,12 @@ import logging
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from asyncpg import PostgresError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.config import ConfigError, Settings, load_settings
@@ -79,17 +81,32 @@ def _url_password(url: str) -> str | None:
 
 
 def run_with_db(
-    settings: Settings, body: Callable[[Database], Awaitable[T]], *, migrate: bool = False
+    settings: Settings,
+    body: Callable[[Database], Awaitable[T]],
+    *,
+    migrate: bool = False,
+    require_schema: bool = True,
 ) -> T:
-    """Run ``body`` with a Database; database connection failures become one clear line."""
+    """Run ``body`` with a Database; database connection failures become one clear line.
+
+    ``migrate`` brings the schema up to date first (imports create the library). Otherwise the
+    schema must already be current, so that a desk command run from the wrong folder says so
+    instead of quietly creating an empty SQLite file there and finding nothing."""
+    url = settings.checked_database_url()
+    if not migrate and require_schema:
+        path = make_url(url).database
+        if make_url(url).get_backend_name() == "sqlite" and path and not Path(path).exists():
+            fail(t("cli.schema_missing", where=Path(path).resolve()))
 
     async def main() -> T:
-        db = Database(settings.checked_database_url())
+        from storage.migrate import current_revision, head_revision, upgrade
+
+        db = Database(url)
         try:
             if migrate:
-                from storage.migrate import upgrade
-
                 await upgrade(db.engine)
+            elif require_schema and await current_revision(db.engine) != head_revision():
+                fail(t("cli.schema_outdated"))
             return await body(db)
         finally:
             await db.dispose()

@@ -1,4 +1,5 @@
-"""Outer middlewares on ``dp.update``, in this order: unit of work, reader and locale, throttling.
+"""Outer middlewares on ``dp.update``, in this order: private chats only, unit of work, reader and
+locale, throttling.
 
 The unit of work is the one place a per-update session is opened and committed. It also records
 the update id in the same transaction, so a redelivered update is dropped, and turns a refused rule
@@ -7,6 +8,7 @@ the update id in the same transaction, so a redelivered update is dropped, and t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -14,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
-from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
+from aiogram.enums import ChatType
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
 
 from handlers.render import Translator
 from services.errors import ServiceError
@@ -28,12 +31,23 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 async def reply_briefly(bot: Bot, update: Update, text: str) -> None:
-    """Answer whatever kind of update this is with a short text (alert for button presses)."""
+    """Answer whatever kind of update this is with a short text (alert for button presses).
+    Plain text: refusals quote titles and card numbers as typed, which may hold '<' or '&'."""
     event = update.event
     if isinstance(event, CallbackQuery):
         await bot.answer_callback_query(event.id, text=text[:200], show_alert=True)
     elif isinstance(event, Message):
-        await bot.send_message(event.chat.id, text)
+        await bot.send_message(event.chat.id, text, parse_mode=None)
+
+
+class PrivateChatsOnly(BaseMiddleware):
+    """Loans and binding codes are personal: updates from groups and channels are ignored."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            return None
+        return await handler(event, data)
 
 
 class ThrottlingMiddleware(BaseMiddleware):
@@ -81,9 +95,29 @@ class ThrottlingMiddleware(BaseMiddleware):
 class UnitOfWorkMiddleware(BaseMiddleware):
     def __init__(self, db: Database) -> None:
         self.db = db
+        # For a graceful stop: ``idle`` tells when the update in flight has committed; once
+        # draining, a newly fetched update waits here until polling is cancelled. The poller is
+        # held up with it, so no later getUpdates confirms it: Telegram delivers it again after
+        # the restart.
+        self.draining = False
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
+        if self.draining:
+            await asyncio.Event().wait()
+        self.in_flight += 1
+        self.idle.clear()
+        try:
+            return await self._unit_of_work(handler, event, data)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self.idle.set()
+
+    async def _unit_of_work(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
         try:
             async with self.db.transaction() as session:
                 if not await claim_update(session, event.update_id):

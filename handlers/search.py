@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.callbacks import BookCB, PageCB, SuggestCB
 from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
 from handlers.render import Translator, esc, fmt_date
-from nlp.search import SearchResult
+from nlp.search import MAX_TOTAL, SearchResult
 from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page, suggest_purchase
 from services.readers import BoundReader
 from storage.models import Role
@@ -22,11 +22,12 @@ MAX_QUERY_MESSAGE = 200
 
 def render_results(tr: Translator, query: str, result: SearchResult, page: int) -> str:
     pages = max(1, math.ceil(result.total / PAGE_SIZE))
-    header_key = "search.class_list" if result.kind == "clc" else "search.results"
-    lines = [
-        tr(header_key, query=esc(query), total=result.total, page=page + 1, pages=pages),
-        "",
-    ]
+    if result.total >= MAX_TOTAL:  # counting stops there: say "more than"
+        header = tr("search.results_capped", query=esc(query), total=MAX_TOTAL, page=page + 1)
+    else:
+        header_key = "search.class_list" if result.kind == "clc" else "search.results"
+        header = tr(header_key, query=esc(query), total=result.total, page=page + 1, pages=pages)
+    lines = [header, ""]
     for n, hit in enumerate(result.hits, page * PAGE_SIZE + 1):
         if hit.copies == 0:
             availability = tr("search.no_copies")

@@ -25,7 +25,7 @@ from storage.models import (
 )
 
 PAGE_SIZE = 10
-MAX_QUERY_CHARS = 200
+MAX_SUGGESTION_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,8 @@ def shelf_location(shelf_map: Mapping[str, str], clc: str | None) -> str | None:
 
 async def search_page(session: AsyncSession, query: str, page: int = 0) -> SearchResult:
     page = max(0, page)
-    return await search(session, query[:MAX_QUERY_CHARS], limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    # nlp.search caps the query length itself.
+    return await search(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
 
 
 async def book_card(
@@ -146,7 +147,7 @@ async def suggest_purchase(
     now: datetime | None = None,
 ) -> bool:
     """Record a purchase suggestion (荐购); the same reader suggesting the same text counts once."""
-    text = query.strip()[:MAX_QUERY_CHARS]
+    text = query.strip()[:MAX_SUGGESTION_CHARS]
     if not text:
         raise ServiceError("suggest.empty")
     owner = (

@@ -10,7 +10,7 @@ writers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -177,51 +177,55 @@ async def checkout(
         raise ServiceError("reader.inactive", name=reader.name)
     copy = await _copy_by_barcode(session, barcode)
     record = await lock_record(session, copy.record_pk)
+    # Title first, then reader, everywhere: the reader lock keeps the limits below honest when
+    # the same reader borrows two different titles at once on PostgreSQL.
+    await session.refresh(reader, with_for_update=True)
     await session.refresh(copy, with_for_update=True)
 
-    collected = False
+    # Every rule is checked before anything is written.
     if copy.status == CopyStatus.ON_LOAN.value:
         raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title)
     if copy.status == CopyStatus.ON_HOLD_SHELF.value:
-        hold = await session.scalar(
+        shelf_hold = await session.scalar(
             select(Hold).where(Hold.copy_id == copy.id, Hold.status == HoldStatus.READY.value)
         )
-        if hold is not None and hold.reader_id != reader.id:
+        if shelf_hold is not None and shelf_hold.reader_id != reader.id:
             raise ServiceError("copy.held_for_other", barcode=copy.barcode, title=record.title)
-        if hold is not None:
-            hold.status = HoldStatus.COLLECTED.value
-            hold.closed_at = now
-            collected = True
     elif copy.status == CopyStatus.IN_CORNER.value:
         raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record.title)
     elif copy.status not in LENDABLE:
         raise ServiceError("copy.unavailable", barcode=copy.barcode, title=record.title)
-
     rules = policy.for_role(reader.role)
     if await overdue_count(session, reader.id, now):
         raise ServiceError("loan.has_overdue", name=reader.name)
     if await open_loan_count(session, reader.id) >= rules.max_loans:
         raise ServiceError("loan.limit_reached", name=reader.name, limit=rules.max_loans)
 
-    if not collected:
-        # A reader who had a waiting hold on this title and takes a copy from the shelf is served.
-        own_hold = await session.scalar(
-            select(Hold).where(
-                Hold.record_pk == record.id,
-                Hold.reader_id == reader.id,
-                Hold.status == HoldStatus.WAITING.value,
-            )
+    # The reader's own hold on this title (waiting, or ready with this or another copy) is served.
+    own_hold = await session.scalar(
+        select(Hold).where(
+            Hold.record_pk == record.id,
+            Hold.reader_id == reader.id,
+            Hold.status.in_(ACTIVE_HOLD_STATUSES),
         )
-        if own_hold is not None:
-            own_hold.status = HoldStatus.COLLECTED.value
-            own_hold.closed_at = now
-            collected = True
+    )
+    collected = own_hold is not None
+    set_aside: int | None = None
+    if own_hold is not None:
+        if own_hold.status == HoldStatus.READY.value and own_hold.copy_id != copy.id:
+            set_aside = own_hold.copy_id
+        own_hold.status = HoldStatus.COLLECTED.value
+        own_hold.closed_at = now
+        await session.flush()
+    if set_aside is not None:
+        # They took another copy: the one kept for them goes to the next reader or the shelf.
+        await _pass_copy_on(session, await session.get_one(Copy, set_aside), record, policy, now)
 
     loan = Loan(
         copy_id=copy.id,
         reader_id=reader.id,
         lent_at=now,
-        due_at=now + timedelta(days=rules.loan_days),
+        due_at=policy.due(now, rules.loan_days),
         lent_by=actor_reader_id,
     )
     session.add(loan)
@@ -265,7 +269,7 @@ async def _pass_copy_on(
         return None
     hold.status = HoldStatus.READY.value
     hold.copy_id = copy.id
-    hold.ready_until = now + timedelta(days=policy.hold_pickup_days)
+    hold.ready_until = policy.due(now, policy.hold_pickup_days)
     copy.status = CopyStatus.ON_HOLD_SHELF.value
     await session.flush()
     await enqueue(
@@ -353,7 +357,7 @@ async def renew(
     waiting = await waiting_count(session, record.id)
     if waiting:
         raise ServiceError("renew.others_waiting", title=record.title, waiting=waiting)
-    loan.due_at = loan.due_at + timedelta(days=rules.renewal_days)
+    loan.due_at = policy.due(loan.due_at, rules.renewal_days)
     loan.renewals += 1
     record_audit(session, actor_for(reader_id), "renew", {"loan_id": loan.id}, now=now)
     return RenewResult(
@@ -375,7 +379,7 @@ async def place_hold(
 ) -> HoldPlaced:
     now = now or utcnow()
     record = await lock_record(session, record_pk)
-    reader = await session.get_one(Reader, reader_id)
+    reader = await session.get_one(Reader, reader_id, with_for_update=True)
     if not reader.active:
         raise ServiceError("reader.inactive", name=reader.name)
     if deliver_to_office and reader.role != Role.TEACHER.value:
@@ -477,18 +481,20 @@ async def expire_ready_holds(
             .order_by(Hold.id)
         )
     )
+    expired = 0
     for hold in stale:
         record = await lock_record(session, hold.record_pk)
         await session.refresh(hold, with_for_update=True)
         if hold.status != HoldStatus.READY.value:
             continue
+        expired += 1
         hold.status = HoldStatus.EXPIRED.value
         hold.closed_at = now
         await session.flush()
         if hold.copy_id is not None:
             copy = await session.get_one(Copy, hold.copy_id)
             await _pass_copy_on(session, copy, record, policy, now)
-    return len(stale)
+    return expired
 
 
 async def loans_of(

@@ -1,14 +1,17 @@
 """Catalogue and reader-roster importers.
 
-Both importers read the whole CSV file and validate every row before writing anything; the write is
-one transaction. In the default mode any bad row rejects the file (``ImportRejected`` lists every
-problem with its physical line number); with ``skip_bad`` the good rows go in and the report lists
-the skipped ones. Imports are idempotent: records are keyed by ``record_id``, readers by
-``card_no``, and only rows whose values changed are written.
+Both importers read the whole CSV file and validate every row before writing anything. They work in
+the caller's session and unit of work: they flush but never commit or open a transaction, so the
+import (search index and audit entry included) is committed, or rolled back, with the rest of the
+caller's transaction. In the default mode any bad row rejects the file (``ImportRejected`` lists
+every problem with its physical line number) before anything is written; with ``skip_bad`` the good
+rows go in and the report lists the skipped ones. Imports are idempotent: records are keyed by
+``record_id``, readers by ``card_no``, and only rows whose values changed are written.
 
 Speed matters (an 81k-title catalogue must load in seconds), so the writes are bulk Core
 statements in chunks, and the existing rows are loaded up front in one query per table and
-compared in Python.
+compared in Python. Being Core statements, the writes do not refresh ORM objects the caller loaded
+earlier in the same session.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.index import index_records
 from nlp.isbn import looks_like_isbn, normalize_isbn
 from services.i18n import t
-from storage.db import Database
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, Role, utcnow
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "ImportRejected",
     "ReaderReport",
     "RowProblem",
+    "check_import_file",
     "generated_barcode",
     "import_catalogue",
     "import_readers",
@@ -171,7 +174,11 @@ class _CsvFile(NamedTuple):
     rows: Iterator[_RawRow]
 
 
-def _check_path(path: Path) -> None:
+def check_import_file(path: Path) -> None:
+    """Raise ImportFileError unless ``path`` is an existing regular file.
+
+    The importers call it themselves; the CLI calls it first too, so a typo costs no database.
+    """
     if not path.exists():
         raise ImportFileError(t("import.file_missing", path=path))
     if not path.is_file():
@@ -185,7 +192,7 @@ def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
     The file is decoded with ``surrogateescape`` so one bad byte spoils one row, not the whole
     import; ``utf-8-sig`` drops a BOM (Excel writes one).
     """
-    _check_path(path)
+    check_import_file(path)
     try:
         handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
@@ -419,7 +426,7 @@ def _problems(by_line: dict[int, list[str]]) -> list[RowProblem]:
 
 
 async def import_catalogue(
-    db: Database,
+    session: AsyncSession,
     path: Path,
     *,
     skip_bad: bool = False,
@@ -429,7 +436,7 @@ async def import_catalogue(
     """Import a canonical catalogue CSV (see the shared data README for the columns).
 
     ``progress(done, total)`` is called as rows are written (total = rows to import); ``actor``
-    goes into the audit log.
+    goes into the audit log. Runs in the caller's transaction and never commits.
     Raises ImportFileError, or ImportRejected (nothing written) unless ``skip_bad``.
     """
     started = time.perf_counter()
@@ -437,54 +444,51 @@ async def import_catalogue(
     report = CatalogueReport(rows=parsed.row_count, truncated=parsed.truncated)
     if parsed.problems and not skip_bad:
         # Still look at the database so the rejection lists barcode clashes too.
-        async with db.transaction(read_only=True) as session:
-            owners = await _load_barcodes(session)
-            existing_pks = await _load_record_pks(session)
+        owners = await _load_barcodes(session)
+        existing_pks = await _load_record_pks(session)
         _check_barcode_owners(parsed, owners, existing_pks)
         raise ImportRejected(_problems(parsed.problems))
 
     now = utcnow()
-    async with db.transaction() as session:
-        # Loaded inside the write transaction: the clash check and the writes see the same state.
-        existing = await _load_records(session)
-        owners = await _load_barcodes(session)
-        _check_barcode_owners(parsed, owners, {rid: pk for rid, (pk, _) in existing.items()})
-        if parsed.problems and not skip_bad:
-            raise ImportRejected(_problems(parsed.problems))
-        rows = [row for row in parsed.rows if row.line not in parsed.problems]
-        report.skipped = _problems(parsed.problems)
-        report.truncated = [p for p in parsed.truncated if p.line not in parsed.problems]
+    # Loaded in the transaction that writes: the clash check and the writes see the same state.
+    existing = await _load_records(session)
+    owners = await _load_barcodes(session)
+    _check_barcode_owners(parsed, owners, {rid: pk for rid, (pk, _) in existing.items()})
+    if parsed.problems and not skip_bad:
+        raise ImportRejected(_problems(parsed.problems))
+    rows = [row for row in parsed.rows if row.line not in parsed.problems]
+    report.skipped = _problems(parsed.problems)
+    report.truncated = [p for p in parsed.truncated if p.line not in parsed.problems]
 
-        touched: list[int] = []
-        done = 0
-        for start in range(0, len(rows), CHUNK_ROWS):
-            chunk = rows[start : start + CHUNK_ROWS]
-            touched.extend(
-                await _write_records(session, chunk, parsed.present, existing, report, now)
-            )
-            report.copies_added += await _write_copies(session, chunk, existing, owners, now)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, len(rows))
-        if touched:
-            await index_records(session, sorted(touched))
-        session.add(
-            AuditEntry(
-                at=now,
-                actor=actor,
-                action="import_catalogue",
-                detail={
-                    "file": path.name,
-                    "rows": report.rows,
-                    "created": report.records_created,
-                    "updated": report.records_updated,
-                    "unchanged": report.records_unchanged,
-                    "copies_added": report.copies_added,
-                    "skipped": len(report.skipped),
-                    "truncated": len(report.truncated),
-                },
-            )
+    touched: list[int] = []
+    done = 0
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start : start + CHUNK_ROWS]
+        touched.extend(await _write_records(session, chunk, parsed.present, existing, report, now))
+        report.copies_added += await _write_copies(session, chunk, existing, owners, now)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(rows))
+    if touched:
+        await index_records(session, sorted(touched))
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="import_catalogue",
+            detail={
+                "file": path.name,
+                "rows": report.rows,
+                "created": report.records_created,
+                "updated": report.records_updated,
+                "unchanged": report.records_unchanged,
+                "copies_added": report.copies_added,
+                "skipped": len(report.skipped),
+                "truncated": len(report.truncated),
+            },
         )
+    )
+    await session.flush()
     report.elapsed_s = time.perf_counter() - started
     return report
 
@@ -699,13 +703,14 @@ def _parse_readers(path: Path) -> tuple[list[_ReaderRow], dict[int, list[str]], 
 
 
 async def import_readers(
-    db: Database, path: Path, *, skip_bad: bool = False, actor: str = "cli"
+    session: AsyncSession, path: Path, *, skip_bad: bool = False, actor: str = "cli"
 ) -> ReaderReport:
     """Import a reader roster (``card_no,name,role,grade,class_name``, optional ``office``).
 
     Readers are matched by card number; changed fields are updated; readers absent from the file
-    are left alone (a roster is often one class or one grade). Raises ImportFileError, or
-    ImportRejected (nothing written) unless ``skip_bad``.
+    are left alone (a roster is often one class or one grade). Runs in the caller's transaction
+    and never commits. Raises ImportFileError, or ImportRejected (nothing written) unless
+    ``skip_bad``.
     """
     started = time.perf_counter()
     rows, problems, row_count, has_office = _parse_readers(path)
@@ -715,65 +720,65 @@ async def import_readers(
     # Without an office column the file says nothing about offices: don't clear them.
     compared = READER_FIELDS if has_office else READER_FIELDS[:-1]
     now = utcnow()
-    async with db.transaction() as session:
-        result = await session.execute(
-            select(READERS.c.id, READERS.c.card_no, *[READERS.c[n] for n in compared])
+    result = await session.execute(
+        select(READERS.c.id, READERS.c.card_no, *[READERS.c[n] for n in compared])
+    )
+    existing = {row[1]: (row[0], tuple(row[2:])) for row in result}
+    new: list[dict[str, Any]] = []
+    groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        values = row.values[: len(compared)]
+        if row.card_no not in existing:
+            new.append(
+                {
+                    "card_no": row.card_no,
+                    **dict(zip(compared, values, strict=True)),
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            existing[row.card_no] = (0, values)  # a later duplicate was rejected anyway
+            continue
+        pk, old = existing[row.card_no]
+        if old == values:
+            report.unchanged += 1
+            continue
+        changed = tuple(i for i, (a, b) in enumerate(zip(old, values, strict=True)) if a != b)
+        groups.setdefault(changed, []).append(
+            {"pk": pk, **{f"v_{compared[i]}": values[i] for i in changed}}
         )
-        existing = {row[1]: (row[0], tuple(row[2:])) for row in result}
-        new: list[dict[str, Any]] = []
-        groups: dict[tuple[int, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            values = row.values[: len(compared)]
-            if row.card_no not in existing:
-                new.append(
-                    {
-                        "card_no": row.card_no,
-                        **dict(zip(compared, values, strict=True)),
-                        "active": True,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                existing[row.card_no] = (0, values)  # a later duplicate was rejected anyway
-                continue
-            pk, old = existing[row.card_no]
-            if old == values:
-                report.unchanged += 1
-                continue
-            changed = tuple(i for i, (a, b) in enumerate(zip(old, values, strict=True)) if a != b)
-            groups.setdefault(changed, []).append(
-                {"pk": pk, **{f"v_{compared[i]}": values[i] for i in changed}}
-            )
-        if new:
-            await session.execute(insert(READERS), new)
-        for changed, params in groups.items():
-            await session.execute(
-                update(READERS)
-                .where(READERS.c.id == bindparam("pk"))
-                .values(
-                    {
-                        READERS.c.updated_at: now,
-                        **{READERS.c[compared[i]]: bindparam(f"v_{compared[i]}") for i in changed},
-                    }
-                ),
-                params,
-            )
-        report.created = len(new)
-        report.updated = sum(len(p) for p in groups.values())
-        session.add(
-            AuditEntry(
-                at=now,
-                actor=actor,
-                action="import_readers",
-                detail={
-                    "file": path.name,
-                    "rows": report.rows,
-                    "created": report.created,
-                    "updated": report.updated,
-                    "unchanged": report.unchanged,
-                    "skipped": len(report.skipped),
-                },
-            )
+    if new:
+        await session.execute(insert(READERS), new)
+    for changed, params in groups.items():
+        await session.execute(
+            update(READERS)
+            .where(READERS.c.id == bindparam("pk"))
+            .values(
+                {
+                    READERS.c.updated_at: now,
+                    **{READERS.c[compared[i]]: bindparam(f"v_{compared[i]}") for i in changed},
+                }
+            ),
+            params,
         )
+    report.created = len(new)
+    report.updated = sum(len(p) for p in groups.values())
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="import_readers",
+            detail={
+                "file": path.name,
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "skipped": len(report.skipped),
+            },
+        )
+    )
+    await session.flush()
     report.elapsed_s = time.perf_counter() - started
     return report

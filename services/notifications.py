@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Notification, OutboxStatus, TelegramBinding, utcnow
 
-LEASE = timedelta(minutes=2)
+# Longer than one send can take with its retries, so a slow batch is not claimed twice.
+LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
 
 
@@ -40,6 +41,7 @@ async def claim_due(
         .where(
             Notification.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
             Notification.next_attempt_at <= now,
+            Notification.attempts < MAX_ATTEMPTS,
         )
         .order_by(Notification.next_attempt_at, Notification.id)
         .limit(limit)

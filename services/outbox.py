@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,13 +41,3 @@ async def enqueue(
     )
     result = await session.execute(stmt.returning(Notification.id))
     return result.scalar_one_or_none() is not None
-
-
-async def pending_for_reader(session: AsyncSession, reader_id: int) -> list[Notification]:
-    rows = await session.scalars(
-        select(Notification)
-        .where(Notification.reader_id == reader_id)
-        .where(Notification.status == OutboxStatus.PENDING.value)
-        .order_by(Notification.id)
-    )
-    return list(rows)

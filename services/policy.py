@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,14 @@ class LoanPolicy:
     )
     hold_pickup_days: int = 3
     binding_code_days: int = 30
+    timezone: str = "Asia/Shanghai"
 
     def for_role(self, role: str) -> RolePolicy:
         return self.roles.get(role, self.roles["student"])
+
+    def due(self, start: datetime, days: int) -> datetime:
+        """The end of the school's day ``days`` after ``start``: readers are told a date, so a
+        book due "2026-12-28" is not overdue until that day is over."""
+        tz = ZoneInfo(self.timezone)
+        day = (start + timedelta(days=days)).astimezone(tz).date()
+        return datetime.combine(day, time(23, 59, 59), tzinfo=tz).astimezone(UTC)

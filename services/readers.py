@@ -167,13 +167,6 @@ async def reader_for_telegram(session: AsyncSession, telegram_user_id: int) -> B
     return await _bound(session, reader) if reader is not None else None
 
 
-async def chat_for_reader(session: AsyncSession, reader_id: int) -> int | None:
-    chat: int | None = await session.scalar(
-        select(TelegramBinding.chat_id).where(TelegramBinding.reader_id == reader_id)
-    )
-    return chat
-
-
 async def librarian_chats(session: AsyncSession) -> list[int]:
     rows = await session.scalars(
         select(TelegramBinding.chat_id)

@@ -4,7 +4,6 @@ HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL da
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +99,6 @@ async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
         try:
             yield Harness(emu, app, db, settings.loan_policy())
         finally:
-            with contextlib.suppress(TimeoutError):
-                await emu.wait_idle(timeout=3)
-            with contextlib.suppress(RuntimeError):
-                await app.dp.stop_polling()
+            await app.stop()
             await asyncio.wait_for(polling, timeout=10)
             await app.bot.session.close()

@@ -384,12 +384,14 @@ async def test_rate_limits_and_blocked_users(harness: Harness) -> None:
     assert "使用说明" in reply["text"]
     assert len(h.emu.calls("sendMessage")) >= 2
     # A user who blocked the bot does not stop it serving others.
-    blocker = await h.bound(5021, "S2")
+    await h.bound(5021, "S2")
     h.emu.block(5021)
     h.emu.send_text(5021, "/help")
     await h.emu.wait_idle(timeout=10)
     assert "使用说明" in (await student.say("/help"))["text"]
-    assert blocker.user_id == 5021
+    tried = [c for c in h.emu.calls("sendMessage") if str(c.get("chat_id")) == "5021"]
+    assert tried  # the bot did try, got 403, and carried on
+    assert h.emu.bot_messages(5021) == []
 
 
 async def test_flooding_user_is_throttled(harness: Harness) -> None:
@@ -434,7 +436,7 @@ async def test_notifications_survive_rate_limits_and_stop_at_blocked_users(
             )
             return {reader: (status, attempts) for reader, status, attempts in rows}
 
-    for _ in range(50):
+    for _ in range(200):  # the delivery job runs every 0.3 s; wait for it to settle both rows
         if {s for s, _ in (await statuses()).values()} <= {"sent", "failed"}:
             break
         await asyncio.sleep(0.1)
@@ -447,3 +449,57 @@ async def test_notifications_survive_rate_limits_and_stop_at_blocked_users(
 async def reader_ids(h: Harness) -> dict[str, int]:
     async with h.db.transaction(read_only=True) as s:
         return {card: rid for card, rid in await s.execute(select(Reader.card_no, Reader.id))}
+
+
+async def test_refusals_quoting_user_text_are_delivered_verbatim(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    librarian = await h.bound(5025, "L1")
+    reply = await librarian.say("/reader <S9>&")
+    assert reply["text"] == "找不到证号为 <S9>& 的读者。"
+
+
+async def test_group_chats_are_ignored(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    code = await h.code_for("S1")
+    group = {"id": -100777, "type": "group", "title": "高一(1)班"}
+    h.emu.inject_raw_update(
+        {
+            "message": {
+                "message_id": 1,
+                "date": 1_790_000_000,
+                "chat": group,
+                "from": {"id": 5026, "is_bot": False, "first_name": "李明"},
+                "text": f"/bind {code}",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+            }
+        }
+    )
+    await h.emu.wait_idle(timeout=10)
+    assert h.emu.bot_messages(-100777) == []
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(func.count(TelegramBinding.id))) == 0
+
+
+async def test_graceful_stop_finishes_the_update_in_flight(harness: Harness) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5027, "S1")
+    await lend(h, "S1", "B1")
+    loans = await student.say("/loans")
+    h.emu.faults.add(method="sendMessage", kind="slow", delay=1.0, times=1)
+    press = h.emu.press_button_text(5027, loans["message_id"], "续借 1")
+    await asyncio.sleep(0.3)  # the renewal is now waiting on the slow reply
+    stopping = asyncio.create_task(h.app.stop())
+    await asyncio.sleep(0.1)
+    late = h.emu.send_text(5027, "/help")  # arrives while stopping
+    await asyncio.wait_for(stopping, timeout=15)
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(Loan.renewals)) == 1  # committed, not cut off
+        handled = set(await s.scalars(select(ProcessedUpdate.update_id)))
+    assert press["update_id"] in handled
+    # The update that came during the stop was neither handled nor confirmed: Telegram will
+    # deliver it again to the next process.
+    assert late["update_id"] not in handled
+    assert late["update_id"] in {u["update_id"] for u in h.emu.pending_updates}

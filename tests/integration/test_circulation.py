@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from services import circulation as circ
 from services.errors import ServiceError
-from services.policy import LoanPolicy
+from services.policy import LoanPolicy, RolePolicy
 from storage.db import Database
 from storage.models import Copy, Hold, Loan, Notification, utcnow
 from tests.factories import make_world
@@ -282,3 +282,66 @@ async def test_concurrent_checkouts_of_one_copy(db: Database) -> None:
     outcomes = await asyncio.gather(*(attempt(f"S{i}") for i in range(1, 11)))
     assert outcomes.count("ok") == 1
     assert set(outcomes) == {"ok", "copy.on_loan"}
+
+
+async def test_taking_another_copy_releases_the_one_kept_on_the_hold_shelf(db: Database) -> None:
+    world = await make_world(db, records={"r1": ("三体", ["B1", "B2"])}, readers=READERS)
+    rec = world.record_pks["r1"]
+    await lend(db, "S1", "B1")
+    await lend(db, "S2", "B2")
+    await reserve(db, world.reader_ids["S3"], rec)
+    await reserve(db, world.reader_ids["S4"], rec)
+    await give_back(db, "B1")  # kept for S3
+    await give_back(db, "B2")  # kept for S4
+    async with db.transaction() as s:  # S4 cancels: B2 goes back to the shelf
+        (hold,) = await circ.holds_of(s, world.reader_ids["S4"])
+        await circ.cancel_hold(
+            s, reader_id=world.reader_ids["S4"], hold_id=hold.hold_id, policy=POLICY
+        )
+    out = await lend(db, "S3", "B2")  # S3 takes the shelf copy instead of the one kept
+    assert out.collected_hold
+    async with db.transaction(read_only=True) as s:
+        b1 = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
+        assert b1 is not None and b1.status == "on_shelf"
+        assert await circ.holds_of(s, world.reader_ids["S3"]) == []
+
+
+async def test_refused_checkout_writes_nothing(db: Database) -> None:
+    world = await make_world(
+        db, records={f"r{i}": (f"书{i}", [f"B{i}"]) for i in range(1, 5)}, readers=READERS
+    )
+    for i in (1, 2, 3):
+        await lend(db, "S1", f"B{i}")
+    await lend(db, "S2", "B4")
+    await reserve(db, world.reader_ids["S1"], world.record_pks["r4"])
+    await give_back(db, "B4")  # ready for S1, who is at the limit
+    with pytest.raises(ServiceError) as err:
+        async with db.transaction() as s:
+            try:
+                await circ.checkout(s, card_no="S1", barcode="B4", policy=POLICY)
+            except ServiceError:
+                await s.commit()  # even a caller that commits anyway finds nothing written
+                raise
+    assert err.value.key == "loan.limit_reached"
+    async with db.transaction(read_only=True) as s:
+        (hold,) = await circ.holds_of(s, world.reader_ids["S1"])
+        assert hold.status == "ready"
+
+
+async def test_one_reader_borrowing_two_titles_at_once_respects_the_limit(db: Database) -> None:
+    await make_world(
+        db, records={f"r{i}": (f"书{i}", [f"B{i}"]) for i in range(1, 7)}, readers=READERS
+    )
+    one_book = LoanPolicy(roles={"student": RolePolicy(1, 30, 1, 15, 1)})
+
+    async def attempt(barcode: str) -> str:
+        try:
+            async with db.transaction() as s:
+                await circ.checkout(s, card_no="S1", barcode=barcode, policy=one_book)
+            return "ok"
+        except ServiceError as exc:
+            return exc.key
+
+    outcomes = await asyncio.gather(*(attempt(f"B{i}") for i in range(1, 7)))
+    assert outcomes.count("ok") == 1
+    assert set(outcomes) == {"ok", "loan.limit_reached"}

@@ -85,3 +85,21 @@ def test_desk_help_is_in_chinese(env: dict[str, str]) -> None:
     assert code == 0 and "流通：借书与还书" in text and "借出：把一册书借给读者。" in text
     code, text = run(["readers", "codes", "--help"], env)
     assert code == 0 and "为一个班或指定读者生成一次性绑定码" in text and "班级，例如" in text
+
+
+def test_desk_commands_refuse_a_missing_database(tmp_path: Path, env: dict[str, str]) -> None:
+    target = tmp_path / "elsewhere" / "none.sqlite3"
+    env = {**env, "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{target}"}
+    for args in (
+        ["circ", "return", "B1"],
+        ["search", "三体"],
+        ["readers", "codes", "--card", "S1"],
+    ):
+        code, text = run(args, env)
+        assert code == 2 and "找不到数据库" in text and "shuxiang db upgrade" in text, args
+    assert not target.exists()
+    # An empty but reachable database that was never migrated says so too.
+    assert run(["db", "upgrade"], env)[0] == 0
+    assert run(["db", "downgrade", "base"], env)[0] == 0
+    code, text = run(["circ", "return", "B1"], env)
+    assert code == 2 and "shuxiang db upgrade" in text

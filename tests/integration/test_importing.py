@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -14,14 +15,18 @@ from typer.testing import CliRunner
 from bot.sample_data import CATALOGUE_CSV, READERS_CSV
 from services import importing
 from services.importing import (
+    CatalogueReport,
     ImportFileError,
     ImportRejected,
+    ReaderReport,
+    check_import_file,
     generated_barcode,
     import_catalogue,
     import_readers,
 )
 from storage.db import Database
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record
+from storage.search_tables import SearchKey, SearchTerm
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -40,6 +45,17 @@ def write(tmp_path: Path, content: str | bytes, name: str = "books.csv") -> Path
         content = content.encode("utf-8")
     path.write_bytes(content)
     return path
+
+
+async def run_catalogue(db: Database, path: Path, **options: Any) -> CatalogueReport:
+    """The importer in its own unit of work, as the CLI runs it."""
+    async with db.transaction() as session:
+        return await import_catalogue(session, path, **options)
+
+
+async def run_readers(db: Database, path: Path, **options: Any) -> ReaderReport:
+    async with db.transaction() as session:
+        return await import_readers(session, path, **options)
 
 
 async def count(db: Database, model: type[object]) -> int:
@@ -85,7 +101,7 @@ async def test_import_catalogue_creates_records_and_copies(
     db: Database, tmp_path: Path, indexed: list[list[int]]
 ) -> None:
     progress: list[tuple[int, int]] = []
-    report = await import_catalogue(
+    report = await run_catalogue(
         db, write(tmp_path, GOOD), progress=lambda done, total: progress.append((done, total))
     )
 
@@ -125,17 +141,17 @@ async def test_reimport_changes_nothing_then_updates_only_what_changed(
     db: Database, tmp_path: Path, indexed: list[list[int]]
 ) -> None:
     path = write(tmp_path, GOOD)
-    await import_catalogue(db, path)
+    await run_catalogue(db, path)
     before = {rid: await record(db, rid) for rid in ("sx:1", "sx:2", "sx:3")}
 
-    again = await import_catalogue(db, path)
+    again = await run_catalogue(db, path)
     assert (again.records_created, again.records_updated, again.copies_added) == (0, 0, 0)
     assert again.records_unchanged == 3
     assert indexed[1:] == []  # nothing written, nothing to re-index
     assert await count(db, Copy) == 5
 
     changed = GOOD.replace("追风筝的人", "追风筝的人（新版）").replace(",3,,成长", ",4,,成长")
-    third = await import_catalogue(db, write(tmp_path, changed))
+    third = await run_catalogue(db, write(tmp_path, changed))
     assert (third.records_created, third.records_updated, third.records_unchanged) == (0, 1, 2)
     assert third.copies_added == 1  # the 4th minted copy; the first three are not duplicated
 
@@ -150,17 +166,17 @@ async def test_reimport_changes_nothing_then_updates_only_what_changed(
 
 
 async def test_import_never_deletes_copies(db: Database, tmp_path: Path) -> None:
-    await import_catalogue(db, write(tmp_path, GOOD))
+    await run_catalogue(db, write(tmp_path, GOOD))
     fewer = GOOD.replace("A001;A002", "A001").replace(",3,,成长", ",1,,成长")
-    report = await import_catalogue(db, write(tmp_path, fewer))
+    report = await run_catalogue(db, write(tmp_path, fewer))
     assert report.copies_added == 0
     assert await barcodes_of(db, "sx:1") == ["A001", "A002"]
     assert await count(db, Copy) == 5
 
 
 async def test_columns_missing_from_the_file_are_left_alone(db: Database, tmp_path: Path) -> None:
-    await import_catalogue(db, write(tmp_path, GOOD))
-    report = await import_catalogue(
+    await run_catalogue(db, write(tmp_path, GOOD))
+    report = await run_catalogue(
         db, write(tmp_path, "record_id,title\nsx:1,三体\nsx:2,追风筝的人（新版）\n", "short.csv")
     )
     assert (report.records_updated, report.records_unchanged) == (1, 1)
@@ -177,19 +193,19 @@ async def test_bom_crlf_unknown_columns_and_blank_lines(db: Database, tmp_path: 
         "\r\n"
         "sx:2,球状闪电,ignored,2\r\n"
     )
-    report = await import_catalogue(db, write(tmp_path, content))
+    report = await run_catalogue(db, write(tmp_path, content))
     assert (report.rows, report.records_created, report.copies_added) == (2, 2, 3)
 
 
 async def test_overlong_field_is_truncated_and_reported(db: Database, tmp_path: Path) -> None:
     long_date = "1958年4月北京第1版 1987年4月北京第3次印刷"
-    report = await import_catalogue(
+    report = await run_catalogue(
         db, write(tmp_path, f"record_id,title,pub_date\nsx:1,书,{long_date}\n")
     )
     assert report.records_created == 1
     assert [(p.line, "pub_date" in p.reason) for p in report.truncated] == [(2, True)]
     assert (await record(db, "sx:1")).pub_date == long_date[:20].rstrip()
-    again = await import_catalogue(
+    again = await run_catalogue(
         db, write(tmp_path, f"record_id,title,pub_date\nsx:1,书,{long_date}\n")
     )
     assert again.records_unchanged == 1
@@ -234,7 +250,7 @@ async def test_each_bad_row_is_reported_with_its_line_and_nothing_is_written(
     db: Database, tmp_path: Path
 ) -> None:
     with pytest.raises(ImportRejected) as caught:
-        await import_catalogue(db, write(tmp_path, BAD))
+        await run_catalogue(db, write(tmp_path, BAD))
 
     problems = {p.line: p.reason for p in caught.value.problems}
     assert sorted(problems) == sorted(BAD_LINES)
@@ -252,7 +268,7 @@ async def test_each_bad_row_is_reported_with_its_line_and_nothing_is_written(
 
 
 async def test_skip_bad_imports_the_good_rows(db: Database, tmp_path: Path) -> None:
-    report = await import_catalogue(db, write(tmp_path, BAD), skip_bad=True)
+    report = await run_catalogue(db, write(tmp_path, BAD), skip_bad=True)
 
     assert [p.line for p in report.skipped] == sorted(BAD_LINES)
     assert report.records_created == 3  # lines 2, 13, 18
@@ -267,7 +283,7 @@ async def test_skip_bad_imports_the_good_rows(db: Database, tmp_path: Path) -> N
 async def test_one_bad_row_rejects_the_whole_file(db: Database, tmp_path: Path) -> None:
     content = "record_id,title\n" + "".join(f"sx:{i},书{i}\n" for i in range(1, 200)) + "sx:x,\n"
     with pytest.raises(ImportRejected) as caught:
-        await import_catalogue(db, write(tmp_path, content))
+        await run_catalogue(db, write(tmp_path, content))
     assert [p.line for p in caught.value.problems] == [201]
     assert await count(db, Record) == 0
 
@@ -275,17 +291,17 @@ async def test_one_bad_row_rejects_the_whole_file(db: Database, tmp_path: Path) 
 async def test_barcode_owned_by_another_record_in_the_database(
     db: Database, tmp_path: Path
 ) -> None:
-    await import_catalogue(db, write(tmp_path, "record_id,title,barcodes\nsx:1,三体,B1;B2\n"))
+    await run_catalogue(db, write(tmp_path, "record_id,title,barcodes\nsx:1,三体,B1;B2\n"))
     clash = "record_id,title,barcodes\nsx:2,球状闪电,B3\nsx:3,流浪地球,B4;B2\n"
 
     with pytest.raises(ImportRejected) as caught:
-        await import_catalogue(db, write(tmp_path, clash, "clash.csv"))
+        await run_catalogue(db, write(tmp_path, clash, "clash.csv"))
     [problem] = caught.value.problems
     assert problem.line == 3
     assert "B2" in problem.reason and "sx:1" in problem.reason
     assert await count(db, Record) == 1
 
-    report = await import_catalogue(db, write(tmp_path, clash, "clash.csv"), skip_bad=True)
+    report = await run_catalogue(db, write(tmp_path, clash, "clash.csv"), skip_bad=True)
     assert [p.line for p in report.skipped] == [3]
     assert report.records_created == 1
     assert await barcodes_of(db, "sx:1") == ["B1", "B2"]
@@ -294,25 +310,82 @@ async def test_barcode_owned_by_another_record_in_the_database(
 
 async def test_missing_required_column_is_rejected_on_line_1(db: Database, tmp_path: Path) -> None:
     with pytest.raises(ImportRejected) as caught:
-        await import_catalogue(db, write(tmp_path, "record_id,author\nsx:1,某人\n"))
+        await run_catalogue(db, write(tmp_path, "record_id,author\nsx:1,某人\n"))
     [problem] = caught.value.problems
     assert problem.line == 1 and "title" in problem.reason
 
 
 async def test_missing_empty_and_non_utf8_files(db: Database, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="找不到文件"):
-        await import_catalogue(db, tmp_path / "nope.csv")
+        await run_catalogue(db, tmp_path / "nope.csv")
     with pytest.raises(ImportFileError, match="文件为空"):
-        await import_catalogue(db, write(tmp_path, b""))
+        await run_catalogue(db, write(tmp_path, b""))
     with pytest.raises(ImportFileError, match="文件为空"):
-        await import_catalogue(db, write(tmp_path, "\ufeff\n\n"))
+        await run_catalogue(db, write(tmp_path, "\ufeff\n\n"))
     gbk = "记录号,题名\n".encode("gbk")
     with pytest.raises(ImportFileError) as caught:
-        await import_readers(db, write(tmp_path, gbk))
+        await run_readers(db, write(tmp_path, gbk))
     assert str(caught.value) == (
         "文件不是 UTF-8 编码：请把文件另存为 UTF-8 编码的 CSV"
         "（Excel 里选「CSV UTF-8」），不要用 GBK/GB2312"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The caller's unit of work owns the transaction
+
+
+class _Abandon(Exception):
+    pass
+
+
+async def test_importers_never_commit_the_callers_rollback_undoes_everything(
+    db: Database, tmp_path: Path
+) -> None:
+    with pytest.raises(_Abandon):
+        async with db.transaction() as session:
+            report = await import_catalogue(session, write(tmp_path, GOOD))
+            roster = await import_readers(session, write(tmp_path, ROSTER, "roster.csv"))
+            assert (report.records_created, roster.created) == (3, 6)
+            # Flushed: visible inside the caller's transaction, index and audit included.
+            assert await session.scalar(select(func.count()).select_from(Record)) == 3
+            assert await session.scalar(select(func.count()).select_from(SearchTerm))
+            assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 2
+            raise _Abandon
+
+    for model in (Record, Copy, Reader, AuditEntry, SearchTerm, SearchKey):
+        assert await count(db, model) == 0, model
+
+
+async def test_imports_share_one_unit_of_work(db: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    async with db.transaction() as session:
+        first = await import_catalogue(session, path)
+        again = await import_catalogue(session, path)
+    assert first.records_created == 3
+    assert (again.records_created, again.records_unchanged, again.copies_added) == (0, 3, 0)
+    assert await count(db, Copy) == 5
+    assert await count(db, AuditEntry) == 2
+
+
+async def test_rejected_file_leaves_the_callers_other_work_alone(
+    db: Database, tmp_path: Path
+) -> None:
+    async with db.transaction() as session:
+        await import_catalogue(session, write(tmp_path, GOOD))
+        with pytest.raises(ImportRejected):
+            await import_catalogue(session, write(tmp_path, BAD, "bad.csv"))
+    # The rejected file wrote nothing, so the caller may still commit what it did before.
+    assert await count(db, Record) == 3
+    assert await count(db, AuditEntry) == 1
+
+
+def test_check_import_file(tmp_path: Path) -> None:
+    check_import_file(write(tmp_path, GOOD))
+    with pytest.raises(ImportFileError, match="找不到文件"):
+        check_import_file(tmp_path / "nope.csv")
+    with pytest.raises(ImportFileError, match="不是普通文件"):
+        check_import_file(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +403,7 @@ ROSTER = (
 
 
 async def test_import_readers_with_roles_and_idempotence(db: Database, tmp_path: Path) -> None:
-    report = await import_readers(db, write(tmp_path, ROSTER))
+    report = await run_readers(db, write(tmp_path, ROSTER))
     assert (report.rows, report.created, report.updated, report.unchanged) == (6, 6, 0, 0)
 
     async with db.transaction(read_only=True) as session:
@@ -346,14 +419,14 @@ async def test_import_readers_with_roles_and_idempotence(db: Database, tmp_path:
     assert readers["S001"].class_name == "高一(1)班"  # brackets normalised
     assert readers["T001"].grade is None and readers["T001"].active
 
-    again = await import_readers(db, write(tmp_path, ROSTER))
+    again = await run_readers(db, write(tmp_path, ROSTER))
     assert (again.created, again.updated, again.unchanged) == (0, 0, 6)
 
     # One moved class, one new; the readers left out of the file stay active.
     changed = (
         "card_no,name,role,grade,class_name\nS001,严晓,student,高一,高一(2)班\nS003,新生,学生,,\n"
     )
-    third = await import_readers(db, write(tmp_path, changed))
+    third = await run_readers(db, write(tmp_path, changed))
     assert (third.created, third.updated, third.unchanged) == (1, 1, 0)
     async with db.transaction(read_only=True) as session:
         readers = {r.card_no: r for r in await session.scalars(select(Reader))}
@@ -375,7 +448,7 @@ async def test_bad_reader_rows(db: Database, tmp_path: Path) -> None:
         "S007,正常,teacher,,\n"  # 8
     )
     with pytest.raises(ImportRejected) as caught:
-        await import_readers(db, write(tmp_path, content))
+        await run_readers(db, write(tmp_path, content))
     problems = {p.line: p.reason for p in caught.value.problems}
     assert sorted(problems) == [3, 4, 5, 6, 7]
     assert problems[3] == (
@@ -385,11 +458,11 @@ async def test_bad_reader_rows(db: Database, tmp_path: Path) -> None:
     assert "与第 2 行重复" in problems[6]
     assert await count(db, Reader) == 0
 
-    report = await import_readers(db, write(tmp_path, content), skip_bad=True)
+    report = await run_readers(db, write(tmp_path, content), skip_bad=True)
     assert report.created == 2 and [p.line for p in report.skipped] == [3, 4, 5, 6, 7]
 
     with pytest.raises(ImportRejected) as caught:
-        await import_readers(db, write(tmp_path, "card_no,name\nS1,某人\n"))
+        await run_readers(db, write(tmp_path, "card_no,name\nS1,某人\n"))
     assert caught.value.problems[0].line == 1 and "role" in caught.value.problems[0].reason
 
 
@@ -408,13 +481,13 @@ def _expected_copies(path: Path) -> tuple[int, int]:
 
 
 async def test_sample_data_imports_cleanly(db: Database) -> None:
-    report = await import_catalogue(db, CATALOGUE_CSV)
+    report = await run_catalogue(db, CATALOGUE_CSV)
     records, copies = _expected_copies(CATALOGUE_CSV)
     assert 250 <= records <= 350
     assert report.skipped == [] and report.truncated == []
     assert (report.records_created, report.copies_added) == (records, copies)
 
-    readers = await import_readers(db, READERS_CSV)
+    readers = await run_readers(db, READERS_CSV)
     assert readers.skipped == [] and readers.created == readers.rows
     async with db.transaction(read_only=True) as session:
         result = await session.execute(select(Reader.role, func.count()).group_by(Reader.role))
@@ -430,13 +503,13 @@ async def test_shared_books_6k_imports_with_counts_matching_the_file(db: Databas
         pytest.skip(f"shared data not present: {path}")
     records, copies = _expected_copies(path)
 
-    report = await import_catalogue(db, path)
+    report = await run_catalogue(db, path)
     assert report.skipped == []
     assert (report.rows, report.records_created, report.copies_added) == (records, records, copies)
     assert await count(db, Record) == records
     assert await count(db, Copy) == copies
 
-    again = await import_catalogue(db, path)
+    again = await run_catalogue(db, path)
     assert (again.records_created, again.records_updated, again.copies_added) == (0, 0, 0)
 
 
@@ -498,6 +571,19 @@ def test_cli_imports_sample_data_and_prints_a_summary(
 
     result = runner.invoke(app, ["import", "readers", str(tmp_path / "nope.csv")], env=cli_env)
     assert result.exit_code != 0 and "找不到文件" in result.output
+
+
+def test_cli_checks_the_file_before_touching_the_database(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    from bot.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", "readers", str(tmp_path / "nope.csv")], env=cli_env)
+    assert result.exit_code == 2 and "找不到文件" in result.output
+    result = runner.invoke(app, ["import", "catalogue", str(tmp_path)], env=cli_env)
+    assert result.exit_code == 2 and "不是普通文件" in result.output
+    assert not (tmp_path / "cli.sqlite3").exists()  # no connection, no migration
 
 
 def test_cli_help_is_in_chinese() -> None:
