@@ -9,6 +9,7 @@ import typer
 
 from bot.runtime import configure_logging, fail, run_async, run_with_db, settings_or_exit
 from services.i18n import t
+from storage.db import Database
 
 app = typer.Typer(
     help=t("cli.help_app"),
@@ -30,10 +31,7 @@ def db_upgrade(
     settings = settings_or_exit()
     configure_logging(settings)
 
-    async def body(db: object) -> str | None:
-        from storage.db import Database
-
-        assert isinstance(db, Database)
+    async def body(db: Database) -> str | None:
         await upgrade(db.engine, revision)
         return await current_revision(db.engine)
 
@@ -50,15 +48,27 @@ def db_downgrade(
 
     settings = settings_or_exit()
 
-    async def body(db: object) -> str | None:
-        from storage.db import Database
-
-        assert isinstance(db, Database)
+    async def body(db: Database) -> str | None:
         await downgrade(db.engine, revision)
         return await current_revision(db.engine)
 
     rev = run_with_db(settings, body, require_schema=False)
     typer.echo(t("cli.db_downgraded", revision=rev or "base"))
+
+
+@db_app.command("reindex", help=t("cli.help_db_reindex"))
+def db_reindex() -> None:
+    """Rebuild the whole search index from the records (after edits made outside Shuxiang)."""
+    from nlp.index import rebuild_index
+
+    settings = settings_or_exit()
+    configure_logging(settings)
+
+    async def body(db: Database) -> int:
+        async with db.transaction() as session:
+            return await rebuild_index(session)
+
+    typer.echo(t("cli.db_reindexed", count=run_with_db(settings, body)))
 
 
 @app.command("run", help=t("cli.help_run"))

@@ -103,3 +103,13 @@ def test_desk_commands_refuse_a_missing_database(tmp_path: Path, env: dict[str, 
     assert run(["db", "downgrade", "base"], env)[0] == 0
     code, text = run(["circ", "return", "B1"], env)
     assert code == 2 and "shuxiang db upgrade" in text
+
+
+def test_reindex_rebuilds_the_search_index(env: dict[str, str]) -> None:
+    assert run(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
+    with CATALOGUE_CSV.open(encoding="utf-8") as fh:
+        count = sum(1 for _ in csv.DictReader(fh))
+    code, text = run(["db", "reindex"], env)
+    assert code == 0 and f"检索索引已重建：{count} 种图书" in text
+    code, text = run(["search", "红楼梦"], env)
+    assert code == 0 and "红楼梦" in text
