@@ -12,10 +12,10 @@ import typer
 
 from bot.config import Settings
 from bot.runtime import run_with_db, settings_or_exit
-from handlers.render import calendar_days
 from services import circulation
 from services.errors import ServiceError
 from services.i18n import t
+from services.policy import calendar_days
 from services.readers import IssuedCode, issue_codes
 from storage.db import Database
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing aiogram costs ~150 MB: CLI commands that never reach it skip it
+    from aiogram import Router
 
 
 def get_routers() -> list[Router]:

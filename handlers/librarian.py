@@ -9,9 +9,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.render import Translator, calendar_days, esc, fmt_date
+from handlers.render import Translator, esc, fmt_date
 from services.circulation import checkout, holds_of, loans_of, reader_by_card, return_copy
-from services.policy import LoanPolicy
+from services.policy import LoanPolicy, calendar_days
 from services.readers import BoundReader
 
 

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import RenewCB
 from handlers.keyboards import loans_keyboard
-from handlers.render import Translator, calendar_days, esc, fmt_date
+from handlers.render import Translator, esc, fmt_date
 from services.circulation import LoanView, loans_of, renew
 from services.i18n import t
-from services.policy import LoanPolicy
+from services.policy import LoanPolicy, calendar_days
 from services.readers import BoundReader
 from storage.models import utcnow
 

@@ -26,8 +26,3 @@ def esc(value: object) -> str:
 
 def fmt_date(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d")
-
-
-def calendar_days(start: datetime, end: datetime, tz: ZoneInfo) -> int:
-    """Whole calendar days from start to end in the school's time zone, never negative."""
-    return max(0, (end.astimezone(tz).date() - start.astimezone(tz).date()).days)

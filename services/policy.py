@@ -7,6 +7,11 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
+def calendar_days(start: datetime, end: datetime, tz: ZoneInfo) -> int:
+    """Whole calendar days from start to end in the school's time zone, never negative."""
+    return max(0, (end.astimezone(tz).date() - start.astimezone(tz).date()).days)
+
+
 @dataclass(frozen=True, slots=True)
 class RolePolicy:
     max_loans: int
