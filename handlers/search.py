@@ -95,26 +95,6 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-async def send_card(
-    message: Message,
-    record_pk: int,
-    *,
-    session: AsyncSession,
-    reader: BoundReader | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-) -> None:
-    card = await book_card(
-        session, record_pk, reader_id=reader.reader_id if reader else None, shelf_map=shelf_map
-    )
-    is_teacher = reader is not None and reader.role == Role.TEACHER.value
-    await message.answer(
-        render_card(tr, card, tz),
-        reply_markup=card_keyboard(tr, card, is_teacher=is_teacher) if reader else None,
-    )
-
-
 def _query_of(callback: CallbackQuery) -> str | None:
     """The results message replies to the student's query: paging and 荐购 read it back."""
     message = callback.message
@@ -174,14 +154,16 @@ async def on_book(
     if not isinstance(callback.message, Message):
         await callback.answer(tr("errors.stale_button"), show_alert=True)
         return
-    await send_card(
-        callback.message,
+    card = await book_card(
+        session,
         callback_data.record_pk,
-        session=session,
-        reader=reader,
-        tr=tr,
-        tz=tz,
+        reader_id=reader.reader_id if reader else None,
         shelf_map=shelf_map,
+    )
+    is_teacher = reader is not None and reader.role == Role.TEACHER.value
+    await callback.message.answer(
+        render_card(tr, card, tz),
+        reply_markup=card_keyboard(tr, card, is_teacher=is_teacher) if reader else None,
     )
     await callback.answer()
 

@@ -1525,8 +1525,9 @@ class BotApiEmulator:
             self._chats[chat_id].reply_keyboard = keyboard
         return message
 
-    def _m_send_message(self, params: JSON, uploads: dict[str, web.FileField]) -> JSON:
-        chat_id = self._known_chat(params)
+    @staticmethod
+    def _message_text(params: JSON) -> tuple[str, list[JSON]]:
+        """The text and entities of sendMessage/editMessageText, checked as Telegram does."""
         raw = params.get("text")
         text, entities = format_text(
             raw if isinstance(raw, str) else "", params.get("parse_mode"), params.get("entities")
@@ -1535,6 +1536,11 @@ class BotApiEmulator:
             raise _bad("message text is empty")
         if utf16_len(text) > MAX_TEXT:
             raise _bad("message is too long")
+        return text, entities
+
+    def _m_send_message(self, params: JSON, uploads: dict[str, web.FileField]) -> JSON:
+        chat_id = self._known_chat(params)
+        text, entities = self._message_text(params)
         return self._finish_send(chat_id, params, {"text": text, "entities": entities})
 
     def _caption(self, params: JSON) -> tuple[str | None, list[JSON]]:
@@ -1615,14 +1621,7 @@ class BotApiEmulator:
         chat_id, record = self._editable(params)
         if "text" not in record.message:
             raise _bad("there is no text in the message to edit")
-        raw = params.get("text")
-        text, entities = format_text(
-            raw if isinstance(raw, str) else "", params.get("parse_mode"), params.get("entities")
-        )
-        if not text.strip():
-            raise _bad("message text is empty")
-        if utf16_len(text) > MAX_TEXT:
-            raise _bad("message is too long")
+        text, entities = self._message_text(params)
         # Like Telegram, an edit without reply_markup removes the inline keyboard.
         markup, _ = self._check_markup(params.get("reply_markup"), inline_only=True)
         changes = {"text": text, "entities": entities, "reply_markup": markup}
