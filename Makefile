@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot handlers services storage nlp
+	$(BIN)/mypy bot handlers services storage nlp sandbox
 
 test: lint typecheck
 	$(BIN)/pytest -q -rs

@@ -12,7 +12,7 @@ import pytest
 
 from bot.app import Shuxiang, build_app
 from bot.config import load_settings
-from bot.sandbox.emulator import BotApiEmulator
+from sandbox.emulator import BotApiEmulator
 from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
 from storage.db import Database

@@ -31,8 +31,8 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from bot.sandbox.emulator import BotApiEmulator, parse_html, parse_markdown_v2
-from bot.sandbox.webchat import add_webchat_routes
+from sandbox.emulator import BotApiEmulator, parse_html, parse_markdown_v2
+from sandbox.webchat import add_webchat_routes
 
 TOKEN = "123456:AAE-test_token_for_the_emulator_0123456789"
 STUDENT = 1001

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.sandbox.emulator import BotApiEmulator
+from sandbox.emulator import BotApiEmulator
 
 TOKEN = "424242:RUN-PROCESS-secret-token"
 

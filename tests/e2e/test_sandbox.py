@@ -9,7 +9,7 @@ import aiohttp
 from sqlalchemy import case, func, select
 
 from bot.config import load_settings
-from bot.demo import self_check, start_sandbox
+from sandbox.demo import self_check, start_sandbox
 from storage.models import Copy, Record
 
 

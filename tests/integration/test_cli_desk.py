@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.sample_data import CATALOGUE_CSV, READERS_CSV
+from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from bot.sample_data import CATALOGUE_CSV, READERS_CSV
+from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from services import importing
 from services.importing import (
     CatalogueReport,

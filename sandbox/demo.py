@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from bot.app import Shuxiang, build_app
 from bot.config import Settings
-from bot.sample_data import CATALOGUE_CSV, READERS_CSV
-from bot.sandbox.emulator import BotApiEmulator
-from bot.sandbox.webchat import add_webchat_routes
+from sandbox.emulator import BotApiEmulator
+from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
+from sandbox.webchat import add_webchat_routes
 from services import circulation
 from services.errors import ServiceError
 from services.i18n import t

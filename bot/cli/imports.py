@@ -10,8 +10,8 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from bot.cli.runtime import configure_logging, fail, run_with_db, settings_or_exit
 from bot.config import Settings
-from bot.runtime import configure_logging, fail, run_with_db, settings_or_exit
 from services.i18n import t
 from storage.db import Database
 

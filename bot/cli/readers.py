@@ -1,31 +1,25 @@
-"""Librarian commands at the terminal: binding codes and the circulation desk."""
+"""`shuxiang readers`: binding codes and their printable sheets."""
 
 from __future__ import annotations
 
 import csv
 import html
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bot.config import Settings
-from bot.runtime import run_with_db, settings_or_exit
-from services import circulation
+from bot.cli.runtime import run_with_db, settings_or_exit
 from services.errors import ServiceError
 from services.i18n import t
-from services.policy import calendar_days
 from services.readers import IssuedCode, issue_codes
 from storage.db import Database
 
 readers_app = typer.Typer(help=t("cli.help_readers"), no_args_is_help=True)
-circ_app = typer.Typer(help=t("cli.help_circ"), no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(readers_app, name="readers")
-    app.add_typer(circ_app, name="circ")
 
 
 def deep_link(bot_username: str, code: str) -> str:
@@ -97,66 +91,3 @@ def codes(
     sheet = out.with_suffix(".html")
     write_sheet(sheet, issued, username)
     typer.echo(t("cli.codes_written", count=len(issued), csv=out, sheet=sheet))
-
-
-@circ_app.command("checkout", help=t("cli.help_checkout"))
-def checkout(
-    card_no: Annotated[str, typer.Argument(help=t("cli.help_checkout_card"))],
-    barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))],
-) -> None:
-    """Lend one copy to a reader."""
-    settings = settings_or_exit()
-
-    async def body(db: Database) -> str:
-        async with db.transaction() as session:
-            done = await circulation.checkout(
-                session, card_no=card_no, barcode=barcode, policy=settings.loan_policy()
-            )
-        return t(
-            "cli.checkout_done",
-            title=done.title,
-            barcode=done.barcode,
-            name=done.reader_name,
-            card_no=done.card_no,
-            due=done.due_at.astimezone(settings.tz).date().isoformat(),
-        )
-
-    _run_desk(settings, body)
-
-
-@circ_app.command("return", help=t("cli.help_return"))
-def return_(barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))]) -> None:
-    """Return a copy by barcode; say so when it goes to the hold shelf."""
-    settings = settings_or_exit()
-
-    async def body(db: Database) -> str:
-        async with db.transaction() as session:
-            done = await circulation.return_copy(
-                session, barcode=barcode, policy=settings.loan_policy()
-            )
-        lines = [
-            t(
-                "cli.return_done",
-                title=done.title,
-                barcode=done.barcode,
-                name=done.reader_name,
-                card_no=done.card_no,
-            )
-        ]
-        late = calendar_days(done.due_at, done.returned_at, settings.tz)
-        if late:
-            lines.append(t("cli.return_overdue", days=late))
-        if done.held_for_name:
-            key = "cli.return_hold_office" if done.deliver_to_office else "cli.return_hold"
-            lines.append(t(key, name=done.held_for_name, card_no=done.held_for_card))
-        return "\n".join(lines)
-
-    _run_desk(settings, body)
-
-
-def _run_desk(settings: Settings, body: Callable[[Database], Awaitable[str]]) -> None:
-    try:
-        typer.echo(run_with_db(settings, body))
-    except ServiceError as exc:
-        typer.secho(exc.render(), fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None

@@ -16,7 +16,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from bot.runtime import configure_logging, run_with_db, settings_or_exit
+from bot.cli.runtime import configure_logging, run_with_db, settings_or_exit
 from services.i18n import t
 from storage.db import Database
 

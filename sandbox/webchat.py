@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.emulator import BotApiEmulator
+from sandbox.emulator import BotApiEmulator
 
 __all__ = ["CHAT_HTML", "add_webchat_routes", "render_page"]
 

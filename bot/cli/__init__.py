@@ -1,0 +1,29 @@
+"""The ``shuxiang`` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from services.i18n import t
+
+app = typer.Typer(
+    help=t("cli.help_app"),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def _register_command_groups() -> None:
+    # Each group lives in its own module so the groups grow independently.
+    from bot.cli import db, desk, imports, readers, run, search
+
+    for group in (run, db, imports, readers, desk, search):
+        group.register(app)
+
+
+_register_command_groups()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,64 @@
+"""Circulation rules, by family: lending (checkout, return, renewal), the hold queue, and the read
+models behind 我的借阅 and 我的预约.
+
+Every function runs inside the caller's unit of work (``Database.transaction()`` or the bot's
+per-update session) and never commits. Anything that changes a title's copies, loans or holds first
+locks that title's record row, so on PostgreSQL concurrent returns, renewals and reservations of
+one title queue up instead of interleaving; on SQLite ``BEGIN IMMEDIATE`` already serialises
+writers.
+"""
+
+from services.circulation.common import (
+    COUNTED,
+    LENDABLE,
+    copy_by_barcode,
+    lock_record,
+    open_loan_count,
+    overdue_count,
+    queue_position,
+    reader_by_card,
+    waiting_count,
+)
+from services.circulation.holds import (
+    HoldPlaced,
+    cancel_hold,
+    expire_ready_holds,
+    pass_copy_on,
+    place_hold,
+)
+from services.circulation.lending import (
+    CheckoutResult,
+    RenewResult,
+    ReturnResult,
+    checkout,
+    renew,
+    return_copy,
+)
+from services.circulation.views import HoldView, LoanView, holds_of, loans_of
+
+__all__ = [
+    "COUNTED",
+    "LENDABLE",
+    "CheckoutResult",
+    "HoldPlaced",
+    "HoldView",
+    "LoanView",
+    "RenewResult",
+    "ReturnResult",
+    "cancel_hold",
+    "checkout",
+    "copy_by_barcode",
+    "expire_ready_holds",
+    "holds_of",
+    "loans_of",
+    "lock_record",
+    "open_loan_count",
+    "overdue_count",
+    "pass_copy_on",
+    "place_hold",
+    "queue_position",
+    "reader_by_card",
+    "renew",
+    "return_copy",
+    "waiting_count",
+]

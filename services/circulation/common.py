@@ -1,0 +1,75 @@
+"""Look-ups and counts shared by the lending and hold rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.errors import ServiceError
+from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record
+
+LENDABLE = (CopyStatus.ON_SHELF.value, CopyStatus.IN_TRANSIT.value)
+COUNTED = tuple(s.value for s in CopyStatus if s not in (CopyStatus.LOST, CopyStatus.WITHDRAWN))
+
+
+async def lock_record(session: AsyncSession, record_pk: int) -> Record:
+    record = await session.scalar(select(Record).where(Record.id == record_pk).with_for_update())
+    if record is None:
+        raise ServiceError("book.not_found")
+    return record
+
+
+async def reader_by_card(session: AsyncSession, card_no: str) -> Reader:
+    reader = await session.scalar(select(Reader).where(Reader.card_no == card_no.strip()))
+    if reader is None:
+        raise ServiceError("reader.not_found", card_no=card_no.strip())
+    return reader
+
+
+async def copy_by_barcode(session: AsyncSession, barcode: str) -> Copy:
+    copy = await session.scalar(select(Copy).where(Copy.barcode == barcode.strip()))
+    if copy is None:
+        raise ServiceError("copy.not_found", barcode=barcode.strip())
+    return copy
+
+
+async def open_loan_count(session: AsyncSession, reader_id: int) -> int:
+    count = await session.scalar(
+        select(func.count(Loan.id)).where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def overdue_count(session: AsyncSession, reader_id: int, now: datetime) -> int:
+    count = await session.scalar(
+        select(func.count(Loan.id)).where(
+            Loan.reader_id == reader_id, Loan.returned_at.is_(None), Loan.due_at < now
+        )
+    )
+    return int(count or 0)
+
+
+async def waiting_count(session: AsyncSession, record_pk: int) -> int:
+    count = await session.scalar(
+        select(func.count(Hold.id)).where(
+            Hold.record_pk == record_pk, Hold.status == HoldStatus.WAITING.value
+        )
+    )
+    return int(count or 0)
+
+
+async def queue_position(session: AsyncSession, hold: Hold) -> int:
+    """1-based place among the waiting holds of the same title (placed_at, then id)."""
+    if hold.status != HoldStatus.WAITING.value:
+        return 0
+    ahead = await session.scalar(
+        select(func.count(Hold.id)).where(
+            Hold.record_pk == hold.record_pk,
+            Hold.status == HoldStatus.WAITING.value,
+            (Hold.placed_at < hold.placed_at)
+            | ((Hold.placed_at == hold.placed_at) & (Hold.id < hold.id)),
+        )
+    )
+    return int(ahead or 0) + 1

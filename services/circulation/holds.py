@@ -1,0 +1,201 @@
+"""The hold queue: placing, cancelling, and passing a copy that came free to the next reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import actor_for, record_audit
+from services.circulation.common import COUNTED, lock_record, queue_position
+from services.errors import ServiceError
+from services.outbox import enqueue
+from services.policy import LoanPolicy
+from storage.models import (
+    ACTIVE_HOLD_STATUSES,
+    Copy,
+    CopyStatus,
+    Hold,
+    HoldStatus,
+    Loan,
+    Reader,
+    Record,
+    Role,
+    utcnow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPlaced:
+    hold_id: int
+    title: str
+    position: int
+    deliver_to_office: bool
+
+
+async def pass_copy_on(
+    session: AsyncSession, copy: Copy, record: Record, policy: LoanPolicy, now: datetime
+) -> Hold | None:
+    """Give a copy that came free to the first waiting hold, or put it back on the shelf."""
+    hold = await session.scalar(
+        select(Hold)
+        .where(Hold.record_pk == record.id, Hold.status == HoldStatus.WAITING.value)
+        .order_by(Hold.placed_at, Hold.id)
+        .limit(1)
+        .with_for_update()
+    )
+    if hold is None:
+        copy.status = CopyStatus.IN_CORNER.value if copy.corner_id else CopyStatus.ON_SHELF.value
+        return None
+    hold.status = HoldStatus.READY.value
+    hold.copy_id = copy.id
+    hold.ready_until = policy.due(now, policy.hold_pickup_days)
+    copy.status = CopyStatus.ON_HOLD_SHELF.value
+    await session.flush()
+    await enqueue(
+        session,
+        kind="hold_ready",
+        reader_id=hold.reader_id,
+        dedupe_key=f"hold_ready:{hold.id}",
+        payload={
+            "hold_id": hold.id,
+            "record_pk": record.id,
+            "title": record.title,
+            "ready_until": hold.ready_until.isoformat(),
+            "deliver_to_office": hold.deliver_to_office,
+        },
+        now=now,
+    )
+    return hold
+
+
+async def place_hold(
+    session: AsyncSession,
+    *,
+    reader_id: int,
+    record_pk: int,
+    policy: LoanPolicy,
+    deliver_to_office: bool = False,
+    now: datetime | None = None,
+) -> HoldPlaced:
+    now = now or utcnow()
+    record = await lock_record(session, record_pk)
+    reader = await session.get_one(Reader, reader_id, with_for_update=True)
+    if not reader.active:
+        raise ServiceError("reader.inactive", name=reader.name)
+    if deliver_to_office and reader.role != Role.TEACHER.value:
+        raise ServiceError("hold.delivery_teachers_only")
+    existing = await session.scalar(
+        select(Hold).where(
+            Hold.record_pk == record.id,
+            Hold.reader_id == reader.id,
+            Hold.status.in_(ACTIVE_HOLD_STATUSES),
+        )
+    )
+    if existing is not None:
+        raise ServiceError("hold.already", title=record.title)
+    borrowed = await session.scalar(
+        select(func.count(Loan.id))
+        .join(Copy, Copy.id == Loan.copy_id)
+        .where(Copy.record_pk == record.id, Loan.reader_id == reader.id)
+        .where(Loan.returned_at.is_(None))
+    )
+    if borrowed:
+        raise ServiceError("hold.already_borrowed", title=record.title)
+    on_shelf = await session.scalar(
+        select(func.count(Copy.id)).where(
+            Copy.record_pk == record.id, Copy.status == CopyStatus.ON_SHELF.value
+        )
+    )
+    if on_shelf:
+        raise ServiceError("hold.on_shelf", title=record.title, count=on_shelf)
+    holdable = await session.scalar(
+        select(func.count(Copy.id)).where(Copy.record_pk == record.id, Copy.status.in_(COUNTED))
+    )
+    if not holdable:
+        raise ServiceError("hold.no_copies", title=record.title)
+    active = await session.scalar(
+        select(func.count(Hold.id)).where(
+            Hold.reader_id == reader.id, Hold.status.in_(ACTIVE_HOLD_STATUSES)
+        )
+    )
+    rules = policy.for_role(reader.role)
+    if (active or 0) >= rules.max_holds:
+        raise ServiceError("hold.limit", limit=rules.max_holds)
+    hold = Hold(
+        record_pk=record.id,
+        reader_id=reader.id,
+        placed_at=now,
+        deliver_to_office=deliver_to_office,
+    )
+    session.add(hold)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise ServiceError("hold.already", title=record.title) from None
+    record_audit(session, actor_for(reader.id), "hold", {"hold_id": hold.id}, now=now)
+    return HoldPlaced(
+        hold_id=hold.id,
+        title=record.title,
+        position=await queue_position(session, hold),
+        deliver_to_office=deliver_to_office,
+    )
+
+
+async def cancel_hold(
+    session: AsyncSession,
+    *,
+    reader_id: int,
+    hold_id: int,
+    policy: LoanPolicy,
+    now: datetime | None = None,
+) -> str:
+    """Cancel one's own active hold; a copy set aside for it goes to the next reader."""
+    now = now or utcnow()
+    hold = await session.scalar(select(Hold).where(Hold.id == hold_id, Hold.reader_id == reader_id))
+    if hold is None or hold.status not in ACTIVE_HOLD_STATUSES:
+        raise ServiceError("hold.not_found")
+    record = await lock_record(session, hold.record_pk)
+    await session.refresh(hold, with_for_update=True)
+    if hold.status not in ACTIVE_HOLD_STATUSES:
+        raise ServiceError("hold.not_found")
+    was_ready_copy = hold.copy_id if hold.status == HoldStatus.READY.value else None
+    hold.status = HoldStatus.CANCELLED.value
+    hold.closed_at = now
+    await session.flush()
+    if was_ready_copy is not None:
+        copy = await session.get_one(Copy, was_ready_copy)
+        await pass_copy_on(session, copy, record, policy, now)
+    record_audit(session, actor_for(reader_id), "hold_cancel", {"hold_id": hold.id}, now=now)
+    return record.title
+
+
+async def expire_ready_holds(
+    session: AsyncSession, *, policy: LoanPolicy, now: datetime | None = None
+) -> int:
+    """Ready holds not collected in time expire; their copies go to the next reader or the shelf."""
+    now = now or utcnow()
+    stale = list(
+        await session.scalars(
+            select(Hold)
+            .where(Hold.status == HoldStatus.READY.value, Hold.ready_until < now)
+            .order_by(Hold.id)
+        )
+    )
+    expired = 0
+    for hold in stale:
+        record = await lock_record(session, hold.record_pk)
+        await session.refresh(hold, with_for_update=True)
+        if hold.status != HoldStatus.READY.value:
+            continue
+        expired += 1
+        hold.status = HoldStatus.EXPIRED.value
+        hold.closed_at = now
+        await session.flush()
+        if hold.copy_id is not None:
+            copy = await session.get_one(Copy, hold.copy_id)
+            await pass_copy_on(session, copy, record, policy, now)
+    return expired

@@ -1,0 +1,237 @@
+"""Lending rules: checkout, return and renewal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import actor_for, record_audit
+from services.circulation.common import (
+    LENDABLE,
+    copy_by_barcode,
+    lock_record,
+    open_loan_count,
+    overdue_count,
+    reader_by_card,
+    waiting_count,
+)
+from services.circulation.holds import pass_copy_on
+from services.errors import ServiceError
+from services.policy import LoanPolicy
+from storage.models import (
+    ACTIVE_HOLD_STATUSES,
+    Copy,
+    CopyStatus,
+    Hold,
+    HoldStatus,
+    Loan,
+    Reader,
+    utcnow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    loan_id: int
+    reader_name: str
+    card_no: str
+    title: str
+    barcode: str
+    due_at: datetime
+    collected_hold: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnResult:
+    title: str
+    barcode: str
+    reader_name: str
+    card_no: str
+    due_at: datetime
+    returned_at: datetime
+    # When a hold was waiting, the copy goes to the hold shelf for this reader.
+    held_for_name: str | None
+    held_for_card: str | None
+    deliver_to_office: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RenewResult:
+    loan_id: int
+    title: str
+    due_at: datetime
+    renewals_left: int
+
+
+async def checkout(
+    session: AsyncSession,
+    *,
+    card_no: str,
+    barcode: str,
+    policy: LoanPolicy,
+    actor_reader_id: int | None = None,
+    now: datetime | None = None,
+) -> CheckoutResult:
+    now = now or utcnow()
+    reader = await reader_by_card(session, card_no)
+    if not reader.active:
+        raise ServiceError("reader.inactive", name=reader.name)
+    copy = await copy_by_barcode(session, barcode)
+    record = await lock_record(session, copy.record_pk)
+    # Title first, then reader, everywhere: the reader lock keeps the limits below honest when
+    # the same reader borrows two different titles at once on PostgreSQL.
+    await session.refresh(reader, with_for_update=True)
+    await session.refresh(copy, with_for_update=True)
+
+    # Every rule is checked before anything is written.
+    if copy.status == CopyStatus.ON_LOAN.value:
+        raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title)
+    if copy.status == CopyStatus.ON_HOLD_SHELF.value:
+        shelf_hold = await session.scalar(
+            select(Hold).where(Hold.copy_id == copy.id, Hold.status == HoldStatus.READY.value)
+        )
+        if shelf_hold is not None and shelf_hold.reader_id != reader.id:
+            raise ServiceError("copy.held_for_other", barcode=copy.barcode, title=record.title)
+    elif copy.status == CopyStatus.IN_CORNER.value:
+        raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record.title)
+    elif copy.status not in LENDABLE:
+        raise ServiceError("copy.unavailable", barcode=copy.barcode, title=record.title)
+    rules = policy.for_role(reader.role)
+    if await overdue_count(session, reader.id, now):
+        raise ServiceError("loan.has_overdue", name=reader.name)
+    if await open_loan_count(session, reader.id) >= rules.max_loans:
+        raise ServiceError("loan.limit_reached", name=reader.name, limit=rules.max_loans)
+
+    # The reader's own hold on this title (waiting, or ready with this or another copy) is served.
+    own_hold = await session.scalar(
+        select(Hold).where(
+            Hold.record_pk == record.id,
+            Hold.reader_id == reader.id,
+            Hold.status.in_(ACTIVE_HOLD_STATUSES),
+        )
+    )
+    collected = own_hold is not None
+    set_aside: int | None = None
+    if own_hold is not None:
+        if own_hold.status == HoldStatus.READY.value and own_hold.copy_id != copy.id:
+            set_aside = own_hold.copy_id
+        own_hold.status = HoldStatus.COLLECTED.value
+        own_hold.closed_at = now
+        await session.flush()
+    if set_aside is not None:
+        # They took another copy: the one kept for them goes to the next reader or the shelf.
+        await pass_copy_on(session, await session.get_one(Copy, set_aside), record, policy, now)
+
+    loan = Loan(
+        copy_id=copy.id,
+        reader_id=reader.id,
+        lent_at=now,
+        due_at=policy.due(now, rules.loan_days),
+        lent_by=actor_reader_id,
+    )
+    session.add(loan)
+    copy.status = CopyStatus.ON_LOAN.value
+    record.loan_count = (record.loan_count or 0) + 1
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title) from None
+    record_audit(
+        session,
+        actor_for(actor_reader_id),
+        "checkout",
+        {"loan_id": loan.id, "card_no": reader.card_no, "barcode": copy.barcode},
+        now=now,
+    )
+    return CheckoutResult(
+        loan_id=loan.id,
+        reader_name=reader.name,
+        card_no=reader.card_no,
+        title=record.title,
+        barcode=copy.barcode,
+        due_at=loan.due_at,
+        collected_hold=collected,
+    )
+
+
+async def return_copy(
+    session: AsyncSession,
+    *,
+    barcode: str,
+    policy: LoanPolicy,
+    actor_reader_id: int | None = None,
+    now: datetime | None = None,
+) -> ReturnResult:
+    now = now or utcnow()
+    copy = await copy_by_barcode(session, barcode)
+    record = await lock_record(session, copy.record_pk)
+    await session.refresh(copy, with_for_update=True)
+    loan = await session.scalar(
+        select(Loan).where(Loan.copy_id == copy.id, Loan.returned_at.is_(None)).with_for_update()
+    )
+    if loan is None:
+        raise ServiceError("copy.not_on_loan", barcode=copy.barcode, title=record.title)
+    borrower = await session.get_one(Reader, loan.reader_id)
+    loan.returned_at = now
+    hold = await pass_copy_on(session, copy, record, policy, now)
+    held_for = await session.get_one(Reader, hold.reader_id) if hold else None
+    record_audit(
+        session,
+        actor_for(actor_reader_id),
+        "return",
+        {"loan_id": loan.id, "barcode": copy.barcode, "hold_id": hold.id if hold else None},
+        now=now,
+    )
+    return ReturnResult(
+        title=record.title,
+        barcode=copy.barcode,
+        reader_name=borrower.name,
+        card_no=borrower.card_no,
+        due_at=loan.due_at,
+        returned_at=now,
+        held_for_name=held_for.name if held_for else None,
+        held_for_card=held_for.card_no if held_for else None,
+        deliver_to_office=bool(hold and hold.deliver_to_office),
+    )
+
+
+async def renew(
+    session: AsyncSession,
+    *,
+    reader_id: int,
+    loan_id: int,
+    policy: LoanPolicy,
+    now: datetime | None = None,
+) -> RenewResult:
+    now = now or utcnow()
+    # Only the borrower's own open loan: another reader's id gives the same answer as a missing one.
+    loan = await session.scalar(select(Loan).where(Loan.id == loan_id, Loan.reader_id == reader_id))
+    if loan is None or loan.returned_at is not None:
+        raise ServiceError("renew.not_found")
+    copy = await session.get_one(Copy, loan.copy_id)
+    record = await lock_record(session, copy.record_pk)
+    await session.refresh(loan, with_for_update=True)
+    if loan.returned_at is not None:
+        raise ServiceError("renew.not_found")
+    reader = await session.get_one(Reader, reader_id)
+    rules = policy.for_role(reader.role)
+    if loan.due_at < now:
+        raise ServiceError("renew.overdue", title=record.title)
+    if loan.renewals >= rules.renewals:
+        raise ServiceError("renew.limit", title=record.title, limit=rules.renewals)
+    waiting = await waiting_count(session, record.id)
+    if waiting:
+        raise ServiceError("renew.others_waiting", title=record.title, waiting=waiting)
+    loan.due_at = policy.due(loan.due_at, rules.renewal_days)
+    loan.renewals += 1
+    record_audit(session, actor_for(reader_id), "renew", {"loan_id": loan.id}, now=now)
+    return RenewResult(
+        loan_id=loan.id,
+        title=record.title,
+        due_at=loan.due_at,
+        renewals_left=rules.renewals - loan.renewals,
+    )
