@@ -1,4 +1,7 @@
-"""The locale catalogue: every user-facing string, looked up by key (zh-CN first)."""
+"""The locale catalogue: every user-facing string, looked up by key (zh-CN first).
+
+A locale is a folder of TOML files, one per feature (``services/locales/zh-CN/*.toml``), merged
+into one flat table; the same key in two files is an error, not a silent override."""
 
 from __future__ import annotations
 
@@ -26,11 +29,18 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 @cache
 def catalogue(locale: str = DEFAULT_LOCALE) -> dict[str, str]:
-    path = LOCALES / f"{locale}.toml"
-    if not path.exists():
-        path = LOCALES / f"{DEFAULT_LOCALE}.toml"
-    with path.open("rb") as fh:
-        return _flatten(tomllib.load(fh))
+    folder = LOCALES / locale
+    if not folder.is_dir():
+        folder = LOCALES / DEFAULT_LOCALE
+    merged: dict[str, str] = {}
+    for path in sorted(folder.glob("*.toml")):
+        with path.open("rb") as fh:
+            table = _flatten(tomllib.load(fh))
+        clash = sorted(merged.keys() & table.keys())
+        if clash:
+            raise ValueError(f"{path.name} repeats locale keys: {', '.join(clash[:5])}")
+        merged.update(table)
+    return merged
 
 
 def available_locale(language_code: str | None) -> str:

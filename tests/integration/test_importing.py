@@ -257,7 +257,7 @@ async def test_each_bad_row_is_reported_with_its_line_and_nothing_is_written(
     for line, words in BAD_LINES.items():
         assert words in problems[line], (line, problems[line])
     assert str(caught.value.problems[0]).startswith("第 5 行：")
-    # The full wording, as the catalogue (services/locales/zh-CN.toml) gives it.
+    # The full wording, as the catalogue (services/locales/zh-CN/*.toml) gives it.
     assert str(caught.value) == "11 处问题，未导入任何数据"
     assert problems[6] == "ISBN「9787536692931」校验位不正确"
     assert problems[8] == "记录号 sx:1 与第 2 行重复"

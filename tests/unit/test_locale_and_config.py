@@ -110,7 +110,7 @@ def test_no_user_facing_chinese_in_code() -> None:
                     value = None  # an f-string: never allowed
                 if value not in allowed:
                     offending.append(f"{name}:{line}: {literal}")
-    assert offending == [], "move these to services/locales/zh-CN.toml:\n" + "\n".join(offending)
+    assert offending == [], "move these to services/locales/zh-CN/*.toml:\n" + "\n".join(offending)
 
 
 def test_cjk_scan_skips_docstrings_and_comments(tmp_path: Path) -> None:
