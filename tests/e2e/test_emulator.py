@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
 )
@@ -103,13 +103,12 @@ async def test_send_message_round_trip(bot: Bot, emu: BotApiEmulator) -> None:
 
 
 async def test_long_polling_and_offsets(bot: Bot, emu: BotApiEmulator) -> None:
-    started = time.monotonic()
-    poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.1)
+    # A poll far longer than the wait below: only the new update can end it in time.
+    poll = asyncio.create_task(bot.get_updates(timeout=50))
+    await emu.wait_polling()
     assert not poll.done()  # really waiting
     update = emu.send_text(STUDENT, "/start ref_42")
-    updates = await asyncio.wait_for(poll, 2)
-    assert time.monotonic() - started < 1.5
+    updates = await asyncio.wait_for(poll, 20)
     assert [u.update_id for u in updates] == [update["update_id"]]
     message = updates[0].message
     assert message is not None and message.text == "/start ref_42"
@@ -139,13 +138,14 @@ async def test_long_polling_and_offsets(bot: Bot, emu: BotApiEmulator) -> None:
 
 
 async def test_two_pollers_conflict(bot: Bot, emu: BotApiEmulator) -> None:
-    older = asyncio.create_task(bot.get_updates(timeout=3))
-    await asyncio.sleep(0.1)
-    newer = asyncio.create_task(bot.get_updates(timeout=1))
+    older = asyncio.create_task(bot.get_updates(timeout=50))
+    await emu.wait_polling()
+    newer = asyncio.create_task(bot.get_updates(timeout=50))
     with pytest.raises(TelegramConflictError, match="terminated by other getUpdates"):
-        await asyncio.wait_for(older, 2)
+        await asyncio.wait_for(older, 20)
+    await emu.wait_polling()
     emu.send_text(STUDENT, "你好")
-    assert len(await newer) == 1
+    assert len(await asyncio.wait_for(newer, 20)) == 1
 
 
 async def test_fault_429(bot: Bot, emu: BotApiEmulator) -> None:
@@ -175,10 +175,14 @@ async def test_fault_5xx_and_slow(bot: Bot, emu: BotApiEmulator) -> None:
     emu.faults.add(method="getMe", kind="5xx")
     with pytest.raises(TelegramServerError, match="Bad Gateway"):
         await bot.get_me()
-    emu.faults.add(method="getMe", kind="slow", delay=0.3)
-    started = time.monotonic()
-    await bot.get_me()
-    assert time.monotonic() - started >= 0.3
+    # A slow answer still arrives...
+    emu.faults.add(method="getMe", kind="slow", delay=0.05)
+    assert (await bot.get_me()).username == "shuxiang_bot"
+    # ...and one slower than the client's timeout never does.
+    emu.faults.add(method="getMe", kind="slow", delay=60)
+    with pytest.raises(TelegramNetworkError):
+        await bot.get_me(request_timeout=1)
+    assert emu.faults.active == []  # both consumed
 
 
 async def test_validation_errors(bot: Bot, emu: BotApiEmulator) -> None:
@@ -275,15 +279,15 @@ async def test_wait_for_bot_message(bot: Bot, emu: BotApiEmulator) -> None:
     update = emu.send_text(STUDENT, "找书")
     after = update["message"]["message_id"]
 
-    async def reply_later() -> None:
-        await asyncio.sleep(0.1)
-        await bot.send_message(STUDENT, "正在查找…")
-        await bot.send_message(STUDENT, "找到 3 本")
-
-    task = asyncio.create_task(reply_later())
-    found = await emu.wait_for_bot_message(STUDENT, lambda m: "本" in m["text"], 2, after)
+    waiting = asyncio.create_task(
+        emu.wait_for_bot_message(STUDENT, lambda m: "本" in m["text"], 20, after)
+    )
+    await asyncio.sleep(0)  # let the wait start: it must be woken by the messages below
+    assert not waiting.done()
+    await bot.send_message(STUDENT, "正在查找…")
+    await bot.send_message(STUDENT, "找到 3 本")
+    found = await waiting
     assert found["text"] == "找到 3 本"
-    await task
     with pytest.raises(TimeoutError, match="正在查找"):
         await emu.wait_for_bot_message(STUDENT, contains="不存在", timeout=0.2)
 
@@ -367,9 +371,8 @@ async def test_http_surface(emu: BotApiEmulator, http: aiohttp.ClientSession) ->
         }
     after = sent["message"]["message_id"]
     waiter = asyncio.create_task(
-        http.get(f"{base}/_control/wait/{LIBRARIAN}?after={after}&timeout=2")
+        http.get(f"{base}/_control/wait/{LIBRARIAN}?after={after}&timeout=20")
     )
-    await asyncio.sleep(0.05)
     async with http.post(
         f"{base}/bot{TOKEN}/sendMessage", data={"chat_id": str(LIBRARIAN), "text": "42 本"}
     ) as r:
