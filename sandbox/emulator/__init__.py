@@ -19,14 +19,18 @@ Modules, each a layer of :class:`BotApiEmulator` or a part it uses:
 - ``protocol``: the wire format (error envelope and texts, request field coercion);
 - ``text``: text checks (HTML/MarkdownV2/Markdown parsing into entities, length and keyboard
   limits);
-- ``store``: the message store (users, chats, messages, update queue, waits on changes);
-- ``faults``: injected failures (429, 403, 5xx, slow answers);
+- ``store``: the message store (users, chats, messages, update queue, waits on changes,
+  counts of messages sent per chat and of duplicates);
+- ``faults``: injected failures (429, 403, 5xx, slow, late or lost answers, dropped
+  connections), per method, per chat, every Nth call;
+- ``flood``: Telegram's flood limits, opt-in (``emu.flood.enable()``), with their counters;
 - ``methods``: the Bot API methods over the store;
 - ``control``: the ``/_control/...`` HTTP routes;
 - ``server``: the aiohttp server, lifecycle and webhook delivery.
 """
 
 from sandbox.emulator.faults import Fault, FaultInjector
+from sandbox.emulator.flood import FloodLimits
 from sandbox.emulator.protocol import ApiError
 from sandbox.emulator.server import BotApiEmulator
 from sandbox.emulator.store import StoredFile, iter_buttons
@@ -43,6 +47,7 @@ __all__ = [
     "BotApiEmulator",
     "Fault",
     "FaultInjector",
+    "FloodLimits",
     "StoredFile",
     "format_text",
     "iter_buttons",

@@ -28,7 +28,12 @@ class ControlApi(BotApiMethods):
         app.router.add_get("/_control/wait/{chat_id}", self._c_wait)
         app.router.add_get("/_control/callback/{callback_id}", self._c_callback)
         app.router.add_post("/_control/faults", self._c_faults)
+        app.router.add_get("/_control/faults", self._c_list_faults)
         app.router.add_delete("/_control/faults", self._c_clear_faults)
+        app.router.add_get("/_control/flood", self._c_flood)
+        app.router.add_post("/_control/flood", self._c_flood)
+        app.router.add_get("/_control/stats", self._c_stats)
+        app.router.add_delete("/_control/stats", self._c_stats)
         app.router.add_post("/_control/block", self._c_block)
         app.router.add_get("/_control/calls/{method}", self._c_calls)
         app.router.add_get("/_control/file/{file_id}", self._c_file)
@@ -162,14 +167,60 @@ class ControlApi(BotApiMethods):
                 chat_id=None if body.get("chat_id") is None else int(body["chat_id"]),
                 delay=float(body.get("delay", 1.0)),
                 description=body.get("description"),
+                status=int(body.get("status", 502)),
+                every=int(body.get("every", 1)),
             )
         except ValueError as exc:
             return self._fail(400, str(exc))
         return self._ok(fault.to_json())
 
+    async def _c_list_faults(self, request: web.Request) -> web.Response:
+        return self._ok([fault.to_json() for fault in self.faults.active])
+
     async def _c_clear_faults(self, request: web.Request) -> web.Response:
         self.faults.clear()
         return self._ok(True)
+
+    async def _c_flood(self, request: web.Request) -> web.Response:
+        """POST ``{"enabled": true, "global_rate": 30, "chat_rate": 1, "chat_burst": 3}``
+        turns the flood limits on (``false`` off); ``"reset": true`` zeroes their counters."""
+        if request.method == "POST":
+            body = await self._json_body(request)
+            if body.get("reset"):
+                self.flood.reset_counters()
+            if body.get("enabled") is False:
+                self.flood.disable()
+            elif body.get("enabled"):
+                burst = body.get("global_burst")
+                try:
+                    self.flood.enable(
+                        global_rate=float(body.get("global_rate", 30.0)),
+                        global_burst=None if burst is None else float(burst),
+                        chat_rate=float(body.get("chat_rate", 1.0)),
+                        chat_burst=float(body.get("chat_burst", 3.0)),
+                    )
+                except ValueError as exc:
+                    return self._fail(400, str(exc))
+        return self._ok(self.flood.stats())
+
+    async def _c_stats(self, request: web.Request) -> web.Response:
+        """What the bot sent (per chat, duplicates) and what the flood limits refused;
+        DELETE zeroes both."""
+        if request.method == "DELETE":
+            self.reset_sent_counts()
+            self.flood.reset_counters()
+        duplicates = [
+            {"chat_id": chat_id, "text": text, "count": count}
+            for (chat_id, text), count in sorted(self.duplicates().items())
+        ]
+        return self._ok(
+            {
+                "sent_total": self.sent_total,
+                "sent_by_chat": {str(c): n for c, n in sorted(self.sent_counts().items())},
+                "duplicates": duplicates,
+                "flood": self.flood.stats(),
+            }
+        )
 
     async def _c_block(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)

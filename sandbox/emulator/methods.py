@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.emulator.faults import FaultInjector
+from sandbox.emulator.flood import FloodLimits
 from sandbox.emulator.protocol import (
     BLOCKED,
     CONFLICT_POLL,
@@ -76,6 +77,7 @@ class BotApiMethods(MessageStore):
     def __init__(self, bot_user: JSON, *, first_update_id: int = 1) -> None:
         super().__init__(bot_user, first_update_id=first_update_id)
         self.faults = FaultInjector()
+        self.flood = FloodLimits()
         self.webhook_errors: list[JSON] = []
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._menu_buttons: dict[int | None, JSON] = {}
@@ -137,21 +139,18 @@ class BotApiMethods(MessageStore):
             raise ApiError(404, "Not Found")
         fault = self.faults.take(name, params)
         if fault is not None:
-            if fault.kind == "slow":
-                await asyncio.sleep(fault.delay)
-            elif fault.kind == "429":
-                raise too_many_requests(fault.retry_after)
-            elif fault.kind == "403":
-                raise ApiError(403, BLOCKED)
-            elif fault.kind == "5xx":
-                raise ApiError(502, "Bad Gateway")
-            else:
-                raise bad_request(fault.description or "injected fault")
-        if name in _CHAT_WRITE_METHODS and as_int(params.get("chat_id")) in self._blocked:
+            await fault.before()
+        chat_id = as_int(params.get("chat_id"))
+        retry_after = self.flood.check(name, chat_id)
+        if retry_after is not None:
+            raise too_many_requests(retry_after)
+        if name in _CHAT_WRITE_METHODS and chat_id in self._blocked:
             raise ApiError(403, BLOCKED)
         result = handler(params, uploads or {})
         if asyncio.iscoroutine(result):
             result = await result
+        if fault is not None:
+            await fault.after()
         return result
 
     # -- Bot API methods ------------------------------------------------------------------------

@@ -49,6 +49,10 @@ class ApiError(Exception):
         return web.json_response(self.envelope(), status=self.code, dumps=dumps)
 
 
+class ConnectionDropped(Exception):
+    """The emulator closes the connection without answering (an injected network fault)."""
+
+
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from sandbox.emulator.control import ControlApi, control_errors
-from sandbox.emulator.protocol import DEFAULT_BOT_ID, JSON, ApiError, bad_request, coerce, dumps
+from sandbox.emulator.protocol import (
+    DEFAULT_BOT_ID,
+    JSON,
+    ApiError,
+    ConnectionDropped,
+    bad_request,
+    coerce,
+    dumps,
+)
 
 if TYPE_CHECKING:
     from aiogram.client.session.aiohttp import AiohttpSession
@@ -165,6 +173,10 @@ class BotApiEmulator(ControlApi):
             return web.json_response({"ok": True, "result": result}, dumps=dumps)
         except ApiError as exc:
             return exc.response()
+        except ConnectionDropped:
+            if request.transport is not None:
+                request.transport.abort()  # the client sees the server disconnect
+            return web.Response(status=500)  # never reaches the closed connection
         finally:
             if counted:
                 self._inflight -= 1
@@ -205,7 +217,8 @@ class BotApiEmulator(ControlApi):
                 self._notify()
 
     async def _deliver(self, hook: JSON, update_id: int) -> None:
-        assert self._client is not None
+        if self._client is None:
+            raise RuntimeError("emulator is not running")
         headers = {"Content-Type": "application/json"}
         if hook.get("secret_token"):
             headers["X-Telegram-Bot-Api-Secret-Token"] = str(hook["secret_token"])
@@ -239,5 +252,5 @@ class BotApiEmulator(ControlApi):
                     await self._call_method(payload["method"].lower(), params)
                 except ApiError as exc:
                     log.warning("webhook reply %s failed: %s", payload["method"], exc.description)
-
-    # -- HTTP: control API ----------------------------------------------------------------------
+                except ConnectionDropped:
+                    log.warning("webhook reply %s dropped by a fault", payload["method"])

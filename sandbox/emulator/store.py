@@ -18,6 +18,7 @@ import mimetypes
 import re
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -131,6 +132,8 @@ class MessageStore:
         self._last_activity = 0.0
         self._changed = asyncio.Event()
         self._closing = False
+        self._sent_by_chat: Counter[int] = Counter()
+        self._sent_texts: Counter[tuple[int, str]] = Counter()
 
     # -- change notification --------------------------------------------------------------------
 
@@ -248,6 +251,9 @@ class MessageStore:
         chat.next_message_id += 1
         seq = self._next_seq()
         record = MessageRecord(message, outgoing, seq)
+        if outgoing:
+            self._sent_by_chat[chat_id] += 1
+            self._sent_texts[chat_id, _text_key(message)] += 1
         chat.records[message["message_id"]] = record
         self._record_event(chat, "sent", record, seq)
         return copy.deepcopy(message)
@@ -356,6 +362,39 @@ class MessageStore:
             )
         return found
 
+    # -- counts of what the bot sent --------------------------------------------------------------
+
+    @property
+    def sent_total(self) -> int:
+        """Messages the bot has sent (edits not counted, deleted ones kept)."""
+        return self._sent_by_chat.total()
+
+    def sent_counts(self) -> dict[int, int]:
+        """Messages the bot has sent, per chat."""
+        return dict(self._sent_by_chat)
+
+    def duplicates(self) -> dict[tuple[int, str], int]:
+        """(chat, text) pairs the bot sent more than once, with how many times each.
+
+        The text is the caption for media, or "<photo>" and the like without one.
+        """
+        return {key: n for key, n in self._sent_texts.items() if n > 1}
+
+    def reset_sent_counts(self) -> None:
+        self._sent_by_chat.clear()
+        self._sent_texts.clear()
+
+    async def wait_for_sent(self, total: int, timeout: float = 5.0) -> int:  # noqa: ASYNC109
+        """Wait until the bot has sent at least ``total`` messages; return how many it sent."""
+        reached = await self._wait_until(
+            lambda: self.sent_total if self.sent_total >= total else None, timeout
+        )
+        if reached is None:
+            raise TimeoutError(
+                f"the bot sent {self.sent_total} of {total} messages within {timeout}s"
+            )
+        return reached
+
     # -- injecting updates ----------------------------------------------------------------------
 
     def _register_from(self, obj: Any) -> None:
@@ -416,7 +455,7 @@ class MessageStore:
         mime_type: str | None = None,
     ) -> StoredFile:
         n = next(self._file_ids)
-        digest = hashlib.sha1(data or (url or "").encode()).hexdigest()[:12]
+        digest = hashlib.sha1(data or (url or "").encode(), usedforsecurity=False).hexdigest()[:12]
         stored = StoredFile(
             file_id=f"{kind[:2].upper()}ACAgI{n:06d}{digest}",
             file_unique_id=f"AQAD{n:04d}{digest[:8]}",
@@ -602,7 +641,7 @@ class MessageStore:
 
 
 def _chat_instance(bot_id: int, chat_id: int) -> str:
-    digest = hashlib.sha1(f"{bot_id}/{chat_id}".encode()).digest()
+    digest = hashlib.sha1(f"{bot_id}/{chat_id}".encode(), usedforsecurity=False).digest()
     return str(int.from_bytes(digest[:8], "big") // 2 - 2**62)
 
 
@@ -629,6 +668,10 @@ def document_of(stored: StoredFile) -> JSON:
     if stored.mime_type:
         document["mime_type"] = stored.mime_type
     return document
+
+
+def _text_key(message: JSON) -> str:
+    return str(message.get("text") or message.get("caption") or _kind_of(message))
 
 
 def _kind_of(message: JSON) -> str:

@@ -466,3 +466,179 @@ async def test_dispatcher_polling_end_to_end(emu: BotApiEmulator) -> None:
         await dispatcher.stop_polling()
         await asyncio.wait_for(polling, 5)
         await bot.session.close()
+
+
+class FakeClock:
+    """A clock the test moves by hand, for the flood limits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_flood_limit_per_chat(bot: Bot, emu: BotApiEmulator) -> None:
+    clock = FakeClock()
+    emu.flood.enable(chat_rate=1, chat_burst=2, clock=clock)
+    emu.add_user(LIBRARIAN, first_name="王老师")
+    first = await bot.send_message(STUDENT, "1")
+    await bot.send_message(STUDENT, "2")  # a burst of two is tolerated
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await bot.send_message(STUDENT, "3")
+    assert caught.value.retry_after == 1
+    await bot.send_message(LIBRARIAN, "another chat is not held back")
+    # Edits and callback answers are not messages sent: not limited.
+    await bot.edit_message_text("1 改", chat_id=STUDENT, message_id=first.message_id)
+    clock.now += 1
+    await bot.send_message(STUDENT, "3")
+    assert [m["text"] for m in emu.bot_messages(STUDENT)] == ["1 改", "2", "3"]
+    assert emu.flood.rejected == 1
+    assert emu.flood.rejected_by_chat == {STUDENT: 1}
+    assert emu.flood.accepted == 4
+
+    emu.flood.disable()
+    for n in range(5):
+        await bot.send_message(STUDENT, f"off {n}")
+    assert emu.flood.rejected == 1
+
+
+async def test_flood_limit_global(
+    bot: Bot, emu: BotApiEmulator, http: aiohttp.ClientSession
+) -> None:
+    clock = FakeClock()
+    emu.flood.enable(global_rate=3, chat_rate=100, chat_burst=100, clock=clock)
+    for user_id in range(3001, 3005):
+        emu.add_user(user_id)
+    for user_id in range(3001, 3004):
+        await bot.send_message(user_id, "通知")
+    async with http.post(
+        f"{emu.base_url}/bot{TOKEN}/sendMessage", json={"chat_id": 3004, "text": "通知"}
+    ) as r:
+        assert r.status == 429
+        assert await r.json() == {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1},
+        }
+    clock.now += 1 / 3  # the global bucket refills at 3 a second
+    await bot.send_message(3004, "通知")
+    assert emu.sent_counts() == {3001: 1, 3002: 1, 3003: 1, 3004: 1}
+
+    # The same settings and counters through the control API.
+    async with http.get(f"{emu.base_url}/_control/flood") as r:
+        flood = (await r.json())["result"]
+    assert flood["enabled"] is True and flood["global_rate"] == 3
+    assert flood["rejected"] == 1 and flood["rejected_by_chat"] == {"3004": 1}
+    async with http.post(f"{emu.base_url}/_control/flood", json={"reset": True}) as r:
+        assert (await r.json())["result"]["rejected"] == 0
+    async with http.post(
+        f"{emu.base_url}/_control/flood", json={"enabled": True, "chat_rate": 1, "chat_burst": 1}
+    ) as r:
+        flood = (await r.json())["result"]
+    assert flood["chat_burst"] == 1 and flood["global_rate"] == 30  # Telegram's defaults
+    emu.flood.clock = clock
+    await bot.send_message(STUDENT, "一条")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(STUDENT, "两条")
+    async with http.post(f"{emu.base_url}/_control/flood", json={"enabled": False}) as r:
+        assert (await r.json())["result"]["enabled"] is False
+    await bot.send_message(STUDENT, "两条")
+    async with http.post(
+        f"{emu.base_url}/_control/flood", json={"enabled": True, "chat_rate": 0}
+    ) as r:
+        assert r.status == 400
+
+
+async def test_faults_per_chat_and_status(
+    bot: Bot, emu: BotApiEmulator, http: aiohttp.ClientSession
+) -> None:
+    emu.add_user(LIBRARIAN, first_name="王老师")
+    emu.faults.add("sendMessage", "429", chat_id=STUDENT, retry_after=7, times=None)
+    emu.faults.add("sendMessage", "403", chat_id=LIBRARIAN, times=2)
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await bot.send_message(STUDENT, "hi")
+    assert caught.value.retry_after == 7
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(LIBRARIAN, "hi")
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_message(LIBRARIAN, "hi")
+    await bot.send_message(LIBRARIAN, "hi")  # two times only
+    with pytest.raises(TelegramRetryAfter):  # forever
+        await bot.send_message(STUDENT, "hi")
+    emu.faults.clear()
+
+    emu.faults.add("sendMessage", "403", description="Forbidden: user is deactivated")
+    with pytest.raises(TelegramForbiddenError, match="user is deactivated"):
+        await bot.send_message(STUDENT, "hi")
+    async with http.post(
+        f"{emu.base_url}/_control/faults",
+        json={"method": "sendMessage", "kind": "5xx", "status": 503, "times": None, "every": 3},
+    ) as r:
+        assert (await r.json())["result"]["every"] == 3
+    outcomes = []
+    for n in range(6):
+        try:
+            await bot.send_message(STUDENT, f"第 {n} 条")
+            outcomes.append("ok")
+        except TelegramServerError as exc:
+            assert "Service Unavailable" in exc.message
+            outcomes.append("503")
+    assert outcomes == ["ok", "ok", "503", "ok", "ok", "503"]
+    async with http.get(f"{emu.base_url}/_control/faults") as r:
+        [listed] = (await r.json())["result"]
+    assert listed["hits"] == 2 and listed["status"] == 503
+    with pytest.raises(ValueError, match="5xx status"):
+        emu.faults.add("getMe", "5xx", status=418)
+
+
+async def test_faults_late_lost_and_dropped(bot: Bot, emu: BotApiEmulator) -> None:
+    # "lost": Telegram delivered the message, the bot never hears back.
+    emu.faults.add("sendMessage", "lost")
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(STUDENT, "送达但没回音")
+    # "drop": the connection fails before anything happens.
+    emu.faults.add("sendMessage", "drop")
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(STUDENT, "没送达")
+    assert [m["text"] for m in emu.bot_messages(STUDENT)] == ["送达但没回音"]
+
+    # "late": delivered at once, answered later; a sender killed meanwhile never learns.
+    emu.faults.add("sendMessage", "late", delay=60)
+    sending = asyncio.create_task(bot.send_message(STUDENT, "迟到的回答"))
+    delivered = await emu.wait_for_bot_message(STUDENT, contains="迟到", timeout=20)
+    assert not sending.done()
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert delivered["text"] == "迟到的回答"
+    assert emu.sent_total == 2
+
+
+async def test_sent_counts_and_duplicates(
+    bot: Bot, emu: BotApiEmulator, http: aiohttp.ClientSession
+) -> None:
+    readers = range(4001, 4004)
+    for user_id in readers:
+        emu.add_user(user_id)
+    counting = asyncio.create_task(emu.wait_for_sent(4, timeout=20))
+    for user_id in readers:
+        await bot.send_message(user_id, "《三体》已到馆")
+    await bot.send_message(4002, "《三体》已到馆")  # a second copy
+    await bot.send_photo(4003, BufferedInputFile(b"\x89PNG-fake", "cover.png"))
+    assert await counting >= 4
+    assert emu.sent_total == 5
+    assert emu.sent_counts() == {4001: 1, 4002: 2, 4003: 2}
+    assert emu.duplicates() == {(4002, "《三体》已到馆"): 2}
+    async with http.get(f"{emu.base_url}/_control/stats") as r:
+        stats = (await r.json())["result"]
+    assert stats["sent_total"] == 5
+    assert stats["sent_by_chat"] == {"4001": 1, "4002": 2, "4003": 2}
+    assert stats["duplicates"] == [{"chat_id": 4002, "text": "《三体》已到馆", "count": 2}]
+    assert stats["flood"]["enabled"] is False
+    async with http.delete(f"{emu.base_url}/_control/stats") as r:
+        assert (await r.json())["result"]["sent_total"] == 0
+    assert emu.duplicates() == {} and emu.sent_counts() == {}
+    with pytest.raises(TimeoutError, match="sent 0 of 1"):
+        await emu.wait_for_sent(1, timeout=0)
