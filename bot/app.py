@@ -87,7 +87,10 @@ class Shuxiang:
 
 
 def build_bot(settings: Settings, token: str) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")))
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")),
+        proxy=settings.proxy_url(),
+    )
     # Replies go out inside the update's transaction: wait out only short 429s there, so a
     # long Retry-After never keeps SQLite's write lock. The outbox job reschedules longer ones.
     session.middleware(RetryMiddleware(max_wait_s=5.0))

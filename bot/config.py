@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -16,6 +17,8 @@ from services.policy import LoanPolicy, RolePolicy
 DEFAULT_DB_PATH = Path("var") / "shuxiang.sqlite3"
 TELEGRAM_API_URL = "https://api.telegram.org"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# What aiohttp-socks can tunnel through (an https:// proxy, TLS to the proxy, is not supported).
+PROXY_SCHEMES = ("http", "socks4", "socks5")
 
 
 def default_shelf_map() -> dict[str, str]:
@@ -81,6 +84,9 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
     bot_token: SecretStr | None = None
     bot_api_url: str = TELEGRAM_API_URL
+    # Bot API traffic through a proxy (http://, socks5:// or socks4://, may carry user:password),
+    # as networks in mainland China need for Telegram.
+    proxy: SecretStr | None = None
     # For the t.me deep links printed on binding-code sheets.
     bot_username: str = "shuxiang_bot"
     timezone: str = "Asia/Shanghai"
@@ -123,9 +129,41 @@ class Settings(BaseSettings):
             url = url.set(drivername="postgresql+asyncpg")
         if url.drivername not in SUPPORTED_DRIVERS:
             raise ConfigError(t("config.unsupported_driver", driver=url.drivername))
-        if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return url.render_as_string(hide_password=False)
+
+    def ensure_database_dir(self) -> None:
+        """Create the SQLite file's folder: only once a command is about to write the database,
+        so that a refused command leaves no empty folder behind."""
+        url = make_url(self.checked_database_url())
+        if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+            folder = Path(url.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                raise ConfigError(t("cli_run.db_cannot_open", where=folder.resolve())) from None
+
+    def proxy_url(self) -> str | None:
+        """The proxy URL for the Bot API, or a ConfigError that never repeats it."""
+        raw = self.proxy.get_secret_value().strip() if self.proxy is not None else ""
+        if not raw:
+            return None
+        try:
+            parts = urlsplit(raw)
+            port = parts.port
+        except ValueError:
+            raise ConfigError(t("cli_run.bad_proxy")) from None
+        scheme = {"socks5h": "socks5"}.get(parts.scheme.lower(), parts.scheme.lower())
+        if scheme not in PROXY_SCHEMES or not parts.hostname or port is None:
+            raise ConfigError(t("cli_run.bad_proxy"))
+        return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+    def proxy_for_display(self) -> str:
+        """The proxy without its user name and password (for messages)."""
+        url = self.proxy_url()
+        if url is None:
+            return ""
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():

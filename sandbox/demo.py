@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from bot.app import Shuxiang, build_app
 from bot.config import Settings
@@ -142,9 +146,37 @@ class Sandbox:
         await self.emulator.stop()
 
 
+class SandboxRunning(Exception):
+    """Another sandbox holds this database."""
+
+
+@contextlib.contextmanager
+def single_sandbox(settings: Settings) -> Iterator[None]:
+    """Hold a lock file beside the sandbox's database while it runs, so that a second sandbox
+    on the same database is refused (SandboxRunning) instead of quietly sharing it."""
+    settings.ensure_database_dir()
+    url = make_url(settings.checked_database_url())
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+        lock_path = Path(f"{url.database}.lock")
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = settings.data_dir / "sandbox.lock"
+    with lock_path.open("a") as lock:
+        try:
+            # The OS drops the lock when the process ends, even killed: no stale lock to clean.
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SandboxRunning(url.render_as_string(hide_password=True)) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 async def start_sandbox(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[Sandbox, str]:
+    settings.ensure_database_dir()
     db = Database(settings.checked_database_url())
     await upgrade(db.engine)
     fresh, loaded = await load_sample_data(db)

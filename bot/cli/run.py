@@ -18,7 +18,13 @@ def register(app: typer.Typer) -> None:
 
 def run() -> None:
     """Start the bot (long polling against SHUXIANG_BOT_API_URL)."""
-    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+    from aiogram.exceptions import (
+        TelegramAPIError,
+        TelegramNetworkError,
+        TelegramUnauthorizedError,
+    )
+    from aiogram.utils.token import TokenValidationError, validate_token
+    from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
     from bot.app import build_app
     from bot.config import ConfigError
@@ -27,24 +33,41 @@ def run() -> None:
     settings = settings_or_exit()
     try:
         token = settings.require_token()
+        proxy = settings.proxy_url()
+        validate_token(token)
     except ConfigError as exc:
         fail(str(exc))
+    except TokenValidationError:
+        fail(t("cli_run.bad_token"))
     configure_logging(settings)
+    api = settings.bot_api_url
+    unreachable = (
+        t("cli_run.unreachable_proxy", api=api, proxy=settings.proxy_for_display())
+        if proxy
+        else t("cli_run.unreachable", api=api)
+    )
 
     async def main() -> None:
         shuxiang = build_app(settings, token=token)
         try:
+            # Telegram first: a refused token or no route to it must not leave a database.
+            await shuxiang.bot.get_me()
+            settings.ensure_database_dir()
             await upgrade(shuxiang.db.engine)
-            typer.echo(t("cli.run_started", api=settings.bot_api_url))
+            typer.echo(t("cli.run_started", api=api))
             await shuxiang.run_polling()
         except TelegramUnauthorizedError:
             fail(t("cli.run_unauthorized"))
-        except TelegramNetworkError:
-            fail(t("cli.run_unreachable", api=settings.bot_api_url))
+        except (TelegramNetworkError, ProxyConnectionError, ProxyTimeoutError):
+            fail(unreachable)
+        except ProxyError:
+            fail(t("cli_run.proxy_refused", proxy=settings.proxy_for_display()))
+        except TelegramAPIError as exc:
+            fail(t("cli_run.api_error", api=api, reason=exc.message))
         finally:
             await shuxiang.close()
 
-    run_async(main())
+    run_async(main(), database_url=settings.checked_database_url())
 
 
 def demo(
@@ -53,7 +76,8 @@ def demo(
 ) -> None:
     """Local trial: SQLite, sample data, an emulated Telegram and a web chat page."""
 
-    from sandbox.demo import self_check, start_sandbox
+    from bot.config import ConfigError
+    from sandbox.demo import SandboxRunning, self_check, single_sandbox, start_sandbox
 
     settings = settings_or_exit()
     configure_logging(settings)
@@ -90,7 +114,13 @@ def demo(
         finally:
             await sandbox.stop()
 
-    run_async(main())
+    try:
+        with single_sandbox(settings):
+            run_async(main(), database_url=settings.checked_database_url())
+    except SandboxRunning as running:
+        fail(t("cli_run.demo_running", database=str(running)))
+    except ConfigError as exc:  # the database's folder cannot be made
+        fail(str(exc))
 
 
 async def _until_stopped() -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from asyncpg import PostgresError
+from asyncpg import exceptions as pg_errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -44,7 +47,12 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     # One line per update and per migration step drowns what matters at INFO.
-    for chatty in ("aiogram.event", "alembic", "apscheduler.executors.default"):
+    for chatty in (
+        "aiogram.event",
+        "alembic",
+        "apscheduler.executors.default",
+        "apscheduler.scheduler",  # "Adding job tentatively", once per job at every start
+    ):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
@@ -59,9 +67,12 @@ class RedactingFormatter(logging.Formatter):
             for secret in (settings.bot_token, settings.database_url)
             if secret is not None and (value := secret.get_secret_value())
         ]
-        password = _url_password(settings.database_url.get_secret_value())
-        if password:
-            self.secrets.append(password)
+        passwords = [_url_password(settings.database_url.get_secret_value())]
+        if settings.proxy is not None and (proxy := settings.proxy.get_secret_value()):
+            self.secrets.append(proxy)
+            passwords.append(urlsplit(proxy.strip()).password)
+        self.secrets.extend(p for p in passwords if p)
+        self.secrets.sort(key=len, reverse=True)  # a URL before the password inside it
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -93,6 +104,11 @@ def run_with_db(
     schema must already be current, so that a desk command run from the wrong folder says so
     instead of quietly creating an empty SQLite file there and finding nothing."""
     url = settings.checked_database_url()
+    if migrate or not require_schema:
+        try:
+            settings.ensure_database_dir()
+        except ConfigError as exc:
+            fail(str(exc))
     if not migrate and require_schema:
         path = make_url(url).database
         if make_url(url).get_backend_name() == "sqlite" and path and not Path(path).exists():
@@ -111,17 +127,58 @@ def run_with_db(
         finally:
             await db.dispose()
 
-    return run_async(main())
+    return run_async(main(), database_url=url)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
+def run_async(coro: Coroutine[Any, Any, T], *, database_url: str | None = None) -> T:
+    """Run a command's coroutine; configuration and database failures become one line that
+    says what to do (``database_url`` names the server or file in it)."""
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
         fail(str(exc))
-    except (ConnectionError, socket.gaierror, PostgresError, InterfaceError) as exc:
-        fail(t("cli.db_unreachable", error=type(exc).__name__))
-    except OperationalError as exc:
-        fail(t("cli.db_error", error=type(exc.orig).__name__))
+    except (
+        ConnectionError,
+        socket.gaierror,
+        TimeoutError,
+        PostgresError,
+        InterfaceError,
+        OperationalError,
+    ) as exc:
+        fail(database_problem(exc, database_url))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def database_problem(exc: BaseException, database_url: str | None = None) -> str:
+    """One Chinese line for a database failure: server down, login refused, database missing,
+    file not openable, locked; never the bare exception name."""
+    url = make_url(database_url) if database_url else None
+    for error in _causes(exc):
+        if isinstance(error, pg_errors.InvalidCatalogNameError):
+            return t("cli_run.db_missing", name=url.database if url else "")
+        if isinstance(error, pg_errors.InvalidAuthorizationSpecificationError):
+            return t("cli_run.db_login_refused")  # a wrong password or an unknown user
+        if isinstance(error, sqlite3.OperationalError):
+            if "locked" in str(error):
+                return t("cli_run.db_locked")
+            if "unable to open" in str(error):
+                where = Path(url.database).resolve() if url and url.database else ""
+                return t("cli_run.db_cannot_open", where=where)
+        if isinstance(error, OSError):  # refused, unknown host, timed out
+            where = f"{url.host or 'localhost'}:{url.port or 5432}" if url else ""
+            return t("cli_run.db_server_down", where=where)
+    return t("cli_run.db_other")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, what SQLAlchemy wrapped (``orig``) and what caused each, in order."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 10:
+        error = todo.pop(0)
+        if error is None or any(error is s for s in seen):
+            continue
+        seen.append(error)
+        todo += [getattr(error, "orig", None), error.__cause__, error.__context__]
+    return seen

@@ -5,24 +5,44 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from sandbox.emulator import BotApiEmulator
+from tests.e2e.proxies import Proxy
 
 TOKEN = "424242:RUN-PROCESS-secret-token"
+PROXY_PASSWORD = "proxy-pa55word"
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
 
 
-def _env(tmp_path: Path, api_url: str, token: str) -> dict[str, str]:
+def _env(tmp_path: Path, api_url: str, token: str, **extra: str) -> dict[str, str]:
     return {
-        **os.environ,
-        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.sqlite3'}",
+        **{k: v for k, v in os.environ.items() if k != "SHUXIANG_PROXY"},
+        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db' / 'run.sqlite3'}",
         "SHUXIANG_BOT_TOKEN": token,
         "SHUXIANG_BOT_API_URL": api_url,
         "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
         "SHUXIANG_LOG_LEVEL": "INFO",
+        **extra,
     }
+
+
+async def _refused(env: dict[str, str], tmp_path: Path) -> str:
+    """Run a start that must fail: one line, exit code 2, never "started", no folder left."""
+    process = await _run(env)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = output.decode()
+    assert process.returncode == 2, text
+    assert "Traceback" not in text and "已启动" not in text
+    said = [line for line in text.splitlines() if line and not LOG_LINE.match(line)]
+    assert len(said) == 1, text
+    assert not (tmp_path / "db").exists() and not (tmp_path / "var").exists()
+    return text
 
 
 async def _run(env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -59,18 +79,61 @@ async def test_run_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 async def test_wrong_token_is_one_line(tmp_path: Path) -> None:
     async with BotApiEmulator(TOKEN) as emu:
-        process = await _run(_env(tmp_path, emu.base_url, "424242:not-the-token"))
-        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    text = output.decode()
-    assert process.returncode == 2, text
-    assert "拒绝了机器人令牌" in text and "Traceback" not in text
+        text = await _refused(_env(tmp_path, emu.base_url, "424242:not-the-token"), tmp_path)
+    assert "拒绝了机器人令牌" in text
     assert "not-the-token" not in text
 
 
+async def test_malformed_token_is_one_line(tmp_path: Path) -> None:
+    text = await _refused(_env(tmp_path, "http://127.0.0.1:1", "not a token"), tmp_path)
+    assert "令牌格式不对" in text and "SHUXIANG_BOT_TOKEN" in text
+
+
 async def test_unreachable_bot_api_is_one_line(tmp_path: Path) -> None:
-    process = await _run(_env(tmp_path, "http://127.0.0.1:1", TOKEN))
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    text = output.decode()
-    assert process.returncode == 2, text
-    assert "无法连接 Bot API 服务器" in text and "Traceback" not in text
+    text = await _refused(_env(tmp_path, "http://127.0.0.1:1", TOKEN), tmp_path)
+    assert "无法连接 Bot API 服务器" in text and "SHUXIANG_PROXY" in text
     assert TOKEN.split(":")[1] not in text
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+async def test_run_through_a_proxy(tmp_path: Path, scheme: str) -> None:
+    async with (
+        BotApiEmulator(TOKEN) as emu,
+        Proxy(scheme, user="librarian", password=PROXY_PASSWORD) as proxy,
+    ):
+        env = _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=proxy.url)
+        emulator = emu.base_url.removeprefix("http://")
+        env["SHUXIANG_LOG_LEVEL"] = "DEBUG"
+        process = await _run(env)
+        try:
+            emu.add_user(7002, first_name="小周")
+            sent = emu.send_text(7002, "/start")
+            reply = await emu.wait_for_bot_message(
+                7002, after_message_id=sent["message"]["message_id"], timeout=60
+            )
+            assert "绑定码" in reply["text"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    text = output.decode()
+    assert process.returncode == 0, text
+    # Every Bot API connection went through the proxy, to the emulator.
+    assert proxy.tunnels and set(proxy.tunnels) == {emulator}, proxy.tunnels
+    assert PROXY_PASSWORD not in text and TOKEN.split(":")[1] not in text
+
+
+async def test_proxy_down_or_refusing_is_one_line(tmp_path: Path) -> None:
+    down = _env(
+        tmp_path,
+        "http://127.0.0.1:1",
+        TOKEN,
+        SHUXIANG_PROXY=f"socks5://u:{PROXY_PASSWORD}@127.0.0.1:1",
+    )
+    text = await _refused(down, tmp_path)
+    assert "经代理 socks5://127.0.0.1:1 无法连接" in text and "SHUXIANG_PROXY" in text
+    assert PROXY_PASSWORD not in text
+    async with BotApiEmulator(TOKEN) as emu, Proxy("http", user="u", password="right") as proxy:
+        wrong = proxy.url.replace("right", PROXY_PASSWORD)
+        text = await _refused(_env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=wrong), tmp_path)
+    assert "拒绝了连接" in text and "用户名和密码" in text and proxy.refused == 1
+    assert PROXY_PASSWORD not in text
