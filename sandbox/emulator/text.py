@@ -98,54 +98,12 @@ def _unescape_html(text: str) -> str:
 def parse_html(source: str) -> tuple[str, list[JSON]]:
     """Telegram's HTML parse mode (a simplified but strict subset of its parser)."""
     out = _TextBuilder()
-    stack: list[tuple[str, int, JSON | None]] = []
+    stack: list[_OpenTag] = []
     i, n = 0, len(source)
     while i < n:
         ch = source[i]
         if ch == "<":
-            m = _TAG_RE.match(source, i)
-            offset = _byte_offset(source, i)
-            if m is None:
-                tail = source[i + 1 : i + 16].split(">")[0]
-                raise _entity_error(f'Unsupported start tag "{tail}" at byte offset {offset}')
-            closing, name, raw_attrs = m.group(1) == "/", m.group(2).lower(), m.group(3) or ""
-            if closing:
-                if not stack:
-                    raise _entity_error(f"Unexpected end tag at byte offset {offset}")
-                open_name, start, closed = stack.pop()
-                if open_name != name:
-                    raise _entity_error(
-                        f'Unmatched end tag at byte offset {offset}, expected "</{open_name}>", '
-                        f'found "</{name}>"'
-                    )
-                if closed is not None:
-                    out.entity(start=start, **closed)
-            else:
-                if name not in _HTML_TAGS:
-                    raise _entity_error(f'Unsupported start tag "{name}" at byte offset {offset}')
-                attrs = {
-                    a.group(1).lower(): _unescape_html(a.group(2) or a.group(3) or a.group(4) or "")
-                    for a in _ATTR_RE.finditer(raw_attrs)
-                }
-                entity: JSON | None = {"kind": _HTML_TAGS[name]}
-                if name == "span" and attrs.get("class") != "tg-spoiler":
-                    raise _entity_error(f'Unsupported start tag "span" at byte offset {offset}')
-                if name == "a":
-                    entity = (
-                        {"kind": "text_link", "url": attrs["href"]} if "href" in attrs else None
-                    )
-                elif name == "blockquote" and "expandable" in attrs:
-                    entity = {"kind": "expandable_blockquote"}
-                elif name == "tg-emoji":
-                    entity = {"kind": "custom_emoji", "custom_emoji_id": attrs.get("emoji-id", "")}
-                elif name == "code" and stack and stack[-1][0] == "pre" and stack[-1][1] == out.pos:
-                    pre = stack[-1][2]
-                    language = attrs.get("class", "")
-                    if pre is not None and language.startswith("language-"):
-                        pre["language"] = language[len("language-") :]
-                        entity = None
-                stack.append((name, out.pos, entity))
-            i = m.end()
+            i = _html_tag(source, i, out, stack)
             continue
         if ch == "&":
             m = _CHARREF_RE.match(source, i)
@@ -158,6 +116,62 @@ def parse_html(source: str) -> tuple[str, list[JSON]]:
     if stack:
         raise _entity_error(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
     return out.result()
+
+
+# An open HTML tag: its name, the UTF-16 offset where it began, the entity it makes (if any).
+_OpenTag = tuple[str, int, JSON | None]
+
+
+def _html_tag(source: str, i: int, out: _TextBuilder, stack: list[_OpenTag]) -> int:
+    """Handle the tag at ``i``; return the index after it."""
+    m = _TAG_RE.match(source, i)
+    offset = _byte_offset(source, i)
+    if m is None:
+        tail = source[i + 1 : i + 16].split(">")[0]
+        raise _entity_error(f'Unsupported start tag "{tail}" at byte offset {offset}')
+    closing, name, raw_attrs = m.group(1) == "/", m.group(2).lower(), m.group(3) or ""
+    if closing:
+        if not stack:
+            raise _entity_error(f"Unexpected end tag at byte offset {offset}")
+        open_name, start, closed = stack.pop()
+        if open_name != name:
+            raise _entity_error(
+                f'Unmatched end tag at byte offset {offset}, expected "</{open_name}>", '
+                f'found "</{name}>"'
+            )
+        if closed is not None:
+            out.entity(start=start, **closed)
+    else:
+        entity = _html_entity(name, raw_attrs, offset, out.pos, stack)
+        stack.append((name, out.pos, entity))
+    return m.end()
+
+
+def _html_entity(
+    name: str, raw_attrs: str, offset: int, pos: int, stack: list[_OpenTag]
+) -> JSON | None:
+    """The entity an opening tag makes (None for a link without href or a pre's language)."""
+    if name not in _HTML_TAGS:
+        raise _entity_error(f'Unsupported start tag "{name}" at byte offset {offset}')
+    attrs = {
+        a.group(1).lower(): _unescape_html(a.group(2) or a.group(3) or a.group(4) or "")
+        for a in _ATTR_RE.finditer(raw_attrs)
+    }
+    if name == "span" and attrs.get("class") != "tg-spoiler":
+        raise _entity_error(f'Unsupported start tag "span" at byte offset {offset}')
+    if name == "a":
+        return {"kind": "text_link", "url": attrs["href"]} if "href" in attrs else None
+    if name == "blockquote" and "expandable" in attrs:
+        return {"kind": "expandable_blockquote"}
+    if name == "tg-emoji":
+        return {"kind": "custom_emoji", "custom_emoji_id": attrs.get("emoji-id", "")}
+    if name == "code" and stack and stack[-1][0] == "pre" and stack[-1][1] == pos:
+        pre = stack[-1][2]
+        language = attrs.get("class", "")
+        if pre is not None and language.startswith("language-"):
+            pre["language"] = language[len("language-") :]
+            return None
+    return {"kind": _HTML_TAGS[name]}
 
 
 _MD2_RESERVED = set("_*[]()~`>#+-=|{}.!\\")
@@ -199,74 +213,80 @@ def parse_markdown_v2(source: str) -> tuple[str, list[JSON]]:
         if ch == "\\" and i + 1 < n and 0 < ord(source[i + 1]) < 127:
             out.add(source[i + 1])
             i += 2
-            continue
-        if ch == "`":
-            start = out.pos
-            if source.startswith("```", i):
-                body, i = _md2_scan_until(source, i + 3, "```", offset, "Pre")
-                language = ""
-                first, sep, rest = body.partition("\n")
-                if sep and re.fullmatch(r"[\w+#.-]*", first):
-                    language, body = first, rest
-                out.add(body)
-                extra = {"language": language} if language else {}
-                out.entity("pre", start, **extra)
-            else:
-                body, i = _md2_scan_until(source, i + 1, "`", offset, "Code")
-                out.add(body)
-                out.entity("code", start)
-            continue
-        if ch in "*_~|":
-            marker = ch
-            if source.startswith("__", i):
-                marker = "__"
-            elif ch == "|":
-                if not source.startswith("||", i):
-                    raise _entity_error(
-                        "Character '|' is reserved and must be escaped with the preceding '\\'"
-                    )
-                marker = "||"
-            if stack and stack[-1][0] == marker:
-                _, start, _ = stack.pop()
-                out.entity(_MD2_NAMES[marker][0], start)
-            elif any(m == marker for m, _, _ in stack):
-                _, _, b = next(s for s in stack if s[0] == marker)
-                raise _entity_error(
-                    f"Can't find end of {_MD2_NAMES[marker][1]} entity at byte offset {b}"
-                )
-            else:
-                stack.append((marker, out.pos, offset))
-            i += len(marker)
-            continue
-        if ch == "[":
+        elif ch == "`":
+            i = _md2_code(source, i, offset, out)
+        elif ch in "*_~|":
+            i = _md2_marker(source, i, offset, out, stack)
+        elif ch == "[":
             stack.append(("[", out.pos, offset))
             i += 1
-            continue
-        if ch == "]" and stack and stack[-1][0] == "[" and source.startswith("(", i + 1):
+        elif ch == "]" and stack and stack[-1][0] == "[" and source.startswith("(", i + 1):
             url, i = _md2_scan_until(source, i + 2, ")", offset, "URL")
             _, start, _ = stack.pop()
             out.entity("text_link", start, url=url)
-            continue
-        if ch == ">" and (i == 0 or source[i - 1] == "\n"):
-            if quote_start is None:
-                quote_start = out.pos
+        elif ch == ">" and (i == 0 or source[i - 1] == "\n"):
+            quote_start = out.pos if quote_start is None else quote_start
             i += 1
-            continue
-        if ch in _MD2_RESERVED:
+        elif ch in _MD2_RESERVED:
             raise _entity_error(
                 f"Character '{ch}' is reserved and must be escaped with the preceding '\\'"
             )
-        if ch == "\n" and quote_start is not None and not source.startswith(">", i + 1):
-            out.entity("blockquote", quote_start)
-            quote_start = None
-        out.add(ch)
-        i += 1
+        else:
+            if ch == "\n" and quote_start is not None and not source.startswith(">", i + 1):
+                out.entity("blockquote", quote_start)
+                quote_start = None
+            out.add(ch)
+            i += 1
     if quote_start is not None:
         out.entity("blockquote", quote_start)
     if stack:
         marker, _, b = stack[-1]
         raise _entity_error(f"Can't find end of {_MD2_NAMES[marker][1]} entity at byte offset {b}")
     return out.result()
+
+
+def _md2_code(source: str, i: int, offset: int, out: _TextBuilder) -> int:
+    """A `code` or ```pre``` block at ``i``; return the index after it."""
+    start = out.pos
+    if source.startswith("```", i):
+        body, i = _md2_scan_until(source, i + 3, "```", offset, "Pre")
+        language = ""
+        first, sep, rest = body.partition("\n")
+        if sep and re.fullmatch(r"[\w+#.-]*", first):
+            language, body = first, rest
+        out.add(body)
+        extra = {"language": language} if language else {}
+        out.entity("pre", start, **extra)
+    else:
+        body, i = _md2_scan_until(source, i + 1, "`", offset, "Code")
+        out.add(body)
+        out.entity("code", start)
+    return i
+
+
+def _md2_marker(
+    source: str, i: int, offset: int, out: _TextBuilder, stack: list[tuple[str, int, int]]
+) -> int:
+    """A bold/italic/underline/strikethrough/spoiler marker at ``i``: opens or closes an
+    entity; return the index after it."""
+    marker = source[i]
+    if source.startswith("__", i):
+        marker = "__"
+    elif marker == "|":
+        if not source.startswith("||", i):
+            raise _entity_error(
+                "Character '|' is reserved and must be escaped with the preceding '\\'"
+            )
+        marker = "||"
+    if stack and stack[-1][0] == marker:
+        _, start, _ = stack.pop()
+        out.entity(_MD2_NAMES[marker][0], start)
+    elif any(m == marker for m, _, _ in stack):
+        _, _, b = next(s for s in stack if s[0] == marker)
+        raise _entity_error(f"Can't find end of {_MD2_NAMES[marker][1]} entity at byte offset {b}")
+    else:
+        stack.append((marker, out.pos, offset))
+    return i + len(marker)
 
 
 def parse_markdown(source: str) -> tuple[str, list[JSON]]:
@@ -372,9 +392,8 @@ def check_markup(markup: Any, *, inline_only: bool = False) -> tuple[JSON | None
 
     The change is a keyboard dict, None (remove it) or KEEP_KEYBOARD.
     """
-    keep = KEEP_KEYBOARD
     if markup is None:
-        return None, keep
+        return None, KEEP_KEYBOARD
     if not isinstance(markup, dict):
         raise bad_request("can't parse reply keyboard markup JSON object")
     if "inline_keyboard" in markup:
@@ -385,19 +404,8 @@ def check_markup(markup: Any, *, inline_only: bool = False) -> tuple[JSON | None
             )
         for row in rows:
             for button in row:
-                if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-                    raise bad_request("can't parse inline keyboard button: Text must be a String")
-                if not _BUTTON_ACTIONS & button.keys():
-                    raise bad_request("text buttons are unallowed in the inline keyboard")
-                data = button.get("callback_data")
-                if data is not None and not 1 <= len(str(data).encode("utf-8")) <= 64:
-                    raise bad_request("BUTTON_DATA_INVALID")
-                url = button.get("url")
-                if url is not None and not re.match(r"(https?|tg)://\S+$", str(url)):
-                    raise bad_request("BUTTON_URL_INVALID")
-        if not any(rows):
-            return None, keep
-        return {"inline_keyboard": rows}, keep
+                _check_inline_button(button)
+        return ({"inline_keyboard": rows} if any(rows) else None), KEEP_KEYBOARD
     if inline_only:
         raise bad_request("inline keyboard expected")
     if "keyboard" in markup:
@@ -410,5 +418,18 @@ def check_markup(markup: Any, *, inline_only: bool = False) -> tuple[JSON | None
     if markup.get("remove_keyboard"):
         return None, None
     if "force_reply" in markup:
-        return None, keep
+        return None, KEEP_KEYBOARD
     raise bad_request("can't parse reply keyboard markup JSON object")
+
+
+def _check_inline_button(button: Any) -> None:
+    if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+        raise bad_request("can't parse inline keyboard button: Text must be a String")
+    if not _BUTTON_ACTIONS & button.keys():
+        raise bad_request("text buttons are unallowed in the inline keyboard")
+    data = button.get("callback_data")
+    if data is not None and not 1 <= len(str(data).encode("utf-8")) <= 64:
+        raise bad_request("BUTTON_DATA_INVALID")
+    url = button.get("url")
+    if url is not None and not re.match(r"(https?|tg)://\S+$", str(url)):
+        raise bad_request("BUTTON_URL_INVALID")
