@@ -1,12 +1,16 @@
 """Catalogue and reader-roster importers.
 
-Both importers read the whole CSV file and validate every row before writing anything. They work in
-the caller's session and unit of work: they flush but never commit or open a transaction, so the
-import (search index and audit entry included) is committed, or rolled back, with the rest of the
-caller's transaction. In the default mode any bad row rejects the file (``ImportRejected`` lists
-every problem with its physical line number) before anything is written; with ``skip_bad`` the good
-rows go in and the report lists the skipped ones. Imports are idempotent: records are keyed by
-``record_id``, readers by ``card_no``, and only rows whose values changed are written.
+Files are read by services.import_files (CSV in UTF-8 or GB18030/GBK, Excel sheets, Chinese
+headers) or services.import_marc (CNMARC, ISO 2709 or MARCXML); each row is checked by its model in
+services.import_rows. Both importers read and validate the whole file before writing anything.
+They work in the caller's session and unit of work: they flush but never commit or open a
+transaction, so the import (search index and audit entry included) is committed, or rolled back,
+with the rest of the caller's transaction. In the default mode any bad row rejects the file
+(``ImportRejected`` lists every problem with its line, sheet row or record number) before anything
+is written; with ``skip_bad`` the good rows go in and the report lists the skipped ones. Imports
+are idempotent: records are keyed by ``record_id`` (a file without control numbers gets stable
+ones, see ``stable_record_id``), readers by ``card_no``, and only rows whose values changed are
+written.
 
 Speed matters (an 81k-title catalogue must load in seconds), so the writes are bulk Core
 statements in chunks, and the existing rows are loaded up front in one query per table and
@@ -16,51 +20,60 @@ earlier in the same session.
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
+from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import index_records
-from nlp.isbn import looks_like_isbn, normalize_isbn
 from services.i18n import t
-from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, Role, utcnow
+from services.import_files import (
+    FileFormat,
+    ImportFileError,
+    ImportRejected,
+    RowProblem,
+    TableFile,
+    Unit,
+    check_import_file,
+    detect_format,
+    open_table,
+    read_bytes,
+)
+from services.import_marc import MarcHoldings, marc_table
+from services.import_rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, row_reasons
+from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
 
 __all__ = [
     "MAX_COPIES_PER_ROW",
     "CatalogueReport",
     "ImportFileError",
     "ImportRejected",
+    "MarcHoldings",
     "ReaderReport",
     "RowProblem",
     "check_import_file",
     "generated_barcode",
     "import_catalogue",
     "import_readers",
+    "open_catalogue",
+    "stable_record_id",
 ]
 
 RECORDS = cast(Table, Record.__table__)
 COPIES = cast(Table, Copy.__table__)
 READERS = cast(Table, Reader.__table__)
 
-# A sanity bound: "copies" is typed by hand, and a stray "1000000" would mint a million barcodes.
-MAX_COPIES_PER_ROW = 200
 CHUNK_ROWS = 2000
-
-# Undecodable UTF-8 bytes come back as lone surrogates (errors="surrogateescape").
-_BROKEN_BYTES = re.compile("[\udc80-\udcff]")
-_SUSPICIOUS = re.compile("[\x00\udc80-\udcff]")
-# Barcodes the importer mints for rows that give only a copy count: G + record pk + "-" + n.
-_GENERATED_BARCODE = re.compile(r"G\d{8,}-\d+")
-_BARCODE_SPLIT = re.compile(r"[;；]")
+_SPACES = re.compile(r"\s+")
 
 
 def generated_barcode(record_pk: int, n: int) -> str:
@@ -89,18 +102,6 @@ _TITLE_INDEX = RECORD_FIELDS.index("title")
 _ISBN_INDEX = RECORD_FIELDS.index("isbn")
 _TAGS_INDEX = RECORD_FIELDS.index("tags")
 
-# Input vocabulary, not messages: the words a roster may use for each role.
-_ROLE_WORDS: dict[str, str] = {
-    "student": Role.STUDENT.value,
-    "学生": Role.STUDENT.value,
-    "teacher": Role.TEACHER.value,
-    "教师": Role.TEACHER.value,
-    "老师": Role.TEACHER.value,
-    "librarian": Role.LIBRARIAN.value,
-    "图书管理员": Role.LIBRARIAN.value,
-    "管理员": Role.LIBRARIAN.value,
-    "馆员": Role.LIBRARIAN.value,
-}
 READER_FIELDS: tuple[str, ...] = ("name", "role", "grade", "class_name", "office")
 
 
@@ -109,35 +110,12 @@ def _max_length(table: Table, column: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Results and errors
-
-
-@dataclass(frozen=True, slots=True)
-class RowProblem:
-    """A problem with one row: ``line`` is the physical line where the row starts (1 = header)."""
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return t("import.row_problem", line=self.line, reason=self.reason)
-
-
-class ImportFileError(Exception):
-    """The file cannot be imported at all (missing, empty, not UTF-8, broken CSV)."""
-
-
-class ImportRejected(Exception):
-    """The file has bad rows and nothing was written."""
-
-    def __init__(self, problems: Sequence[RowProblem]) -> None:
-        self.problems = sorted(problems, key=lambda p: p.line)
-        super().__init__(t("import.rejected", count=len(self.problems)))
+# Results
 
 
 @dataclass(slots=True)
 class CatalogueReport:
-    rows: int = 0  # data rows read from the file
+    rows: int = 0  # data rows (or MARC records) read from the file
     records_created: int = 0
     records_updated: int = 0
     records_unchanged: int = 0
@@ -146,6 +124,9 @@ class CatalogueReport:
     # Over-long values cut to the column size; the row was still imported.
     truncated: list[RowProblem] = field(default_factory=list)
     elapsed_s: float = 0.0
+    source: str = ""  # what was read: format, encoding or sheet
+    unknown_columns: tuple[str, ...] = ()  # headers that map to no column: not imported
+    generated_ids: bool = False  # the file had no control numbers; stable ids were derived
 
 
 @dataclass(slots=True)
@@ -156,133 +137,43 @@ class ReaderReport:
     unchanged: int = 0
     skipped: list[RowProblem] = field(default_factory=list)
     elapsed_s: float = 0.0
+    source: str = ""
+    unknown_columns: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading CSV with physical line numbers
+# Catalogue: reading and checking
 
 
-class _RawRow(NamedTuple):
-    line: int
-    fields: list[str]
-    problem: str | None  # encoding or shape problem found while reading
+def open_catalogue(
+    path: Path, *, sheet: str | None = None, holdings: MarcHoldings | None = None
+) -> TableFile:
+    """A catalogue file of any supported format as canonical rows (MARC by content or extension)."""
+    data = read_bytes(path)
+    kind = detect_format(path, data[:4096])
+    if kind in (FileFormat.ISO2709, FileFormat.MARCXML):
+        if sheet is not None:
+            raise ImportFileError(t("import.sheet_not_excel"))
+        return marc_table(path, data, kind, holdings or MarcHoldings())
+    return open_table(path, "catalogue", ("title",), sheet=sheet, data=data)
 
 
-class _CsvFile(NamedTuple):
-    header_line: int
-    columns: dict[str, int]  # lower-cased header name -> index
-    rows: Iterator[_RawRow]
+def _identity_text(value: str | None) -> str:
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", value or "")).strip().lower()
 
 
-def check_import_file(path: Path) -> None:
-    """Raise ImportFileError unless ``path`` is an existing regular file.
+def stable_record_id(
+    isbn: str | None, title: str, author: str | None, publisher: str | None
+) -> str:
+    """A record id for a file without control numbers, the same on every import of the book.
 
-    The importers call it themselves; the CLI calls it first too, so a typo costs no database.
+    From the (normalised, 13-digit) ISBN when there is one, else from title + author + publisher
+    with case, width and spacing folded, so a re-export with other spacing still matches.
     """
-    if not path.exists():
-        raise ImportFileError(t("import.file_missing", path=path))
-    if not path.is_file():
-        raise ImportFileError(t("import.not_a_file", path=path))
-
-
-@contextmanager
-def _open_csv(path: Path, required: Sequence[str]) -> Iterator[_CsvFile]:
-    """Open a CSV file, check its header, and stream its rows with their starting line numbers.
-
-    The file is decoded with ``surrogateescape`` so one bad byte spoils one row, not the whole
-    import; ``utf-8-sig`` drops a BOM (Excel writes one).
-    """
-    check_import_file(path)
-    try:
-        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
-    except OSError as exc:
-        # Not an OSError any more: the CLI reads OSError as "database unreachable".
-        raise ImportFileError(
-            t("import.unreadable", path=path, reason=exc.strerror or exc)
-        ) from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header: list[str] = []
-            while not any(cell.strip() for cell in header):
-                header = next(reader)
-        except StopIteration:
-            raise ImportFileError(t("import.empty_file", path=path)) from None
-        except csv.Error as exc:
-            raise ImportFileError(t("import.csv_error", line=reader.line_num, error=exc)) from None
-        header_line = reader.line_num
-        if _SUSPICIOUS.search("".join(header)):
-            raise ImportFileError(t("import.not_utf8"))
-        names = [cell.strip().lower() for cell in header]
-        problems = []
-        missing = [name for name in required if name not in names]
-        if missing:
-            problems.append(
-                RowProblem(header_line, t("import.missing_columns", columns=_listed(missing)))
-            )
-        duplicated = sorted({n for n in names if n and names.count(n) > 1})
-        if duplicated:
-            problems.append(
-                RowProblem(header_line, t("import.duplicate_columns", columns=_listed(duplicated)))
-            )
-        if problems:
-            raise ImportRejected(problems)
-        columns = {name: i for i, name in enumerate(names) if name}
-        width = len(names)
-
-        def rows() -> Iterator[_RawRow]:
-            previous = reader.line_num
-            seen = undecodable = 0
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    if seen > 1 and undecodable == seen:
-                        # A GBK file with an ASCII header: say so once, not once per row.
-                        raise ImportFileError(t("import.not_utf8")) from None
-                    return
-                except csv.Error as exc:
-                    # The reader's state is unreliable after this: stop the whole file.
-                    raise ImportFileError(
-                        t("import.csv_error_aborted", line=previous + 1, error=exc)
-                    ) from None
-                line, previous = previous + 1, reader.line_num
-                if not any(cell.strip() for cell in fields):
-                    continue  # blank line
-                seen += 1
-                problem = None
-                if len(fields) > width and any(cell.strip() for cell in fields[width:]):
-                    problem = t("import.too_many_fields", fields=len(fields), width=width)
-                else:
-                    suspicious = _SUSPICIOUS.search("\x1f".join(fields))
-                    if suspicious and _BROKEN_BYTES.match(suspicious.group()):
-                        undecodable += 1
-                        problem = t("import.undecodable")
-                    elif suspicious:
-                        problem = t("import.nul")
-                yield _RawRow(line, fields, problem)
-
-        yield _CsvFile(header_line, columns, rows())
-
-
-def _listed(names: Sequence[str]) -> str:
-    return t("import.list_separator").join(names)
-
-
-def _getter(columns: dict[str, int], name: str) -> Callable[[list[str]], str]:
-    index = columns.get(name)
-    if index is None:
-        return lambda _fields: ""
-    return lambda fields: fields[index] if index < len(fields) else ""
-
-
-def _clean(value: str) -> str | None:
-    value = value.strip()
-    return value or None
-
-
-# ---------------------------------------------------------------------------------------------
-# Catalogue
+    if isbn:
+        return f"isbn:{isbn}"
+    key = "\x1f".join(_identity_text(v) for v in (title, author, publisher))
+    return "bib:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
 
 
 class _CatalogueRow(NamedTuple):
@@ -291,6 +182,7 @@ class _CatalogueRow(NamedTuple):
     values: tuple[str | None, ...]  # in RECORD_FIELDS order
     barcodes: tuple[str, ...] | None  # None: mint ``copies`` barcodes
     copies: int
+    location: str | None = None
 
 
 @dataclass(slots=True)
@@ -302,127 +194,130 @@ class _ParsedCatalogue:
     # Indexes into RECORD_FIELDS of the columns the file has: a column left out of the file
     # says nothing, so it must not blank out what an earlier import stored.
     present: tuple[int, ...] = ()
+    unit: Unit = Unit.LINE
+    source: str = ""
+    unknown: tuple[str, ...] = ()
+    generated_ids: bool = False
 
 
-def _parse_catalogue(path: Path) -> _ParsedCatalogue:
-    """Read and check every row that can be checked without the database."""
-    limits = [_max_length(RECORDS, attr) for attr in RECORD_FIELDS]
-    record_id_limit = _max_length(RECORDS, "record_id") or 64
-    barcode_limit = _max_length(COPIES, "barcode") or 40
-    parsed = _ParsedCatalogue(rows=[], problems={}, truncated=[], row_count=0)
-    first_line_of_record: dict[str, int] = {}
-    first_line_of_barcode: dict[str, int] = {}
+class _CatalogueChecker:
+    """The checks across rows: duplicate record ids (or merged copy rows) and barcodes."""
 
-    with _open_csv(path, ("record_id", "title")) as csv_file:
-        get_record_id = _getter(csv_file.columns, "record_id")
-        get_copies = _getter(csv_file.columns, "copies")
-        get_barcodes = _getter(csv_file.columns, "barcodes")
-        getters = [_getter(csv_file.columns, column) for column, _ in _CATALOGUE_COLUMNS]
-        parsed.present = tuple(
-            i for i, (column, _) in enumerate(_CATALOGUE_COLUMNS) if column in csv_file.columns
+    def __init__(self, parsed: _ParsedCatalogue) -> None:
+        self.parsed = parsed
+        self.limits = [_max_length(RECORDS, attr) for attr in RECORD_FIELDS]
+        self.position: dict[str, int] = {}  # record id -> index in parsed.rows
+        self.first_line_of_barcode: dict[str, int] = {}
+
+    def add(self, line: int, record_id: str, row: CatalogueRow) -> list[str]:
+        values = self._values(line, row)
+        reasons = self._barcode_reasons(line, row.barcodes)
+        if reasons:
+            return reasons
+        new = _CatalogueRow(line, record_id, values, row.barcodes, row.copies, row.location)
+        at = self.position.get(record_id)
+        if at is None:
+            self.position[record_id] = len(self.parsed.rows)
+            self.parsed.rows.append(new)
+            return []
+        first = self.parsed.rows[at]
+        merged = _merge_copy_rows(first, new)
+        if merged is None:
+            key = (
+                "import.duplicate_generated_id"
+                if self.parsed.generated_ids
+                else ("import.duplicate_record_id")
+            )
+            return [t(key, record_id=record_id, line=first.line)]
+        self.parsed.rows[at] = merged
+        return []
+
+    def _values(self, line: int, row: CatalogueRow) -> tuple[str | None, ...]:
+        values: list[str | None] = [getattr(row, column) for column, _ in _CATALOGUE_COLUMNS]
+        for i, limit in enumerate(self.limits):
+            value = values[i]
+            if limit is not None and value is not None and len(value) > limit:
+                values[i] = value[:limit].rstrip()
+                self.parsed.truncated.append(
+                    RowProblem(
+                        line,
+                        t("import.truncated", column=_CATALOGUE_COLUMNS[i][0], limit=limit),
+                        self.parsed.unit,
+                    )
+                )
+        return tuple(values)
+
+    def _barcode_reasons(self, line: int, barcodes: tuple[str, ...] | None) -> list[str]:
+        reasons = []
+        for barcode in barcodes or ():
+            first = self.first_line_of_barcode.setdefault(barcode, line)
+            if first != line:
+                reasons.append(t("import.barcode_duplicate", barcode=barcode, line=first))
+        return reasons
+
+
+def _merge_copy_rows(first: _CatalogueRow, again: _CatalogueRow) -> _CatalogueRow | None:
+    """Exports that list one row per copy repeat the book: merge them, or None if they differ."""
+    if first.values != again.values:
+        return None
+    if first.barcodes is not None and again.barcodes is not None:
+        return first._replace(
+            barcodes=first.barcodes + again.barcodes,
+            copies=len(first.barcodes) + len(again.barcodes),
         )
-        for raw in csv_file.rows:
-            parsed.row_count += 1
-            line, fields = raw.line, raw.fields
-            if raw.problem:
-                parsed.problems[line] = [raw.problem]
-                continue
-            reasons: list[str] = []
+    if first.barcodes is None and again.barcodes is None:
+        return first._replace(copies=min(first.copies + again.copies, MAX_COPIES_PER_ROW))
+    return None
 
-            record_id = get_record_id(fields).strip()
-            if not record_id:
-                reasons.append(t("import.missing_record_id"))
-            elif len(record_id) > record_id_limit:
-                reasons.append(t("import.record_id_too_long", limit=record_id_limit))
-            elif record_id in first_line_of_record:
-                reasons.append(
-                    t(
-                        "import.duplicate_record_id",
-                        record_id=record_id,
-                        line=first_line_of_record[record_id],
-                    )
-                )
-            else:
-                first_line_of_record[record_id] = line
 
-            values: list[str | None] = [_clean(get(fields)) for get in getters]
-            if values[_TITLE_INDEX] is None:
-                reasons.append(t("import.missing_title"))
-            isbn_text = values[_ISBN_INDEX]
-            if isbn_text is not None:
-                isbn = normalize_isbn(isbn_text)
-                if isbn is None:
-                    reasons.append(
-                        t("import.isbn_check_digit", isbn=isbn_text)
-                        if looks_like_isbn(isbn_text)
-                        else t("import.isbn_format", isbn=isbn_text)
-                    )
-                values[_ISBN_INDEX] = isbn
-            tags = values[_TAGS_INDEX]
-            if tags is not None:
-                values[_TAGS_INDEX] = ";".join(
-                    tag.strip() for tag in tags.split(";") if tag.strip()
-                )
-            for i, limit in enumerate(limits):
-                value = values[i]
-                if limit is not None and value is not None and len(value) > limit:
-                    values[i] = value[:limit].rstrip()
-                    parsed.truncated.append(
-                        RowProblem(
-                            line,
-                            t("import.truncated", column=_CATALOGUE_COLUMNS[i][0], limit=limit),
-                        )
-                    )
-
-            copies_text = get_copies(fields).strip()
-            copies = 0
-            if copies_text:
-                if copies_text.isascii() and copies_text.isdigit():
-                    copies = int(copies_text)
-                    if copies > MAX_COPIES_PER_ROW:
-                        reasons.append(
-                            t("import.copies_too_many", copies=copies, limit=MAX_COPIES_PER_ROW)
-                        )
-                else:
-                    reasons.append(t("import.copies_not_integer", copies=copies_text))
-
-            barcodes: tuple[str, ...] | None = None
-            barcode_cells = [b.strip() for b in _BARCODE_SPLIT.split(get_barcodes(fields))]
-            if any(barcode_cells):
-                barcodes = tuple(b for b in barcode_cells if b)
-                seen_here: set[str] = set()
-                for barcode in barcodes:
-                    if barcode in seen_here:
-                        reasons.append(t("import.barcode_repeated", barcode=barcode))
-                    elif len(barcode) > barcode_limit:
-                        reasons.append(
-                            t("import.barcode_too_long", barcode=barcode, limit=barcode_limit)
-                        )
-                    elif _GENERATED_BARCODE.fullmatch(barcode):
-                        reasons.append(t("import.barcode_reserved", barcode=barcode))
-                    elif barcode in first_line_of_barcode:
-                        reasons.append(
-                            t(
-                                "import.barcode_duplicate",
-                                barcode=barcode,
-                                line=first_line_of_barcode[barcode],
-                            )
-                        )
-                    else:
-                        first_line_of_barcode[barcode] = line
-                    seen_here.add(barcode)
-                copies = len(barcodes)
-
-            if reasons:
-                parsed.problems[line] = reasons
-            else:
-                parsed.rows.append(_CatalogueRow(line, record_id, tuple(values), barcodes, copies))
+def _parse_catalogue(table: TableFile) -> _ParsedCatalogue:
+    """Read and check every row that can be checked without the database."""
+    has_ids = "record_id" in table.columns and table.unit is not Unit.RECORD
+    parsed = _ParsedCatalogue(
+        rows=[],
+        problems={},
+        truncated=[],
+        row_count=0,
+        present=tuple(
+            i for i, (column, _) in enumerate(_CATALOGUE_COLUMNS) if column in table.columns
+        ),
+        unit=table.unit,
+        source=table.source,
+        unknown=table.unknown,
+        generated_ids="record_id" not in table.columns,
+    )
+    checker = _CatalogueChecker(parsed)
+    for raw in table.rows:
+        parsed.row_count += 1
+        if raw.problem:
+            parsed.problems[raw.line] = [raw.problem]
+            continue
+        reasons: list[str] = []
+        record_id = raw.values.get("record_id", "").strip()
+        if has_ids and not record_id:
+            reasons.append(t("import.missing_record_id"))
+        try:
+            row = CatalogueRow.model_validate(raw.values)
+        except ValidationError as exc:
+            parsed.problems[raw.line] = reasons + row_reasons(exc)
+            continue
+        if reasons:
+            parsed.problems[raw.line] = reasons
+            continue
+        if not record_id:
+            parsed.generated_ids = True
+            record_id = stable_record_id(row.isbn, row.title or "", row.author, row.publisher)
+        reasons = checker.add(raw.line, record_id, row)
+        if reasons:
+            parsed.problems[raw.line] = reasons
     return parsed
 
 
-def _problems(by_line: dict[int, list[str]]) -> list[RowProblem]:
+def _problems(by_line: dict[int, list[str]], unit: Unit = Unit.LINE) -> list[RowProblem]:
     separator = t("import.reason_separator")
-    return [RowProblem(line, separator.join(reasons)) for line, reasons in sorted(by_line.items())]
+    return [
+        RowProblem(line, separator.join(reasons), unit) for line, reasons in sorted(by_line.items())
+    ]
 
 
 async def import_catalogue(
@@ -432,22 +327,33 @@ async def import_catalogue(
     skip_bad: bool = False,
     progress: Callable[[int, int], None] | None = None,
     actor: str = "cli",
+    sheet: str | None = None,
+    holdings: MarcHoldings | None = None,
 ) -> CatalogueReport:
-    """Import a canonical catalogue CSV (see the shared data README for the columns).
+    """Import a catalogue: CSV (UTF-8 or GB18030/GBK), an Excel sheet, or CNMARC records.
 
+    Columns are the canonical ones of the shared data README or their Chinese headers (see
+    services/import_vocabulary.toml); ``sheet`` picks an Excel sheet (default: the first);
+    ``holdings`` says where a MARC record keeps its copies (default 905 $b $d $e).
     ``progress(done, total)`` is called as rows are written (total = rows to import); ``actor``
     goes into the audit log. Runs in the caller's transaction and never commits.
     Raises ImportFileError, or ImportRejected (nothing written) unless ``skip_bad``.
     """
     started = time.perf_counter()
-    parsed = _parse_catalogue(path)
-    report = CatalogueReport(rows=parsed.row_count, truncated=parsed.truncated)
+    parsed = _parse_catalogue(open_catalogue(path, sheet=sheet, holdings=holdings))
+    report = CatalogueReport(
+        rows=parsed.row_count,
+        truncated=parsed.truncated,
+        source=parsed.source,
+        unknown_columns=parsed.unknown,
+        generated_ids=parsed.generated_ids,
+    )
     if parsed.problems and not skip_bad:
         # Still look at the database so the rejection lists barcode clashes too.
         owners = await _load_barcodes(session)
         existing_pks = await _load_record_pks(session)
         _check_barcode_owners(parsed, owners, existing_pks)
-        raise ImportRejected(_problems(parsed.problems))
+        raise ImportRejected(_problems(parsed.problems, parsed.unit))
 
     now = utcnow()
     # Loaded in the transaction that writes: the clash check and the writes see the same state.
@@ -455,9 +361,9 @@ async def import_catalogue(
     owners = await _load_barcodes(session)
     _check_barcode_owners(parsed, owners, {rid: pk for rid, (pk, _) in existing.items()})
     if parsed.problems and not skip_bad:
-        raise ImportRejected(_problems(parsed.problems))
+        raise ImportRejected(_problems(parsed.problems, parsed.unit))
     rows = [row for row in parsed.rows if row.line not in parsed.problems]
-    report.skipped = _problems(parsed.problems)
+    report.skipped = _problems(parsed.problems, parsed.unit)
     report.truncated = [p for p in parsed.truncated if p.line not in parsed.problems]
 
     touched: list[int] = []
@@ -628,6 +534,7 @@ async def _write_copies(
                 {
                     "barcode": barcode,
                     "record_pk": pk,
+                    "location": row.location,
                     "status": CopyStatus.ON_SHELF.value,
                     "created_at": now,
                 }
@@ -647,76 +554,66 @@ class _ReaderRow(NamedTuple):
     values: tuple[str | None, ...]  # in READER_FIELDS order; office None when no such column
 
 
-def _parse_readers(path: Path) -> tuple[list[_ReaderRow], dict[int, list[str]], int, bool]:
-    rows: list[_ReaderRow] = []
-    problems: dict[int, list[str]] = {}
+@dataclass(slots=True)
+class _ParsedRoster:
+    rows: list[_ReaderRow]
+    problems: dict[int, list[str]]
+    row_count: int
+    has_office: bool
+    table: TableFile
+
+
+def _parse_readers(table: TableFile) -> _ParsedRoster:
+    parsed = _ParsedRoster([], {}, 0, "office" in table.columns, table)
     first_line_of_card: dict[str, int] = {}
-    row_count = 0
-    has_office = False
-    with _open_csv(path, ("card_no", "name", "role")) as csv_file:
-        has_office = "office" in csv_file.columns
-        get_card = _getter(csv_file.columns, "card_no")
-        get_role = _getter(csv_file.columns, "role")
-        getters = {name: _getter(csv_file.columns, name) for name in READER_FIELDS}
-        for raw in csv_file.rows:
-            row_count += 1
-            if raw.problem:
-                problems[raw.line] = [raw.problem]
-                continue
-            fields, reasons = raw.fields, []
-            card_no = get_card(fields).strip()
-            if not card_no:
-                reasons.append(t("import.missing_card_no"))
-            elif card_no in first_line_of_card:
-                reasons.append(
-                    t("import.duplicate_card_no", card_no=card_no, line=first_line_of_card[card_no])
-                )
-            else:
-                first_line_of_card[card_no] = raw.line
-            values = {name: _clean(get(fields)) for name, get in getters.items()}
-            if values["name"] is None:
-                reasons.append(t("import.missing_name"))
-            role_text = get_role(fields).strip()
-            role = _ROLE_WORDS.get(role_text.lower())
-            if role is None:
-                reasons.append(
-                    t("import.unknown_role", role=role_text)
-                    if role_text
-                    else t("import.missing_role")
-                )
-            values["role"] = role
-            if values["class_name"] is not None:
-                # Class names are matched elsewhere (corners, monitors): one bracket spelling.
-                values["class_name"] = (
-                    values["class_name"].replace("（", "(").replace("）", ")").replace(" ", "")
-                )
-            for name in ("card_no", *READER_FIELDS):
-                value = card_no if name == "card_no" else values[name]
-                limit = _max_length(READERS, name)
-                if value is not None and limit is not None and len(value) > limit:
-                    reasons.append(t("import.too_long", column=name, limit=limit))
-            if reasons:
-                problems[raw.line] = reasons
-            else:
-                rows.append(_ReaderRow(raw.line, card_no, tuple(values[n] for n in READER_FIELDS)))
-    return rows, problems, row_count, has_office
+    for raw in table.rows:
+        parsed.row_count += 1
+        if raw.problem:
+            parsed.problems[raw.line] = [raw.problem]
+            continue
+        try:
+            row = ReaderRow.model_validate(raw.values)
+        except ValidationError as exc:
+            parsed.problems[raw.line] = row_reasons(exc)
+            continue
+        card_no = row.card_no or ""
+        first = first_line_of_card.setdefault(card_no, raw.line)
+        if first != raw.line:
+            parsed.problems[raw.line] = [t("import.duplicate_card_no", card_no=card_no, line=first)]
+            continue
+        values = tuple(getattr(row, name) for name in READER_FIELDS)
+        parsed.rows.append(_ReaderRow(raw.line, card_no, values))
+    return parsed
 
 
 async def import_readers(
-    session: AsyncSession, path: Path, *, skip_bad: bool = False, actor: str = "cli"
+    session: AsyncSession,
+    path: Path,
+    *,
+    skip_bad: bool = False,
+    actor: str = "cli",
+    sheet: str | None = None,
 ) -> ReaderReport:
     """Import a reader roster (``card_no,name,role,grade,class_name``, optional ``office``).
 
     Readers are matched by card number; changed fields are updated; readers absent from the file
     are left alone (a roster is often one class or one grade). Runs in the caller's transaction
     and never commits. Raises ImportFileError, or ImportRejected (nothing written) unless
-    ``skip_bad``.
+    ``skip_bad``. Reads CSV (UTF-8 or GB18030/GBK) or an Excel sheet (``sheet``, default the
+    first), with English or Chinese headers (学号/借书证号, 姓名, 身份, 年级, 班级 …).
     """
     started = time.perf_counter()
-    rows, problems, row_count, has_office = _parse_readers(path)
+    table = open_table(path, "readers", ("card_no", "name", "role"), sheet=sheet)
+    parsed = _parse_readers(table)
+    rows, problems, has_office = parsed.rows, parsed.problems, parsed.has_office
     if problems and not skip_bad:
-        raise ImportRejected(_problems(problems))
-    report = ReaderReport(rows=row_count, skipped=_problems(problems))
+        raise ImportRejected(_problems(problems, table.unit))
+    report = ReaderReport(
+        rows=parsed.row_count,
+        skipped=_problems(problems, table.unit),
+        source=table.source,
+        unknown_columns=table.unknown,
+    )
     # Without an office column the file says nothing about offices: don't clear them.
     compared = READER_FIELDS if has_office else READER_FIELDS[:-1]
     now = utcnow()

@@ -1,12 +1,11 @@
-"""``shuxiang import catalogue|readers FILE``: load CSV files through services.importing."""
+"""``shuxiang import catalogue|readers FILE``: CSV, Excel and CNMARC through services.importing."""
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -14,6 +13,9 @@ from bot.cli.runtime import configure_logging, fail, run_with_db, settings_or_ex
 from bot.config import Settings
 from services.i18n import t
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 R = TypeVar("R")
 
@@ -42,30 +44,57 @@ SkipBad = Annotated[
 
 
 class _ProgressBar:
-    """A stderr progress bar fed by the importer's ``progress(done, total)`` callback."""
+    """A rich progress bar on stderr, fed by the importer's ``progress(done, total)`` callback."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.bar: Any = None
-        self.shown = 0
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
+        if self.progress is None:
             if total < PROGRESS_MIN_ROWS:
                 return
-            self.bar = typer.progressbar(length=total, label=self.label, file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.shown)
-        self.shown = done
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=total)
+        assert self.task is not None
+        self.progress.update(self.task, completed=done)
         if done >= total:
             # The search index is rebuilt after the last row, with no progress of its own.
             self.close()
             typer.echo(t("cli.import_reindexing"), err=True)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _columns_help(schema: str, required: Sequence[str]) -> str:
+    """The columns an import reads, from the same vocabulary the importer maps headers with."""
+    from services.import_files import column_words
+
+    lines = ["\b", t("import.cli.columns_title")]
+    for column, words in column_words(schema).items():
+        mark = f" ({t('import.cli.columns_required')})" if column in required else ""
+        lines.append(f"{INDENT}{column:<15}{'/'.join(words)}{mark}")
+    return "\n".join(lines)
 
 
 def _print_problems(
@@ -121,27 +150,71 @@ def _run_import(settings: Settings, file: Path, body: Callable[[Database], Await
         _reject(file, exc.problems)
 
 
-@import_app.command("catalogue", help=t("cli.help_import_catalogue"))
+def _print_source(source: str, unknown: Sequence[str]) -> None:
+    from services.import_files import listed
+
+    typer.echo(t("import.cli.source", source=source), err=True)
+    if unknown:
+        typer.echo(t("import.cli.unknown_columns", columns=listed(unknown)), err=True)
+
+
+Sheet = Annotated[str | None, typer.Option("--sheet", help=t("import.cli.help_sheet"))]
+CATALOGUE_REQUIRED = ("title",)
+READERS_REQUIRED = ("card_no", "name", "role")
+
+
+@import_app.command(
+    "catalogue",
+    help="\n\n".join(
+        (
+            t("cli.help_import_catalogue"),
+            t("import.cli.catalogue_formats"),
+            t("import.cli.catalogue_ids"),
+            _columns_help("catalogue", CATALOGUE_REQUIRED),
+            t("import.cli.marc_fields"),
+        )
+    ),
+)
 def import_catalogue_command(
     file: Annotated[Path, typer.Argument(help=t("cli.help_import_catalogue_file"))],
     skip_bad: SkipBad = False,
+    sheet: Sheet = None,
+    holdings_field: Annotated[
+        str, typer.Option("--holdings-field", help=t("import.cli.help_holdings_field"))
+    ] = "905",
+    barcode_subfield: Annotated[
+        str, typer.Option("--barcode-subfield", help=t("import.cli.help_barcode_subfield"))
+    ] = "b",
+    class_subfield: Annotated[
+        str, typer.Option("--class-subfield", help=t("import.cli.help_class_subfield"))
+    ] = "d",
+    book_number_subfield: Annotated[
+        str,
+        typer.Option("--book-number-subfield", help=t("import.cli.help_book_number_subfield")),
+    ] = "e",
 ) -> None:
     """Create or update records by record_id and add missing copies (idempotent)."""
-    from services.importing import CatalogueReport, import_catalogue
+    from services.importing import CatalogueReport, MarcHoldings, import_catalogue
 
     settings = _setup(file)
     bar = _ProgressBar(t("cli.import_progress_records"))
+    holdings = MarcHoldings(holdings_field, barcode_subfield, class_subfield, book_number_subfield)
 
     async def body(db: Database) -> CatalogueReport:
         typer.echo(t("cli.import_reading", file=file), err=True)
         try:
             async with db.transaction() as session:
-                return await import_catalogue(session, file, skip_bad=skip_bad, progress=bar)
+                return await import_catalogue(
+                    session, file, skip_bad=skip_bad, progress=bar, sheet=sheet, holdings=holdings
+                )
         finally:
             bar.close()
 
     report = _run_import(settings, file, body)
 
+    _print_source(report.source, report.unknown_columns)
+    if report.generated_ids:
+        typer.echo(t("import.cli.generated_ids"), err=True)
     _print_done(file, report.rows, report.elapsed_s)
     records = t(
         "cli.import_records",
@@ -161,10 +234,14 @@ def import_catalogue_command(
     _print_skipped(report.skipped)
 
 
-@import_app.command("readers", help=t("cli.help_import_readers"))
+@import_app.command(
+    "readers",
+    help="\n\n".join((t("cli.help_import_readers"), _columns_help("readers", READERS_REQUIRED))),
+)
 def import_readers_command(
     file: Annotated[Path, typer.Argument(help=t("cli.help_import_readers_file"))],
     skip_bad: SkipBad = False,
+    sheet: Sheet = None,
 ) -> None:
     """Create or update readers by card number; readers not in the file are left alone."""
     from services.importing import ReaderReport, import_readers
@@ -173,9 +250,10 @@ def import_readers_command(
 
     async def body(db: Database) -> ReaderReport:
         async with db.transaction() as session:
-            return await import_readers(session, file, skip_bad=skip_bad)
+            return await import_readers(session, file, skip_bad=skip_bad, sheet=sheet)
 
     report = _run_import(settings, file, body)
+    _print_source(report.source, report.unknown_columns)
 
     _print_done(file, report.rows, report.elapsed_s)
     readers = t(

@@ -315,20 +315,19 @@ async def test_missing_required_column_is_rejected_on_line_1(db: Database, tmp_p
     assert problem.line == 1 and "title" in problem.reason
 
 
-async def test_missing_empty_and_non_utf8_files(db: Database, tmp_path: Path) -> None:
+async def test_missing_empty_and_undecodable_files(db: Database, tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="找不到文件"):
         await run_catalogue(db, tmp_path / "nope.csv")
     with pytest.raises(ImportFileError, match="文件为空"):
         await run_catalogue(db, write(tmp_path, b""))
     with pytest.raises(ImportFileError, match="文件为空"):
         await run_catalogue(db, write(tmp_path, "\ufeff\n\n"))
-    gbk = "记录号,题名\n".encode("gbk")
+    # Neither UTF-8 nor GB18030: 0xFF never starts a GB18030 character.
+    broken = "card_no,name,role\nS1,某人,student\n".encode("gbk") + b"S2,\xff\xff,student\n"
     with pytest.raises(ImportFileError) as caught:
-        await run_readers(db, write(tmp_path, gbk))
-    assert str(caught.value) == (
-        "文件不是 UTF-8 编码：请把文件另存为 UTF-8 编码的 CSV"
-        "（Excel 里选「CSV UTF-8」），不要用 GBK/GB2312"
-    )
+        await run_readers(db, write(tmp_path, broken))
+    assert str(caught.value).startswith("第 3 行有无法解码的字节：文件既不是 UTF-8 也不是 GB18030/GBK")
+    assert await count(db, Reader) == 0
 
 
 # ---------------------------------------------------------------------------------------------
