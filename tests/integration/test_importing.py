@@ -326,7 +326,9 @@ async def test_missing_empty_and_undecodable_files(db: Database, tmp_path: Path)
     broken = "card_no,name,role\nS1,某人,student\n".encode("gbk") + b"S2,\xff\xff,student\n"
     with pytest.raises(ImportFileError) as caught:
         await run_readers(db, write(tmp_path, broken))
-    assert str(caught.value).startswith("第 3 行有无法解码的字节：文件既不是 UTF-8 也不是 GB18030/GBK")
+    assert str(caught.value).startswith(
+        "第 3 行有无法解码的字节：文件既不是 UTF-8 也不是 GB18030/GBK"
+    )
     assert await count(db, Reader) == 0
 
 
