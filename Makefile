@@ -2,32 +2,40 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# Two locks: requirements.lock is what the bot needs to run (`make demo`);
+# requirements-dev.lock adds the test and lint tools (`make test`).
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 
 .PHONY: demo test lint typecheck unit bench-search install clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	$(PIP) -r requirements.lock
+	$(PIP) --no-deps -e .
+	touch $(RUNTIME_STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock
+	$(PIP) -r requirements-dev.lock
+	touch $(DEV_STAMP)
 
-demo: $(STAMP)
+install: $(DEV_STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/shuxiang demo
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers services storage nlp sandbox
 
 test: lint typecheck
 	$(BIN)/pytest -q -rs
 
-bench-search: $(STAMP)
+bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py
 
 clean:
