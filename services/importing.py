@@ -49,7 +49,7 @@ from services.import_files import (
     read_bytes,
 )
 from services.import_marc import MarcHoldings, marc_table
-from services.import_rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, row_reasons
+from services.import_rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, cells, row_reasons
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
 
 __all__ = [
@@ -297,7 +297,7 @@ def _parse_catalogue(table: TableFile) -> _ParsedCatalogue:
         if has_ids and not record_id:
             reasons.append(t("import.missing_record_id"))
         try:
-            row = CatalogueRow.model_validate(raw.values)
+            row = CatalogueRow.model_validate(cells(raw.values))
         except ValidationError as exc:
             parsed.problems[raw.line] = reasons + row_reasons(exc)
             continue
@@ -572,7 +572,7 @@ def _parse_readers(table: TableFile) -> _ParsedRoster:
             parsed.problems[raw.line] = [raw.problem]
             continue
         try:
-            row = ReaderRow.model_validate(raw.values)
+            row = ReaderRow.model_validate(cells(raw.values))
         except ValidationError as exc:
             parsed.problems[raw.line] = row_reasons(exc)
             continue
