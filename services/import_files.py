@@ -324,6 +324,21 @@ def open_table(
     return _open_csv(path, data, schema, required)
 
 
+def _table_row(line: int, fields: list[str], columns: dict[str, int], width: int) -> TableRow:
+    """A row's cells by canonical column, and the problem its shape or bytes show, if any."""
+    problem = None
+    if len(fields) > width and any(cell.strip() for cell in fields[width:]):
+        problem = t("import.too_many_fields", fields=len(fields), width=width)
+    else:
+        suspicious = _SUSPICIOUS.search("\x1f".join(fields))
+        if suspicious and _BROKEN_BYTES.match(suspicious.group()):
+            problem = t("import.undecodable")
+        elif suspicious:
+            problem = t("import.nul")
+    values = {name: fields[i] if i < len(fields) else "" for name, i in columns.items()}
+    return TableRow(line, values, problem)
+
+
 def _open_csv(path: Path, data: bytes, schema: str, required: Sequence[str]) -> TableFile:
     decoded = detect_encoding(data)
     reader = csv.reader(io.StringIO(decoded.text, newline=""))
@@ -354,19 +369,8 @@ def _open_csv(path: Path, data: bytes, schema: str, required: Sequence[str]) -> 
                     t("import.csv_error_aborted", line=previous + 1, error=exc)
                 ) from None
             line, previous = previous + 1, reader.line_num
-            if not any(cell.strip() for cell in fields):
-                continue  # blank line
-            problem = None
-            if len(fields) > width and any(cell.strip() for cell in fields[width:]):
-                problem = t("import.too_many_fields", fields=len(fields), width=width)
-            else:
-                suspicious = _SUSPICIOUS.search("\x1f".join(fields))
-                if suspicious and _BROKEN_BYTES.match(suspicious.group()):
-                    problem = t("import.undecodable")
-                elif suspicious:
-                    problem = t("import.nul")
-            values = {name: fields[i] if i < len(fields) else "" for name, i in columns.items()}
-            yield TableRow(line, values, problem)
+            if any(cell.strip() for cell in fields):  # else a blank line
+                yield _table_row(line, fields, columns, width)
 
     source = t("import.source_csv", encoding=encoding_name(decoded.encoding))
     return TableFile(source, Unit.LINE, header_line, tuple(columns), rows(), unknown)
@@ -423,17 +427,8 @@ def _open_xlsx(
         for values in cells:
             line += 1
             fields = [cell_text(v) for v in values]
-            if not any(cell.strip() for cell in fields):
-                continue
-            problem = None
-            if len(fields) > width and any(cell.strip() for cell in fields[width:]):
-                problem = t("import.too_many_fields", fields=len(fields), width=width)
-            elif "\x00" in "".join(fields):
-                problem = t("import.nul")
-            values_by_column = {
-                name: fields[i] if i < len(fields) else "" for name, i in columns.items()
-            }
-            yield TableRow(line, values_by_column, problem)
+            if any(cell.strip() for cell in fields):
+                yield _table_row(line, fields, columns, width)
         book.close()
 
     source = t("import.source_xlsx", sheet=worksheet.title)

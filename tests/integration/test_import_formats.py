@@ -331,9 +331,9 @@ def iso2709(
         record = Record(to_unicode=False, leader="     nam0 22        450 ")
         for tag, data in fields:
             if isinstance(data, str):
-                record.add_field(RawField(tag=tag, data=data.encode(encoding)))  # type: ignore[arg-type]
+                record.fields.append(RawField(tag=tag, data=data.encode(encoding)))  # type: ignore[arg-type]
             else:
-                record.add_field(
+                record.fields.append(
                     RawField(
                         tag=tag,
                         indicators=Indicators("0", " "),
@@ -351,9 +351,9 @@ def marcxml(records: Sequence[list[tuple[str, list[tuple[str, str]]] | tuple[str
         record = Record(leader="     nam0 22        450 ")
         for tag, data in fields:
             if isinstance(data, str):
-                record.add_field(Field(tag=tag, data=data))
+                record.fields.append(Field(tag=tag, data=data))
             else:
-                record.add_field(
+                record.fields.append(
                     Field(
                         tag=tag,
                         indicators=Indicators("0", " "),
