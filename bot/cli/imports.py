@@ -49,7 +49,7 @@ class _ProgressBar:
     def __init__(self, label: str) -> None:
         self.label = label
         self.progress: Progress | None = None
-        self.task = TaskID(0)
+        self.task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self.progress is None:
@@ -73,7 +73,8 @@ class _ProgressBar:
             )
             self.progress.start()
             self.task = self.progress.add_task(self.label, total=total)
-        self.progress.update(self.task, completed=done)
+        if self.task is not None:
+            self.progress.update(self.task, completed=done)
         if done >= total:
             # The search index is rebuilt after the last row, with no progress of its own.
             self.close()

@@ -515,3 +515,14 @@ def test_cli_help_documents_the_columns() -> None:
         assert words in result.output, words
     result = CliRunner().invoke(app, ["import", "readers", "--help"])
     assert "学号" in result.output and "--sheet" in result.output
+
+
+def test_cli_shows_a_progress_bar_for_large_files(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    from bot.cli import app
+
+    rows = "".join(f"书{i},作者{i % 50}\n" for i in range(2100))
+    path = write(tmp_path, "big.csv", "题名,作者\n" + rows, "gbk")
+    result = CliRunner().invoke(app, ["import", "catalogue", str(path)], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "写入书目" in result.output and "2100/2100" in result.output
+    assert "新建 2100 条" in result.output
