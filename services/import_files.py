@@ -206,6 +206,8 @@ def _line_of(data: bytes, offset: int) -> int:
 def detect_encoding(data: bytes) -> Decoded:
     """Decode ``data`` as UTF-8 (BOM or not), else GB18030 (covers GBK and GB2312).
 
+    UTF-16 is read only with its BOM (Excel's "Unicode 文本" export writes one).
+
     A file that is mostly valid UTF-8 with a few broken bytes stays UTF-8 (the broken bytes come
     back as lone surrogates, so the rows holding them are reported and nothing else is lost):
     decoding such a file as GB18030 would turn every Chinese character into mojibake. GBK text
@@ -213,6 +215,12 @@ def detect_encoding(data: bytes) -> Decoded:
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return Decoded(data[3:].decode("utf-8", "surrogateescape"), "utf-8-sig")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return Decoded(data.decode("utf-16"), "utf-16")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start - exc.start % 2].decode("utf-16", "ignore").count("\n") + 1
+            raise ImportFileError(t("import.undecodable_file", line=line)) from None
     as_utf8 = data.decode("utf-8", "surrogateescape")
     broken = len(_BROKEN_BYTES.findall(as_utf8))
     if broken == 0:
@@ -339,9 +347,15 @@ def _table_row(line: int, fields: list[str], columns: dict[str, int], width: int
     return TableRow(line, values, problem)
 
 
+def _delimiter(text: str) -> str:
+    """Comma, or tab for the tab-separated text some systems (and Excel's "Unicode 文本") write."""
+    first = next((line for line in text[:10_000].splitlines() if line.strip()), "")
+    return "\t" if first.count("\t") > first.count(",") else ","
+
+
 def _open_csv(path: Path, data: bytes, schema: str, required: Sequence[str]) -> TableFile:
     decoded = detect_encoding(data)
-    reader = csv.reader(io.StringIO(decoded.text, newline=""))
+    reader = csv.reader(io.StringIO(decoded.text, newline=""), delimiter=_delimiter(decoded.text))
     try:
         header: list[str] = []
         while not any(cell.strip() for cell in header):

@@ -47,6 +47,7 @@ from services.import_files import (
     detect_format,
     open_table,
     read_bytes,
+    role_words,
 )
 from services.import_marc import MarcHoldings, marc_table
 from services.import_rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, cells, row_reasons
@@ -563,7 +564,7 @@ class _ParsedRoster:
     table: TableFile
 
 
-def _parse_readers(table: TableFile) -> _ParsedRoster:
+def _parse_readers(table: TableFile, default_role: str | None) -> _ParsedRoster:
     parsed = _ParsedRoster([], {}, 0, "office" in table.columns, table)
     first_line_of_card: dict[str, int] = {}
     for raw in table.rows:
@@ -572,7 +573,10 @@ def _parse_readers(table: TableFile) -> _ParsedRoster:
             parsed.problems[raw.line] = [raw.problem]
             continue
         try:
-            row = ReaderRow.model_validate(cells(raw.values))
+            values = cells(raw.values)
+            if values.get("role") is None and default_role is not None:
+                values["role"] = default_role
+            row = ReaderRow.model_validate(values)
         except ValidationError as exc:
             parsed.problems[raw.line] = row_reasons(exc)
             continue
@@ -581,8 +585,8 @@ def _parse_readers(table: TableFile) -> _ParsedRoster:
         if first != raw.line:
             parsed.problems[raw.line] = [t("import.duplicate_card_no", card_no=card_no, line=first)]
             continue
-        values = tuple(getattr(row, name) for name in READER_FIELDS)
-        parsed.rows.append(_ReaderRow(raw.line, card_no, values))
+        fields = tuple(getattr(row, name) for name in READER_FIELDS)
+        parsed.rows.append(_ReaderRow(raw.line, card_no, fields))
     return parsed
 
 
@@ -593,6 +597,7 @@ async def import_readers(
     skip_bad: bool = False,
     actor: str = "cli",
     sheet: str | None = None,
+    default_role: str | None = None,
 ) -> ReaderReport:
     """Import a reader roster (``card_no,name,role,grade,class_name``, optional ``office``).
 
@@ -601,10 +606,15 @@ async def import_readers(
     and never commits. Raises ImportFileError, or ImportRejected (nothing written) unless
     ``skip_bad``. Reads CSV (UTF-8 or GB18030/GBK) or an Excel sheet (``sheet``, default the
     first), with English or Chinese headers (学号/借书证号, 姓名, 身份, 年级, 班级 …).
+    ``default_role`` (a role word) is the role of rows without one: a school office's class list
+    has no role column.
     """
     started = time.perf_counter()
-    table = open_table(path, "readers", ("card_no", "name", "role"), sheet=sheet)
-    parsed = _parse_readers(table)
+    if default_role is not None and default_role.strip().lower() not in role_words():
+        raise ImportFileError(t("import.unknown_default_role", role=default_role))
+    required = ("card_no", "name") if default_role else ("card_no", "name", "role")
+    table = open_table(path, "readers", required, sheet=sheet)
+    parsed = _parse_readers(table, default_role.strip() if default_role else None)
     rows, problems, has_office = parsed.rows, parsed.problems, parsed.has_office
     if problems and not skip_bad:
         raise ImportRejected(_problems(problems, table.unit))

@@ -242,6 +242,7 @@ def import_readers_command(
     file: Annotated[Path, typer.Argument(help=t("cli.help_import_readers_file"))],
     skip_bad: SkipBad = False,
     sheet: Sheet = None,
+    role: Annotated[str | None, typer.Option("--role", help=t("import.cli.help_role"))] = None,
 ) -> None:
     """Create or update readers by card number; readers not in the file are left alone."""
     from services.importing import ReaderReport, import_readers
@@ -250,7 +251,9 @@ def import_readers_command(
 
     async def body(db: Database) -> ReaderReport:
         async with db.transaction() as session:
-            return await import_readers(session, file, skip_bad=skip_bad, sheet=sheet)
+            return await import_readers(
+                session, file, skip_bad=skip_bad, sheet=sheet, default_role=role
+            )
 
     report = _run_import(settings, file, body)
     _print_source(report.source, report.unknown_columns)

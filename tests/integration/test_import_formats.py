@@ -514,7 +514,7 @@ def test_cli_help_documents_the_columns() -> None:
     for words in ("题名/正题名", "条码/条码号/条形码/登录号", "控制号/记录号", "905$b", "--sheet"):
         assert words in result.output, words
     result = CliRunner().invoke(app, ["import", "readers", "--help"])
-    assert "学号" in result.output and "--sheet" in result.output
+    assert "学号" in result.output and "--sheet" in result.output and "--role" in result.output
 
 
 def test_cli_shows_a_progress_bar_for_large_files(tmp_path: Path, cli_env: dict[str, str]) -> None:
@@ -526,3 +526,28 @@ def test_cli_shows_a_progress_bar_for_large_files(tmp_path: Path, cli_env: dict[
     assert result.exit_code == 0, result.output
     assert "写入书目" in result.output and "2100/2100" in result.output
     assert "新建 2100 条" in result.output
+
+
+async def test_class_list_without_a_role_column_takes_the_given_role(
+    db: Database, tmp_path: Path
+) -> None:
+    rows: list[list[object]] = [["学号", "姓名", "班级"], [1001, "严晓", "高一(3)班"]]
+    path = xlsx(tmp_path / "class.xlsx", {"高一(3)班": rows})
+    with pytest.raises(ImportRejected, match="1 处问题") as caught:
+        await run_readers(db, path)
+    assert str(caught.value.problems[0]) == "第 1 行：缺少必需的列：role（身份）"
+    with pytest.raises(ImportFileError, match="未知的身份「校长」"):
+        await run_readers(db, path, default_role="校长")
+
+    report = await run_readers(db, path, default_role="学生")
+    assert report.created == 1 and (await readers(db))["1001"].role == "student"
+
+
+async def test_tab_separated_utf16_from_excel_unicode_text(db: Database, tmp_path: Path) -> None:
+    content = "借书证号\t姓名\t身份\r\nS1\t严晓\t学生\r\nS2\t\t学生\r\n"
+    path = write(tmp_path, "名单.txt", content, "utf-16")  # Python writes the BOM, as Excel does
+    with pytest.raises(ImportRejected) as caught:
+        await run_readers(db, path)
+    assert [str(p) for p in caught.value.problems] == ["第 3 行：缺少姓名（name）"]
+    report = await run_readers(db, path, skip_bad=True)
+    assert report.source == "CSV 文件（UTF-16 编码）" and report.created == 1
