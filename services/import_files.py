@@ -189,14 +189,13 @@ def detect_format(path: Path, head: bytes) -> FileFormat:
         return FileFormat.MARCXML
     if suffix in {".xlsx", ".xlsm"}:
         return FileFormat.XLSX
-    if suffix == ".xls":
-        return FileFormat.XLS
+    # An ".xls" that is no OLE file is the tab-separated text some systems name so: read as text.
     return FileFormat.CSV
 
 
 class Decoded(NamedTuple):
     text: str
-    encoding: str  # "utf-8", "utf-8-sig" or "gb18030"
+    encoding: str  # "utf-8", "utf-8-sig", "utf-16" or "gb18030"
 
 
 def _line_of(data: bytes, offset: int) -> int:

@@ -551,3 +551,9 @@ async def test_tab_separated_utf16_from_excel_unicode_text(db: Database, tmp_pat
     assert [str(p) for p in caught.value.problems] == ["第 3 行：缺少姓名（name）"]
     report = await run_readers(db, path, skip_bad=True)
     assert report.source == "CSV 文件（UTF-16 编码）" and report.created == 1
+
+
+async def test_tab_separated_text_named_xls_is_read_as_text(db: Database, tmp_path: Path) -> None:
+    content = "借书证号\t姓名\t身份\nS1\t严晓\t学生\n"
+    report = await run_readers(db, write(tmp_path, "导出.xls", content, "gbk"))
+    assert report.source == "CSV 文件（GB18030/GBK 编码）" and report.created == 1
