@@ -128,6 +128,7 @@ class CatalogueReport:
     source: str = ""  # what was read: format, encoding or sheet
     unknown_columns: tuple[str, ...] = ()  # headers that map to no column: not imported
     generated_ids: bool = False  # the file had no control numbers; stable ids were derived
+    unit: Unit = Unit.LINE  # what ``rows`` counts: MARC files count records
 
 
 @dataclass(slots=True)
@@ -348,6 +349,7 @@ async def import_catalogue(
         source=parsed.source,
         unknown_columns=parsed.unknown,
         generated_ids=parsed.generated_ids,
+        unit=parsed.unit,
     )
     if parsed.problems and not skip_bad:
         # Still look at the database so the rejection lists barcode clashes too.

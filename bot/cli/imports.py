@@ -112,8 +112,9 @@ def _reject(file: Path, problems: Sequence[object]) -> NoReturn:
     fail(t("cli.import_nothing_written"), code=1)
 
 
-def _print_done(file: Path, rows: int, elapsed_s: float) -> None:
-    typer.echo(t("cli.import_done", file=file.name, rows=rows, elapsed=elapsed_s))
+def _print_done(file: Path, rows: int, elapsed_s: float, *, records: bool = False) -> None:
+    key = "import.cli.done_records" if records else "cli.import_done"
+    typer.echo(t(key, file=file.name, rows=rows, elapsed=elapsed_s))
 
 
 def _print_skipped(skipped: Sequence[object]) -> None:
@@ -194,6 +195,7 @@ def import_catalogue_command(
     ] = "e",
 ) -> None:
     """Create or update records by record_id and add missing copies (idempotent)."""
+    from services.import_files import Unit
     from services.importing import CatalogueReport, MarcHoldings, import_catalogue
 
     settings = _setup(file)
@@ -215,7 +217,7 @@ def import_catalogue_command(
     _print_source(report.source, report.unknown_columns)
     if report.generated_ids:
         typer.echo(t("import.cli.generated_ids"), err=True)
-    _print_done(file, report.rows, report.elapsed_s)
+    _print_done(file, report.rows, report.elapsed_s, records=report.unit is Unit.RECORD)
     records = t(
         "cli.import_records",
         created=report.records_created,

@@ -499,6 +499,7 @@ def test_cli_imports_gbk_csv_xlsx_roster_and_marc(tmp_path: Path, cli_env: dict[
     result = runner.invoke(app, args, env=cli_env)
     assert result.exit_code == 0, result.output
     assert "ISO 2709" in result.output and "新增 1 册" in result.output
+    assert "共 1 条记录" in result.output
 
     bad = write(tmp_path, "bad.iso", iso2709([cnmarc("Z2", title="")], "gbk"))
     result = runner.invoke(app, ["import", "catalogue", str(bad)], env=cli_env)
