@@ -30,8 +30,7 @@ from handlers.middlewares import (
     UnitOfWorkMiddleware,
 )
 from handlers.render import Translator
-from nlp import segment
-from nlp.search import warm_up
+from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
 from storage.db import Database
@@ -46,6 +45,7 @@ class Shuxiang:
     bot: Bot
     dp: Dispatcher
     scheduler: AsyncIOScheduler
+    search: SearchEngine
 
     unit_of_work: UnitOfWorkMiddleware
 
@@ -97,12 +97,20 @@ def build_bot(settings: Settings, token: str) -> Bot:
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
-def build_app(settings: Settings, *, token: str, db: Database | None = None) -> Shuxiang:
+def build_app(
+    settings: Settings,
+    *,
+    token: str,
+    db: Database | None = None,
+    search: SearchEngine | None = None,
+) -> Shuxiang:
     db = db or Database(settings.checked_database_url())
-    segment.configure(settings.data_dir / "cache")
+    search = search or settings.search_engine()
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
-    dp = Dispatcher(db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map))
+    dp = Dispatcher(
+        db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map), search=search
+    )
     dp.include_routers(*get_routers())
     dp.update.outer_middleware(PrivateChatsOnly())
     unit_of_work = UnitOfWorkMiddleware(db)
@@ -147,6 +155,7 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
         bot=bot,
         dp=dp,
         scheduler=scheduler,
+        search=search,
         unit_of_work=unit_of_work,
     )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name
@@ -170,7 +179,7 @@ async def on_startup(app: Shuxiang) -> None:
             log.warning("librarian commands for chat %s: %s", chat_id, exc)
     # Load jieba, OpenCC and pypinyin now, not on the first student's search.
     async with app.db.transaction(read_only=True) as session:
-        seconds = await warm_up(session)
+        seconds = await app.search.warm_up(session)
     log.info("search ready in %.1f s", seconds)
     if not app.scheduler.running:
         app.scheduler.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,9 @@ from sqlalchemy.exc import ArgumentError
 
 from services.i18n import t
 from services.policy import LoanPolicy, RolePolicy
+
+if TYPE_CHECKING:
+    from nlp.search import SearchEngine
 
 DEFAULT_DB_PATH = Path("var") / "shuxiang.sqlite3"
 TELEGRAM_API_URL = "https://api.telegram.org"
@@ -92,6 +96,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     data_dir: Path = Path("var")
+    # A CLC tree (clc_tree.json or a code,name csv) for subject search by class name; without
+    # one the project's own table of the main classes is used.
+    clc_file: Path | None = None
 
     student: StudentLimits = StudentLimits()
     teacher: TeacherLimits = TeacherLimits()
@@ -164,6 +171,12 @@ class Settings(BaseSettings):
             return ""
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+    def search_engine(self) -> SearchEngine:
+        """The process's one search engine (the bot and every CLI command build it here)."""
+        from nlp.search import SearchEngine
+
+        return SearchEngine(cache_dir=self.data_dir / "cache", clc_source=self.clc_file)
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():

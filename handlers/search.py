@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.callbacks import BookCB, PageCB, SuggestCB
 from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
 from handlers.render import Translator, esc, fmt_date
-from nlp.search import MAX_TOTAL, SearchResult
+from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
 from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page, suggest_purchase
 from services.readers import BoundReader
 from storage.models import Role
@@ -103,16 +103,35 @@ def _query_of(callback: CallbackQuery) -> str | None:
     return message.reply_to_message.text
 
 
-async def on_text(message: Message, session: AsyncSession, tr: Translator) -> None:
+def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
+    """Nothing found; the closest titles (or ISBNs one digit away) when there are some."""
+    text = tr("search.miss", query=esc(query))
+    if not result.suggestions:
+        return text
+    lines = [text, "", tr("search_suggest.did_you_mean")]
+    for suggestion in result.suggestions:
+        author = f" {esc(suggestion.author)}" if suggestion.author else ""
+        isbn = suggestion.isbn if result.kind == "isbn" and suggestion.isbn else ""
+        lines.append(
+            tr(
+                "search_suggest.suggestion", title=esc(suggestion.title), author=author, isbn=isbn
+            ).rstrip()
+        )
+    return "\n".join(lines)
+
+
+async def on_text(
+    message: Message, session: AsyncSession, search: SearchEngine, tr: Translator
+) -> None:
     query = (message.text or "").strip()
     if len(query) > MAX_QUERY_MESSAGE:
         await message.reply(tr("errors.too_long"))
         return
-    result = await search_page(session, query, 0)
+    result = await search_page(session, search, query, 0)
     if result.kind == "empty":
         await message.reply(tr("search.too_short"))
     elif not result.hits:
-        await message.reply(tr("search.miss", query=esc(query)), reply_markup=suggest_keyboard(tr))
+        await message.reply(render_miss(tr, query, result), reply_markup=suggest_keyboard(tr))
     else:
         pages = max(1, math.ceil(result.total / PAGE_SIZE))
         await message.reply(
@@ -122,13 +141,17 @@ async def on_text(message: Message, session: AsyncSession, tr: Translator) -> No
 
 
 async def on_page(
-    callback: CallbackQuery, callback_data: PageCB, session: AsyncSession, tr: Translator
+    callback: CallbackQuery,
+    callback_data: PageCB,
+    session: AsyncSession,
+    search: SearchEngine,
+    tr: Translator,
 ) -> None:
     query = _query_of(callback)
     if query is None or not isinstance(callback.message, Message):
         await callback.answer(tr("search.stale"), show_alert=True)
         return
-    result = await search_page(session, query, callback_data.page)
+    result = await search_page(session, search, query, callback_data.page)
     if not result.hits:
         await callback.answer(tr("search.stale"), show_alert=True)
         return

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nlp.search import SearchResult, search
+from nlp.search import SearchEngine, SearchResult
 from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, queue_position, waiting_count
 from services.errors import ServiceError
@@ -74,10 +74,12 @@ def shelf_location(shelf_map: Mapping[str, str], clc: str | None) -> str | None:
     return None
 
 
-async def search_page(session: AsyncSession, query: str, page: int = 0) -> SearchResult:
+async def search_page(
+    session: AsyncSession, search: SearchEngine, query: str, page: int = 0
+) -> SearchResult:
     page = max(0, page)
-    # nlp.search caps the query length itself.
-    return await search(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    # The engine caps the query length itself.
+    return await search.search(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
 
 
 async def book_card(

@@ -2,9 +2,10 @@
 
 ``shuxiang search QUERY`` prints a readable list. ``shuxiang search --json`` without QUERY reads
 one query per line from stdin and writes one JSON object per line, in order, flushed per line:
-``{"query", "results": [{"record_id", "title", "author", "score"}], "took_ms"}``. Other programs
-(the benchmark, scripts) rely on that contract; ``took_ms`` is the time the search took inside
-this process, measured after jieba and the library dictionary were loaded.
+``{"query", "results": [{"record_id", "title", "author", "score"}], "took_ms", "suggestions":
+[{"record_id", "title", "author", "isbn"}]}`` ("did you mean", when nothing matched). Other
+programs (the benchmark, scripts) rely on that contract; ``took_ms`` is the time the search took
+inside this process, measured after jieba and the library dictionary were loaded.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def _json_line(query: str, result: Any, took_ms: float) -> str:
                 for hit in result.hits
             ],
             "took_ms": round(took_ms, 3),
+            "suggestions": [
+                {"record_id": s.record_id, "title": s.title, "author": s.author, "isbn": s.isbn}
+                for s in result.suggestions
+            ],
         },
         ensure_ascii=False,
     )
@@ -89,19 +94,16 @@ def register(app: typer.Typer) -> None:
         ] = 0,
     ) -> None:
         """Search the catalogue; with --json and no QUERY, one JSON line per stdin line."""
-        from nlp import segment
-        from nlp.search import search, warm_up
-
         settings = settings_or_exit()
         configure_logging(settings)
-        segment.configure(settings.data_dir / "cache")
+        engine = settings.search_engine()
         _utf8(sys.stdout)
         _utf8(sys.stdin)
 
         async def run_one(db: Database, text: str) -> tuple[Any, float]:
             started = time.perf_counter()
             async with db.transaction(read_only=True) as session:
-                result = await search(session, text, limit=limit, offset=offset)
+                result = await engine.search(session, text, limit=limit, offset=offset)
             return result, (time.perf_counter() - started) * 1000
 
         def emit(text: str, result: Any, took_ms: float) -> None:
@@ -111,7 +113,7 @@ def register(app: typer.Typer) -> None:
 
         async def body(db: Database) -> None:
             async with db.transaction(read_only=True) as session:
-                await warm_up(session)
+                await engine.warm_up(session)
             for text in _WARM_UP_QUERIES:
                 await run_one(db, text)
             if query is not None:

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from nlp.index import rebuild_index
 from services import circulation
 from storage.models import (
     BindingCode,
@@ -44,7 +43,7 @@ RECORDS = {
 async def setup_library(h: Harness) -> None:
     await make_world(h.db, records=RECORDS, readers=READERS, clc={"r1": "I712.45", "r3": "I247.5"})
     async with h.db.transaction() as session:
-        await rebuild_index(session)
+        await h.app.search.rebuild_index(session)
 
 
 async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
