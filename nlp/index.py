@@ -6,7 +6,7 @@ them again: re-indexing is idempotent and an edited title loses its old terms. T
 owns one Indexer (nlp.search.SearchEngine.indexer); the importer gets it injected.
 
 Besides titles, names, series and publishers, a record is indexed by its subjects (tags and CLC
-class names, nlp.subjects), the start of its summary (weighted low), the pinyin of its authors'
+class names, nlp.subjects), its summary (weighted low), the pinyin of its authors'
 names (full, initials, surname and given name), a folded pinyin of its title (nlp.pinyin.
 fuzzy_pinyin) and the sorted characters of its title (two swapped characters still match).
 """
@@ -53,7 +53,7 @@ KEYS = cast(Table, SearchKey.__table__)
 CHUNK = 2000  # records per statement group (IN lists stay well under both databases' limits)
 # Keys that also teach jieba the library's vocabulary: titles, author names, series.
 _LIBRARY_WORD_KINDS = frozenset("tas")
-SUMMARY_CHARS = 300  # the start of a summary is indexed (its first sentences carry the topic)
+SUMMARY_CHARS = 2000  # summaries are short (median 117 characters); a runaway one is cut
 MAX_SUBJECT_RANK = 9  # subject keys carry the subject's place among the record's subjects
 COMPOUND_SURNAMES = frozenset(
     [
