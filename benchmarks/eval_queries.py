@@ -743,7 +743,7 @@ class Generator:
         return self._titled(
             "misspelt_title",
             n,
-            lambda b: (q if compact(q := make(b)) not in self.by_title else None),
+            lambda b: q if compact(q := make(b)) not in self.by_title else None,
             pool,
         )
 

@@ -350,7 +350,8 @@ def worker_fts5_query(work: Path) -> dict[str, Any]:
     connection = sqlite3.connect(work / "fts5.sqlite3")
     sql = (
         "SELECT record_id, shown_title, shown_author, "
-        "bm25(books, 0, 0, 0, 10, 5, 1, 2, 3, 4, 0.5) AS s FROM books WHERE books MATCH ? ORDER BY s LIMIT ?"
+        "bm25(books, 0, 0, 0, 10, 5, 1, 2, 3, 4, 0.5) AS s "
+        "FROM books WHERE books MATCH ? ORDER BY s LIMIT ?"
     )
 
     def answer(query: str) -> list[dict[str, Any]]:
