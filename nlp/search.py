@@ -43,6 +43,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, cast
 
@@ -705,12 +706,12 @@ def _score_key_hits(
 async def _text_search(
     reader: _Reader, normalised: str, pinyin: Pinyin, segmenter: Segmenter
 ) -> tuple[list[tuple[int, float]], dict[int, Display], list[int]]:
-    """(ranked matches, display columns already read, near misses when nothing matched)."""
+    """(ranked matches, display columns already read, "did you mean" when nothing matched)."""
+    normalised = " ".join(strip_tones(word) for word in normalised.split())
     typed = normalised.replace(" ", "")
     q = strip_wrappers(typed)
     if q != typed:
         normalised = q
-    normalised = " ".join(strip_tones(word) for word in normalised.split())
     volume = parse_volume(q)
     lookups = _lookups(q, pinyin, volume)
     if q != typed:  # a title that merely looks wrapped ("我想借你一双眼睛")
@@ -728,7 +729,7 @@ async def _text_search(
         candidates.update(terms.matches)
         probe = sorted(terms.matches)
     if not candidates:
-        return [], {}, []
+        return [], {}, await _closest(reader, q, pinyin, {})
     postings, info, shown = await _second_pass(
         reader, terms.common if terms is not None else [], probe, candidates
     )
@@ -753,8 +754,58 @@ async def _text_search(
             elif share > 0:
                 found.near[pk] = share
     loans = {pk: loans for pk, (_, loans) in info.items()}
-    near = [pk for pk, _ in _order(found.near, loans)[:MAX_SUGGESTIONS]]
-    return _order(found.scores, loans), shown, near
+    if found.scores:
+        return _order(found.scores, loans), shown, []
+    near = {pk: info[pk][0] for pk in found.near}
+    return [], shown, await _closest(reader, q, pinyin, near)
+
+
+CLOSEST_FETCH = 30  # titles read per prefix scan for "did you mean"
+MIN_LIKENESS = 0.5  # how alike (characters or pinyin, 0..1) a suggested title must be
+
+
+async def _closest(
+    reader: _Reader, q: str, pinyin: Pinyin, near: dict[int, str]
+) -> list[int]:
+    """Titles most like a query that matched nothing: those sharing a term with it, starting
+    with its first two characters, or with the pinyin of its first two syllables (folded too),
+    ranked by likeness of characters or pinyin."""
+    if len(q) < 2:
+        return []
+    if has_han(q):
+        spoken = pinyin.syllables(q)
+        start = "".join(spoken[:2]) if len(spoken) >= 2 else ""
+    else:  # typed pinyin: its first letters stand for the first syllables
+        spoken, start = [q], q[:6]
+    scans = [(KeyKind.TITLE, q[:2])]
+    if start.isascii() and start.isalpha() and len(start) >= 3:
+        scans += [(KeyKind.PINYIN, start), (KeyKind.FUZZY, fuzzy_pinyin(start))]
+
+    def build() -> str:
+        return " UNION ALL ".join(
+            f"SELECT * FROM (SELECT t.record_pk, t.key FROM search_keys k JOIN search_keys t "
+            f"ON t.record_pk = k.record_pk AND t.kind = :title WHERE k.kind = :k{n} "
+            f"AND k.key >= :v{n} AND k.key < :w{n} ORDER BY k.key, k.record_pk "
+            f"LIMIT {CLOSEST_FETCH}) AS c{n}"
+            for n in range(len(scans))
+        )
+
+    params: dict[str, Any] = {"title": KeyKind.TITLE}
+    for n, (kind, value) in enumerate(scans):
+        params.update({f"k{n}": kind, f"v{n}": value, f"w{n}": _successor(value)})
+    titles = dict(near)
+    for pk, title in await reader.fetch(("closest", len(scans)), build, params):
+        if pk not in titles or len(title) < len(titles[pk]):
+            titles[pk] = title
+    typed = "".join(spoken)
+    likeness: dict[int, float] = {}
+    for pk, title in titles.items():
+        chars = SequenceMatcher(None, q, title).ratio()
+        sounds = SequenceMatcher(None, typed, pinyin.compact(title)).ratio()
+        best = max(chars, sounds)
+        if best >= MIN_LIKENESS:
+            likeness[pk] = best
+    return [pk for pk, _ in _order(likeness, {})[:MAX_SUGGESTIONS]]
 
 
 async def _structured(reader: _Reader, found: Recognised) -> list[tuple[int, float]]:

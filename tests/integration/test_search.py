@@ -29,6 +29,8 @@ class Book:
     series: str | None = None
     original_title: str | None = None
     translators: str | None = None
+    tags: str | None = None
+    summary: str | None = None
     loans: int = 0
     copies: list[str] = field(default_factory=lambda: ["on_shelf"])
 
@@ -133,6 +135,8 @@ async def load_catalogue(lib: Library, books: list[Book] = CATALOGUE) -> dict[st
                 series=book.series,
                 original_title=book.original_title,
                 translators=book.translators,
+                tags=book.tags,
+                summary=book.summary,
                 loan_count=book.loans,
                 pub_date="2014-5",
             )
