@@ -764,9 +764,7 @@ CLOSEST_FETCH = 30  # titles read per prefix scan for "did you mean"
 MIN_LIKENESS = 0.5  # how alike (characters or pinyin, 0..1) a suggested title must be
 
 
-async def _closest(
-    reader: _Reader, q: str, pinyin: Pinyin, near: dict[int, str]
-) -> list[int]:
+async def _closest(reader: _Reader, q: str, pinyin: Pinyin, near: dict[int, str]) -> list[int]:
     """Titles most like a query that matched nothing: those sharing a term with it, starting
     with its first two characters, or with the pinyin of its first two syllables (folded too),
     ranked by likeness of characters or pinyin."""
