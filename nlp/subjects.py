@@ -106,12 +106,23 @@ def split_tags(tags: str | None) -> list[str]:
 
 
 class ClassNames:
-    """CLC code → class name, from a file when given (else the project's own main classes)."""
+    """CLC code → class name, from a file when given (else the project's own main classes).
+
+    The file is read on first use: only indexing needs the names, a search process never does.
+    """
 
     def __init__(self, source: Path | None = None) -> None:
-        self.names: dict[str, str] = dict(MAIN_CLASSES)
-        if source is not None and source.exists():
-            self.names.update(self._read(source))
+        self.source = source
+        self._names: dict[str, str] | None = None
+
+    @property
+    def names(self) -> dict[str, str]:
+        if self._names is None:
+            names = dict(MAIN_CLASSES)
+            if self.source is not None and self.source.exists():
+                names.update(self._read(self.source))
+            self._names = names
+        return self._names
 
     @staticmethod
     def _read(source: Path) -> dict[str, str]:
