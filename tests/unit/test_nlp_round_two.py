@@ -72,9 +72,10 @@ def test_class_names_from_the_project_table_and_a_file(tmp_path: Path) -> None:
     assert own.path("I242.4") == ["章回小说", "古代至近代作品", "小说", "中国文学", "文学"]
     tree = tmp_path / "tree.json"
     tree.write_text(
-        json.dumps([{"code": "I", "name": "文学", "children": [{"code": "I2", "name": "中国文学"}]}]),
+        json.dumps([{"code": "I", "name": "文学", "children": [{"code": "I2", "name": "中文"}]}]),
         encoding="utf-8",
     )
-    assert ClassNames(tree).path("I21") == ["中国文学", "文学"]
-    assert ClassNames(tmp_path / "missing.json").path("TP3") == ["计算技术", "计算机技术", "工业技术"]
+    assert ClassNames(tree).path("I21") == ["中文", "文学"]
+    missing = ClassNames(tmp_path / "missing.json")
+    assert missing.path("TP3") == ["计算技术", "计算机技术", "工业技术"]
     assert split_tags("科幻; 小说;科幻；") == ["科幻", "小说"]
