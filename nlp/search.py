@@ -627,7 +627,11 @@ async def _term_candidates(
             matches.setdefault(pk, {})
         intersected.update(pks)
     if len(matches) > MAX_CANDIDATES:
-        weight_of = {pk: sum(weights[t] for t in m) for pk, m in matches.items()}
+        # By field too: a summary match must not crowd a title match out of the candidates.
+        weight_of = {
+            pk: sum(weights[t] * _FIELD_WEIGHT[bits & FIELD_MASK] for t, bits in m.items())
+            for pk, m in matches.items()
+        }
         ranked = sorted(matches, key=lambda pk: (pk not in intersected, -weight_of[pk], pk))
         matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
     chunks: dict[int, list[str]] = {}
