@@ -197,6 +197,8 @@ class Generator:
         self._pinyin: Any = None
         self._jieba: Any = None
         self._homophones: dict[str, list[str]] | None = None
+        self._spoken: dict[str, tuple[str, str, str]] | None = None
+        self._by_id = {book.record_id: book for book in books}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -607,25 +609,46 @@ class Generator:
 
     def _chinese_authors(self, n: int) -> list[tuple[Book, str]]:
         """(book, name) for books whose first author is a 2-4 character Chinese name."""
-        pool = []
-        for book in self.books:
-            _, bare = first_author(book.author)
-            if _HAN.match(bare) and 2 <= len(bare) <= 4:
-                pool.append(book)
+        spoken = self.spoken_names()
+        pool = [b for b in self.books if b.record_id in spoken]
         return [(b, first_author(b.author)[1]) for b in self.sample(pool, n)]
+
+    def spoken_names(self) -> dict[str, tuple[str, str, str]]:
+        """record_id → (surname, given name, initials) in pinyin of 2-4 character Chinese names."""
+        if self._spoken is None:
+            self._spoken = {}
+            for book in self.books:
+                _, bare = first_author(book.author)
+                if _HAN.match(bare) and 2 <= len(bare) <= 4:
+                    surname, given = self._name_pinyin(bare)
+                    initials = "".join(p[0] for p in self.pinyin(bare))
+                    self._spoken[book.record_id] = (surname, given, initials)
+        return self._spoken
+
+    def _answers(self, word: str, test: Any) -> int:
+        """How many distinct titles by authors passing ``test`` contain ``word``."""
+        return len(
+            {self._by_id[r].title_key for r, spoken in self.spoken_names().items() if test(spoken)}
+            & {b.title_key for b in self.books if word in b.title_key}
+        )
 
     def _name_pinyin(self, name: str) -> tuple[str, str]:
         cut = 2 if len(name) == 4 else 1
         return "".join(self.pinyin(name[:cut])), "".join(self.pinyin(name[cut:]))
 
     def _author_pinyin(self, n: int) -> list[EvalQuery]:
-        """An author in full pinyin, spaced pinyin or (three-character names) initials."""
+        """An author in full pinyin, spaced pinyin or (three-character names) initials; initials
+        only when at most three authors share them (a query with a right answer)."""
+        sharing: dict[str, set[str]] = defaultdict(set)
+        for record_id, (_, _, initials) in self.spoken_names().items():
+            sharing[initials].add(first_author(self._by_id[record_id].author)[1])
         out = []
         for _, name in self._chinese_authors(n * 2):
             surname, given = self._name_pinyin(name)
             forms = [surname + given, f"{surname} {given}"]
-            if len(name) == 3:
-                forms.append("".join(p[0] for p in self.pinyin(name)))
+            initials = "".join(p[0] for p in self.pinyin(name))
+            if len(name) == 3 and len(sharing[initials]) <= 3:
+                forms.append(initials)
             query = self.rng.choice(forms)
             out.append(
                 EvalQuery("author_pinyin", query, sorted(self.by_author(compact(name))), note=name)
@@ -636,13 +659,20 @@ class Generator:
 
     def _pinyin_author_with_word(self, kind: str, n: int, surname_only: bool) -> list[EvalQuery]:
         out = []
-        for book, name in self._chinese_authors(n * 3):
+        for book, name in self._chinese_authors(n * 4):
             words = self.words(book.title)
             if not words:
                 continue
             surname, given = self._name_pinyin(name)
             who = surname if surname_only else surname + given
             word = self.rng.choice(words)
+            # Skip pairs shared by more than three titles ("wang 科学"): no right answer.
+            if surname_only:
+                shared = self._answers(word, lambda s, who=who: s[0] == who)
+            else:
+                shared = self._answers(word, lambda s, who=who: s[0] + s[1] == who)
+            if shared > 3:
+                continue
             relevant = sorted(
                 r for r in self.by_title[book.title_key] if r in self.by_author(compact(name))
             )

@@ -89,6 +89,7 @@ class Field:
     PUBLISHER = 64
     SUBJECT = 128
     SUMMARY = 256
+    GIVEN_NAME = 512  # the pinyin of an author's given name alone ("liu cixin" → cixin)
 
 
 # How much a match in each field counts (the best field of a term wins).
@@ -102,6 +103,7 @@ FIELD_WEIGHTS: dict[int, float] = {
     Field.PUBLISHER: 0.6,
     Field.SUBJECT: 0.6,
     Field.SUMMARY: 0.25,
+    Field.GIVEN_NAME: 0.5,
 }
 
 
@@ -310,14 +312,14 @@ class Indexer:
             for doc in _prepare(rows, self.classes)
         ]
 
-    def _name_pinyin(self, name: str) -> tuple[str, str, list[str]] | None:
-        """(full, initials, [surname, given name]) pinyin of a Chinese author name."""
+    def _name_pinyin(self, name: str) -> tuple[str, str, tuple[str, str]] | None:
+        """(full, initials, (surname, given name)) pinyin of a Chinese author name."""
         split = _name_split(name.replace(" ", ""))
         if split is None:
             return None
-        parts = [self.pinyin.syllables(part, phrases=False) for part in split]
-        full = "".join("".join(p) for p in parts)
-        return full, initials_of(parts[0] + parts[1]), ["".join(p) for p in parts]
+        surname, given = (self.pinyin.syllables(part, phrases=False) for part in split)
+        spoken = ("".join(surname), "".join(given))
+        return "".join(spoken), initials_of(surname + given), spoken
 
     def document_terms(self, doc: _Prepared) -> dict[str, int]:
         """term → field bits for one record."""
@@ -333,8 +335,9 @@ class Indexer:
             add(name, Field.AUTHOR)
             spoken = self._name_pinyin(name)
             if spoken is not None:
-                full, initials, parts = spoken
-                add(" ".join([full, initials, *parts]), Field.AUTHOR)
+                full, initials, (surname, given) = spoken
+                add(f"{full} {initials} {surname}", Field.AUTHOR)
+                add(given, Field.GIVEN_NAME)
         for name in doc.translators:
             add(name, Field.TRANSLATOR)
         add(doc.series, Field.SERIES)

@@ -192,6 +192,7 @@ _VOLUME_TAIL = re.compile(
 _VOLUME_HEAD = re.compile(
     r"^(?:之|第)?(\d{1,3}|[一二两三四五六七八九十]{1,3}|[ivx]{1,4}(?![a-z])|[上中下])(?:册|卷|部|集|季|辑)?"
 )
+_VOLUME_INSIDE = re.compile(r"第(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:册|卷|部|集|季|辑)")
 
 
 def _volume_number(token: str) -> int | None:
@@ -230,7 +231,7 @@ def title_volume(title: str, base: str) -> int | None:
     if at < 0:
         return None
     rest = title[at + len(base) :]
-    match = _VOLUME_HEAD.match(rest)
+    match = _VOLUME_HEAD.match(rest) or _VOLUME_INSIDE.search(rest)  # "毛泽东选集第二卷"
     if match:
         return _volume_number(match.group(1))
     # "盗墓笔记8大结局下": the part mark at the end.
@@ -299,9 +300,12 @@ class _Lookup:
     role: str = ""  # "subject": tier by the subject's rank; "volume": the query's volume first
 
 
-SUBJECT_TIER = 84.0  # a record's first subject; each later one a point less
+# A query naming a subject lists the books whose main subject it is first (above an exact title
+# of that name), then those where it is the second subject, and so on.
+SUBJECT_TIER = 101.0
+SUBJECT_STEP = 2.0
+SUBJECT_FLOOR = 84.0
 VOLUME_TIER = 99.0  # the asked volume of a series, just below an exact title
-SERIES_OTHER_VOLUME = 62.0
 
 
 def _subject_lookups(q: str) -> list[_Lookup]:
@@ -312,8 +316,8 @@ def _subject_lookups(q: str) -> list[_Lookup]:
 
 
 def _pinyin_lookups(q: str, pinyin: Pinyin) -> list[_Lookup]:
-    if q.isascii() and q.isalnum() and not q.isdigit():
-        spoken = strip_tones(q)
+    spoken = strip_tones(q)  # "hong2lou2meng4", "hónglóumèng": only pinyin keys see it toneless
+    if spoken.isascii() and spoken.isalnum() and not spoken.isdigit():
         out = [
             _Lookup(KeyKind.PINYIN, spoken, 95.0, 76.0 if len(spoken) >= 4 else None),
             _Lookup(KeyKind.AUTHOR_PINYIN, spoken, 88.0, None),
@@ -330,7 +334,8 @@ def _pinyin_lookups(q: str, pinyin: Pinyin) -> list[_Lookup]:
     spoken = pinyin.compact(q)[:KEY_LENGTH]
     if spoken and spoken.isascii():
         out.append(_Lookup(KeyKind.PINYIN, spoken, 78.0, 45.0 if len(q) >= 3 else None))
-        out.append(_Lookup(KeyKind.FUZZY, fuzzy_pinyin(spoken), 72.0, None))
+        # Below "the title contains the query": a folded reading is a guess.
+        out.append(_Lookup(KeyKind.FUZZY, fuzzy_pinyin(spoken), 68.0, None))
     if len(q) >= 3:
         out.append(_Lookup(KeyKind.ANAGRAM, anagram(q), 73.0, None))
     return out
@@ -536,7 +541,7 @@ async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
     return [row[0] for row in rows]
 
 
-FIELD_MASK = 511
+FIELD_MASK = 1023
 _FIELD_WEIGHT = [
     max((w for bit, w in FIELD_WEIGHTS.items() if bits & bit), default=0.0)
     for bits in range(FIELD_MASK + 1)
@@ -666,6 +671,13 @@ class _Scores:
             self.scores[pk] = score
 
 
+def _overlap(q: str, title: str) -> float:
+    """Share of characters two short strings have in common (a cheap likeness, 0..1)."""
+    if not q or not title:
+        return 0.0
+    return len(set(q) & set(title)) / max(len(set(q)), len(set(title)))
+
+
 def _series_order(title: str, base: str) -> float:
     """A little less for each later volume, so a series lists in volume order."""
     volume = title_volume(title, base)
@@ -689,12 +701,11 @@ def _score_key_hits(
         title = info[pk][0]
         if lookup.role == "subject":
             rank = int(key.rpartition("#")[2] or 0) if key.startswith(lookup.value) else 9
-            found.offer(pk, lookup.exact_tier - rank)
+            found.offer(pk, max(SUBJECT_FLOOR, lookup.exact_tier - SUBJECT_STEP * rank))
         elif lookup.role == "volume" and volume is not None:
             base, wanted = volume
-            got = title_volume(title, base)
-            tier = VOLUME_TIER if got == wanted else SERIES_OTHER_VOLUME
-            found.offer(pk, tier + _series_order(title, base))
+            if title_volume(title, base) == wanted:
+                found.offer(pk, VOLUME_TIER)
         elif key == lookup.value:
             bonus = 0.0
             if lookup.kind in (KeyKind.PINYIN, KeyKind.FUZZY) and lookup.exact_tier < 90:
@@ -711,7 +722,6 @@ async def _text_search(
     reader: _Reader, normalised: str, pinyin: Pinyin, segmenter: Segmenter
 ) -> tuple[list[tuple[int, float]], dict[int, Display], list[int]]:
     """(ranked matches, display columns already read, "did you mean" when nothing matched)."""
-    normalised = " ".join(strip_tones(word) for word in normalised.split())
     typed = normalised.replace(" ", "")
     q = strip_wrappers(typed)
     if q != typed:
@@ -754,7 +764,9 @@ async def _text_search(
             if complete:
                 found.offer(pk, 50.0 + 8.0 * share + 3.0 * coherent)
             elif share >= MIN_PARTIAL:
-                found.offer(pk, 20.0 + 22.0 * share + 3.0 * coherent)
+                # A character added or missing: the title sharing most characters goes first.
+                like = _overlap(q, info[pk][0])
+                found.offer(pk, 20.0 + 22.0 * share + 3.0 * coherent + 4.0 * like)
             elif share > 0:
                 found.near[pk] = share
     loans = {pk: loans for pk, (_, loans) in info.items()}

@@ -163,5 +163,6 @@ def test_index_terms_and_keys() -> None:
     assert ("q", "dongyeguiwu") in keys and ("j", "dygw") in keys
     assert ("f", "jieyouzahuodial") in keys
     assert ("x", "".join(sorted("解忧杂货店"))) in keys
-    assert terms["dongye"] & 4 and terms["guiwu"] & 4 and terms["dongyeguiwu"] & 4
+    assert terms["dongye"] & 4 and terms["dongyeguiwu"] & 4 and terms["dygw"] & 4
+    assert terms["guiwu"] == 512  # a given name alone counts less than a surname
     assert terms["推理"] & 128 and terms["奇迹"] & 256 and not terms["奇迹"] & 1
