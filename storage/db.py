@@ -24,7 +24,9 @@ from sqlalchemy.pool import NullPool
 READ_ONLY = "shuxiang_read_only"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 SQLITE_CACHE_KIB = 32_768
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+# Mapped pages count toward the process's memory: 32 MB keeps the search process under its
+# 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
+SQLITE_MMAP_BYTES = 32 * 1024 * 1024
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
