@@ -635,6 +635,70 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _quality_checks(
+    engine: str,
+    kinds: list[str],
+    scores: dict[str, dict[str, Any]],
+    peers: list[str],
+    first_mean: float,
+) -> list[tuple[str, bool]]:
+    from benchmarks.eval_queries import PRECISION_KINDS
+
+    ok = scores[engine]
+    name = ENGINE_NAMES[engine]
+    low = [
+        k
+        for k in kinds
+        if ok["success"][k] < (TARGET_MIN_PRECISION if k in PRECISION_KINDS else TARGET_MIN_SUCCESS)
+    ]
+    return [
+        (
+            f"{name}: every kind >= {TARGET_MIN_SUCCESS} (P@5 >= {TARGET_MIN_PRECISION})"
+            + (f"; below: {', '.join(low)}" if low else ""),
+            not low,
+        ),
+        (
+            f"{name}: first-round kinds mean >= {TARGET_FIRST_ROUND_MEAN}",
+            first_mean >= TARGET_FIRST_ROUND_MEAN,
+        ),
+        (
+            f"{name}: no worse than any peer on any kind",
+            all(
+                ok["success"].get(k, 0) >= scores[p]["success"].get(k, 0)
+                for p in peers
+                for k in kinds
+            ),
+        ),
+        (
+            f"{name}: p99 lower than every peer's",
+            all(ok["p99"] < scores[p]["p99"] for p in peers),
+        ),
+    ]
+
+
+def _print_builds(ours: dict[str, Any], pg: dict[str, Any] | None) -> None:
+    print(
+        f"\nours (SQLite): import of both files {ours['import_s']:.1f} s "
+        f"(of which indexing {ours['index_during_import_s']:.1f} s), "
+        f"full rebuild_index {ours['rebuild_s']:.1f} s for {ours['rebuilt']} records "
+        f"(processor time: import {ours['import_cpu_s']:.1f} s, "
+        f"rebuild {ours['rebuild_cpu_s']:.1f} s); "
+        f"loan counts seeded on {ours['loan_seeded']} records"
+    )
+    if pg is not None:
+        print(
+            f"ours (PostgreSQL): import of both files {pg['import_s']:.1f} s "
+            f"(of which indexing {pg['index_during_import_s']:.1f} s, then ANALYZE; processor time "
+            f"of this process {pg['import_cpu_s']:.1f} s, the server's not counted); "
+            f"{pg['import_s'] / ours['import_s']:.2f}x SQLite's; searched right after the import"
+        )
+    hostile = ours["hostile"]
+    print(
+        f"ours: {hostile['count']} hostile inputs (empty, 10,000 characters, emoji only, SQL and "
+        f"FTS syntax, control characters): slowest {hostile['max_ms']:.2f} ms"
+    )
+
+
 def report(
     eval_set: list[dict[str, Any]],
     kinds: list[str],
@@ -681,63 +745,14 @@ def report(
     row("build peak RSS (MB)", [f"{builds[e]['build_rss']:.0f}" for e in engines])
     row("query peak RSS (MB)", [f"{builds[e]['query_rss']:.0f}" for e in engines])
 
-    ours = builds["ours"]
-    print(
-        f"\nours (SQLite): import of both files {ours['import_s']:.1f} s "
-        f"(of which indexing {ours['index_during_import_s']:.1f} s), "
-        f"full rebuild_index {ours['rebuild_s']:.1f} s for {ours['rebuilt']} records "
-        f"(processor time: import {ours['import_cpu_s']:.1f} s, "
-        f"rebuild {ours['rebuild_cpu_s']:.1f} s); "
-        f"loan counts seeded on {ours['loan_seeded']} records"
-    )
-    pg = builds.get("ours-pg")
-    if pg is not None:
-        print(
-            f"ours (PostgreSQL): import of both files {pg['import_s']:.1f} s "
-            f"(of which indexing {pg['index_during_import_s']:.1f} s, then ANALYZE; processor time "
-            f"of this process {pg['import_cpu_s']:.1f} s, the server's not counted); "
-            f"{pg['import_s'] / ours['import_s']:.2f}x SQLite's; searched right after the import"
-        )
+    ours, pg = builds["ours"], builds.get("ours-pg")
+    _print_builds(ours, pg)
     hostile = ours["hostile"]
-    print(
-        f"ours: {hostile['count']} hostile inputs (empty, 10,000 characters, emoji only, SQL and "
-        f"FTS syntax, control characters): slowest {hostile['max_ms']:.2f} ms"
-    )
 
     peers = [e for e in engines if not e.startswith("ours")]
     checks: list[tuple[str, bool]] = []
     for engine in [e for e in engines if e.startswith("ours")]:
-        ok = scores[engine]
-        name = ENGINE_NAMES[engine]
-        low = [
-            k
-            for k in kinds
-            if ok["success"][k]
-            < (TARGET_MIN_PRECISION if k in PRECISION_KINDS else TARGET_MIN_SUCCESS)
-        ]
-        checks += [
-            (
-                f"{name}: every kind >= {TARGET_MIN_SUCCESS} (P@5 >= {TARGET_MIN_PRECISION})"
-                + (f"; below: {', '.join(low)}" if low else ""),
-                not low,
-            ),
-            (
-                f"{name}: first-round kinds mean >= {TARGET_FIRST_ROUND_MEAN}",
-                first_mean(engine) >= TARGET_FIRST_ROUND_MEAN,
-            ),
-            (
-                f"{name}: no worse than any peer on any kind",
-                all(
-                    ok["success"].get(k, 0) >= scores[p]["success"].get(k, 0)
-                    for p in peers
-                    for k in kinds
-                ),
-            ),
-            (
-                f"{name}: p99 lower than every peer's",
-                all(ok["p99"] < scores[p]["p99"] for p in peers),
-            ),
-        ]
+        checks += _quality_checks(engine, kinds, scores, peers, first_mean(engine))
     checks += [
         (f"shuxiang: p99 <= {TARGET_P99_MS} ms", scores["ours"]["p99"] <= TARGET_P99_MS),
         (f"full index build <= {TARGET_BUILD_S} s", ours["rebuild_s"] <= TARGET_BUILD_S),

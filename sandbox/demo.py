@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import Shuxiang, build_app
 from bot.config import Settings
+from nlp.index import Indexer
 from sandbox.emulator import BotApiEmulator
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
@@ -53,13 +54,13 @@ class Persona:
 PERSONA_IDS = {Role.STUDENT.value: 900001, Role.TEACHER.value: 900002, Role.LIBRARIAN.value: 900003}
 
 
-async def load_sample_data(db: Database) -> tuple[bool, str]:
+async def load_sample_data(db: Database, indexer: Indexer | None = None) -> tuple[bool, str]:
     """Import the sample catalogue and roster into an empty database; report what is there."""
     # One unit of work: the emptiness check and both imports, so the sample data goes in whole.
     async with db.transaction() as session:
         empty = not await session.scalar(select(func.count(Record.id)))
         if empty:
-            await import_catalogue(session, CATALOGUE_CSV)
+            await import_catalogue(session, CATALOGUE_CSV, indexer=indexer)
             await import_readers(session, READERS_CSV)
     async with db.transaction(read_only=True) as session:
         records = await session.scalar(select(func.count(Record.id)))
@@ -178,8 +179,9 @@ async def start_sandbox(
 ) -> tuple[Sandbox, str]:
     settings.ensure_database_dir()
     db = Database(settings.checked_database_url())
+    search = settings.search_engine()
     await upgrade(db.engine)
-    fresh, loaded = await load_sample_data(db)
+    fresh, loaded = await load_sample_data(db, search.indexer)
     personas = await ensure_personas(db, settings)
     if fresh:
         await seed_circulation(db, settings, personas)
@@ -198,7 +200,7 @@ async def start_sandbox(
         emulator.add_user(persona.user_id, first_name=persona.name)
     await emulator.start(host=host, port=port)
     bot_settings = settings.model_copy(update={"bot_api_url": emulator.base_url})
-    app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db)
+    app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search)
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
     return Sandbox(emulator, app, personas, polling), loaded
 
