@@ -264,7 +264,8 @@ async def _insert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...
         columns = ", ".join(c.name for c in table.columns)
         marks = ", ".join("?" for _ in table.columns)
         await connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows
+            f"INSERT INTO {table.name} ({columns}) VALUES ({marks})",
+            rows,
         )
     else:
         # COPY into the same transaction: several times faster than batched INSERTs on asyncpg.

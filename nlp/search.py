@@ -195,20 +195,20 @@ _VOLUME_HEAD = re.compile(
 _VOLUME_INSIDE = re.compile(r"第(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:册|卷|部|集|季|辑)")
 
 
-def _volume_number(token: str) -> int | None:
-    if token.isdigit():
-        return int(token)
-    if token in _PARTS:
-        return _PARTS[token]
-    if token in _ROMAN:
-        return _ROMAN[token]
-    if all(ch in _NUMERALS or ch == "十" for ch in token):
-        if token == "十":
+def _volume_number(mark: str) -> int | None:
+    if mark.isdigit():
+        return int(mark)
+    if mark in _PARTS:
+        return _PARTS[mark]
+    if mark in _ROMAN:
+        return _ROMAN[mark]
+    if all(ch in _NUMERALS or ch == "十" for ch in mark):
+        if mark == "十":
             return 10
-        if "十" in token:
-            tens, _, ones = token.partition("十")
+        if "十" in mark:
+            tens, _, ones = mark.partition("十")
             return _NUMERALS.get(tens, 1) * 10 + _NUMERALS.get(ones, 0)
-        return _NUMERALS.get(token) if len(token) == 1 else None
+        return _NUMERALS.get(mark) if len(mark) == 1 else None
     return None
 
 
@@ -718,10 +718,15 @@ def _score_key_hits(
             found.offer(pk, lookup.prefix_tier + _ratio_bonus(len(lookup.value), len(key), 5.0))
 
 
-async def _text_search(
-    reader: _Reader, normalised: str, pinyin: Pinyin, segmenter: Segmenter
-) -> tuple[list[tuple[int, float]], dict[int, Display], list[int]]:
-    """(ranked matches, display columns already read, "did you mean" when nothing matched)."""
+@dataclass(frozen=True, slots=True)
+class _Query:
+    q: str  # compact, without the wrappers
+    normalised: str  # what the terms come from
+    volume: tuple[str, int] | None
+    lookups: list[_Lookup]
+
+
+def _analyse(normalised: str, pinyin: Pinyin) -> _Query:
     typed = normalised.replace(" ", "")
     q = strip_wrappers(typed)
     if q != typed:
@@ -730,7 +735,33 @@ async def _text_search(
     lookups = _lookups(q, pinyin, volume)
     if q != typed:  # a title that merely looks wrapped ("我想借你一双眼睛")
         lookups.append(_Lookup(KeyKind.TITLE, typed[:KEY_LENGTH], 100.0, 80.0))
-    units = query_units(normalised, segmenter)
+    return _Query(q, normalised, volume, lookups)
+
+
+def _score_terms(
+    found: _Scores, terms: _TermMatches, info: dict[int, tuple[str, int]], q: str
+) -> None:
+    for pk in terms.matches:
+        if pk not in info:
+            continue
+        complete, share, coherent = terms.coverage(pk)
+        if complete:
+            found.offer(pk, 50.0 + 8.0 * share + 3.0 * coherent)
+        elif share >= MIN_PARTIAL:
+            # A character added or missing: the title sharing most characters goes first.
+            like = _overlap(q, info[pk][0])
+            found.offer(pk, 20.0 + 22.0 * share + 3.0 * coherent + 4.0 * like)
+        elif share > 0:
+            found.near[pk] = share
+
+
+async def _text_search(
+    reader: _Reader, normalised: str, pinyin: Pinyin, segmenter: Segmenter
+) -> tuple[list[tuple[int, float]], dict[int, Display], list[int]]:
+    """(ranked matches, display columns already read, "did you mean" when nothing matched)."""
+    query = _analyse(normalised, pinyin)
+    q, lookups = query.q, query.lookups
+    units = query_units(query.normalised, segmenter)
     first = await _first_pass(reader, lookups, [u.term for u in units])
     exact = sum(1 for n, key, _ in first.key_hits if key == lookups[n].value)
     terms = None
@@ -752,23 +783,12 @@ async def _text_search(
             terms.matches[pk][term] = bits
 
     found = _Scores()
-    _score_key_hits(found, first, lookups, info, q, volume)
+    _score_key_hits(found, first, lookups, info, q, query.volume)
     for pk, (title, _) in info.items():
         if len(q) >= 2 and q in title:
             found.offer(pk, 70.0 + _ratio_bonus(len(q), len(title), 5.0))
     if terms is not None:
-        for pk in terms.matches:
-            if pk not in info:
-                continue
-            complete, share, coherent = terms.coverage(pk)
-            if complete:
-                found.offer(pk, 50.0 + 8.0 * share + 3.0 * coherent)
-            elif share >= MIN_PARTIAL:
-                # A character added or missing: the title sharing most characters goes first.
-                like = _overlap(q, info[pk][0])
-                found.offer(pk, 20.0 + 22.0 * share + 3.0 * coherent + 4.0 * like)
-            elif share > 0:
-                found.near[pk] = share
+        _score_terms(found, terms, info, q)
     loans = {pk: loans for pk, (_, loans) in info.items()}
     if found.scores:
         return _order(found.scores, loans), shown, []
