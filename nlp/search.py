@@ -811,7 +811,9 @@ async def _closest(reader: _Reader, q: str, pinyin: Pinyin, near: dict[int, str]
         start = "".join(spoken[:2]) if len(spoken) >= 2 else ""
     else:  # typed pinyin: its first letters stand for the first syllables
         spoken, start = [q], q[:6]
-    scans = [(KeyKind.TITLE, q[:2])]
+    # Titles starting like the query: its first four characters (few titles), then two.
+    scans = [(KeyKind.TITLE, q[:4])] if len(q) >= 5 else []
+    scans.append((KeyKind.TITLE, q[:2]))
     if start.isascii() and start.isalpha() and len(start) >= 3:
         scans += [(KeyKind.PINYIN, start), (KeyKind.FUZZY, fuzzy_pinyin(start))]
 
