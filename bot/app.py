@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -18,9 +18,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButtonCommands
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import jobs
 from bot.config import Settings
+from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.retry import RetryMiddleware
+from bot.sender import Sender, build_sender_bot
 from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import (
@@ -48,6 +49,9 @@ class Shuxiang:
     search: SearchEngine
 
     unit_of_work: UnitOfWorkMiddleware
+    jobs: JobRegistry
+    sender: Sender
+    sender_task: asyncio.Task[None] | None = None
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling. Updates are handled one by one before the next getUpdates confirms
@@ -81,7 +85,25 @@ class Shuxiang:
         with contextlib.suppress(RuntimeError):  # not polling (any more)
             await self.dp.stop_polling()
 
+    def start_background(self) -> None:
+        """The scheduled sweeps and the sender (on_startup; the sandbox and tests too)."""
+        if not self.scheduler.running:
+            self.scheduler.start()
+        if self.sender_task is None:
+            self.sender_task = asyncio.create_task(self.sender.run(), name="sender")
+
+    async def stop_background(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.sender_task is not None:
+            self.sender.stop()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self.sender_task, 10)
+            self.sender_task = None
+
     async def close(self) -> None:
+        await self.stop_background()
+        await self.sender.bot.session.close()
         await self.bot.session.close()
         await self.db.dispose()
 
@@ -92,7 +114,7 @@ def build_bot(settings: Settings, token: str) -> Bot:
         proxy=settings.proxy_url(),
     )
     # Replies go out inside the update's transaction: wait out only short 429s there, so a
-    # long Retry-After never keeps SQLite's write lock. The outbox job reschedules longer ones.
+    # long Retry-After never keeps SQLite's write lock. The sender has a Bot of its own.
     session.middleware(RetryMiddleware(max_wait_s=5.0))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
@@ -118,37 +140,11 @@ def build_app(
     dp.update.outer_middleware(ReaderMiddleware())
     dp.update.outer_middleware(ThrottlingMiddleware())
 
-    scheduler = AsyncIOScheduler(timezone=settings.tz)
-    scheduler.add_job(
-        jobs.deliver_notifications,
-        "interval",
-        seconds=settings.outbox_interval_seconds,
-        kwargs={"db": db, "bot": bot, "tz": settings.tz},
-        id="deliver_notifications",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=60,
-    )
-    scheduler.add_job(
-        jobs.expire_holds,
-        "interval",
-        minutes=10,
-        kwargs={"db": db, "policy": policy},
-        id="expire_ready_holds",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=300,
-    )
-    scheduler.add_job(
-        jobs.forget_updates,
-        "cron",
-        hour=3,
-        kwargs={"db": db},
-        id="forget_old_updates",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=3600,
-    )
+    jobs = build_registry()
+    job_context = JobContext(db=db, settings=settings)
+    sender = Sender(db, build_sender_bot(settings, token), settings)
+    job_context = replace(job_context, poke=sender.poke)
+    scheduler = jobs.build_scheduler(job_context)
     app = Shuxiang(
         settings=settings,
         db=db,
@@ -157,6 +153,8 @@ def build_app(
         scheduler=scheduler,
         search=search,
         unit_of_work=unit_of_work,
+        jobs=jobs,
+        sender=sender,
     )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name
     dp.startup.register(on_startup)
@@ -181,12 +179,10 @@ async def on_startup(app: Shuxiang) -> None:
     async with app.db.transaction(read_only=True) as session:
         seconds = await app.search.warm_up(session)
     log.info("search ready in %.1f s", seconds)
-    if not app.scheduler.running:
-        app.scheduler.start()
+    app.start_background()
     me = await app.bot.get_me()
     log.info("bot @%s started", me.username)
 
 
 async def on_shutdown(app: Shuxiang) -> None:
-    if app.scheduler.running:
-        app.scheduler.shutdown(wait=False)
+    await app.stop_background()

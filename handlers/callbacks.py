@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from services.notifications import Action
 
 
 class BookCB(CallbackData, prefix="b"):
@@ -29,3 +34,10 @@ class RenewCB(CallbackData, prefix="rn"):
 
 class SuggestCB(CallbackData, prefix="sg"):
     pass
+
+
+class NotifyCB(CallbackData, prefix="nt"):
+    """A button under a push (services/notifications/kinds.py declares them)."""
+
+    action: Action
+    ref: Annotated[int, Field(ge=0, le=2**31 - 1)]

@@ -1,18 +1,23 @@
-"""Rendering outbox notifications into message text (sent by the scheduler's delivery job)."""
+"""Push notifications in Telegram form: a kind's buttons become an inline keyboard, and pressing
+one does what the button says (renew, keep or give up a ready hold)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from collections.abc import Sequence
 
-from handlers.render import Translator, esc, fmt_date
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from handlers.callbacks import NotifyCB
+from services.notifications import RenderedButton
 
 
-def render_notification(tr: Translator, kind: str, payload: dict[str, Any], tz: ZoneInfo) -> str:
-    if kind == "hold_ready":
-        if payload.get("deliver_to_office"):
-            return tr("notify.hold_ready_office", title=esc(payload["title"]))
-        until = datetime.fromisoformat(payload["ready_until"])
-        return tr("notify.hold_ready", title=esc(payload["title"]), until=fmt_date(until, tz))
-    raise ValueError(f"unknown notification kind {kind!r}")
+def notification_keyboard(buttons: Sequence[RenderedButton]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    row = [
+        InlineKeyboardButton(
+            text=b.label, callback_data=NotifyCB(action=b.action, ref=b.ref).pack()
+        )
+        for b in buttons
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[row])

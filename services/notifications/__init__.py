@@ -1,0 +1,70 @@
+"""Pushes: each kind declared once (kinds.py), queued in the event's transaction and claimed by
+the sender (outbox.py), rendered from its template (render.py), timed by quiet hours (quiet.py).
+The sweeps that queue reminders live in services/reminders.py; the sender in bot/sender.py."""
+
+from services.notifications.kinds import (
+    DUE_DAY,
+    DUE_SOON,
+    HOLD_ENDING,
+    HOLD_EXPIRED,
+    HOLD_READY,
+    KINDS,
+    OVERDUE,
+    RESERVED_NOTE,
+    Action,
+    Button,
+    Kind,
+    declare,
+    kind_named,
+    optional_kinds,
+)
+from services.notifications.outbox import (
+    Outgoing,
+    claim,
+    enqueue,
+    enqueue_many,
+    enqueue_raw,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    mark_unreachable,
+    preferences,
+    set_preference,
+    wants,
+)
+from services.notifications.quiet import QuietHours
+from services.notifications.render import Rendered, RenderedButton, UnknownKind, render
+
+__all__ = [
+    "DUE_DAY",
+    "DUE_SOON",
+    "HOLD_ENDING",
+    "HOLD_EXPIRED",
+    "HOLD_READY",
+    "KINDS",
+    "OVERDUE",
+    "RESERVED_NOTE",
+    "Action",
+    "Button",
+    "Kind",
+    "Outgoing",
+    "QuietHours",
+    "Rendered",
+    "RenderedButton",
+    "UnknownKind",
+    "claim",
+    "declare",
+    "enqueue",
+    "enqueue_many",
+    "enqueue_raw",
+    "kind_named",
+    "mark_failed",
+    "mark_retry",
+    "mark_sent",
+    "mark_unreachable",
+    "optional_kinds",
+    "preferences",
+    "render",
+    "set_preference",
+    "wants",
+]
