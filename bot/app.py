@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -35,6 +37,7 @@ from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,9 @@ def build_app(
     token: str,
     db: Database | None = None,
     search: SearchEngine | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Shuxiang:
+    """``clock`` drives the sender and the scheduled sweeps (tests inject one)."""
     db = db or Database(settings.checked_database_url())
     search = search or settings.search_engine()
     bot = build_bot(settings, token)
@@ -141,9 +146,8 @@ def build_app(
     dp.update.outer_middleware(ThrottlingMiddleware())
 
     jobs = build_registry()
-    job_context = JobContext(db=db, settings=settings)
-    sender = Sender(db, build_sender_bot(settings, token), settings)
-    job_context = replace(job_context, poke=sender.poke)
+    sender = Sender(db, build_sender_bot(settings, token), settings, clock=clock)
+    job_context = JobContext(db=db, settings=settings, clock=clock, poke=sender.poke)
     scheduler = jobs.build_scheduler(job_context)
     app = Shuxiang(
         settings=settings,
