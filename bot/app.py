@@ -53,6 +53,7 @@ class Shuxiang:
 
     unit_of_work: UnitOfWorkMiddleware
     jobs: JobRegistry
+    job_context: JobContext
     sender: Sender
     sender_task: asyncio.Task[None] | None = None
 
@@ -136,7 +137,12 @@ def build_app(
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
     dp = Dispatcher(
-        db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map), search=search
+        db=db,
+        policy=policy,
+        tz=settings.tz,
+        shelf_map=dict(settings.shelf_map),
+        reminder_defaults_off=frozenset(settings.reminders_default_off),
+        search=search,
     )
     dp.include_routers(*get_routers())
     dp.update.outer_middleware(PrivateChatsOnly())
@@ -158,6 +164,7 @@ def build_app(
         search=search,
         unit_of_work=unit_of_work,
         jobs=jobs,
+        job_context=job_context,
         sender=sender,
     )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name

@@ -41,3 +41,10 @@ class NotifyCB(CallbackData, prefix="nt"):
 
     action: Action
     ref: Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class SettingsCB(CallbackData, prefix="st"):
+    """Switch one reminder kind on or off in /settings."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
+    on: bool

@@ -127,15 +127,12 @@ async def preferences(
     session: AsyncSession, reader_id: int, kinds: Iterable[str], defaults_off: Iterable[str] = ()
 ) -> dict[str, bool]:
     off = set(defaults_off)
-    chosen = dict(
-        (
-            await session.execute(
-                select(NotificationOptOut.kind, NotificationOptOut.enabled).where(
-                    NotificationOptOut.reader_id == reader_id
-                )
-            )
-        ).tuples()
+    rows = await session.execute(
+        select(NotificationOptOut.kind, NotificationOptOut.enabled).where(
+            NotificationOptOut.reader_id == reader_id
+        )
     )
+    chosen = {kind: enabled for kind, enabled in rows}
     return {kind: chosen.get(kind, kind not in off) for kind in kinds}
 
 

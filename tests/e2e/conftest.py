@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sandbox.emulator import BotApiEmulator
 from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
 from storage.db import Database
+from storage.models import utcnow
 
 TOKEN = "123456789:E2E-secret-token-never-logged"
 JSON = dict[str, Any]
@@ -64,12 +66,29 @@ def buttons(message: JSON) -> list[str]:
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
+class Clock:
+    """The injected clock: real time plus an offset a test moves (never a sleep)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def set(self, moment: datetime) -> None:
+        self.offset = moment - utcnow()
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
+
+
 @dataclass
 class Harness:
     emu: BotApiEmulator
     app: Shuxiang
     db: Database
     policy: LoanPolicy
+    clock: Clock
 
     async def bound(self, user_id: int, card_no: str, name: str = "") -> Person:
         """A Telegram user already bound to the reader with ``card_no``."""
@@ -96,10 +115,11 @@ async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
             # Pushes go out whatever the hour the suite runs at (quiet hours have their tests).
             quiet_hours="",
         )
-        app = build_app(settings, token=TOKEN, db=db)
+        clock = Clock()
+        app = build_app(settings, token=TOKEN, db=db, clock=clock)
         polling = asyncio.create_task(app.run_polling(handle_signals=False))
         try:
-            yield Harness(emu, app, db, settings.loan_policy())
+            yield Harness(emu, app, db, settings.loan_policy(), clock)
         finally:
             await app.stop()
             await asyncio.wait_for(polling, timeout=10)

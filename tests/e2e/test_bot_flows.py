@@ -74,6 +74,7 @@ async def test_start_help_and_commands_registered(harness: Harness) -> None:
         "unbind",
         "loans",
         "holds",
+        "settings",
     }
     # Unbound users may still search, but not see loans.
     assert "需要先绑定" in (await guest.say("/loans"))["text"]
@@ -167,10 +168,13 @@ async def test_loans_and_renewal(harness: Harness) -> None:
     await waiting.press(card, "预约")
     answer = await student.press(refreshed, "续借 1")
     assert "预约排队" in answer["text"] and "不能续借" in answer["text"]
+    # The borrower was also told, once, that someone waits for the book.
+    await h.emu.wait_for_bot_message(student.user_id, contains="有同学在排队等《三体》")
     hit = await student.say("三体")
     await student.press(hit, "1")
-    own_card = await student.next_message()
-    assert "你正在借这本书" in own_card["text"] and "1 位同学在等" in own_card["text"]
+    own_card = await student.next_message(contains="你正在借这本书")
+    assert "1 位同学在等" in own_card["text"]
+    assert sum("有同学在排队等《三体》" in text for text in student.texts()) == 1
 
 
 async def test_overdue_loan_is_marked_and_not_renewable(harness: Harness) -> None:
@@ -219,8 +223,9 @@ async def test_reserve_queue_return_and_hold_shelf(harness: Harness) -> None:
     assert "已到馆" in (await first.say("🔖 我的预约"))["text"]
     assert "排在第 1 位" in (await second.say("/holds"))["text"]
     async with h.db.transaction(read_only=True) as s:
-        kinds = list(await s.execute(select(Notification.kind, Notification.reader_id)))
-        assert [k for k, _ in kinds] == ["hold_ready"]
+        kinds = list(await s.execute(select(Notification.kind).order_by(Notification.id)))
+        # S3 (the borrower) was told once that others wait; S1 that the book is ready.
+        assert [k for (k,) in kinds] == ["reserved_note", "hold_ready"]
     # The hold shelf copy cannot go out to someone else.
     refused = await librarian.say("/checkout S2 B4")
     assert "预约架" in refused["text"] and "不能借给" in refused["text"]
