@@ -69,6 +69,8 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
     )
     if card.copies:
         lines.append(tr("card.copies", on_shelf=card.on_shelf, copies=card.copies))
+        if card.earliest_due is not None and card.my_loan_due is None:
+            lines.append(tr("due.card_earliest", due=fmt_date(card.earliest_due, tz)))
     else:
         lines.append(tr("card.no_copies"))
     if card.in_corners:

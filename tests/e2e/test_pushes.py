@@ -244,3 +244,22 @@ async def test_quiet_hours_hold_pushes_until_morning(db: Database, emu: BotApiEm
     finally:
         await sender.bot.session.close()
     assert delivered(emu, chats) == Counter(dict.fromkeys(chats, 1))
+
+
+async def test_loans_mark_due_soon_and_the_card_of_a_book_all_out_shows_the_earliest_due(
+    harness: Harness,
+) -> None:
+    h = harness
+    await setup_library(h)
+    borrower = await h.bound(6031, "S1")
+    other = await h.bound(6032, "S2")
+    await lend(h, "S1", "B4", now=h.clock() - timedelta(days=28))
+    async with h.db.transaction(read_only=True) as s:
+        loan = await s.scalar(select(Loan))
+    assert loan is not None
+    loans = await borrower.say("/loans")
+    assert "⏰ 还剩" in loans["text"]
+    found = await other.say("三体")
+    await other.press(found, "1")
+    card = await other.next_message(contains="在架 0")
+    assert f"全部借出，最早 {loan.due_at.astimezone(TZ):%Y-%m-%d} 归还" in card["text"]
