@@ -98,7 +98,8 @@ class Sender:
         self.limiter = self._global_limiter(self.rate)
         self.chat_limiters: dict[int, AsyncLimiter] = {}
         self.concurrency = asyncio.Semaphore(settings.sender_concurrency)
-        self.batch = max(settings.sender_concurrency, int(self.rate))
+        # Small claims: what a killed sender leaves leased is at most this many messages.
+        self.batch = settings.sender_concurrency * 2
         self.resume_at = 0.0  # loop time; a 429 holds every send until then
         self.wake = asyncio.Event()
         self.stats = SenderStats()

@@ -104,6 +104,13 @@ class ReservedPayload(BaseModel):
     due_at: datetime
 
 
+class NoticePayload(BaseModel):
+    # Names the broadcast (e.g. "2027-w10"): with the reader, the dedupe key.
+    notice: str
+    reader_id: int
+    text: str
+
+
 # -- kinds -------------------------------------------------------------------------------------
 
 HOLD_READY = declare(
@@ -178,6 +185,16 @@ RESERVED_NOTE = declare(
         template="notify.reserved_note",
         dedupe=lambda p: f"reserved-note:{p.loan_id}",
         label="notify.kind_reserved_note",
+    )
+)
+
+NOTICE = declare(
+    Kind(
+        name="notice",
+        payload=NoticePayload,
+        template="notify.notice",
+        dedupe=lambda p: f"notice:{p.notice}:{p.reader_id}",
+        label="notify.kind_notice",
     )
 )
 
