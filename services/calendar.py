@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.i18n import t
-from services.importing import ImportRejected, RowProblem, _open_csv
+from services.import_files import ImportRejected, RowProblem, open_table
 from storage.models import ClosedDay, Loan
 
 # A closed period longer than this is a typo (two school years), not a holiday.
@@ -47,33 +47,28 @@ def parse_calendar(path: Path) -> dict[date, str | None]:
     """Closed days from the file; ImportRejected with every bad line when any row is bad."""
     days: dict[date, str | None] = {}
     problems: list[RowProblem] = []
-    with _open_csv(path, required=()) as csv_file:
-        cols = csv_file.columns
-        ranged = "start" in cols
-        if not ranged and "date" not in cols:
-            raise ImportRejected([RowProblem(csv_file.header_line, t("calendar.columns"))])
-        for row in csv_file.rows:
-            if row.problem:
-                problems.append(RowProblem(row.line, row.problem))
-                continue
-
-            def cell(name: str, fields: list[str] = row.fields) -> str:
-                index = cols.get(name)
-                return fields[index].strip() if index is not None and index < len(fields) else ""
-
-            first = _parse_day(cell("start") if ranged else cell("date"))
-            last = _parse_day(cell("end") or cell("start")) if ranged else first
-            if first is None or last is None:
-                problems.append(RowProblem(row.line, t("calendar.bad_date")))
-                continue
-            if last < first or (last - first).days > MAX_SPAN_DAYS:
-                problems.append(RowProblem(row.line, t("calendar.bad_range")))
-                continue
-            name = cell("name")[:100] or None
-            day = first
-            while day <= last:
-                days[day] = name
-                day += timedelta(days=1)
+    table = open_table(path, "calendar", required=())
+    ranged = "start" in table.columns
+    if not ranged and "date" not in table.columns:
+        raise ImportRejected([RowProblem(table.header_line, t("calendar.columns"))])
+    for row in table.rows:
+        if row.problem:
+            problems.append(RowProblem(row.line, row.problem))
+            continue
+        cell = row.values.get
+        first = _parse_day(cell("start", "") if ranged else cell("date", ""))
+        last = _parse_day(cell("end", "") or cell("start", "")) if ranged else first
+        if first is None or last is None:
+            problems.append(RowProblem(row.line, t("calendar.bad_date")))
+            continue
+        if last < first or (last - first).days > MAX_SPAN_DAYS:
+            problems.append(RowProblem(row.line, t("calendar.bad_range")))
+            continue
+        name = cell("name", "").strip()[:100] or None
+        day = first
+        while day <= last:
+            days[day] = name
+            day += timedelta(days=1)
     if problems:
         raise ImportRejected(problems)
     return days

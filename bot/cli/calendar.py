@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 @calendar_app.command("import", help=t("cli_calendar.help_import"))
 def import_closed_days(file: Path) -> None:
     from services.calendar import CalendarReport, import_calendar
-    from services.importing import ImportFileError, ImportRejected
+    from services.import_files import ImportFileError, ImportRejected
 
     settings = settings_or_exit()
 

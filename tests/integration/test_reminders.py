@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from services import circulation as circ
 from services.calendar import import_calendar
-from services.importing import ImportRejected
+from services.import_files import ImportRejected
 from services.notifications import (
     DUE_SOON,
     KINDS,
