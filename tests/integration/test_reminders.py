@@ -311,6 +311,9 @@ def test_every_kind_renders_from_its_template() -> None:
         "due_at": "2027-03-31T15:59:59+00:00",
         "slot": "2027-03-28",
         "days": 3,
+        "notice": "2027-w10",
+        "reader_id": 5,
+        "text": "<三体>",
     }
     for name, kind in KINDS.items():
         data = {k: v for k, v in samples.items() if k in kind.payload.model_fields}
