@@ -52,4 +52,5 @@ async def seed_broadcast(
 
 
 def deliveries(emu: BotApiEmulator, chats: list[int]) -> dict[int, int]:
-    return {chat: len(emu.bot_messages(chat)) for chat in chats}
+    sent = emu.sent_counts()
+    return {chat: sent.get(chat, 0) for chat in chats}

@@ -128,15 +128,10 @@ async def test_broadcast_through_ten_sigkills(
     missing = sum(1 for n in counts.values() if n == 0)
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
     async with db.transaction(read_only=True) as s:
-        states = dict(
-            list(
-                await s.execute(
-                    select(Notification.status, func.count(Notification.id)).group_by(
-                        Notification.status
-                    )
-                )
-            )
+        rows = await s.execute(
+            select(Notification.status, func.count(Notification.id)).group_by(Notification.status)
         )
+        states = {status: int(n) for status, n in rows}
     print(
         f"\n[{backend}] {len(chats)} readers, {senders} sender(s), {kills} SIGKILLs: "
         f"missing {missing}, duplicates {duplicates} (bound {kills * CONCURRENCY}: "
