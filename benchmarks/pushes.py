@@ -85,7 +85,7 @@ class SendClock:
                 if not seen:
                     self.first = now
                 seen, self.last = self.emu.sent_total, now
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.01)
 
     def stop(self) -> None:
         self.task.cancel()

@@ -56,6 +56,7 @@ Clock = Callable[[], datetime]
 # Network errors and 5xx: 30 s, 1 min, 2 min, ... at most an hour.
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
+GLOBAL_BURST = 3
 # Rate kept after a 429, as a share of the rate before it.
 SLOWDOWN = 0.8
 
@@ -107,8 +108,9 @@ class Sender:
 
     @staticmethod
     def _global_limiter(rate: float) -> AsyncLimiter:
-        # A bucket of one: evenly spaced sends, never a burst over the rate.
-        return AsyncLimiter(1, 1.0 / rate)
+        # A bucket of three: a late wake-up can catch up, yet no second ever exceeds the rate
+        # by more than three messages (Telegram tolerates short bursts around its ~30/s).
+        return AsyncLimiter(GLOBAL_BURST, GLOBAL_BURST / rate)
 
     def _chat_limiter(self, chat_id: int) -> AsyncLimiter:
         limiter = self.chat_limiters.get(chat_id)

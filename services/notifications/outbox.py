@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,9 +31,9 @@ from storage.models import (
 
 P = TypeVar("P", bound=BaseModel)
 DEFAULT_LEASE = timedelta(seconds=30)
+# Keys per IN (...) look-up: below both databases' bound-parameter limits.
+KEY_CHUNK = 2000
 MAX_ATTEMPTS = 8
-# Rows per INSERT: below both databases' bound-parameter limits.
-CHUNK = 1000
 
 
 def _row(kind: str, reader_id: int, dedupe_key: str, payload: dict[str, Any], at: datetime) -> Any:
@@ -51,17 +51,31 @@ def _row(kind: str, reader_id: int, dedupe_key: str, payload: dict[str, Any], at
 
 async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Insert outbox rows, skipping dedupe keys queued before; returns how many were new."""
+    if not rows:
+        return 0
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    added = 0
-    for start in range(0, len(rows), CHUNK):
-        stmt = (
-            insert(Notification)
-            .values(list(rows[start : start + CHUNK]))
-            .on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
-            .returning(Notification.id)
+    # One statement executed with many parameter sets: SQLAlchemy batches it ("insertmanyvalues")
+    # without compiling a thousand-row VALUES clause each time.
+    table = cast(Table, Notification.__table__)
+    # Keys queued before are skipped up front: a sweep run again writes nothing. The unique
+    # index still decides under a race (ON CONFLICT DO NOTHING).
+    keys = [row["dedupe_key"] for row in rows]
+    seen: set[str] = set()
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        seen.update(
+            await session.scalars(select(table.c.dedupe_key).where(table.c.dedupe_key.in_(chunk)))
         )
-        added += len((await session.execute(stmt)).all())
-    return added
+    fresh = [row for row in rows if row["dedupe_key"] not in seen]
+    if not fresh:
+        return 0
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        .returning(table.c.id)
+    )
+    result = await session.execute(stmt, fresh)
+    return len(result.all())
 
 
 async def enqueue(

@@ -3,6 +3,7 @@ Time is the harness's injected clock (moved, never slept on); faults come from t
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
@@ -33,6 +34,16 @@ def morning(day_offset: int, due_at: datetime) -> datetime:
     return datetime.combine(day, time(7, 30), tzinfo=TZ).astimezone(UTC)
 
 
+async def committed_loan(h: Harness, loan_id: int, *, renewals: int) -> Loan:
+    for _ in range(100):
+        async with h.db.transaction(read_only=True) as s:
+            loan = await s.get_one(Loan, loan_id)
+        if loan.renewals == renewals:
+            return loan
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"loan {loan_id} never reached {renewals} renewals")
+
+
 async def run_job(h: Harness, name: str) -> int:
     return await h.app.jobs.run_once(name, h.app.job_context)
 
@@ -53,9 +64,9 @@ async def test_due_soon_reminder_renews_in_one_tap_or_says_why_not(harness: Harn
     assert not answer.get("show_alert")
     renewed = await student.next_message(contains="已续借")
     assert "新的应还日期" in renewed["text"]
-    async with h.db.transaction(read_only=True) as s:
-        again = await s.get_one(Loan, loan.id)
-    assert again.renewals == 1 and again.due_at > loan.due_at
+    # Today's handlers reply before their commit (until replies-after-commit lands): wait for it.
+    again = await committed_loan(h, loan.id, renewals=1)
+    assert again.due_at > loan.due_at
     # The pushed buttons are gone: nothing to tap twice.
     assert buttons(h.emu.bot_messages(6001)[0]) == []
     # The next due-soon: renewals used up, and the tap says exactly that.
