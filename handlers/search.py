@@ -50,6 +50,13 @@ def render_results(tr: Translator, query: str, result: SearchResult, page: int) 
     return "\n".join(lines)
 
 
+def _earliest_due(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
+    """All copies out: when the soonest is due back (not for its own borrower)."""
+    if card.earliest_due is None or card.my_loan_due is not None:
+        return []
+    return [tr("due.card_earliest", due=fmt_date(card.earliest_due, tz))]
+
+
 def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
     lines = [tr("card.title", title=esc(card.title))]
     if card.subtitle:
@@ -69,8 +76,7 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
     )
     if card.copies:
         lines.append(tr("card.copies", on_shelf=card.on_shelf, copies=card.copies))
-        if card.earliest_due is not None and card.my_loan_due is None:
-            lines.append(tr("due.card_earliest", due=fmt_date(card.earliest_due, tz)))
+        lines += _earliest_due(tr, card, tz)
     else:
         lines.append(tr("card.no_copies"))
     if card.in_corners:
