@@ -236,9 +236,14 @@ async def test_reserve_queue_return_and_hold_shelf(harness: Harness) -> None:
     holds = await second.say("/holds")
     await second.press(holds, "取消 1")
     assert "没有预约" in (await second.next_message(contains="没有预约"))["text"]
-    async with h.db.transaction(read_only=True) as s:
-        statuses = sorted(await s.scalars(select(Hold.status)))
-        assert statuses == ["cancelled", "collected"]
+    # The reply goes out before the commit until replies-after-commit lands: wait for it.
+    for _ in range(100):
+        async with h.db.transaction(read_only=True) as s:
+            statuses = sorted(await s.scalars(select(Hold.status)))
+        if statuses == ["cancelled", "collected"]:
+            break
+        await asyncio.sleep(0.05)
+    assert statuses == ["cancelled", "collected"]
 
 
 async def test_librarian_commands_and_refusals(harness: Harness) -> None:
