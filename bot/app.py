@@ -119,6 +119,7 @@ def build_app(
         shelf_map=dict(settings.shelf_map),
         search=search,
         roster=roster,
+        bind_limits=settings.bind_limits(),
     )
     dp.include_routers(*get_routers())
     # The path of one update: handlers/middlewares.py.

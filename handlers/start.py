@@ -13,7 +13,7 @@ from handlers.middlewares import LibrarianRoster
 from handlers.render import Translator, esc
 from handlers.replies import Replies
 from services.i18n import t
-from services.readers import BoundReader, bind, librarian_chats, unbind
+from services.readers import BindLimits, BoundReader, bind, librarian_chats, unbind
 
 WRITES = {"writes": True}
 
@@ -25,10 +25,15 @@ async def _bind(
     tr: Translator,
     replies: Replies,
     roster: LibrarianRoster,
+    bind_limits: BindLimits,
 ) -> None:
     assert message.from_user is not None
     outcome = await bind(
-        session, code=code, telegram_user_id=message.from_user.id, chat_id=message.chat.id
+        session,
+        code=code,
+        telegram_user_id=message.from_user.id,
+        chat_id=message.chat.id,
+        limits=bind_limits,
     )
     bound = outcome.reader
     if bound is None:
@@ -67,8 +72,9 @@ async def start_with_code(
     tr: Translator,
     replies: Replies,
     roster: LibrarianRoster,
+    bind_limits: BindLimits,
 ) -> None:
-    await _bind(message, command.args or "", session, tr, replies, roster)
+    await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
 
 
 async def start(
@@ -101,8 +107,9 @@ async def bind_command(
     tr: Translator,
     replies: Replies,
     roster: LibrarianRoster,
+    bind_limits: BindLimits,
 ) -> None:
-    await _bind(message, command.args or "", session, tr, replies, roster)
+    await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
 
 
 async def unbind_command(

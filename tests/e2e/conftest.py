@@ -4,7 +4,7 @@ HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL da
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,17 @@ class Person:
         return [m.get("text") or "" for m in self.emu.bot_messages(self.user_id)]
 
 
+async def until(check: Callable[[], object], *, timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Wait until ``check()`` is true: the emulator's state (calls, messages) or the database
+    changed as expected. Polls; never a fixed sleep followed by an assertion."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise TimeoutError(f"not reached within {timeout}s: {what or check}")
+        await asyncio.sleep(0.02)
+
+
 def buttons(message: JSON) -> list[str]:
     markup = message.get("reply_markup") or {}
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
@@ -85,7 +96,11 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
+async def harness(
+    db: Database, db_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    """``@pytest.mark.settings(name=value)`` on a test overrides settings for its bot."""
+    marker = request.node.get_closest_marker("settings")
     async with BotApiEmulator(TOKEN, bot_username="shuxiang_test_bot") as emu:
         settings = load_settings(
             _env_file=None,
@@ -93,6 +108,7 @@ async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
             bot_api_url=emu.base_url,
             bot_token=TOKEN,
             outbox_interval_seconds=0.3,
+            **(marker.kwargs if marker else {}),
         )
         app = build_app(settings, token=TOKEN, db=db)
         polling = asyncio.create_task(app.run_polling(handle_signals=False))
