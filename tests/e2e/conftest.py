@@ -4,6 +4,7 @@ HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL da
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,10 +65,14 @@ async def until(check: Callable[[], object], *, timeout: float = 10.0, what: str
     changed as expected. Polls; never a fixed sleep followed by an assertion."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not check():
+    while not await _truth(check()):
         if loop.time() > deadline:
             raise TimeoutError(f"not reached within {timeout}s: {what or check}")
         await asyncio.sleep(0.02)
+
+
+async def _truth(value: object) -> bool:
+    return bool(await value) if inspect.isawaitable(value) else bool(value)
 
 
 def buttons(message: JSON) -> list[str]:

@@ -23,7 +23,7 @@ from storage.models import (
     TelegramBinding,
     utcnow,
 )
-from tests.e2e.conftest import TOKEN, Harness, Person, buttons
+from tests.e2e.conftest import TOKEN, Harness, Person, buttons, until
 from tests.factories import make_world
 
 READERS = {
@@ -441,10 +441,10 @@ async def test_notifications_survive_rate_limits_and_stop_at_blocked_users(
             )
             return {reader: (status, attempts) for reader, status, attempts in rows}
 
-    for _ in range(200):  # the delivery job runs every 0.3 s; wait for it to settle both rows
-        if {s for s, _ in (await statuses()).values()} <= {"sent", "failed"}:
-            break
-        await asyncio.sleep(0.1)
+    async def settled() -> bool:  # the delivery job runs every 0.3 s
+        return {s for s, _ in (await statuses()).values()} <= {"sent", "failed"}
+
+    await until(settled, timeout=20, what="both notifications sent or given up")
     final = await statuses()
     ids = await reader_ids(h)
     assert final[ids["S1"]][0] == "sent"
@@ -494,10 +494,11 @@ async def test_graceful_stop_finishes_the_update_in_flight(harness: Harness) -> 
     await lend(h, "S1", "B1")
     loans = await student.say("/loans")
     h.emu.faults.add(method="sendMessage", kind="slow", delay=1.0, times=1)
+    sends = len(h.emu.calls("sendMessage"))
     press = h.emu.press_button_text(5027, loans["message_id"], "续借 1")
-    await asyncio.sleep(0.3)  # the renewal is now waiting on the slow reply
+    await until(lambda: len(h.emu.calls("sendMessage")) > sends, what="the slow reply")
     stopping = asyncio.create_task(h.app.stop())
-    await asyncio.sleep(0.1)
+    await until(lambda: h.app.pipeline.draining, what="the bot stopping")
     late = h.emu.send_text(5027, "/help")  # arrives while stopping
     await asyncio.wait_for(stopping, timeout=15)
     async with h.db.transaction(read_only=True) as s:
