@@ -59,9 +59,9 @@ async def test_stored_replies_come_back_the_same(emu_bot: tuple[BotApiEmulator, 
     again = Replies(bot)
     again.load(dumped)
     assert await again.send() == 3
-    texts = [(m["text"], m.get("entities")) for m in emu.bot_messages(8001)]
-    assert texts[0][0] == "粗体" and texts[0][1][0]["type"] == "bold"
-    assert texts[1] == ("<b>原样</b>", None)
+    bold, plain = emu.bot_messages(8001)
+    assert bold["text"] == "粗体" and [e["type"] for e in bold["entities"]] == ["bold"]
+    assert plain["text"] == "<b>原样</b>" and not plain.get("entities")
     assert [c["command"] for c in emu.commands()] == ["help"]
 
 
