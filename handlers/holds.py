@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import CancelHoldCB, ReserveCB
 from handlers.keyboards import holds_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from services.circulation import HoldView, cancel_hold, holds_of, place_hold
@@ -18,8 +19,6 @@ from services.i18n import t
 from services.policy import LoanPolicy
 from services.readers import BoundReader
 from storage.models import HoldStatus
-
-WRITES = {"writes": True}
 
 
 def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
@@ -115,6 +114,6 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(my_holds, Command("holds"))
     router.message.register(my_holds, F.text == t("menu.holds"))
-    router.callback_query.register(on_reserve, ReserveCB.filter(), flags=WRITES)
-    router.callback_query.register(on_cancel, CancelHoldCB.filter(), flags=WRITES)
+    router.callback_query.register(on_reserve, ReserveCB.filter(), flags=writes())
+    router.callback_query.register(on_cancel, CancelHoldCB.filter(), flags=writes())
     return router

@@ -9,14 +9,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from services.circulation import checkout, holds_of, loans_of, reader_by_card, return_copy
 from services.policy import LoanPolicy, calendar_days
 from services.readers import BoundReader
 from storage.models import HoldStatus
-
-WRITES = {"writes": True}
 
 
 def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:
@@ -150,8 +149,8 @@ async def reader_command(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(checkout_command, Command("checkout"), is_librarian, flags=WRITES)
-    router.message.register(return_command, Command("return"), is_librarian, flags=WRITES)
+    router.message.register(checkout_command, Command("checkout"), is_librarian, flags=writes())
+    router.message.register(return_command, Command("return"), is_librarian, flags=writes())
     router.message.register(reader_command, Command("reader"), is_librarian)
     router.message.register(refuse, Command("checkout", "return", "reader"))
     return router

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import RenewCB
 from handlers.keyboards import loans_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from services.circulation import LoanView, loans_of, renew
@@ -20,7 +21,6 @@ from services.readers import BoundReader
 from storage.models import utcnow
 
 DUE_SOON_DAYS = 3
-WRITES = {"writes": True}
 
 
 def render_loans(tr: Translator, loans: list[LoanView], tz: ZoneInfo) -> str:
@@ -91,5 +91,5 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(my_loans, Command("loans"))
     router.message.register(my_loans, F.text == t("menu.loans"))
-    router.callback_query.register(on_renew, RenewCB.filter(), flags=WRITES)
+    router.callback_query.register(on_renew, RenewCB.filter(), flags=writes())
     return router

@@ -15,7 +15,7 @@ Outer middlewares on ``dp.update``, after aiogram's own (errors, user and chat c
 aiogram's routers then choose the handler by its filters, and the inner middleware UnitOfWork (on
 the message and callback_query observers) opens the transaction that handler asked for:
 
-- flagged ``flags={"writes": True}``: a write transaction (SQLite ``BEGIN IMMEDIATE``). The update
+- registered with ``flags=writes()``: a write transaction (SQLite ``BEGIN IMMEDIATE``). The update
   id is claimed first: a repeat runs nothing and sends the replies it had not sent yet. The
   handler runs, its replies are stored with the update id, and the transaction commits;
 - anything else: a read-only transaction (deferred ``BEGIN``, no lock, no update id; a
@@ -53,6 +53,13 @@ from storage.db import Database, ReadOnlyTransactionError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+WRITES = "writes"
+
+
+def writes() -> dict[str, Any]:
+    """Flags of a handler that changes state: ``register(handler, ..., flags=writes())``.
+    A fresh dict each time: aiogram's filters add their own flags to it."""
+    return {WRITES: True}
 
 
 def brief_reply(event: TelegramObject, text: str) -> TelegramMethod[Any] | None:
@@ -233,9 +240,9 @@ class UnitOfWork(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         replies: Replies = data["replies"]
         update: Update = data["event_update"]
-        writes = bool(get_flag(data, "writes"))
+        writing = bool(get_flag(data, WRITES))
         try:
-            if not writes:
+            if not writing:
                 try:
                     async with self.db.transaction(read_only=True) as session:
                         data["session"] = session
@@ -248,11 +255,11 @@ class UnitOfWork(BaseMiddleware):
                         exc,
                     )
                     replies.clear()
-                    writes = True
+                    writing = True
             return await self._write(handler, event, data, update.update_id)
         except ServiceError as refused:
             replies.only(brief_reply(event, refused.render(_translator(data).locale)))
-            if writes:
+            if writing:
                 # The transaction rolled back, the update id with it: record both on their own.
                 async with self.db.transaction() as session:
                     await claim_update(session, update.update_id)

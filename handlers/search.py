@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB, PageCB, SuggestCB
 from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
@@ -232,5 +233,5 @@ def build_router() -> Router:
     router.message.register(on_text, F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_page, PageCB.filter())
     router.callback_query.register(on_book, BookCB.filter())
-    router.callback_query.register(on_suggest, SuggestCB.filter(), flags={"writes": True})
+    router.callback_query.register(on_suggest, SuggestCB.filter(), flags=writes())
     return router

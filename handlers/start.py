@@ -9,13 +9,11 @@ from aiogram.types import BotCommandScopeChat, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.keyboards import bot_commands, main_menu
-from handlers.middlewares import LibrarianRoster
+from handlers.middlewares import LibrarianRoster, writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
 from services.i18n import t
 from services.readers import BindLimits, BoundReader, bind, librarian_chats, unbind
-
-WRITES = {"writes": True}
 
 
 async def _bind(
@@ -133,13 +131,13 @@ async def unbind_command(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(start_with_code, CommandStart(deep_link=True), flags=WRITES)
+    router.message.register(start_with_code, CommandStart(deep_link=True), flags=writes())
     router.message.register(start, CommandStart())
     router.message.register(help_, Command("help"))
     router.message.register(help_, F.text == t("menu.help"))
     router.message.register(need_code, Command("bind"), F.text.func(_without_args))
-    router.message.register(bind_command, Command("bind"), flags=WRITES)
-    router.message.register(unbind_command, Command("unbind"), flags=WRITES)
+    router.message.register(bind_command, Command("bind"), flags=writes())
+    router.message.register(unbind_command, Command("unbind"), flags=writes())
     return router
 
 
