@@ -99,10 +99,6 @@ class Replies:
     def __len__(self) -> int:
         return len(self._queued)
 
-    @property
-    def methods(self) -> list[TelegramMethod[Any]]:
-        return [q.method for q in self._queued if isinstance(q.method, TelegramMethod)]
-
     def dump(self) -> list[dict[str, Any]]:
         """The queued calls as JSON, to be stored with the update id."""
         dumped = []
