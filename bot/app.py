@@ -27,10 +27,12 @@ from bot.sender import Sender, build_sender_bot
 from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import (
+    LibrarianRoster,
     PrivateChatsOnly,
     ReaderMiddleware,
     ThrottlingMiddleware,
-    UnitOfWorkMiddleware,
+    UnitOfWork,
+    UpdatePipeline,
 )
 from handlers.render import Translator
 from nlp.search import SearchEngine
@@ -51,16 +53,16 @@ class Shuxiang:
     scheduler: AsyncIOScheduler
     search: SearchEngine
 
-    unit_of_work: UnitOfWorkMiddleware
     jobs: JobRegistry
     job_context: JobContext
     sender: Sender
+    pipeline: UpdatePipeline
     sender_task: asyncio.Task[None] | None = None
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling. Updates are handled one by one before the next getUpdates confirms
         them, so an update in flight when the process dies is delivered again (and the
-        processed-update record drops it if it had in fact been handled). SIGINT and SIGTERM
+        processed-update record keeps it from changing anything twice). SIGINT and SIGTERM
         stop gracefully: the update in flight finishes first (aiogram's own handling would
         cancel it half-way)."""
         stopping: list[asyncio.Task[None]] = []
@@ -83,9 +85,9 @@ class Shuxiang:
 
     async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Finish the update in flight, then stop polling."""
-        self.unit_of_work.draining = True
+        self.pipeline.draining = True
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.unit_of_work.idle.wait(), timeout)
+            await asyncio.wait_for(self.pipeline.idle.wait(), timeout)
         with contextlib.suppress(RuntimeError):  # not polling (any more)
             await self.dp.stop_polling()
 
@@ -117,8 +119,9 @@ def build_bot(settings: Settings, token: str) -> Bot:
         api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")),
         proxy=settings.proxy_url(),
     )
-    # Replies go out inside the update's transaction: wait out only short 429s there, so a
-    # long Retry-After never keeps SQLite's write lock. The sender has a Bot of its own.
+    # Replies go out after the update's transaction, but updates are handled one at a time: wait
+    # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
+    # through the sender, which has a Bot of its own.
     session.middleware(RetryMiddleware(max_wait_s=5.0))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
@@ -136,6 +139,7 @@ def build_app(
     search = search or settings.search_engine()
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
+    roster = LibrarianRoster(db)
     dp = Dispatcher(
         db=db,
         policy=policy,
@@ -143,13 +147,19 @@ def build_app(
         shelf_map=dict(settings.shelf_map),
         reminder_defaults_off=frozenset(settings.reminders_default_off),
         search=search,
+        roster=roster,
+        bind_limits=settings.bind_limits(),
     )
     dp.include_routers(*get_routers())
+    # The path of one update: handlers/middlewares.py.
+    pipeline = UpdatePipeline(db)
     dp.update.outer_middleware(PrivateChatsOnly())
-    unit_of_work = UnitOfWorkMiddleware(db)
-    dp.update.outer_middleware(unit_of_work)
-    dp.update.outer_middleware(ReaderMiddleware())
-    dp.update.outer_middleware(ThrottlingMiddleware())
+    dp.update.outer_middleware(pipeline)
+    dp.update.outer_middleware(ThrottlingMiddleware(roster))
+    dp.update.outer_middleware(ReaderMiddleware(db))
+    unit_of_work = UnitOfWork(db)
+    dp.message.middleware(unit_of_work)
+    dp.callback_query.middleware(unit_of_work)
 
     jobs = build_registry()
     sender = Sender(db, build_sender_bot(settings, token), settings, clock=clock)
@@ -162,10 +172,10 @@ def build_app(
         dp=dp,
         scheduler=scheduler,
         search=search,
-        unit_of_work=unit_of_work,
         jobs=jobs,
         job_context=job_context,
         sender=sender,
+        pipeline=pipeline,
     )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name
     dp.startup.register(on_startup)

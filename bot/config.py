@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from services.i18n import t
 from services.notifications.quiet import QuietHours, parse_clock
 from services.policy import LoanPolicy, RolePolicy
+from services.readers import BindLimits
 
 if TYPE_CHECKING:
     from nlp.search import SearchEngine
@@ -128,6 +129,10 @@ class Settings(BaseSettings):
     # Reminder kinds off unless a reader switches them on in /settings.
     reminders_default_off: list[str] = Field(default_factory=list)
     binding_code_days: int = Field(default=30, ge=1)
+    # Refused binding codes allowed per hour: per Telegram user, and across the bot (reaching it
+    # pauses binding and alerts the librarians).
+    bind_fails_per_user: int = Field(default=5, ge=1)
+    bind_fails_across_bot: int = Field(default=50, ge=1)
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 
@@ -228,6 +233,9 @@ class Settings(BaseSettings):
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
             raise ConfigError(t("config.missing_token"))
         return self.bot_token.get_secret_value().strip()
+
+    def bind_limits(self) -> BindLimits:
+        return BindLimits(per_user=self.bind_fails_per_user, across_bot=self.bind_fails_across_bot)
 
     def loan_policy(self) -> LoanPolicy:
         def role(limits: RoleLimits) -> RolePolicy:

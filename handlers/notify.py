@@ -12,7 +12,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import NotifyCB
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
+from handlers.replies import Replies
 from services.circulation import cancel_hold, holds_of, renew
 from services.errors import ServiceError
 from services.notifications import Action, RenderedButton
@@ -54,9 +56,10 @@ async def on_push_button(
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await callback.answer(tr("bind.required"), show_alert=True)
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
     ref = callback_data.ref
     if callback_data.action == Action.RENEW:
@@ -69,13 +72,13 @@ async def on_push_button(
         text = tr("notify.dropped", title=esc(title))
     if isinstance(callback.message, Message):
         # The buttons did their job: a second tap would only be refused.
-        await callback.message.edit_reply_markup(reply_markup=None)
-        await callback.message.answer(text)
-    await callback.answer()
+        replies.add(callback.message.edit_reply_markup(reply_markup=None))
+        replies.add(callback.message.answer(text))
+    replies.add(callback.answer())
 
 
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.callback_query.register(on_push_button, NotifyCB.filter())
+    router.callback_query.register(on_push_button, NotifyCB.filter(), flags=writes())
     return router

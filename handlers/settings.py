@@ -11,7 +11,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import SettingsCB
+from handlers.middlewares import writes
 from handlers.render import Translator
+from handlers.replies import Replies
 from services.errors import ServiceError
 from services.notifications import kind_named, optional_kinds, preferences, set_preference
 from services.readers import BoundReader
@@ -47,12 +49,13 @@ async def show_settings(
     reader: BoundReader | None,
     tr: Translator,
     reminder_defaults_off: frozenset[str],
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await message.answer(tr("bind.required"))
+        replies.add(message.answer(tr("bind.required")))
         return
     text, keyboard = await _view(session, reader.reader_id, tr, reminder_defaults_off)
-    await message.answer(text, reply_markup=keyboard)
+    replies.add(message.answer(text, reply_markup=keyboard))
 
 
 async def on_toggle(
@@ -62,9 +65,10 @@ async def on_toggle(
     reader: BoundReader | None,
     tr: Translator,
     reminder_defaults_off: frozenset[str],
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await callback.answer(tr("bind.required"), show_alert=True)
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
     kind = kind_named(callback_data.kind)
     if kind is None or not kind.optional:
@@ -72,14 +76,14 @@ async def on_toggle(
     await set_preference(session, reader.reader_id, kind.name, callback_data.on)
     text, keyboard = await _view(session, reader.reader_id, tr, reminder_defaults_off)
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(text, reply_markup=keyboard)
+        replies.add(callback.message.edit_text(text, reply_markup=keyboard))
     key = "settings.changed_on" if callback_data.on else "settings.changed_off"
-    await callback.answer(tr(key, label=tr(kind.label)))
+    replies.add(callback.answer(tr(key, label=tr(kind.label))))
 
 
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
     router.message.register(show_settings, Command("settings"))
-    router.callback_query.register(on_toggle, SettingsCB.filter())
+    router.callback_query.register(on_toggle, SettingsCB.filter(), flags=writes())
     return router

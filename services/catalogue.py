@@ -18,6 +18,7 @@ from storage.models import (
     Copy,
     CopyStatus,
     Hold,
+    HoldStatus,
     Loan,
     PurchaseSuggestion,
     Record,
@@ -46,7 +47,7 @@ class BookCard:
     waiting: int
     # The viewing reader's own relation to the title.
     my_hold_id: int | None
-    my_hold_status: str | None
+    my_hold_status: HoldStatus | None
     my_hold_position: int
     my_hold_ready_until: datetime | None
     my_hold_office: bool
@@ -142,7 +143,7 @@ async def book_card(
         in_corners=counts.get(CopyStatus.IN_CORNER.value, 0),
         waiting=await waiting_count(session, record_pk),
         my_hold_id=hold.id if hold else None,
-        my_hold_status=hold.status if hold else None,
+        my_hold_status=HoldStatus(hold.status) if hold else None,
         my_hold_position=await queue_position(session, hold) if hold else 0,
         my_hold_ready_until=hold.ready_until if hold else None,
         my_hold_office=bool(hold and hold.deliver_to_office),

@@ -339,12 +339,27 @@ class ClosedDay(Base):
 
 
 class ProcessedUpdate(Base):
-    """Telegram update ids already handled: a redelivered update is dropped."""
+    """Telegram update ids whose change is committed: a redelivered update is not run again.
+
+    ``replies`` holds the Bot API calls the update decided on, until they have been sent: an update
+    redelivered after a crash sends them instead of running again."""
 
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    replies: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class BindAttempt(Base):
+    """A refused /bind (unknown, used or expired code): guessing is capped per Telegram user and
+    across the bot, in the database so that every process sees the same count."""
+
+    __tablename__ = "bind_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class CornerSwap(Base):

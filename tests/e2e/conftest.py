@@ -4,7 +4,8 @@ HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL da
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +62,21 @@ class Person:
         return [m.get("text") or "" for m in self.emu.bot_messages(self.user_id)]
 
 
+async def until(check: Callable[[], object], *, timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Wait until ``check()`` is true: the emulator's state (calls, messages) or the database
+    changed as expected. Polls; never a fixed sleep followed by an assertion."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await _truth(check()):
+        if loop.time() > deadline:
+            raise TimeoutError(f"not reached within {timeout}s: {what or check}")
+        await asyncio.sleep(0.02)
+
+
+async def _truth(value: object) -> bool:
+    return bool(await value) if inspect.isawaitable(value) else bool(value)
+
+
 def buttons(message: JSON) -> list[str]:
     markup = message.get("reply_markup") or {}
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
@@ -104,7 +120,11 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
+async def harness(
+    db: Database, db_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    """``@pytest.mark.settings(name=value)`` on a test overrides settings for its bot."""
+    marker = request.node.get_closest_marker("settings")
     async with BotApiEmulator(TOKEN, bot_username="shuxiang_test_bot") as emu:
         settings = load_settings(
             _env_file=None,
@@ -114,6 +134,7 @@ async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
             outbox_interval_seconds=0.3,
             # Pushes go out whatever the hour the suite runs at (quiet hours have their tests).
             quiet_hours="",
+            **(marker.kwargs if marker else {}),
         )
         clock = Clock()
         app = build_app(settings, token=TOKEN, db=db, clock=clock)
