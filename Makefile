@@ -30,7 +30,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy bot handlers services storage nlp sandbox
+	$(BIN)/mypy bot handlers services storage nlp sandbox tests
 
 test: lint typecheck
 	$(BIN)/pytest -q -rs

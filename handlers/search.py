@@ -85,24 +85,26 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
         lines.append(tr("card.corners", count=card.in_corners))
     if card.waiting:
         lines.append(tr("card.waiting", count=card.waiting))
+    return "\n".join(lines + _my_state(tr, card, tz))
+
+
+def _my_state(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
+    """The reader's own relation to the title (their loan, their hold), after a blank line."""
     if card.my_loan_due is not None:
-        lines.append("")
-        lines.append(tr("card.my_loan", due=fmt_date(card.my_loan_due, tz)))
+        mine = [tr("card.my_loan", due=fmt_date(card.my_loan_due, tz))]
         if card.waiting:
-            lines.append(tr("card.my_loan_waiting", count=card.waiting))
+            mine.append(tr("card.my_loan_waiting", count=card.waiting))
     elif card.my_hold_status == HoldStatus.READY and card.my_hold_office:
-        lines.append("")
-        lines.append(tr("card.my_hold_ready_office"))
+        mine = [tr("card.my_hold_ready_office")]
     elif card.my_hold_status == HoldStatus.READY and card.my_hold_ready_until is not None:
-        lines.append("")
-        lines.append(tr("card.my_hold_ready", until=fmt_date(card.my_hold_ready_until, tz)))
+        mine = [tr("card.my_hold_ready", until=fmt_date(card.my_hold_ready_until, tz))]
     elif card.my_hold_id is not None:
-        lines.append("")
-        lines.append(tr("card.my_hold_waiting", position=card.my_hold_position))
+        mine = [tr("card.my_hold_waiting", position=card.my_hold_position)]
     elif card.on_shelf:
-        lines.append("")
-        lines.append(tr("card.on_shelf_hint"))
-    return "\n".join(lines)
+        mine = [tr("card.on_shelf_hint")]
+    else:
+        return []
+    return ["", *mine]
 
 
 def _query_of(callback: CallbackQuery) -> str | None:

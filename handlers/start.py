@@ -25,7 +25,8 @@ async def _bind(
     roster: LibrarianRoster,
     bind_limits: BindLimits,
 ) -> None:
-    assert message.from_user is not None
+    if message.from_user is None:  # private chats always have a sender
+        return
     outcome = await bind(
         session,
         code=code,
@@ -118,7 +119,8 @@ async def unbind_command(
     replies: Replies,
     roster: LibrarianRoster,
 ) -> None:
-    assert message.from_user is not None
+    if message.from_user is None:  # private chats always have a sender
+        return
     if await unbind(session, telegram_user_id=message.from_user.id):
         if reader is not None and reader.is_librarian:
             roster.forget()

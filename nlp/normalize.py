@@ -45,7 +45,7 @@ def _t2s(text: str) -> str:
         with _converter_lock:
             if _converter is None:
                 _converter = opencc.OpenCC("t2s")
-    return _converter.convert(text)
+    return str(_converter.convert(text))
 
 
 # Apostrophes join ("Keeper's" → "keepers"); everything else that is not a letter or digit splits.

@@ -422,17 +422,17 @@ async def _first_pass(
                 f"key = :v{n}" if lookup.prefix_tier is None else f"key >= :v{n} AND key < :w{n}"
             )
             parts.append(
-                f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "
+                f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "  # noqa: S608 - generated placeholders and constants; values are bound
                 f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk "
                 f"LIMIT {KEY_FETCH if lookup.prefix_tier is None else PREFIX_FETCH}) AS l{n}"
             )
         for n in range(len(terms)):
             parts.append(
-                f"SELECT {-1 - n}, NULL, (SELECT count(*) FROM (SELECT 1 FROM search_terms "
+                f"SELECT {-1 - n}, NULL, (SELECT count(*) FROM (SELECT 1 FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
                 f"WHERE term = :t{n} LIMIT {DF_CAP}) AS c{n}), 0"
             )
             parts.append(
-                f"SELECT {-1001 - n}, NULL, record_pk, fields FROM search_terms "
+                f"SELECT {-1001 - n}, NULL, record_pk, fields FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
                 f"WHERE term = :t{n} AND (SELECT count(*) FROM (SELECT 1 FROM search_terms "
                 f"WHERE term = :t{n} LIMIT {rare + 1}) AS r{n}) <= {rare}"
             )
@@ -460,7 +460,7 @@ async def _first_pass(
 # Display columns of a hit, with its copy counts. The copy subqueries filter on record_pk only:
 # a filter on copies.status could tempt SQLite (without ANALYZE statistics) into reading every
 # copy through the status index.
-_DISPLAY = (
+_DISPLAY = (  # noqa: S608 - generated placeholders and constants; values are bound
     "r.record_id, r.title, r.authors, r.publisher, r.pub_date, r.call_number, r.clc, "
     "(SELECT coalesce(sum(CASE WHEN c.status = '{shelf}' THEN 1 ELSE 0 END), 0) "
     "FROM copies c WHERE c.record_pk = r.id), "
@@ -486,7 +486,7 @@ async def _second_pass(
     rich = len(pks) <= RICH_CANDIDATES
     display = _DISPLAY if rich else ", ".join(["NULL"] * _DISPLAY_COLUMNS)
     titles = (
-        f"SELECT 1 AS tag, k.key, k.record_pk, r.loan_count, {display} FROM search_keys k "
+        f"SELECT 1 AS tag, k.key, k.record_pk, r.loan_count, {display} FROM search_keys k "  # noqa: S608 - generated placeholders and constants; values are bound
         "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.record_pk IN :pks"
     )
     params: dict[str, Any] = {"kind": KeyKind.TITLE, "pks": pks}
@@ -496,7 +496,7 @@ async def _second_pass(
         rows = await reader.fetch(
             ("second+probe", rich),
             lambda: (
-                f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "
+                f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "  # noqa: S608 - generated placeholders and constants; values are bound
                 "FROM search_terms WHERE term IN :common AND record_pk IN :probe"
             ),
             params,
@@ -527,12 +527,12 @@ async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
 
     def build() -> str:
         probes = "".join(
-            f" AND EXISTS (SELECT 1 FROM search_terms o{n} "
+            f" AND EXISTS (SELECT 1 FROM search_terms o{n} "  # noqa: S608 - generated placeholders and constants; values are bound
             f"WHERE o{n}.term = :t{n} AND o{n}.record_pk = d.record_pk)"
             for n in range(1, len(terms))
         )
         return (
-            f"SELECT d.record_pk FROM search_terms d WHERE d.term = :t0{probes} "
+            f"SELECT d.record_pk FROM search_terms d WHERE d.term = :t0{probes} "  # noqa: S608 - generated placeholders and constants; values are bound
             f"ORDER BY d.record_pk LIMIT {MAX_CANDIDATES}"
         )
 
@@ -819,7 +819,7 @@ async def _closest(reader: _Reader, q: str, pinyin: Pinyin, near: dict[int, str]
 
     def build() -> str:
         return " UNION ALL ".join(
-            f"SELECT * FROM (SELECT t.record_pk, t.key FROM search_keys k JOIN search_keys t "
+            f"SELECT * FROM (SELECT t.record_pk, t.key FROM search_keys k JOIN search_keys t "  # noqa: S608 - generated placeholders and constants; values are bound
             f"ON t.record_pk = k.record_pk AND t.kind = :title WHERE k.kind = :k{n} "
             f"AND k.key >= :v{n} AND k.key < :w{n} ORDER BY k.key, k.record_pk "
             f"LIMIT {CLOSEST_FETCH}) AS c{n}"
@@ -856,7 +856,7 @@ async def _structured(reader: _Reader, found: Recognised) -> list[tuple[int, flo
     rows = await reader.fetch(
         "structured",
         lambda: (
-            "SELECT k.key, k.record_pk, r.loan_count FROM search_keys k "
+            "SELECT k.key, k.record_pk, r.loan_count FROM search_keys k "  # noqa: S608 - generated placeholders and constants; values are bound
             "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.key >= :lo "
             f"AND k.key < :hi ORDER BY k.key, k.record_pk LIMIT {CLASS_FETCH}"
         ),
@@ -877,7 +877,7 @@ async def _hits(
     if not all(pk in shown for pk, _ in page):
         rows = await reader.fetch(
             "hits",
-            lambda: f"SELECT r.id, {_DISPLAY} FROM records r WHERE r.id IN :pks",
+            lambda: f"SELECT r.id, {_DISPLAY} FROM records r WHERE r.id IN :pks",  # noqa: S608 - generated placeholders and constants; values are bound
             {"pks": [pk for pk, _ in page]},
             "pks",
         )
@@ -1003,7 +1003,7 @@ async def _isbn_neighbours(reader: _Reader, query: str) -> list[int]:
     rows = await reader.fetch(
         "isbn-near",
         lambda: (
-            "SELECT k.record_pk FROM search_keys k JOIN records r ON r.id = k.record_pk "
+            "SELECT k.record_pk FROM search_keys k JOIN records r ON r.id = k.record_pk "  # noqa: S608 - generated placeholders and constants; values are bound
             "WHERE k.kind = :kind AND k.key IN :keys ORDER BY r.loan_count DESC, k.record_pk "
             f"LIMIT {MAX_SUGGESTIONS}"
         ),

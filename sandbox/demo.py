@@ -34,7 +34,7 @@ from storage.models import Copy, CopyStatus, Reader, Record, Role, utcnow
 log = logging.getLogger(__name__)
 
 # Not a secret: it only ever reaches the emulator on 127.0.0.1.
-SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"
+SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"  # noqa: S105 (made up; only the local emulator)
 SANDBOX_BOT = "shuxiang_sandbox_bot"
 # What the self-check types as the sample student: input matching the sample data, not a message.
 SELF_CHECK_QUERY = "三体"

@@ -32,6 +32,7 @@ from storage.models import (
     HoldStatus,
     Loan,
     Reader,
+    Record,
     utcnow,
 )
 
@@ -69,6 +70,24 @@ class RenewResult:
     renewals_left: int
 
 
+async def _check_lendable(
+    session: AsyncSession, copy: Copy, record: Record, reader: Reader
+) -> None:
+    """Refuse a copy that is out, kept for someone else, in a class corner or otherwise gone."""
+    if copy.status == CopyStatus.ON_LOAN.value:
+        raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title)
+    if copy.status == CopyStatus.ON_HOLD_SHELF.value:
+        shelf_hold = await session.scalar(
+            select(Hold).where(Hold.copy_id == copy.id, Hold.status == HoldStatus.READY.value)
+        )
+        if shelf_hold is not None and shelf_hold.reader_id != reader.id:
+            raise ServiceError("copy.held_for_other", barcode=copy.barcode, title=record.title)
+    elif copy.status == CopyStatus.IN_CORNER.value:
+        raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record.title)
+    elif copy.status not in LENDABLE:
+        raise ServiceError("copy.unavailable", barcode=copy.barcode, title=record.title)
+
+
 async def checkout(
     session: AsyncSession,
     *,
@@ -90,18 +109,7 @@ async def checkout(
     await session.refresh(copy, with_for_update=True)
 
     # Every rule is checked before anything is written.
-    if copy.status == CopyStatus.ON_LOAN.value:
-        raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title)
-    if copy.status == CopyStatus.ON_HOLD_SHELF.value:
-        shelf_hold = await session.scalar(
-            select(Hold).where(Hold.copy_id == copy.id, Hold.status == HoldStatus.READY.value)
-        )
-        if shelf_hold is not None and shelf_hold.reader_id != reader.id:
-            raise ServiceError("copy.held_for_other", barcode=copy.barcode, title=record.title)
-    elif copy.status == CopyStatus.IN_CORNER.value:
-        raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record.title)
-    elif copy.status not in LENDABLE:
-        raise ServiceError("copy.unavailable", barcode=copy.barcode, title=record.title)
+    await _check_lendable(session, copy, record, reader)
     rules = policy.for_role(reader.role)
     if await overdue_count(session, reader.id, now):
         raise ServiceError("loan.has_overdue", name=reader.name)

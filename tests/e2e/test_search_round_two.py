@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import update
 
 from storage.models import Record
@@ -14,7 +16,7 @@ RECORDS = {
     "k3": ("海底两万里", ["K3"]),
     "k4": ("在路上", ["K4"]),
 }
-DETAILS = {
+DETAILS: dict[str, dict[str, Any]] = {
     "k1": {"authors": "刘慈欣", "tags": "科幻;小说", "loan_count": 9},
     "k2": {"authors": "刘慈欣", "tags": "科幻"},
     "k3": {"authors": "[法] 儒勒·凡尔纳", "tags": "冒险;科幻"},

@@ -8,6 +8,7 @@ import logging
 import re
 import tokenize
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -133,7 +134,7 @@ def test_cjk_scan_skips_docstrings_and_comments(tmp_path: Path) -> None:
         ("no.such_key", {}, "no.such_key"),
     ],
 )
-def test_translation(key: str, params: dict[str, object], expected: str) -> None:
+def test_translation(key: str, params: dict[str, Any], expected: str) -> None:
     assert expected in t(key, **params)
 
 
