@@ -165,5 +165,13 @@ async def _tell_monitors(session: AsyncSession, stars: list[Star], label: str) -
     return queued
 
 
+def parse_month(text: str) -> tuple[int, int] | None:
+    """'2026-10' (or '2026-1') → (2026, 10); anything else → None."""
+    year, _, month = text.strip().partition("-")
+    if not (year.isdigit() and month.isdigit() and len(year) == 4 and 1 <= int(month) <= 12):
+        return None
+    return int(year), int(month)
+
+
 def previous_month(year: int, month: int) -> tuple[int, int]:
     return (year, month - 1) if month > 1 else (year - 1, 12)

@@ -35,6 +35,7 @@ def _bar_chart(
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     # The CJK family first, DejaVu for anything it lacks.
     with rc_context({"font.family": [family, "DejaVu Sans"], "axes.unicode_minus": False}):
@@ -50,6 +51,8 @@ def _bar_chart(
             bars = ax.bar(range(len(labels)), values, color=BAR_COLOUR)
             ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 8 else 0)
             ax.set_ylabel(ylabel)
+        # Counts: whole-number ticks only.
+        (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
         ax.bar_label(bars, padding=2)
         ax.set_title(title, fontsize=15)
         ax.spines[["top", "right"]].set_visible(False)

@@ -209,6 +209,7 @@ def write_pdf(
     path: Path, stats: Stats, tz: ZoneInfo, charts: list[Chart], found: list[Table]
 ) -> Path:
     from fpdf import FPDF
+    from fpdf.fonts import FontFace
 
     pdf = FPDF(format="A4")
     font = cjk_font()
@@ -234,7 +235,10 @@ def write_pdf(
         pdf.set_font("cjk", size=13)
         pdf.cell(0, 9, table.title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("cjk", size=9)
-        with pdf.table(text_align="LEFT") as grid:
+        # Plain headings: the CJK font has no bold face to emphasise them with.
+        with pdf.table(
+            text_align="LEFT", headings_style=FontFace(fill_color=(225, 233, 245))
+        ) as grid:
             grid.row([str(h) for h in table.headers])
             for row in table.rows:
                 grid.row([str(v) for v in row])
