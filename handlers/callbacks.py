@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+DbId = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class BookCB(CallbackData, prefix="b"):
@@ -29,3 +34,18 @@ class RenewCB(CallbackData, prefix="rn"):
 
 class SuggestCB(CallbackData, prefix="sg"):
     pass
+
+
+class StarsCB(CallbackData, prefix="st"):
+    """Announce a month's 读书之星; ``monitors``: to their class monitors too."""
+
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    month: Annotated[int, Field(ge=1, le=12)]
+    monitors: bool = False
+
+
+class SuggestionCB(CallbackData, prefix="sd"):
+    """Decide a purchase suggestion (named by its oldest row): bought or declined."""
+
+    suggestion_id: DbId
+    bought: bool

@@ -41,6 +41,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from services.errors import ServiceError
 from services.policy import calendar_days
 from storage.models import (
+    ClassMonitor,
     Copy,
     CopyStatus,
     Hold,
@@ -125,6 +126,25 @@ def month_period(year: int, month: int, tz: ZoneInfo) -> Period:
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
     return period_for_dates(first, following - timedelta(days=1), tz)
+
+
+def current_term(today: date) -> tuple[date, date]:
+    """The school term ``today`` falls in, up to ``today``: the autumn term from 1 September
+    (through January), the spring term from 1 February."""
+    if today.month >= 9:
+        return date(today.year, 9, 1), today
+    if today.month == 1:
+        return date(today.year - 1, 9, 1), today
+    return date(today.year, 2, 1), today
+
+
+async def classes_monitored_by(session: AsyncSession, reader_id: int) -> list[str]:
+    rows = await session.scalars(
+        select(ClassMonitor.class_name)
+        .where(ClassMonitor.reader_id == reader_id)
+        .order_by(ClassMonitor.class_name)
+    )
+    return list(rows)
 
 
 async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:

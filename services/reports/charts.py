@@ -4,6 +4,7 @@ the bot can draw from any task)."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from services.stats import Stats
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 4.5, 100  # 800 x 450 px: readable on a phone, small to send
 BAR_COLOUR = "#3b7dd8"
+# rc_context changes matplotlib's process-wide settings: one drawing at a time (the bot draws in
+# worker threads).
+_DRAWING = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,12 @@ def _bar_chart(
 
 def render_charts(stats: Stats, *, font: Path | None = None) -> list[Chart]:
     """The report's charts for ``stats``; ``font`` defaults to the installed CJK font."""
-    family = matplotlib_family(font or cjk_font())
+    with _DRAWING:
+        return _render_charts(stats, font or cjk_font())
+
+
+def _render_charts(stats: Stats, font: Path) -> list[Chart]:
+    family = matplotlib_family(font)
     loans = t("stats.axis_loans")
     charts = []
     title = t("stats.chart_clc")

@@ -31,6 +31,7 @@ def cjk_font() -> Path:
     raise ServiceError("stats.no_font")
 
 
+@cache
 def matplotlib_family(font: Path) -> str:
     """Register ``font`` with matplotlib by file and return its family name."""
     from matplotlib import font_manager
