@@ -123,7 +123,8 @@ async def on_announce_stars(
     tr: Translator,
     tz: ZoneInfo,
 ) -> None:
-    assert reader is not None
+    if reader is None:  # the filter let only librarians through
+        return
     year, month = callback_data.year, callback_data.month
     stars = await monthly_stars(session, year=year, month=month, tz=tz)
     queued = await announce_stars(
@@ -174,7 +175,8 @@ async def on_decide_suggestion(
     reader: BoundReader | None,
     tr: Translator,
 ) -> None:
-    assert reader is not None
+    if reader is None:  # the filter let only librarians through
+        return
     decision = SuggestionStatus.PURCHASED if callback_data.bought else SuggestionStatus.REJECTED
     try:
         done = await resolve(

@@ -33,7 +33,6 @@ class Star:
 
 
 def _kept_a_day(dialect: str) -> ColumnElement[bool]:
-    assert Loan.returned_at is not None
     if dialect == "postgresql":
         return Loan.returned_at >= Loan.lent_at + literal_column("interval '1 day'")
     # SQLite keeps naive UTC text; julianday() reads it as days.
