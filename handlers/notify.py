@@ -24,12 +24,11 @@ def render_notification(tr: Translator, kind: str, payload: dict[str, Any], tz: 
             books=payload["books"],
         )
     if kind == "reading_star_monitor":
-        names = tr("stats.star.name_sep").join(esc(n) for n in payload["names"])
         return tr(
             "stats.star.notify_monitor",
             month=payload["month"],
             class_name=esc(payload["class_name"]),
-            names=names,
+            names=esc(payload["names"]),
             books=payload["books"],
         )
     if kind == "suggestion_resolved":

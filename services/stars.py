@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, distinct, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
+from services.i18n import t
 from services.outbox import enqueue
 from services.stats import ScopeKind, month_period
 from storage.models import ClassMonitor, Copy, Loan, Reader, Role
@@ -154,7 +155,7 @@ async def _tell_monitors(session: AsyncSession, stars: list[Star], label: str) -
         payload = {
             "month": label,
             "class_name": class_name,
-            "names": [s.name for s in winners],
+            "names": t("stats.star.name_sep").join(s.name for s in winners),
             "books": winners[0].books,
         }
         key = f"star-monitor:{label}:{class_name}:{monitor_id}"

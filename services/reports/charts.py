@@ -53,11 +53,18 @@ def _bar_chart(
             ax.set_xlabel(ylabel)
         else:
             bars = ax.bar(range(len(labels)), values, color=BAR_COLOUR)
-            ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 8 else 0)
+            # A school's thirty classes fit upright, in small print.
+            crowded = len(labels) > 15
+            ax.set_xticks(
+                range(len(labels)),
+                labels,
+                rotation=90 if crowded else 30 if len(labels) > 8 else 0,
+                fontsize=7 if crowded else None,
+            )
             ax.set_ylabel(ylabel)
         # Counts: whole-number ticks only.
         (ax.xaxis if horizontal else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
-        ax.bar_label(bars, padding=2)
+        ax.bar_label(bars, padding=2, fontsize=7 if len(labels) > 15 else None)
         ax.set_title(title, fontsize=15)
         ax.spines[["top", "right"]].set_visible(False)
         if not labels:

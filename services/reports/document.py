@@ -17,6 +17,10 @@ from services.reports.charts import Chart
 from services.reports.fonts import cjk_font
 from services.stats import ScopeKind, Stats, WeedCandidate
 
+# A PDF table longer than this shows its first rows and points to the CSV with all of them (a
+# large school's overdue list runs to thousands of rows: pages nobody reads, and slow to lay out).
+PDF_ROWS = 40
+
 
 @dataclass(frozen=True, slots=True)
 class Table:
@@ -240,8 +244,16 @@ def write_pdf(
             text_align="LEFT", headings_style=FontFace(fill_color=(225, 233, 245))
         ) as grid:
             grid.row([str(h) for h in table.headers])
-            for row in table.rows:
+            for row in table.rows[:PDF_ROWS]:
                 grid.row([str(v) for v in row])
+        if len(table.rows) > PDF_ROWS:
+            pdf.cell(
+                0,
+                7,
+                t("stats.pdf_more", shown=PDF_ROWS, total=len(table.rows), name=table.name),
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
     pdf.output(str(path))
     return path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -105,3 +106,15 @@ def test_font_is_a_cjk_font() -> None:
 @pytest.fixture(autouse=True)
 def _agg() -> None:
     matplotlib.use("Agg")
+
+
+async def test_long_tables_are_cut_in_the_pdf_not_in_the_csv(db: Database, tmp_path: Path) -> None:
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+    many = replace(stats, overdue=stats.overdue * 15)  # 45 rows
+    write_report(tmp_path, many, TZ, [], None)
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "report.pdf").pages)
+    assert "只列出前 40 条，共 45 条" in text
+    with (tmp_path / "overdue.csv").open(encoding="utf-8-sig") as fh:
+        assert len(list(csv.reader(fh))) == 46

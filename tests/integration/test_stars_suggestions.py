@@ -76,7 +76,7 @@ async def test_announce_to_winners_then_monitors_once(db: Database) -> None:
         ]
     )
     monitors = {n.reader_id: n.payload for n in notes if n.kind == KIND_STAR_MONITOR}
-    assert monitors[ids["S2"]]["names"] == ["张一"]
+    assert monitors[ids["S2"]]["names"] == "张一"
     assert monitors[ids["S6"]]["class_name"] == "高二(1)班"
     assert set(monitors) == {ids["S2"], ids["S6"]}
 
