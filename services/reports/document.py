@@ -182,6 +182,16 @@ def tables(stats: Stats, tz: ZoneInfo, weeding: list[WeedCandidate] | None = Non
     return found
 
 
+# Spreadsheets run a cell that starts like a formula; suggestions are typed by anyone.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: str | int | float) -> str | int | float:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def write_csv(folder: Path, found: list[Table]) -> list[Path]:
     """One CSV per table, UTF-8 with a BOM so that Excel on a school PC opens the Chinese."""
     written = []
@@ -190,7 +200,7 @@ def write_csv(folder: Path, found: list[Table]) -> list[Path]:
         with path.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(table.headers)
-            writer.writerows(table.rows)
+            writer.writerows([_inert(v) for v in row] for row in table.rows)
         written.append(path)
     return written
 
@@ -204,7 +214,7 @@ def write_xlsx(path: Path, found: list[Table]) -> Path:
         sheet = book.create_sheet(table.title[:31])
         sheet.append(table.headers)
         for row in table.rows:
-            sheet.append(row)
+            sheet.append([_inert(v) for v in row])
     book.save(path)
     return path
 

@@ -118,3 +118,19 @@ async def test_long_tables_are_cut_in_the_pdf_not_in_the_csv(db: Database, tmp_p
     assert "只列出前 40 条，共 45 条" in text
     with (tmp_path / "overdue.csv").open(encoding="utf-8-sig") as fh:
         assert len(list(csv.reader(fh))) == 46
+
+
+async def test_typed_text_never_becomes_a_formula(db: Database, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+    evil = replace(stats.suggestions[0], query='=HYPERLINK("http://x","y")')
+    stats = replace(stats, suggestions=[evil])
+    write_report(tmp_path / "c", stats, TZ, [], None)
+    write_report(tmp_path / "x", stats, TZ, [], None, xlsx=True)
+    with (tmp_path / "c" / "suggestions.csv").open(encoding="utf-8-sig") as fh:
+        assert list(csv.reader(fh))[1][0] == '\'=HYPERLINK("http://x","y")'
+    cell = load_workbook(tmp_path / "x" / "report.xlsx")["荐购汇总"]["A2"]
+    assert cell.data_type == "s" and cell.value.startswith("'=")
