@@ -73,6 +73,13 @@ async def test_report_files_pdf_text_and_tables(db: Database, tmp_path: Path) ->
     for expected in ("生均借书", "2.00", "借书率", "100.0%", "流通率", "50.0%", "高一", "三体"):
         assert expected in text, expected
     assert "2026-09-01 至 2026-09-30" in text
+    # Selectable because the font travels inside the file with its Unicode map.
+    fonts = PdfReader(tmp_path / "report.pdf").pages[0]["/Resources"]["/Font"]
+    for ref in fonts.values():
+        font = ref.get_object()
+        descendant = font["/DescendantFonts"][0].get_object()
+        assert "/ToUnicode" in font
+        assert "/FontFile2" in descendant["/FontDescriptor"].get_object()
     with (tmp_path / "summary.csv").open(encoding="utf-8-sig") as fh:
         summary = {row[0]: row[1] for row in csv.reader(fh)}
     assert summary["生均借书"] == "2.00"
