@@ -149,6 +149,17 @@ def build_app(
         max_instances=1,
         misfire_grace_time=3600,
     )
+    scheduler.add_job(
+        jobs.announce_stars,
+        "cron",
+        day=1,
+        hour=9,
+        kwargs={"db": db, "tz": settings.tz},
+        id="announce_stars",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=6 * 3600,
+    )
     app = Shuxiang(
         settings=settings,
         db=db,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -23,8 +23,11 @@ from services.circulation import expire_ready_holds
 from services.i18n import DEFAULT_LOCALE
 from services.notifications import claim_due, mark_failed, mark_retry, mark_sent
 from services.policy import LoanPolicy
+from services.stars import announce_stars as announce_stars_service
+from services.stars import monthly_stars, previous_month
 from services.updates import forget_old_updates
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 # Telegram allows ~30 messages/s in bulk; stay well below.
@@ -81,3 +84,18 @@ async def expire_holds(db: Database, policy: LoanPolicy) -> None:
 async def forget_updates(db: Database) -> None:
     async with db.transaction() as session:
         await forget_old_updates(session)
+
+
+async def announce_stars(db: Database, tz: ZoneInfo, now: datetime | None = None) -> int:
+    """On the 1st: tell last month's 读书之星 (class monitors only once a librarian approves).
+    Safe to run again: each announcement has its dedupe key."""
+    today = (now or utcnow()).astimezone(tz).date()
+    year, month = previous_month(today.year, today.month)
+    async with db.transaction() as session:
+        found = await monthly_stars(session, year=year, month=month, tz=tz)
+        queued = await announce_stars_service(
+            session, found, year=year, month=month, tell_monitors=False, actor="scheduler"
+        )
+    if queued:
+        log.info("announced %d reading stars for %04d-%02d", queued, year, month)
+    return queued

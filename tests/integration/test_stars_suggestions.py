@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.errors import ServiceError
 from services.stars import KIND_STAR, KIND_STAR_MONITOR, announce_stars, monthly_stars
@@ -121,3 +123,21 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
     with pytest.raises(ServiceError):
         async with db.transaction() as s:
             await resolve(s, decision=SuggestionStatus.REJECTED, suggestion_id=groups[0].first_id)
+
+
+async def test_monthly_job_tells_last_months_winners_once(db: Database) -> None:
+    from bot.jobs import announce_stars as job
+
+    ids = await build_stats_world(db)
+    first_of_october = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    assert await job(db, TZ, now=first_of_october) == 4
+    assert await job(db, TZ, now=first_of_october) == 0
+    async with db.transaction(read_only=True) as s:
+        told = set(
+            await s.scalars(select(Notification.reader_id).where(Notification.kind == KIND_STAR))
+        )
+        monitors = await s.scalar(
+            select(func.count(Notification.id)).where(Notification.kind == KIND_STAR_MONITOR)
+        )
+    # The winners only: their monitors wait for the librarian.
+    assert told == {ids["S1"], ids["S4"]} and monitors == 0
