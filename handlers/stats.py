@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import StarsCB, SuggestionCB
 from handlers.librarian import is_librarian
+from handlers.middlewares import writes
 from handlers.render import Translator, esc
+from handlers.replies import Replies
 from services.errors import ServiceError
 from services.readers import BoundReader
 from services.reports.charts import render_charts
@@ -63,19 +65,20 @@ async def stats_command(
     reader: BoundReader | None,
     tr: Translator,
     tz: ZoneInfo,
+    replies: Replies,
 ) -> None:
     scope = await _scope_for(session, reader, (command.args or "").strip())
     if scope is None:
-        await message.answer(tr("stats.only"))
+        replies.add(message.answer(tr("stats.only")))
         return
     first, last = current_term(utcnow().astimezone(tz).date())
     stats = await compute(session, scope, period_for_dates(first, last, tz), tz=tz)
-    await message.answer(stats_text(stats, tz))
+    replies.add(message.answer(stats_text(stats, tz)))
     # Drawing takes a moment of CPU: off the event loop, so other chats are not held up.
     charts = await asyncio.to_thread(render_charts, stats)
     for chart in charts:
         photo = BufferedInputFile(chart.png, filename=f"{chart.name}.png")
-        await message.answer_photo(photo, caption=esc(chart.title))
+        replies.add(message.answer_photo(photo, caption=esc(chart.title)))
 
 
 def _stars_keyboard(tr: Translator, year: int, month: int) -> InlineKeyboardMarkup:
@@ -98,13 +101,18 @@ def _stars_keyboard(tr: Translator, year: int, month: int) -> InlineKeyboardMark
 
 
 async def stars_command(
-    message: Message, command: CommandObject, session: AsyncSession, tr: Translator, tz: ZoneInfo
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    tr: Translator,
+    tz: ZoneInfo,
+    replies: Replies,
 ) -> None:
     asked = (command.args or "").strip()
     if asked:
         parsed = parse_month(asked)
         if parsed is None:
-            await message.answer(tr("stats.star.bad_month", value=esc(asked)))
+            replies.add(message.answer(tr("stats.star.bad_month", value=esc(asked))))
             return
         year, month = parsed
     else:
@@ -112,7 +120,9 @@ async def stars_command(
         year, month = previous_month(today.year, today.month)
     stars = await monthly_stars(session, year=year, month=month, tz=tz)
     markup = _stars_keyboard(tr, year, month) if stars else None
-    await message.answer(stars_text(stars, year=year, month=month, html=True), reply_markup=markup)
+    replies.add(
+        message.answer(stars_text(stars, year=year, month=month, html=True), reply_markup=markup)
+    )
 
 
 async def on_announce_stars(
@@ -122,6 +132,7 @@ async def on_announce_stars(
     reader: BoundReader | None,
     tr: Translator,
     tz: ZoneInfo,
+    replies: Replies,
 ) -> None:
     if reader is None:  # the filter let only librarians through
         return
@@ -135,7 +146,7 @@ async def on_announce_stars(
         tell_monitors=callback_data.monitors,
         actor=f"reader:{reader.reader_id}",
     )
-    await callback.answer(tr("stats.star.announced", count=queued), show_alert=True)
+    replies.add(callback.answer(tr("stats.star.announced", count=queued), show_alert=True))
 
 
 async def _suggestions_view(
@@ -163,9 +174,11 @@ async def _suggestions_view(
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def suggestions_command(message: Message, session: AsyncSession, tr: Translator) -> None:
+async def suggestions_command(
+    message: Message, session: AsyncSession, tr: Translator, replies: Replies
+) -> None:
     text, markup = await _suggestions_view(session, tr)
-    await message.answer(text, reply_markup=markup)
+    replies.add(message.answer(text, reply_markup=markup))
 
 
 async def on_decide_suggestion(
@@ -174,6 +187,7 @@ async def on_decide_suggestion(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     if reader is None:  # the filter let only librarians through
         return
@@ -186,24 +200,26 @@ async def on_decide_suggestion(
             actor_reader_id=reader.reader_id,
         )
     except ServiceError:
-        await callback.answer(tr("stats.suggest.gone"), show_alert=True)
+        replies.add(callback.answer(tr("stats.suggest.gone"), show_alert=True))
         return
     status = tr(f"stats.suggestion_status.{decision.value}")
-    await callback.answer(
-        tr("stats.suggest.done", query=done.query[:60], status=status, count=done.notified),
-        show_alert=True,
+    replies.add(
+        callback.answer(
+            tr("stats.suggest.done", query=done.query[:60], status=status, count=done.notified),
+            show_alert=True,
+        )
     )
     if isinstance(callback.message, Message):
         text, markup = await _suggestions_view(session, tr)
-        await callback.message.edit_text(text, reply_markup=markup)
+        replies.add(callback.message.edit_text(text, reply_markup=markup))
 
 
-async def refuse(message: Message, tr: Translator) -> None:
-    await message.answer(tr("lib.only"))
+async def refuse(message: Message, tr: Translator, replies: Replies) -> None:
+    replies.add(message.answer(tr("lib.only")))
 
 
-async def refuse_button(callback: CallbackQuery, tr: Translator) -> None:
-    await callback.answer(tr("lib.only"), show_alert=True)
+async def refuse_button(callback: CallbackQuery, tr: Translator, replies: Replies) -> None:
+    replies.add(callback.answer(tr("lib.only"), show_alert=True))
 
 
 def build_router() -> Router:
@@ -213,8 +229,12 @@ def build_router() -> Router:
     router.message.register(stars_command, Command("stars"), is_librarian)
     router.message.register(suggestions_command, Command("suggestions"), is_librarian)
     router.message.register(refuse, Command("stars", "suggestions"))
-    router.callback_query.register(on_announce_stars, StarsCB.filter(), is_librarian)
-    router.callback_query.register(on_decide_suggestion, SuggestionCB.filter(), is_librarian)
+    router.callback_query.register(
+        on_announce_stars, StarsCB.filter(), is_librarian, flags=writes()
+    )
+    router.callback_query.register(
+        on_decide_suggestion, SuggestionCB.filter(), is_librarian, flags=writes()
+    )
     router.callback_query.register(refuse_button, StarsCB.filter())
     router.callback_query.register(refuse_button, SuggestionCB.filter())
     return router

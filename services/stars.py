@@ -15,12 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
 from services.i18n import t
-from services.outbox import enqueue
+from services.notifications import READING_STAR, READING_STAR_MONITOR, enqueue
+from services.notifications.kinds import StarMonitorPayload, StarPayload
 from services.stats import ScopeKind, month_period
 from storage.models import ClassMonitor, Copy, Loan, Reader, Role
-
-KIND_STAR = "reading_star"
-KIND_STAR_MONITOR = "reading_star_monitor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +113,15 @@ async def announce_stars(
     label = _month_label(year, month)
     queued = 0
     for star in stars:
-        payload = {
-            "month": label,
-            "scope": star.kind.value,
-            "group": star.group,
-            "books": star.books,
-            "name": star.name,
-        }
-        key = f"star:{label}:{star.kind.value}:{star.group}:{star.reader_id}"
-        queued += await enqueue(
-            session, kind=KIND_STAR, reader_id=star.reader_id, dedupe_key=key, payload=payload
+        payload = StarPayload(
+            month=label,
+            scope=star.kind.value,
+            group=star.group,
+            reader_id=star.reader_id,
+            name=star.name,
+            books=star.books,
         )
+        queued += await enqueue(session, READING_STAR, reader_id=star.reader_id, payload=payload)
     if tell_monitors:
         queued += await _tell_monitors(session, stars, label)
     record_audit(
@@ -152,15 +148,15 @@ async def _tell_monitors(session: AsyncSession, stars: list[Star], label: str) -
     queued = 0
     for class_name, monitor_id in monitors:
         winners = by_class[class_name]
-        payload = {
-            "month": label,
-            "class_name": class_name,
-            "names": t("stats.star.name_sep").join(s.name for s in winners),
-            "books": winners[0].books,
-        }
-        key = f"star-monitor:{label}:{class_name}:{monitor_id}"
+        payload = StarMonitorPayload(
+            month=label,
+            class_name=class_name,
+            monitor_id=monitor_id,
+            names=t("stats.star.name_sep").join(s.name for s in winners),
+            books=winners[0].books,
+        )
         queued += await enqueue(
-            session, kind=KIND_STAR_MONITOR, reader_id=monitor_id, dedupe_key=key, payload=payload
+            session, READING_STAR_MONITOR, reader_id=monitor_id, payload=payload
         )
     return queued
 

@@ -54,6 +54,7 @@ from storage.models import (
     Record,
     Role,
     SuggestionStatus,
+    TelegramBinding,
     utcnow,
 )
 
@@ -433,19 +434,21 @@ async def overdue_loans(
 
 
 async def unreachable_readers(session: AsyncSession, scope: Scope) -> list[ReaderCount]:
-    """Scope readers Telegram refused to deliver to (403: they blocked the bot); ``count`` is the
-    number of notifications that failed so."""
-    # Until the outbox marks readers unreachable itself, read it off the failed notifications.
-    count = func.count(Notification.id)
+    """Scope readers marked unreachable (Telegram said 403: they blocked the bot); ``count`` is
+    the number of their notifications that failed."""
+    failed = func.count(Notification.id)
     rows = await session.execute(
-        select(Reader.id, Reader.name, Reader.class_name, count)
-        .select_from(Notification)
-        .join(Reader, Reader.id == Notification.reader_id)
-        .where(
-            scope.readers(),
-            Notification.status == OutboxStatus.FAILED.value,
-            func.lower(Notification.last_error).like("%forbidden%"),
+        select(Reader.id, Reader.name, Reader.class_name, failed)
+        .select_from(TelegramBinding)
+        .join(Reader, Reader.id == TelegramBinding.reader_id)
+        .outerjoin(
+            Notification,
+            and_(
+                Notification.reader_id == Reader.id,
+                Notification.status == OutboxStatus.FAILED.value,
+            ),
         )
+        .where(scope.readers(), TelegramBinding.unreachable_at.is_not(None))
         .group_by(Reader.id, Reader.name, Reader.class_name)
         .order_by(Reader.class_name, Reader.name, Reader.id)
     )

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
 from services.errors import ServiceError
-from services.outbox import enqueue
+from services.notifications import SUGGESTION_RESOLVED, enqueue
+from services.notifications.kinds import SuggestionResolvedPayload
 from storage.models import PurchaseSuggestion, SuggestionStatus, utcnow
 
-KIND_RESOLVED = "suggestion_resolved"
 PENDING = (SuggestionStatus.NEW.value, SuggestionStatus.ACCEPTED.value)
 # What the librarian may decide.
 DECISIONS = (SuggestionStatus.PURCHASED, SuggestionStatus.REJECTED)
@@ -89,13 +89,9 @@ async def resolve(
         if row.reader_id is None or row.reader_id in told:
             continue  # an unbound Telegram user: no reader to write to
         told.add(row.reader_id)
+        payload = SuggestionResolvedPayload(suggestion_id=row.id, query=text, status=decision)
         notified += await enqueue(
-            session,
-            kind=KIND_RESOLVED,
-            reader_id=row.reader_id,
-            dedupe_key=f"suggestion:{row.id}:{decision.value}",
-            payload={"query": text, "status": decision.value},
-            now=moment,
+            session, SUGGESTION_RESOLVED, reader_id=row.reader_id, payload=payload, now=moment
         )
     record_audit(
         session,

@@ -20,6 +20,7 @@ from storage.models import (
     Reader,
     Record,
     Role,
+    TelegramBinding,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -103,6 +104,8 @@ NOTIFICATIONS = [
     ("S3", OutboxStatus.FAILED, "reader has no Telegram binding"),
     ("S1", OutboxStatus.SENT, None),
 ]
+# (card, telegram user, unreachable since): S2 blocked the bot, S1 did not.
+BINDINGS = [("S2", 9002, at(10, 20)), ("S1", 9001, None)]
 MONITORS = {"S2": "高一(1)班", "S6": "高二(1)班"}
 
 
@@ -174,6 +177,18 @@ async def build_stats_world(db: Database) -> dict[str, int]:
                     payload={},
                     status=note_status.value,
                     last_error=error,
+                )
+            )
+        for card, user, blocked in BINDINGS:
+            s.add(
+                TelegramBinding(
+                    reader_id=ids[card],
+                    telegram_user_id=user,
+                    chat_id=user,
+                    unreachable_at=blocked,
+                    unreachable_reason="Forbidden: bot was blocked by the user"
+                    if blocked
+                    else None,
                 )
             )
         for card, klass in MONITORS.items():

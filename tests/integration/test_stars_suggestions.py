@@ -8,9 +8,15 @@ import pytest
 from sqlalchemy import func, select
 
 from services.errors import ServiceError
-from services.stars import KIND_STAR, KIND_STAR_MONITOR, announce_stars, monthly_stars
+from services.notifications import (
+    READING_STAR,
+    READING_STAR_MONITOR,
+    SUGGESTION_RESOLVED,
+    render,
+)
+from services.stars import announce_stars, monthly_stars
 from services.stats import ScopeKind
-from services.suggestions import KIND_RESOLVED, pending_groups, resolve
+from services.suggestions import pending_groups, resolve
 from storage.db import Database
 from storage.models import Notification, PurchaseSuggestion, SuggestionStatus
 from tests.stats_world import TZ, build_stats_world
@@ -64,11 +70,11 @@ async def test_announce_to_winners_then_monitors_once(db: Database) -> None:
         notes = list(
             await s.scalars(
                 select(Notification)
-                .where(Notification.kind.in_((KIND_STAR, KIND_STAR_MONITOR)))
+                .where(Notification.kind.in_((READING_STAR.name, READING_STAR_MONITOR.name)))
                 .order_by(Notification.id)
             )
         )
-    winners = [(n.reader_id, n.payload["group"]) for n in notes if n.kind == KIND_STAR]
+    winners = [(n.reader_id, n.payload["group"]) for n in notes if n.kind == READING_STAR.name]
     assert sorted(winners) == sorted(
         [
             (ids["S1"], "高一"),
@@ -77,10 +83,14 @@ async def test_announce_to_winners_then_monitors_once(db: Database) -> None:
             (ids["S4"], "高二(1)班"),
         ]
     )
-    monitors = {n.reader_id: n.payload for n in notes if n.kind == KIND_STAR_MONITOR}
+    monitors = {n.reader_id: n.payload for n in notes if n.kind == READING_STAR_MONITOR.name}
     assert monitors[ids["S2"]]["names"] == "张一"
     assert monitors[ids["S6"]]["class_name"] == "高二(1)班"
     assert set(monitors) == {ids["S2"], ids["S6"]}
+    # The sender renders them from the declared kinds' templates.
+    texts = [render(n.kind, n.payload, TZ).text for n in notes]
+    assert any(text.startswith("🌟 恭喜你当选 2026-09 高一(1)班 的「读书之星」") for text in texts)
+    assert any("高二(1)班 的「读书之星」：赵四" in text for text in texts)
 
 
 async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -> None:
@@ -107,7 +117,9 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
             (await s.execute(select(PurchaseSuggestion.query, PurchaseSuggestion.status))).all()
         )
         notes = list(
-            await s.scalars(select(Notification).where(Notification.kind == KIND_RESOLVED))
+            await s.scalars(
+                select(Notification).where(Notification.kind == SUGGESTION_RESOLVED.name)
+            )
         )
     assert statuses["哈利波特"] == SuggestionStatus.PURCHASED
     assert statuses["小王子"] == SuggestionStatus.REJECTED
@@ -119,6 +131,9 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
             (ids["S3"], SuggestionStatus.REJECTED.value),
         ]
     )
+    texts = {n.reader_id: render(n.kind, n.payload, TZ).text for n in notes}
+    assert "「哈利波特」图书馆已经买了" in texts[ids["S1"]]
+    assert "「小王子」这次图书馆没有采购" in texts[ids["S3"]]
     # Decided already: a second press says so and changes nothing.
     with pytest.raises(ServiceError):
         async with db.transaction() as s:
@@ -126,18 +141,34 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
 
 
 async def test_monthly_job_tells_last_months_winners_once(db: Database) -> None:
-    from bot.jobs import announce_stars as job
+    from apscheduler.triggers.cron import CronTrigger
+
+    from bot.config import Settings
+    from bot.jobs import JobContext, build_registry
 
     ids = await build_stats_world(db)
+    settings = Settings(timezone=TZ.key)
+    registry = build_registry()
+    job = registry.get("reading-stars")
+    assert job is not None
     first_of_october = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
-    assert await job(db, TZ, now=first_of_october) == 4
-    assert await job(db, TZ, now=first_of_october) == 0
+    # The registry's timer fires then: the 1st of the month at 09:00, school time.
+    trigger = job.trigger(settings)
+    assert isinstance(trigger, CronTrigger)
+    assert trigger.get_next_fire_time(None, datetime(2026, 9, 20, tzinfo=UTC)) == first_of_october
+    ctx = JobContext(db=db, settings=settings, clock=lambda: first_of_october)
+    assert await registry.run_once("reading-stars", ctx) == 4
+    assert await registry.run_once("reading-stars", ctx) == 0
     async with db.transaction(read_only=True) as s:
         told = set(
-            await s.scalars(select(Notification.reader_id).where(Notification.kind == KIND_STAR))
+            await s.scalars(
+                select(Notification.reader_id).where(Notification.kind == READING_STAR.name)
+            )
         )
         monitors = await s.scalar(
-            select(func.count(Notification.id)).where(Notification.kind == KIND_STAR_MONITOR)
+            select(func.count(Notification.id)).where(
+                Notification.kind == READING_STAR_MONITOR.name
+            )
         )
     # The winners only: their monitors wait for the librarian.
     assert told == {ids["S1"], ids["S4"]} and monitors == 0
