@@ -74,7 +74,8 @@ async def stats_command(
     first, last = current_term(utcnow().astimezone(tz).date())
     stats = await compute(session, scope, period_for_dates(first, last, tz), tz=tz)
     replies.add(message.answer(stats_text(stats, tz)))
-    # Drawing takes a moment of CPU: off the event loop, so other chats are not held up.
+    # Drawing takes a moment of CPU: off the event loop, so other chats are not held up. A read
+    # handler's replies are never stored; uploads could not be (see test_stats_chart_replies).
     charts = await asyncio.to_thread(render_charts, stats)
     for chart in charts:
         photo = BufferedInputFile(chart.png, filename=f"{chart.name}.png")
