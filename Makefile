@@ -7,8 +7,11 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # requirements-dev.lock adds the test and lint tools (`make test`).
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
+# Chinese labels on charts and in the PDF need a CJK font (matplotlib's DejaVu has none).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit bench-search install clean
+.PHONY: demo test lint typecheck unit bench-search install clean cjk-font
 
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +23,21 @@ $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock
 	$(PIP) -r requirements-dev.lock
 	touch $(DEV_STAMP)
 
-install: $(DEV_STAMP)
+# Silent when the font is there; elsewhere than Debian/Ubuntu, say what to do and carry on.
+$(CJK_FONT):
+	@if command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing the CJK font for charts (fonts-wqy-microhei)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
+	else \
+		echo "No apt-get: install a CJK font and set SHUXIANG_CJK_FONT to its file for charts"; \
+	fi
 
-demo: $(RUNTIME_STAMP)
+cjk-font: $(CJK_FONT)
+
+install: $(DEV_STAMP) cjk-font
+
+demo: $(RUNTIME_STAMP) cjk-font
 	$(BIN)/shuxiang demo
 
 lint: $(DEV_STAMP)
@@ -32,7 +47,7 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers services storage nlp sandbox tests
 
-test: lint typecheck
+test: lint typecheck cjk-font
 	$(BIN)/pytest -q -rs
 
 bench-search: $(DEV_STAMP)

@@ -30,6 +30,8 @@ from services.reminders import (
     sweep_hold_expiry,
     sweep_overdue,
 )
+from services.stars import announce_stars as announce_stars_service
+from services.stars import monthly_stars, previous_month
 from services.updates import forget_old_updates
 from storage.db import Database
 from storage.models import utcnow
@@ -170,6 +172,23 @@ async def forget_updates(ctx: JobContext) -> int:
     return 0
 
 
+async def announce_stars(ctx: JobContext) -> int:
+    """On the 1st: tell last month's 读书之星 (class monitors only once a librarian approves).
+    Safe to run again: each announcement has its dedupe key."""
+    tz = ctx.settings.tz
+    today = ctx.clock().astimezone(tz).date()
+    year, month = previous_month(today.year, today.month)
+    async with ctx.db.transaction() as session:
+        found = await monthly_stars(session, year=year, month=month, tz=tz)
+        return await announce_stars_service(
+            session, found, year=year, month=month, tell_monitors=False, actor="scheduler"
+        )
+
+
+def monthly(settings: Settings) -> BaseTrigger:
+    return CronTrigger(day=1, hour=9, timezone=settings.tz)
+
+
 async def no_weekly_list(ctx: JobContext) -> int:
     """The weekly slot's default: nothing to send until a feature provides the list."""
     return 0
@@ -186,4 +205,7 @@ def build_registry() -> JobRegistry:
     )
     registry.add(ScheduledJob("weekly", weekly, no_weekly_list, "jobs.weekly"))
     registry.add(ScheduledJob("forget-updates", nightly, forget_updates, "jobs.forget_updates"))
+    registry.add(
+        ScheduledJob("reading-stars", monthly, announce_stars, "stats.job_stars", 6 * 3600)
+    )
     return registry

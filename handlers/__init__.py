@@ -20,7 +20,8 @@ def get_routers() -> list[Router]:
         search,
         settings,
         start,
+        stats,
     )
 
-    modules = (errors, start, librarian, loans, holds, notify, settings, search, fallback)
+    modules = (errors, start, librarian, stats, loans, holds, notify, settings, search, fallback)
     return [module.build_router() for module in modules]

@@ -43,6 +43,21 @@ class SuggestCB(CallbackData, prefix="sg"):
     pass
 
 
+class StarsCB(CallbackData, prefix="sr"):
+    """Announce a month's 读书之星; ``monitors``: to their class monitors too."""
+
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    month: Annotated[int, Field(ge=1, le=12)]
+    monitors: bool = False
+
+
+class SuggestionCB(CallbackData, prefix="sd"):
+    """Decide a purchase suggestion (named by its oldest row): bought or declined."""
+
+    suggestion_id: RowId
+    bought: bool
+
+
 class NotifyCB(CallbackData, prefix="nt"):
     """A button under a push (services/notifications/kinds.py declares them)."""
 

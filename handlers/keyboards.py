@@ -16,7 +16,7 @@ from services.catalogue import BookCard
 from services.circulation import HoldView, LoanView
 
 READER_COMMANDS = ("start", "help", "bind", "unbind", "loans", "holds", "settings")
-LIBRARIAN_COMMANDS = ("checkout", "return", "reader")
+LIBRARIAN_COMMANDS = ("checkout", "return", "reader", "stats", "stars", "suggestions")
 
 
 def bot_commands(tr: Translator, *, librarian: bool = False) -> list[BotCommand]:

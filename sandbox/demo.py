@@ -23,6 +23,7 @@ from sandbox.emulator import BotApiEmulator
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
 from services import circulation
+from services.catalogue import suggest_purchase
 from services.errors import ServiceError
 from services.i18n import t
 from services.importing import import_catalogue, import_readers
@@ -136,6 +137,67 @@ async def seed_circulation(db: Database, settings: Settings, personas: list[Pers
             log.warning("sandbox seed %s %s: %s", card_no, barcode, exc.render())
 
 
+# Purchase suggestions the sample students made (titles the sample catalogue lacks).
+SAMPLE_SUGGESTIONS = (
+    "哈利·波特与魔法石",
+    "哈利·波特与魔法石",
+    "小王子",
+    "哈利·波特与魔法石",
+    "夏洛的网",
+)
+
+
+async def seed_history(
+    db: Database, settings: Settings, *, days: int = 75, loans: int = 60
+) -> None:
+    """Past loans, all returned, over the last ``days`` days, and a few purchase suggestions, so
+    that /stats and ``shuxiang report`` have something to show."""
+    policy = settings.loan_policy()
+    keeps = (0, 2, 5, 9, 14, 21, 35)  # days kept; 0: back the same day
+    async with db.transaction(read_only=True) as session:
+        students = list(
+            await session.execute(
+                select(Reader.id, Reader.card_no)
+                .where(Reader.role == Role.STUDENT.value)
+                .order_by(Reader.card_no)
+            )
+        )
+        shelf = list(
+            await session.scalars(
+                select(Copy.barcode)
+                .where(Copy.status == CopyStatus.ON_SHELF.value)
+                .order_by(Copy.barcode)
+            )
+        )
+    if not students or not shelf:
+        return
+    today = utcnow()
+    # Fixed strides instead of random picks: some students read more than others, some books
+    # are read more than others, and the history is the same on every fresh sandbox.
+    readers = students[: max(1, len(students) * 2 // 3)]
+    books = shelf[: max(1, len(shelf) // 2)]
+    # One transaction (a commit per loan takes seconds on SQLite); a savepoint per loan, so a
+    # loan a rule refuses is skipped alone.
+    async with db.transaction() as session:
+        for i in range(loans):
+            _, card_no = readers[(i * i + 3 * i) % len(readers)]
+            barcode = books[(i * 7 + i // 5) % len(books)]
+            lent = today - timedelta(days=3 + (i * 37) % (days - 3), hours=i % 8)
+            back = min(today, lent + timedelta(days=keeps[i % len(keeps)]))
+            try:
+                async with session.begin_nested():
+                    await circulation.checkout(
+                        session, card_no=card_no, barcode=barcode, policy=policy, now=lent
+                    )
+                    await circulation.return_copy(session, barcode=barcode, policy=policy, now=back)
+            except ServiceError as exc:  # e.g. an inactive reader: skip that one
+                log.debug("sandbox history %s %s: %s", card_no, barcode, exc.render())
+    async with db.transaction() as session:
+        for n, query in enumerate(SAMPLE_SUGGESTIONS):
+            reader_id, _ = students[n % len(students)]
+            await suggest_purchase(session, query=query, reader_id=reader_id, telegram_user_id=None)
+
+
 @dataclass
 class Sandbox:
     emulator: BotApiEmulator
@@ -194,6 +256,7 @@ async def start_sandbox(
     fresh, loaded = await load_sample_data(db, search.indexer)
     personas = await ensure_personas(db, settings)
     if fresh:
+        await seed_history(db, settings)
         await seed_circulation(db, settings, personas)
 
     emulator = BotApiEmulator(

@@ -16,9 +16,21 @@ app = typer.Typer(
 
 def _register_command_groups() -> None:
     # Each group lives in its own module so the groups grow independently.
-    from bot.cli import calendar, db, desk, imports, readers, run, scheduler, search
+    from bot.cli import (
+        calendar,
+        db,
+        desk,
+        imports,
+        readers,
+        report,
+        run,
+        scheduler,
+        search,
+        suggestions,
+    )
 
-    for group in (run, db, imports, readers, desk, search, scheduler, calendar):
+    groups = (run, db, imports, readers, desk, search, report, suggestions, scheduler, calendar)
+    for group in groups:
         group.register(app)
 
 

@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from storage.models import SuggestionStatus
+
 
 class Action(enum.StrEnum):
     RENEW = "renew"
@@ -195,6 +197,63 @@ NOTICE = declare(
         template="notify.notice",
         dedupe=lambda p: f"notice:{p.notice}:{p.reader_id}",
         label="notify.kind_notice",
+    )
+)
+
+# -- statistics (issue 14): 读书之星 and purchase suggestions -------------------------------------
+
+
+class StarPayload(BaseModel):
+    month: str  # "2026-10"
+    scope: str  # ScopeKind: grade or class
+    group: str
+    reader_id: int
+    name: str
+    books: int
+
+
+class StarMonitorPayload(BaseModel):
+    month: str
+    class_name: str
+    monitor_id: int
+    names: str  # the winners, already joined
+    books: int
+
+
+class SuggestionResolvedPayload(BaseModel):
+    suggestion_id: int
+    query: str
+    status: SuggestionStatus
+
+
+READING_STAR = declare(
+    Kind(
+        name="reading_star",
+        payload=StarPayload,
+        template="stats.star.notify",
+        dedupe=lambda p: f"star:{p.month}:{p.scope}:{p.group}:{p.reader_id}",
+        label="stats.kind_reading_star",
+    )
+)
+READING_STAR_MONITOR = declare(
+    Kind(
+        name="reading_star_monitor",
+        payload=StarMonitorPayload,
+        template="stats.star.notify_monitor",
+        dedupe=lambda p: f"star-monitor:{p.month}:{p.class_name}:{p.monitor_id}",
+        label="stats.kind_reading_star_monitor",
+    )
+)
+SUGGESTION_RESOLVED = declare(
+    Kind(
+        name="suggestion_resolved",
+        payload=SuggestionResolvedPayload,
+        template="stats.suggest.notify_declined",
+        dedupe=lambda p: f"suggestion:{p.suggestion_id}:{p.status.value}",
+        variant=lambda p: (
+            "stats.suggest.notify_bought" if p.status == SuggestionStatus.PURCHASED else None
+        ),
+        label="stats.kind_suggestion_resolved",
     )
 )
 

@@ -76,6 +76,19 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
         emu.press_button_text(teacher.user_id, card["message_id"], "预约")
         placed = await emu.wait_for_bot_message(teacher.user_id, since=since, contains="已预约")
         assert "排在第 1 位" in placed["text"]
+
+        # The librarian's numbers: the sample history gives /stats something to chart.
+        librarian = next(p for p in sandbox.personas if p.role == "librarian")
+        since = emu.mark()
+        sent = emu.send_text(librarian.user_id, "/stats")
+        numbers = await emu.wait_for_bot_message(
+            librarian.user_id, after_message_id=sent["message"]["message_id"]
+        )
+        assert "生均借书" in numbers["text"] and "借阅排行" in numbers["text"]
+        chart = await emu.wait_for_bot_message(
+            librarian.user_id, lambda m: "photo" in m, since=since, timeout=30
+        )
+        assert emu.file(chart["photo"][-1]["file_id"]).data.startswith(b"\x89PNG")
     finally:
         await sandbox.stop()
     # A second start on the same database keeps the data and the bindings.

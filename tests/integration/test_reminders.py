@@ -314,6 +314,18 @@ def test_every_kind_renders_from_its_template() -> None:
         "notice": "2027-w10",
         "reader_id": 5,
         "text": "<三体>",
+        # statistics (issue 14): stars and purchase suggestions
+        "month": "2027-02",
+        "scope": "class",
+        "group": "<三体>",
+        "name": "李明",
+        "books": 4,
+        "class_name": "高一(1)班",
+        "monitor_id": 6,
+        "names": "<三体>",
+        "suggestion_id": 7,
+        "query": "<三体>",
+        "status": "purchased",
     }
     for name, kind in KINDS.items():
         data = {k: v for k, v in samples.items() if k in kind.payload.model_fields}

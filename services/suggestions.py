@@ -1,0 +1,104 @@
+"""Purchase suggestions (荐购) from the librarian's side: grouped by title with how many readers
+asked, marked bought or declined, and every reader who asked is told."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import actor_for, record_audit
+from services.errors import ServiceError
+from services.notifications import SUGGESTION_RESOLVED, enqueue
+from services.notifications.kinds import SuggestionResolvedPayload
+from storage.models import PurchaseSuggestion, SuggestionStatus, utcnow
+
+PENDING = (SuggestionStatus.NEW.value, SuggestionStatus.ACCEPTED.value)
+# What the librarian may decide.
+DECISIONS = (SuggestionStatus.PURCHASED, SuggestionStatus.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGroup:
+    first_id: int  # names the group in a button: the oldest suggestion of this title
+    query: str
+    readers: int
+    first_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    query: str
+    status: SuggestionStatus
+    suggestions: int
+    notified: int
+
+
+async def pending_groups(session: AsyncSession, *, limit: int | None = None) -> list[PendingGroup]:
+    """Undecided suggestions by title, most asked first. Unbound Telegram users count too."""
+    askers = func.count(
+        distinct(func.coalesce(PurchaseSuggestion.reader_id, -PurchaseSuggestion.telegram_user_id))
+    )
+    first_at = func.min(PurchaseSuggestion.created_at)
+    stmt = (
+        select(func.min(PurchaseSuggestion.id), PurchaseSuggestion.query, askers, first_at)
+        .where(PurchaseSuggestion.status.in_(PENDING))
+        .group_by(PurchaseSuggestion.query)
+        .order_by(askers.desc(), first_at, PurchaseSuggestion.query)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = await session.execute(stmt)
+    return [PendingGroup(int(i), q, int(n), at) for i, q, n, at in rows]
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    decision: SuggestionStatus,
+    suggestion_id: int | None = None,
+    query: str | None = None,
+    actor_reader_id: int | None = None,
+    now: datetime | None = None,
+) -> Resolved:
+    """Decide every pending suggestion of one title (named by one of its ids or by its text)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"not a decision: {decision}")
+    if suggestion_id is not None:
+        query = await session.scalar(
+            select(PurchaseSuggestion.query).where(PurchaseSuggestion.id == suggestion_id)
+        )
+    text = (query or "").strip()
+    rows = list(
+        await session.scalars(
+            select(PurchaseSuggestion)
+            .where(PurchaseSuggestion.query == text, PurchaseSuggestion.status.in_(PENDING))
+            .order_by(PurchaseSuggestion.id)
+            .with_for_update()
+        )
+    )
+    if not rows:
+        raise ServiceError("stats.suggest.unknown", query=text)
+    moment = now or utcnow()
+    notified = 0
+    told: set[int] = set()
+    for row in rows:
+        row.status = decision.value
+        if row.reader_id is None or row.reader_id in told:
+            continue  # an unbound Telegram user: no reader to write to
+        told.add(row.reader_id)
+        payload = SuggestionResolvedPayload(suggestion_id=row.id, query=text, status=decision)
+        notified += await enqueue(
+            session, SUGGESTION_RESOLVED, reader_id=row.reader_id, payload=payload, now=moment
+        )
+    record_audit(
+        session,
+        actor_for(actor_reader_id),
+        "suggestion_resolve",
+        {"query": text, "status": decision.value, "suggestions": len(rows)},
+        now=moment,
+    )
+    await session.flush()
+    return Resolved(text, decision, len(rows), notified)

@@ -1,0 +1,143 @@
+"""Charts, tables and the PDF drawn from the fixed library of tests/stats_world.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import matplotlib
+import pytest
+from PIL import Image, ImageChops
+from pypdf import PdfReader
+
+from services.reports.charts import DPI, HEIGHT_IN, WIDTH_IN, render_charts
+from services.reports.document import write_report
+from services.reports.fonts import cjk_font
+from services.stats import Scope, compute, period_for_dates, weeding_list
+from storage.db import Database
+from tests.stats_world import NOW, TZ, build_stats_world
+
+SEPTEMBER = period_for_dates(date(2026, 9, 1), date(2026, 9, 30), TZ)
+# Bundled with matplotlib, and without a single CJK glyph: the tofu reference.
+DEJAVU = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
+def _title_band(png: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return image.crop((0, 0, image.width, image.height // 9))
+
+
+def _ink(image: Image.Image) -> int:
+    """Dark pixels: how much was drawn."""
+    return sum(image.histogram()[:128])
+
+
+async def test_charts_are_pngs_with_chinese_glyphs(db: Database) -> None:
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        charts = render_charts(stats)
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert [c.name for c in charts] == ["clc", "top_books", "classes"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tofu = render_charts(stats, font=DEJAVU)
+    # The reference really is tofu: matplotlib says the glyphs are missing.
+    assert [w for w in caught if "missing from font" in str(w.message)]
+    for chart, reference in zip(charts, tofu, strict=True):
+        image = Image.open(io.BytesIO(chart.png))
+        assert image.format == "PNG"
+        assert image.size == (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+        band, tofu_band = _title_band(chart.png), _title_band(reference.png)
+        # The title was drawn, and not as the boxes DejaVu leaves for every Chinese character.
+        assert _ink(band) > 200
+        assert ImageChops.difference(band, tofu_band).getbbox() is not None
+
+
+async def test_report_files_pdf_text_and_tables(db: Database, tmp_path: Path) -> None:
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.grade("高一"), SEPTEMBER, tz=TZ, now=NOW)
+        weeding = await weeding_list(s, years=5, now=NOW)
+    written = write_report(tmp_path, stats, TZ, render_charts(stats), weeding)
+    names = {p.name for p in written}
+    assert {"report.pdf", "clc.png", "top_books.png", "summary.csv", "weeding.csv"} <= names
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "report.pdf").pages)
+    # The figures and their Chinese labels come back out as text.
+    for expected in ("生均借书", "2.00", "借书率", "100.0%", "流通率", "50.0%", "高一", "三体"):
+        assert expected in text, expected
+    assert "2026-09-01 至 2026-09-30" in text
+    # Selectable because the font travels inside the file with its Unicode map.
+    fonts = PdfReader(tmp_path / "report.pdf").pages[0]["/Resources"]["/Font"]
+    for ref in fonts.values():
+        font = ref.get_object()
+        descendant = font["/DescendantFonts"][0].get_object()
+        assert "/ToUnicode" in font
+        assert "/FontFile2" in descendant["/FontDescriptor"].get_object()
+    with (tmp_path / "summary.csv").open(encoding="utf-8-sig") as fh:
+        summary = {row[0]: row[1] for row in csv.reader(fh)}
+    assert summary["生均借书"] == "2.00"
+    assert summary["流通率"] == "50.0%（5/10）"
+    with (tmp_path / "weeding.csv").open(encoding="utf-8-sig") as fh:
+        assert [row[0] for row in csv.reader(fh)][1:] == ["B12", "B7"]
+
+
+async def test_report_as_xlsx(db: Database, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.klass("高二(1)班"), SEPTEMBER, tz=TZ, now=NOW)
+    written = write_report(tmp_path, stats, TZ, render_charts(stats), None, xlsx=True)
+    book = load_workbook(tmp_path / "report.xlsx")
+    overview = {row[0]: row[1] for row in book["总览"].iter_rows(values_only=True)}
+    assert overview["生均借书"] == "0.50"
+    assert list(book["逾期记录"].iter_rows(values_only=True))[1][-1] == 2
+    assert not [p for p in written if p.suffix == ".csv"]
+
+
+def test_font_is_a_cjk_font() -> None:
+    from fontTools.ttLib import TTCollection, TTFont
+
+    path = cjk_font()
+    font = TTCollection(str(path)).fonts[0] if path.suffix.lower() == ".ttc" else TTFont(path)
+    assert ord("借") in font.getBestCmap()
+
+
+@pytest.fixture(autouse=True)
+def _agg() -> None:
+    matplotlib.use("Agg")
+
+
+async def test_long_tables_are_cut_in_the_pdf_not_in_the_csv(db: Database, tmp_path: Path) -> None:
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+    many = replace(stats, overdue=stats.overdue * 15)  # 45 rows
+    write_report(tmp_path, many, TZ, [], None)
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "report.pdf").pages)
+    assert "只列出前 40 条，共 45 条" in text
+    with (tmp_path / "overdue.csv").open(encoding="utf-8-sig") as fh:
+        assert len(list(csv.reader(fh))) == 46
+
+
+async def test_typed_text_never_becomes_a_formula(db: Database, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    await build_stats_world(db)
+    async with db.transaction(read_only=True) as s:
+        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+    evil = replace(stats.suggestions[0], query='=HYPERLINK("http://x","y")')
+    stats = replace(stats, suggestions=[evil])
+    write_report(tmp_path / "c", stats, TZ, [], None)
+    write_report(tmp_path / "x", stats, TZ, [], None, xlsx=True)
+    with (tmp_path / "c" / "suggestions.csv").open(encoding="utf-8-sig") as fh:
+        assert list(csv.reader(fh))[1][0] == '\'=HYPERLINK("http://x","y")'
+    cell = load_workbook(tmp_path / "x" / "report.xlsx")["荐购汇总"]["A2"]
+    assert cell.data_type == "s" and cell.value.startswith("'=")
