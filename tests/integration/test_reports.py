@@ -8,6 +8,7 @@ import warnings
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pytest
@@ -74,7 +75,8 @@ async def test_report_files_pdf_text_and_tables(db: Database, tmp_path: Path) ->
         assert expected in text, expected
     assert "2026-09-01 至 2026-09-30" in text
     # Selectable because the font travels inside the file with its Unicode map.
-    fonts = PdfReader(tmp_path / "report.pdf").pages[0]["/Resources"]["/Font"]
+    resources: Any = PdfReader(tmp_path / "report.pdf").pages[0]["/Resources"]
+    fonts = resources["/Font"]
     for ref in fonts.values():
         font = ref.get_object()
         descendant = font["/DescendantFonts"][0].get_object()

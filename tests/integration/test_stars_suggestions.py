@@ -113,9 +113,8 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
     assert declined.notified == 1
     async with db.transaction(read_only=True) as s:
         assert [g.query for g in await pending_groups(s)] == ["百年孤独"]
-        statuses = dict(
-            (await s.execute(select(PurchaseSuggestion.query, PurchaseSuggestion.status))).all()
-        )
+        rows = await s.execute(select(PurchaseSuggestion.query, PurchaseSuggestion.status))
+        statuses: dict[str, str] = {query: status for query, status in rows}
         notes = list(
             await s.scalars(
                 select(Notification).where(Notification.kind == SUGGESTION_RESOLVED.name)
