@@ -102,7 +102,13 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
     segment.configure(settings.data_dir / "cache")
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
-    dp = Dispatcher(db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map))
+    dp = Dispatcher(
+        db=db,
+        policy=policy,
+        tz=settings.tz,
+        shelf_map=dict(settings.shelf_map),
+        monitors_per_class=settings.corner_monitors_per_class,
+    )
     dp.include_routers(*get_routers())
     dp.update.outer_middleware(PrivateChatsOnly())
     unit_of_work = UnitOfWorkMiddleware(db)
@@ -130,6 +136,19 @@ def build_app(settings: Settings, *, token: str, db: Database | None = None) -> 
         coalesce=True,
         max_instances=1,
         misfire_grace_time=300,
+    )
+    hour, minute = settings.chase_time.split(":")
+    scheduler.add_job(
+        jobs.weekly_chase,
+        "cron",
+        day_of_week=settings.chase_weekday,
+        hour=int(hour),
+        minute=int(minute),
+        kwargs={"db": db, "tz": settings.tz},
+        id="weekly_chase",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=6 * 3600,
     )
     scheduler.add_job(
         jobs.forget_updates,

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # How often the outbox is swept for notifications to send.
     outbox_interval_seconds: float = Field(default=10.0, gt=0)
     binding_code_days: int = Field(default=30, ge=1)
+    # Class reading corners: monitors per class; when each monitor gets the weekly 催书单.
+    corner_monitors_per_class: int = Field(default=2, ge=1, le=10)
+    chase_weekday: str = Field(default="fri", pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")
+    chase_time: str = Field(default="16:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 

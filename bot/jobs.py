@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -19,12 +19,15 @@ from aiogram.exceptions import (
 
 from handlers.notify import render_notification
 from handlers.render import Translator
+from services.chase import ChaseRun
+from services.chase import weekly_chase as chase_sweep
 from services.circulation import expire_ready_holds
 from services.i18n import DEFAULT_LOCALE
 from services.notifications import claim_due, mark_failed, mark_retry, mark_sent
 from services.policy import LoanPolicy
 from services.updates import forget_old_updates
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 # Telegram allows ~30 messages/s in bulk; stay well below.
@@ -81,3 +84,11 @@ async def expire_holds(db: Database, policy: LoanPolicy) -> None:
 async def forget_updates(db: Database) -> None:
     async with db.transaction() as session:
         await forget_old_updates(session)
+
+
+async def weekly_chase(db: Database, tz: ZoneInfo, now: datetime | None = None) -> ChaseRun:
+    """Each class's overdue list to its own monitors, once per week (the outbox delivers it)."""
+    async with db.transaction() as session:
+        run = await chase_sweep(session, now=now or utcnow(), tz=tz)
+    log.info("weekly chase: %d lists, %d student reminders", run.lists, run.reminders)
+    return run

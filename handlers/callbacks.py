@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 
 class BookCB(CallbackData, prefix="b"):
@@ -29,3 +32,19 @@ class RenewCB(CallbackData, prefix="rn"):
 
 class SuggestCB(CallbackData, prefix="sg"):
     pass
+
+
+# Bounded ids: anything outside fails validation and is treated as a stale button.
+RowId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class SwapItemCB(CallbackData, prefix="ci"):
+    """收到 / 缺少 / 破损 for one copy of a corner batch."""
+
+    item_id: RowId
+    outcome: Annotated[int, Field(ge=0, le=2)]  # index into OUTCOMES
+
+
+class SwapSendCB(CallbackData, prefix="cs"):
+    swap_id: RowId
+    send: bool = True  # False: cancel the draft
