@@ -325,11 +325,10 @@ async def on_barcodes(
         lines = [
             tr("corners.draft_added", count=len(result.added)),
             *render_problems(tr, result.problems),
+            "",
+            render_draft(tr, result.view),
         ]
-        await message.answer("\n".join(lines))
-        await message.answer(
-            render_draft(tr, result.view), reply_markup=draft_keyboard(tr, result.view)
-        )
+        await message.answer("\n".join(lines), reply_markup=draft_keyboard(tr, result.view))
         return
     if actor is None or actor.class_name is None or not actor.monitors(actor.class_name):
         raise SkipHandler
@@ -532,6 +531,12 @@ def render_corner_notification(
     tr: Translator, kind: str, payload: dict[str, Any], tz: ZoneInfo
 ) -> str | None:
     """The text of a corner or chase push, or None for a kind that is not ours."""
+    if kind == corners.BATCH_SENT and not payload["incoming"]:
+        return tr(
+            "notify_corners.batch_return",
+            class_name=esc(payload["class_name"]),
+            outgoing=payload["outgoing"],
+        )
     if kind == corners.BATCH_SENT:
         return tr(
             "notify_corners.batch",
