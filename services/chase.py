@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.corners import Actor, clean_class, own_class, require_librarian, require_monitor
+from services.corners import (
+    Actor,
+    clean_class,
+    monitor_or_librarian,
+    own_class,
+    require_librarian,
+)
 from services.errors import ServiceError
 from services.outbox import enqueue
 from services.policy import calendar_days
@@ -101,9 +107,7 @@ async def overdue_for(
     if class_name is None:
         class_name = own_class(actor)
     class_name = clean_class(class_name)
-    if actor is None or not (actor.is_librarian or actor.monitors(class_name)):
-        require_monitor(actor, class_name)
-    assert actor is not None
+    actor = monitor_or_librarian(actor, class_name)
     lines = await class_overdue(session, class_name, now=now, tz=tz)
     await _remind_students(session, lines, now=now, tz=tz)
     record_audit(

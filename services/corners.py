@@ -117,6 +117,13 @@ def require_monitor(actor: Actor | None, class_name: str) -> Actor:
     return actor
 
 
+def monitor_or_librarian(actor: Actor | None, class_name: str) -> Actor:
+    """Reading a class's corner or overdue list: its own monitors, or the librarian."""
+    if actor is not None and actor.is_librarian:
+        return actor
+    return require_monitor(actor, class_name)
+
+
 def own_class(actor: Actor | None) -> str:
     """The class a monitor acts for (a monitor belongs to one class)."""
     if actor is None:
@@ -606,8 +613,7 @@ async def batch_for(
     if class_name is None:
         class_name = own_class(actor)
     class_name = clean_class(class_name)
-    if actor is None or not (actor.is_librarian or actor.monitors(class_name)):
-        require_monitor(actor, class_name)
+    monitor_or_librarian(actor, class_name)
     return await open_batch(session, class_name)
 
 
@@ -896,7 +902,7 @@ async def record_holder(
     """A monitor notes who took a corner book (card given) or that it is back (no card)."""
     now = now or utcnow()
     class_name = own_class(actor)
-    assert actor is not None
+    actor = require_monitor(actor, class_name)
     copy = await session.scalar(select(CopyRow).where(CopyRow.barcode == barcode.strip()))
     corner = await session.scalar(select(ClassCorner).where(ClassCorner.class_name == class_name))
     if copy is None or corner is None or copy.corner_id != corner.id:
@@ -938,8 +944,7 @@ async def corner_contents(
 ) -> tuple[str, list[CornerBook]]:
     if class_name is None:
         class_name = own_class(actor)
-    if actor is None or not (actor.is_librarian or actor.monitors(class_name)):
-        require_monitor(actor, class_name)
+    monitor_or_librarian(actor, class_name)
     rows = await session.execute(
         select(CopyRow.barcode, Record.title, CopyRow.status, Reader.name)
         .join(ClassCorner, ClassCorner.id == CopyRow.corner_id)

@@ -11,11 +11,12 @@ import typer
 from bot.cli.runtime import fail, run_with_db, settings_or_exit
 from bot.config import Settings
 from services import corners
+from services.chase import weekly_chase
 from services.corners import Actor, AddResult, SwapView
 from services.errors import ServiceError
 from services.i18n import t
 from storage.db import Database
-from storage.models import SwapDirection
+from storage.models import SwapDirection, utcnow
 
 T = TypeVar("T")
 corners_app = typer.Typer(help=t("cli_corners.help"), no_args_is_help=True)
@@ -33,9 +34,10 @@ def register(app: typer.Typer) -> None:
 class _DryRun(Exception):
     """Rolls the unit of work back after a batch was only listed."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], exit_code: int = 0) -> None:
         super().__init__("dry run")
         self.lines = lines
+        self.exit_code = exit_code
 
 
 def _run(settings: Settings, body: Callable[[Database], Awaitable[str]]) -> None:
@@ -43,6 +45,8 @@ def _run(settings: Settings, body: Callable[[Database], Awaitable[str]]) -> None
         typer.echo(run_with_db(settings, body))
     except _DryRun as listed:
         typer.echo("\n".join(listed.lines))
+        if listed.exit_code:
+            raise typer.Exit(listed.exit_code) from None
     except ServiceError as exc:
         typer.secho(exc.render(), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
@@ -160,7 +164,8 @@ def batch(
                                 reason=t(p.key),
                             )
                             for p in result.problems
-                        ]
+                        ],
+                        exit_code=1,
                     )
             if dry_run:
                 raise _DryRun([*_listing(result), t("cli_corners.dry_run")])
@@ -212,5 +217,18 @@ def status(class_name: ClassOption) -> None:
         lines = [t("cli_corners.batch_ready", class_name=name, count=len(books))]
         lines += [f"  {b.barcode} {b.title} {b.status}" for b in books]
         return "\n".join(lines + _status_lines(view, name))
+
+    _run(settings, body)
+
+
+@corners_app.command("chase", help=t("cli_corners.help_chase"))
+def chase_now() -> None:
+    """Run the weekly overdue sweep now (for cron, or to catch up): once per monitor per week."""
+    settings = settings_or_exit()
+
+    async def body(db: Database) -> str:
+        async with db.transaction() as session:
+            run = await weekly_chase(session, now=utcnow(), tz=settings.tz)
+        return t("cli_corners.chase_done", lists=run.lists, reminders=run.reminders)
 
     _run(settings, body)
