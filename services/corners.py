@@ -706,27 +706,35 @@ async def _apply(
 ) -> None:
     """The copy's new status: exactly what was confirmed."""
     if item.direction == SwapDirection.IN.value:
-        if copy.status not in (CopyStatus.ON_SHELF.value, CopyStatus.IN_TRANSIT.value):
-            raise ServiceError("corners.copy_busy", barcode=copy.barcode, title=record.title)
-        if outcome == SwapOutcome.MISSING:
-            copy.status, copy.corner_id = CopyStatus.LOST.value, None
-        else:
-            copy.corner_id = corner.id
-            copy.status = (
-                CopyStatus.IN_CORNER.value
-                if outcome == SwapOutcome.RECEIVED
-                else CopyStatus.DAMAGED.value
-            )
+        _apply_arrival(copy, record, corner, outcome)
         return
     await session.execute(delete(CornerHolder).where(CornerHolder.copy_id == copy.id))
     copy.corner_id = None
-    if outcome == SwapOutcome.RECEIVED:
+    if outcome == SwapOutcome.MISSING:
+        copy.status = CopyStatus.LOST.value
+    elif outcome == SwapOutcome.DAMAGED or copy.status == CopyStatus.DAMAGED.value:
+        # Reported damaged now or on arrival: back at the library, but for repair.
+        copy.status = CopyStatus.DAMAGED.value
+    else:
         # Back at the library: the first reader waiting for the title gets it.
         await pass_copy_on(session, copy, record, policy, now)
-    elif outcome == SwapOutcome.MISSING:
-        copy.status = CopyStatus.LOST.value
-    else:
-        copy.status = CopyStatus.DAMAGED.value
+
+
+def _apply_arrival(
+    copy: CopyRow, record: Record, corner: ClassCorner, outcome: SwapOutcome
+) -> None:
+    movable = copy.status in (CopyStatus.ON_SHELF.value, CopyStatus.IN_TRANSIT.value)
+    if outcome == SwapOutcome.MISSING:
+        # Lent at the desk after the batch was packed: it is with a reader, not lost.
+        if movable:
+            copy.status, copy.corner_id = CopyStatus.LOST.value, None
+        return
+    if not movable:
+        raise ServiceError("corners.copy_busy", barcode=copy.barcode, title=record.title)
+    copy.corner_id = corner.id
+    copy.status = (
+        CopyStatus.IN_CORNER.value if outcome == SwapOutcome.RECEIVED else CopyStatus.DAMAGED.value
+    )
 
 
 async def _alert_librarians(

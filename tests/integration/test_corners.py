@@ -583,3 +583,34 @@ async def test_clearance_lists_and_shrinks(db: Database) -> None:
             )
         )
     assert sorted(reminders) == sorted([ids["G1"], ids["G2"]])  # once a day each
+
+
+async def test_a_copy_lent_while_packed_and_a_damaged_one_coming_back(db: Database) -> None:
+    ids = await build(db)
+    await send(db, A, ["IN1", "IN5"])
+    monitor = Actor(ids["MA"], "student", A, frozenset({A}))
+    async with db.transaction() as s:  # lent at the desk before the batch left
+        await circulation.checkout(s, card_no="SB", barcode="IN1", policy=POLICY, now=NOW)
+    async with db.transaction() as s:
+        with pytest.raises(ServiceError) as err:
+            await corners.confirm_barcodes(s, monitor, barcodes=[(1, "IN1")], policy=POLICY)
+        assert err.value.key == "corners.copy_busy"
+    for barcode, outcome in (("IN1", SwapOutcome.MISSING), ("IN5", SwapOutcome.DAMAGED)):
+        iid = await item_id(db, barcode, SwapDirection.IN)
+        async with db.transaction() as s:
+            await corners.confirm_item(
+                s, monitor, item_id=iid, outcome=outcome, policy=POLICY, now=NOW
+            )
+    assert await status_of(db, "IN1") == (CopyStatus.ON_LOAN, None)  # with a reader, not lost
+    assert await status_of(db, "IN5") == (CopyStatus.DAMAGED, A)
+    async with db.transaction() as s:
+        await corners.confirm_barcodes(
+            s, Actor.cli(), barcodes=[(1, "OLD1"), (2, "OLD2")], policy=POLICY, now=NOW
+        )
+    await send(db, A, [])  # the next batch takes the damaged copy back
+    async with db.transaction() as s:
+        back = await corners.confirm_barcodes(
+            s, Actor.cli(), barcodes=[(1, "IN5")], policy=POLICY, now=NOW
+        )
+    assert back.confirmed[0].swap_done
+    assert await status_of(db, "IN5") == (CopyStatus.DAMAGED, None)  # back, for repair
