@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot import jobs
+from handlers.middlewares import ThrottlingMiddleware
 from nlp.index import rebuild_index
 from services import circulation
 from storage.models import (
@@ -268,3 +269,62 @@ async def test_clearance_in_the_bot(harness: Harness) -> None:
         await circulation.return_copy(s, barcode="X1", policy=h.policy)
     assert "全部清还完毕" in (await librarian.say("/clearance 高一"))["text"]
     assert "全部清还完毕" in (await librarian.say("/clearance SA"))["text"]
+
+
+ROLE_USERS = {
+    "unbound": (7400, None),
+    "student": (7401, "SA"),
+    "monitor_here": (7402, "MA"),
+    "monitor_other": (7403, "MB"),
+    "teacher": (7404, "T1"),
+    "librarian": (7405, "L1"),
+}
+LIB = {"librarian"}
+HERE = {"monitor_here"}
+EITHER = {"monitor_here", "librarian"}
+# command -> (who succeeds, what the successful reply says); in this order, so that every
+# attempt meets the same state until the one that is allowed changes it.
+BOT_MATRIX: list[tuple[str, set[str], tuple[str, ...]]] = [
+    ("/monitor", LIB, ("班级图书管理员（共",)),
+    (f"/monitor add MA2 {A}", LIB, ("已任命",)),
+    (f"/batch {A}", LIB, ("待发出的一批",)),
+    (f"/propose {B} 1", LIB, ("待发出的一批",)),
+    (f"/desk {A}", LIB, ("没有待确认的还书",)),
+    (f"/corner {A}", EITHER, ("高一(3)班图书角（1 册）",)),
+    (f"/cuishu {A}", EITHER, ("催书单", "没有超期")),
+    ("/holder Z2 SA", HERE, ("已记下",)),
+    ("/back Z2", LIB, ("已从",)),
+    ("/clearance 高一", LIB, ("位学生", "全部清还完毕")),
+]
+
+
+async def test_role_matrix_in_the_bot(harness: Harness) -> None:
+    """Every monitor and librarian command from every role; only the right ones get through."""
+    h = harness
+    await setup(h)
+    # Each role sends ten commands in a few seconds: more than the anti-flood window allows.
+    for middleware in h.app.dp.update.outer_middleware:
+        if isinstance(middleware, ThrottlingMiddleware):
+            middleware.limit = 1000
+    async with h.db.transaction() as s:
+        s.add(Reader(card_no="T1", name="陈老师", role="teacher"))
+        corner = ClassCorner(class_name=A)
+        s.add(corner)
+        await s.flush()
+        copy = await s.scalar(select(Copy).where(Copy.barcode == "Z2"))
+        assert copy is not None
+        copy.status, copy.corner_id = CopyStatus.IN_CORNER.value, corner.id
+    people: dict[str, Person] = {}
+    for role, (user_id, card) in ROLE_USERS.items():
+        people[role] = await h.bound(user_id, card) if card else Person(h.emu, user_id, role)
+    await people["librarian"].say(f"/monitor add MA {A}")
+    await people["librarian"].say(f"/monitor add MB {B}")
+    seen: dict[str, set[str]] = {}
+    for command, allowed, markers in BOT_MATRIX:
+        seen[command] = set()
+        # The allowed roles go last: a refused attempt must not find a changed state.
+        for role in sorted(ROLE_USERS, key=lambda r: (r in allowed, r)):
+            reply = await people[role].say(command)
+            if any(marker in reply["text"] for marker in markers):
+                seen[command].add(role)
+    assert seen == {command: allowed for command, allowed, _ in BOT_MATRIX}
