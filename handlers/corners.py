@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import SwapItemCB, SwapSendCB
 from handlers.render import Translator, esc, fmt_date
+from nlp.isbn import looks_like_isbn
 from services import chase, corners
 from services.corners import Actor, BarcodeProblem, SwapView, actor_of
 from services.policy import LoanPolicy
@@ -312,9 +313,11 @@ async def on_barcodes(
     policy: LoanPolicy,
 ) -> None:
     """Scanned or typed barcodes: into the librarian's open draft, or confirmed by a monitor.
-    Anyone else's (or with nothing open) goes on to the search."""
+    Anyone else's, an ISBN, or barcodes that belong to nothing open go on to the search."""
     actor = await _actor(session, reader)
     barcodes = corners.parse_barcodes(message.text or "")
+    if all(looks_like_isbn(b) for _, b in barcodes):
+        raise SkipHandler
     if actor is not None and actor.is_librarian:
         draft = await corners.current_draft(session, actor)
         if draft is None:
@@ -333,7 +336,8 @@ async def on_barcodes(
     if actor is None or actor.class_name is None or not actor.monitors(actor.class_name):
         raise SkipHandler
     view = await corners.open_batch(session, actor.class_name)
-    if view is None or not view.of(SwapDirection.IN, pending=True):
+    pending = {i.barcode for i in view.of(SwapDirection.IN, pending=True)} if view else set()
+    if not pending & {b for _, b in barcodes}:
         raise SkipHandler
     await message.answer(await _confirm_text(session, actor, barcodes, tr, policy))
 

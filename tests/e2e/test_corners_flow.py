@@ -152,6 +152,9 @@ async def test_swap_between_two_classes(harness: Harness) -> None:
     await send_batch(h, librarian, B, ["X1", "X3"])
     await replies(ma, "Y1 Y3", "确认收到 2 册")
     await replies(mb, "X1\nX3", "确认收到 2 册")
+    # Updates are handled one after another: once this is answered, the one before committed.
+    corner_b = await replies(mb, "/corner", "图书角（2 册）")
+    assert "红楼梦" in corner_b["text"] and "水浒传" in corner_b["text"]
 
     final = await statuses(h)
     assert final["X1"] == final["X3"] == (CopyStatus.IN_CORNER, B)
@@ -161,8 +164,8 @@ async def test_swap_between_two_classes(harness: Harness) -> None:
     async with h.db.transaction(read_only=True) as s:
         open_swaps = list(await s.scalars(select(CornerSwap.status)))
     assert set(open_swaps) == {SwapStatus.CONFIRMED}
-    corner = await replies(ma, "/corner", "图书角（2 册）")
-    assert "史记" in corner["text"] and "时间简史" in corner["text"]
+    corner_a = await replies(ma, "/corner", "图书角（2 册）")
+    assert "史记" in corner_a["text"] and "时间简史" in corner_a["text"]
 
 
 async def test_reserving_a_corner_book_asks_the_monitor(harness: Harness) -> None:
@@ -211,6 +214,8 @@ async def test_weekly_overdue_list_each_monitor_own_class_once(harness: Harness)
     people = {card: await h.bound(uid, card) for card, uid in users.items()}
     for card, klass in (("MA", A), ("MA2", A), ("MB", B)):
         await people["L1"].say(f"/monitor add {card} {klass}")
+    # Handled in order: the listing's answer means every appointment before it committed.
+    assert "（共 3 位）" in (await people["L1"].say("/monitor"))["text"]
     # The injected clock: the sweep runs "now" as the test says, twice in the same week.
     now = utcnow() - timedelta(minutes=5)
     if now.astimezone(TZ).date() != utcnow().astimezone(TZ).date():
