@@ -82,3 +82,29 @@ def test_clearance_and_chase(env: dict[str, str]) -> None:
     assert code == 1 and "--grade" in text
     code, text = run(["corners", "chase"], env)
     assert code == 0 and "0 份催书单" in text
+
+
+async def test_weekly_chase_is_scheduled_when_the_school_says(tmp_path: Path) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    from bot.app import build_app
+    from bot.config import ConfigError, load_settings
+    from storage.db import Database
+
+    settings = load_settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}",
+        chase_weekday="mon",
+        chase_time="07:45",
+    )
+    db = Database(settings.checked_database_url())
+    app = build_app(settings, token="1:x", db=db)
+    try:
+        job = app.scheduler.get_job("weekly_chase")
+        assert job is not None and isinstance(job.trigger, CronTrigger)
+        fields = {f.name: str(f) for f in job.trigger.fields}
+        assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("mon", "7", "45")
+    finally:
+        await app.close()
+    with pytest.raises(ConfigError, match="CHASE_TIME"):
+        load_settings(_env_file=None, chase_time="25:00")
