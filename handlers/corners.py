@@ -297,8 +297,8 @@ async def _confirm_text(
     lines = []
     if done.confirmed:
         lines.append(tr("corners.confirmed_many", count=len(done.confirmed)))
-    for barcode in done.brought_back:
-        lines.append(tr("corners.brought_back", barcode=esc(barcode), class_name=""))
+    for barcode, class_name in done.brought_back:
+        lines.append(tr("corners.brought_back", barcode=esc(barcode), class_name=esc(class_name)))
     lines += render_problems(tr, done.problems)
     if any(c.swap_done for c in done.confirmed):
         lines.append(tr("corners.batch_done"))

@@ -789,7 +789,7 @@ async def _close_if_done(
 class BarcodeConfirmation:
     confirmed: list[Confirmed]
     problems: list[BarcodeProblem]
-    brought_back: list[str]
+    brought_back: list[tuple[str, str]]  # (barcode, the class whose corner it left)
 
 
 async def confirm_barcodes(
@@ -811,7 +811,7 @@ async def confirm_barcodes(
         class_name = own_class(actor)
     confirmed: list[Confirmed] = []
     problems: list[BarcodeProblem] = []
-    brought: list[str] = []
+    brought: list[tuple[str, str]] = []
     for line, raw in barcodes:
         barcode = raw.strip()
         item_id = await _pending_item(session, barcode, direction, class_name)
@@ -827,8 +827,10 @@ async def confirm_barcodes(
                 )
             )
         elif direction == SwapDirection.OUT and await _in_some_corner(session, barcode):
-            await receive_from_corner(session, actor, barcode=barcode, policy=policy, now=now)
-            brought.append(barcode)
+            left = await receive_from_corner(
+                session, actor, barcode=barcode, policy=policy, now=now
+            )
+            brought.append((barcode, left))
         else:
             problems.append(BarcodeProblem(line, barcode, "corners.problem_not_in_batch"))
     return BarcodeConfirmation(confirmed, problems, brought)

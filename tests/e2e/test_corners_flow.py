@@ -188,7 +188,7 @@ async def test_reserving_a_corner_book_asks_the_monitor(harness: Harness) -> Non
     # The monitor records who has it, then brings it to the desk.
     assert "在甲同学那里" in (await replies(ma, "/holder Z1 SA", "已记下"))["text"]
     back = await replies(librarian, "/back Z1", "Z1")
-    assert "已从" in back["text"]
+    assert "已从高一(3)班图书角收回" in back["text"]
     await h.emu.wait_for_bot_message(7103, contains="你预约的《三体》到了")
     assert (await statuses(h))["Z1"] == (CopyStatus.ON_HOLD_SHELF, None)
 
