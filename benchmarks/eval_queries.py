@@ -39,7 +39,11 @@ if str(ROOT) not in sys.path:
 
 from nlp.normalize import compact, normalize  # noqa: E402  (needs the repo on sys.path when run directly)
 
-SHARED = ROOT.parent / "shared" / "data"
+# ../shared/data beside the checkout (a git worktree sits one level deeper: ../../shared/data).
+SHARED = next(
+    (d / "shared" / "data" for d in ROOT.parents if (d / "shared" / "data").is_dir()),
+    ROOT.parent / "shared" / "data",
+)
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
 HANDWRITTEN = Path(__file__).with_name("eval") / "handwritten.jsonl"
 SEED = 20251127
@@ -67,7 +71,26 @@ KINDS = [
     "series",
     "call_number",
     "clc_class",
+    # Round two (issue 12): subjects, summaries, forgiving pinyin, near misses.
+    "subject",
+    "summary_phrase",
+    "pinyin_tones",
+    "pinyin_slip",
+    "author_pinyin",
+    "author_pinyin_title",
+    "surname_pinyin_title",
+    "title_char_missing",
+    "title_char_added",
+    "title_chars_swapped",
+    "series_volume",
+    "isbn_typo",
+    "misspelt_title",
 ]
+FIRST_ROUND = KINDS[: KINDS.index("subject")]
+# Kinds judged by precision@5 (every hit must be relevant), not by one relevant hit in the top 5.
+PRECISION_KINDS = frozenset({"subject"})
+# Kinds where a "did you mean" suggestion counts as finding the book when nothing matched.
+SUGGESTION_KINDS = frozenset({"isbn_typo", "misspelt_title"})
 
 _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 _PREFIX = re.compile(r"^\s*[\[\(（【〔［][^\]\)）】〕］]{1,6}[\]\)）】〕］]\s*")
@@ -89,6 +112,8 @@ class Book:
     original_title: str
     clc: str
     call_number: str
+    tags: list[str] = field(default_factory=list)
+    summary: str = ""
     title_key: str = ""
     author_key: str = ""
 
@@ -127,6 +152,8 @@ def load_books(paths: Iterable[Path] = CATALOGUES) -> list[Book]:
                     original_title=(row.get("original_title") or "").strip(),
                     clc=(row.get("clc") or "").strip(),
                     call_number=(row.get("call_number") or "").strip(),
+                    tags=[t.strip() for t in (row.get("tags") or "").split(";") if t.strip()],
+                    summary=(row.get("summary") or "").strip(),
                 )
                 book.title_key = compact(book.title)
                 book.author_key = compact(book.author)
@@ -170,6 +197,8 @@ class Generator:
         self._pinyin: Any = None
         self._jieba: Any = None
         self._homophones: dict[str, list[str]] | None = None
+        self._spoken: dict[str, tuple[str, str, str]] | None = None
+        self._by_id = {book.record_id: book for book in books}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -504,6 +533,249 @@ class Generator:
             relevant = sorted(b.record_id for b in pool if b.clc.upper().startswith(klass))
             out.append(EvalQuery("clc_class", klass, relevant, note=book.clc))
         return out
+
+    # -- round two -----------------------------------------------------------------------------
+
+    def _subject(self, n: int) -> list[EvalQuery]:
+        """A tag, bare or in the wrappers students type; relevant: every book with that tag."""
+        by_tag: dict[str, set[str]] = defaultdict(set)
+        for book in self.books:
+            for tag in book.tags:
+                by_tag[tag].add(book.record_id)
+        tags = sorted(t for t, ids in by_tag.items() if len(ids) >= 5 and _HAN.match(t))
+        wrappers = ["{}", "有没有{}的书", "关于{}的书", "我想借{}的书", "帮我找一下{}", "{}"]
+        out = []
+        for _ in range(n):
+            tag = self.rng.choice(tags)
+            query = self.rng.choice(wrappers).format(tag)
+            out.append(EvalQuery("subject", query, sorted(by_tag[tag]), note=tag))
+        return out
+
+    def _summary_phrase(self, n: int) -> list[EvalQuery]:
+        """Six to ten characters of one clause of a summary, found in at most two summaries."""
+        pool = [b for b in self.books if len(b.summary) >= 30]
+        keyed = [(b, compact(b.summary)) for b in pool]
+        out = []
+        for book in self.sample(pool, n * 3):
+            clauses = [c for c in re.findall(r"[\u4e00-\u9fff]{6,}", book.summary)]
+            if not clauses:
+                continue
+            clause = self.rng.choice(clauses)
+            size = min(len(clause), self.rng.randint(6, 10))
+            at = self.rng.randrange(0, len(clause) - size + 1)
+            phrase = clause[at : at + size]
+            holders = {b.record_id for b, text in keyed if phrase in text}
+            if len(holders) > 2:
+                continue
+            relevant = set(self.title_group(book)) | holders
+            out.append(EvalQuery("summary_phrase", phrase, sorted(relevant), note=book.title))
+            if len(out) == n:
+                break
+        return out
+
+    def _pinyin_tones(self, n: int) -> list[EvalQuery]:
+        from pypinyin import Style, lazy_pinyin
+
+        def make(book: Book) -> str:
+            toned = lazy_pinyin(book.title, style=Style.TONE3, neutral_tone_with_five=True)
+            return "".join(toned) if self.rng.random() < 0.7 else " ".join(toned)
+
+        return self._titled("pinyin_tones", n, make, self.han_titles(2, 10))
+
+    def _pinyin_slip(self, n: int) -> list[EvalQuery]:
+        """Full pinyin with one of the usual slips (z/zh, n/l, an/ang, ...) in one syllable."""
+        slips = [
+            (r"^zh", "z"), (r"^ch", "c"), (r"^sh", "s"), (r"^z(?!h)", "zh"), (r"^c(?!h)", "ch"),
+            (r"^s(?!h)", "sh"), (r"^n", "l"), (r"^l", "n"), (r"^f", "h"), (r"^h", "f"),
+            (r"^r", "l"), (r"ang$", "an"), (r"an$", "ang"), (r"eng$", "en"), (r"en$", "eng"),
+            (r"ing$", "in"), (r"in$", "ing"),
+        ]  # fmt: skip
+
+        def make(book: Book) -> str | None:
+            syllables = self.pinyin(book.title)
+            order = list(range(len(syllables)))
+            self.rng.shuffle(order)
+            for at in order:
+                options = [(a, b) for a, b in slips if re.search(a, syllables[at])]
+                if not options:
+                    continue
+                pattern, repl = self.rng.choice(options)
+                changed = list(syllables)
+                changed[at] = re.sub(pattern, repl, syllables[at])
+                return "".join(changed)
+            return None
+
+        return self._titled("pinyin_slip", n, make, self.han_titles(3, 10))
+
+    def _chinese_authors(self, n: int) -> list[tuple[Book, str]]:
+        """(book, name) for books whose first author is a 2-4 character Chinese name."""
+        spoken = self.spoken_names()
+        pool = [b for b in self.books if b.record_id in spoken]
+        return [(b, first_author(b.author)[1]) for b in self.sample(pool, n)]
+
+    def spoken_names(self) -> dict[str, tuple[str, str, str]]:
+        """record_id → (surname, given name, initials) in pinyin of 2-4 character Chinese names."""
+        if self._spoken is None:
+            self._spoken = {}
+            for book in self.books:
+                _, bare = first_author(book.author)
+                if _HAN.match(bare) and 2 <= len(bare) <= 4:
+                    surname, given = self._name_pinyin(bare)
+                    initials = "".join(p[0] for p in self.pinyin(bare))
+                    self._spoken[book.record_id] = (surname, given, initials)
+        return self._spoken
+
+    def _answers(self, word: str, test: Any) -> int:
+        """How many distinct titles by authors passing ``test`` contain ``word``."""
+        return len(
+            {self._by_id[r].title_key for r, spoken in self.spoken_names().items() if test(spoken)}
+            & {b.title_key for b in self.books if word in b.title_key}
+        )
+
+    def _name_pinyin(self, name: str) -> tuple[str, str]:
+        cut = 2 if len(name) == 4 else 1
+        return "".join(self.pinyin(name[:cut])), "".join(self.pinyin(name[cut:]))
+
+    def _author_pinyin(self, n: int) -> list[EvalQuery]:
+        """An author in full pinyin, spaced pinyin or (three-character names) initials; initials
+        only when at most three authors share them (a query with a right answer)."""
+        sharing: dict[str, set[str]] = defaultdict(set)
+        for record_id, (_, _, initials) in self.spoken_names().items():
+            sharing[initials].add(first_author(self._by_id[record_id].author)[1])
+        out = []
+        for _, name in self._chinese_authors(n * 2):
+            surname, given = self._name_pinyin(name)
+            forms = [surname + given, f"{surname} {given}"]
+            initials = "".join(p[0] for p in self.pinyin(name))
+            if len(name) == 3 and len(sharing[initials]) <= 3:
+                forms.append(initials)
+            query = self.rng.choice(forms)
+            out.append(
+                EvalQuery("author_pinyin", query, sorted(self.by_author(compact(name))), note=name)
+            )
+            if len(out) == n:
+                break
+        return out
+
+    def _pinyin_author_with_word(self, kind: str, n: int, surname_only: bool) -> list[EvalQuery]:
+        out = []
+        for book, name in self._chinese_authors(n * 4):
+            words = self.words(book.title)
+            if not words:
+                continue
+            surname, given = self._name_pinyin(name)
+            who = surname if surname_only else surname + given
+            word = self.rng.choice(words)
+            # Skip pairs shared by more than three titles ("wang 科学"): no right answer.
+            if surname_only:
+                shared = self._answers(word, lambda s, who=who: s[0] == who)
+            else:
+                shared = self._answers(word, lambda s, who=who: s[0] + s[1] == who)
+            if shared > 3:
+                continue
+            relevant = sorted(
+                r for r in self.by_title[book.title_key] if r in self.by_author(compact(name))
+            )
+            out.append(EvalQuery(kind, f"{who} {word}", relevant, note=f"{name} {book.title}"))
+            if len(out) == n:
+                break
+        return out
+
+    def _author_pinyin_title(self, n: int) -> list[EvalQuery]:
+        return self._pinyin_author_with_word("author_pinyin_title", n, surname_only=False)
+
+    def _surname_pinyin_title(self, n: int) -> list[EvalQuery]:
+        return self._pinyin_author_with_word("surname_pinyin_title", n, surname_only=True)
+
+    def _near_miss(self, kind: str, n: int, make: Any) -> list[EvalQuery]:
+        def checked(book: Book) -> str | None:
+            query: str | None = make(book)
+            return query if query and compact(query) not in self.by_title else None
+
+        return self._titled(kind, n, checked, self.han_titles(4, 10))
+
+    def _title_char_missing(self, n: int) -> list[EvalQuery]:
+        def make(book: Book) -> str:
+            at = self.rng.randrange(len(book.title))
+            return book.title[:at] + book.title[at + 1 :]
+
+        return self._near_miss("title_char_missing", n, make)
+
+    def _title_char_added(self, n: int) -> list[EvalQuery]:
+        common = "的一是了不在人有我他这中大来上个们到说和"
+
+        def make(book: Book) -> str:
+            at = self.rng.randrange(1, len(book.title))
+            return book.title[:at] + self.rng.choice(common) + book.title[at:]
+
+        return self._near_miss("title_char_added", n, make)
+
+    def _title_chars_swapped(self, n: int) -> list[EvalQuery]:
+        def make(book: Book) -> str | None:
+            at = self.rng.randrange(len(book.title) - 1)
+            a, b = book.title[at], book.title[at + 1]
+            if a == b:
+                return None
+            return book.title[:at] + b + a + book.title[at + 2 :]
+
+        return self._near_miss("title_chars_swapped", n, make)
+
+    def _series_volume(self, n: int) -> list[EvalQuery]:
+        """Numbered volumes ("盗墓笔记3"): the series name with the volume said another way."""
+        numerals = "一二三四五六七八九"
+        roman = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"]
+        volumes: dict[str, dict[int, Book]] = defaultdict(dict)
+        for book in self.books:
+            match = re.fullmatch(r"([\u4e00-\u9fff]{2,})([1-9])", book.title_key)
+            if match:
+                volumes[match.group(1)][int(match.group(2))] = book
+        series = sorted(base for base, by_number in volumes.items() if len(by_number) >= 2)
+        out = []
+        for base in self.rng.sample(series, min(n, len(series))):
+            number, book = self.rng.choice(sorted(volumes[base].items()))
+            query = self.rng.choice(
+                [
+                    f"{base}{number}",
+                    f"{base}第{numerals[number - 1]}册",
+                    f"{base}{numerals[number - 1]}",
+                    f"{base} {roman[number - 1]}",
+                    f"{base}第{number}卷",
+                ]
+            )
+            out.append(EvalQuery("series_volume", query, self.title_group(book), note=book.title))
+        return out
+
+    def _isbn_typo(self, n: int) -> list[EvalQuery]:
+        """An ISBN-13 with one digit mistyped (so its check digit fails)."""
+        from stdnum import isbn
+
+        def make(code: str) -> str | None:
+            for _ in range(10):
+                at = self.rng.randrange(3, 13)
+                typo = code[:at] + str(self.rng.randrange(10)) + code[at + 1 :]
+                if typo != code and not isbn.is_valid(typo):
+                    return typo
+            return None
+
+        return self._isbn("isbn_typo", n, make)
+
+    def _misspelt_title(self, n: int) -> list[EvalQuery]:
+        """A long title with two characters replaced by others read differently."""
+        common = "的一是了不在人有我他这中大来上个们到说和"
+
+        def make(book: Book) -> str:
+            chars = list(book.title)
+            for at in self.rng.sample(range(len(chars)), 2):
+                chars[at] = self.rng.choice([c for c in common if c != chars[at]])
+            return "".join(chars)
+
+        pool = self.han_titles(7, 14)
+        return self._titled(
+            "misspelt_title",
+            n,
+            lambda b: q if compact(q := make(b)) not in self.by_title else None,
+            pool,
+        )
 
     # -- hand-written --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,13 +13,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from services.i18n import t
+from services.notifications.quiet import QuietHours, parse_clock
 from services.policy import LoanPolicy, RolePolicy
+from services.readers import BindLimits
+
+if TYPE_CHECKING:
+    from nlp.search import SearchEngine
 
 DEFAULT_DB_PATH = Path("var") / "shuxiang.sqlite3"
 TELEGRAM_API_URL = "https://api.telegram.org"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 # What aiohttp-socks can tunnel through (an https:// proxy, TLS to the proxy, is not supported).
 PROXY_SCHEMES = ("http", "socks4", "socks5")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def default_shelf_map() -> dict[str, str]:
@@ -92,14 +99,40 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     data_dir: Path = Path("var")
+    # A CLC tree (clc_tree.json or a code,name csv) for subject search by class name; without
+    # one the project's own table of the main classes is used.
+    clc_file: Path | None = None
 
     student: StudentLimits = StudentLimits()
     teacher: TeacherLimits = TeacherLimits()
     librarian: LibrarianLimits = LibrarianLimits()
     hold_pickup_days: int = Field(default=3, ge=1)
-    # How often the outbox is swept for notifications to send.
-    outbox_interval_seconds: float = Field(default=10.0, gt=0)
+    # How often an idle sender looks at the outbox again (it also wakes when the bot queues).
+    outbox_interval_seconds: float = Field(default=2.0, gt=0)
+    # Pushes wait through these hours (school time zone); empty for none.
+    quiet_hours: str = "21:30-07:00"
+    # The sender: Telegram allows ~30 messages/s in bulk and ~1/s to one chat.
+    send_rate: float = Field(default=25.0, gt=0, le=30)
+    chat_gap_seconds: float = Field(default=1.0, ge=1.0)
+    # Sends under way at once; also the most a SIGKILL can leave unrecorded (sent twice).
+    sender_concurrency: int = Field(default=4, ge=1, le=32)
+    # A killed sender's claims come free again after this long.
+    sender_lease_seconds: int = Field(default=30, ge=5, le=300)
+    send_max_attempts: int = Field(default=8, ge=1)
+    # When the daily reminder sweeps run (school time zone), and what they send.
+    reminder_time: str = "07:30"
+    due_soon_days: list[int] = Field(default_factory=lambda: [3, 1])
+    overdue_every_days: int = Field(default=7, ge=1)
+    overdue_max_reminders: int = Field(default=4, ge=1)
+    # The weekly slot (recommendations): day of week and time.
+    weekly_slot: str = "fri 16:00"
+    # Reminder kinds off unless a reader switches them on in /settings.
+    reminders_default_off: list[str] = Field(default_factory=list)
     binding_code_days: int = Field(default=30, ge=1)
+    # Refused binding codes allowed per hour: per Telegram user, and across the bot (reaching it
+    # pauses binding and alerts the librarians).
+    bind_fails_per_user: int = Field(default=5, ge=1)
+    bind_fails_across_bot: int = Field(default=50, ge=1)
     # Class reading corners: monitors per class; when each monitor gets the weekly 催书单.
     corner_monitors_per_class: int = Field(default=2, ge=1, le=10)
     chase_weekday: str = Field(default="fri", pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")
@@ -115,6 +148,31 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(t("config.unknown_timezone", value=value)) from exc
         return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value, ZoneInfo("UTC"))
+        return value
+
+    @field_validator("reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+    @field_validator("weekly_slot")
+    @classmethod
+    def _weekly_slot(cls, value: str) -> str:
+        day, _, at = value.strip().partition(" ")
+        if day.lower() not in WEEKDAYS:
+            raise ValueError(t("quiet.bad_weekly_slot", value=value))
+        parse_clock(at)
+        return value
+
+    @property
+    def quiet(self) -> QuietHours:
+        return QuietHours.parse(self.quiet_hours, self.tz)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -169,10 +227,19 @@ class Settings(BaseSettings):
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
+    def search_engine(self) -> SearchEngine:
+        """The process's one search engine (the bot and every CLI command build it here)."""
+        from nlp.search import SearchEngine
+
+        return SearchEngine(cache_dir=self.data_dir / "cache", clc_source=self.clc_file)
+
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
             raise ConfigError(t("config.missing_token"))
         return self.bot_token.get_secret_value().strip()
+
+    def bind_limits(self) -> BindLimits:
+        return BindLimits(per_user=self.bind_fails_per_user, across_bot=self.bind_fails_across_bot)
 
     def loan_policy(self) -> LoanPolicy:
         def role(limits: RoleLimits) -> RolePolicy:

@@ -1,94 +1,209 @@
-"""Scheduled jobs: short, idempotent sweeps over state kept in the database (APScheduler's own
-job store is never shared between processes, so it holds nothing but these timers)."""
+"""The one registry of scheduled jobs (name, trigger, function), read by the assembly function
+(bot/app.py) and by `shuxiang scheduler`.
+
+Jobs are short, idempotent sweeps over state kept in the database (APScheduler's own job store is
+never shared between processes, so it holds nothing but these timers). Each takes a ``JobContext``
+and returns how many things it did. Another feature fills a slot with ``provide``: the
+recommendations' weekly list is ``registry.provide("weekly", weekly_list)`` in ``build_registry``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from handlers.notify import render_notification
-from handlers.render import Translator
-from services.chase import ChaseRun
+from bot.config import Settings
 from services.chase import weekly_chase as chase_sweep
-from services.circulation import expire_ready_holds
-from services.i18n import DEFAULT_LOCALE
-from services.notifications import claim_due, mark_failed, mark_retry, mark_sent
+from services.notifications.quiet import parse_clock
 from services.policy import LoanPolicy
+from services.reminders import (
+    ReminderRules,
+    sweep_due_day,
+    sweep_due_soon,
+    sweep_hold_ending,
+    sweep_hold_expiry,
+    sweep_overdue,
+)
 from services.updates import forget_old_updates
 from storage.db import Database
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
-# Telegram allows ~30 messages/s in bulk; stay well below.
-SEND_GAP_S = 0.05
 
 
-async def deliver_notifications(db: Database, bot: Bot, tz: ZoneInfo, batch: int = 50) -> int:
-    """Send what the outbox has due; returns how many were delivered."""
-    async with db.transaction() as session:
-        due = await claim_due(session, limit=batch)
-    tr = Translator(DEFAULT_LOCALE)
-    delivered = 0
-    for position, note in enumerate(due):
-        outcome: tuple[str, str, timedelta] = ("sent", "", timedelta(0))
-        try:
-            text = render_notification(tr, note.kind, note.payload, tz)
-            await bot.send_message(note.chat_id, text)
-        except TelegramRetryAfter as exc:
-            outcome = ("retry", "429", timedelta(seconds=exc.retry_after))
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:
-            outcome = ("failed", f"{type(exc).__name__}: {exc.message}", timedelta(0))
-        except (TelegramNetworkError, TelegramAPIError) as exc:
-            backoff = timedelta(seconds=min(3600, 30 * 2 ** (note.attempts - 1)))
-            outcome = ("retry", f"{type(exc).__name__}: {exc}", backoff)
-        except Exception as exc:  # e.g. a payload we cannot render: it will not improve
-            log.exception("notification %s could not be sent", note.notification_id)
-            outcome = ("failed", f"{type(exc).__name__}: {exc}", timedelta(0))
-        async with db.transaction() as session:
-            kind, error, delay = outcome
-            if kind == "sent":
-                await mark_sent(session, note.notification_id)
-                delivered += 1
-            elif kind == "retry":
-                await mark_retry(session, note.notification_id, delay=delay, error=error)
-            else:
-                await mark_failed(session, note.notification_id, error=error)
-        if outcome[1] == "429":
-            # Everything else claimed in this batch waits too: Telegram asked us to slow down.
-            async with db.transaction() as session:
-                for later in due[position + 1 :]:
-                    await mark_retry(session, later.notification_id, delay=delay, error="429")
-            break
-        await asyncio.sleep(SEND_GAP_S)
-    return delivered
+@dataclass(frozen=True)
+class JobContext:
+    db: Database
+    settings: Settings
+    clock: Callable[[], datetime] = utcnow
+    # Called after a job queued pushes, so a running sender sends them at once.
+    poke: Callable[[], None] = lambda: None
+
+    @property
+    def policy(self) -> LoanPolicy:
+        return self.settings.loan_policy()
+
+    @property
+    def rules(self) -> ReminderRules:
+        s = self.settings
+        return ReminderRules(
+            tz=s.tz,
+            due_soon_days=tuple(s.due_soon_days),
+            overdue_every_days=s.overdue_every_days,
+            overdue_max=s.overdue_max_reminders,
+            defaults_off=frozenset(s.reminders_default_off),
+        )
 
 
-async def expire_holds(db: Database, policy: LoanPolicy) -> None:
-    async with db.transaction() as session:
-        expired = await expire_ready_holds(session, policy=policy)
-    if expired:
-        log.info("expired %d uncollected holds", expired)
+JobFunction = Callable[[JobContext], Awaitable[int]]
+TriggerFactory = Callable[[Settings], BaseTrigger]
 
 
-async def forget_updates(db: Database) -> None:
-    async with db.transaction() as session:
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    trigger: TriggerFactory
+    function: JobFunction
+    # Locale key describing the job (`shuxiang scheduler --list`).
+    help: str
+    misfire_grace_s: int = 3600
+
+
+@dataclass
+class JobRegistry:
+    jobs: dict[str, ScheduledJob] = field(default_factory=dict)
+
+    def add(self, job: ScheduledJob) -> None:
+        if job.name in self.jobs:
+            raise ValueError(f"scheduled job {job.name!r} registered twice")
+        self.jobs[job.name] = job
+
+    def provide(self, name: str, function: JobFunction) -> None:
+        """Fill (or replace) the function of a declared slot, keeping its name and trigger."""
+        self.jobs[name] = replace(self.jobs[name], function=function)
+
+    def get(self, name: str) -> ScheduledJob | None:
+        return self.jobs.get(name)
+
+    def __iter__(self) -> Iterator[ScheduledJob]:
+        return iter(self.jobs.values())
+
+    def names(self) -> list[str]:
+        return list(self.jobs)
+
+    async def run_once(self, name: str, ctx: JobContext) -> int:
+        job = self.jobs[name]
+        done = await job.function(ctx)
+        if done:
+            log.info("job %s: %d", name, done)
+            ctx.poke()
+        return done
+
+    def build_scheduler(self, ctx: JobContext) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=ctx.settings.tz)
+        for job in self:
+            scheduler.add_job(
+                self.run_once,
+                job.trigger(ctx.settings),
+                args=(job.name, ctx),
+                id=job.name,
+                name=job.name,
+                coalesce=True,
+                max_instances=1,
+                # A late run still does its work: the sweeps skip what no longer matters.
+                misfire_grace_time=job.misfire_grace_s,
+            )
+        return scheduler
+
+
+# -- triggers from configuration ------------------------------------------------------------
+
+
+def daily(settings: Settings) -> BaseTrigger:
+    at = parse_clock(settings.reminder_time)
+    return CronTrigger(hour=at.hour, minute=at.minute, timezone=settings.tz)
+
+
+def weekly(settings: Settings) -> BaseTrigger:
+    day, _, clock = settings.weekly_slot.strip().partition(" ")
+    at = parse_clock(clock)
+    return CronTrigger(
+        day_of_week=day.lower(), hour=at.hour, minute=at.minute, timezone=settings.tz
+    )
+
+
+def every_minutes(minutes: int) -> TriggerFactory:
+    return lambda settings: IntervalTrigger(minutes=minutes, timezone=settings.tz)
+
+
+def chase_slot(settings: Settings) -> BaseTrigger:
+    at = parse_clock(settings.chase_time)
+    return CronTrigger(
+        day_of_week=settings.chase_weekday, hour=at.hour, minute=at.minute, timezone=settings.tz
+    )
+
+
+def nightly(settings: Settings) -> BaseTrigger:
+    return CronTrigger(hour=3, timezone=settings.tz)
+
+
+# -- the jobs ----------------------------------------------------------------------------------
+
+
+def _sweep(
+    function: Callable[..., Awaitable[int]],
+) -> JobFunction:
+    async def job(ctx: JobContext) -> int:
+        async with ctx.db.transaction() as session:
+            return await function(session, ctx.rules, ctx.clock())
+
+    return job
+
+
+async def hold_expiry(ctx: JobContext) -> int:
+    async with ctx.db.transaction() as session:
+        return await sweep_hold_expiry(session, ctx.policy, ctx.clock())
+
+
+async def forget_updates(ctx: JobContext) -> int:
+    async with ctx.db.transaction() as session:
         await forget_old_updates(session)
+    return 0
 
 
-async def weekly_chase(db: Database, tz: ZoneInfo, now: datetime | None = None) -> ChaseRun:
-    """Each class's overdue list to its own monitors, once per week (the outbox delivers it)."""
-    async with db.transaction() as session:
-        run = await chase_sweep(session, now=now or utcnow(), tz=tz)
+async def weekly_chase(ctx: JobContext) -> int:
+    """Each class's overdue list to its own monitors, once per week (the sender delivers it)."""
+    async with ctx.db.transaction() as session:
+        run = await chase_sweep(session, now=ctx.clock(), tz=ctx.settings.tz)
     log.info("weekly chase: %d lists, %d student reminders", run.lists, run.reminders)
-    return run
+    return run.lists + run.reminders
+
+
+async def no_weekly_list(ctx: JobContext) -> int:
+    """The weekly slot's default: nothing to send until a feature provides the list."""
+    return 0
+
+
+def build_registry() -> JobRegistry:
+    registry = JobRegistry()
+    registry.add(ScheduledJob("due-soon", daily, _sweep(sweep_due_soon), "jobs.due_soon"))
+    registry.add(ScheduledJob("due-day", daily, _sweep(sweep_due_day), "jobs.due_day"))
+    registry.add(ScheduledJob("overdue", daily, _sweep(sweep_overdue), "jobs.overdue"))
+    registry.add(ScheduledJob("hold-ending", daily, _sweep(sweep_hold_ending), "jobs.hold_ending"))
+    registry.add(
+        ScheduledJob("hold-expiry", every_minutes(10), hold_expiry, "jobs.hold_expiry", 600)
+    )
+    registry.add(ScheduledJob("weekly", weekly, no_weekly_list, "jobs.weekly"))
+    # A late chase (the bot was down on Friday afternoon) still goes out the same evening.
+    registry.add(
+        ScheduledJob("weekly-chase", chase_slot, weekly_chase, "corners.job_weekly_chase", 6 * 3600)
+    )
+    registry.add(ScheduledJob("forget-updates", nightly, forget_updates, "jobs.forget_updates"))
+    return registry

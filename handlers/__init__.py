@@ -10,7 +10,18 @@ if TYPE_CHECKING:  # importing aiogram costs ~150 MB: CLI commands that never re
 
 def get_routers() -> list[Router]:
     """Order matters: commands and buttons first, free-text search next, the fallback last."""
-    from handlers import corners, errors, fallback, holds, librarian, loans, search, start
+    from handlers import (
+        corners,
+        errors,
+        fallback,
+        holds,
+        librarian,
+        loans,
+        notify,
+        search,
+        settings,
+        start,
+    )
 
-    modules = (errors, start, librarian, corners, loans, holds, search, fallback)
+    modules = (errors, start, librarian, corners, loans, holds, notify, settings, search, fallback)
     return [module.build_router() for module in modules]

@@ -4,8 +4,6 @@ services.corners (a refusal is a ServiceError the unit of work turns into a poli
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
@@ -15,7 +13,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import SwapItemCB, SwapSendCB
-from handlers.render import Translator, esc, fmt_date
+from handlers.middlewares import writes
+from handlers.render import Translator, esc
+from handlers.replies import Replies
 from nlp.isbn import looks_like_isbn
 from services import chase, corners
 from services.corners import Actor, BarcodeProblem, SwapView, actor_of
@@ -143,6 +143,7 @@ async def monitor_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
     monitors_per_class: int,
 ) -> None:
     actor = await _actor(session, reader)
@@ -150,7 +151,7 @@ async def monitor_command(
     if not args:
         monitors = await corners.list_monitors(session, actor)
         if not monitors:
-            await message.answer(tr("corners.monitors_none"))
+            replies.add(message.answer(tr("corners.monitors_none")))
             return
         lines = [tr("corners.monitors_title", count=len(monitors))]
         lines += [
@@ -162,27 +163,31 @@ async def monitor_command(
             )
             for m in monitors
         ]
-        await message.answer("\n".join(lines))
+        replies.add(message.answer("\n".join(lines)))
     elif args[0] == "add" and len(args) == 3:
         done = await corners.appoint_monitor(
             session, actor, card_no=args[1], class_name=args[2], limit=monitors_per_class
         )
-        await message.answer(
-            tr(
-                "corners.monitor_added",
-                name=esc(done.name),
-                card_no=esc(done.card_no),
-                class_name=esc(done.class_name),
+        replies.add(
+            message.answer(
+                tr(
+                    "corners.monitor_added",
+                    name=esc(done.name),
+                    card_no=esc(done.card_no),
+                    class_name=esc(done.class_name),
+                )
             )
         )
     elif args[0] == "remove" and len(args) == 2:
         classes = await corners.remove_monitor(session, actor, card_no=args[1])
-        await message.answer(
-            tr("corners.monitor_removed", name=esc(args[1]), classes=esc("、".join(classes)))
+        replies.add(
+            message.answer(
+                tr("corners.monitor_removed", name=esc(args[1]), classes=esc("、".join(classes)))
+            )
         )
     else:
         corners.require_librarian(actor)
-        await message.answer(tr("corners.usage_monitor"))
+        replies.add(message.answer(tr("corners.usage_monitor")))
 
 
 # --- librarian: batches -------------------------------------------------------------------
@@ -194,15 +199,16 @@ async def batch_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     if len(args) != 1:
         corners.require_librarian(actor)
-        await message.answer(tr("corners.usage_batch"))
+        replies.add(message.answer(tr("corners.usage_batch")))
         return
     view = await corners.open_draft(session, actor, class_name=args[0])
-    await message.answer(render_draft(tr, view), reply_markup=draft_keyboard(tr, view))
+    replies.add(message.answer(render_draft(tr, view), reply_markup=draft_keyboard(tr, view)))
 
 
 async def propose_command(
@@ -211,16 +217,17 @@ async def propose_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     if len(args) != 2 or not args[1].isdigit():
         corners.require_librarian(actor)
-        await message.answer(tr("corners.usage_propose"))
+        replies.add(message.answer(tr("corners.usage_propose")))
         return
     result = await corners.propose(session, actor, class_name=args[0], size=int(args[1]))
-    await message.answer(
-        render_draft(tr, result.view), reply_markup=draft_keyboard(tr, result.view)
+    replies.add(
+        message.answer(render_draft(tr, result.view), reply_markup=draft_keyboard(tr, result.view))
     )
 
 
@@ -230,6 +237,7 @@ async def on_send(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     if callback_data.send:
@@ -244,8 +252,8 @@ async def on_send(
         await corners.cancel_draft(session, actor, swap_id=callback_data.swap_id)
         text = tr("corners.draft_cancelled")
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(text)
-    await callback.answer()
+        replies.add(callback.message.edit_text(text))
+    replies.add(callback.answer())
 
 
 async def desk_command(
@@ -254,18 +262,21 @@ async def desk_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     corners.require_librarian(actor)
     if len(args) != 1:
-        await message.answer(tr("corners.usage_desk"))
+        replies.add(message.answer(tr("corners.usage_desk")))
         return
     class_name = corners.clean_class(args[0])
     view = await corners.batch_for(session, actor, class_name)
-    await message.answer(
-        render_batch(tr, view, SwapDirection.OUT, class_name),
-        reply_markup=batch_keyboard(tr, view, SwapDirection.OUT),
+    replies.add(
+        message.answer(
+            render_batch(tr, view, SwapDirection.OUT, class_name),
+            reply_markup=batch_keyboard(tr, view, SwapDirection.OUT),
+        )
     )
 
 
@@ -275,15 +286,16 @@ async def back_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
     policy: LoanPolicy,
 ) -> None:
     actor = await _actor(session, reader)
     corners.require_librarian(actor)
     barcodes = corners.parse_barcodes(command.args or "")
     if not barcodes:
-        await message.answer(tr("corners.usage_back"))
+        replies.add(message.answer(tr("corners.usage_back")))
         return
-    await message.answer(await _confirm_text(session, actor, barcodes, tr, policy))
+    replies.add(message.answer(await _confirm_text(session, actor, barcodes, tr, policy)))
 
 
 async def _confirm_text(
@@ -310,6 +322,7 @@ async def on_barcodes(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
     policy: LoanPolicy,
 ) -> None:
     """Scanned or typed barcodes: into the librarian's open draft, or confirmed by a monitor.
@@ -331,7 +344,7 @@ async def on_barcodes(
             "",
             render_draft(tr, result.view),
         ]
-        await message.answer("\n".join(lines), reply_markup=draft_keyboard(tr, result.view))
+        replies.add(message.answer("\n".join(lines), reply_markup=draft_keyboard(tr, result.view)))
         return
     if actor is None or actor.class_name is None or not actor.monitors(actor.class_name):
         raise SkipHandler
@@ -339,7 +352,7 @@ async def on_barcodes(
     pending = {i.barcode for i in view.of(SwapDirection.IN, pending=True)} if view else set()
     if not pending & {b for _, b in barcodes}:
         raise SkipHandler
-    await message.answer(await _confirm_text(session, actor, barcodes, tr, policy))
+    replies.add(message.answer(await _confirm_text(session, actor, barcodes, tr, policy)))
 
 
 def _looks_like_barcodes(message: Message) -> bool:
@@ -356,6 +369,7 @@ async def corner_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
@@ -377,10 +391,12 @@ async def corner_command(
         )
     if not books:
         lines = [tr("corners.contents_none", class_name=esc(class_name))]
-    await message.answer("\n".join(lines))
-    await message.answer(
-        render_batch(tr, view, SwapDirection.IN, class_name),
-        reply_markup=batch_keyboard(tr, view, SwapDirection.IN),
+    replies.add(message.answer("\n".join(lines)))
+    replies.add(
+        message.answer(
+            render_batch(tr, view, SwapDirection.IN, class_name),
+            reply_markup=batch_keyboard(tr, view, SwapDirection.IN),
+        )
     )
 
 
@@ -390,6 +406,7 @@ async def on_item(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
     policy: LoanPolicy,
 ) -> None:
     actor = await _actor(session, reader)
@@ -403,13 +420,22 @@ async def on_item(
     direction = SwapDirection(done.item.direction)
     view = await corners.swap_view(session, done.swap_id)
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
-            render_batch(tr, view, direction, done.class_name),
-            reply_markup=batch_keyboard(tr, view, direction),
+        replies.add(
+            callback.message.edit_text(
+                render_batch(tr, view, direction, done.class_name),
+                reply_markup=batch_keyboard(tr, view, direction),
+            )
         )
     outcome = tr(f"corners.outcome_{done.item.outcome}")
-    await callback.answer(
-        tr("corners.confirmed", barcode=done.item.barcode, title=done.item.title, outcome=outcome)
+    replies.add(
+        callback.answer(
+            tr(
+                "corners.confirmed",
+                barcode=done.item.barcode,
+                title=done.item.title,
+                outcome=outcome,
+            )
+        )
     )
 
 
@@ -419,45 +445,37 @@ async def holder_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     if not 1 <= len(args) <= 2:
         corners.own_class(actor)
-        await message.answer(tr("corners.usage_holder"))
+        replies.add(message.answer(tr("corners.usage_holder")))
         return
     title, name = await corners.record_holder(
         session, actor, barcode=args[0], card_no=args[1] if len(args) == 2 else None
     )
     if name:
-        await message.answer(tr("corners.holder_set", title=esc(title), name=esc(name)))
+        replies.add(message.answer(tr("corners.holder_set", title=esc(title), name=esc(name))))
     else:
-        await message.answer(tr("corners.holder_cleared", title=esc(title)))
+        replies.add(message.answer(tr("corners.holder_cleared", title=esc(title))))
 
 
 # --- the chase ----------------------------------------------------------------------------
 
 
 def render_overdue(
-    tr: Translator, class_name: str, lines: list[dict[str, Any]], more: int, tz: ZoneInfo
+    tr: Translator, class_name: str, lines: list[chase.OverdueLine], tz: ZoneInfo
 ) -> str:
+    """The same list a monitor gets weekly (services.chase.list_text, escaped here)."""
     if not lines:
         return tr("notify_corners.chase_none", class_name=esc(class_name))
-    out = [tr("notify_corners.chase_title", class_name=esc(class_name))]
-    for line in lines:
-        out.append(
-            tr(
-                "notify_corners.chase_line",
-                name=esc(line["name"]),
-                card_no=esc(line["card_no"]),
-                title=esc(line["title"]),
-                days=line["days"],
-                due=fmt_date(datetime.fromisoformat(line["due"]), tz),
-            )
-        )
-    if more:
-        out.append(tr("notify_corners.chase_more", count=more))
-    return "\n".join(out)
+    return tr(
+        "notify_corners.chase_list",
+        class_name=esc(class_name),
+        lines=esc(chase.list_text(lines, tz)),
+    )
 
 
 async def cuishu_command(
@@ -466,6 +484,7 @@ async def cuishu_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
     tz: ZoneInfo,
 ) -> None:
     actor = await _actor(session, reader)
@@ -473,9 +492,7 @@ async def cuishu_command(
     class_name, lines = await chase.overdue_for(
         session, actor, class_name=args[0] if args else None, tz=tz
     )
-    payload = [line.as_payload() for line in lines[: chase.MAX_LINES]]
-    more = max(0, len(lines) - chase.MAX_LINES)
-    await message.answer(render_overdue(tr, class_name, payload, more, tz))
+    replies.add(message.answer(render_overdue(tr, class_name, lines, tz)))
 
 
 async def clearance_command(
@@ -484,13 +501,14 @@ async def clearance_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
     tz: ZoneInfo,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     corners.require_librarian(actor)
     if len(args) != 1:
-        await message.answer(tr("clearance.nobody"))
+        replies.add(message.answer(tr("clearance.nobody")))
         return
     # A card number has digits; a grade (高三) has none.
     by_card = any(ch.isdigit() for ch in args[0])
@@ -501,7 +519,7 @@ async def clearance_command(
         card_no=args[0] if by_card else None,
         tz=tz,
     )
-    await message.answer(render_clearance(tr, rows))
+    replies.add(message.answer(render_clearance(tr, rows)))
 
 
 def render_clearance(tr: Translator, rows: list[chase.ClearanceRow]) -> str:
@@ -528,83 +546,19 @@ def render_clearance(tr: Translator, rows: list[chase.ClearanceRow]) -> str:
     return "\n".join(lines)
 
 
-# --- pushes -------------------------------------------------------------------------------
-
-
-def render_corner_notification(
-    tr: Translator, kind: str, payload: dict[str, Any], tz: ZoneInfo
-) -> str | None:
-    """The text of a corner or chase push, or None for a kind that is not ours."""
-    if kind == corners.BATCH_SENT and not payload["incoming"]:
-        return tr(
-            "notify_corners.batch_return",
-            class_name=esc(payload["class_name"]),
-            outgoing=payload["outgoing"],
-        )
-    if kind == corners.BATCH_SENT:
-        return tr(
-            "notify_corners.batch",
-            class_name=esc(payload["class_name"]),
-            incoming=payload["incoming"],
-            outgoing=payload["outgoing"],
-        )
-    if kind == corners.DISCREPANCY:
-        return tr(
-            "notify_corners.discrepancy",
-            class_name=esc(payload["class_name"]),
-            barcode=esc(payload["barcode"]),
-            title=esc(payload["title"]),
-            direction=tr(f"notify_corners.direction_{payload['direction']}"),
-            outcome=tr(f"corners.outcome_{payload['outcome']}"),
-        )
-    if kind == "corner_bring_back":
-        return tr(
-            "notify_corners.bring_back",
-            title=esc(payload["title"]),
-            barcode=esc(payload["barcode"]),
-        )
-    if kind == chase.MONITOR_LIST:
-        return render_overdue(
-            tr, payload["class_name"], payload["lines"], payload.get("more", 0), tz
-        )
-    if kind == chase.STUDENT_REMINDER:
-        lines = [tr("notify_corners.student")]
-        for book in payload["books"]:
-            due = fmt_date(datetime.fromisoformat(book["due"]), tz)
-            lines.append(
-                tr(
-                    "notify_corners.student_line",
-                    title=esc(book["title"]),
-                    due=due,
-                    days=book["days"],
-                )
-            )
-        return "\n".join(lines)
-    if kind == chase.CLEARANCE_REMINDER:
-        lines = [tr("notify_corners.clearance")]
-        for book in payload["books"]:
-            key = (
-                "notify_corners.clearance_lost" if book["lost"] else "notify_corners.clearance_line"
-            )
-            lines.append(tr(key, title=esc(book["title"]), barcode=esc(book["barcode"])))
-        lines.append(tr("notify_corners.clearance_end"))
-        return "\n".join(lines)
-    return None
-
-
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(monitor_command, Command("monitor"))
-    router.message.register(batch_command, Command("batch"))
-    router.message.register(propose_command, Command("propose"))
+    router.message.register(monitor_command, Command("monitor"), flags=writes())
+    router.message.register(batch_command, Command("batch"), flags=writes())
+    router.message.register(propose_command, Command("propose"), flags=writes())
     router.message.register(desk_command, Command("desk"))
-    router.message.register(back_command, Command("back"))
+    router.message.register(back_command, Command("back"), flags=writes())
     router.message.register(corner_command, Command("corner"))
-    router.message.register(holder_command, Command("holder"))
-    router.message.register(cuishu_command, Command("cuishu"))
-    router.message.register(clearance_command, Command("clearance"))
-    router.message.register(on_barcodes, F.text, _looks_like_barcodes)
-    router.callback_query.register(on_item, SwapItemCB.filter())
-    router.callback_query.register(on_send, SwapSendCB.filter())
+    router.message.register(holder_command, Command("holder"), flags=writes())
+    router.message.register(cuishu_command, Command("cuishu"), flags=writes())
+    router.message.register(clearance_command, Command("clearance"), flags=writes())
+    router.message.register(on_barcodes, F.text, _looks_like_barcodes, flags=writes())
+    router.callback_query.register(on_item, SwapItemCB.filter(), flags=writes())
+    router.callback_query.register(on_send, SwapSendCB.filter(), flags=writes())
     return router

@@ -15,7 +15,7 @@ from handlers.render import Translator
 from services.catalogue import BookCard
 from services.circulation import HoldView, LoanView
 
-READER_COMMANDS = ("start", "help", "bind", "unbind", "loans", "holds")
+READER_COMMANDS = ("start", "help", "bind", "unbind", "loans", "holds", "settings")
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader")
 # Class corners: described under the corners catalogue.
 CORNER_LIBRARIAN_COMMANDS = ("monitor", "batch", "desk", "back", "cuishu", "clearance")

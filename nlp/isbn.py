@@ -1,9 +1,11 @@
 """ISBN normalisation and validation (ISBN-10 and ISBN-13): the one copy of these rules, used by
 the search recogniser and the catalogue importer alike.
 
-Accepted input: hyphens and dashes, spaces (ASCII and ideographic), full-width digits and ``Ｘ``,
-a lower-case ``x`` check digit, and an optional ``ISBN``/``ISBN-13:`` prefix. Everything is
-normalised to the 13-digit form, which is what the catalogue stores and the search looks up.
+The checksums and the ISBN-10 → ISBN-13 conversion are python-stdnum's; this module only
+accepts the spellings people type. Accepted input: hyphens and dashes, spaces (ASCII and
+ideographic), full-width digits and ``Ｘ``, a lower-case ``x`` check digit, and an optional
+``ISBN``/``ISBN-13:`` prefix. Everything is normalised to the 13-digit form, which is what the
+catalogue stores and the search looks up.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["isbn10_to_13", "looks_like_isbn", "normalize_isbn"]
+from stdnum import isbn as stdnum_isbn
+
+__all__ = ["isbn10_to_13", "looks_like_isbn", "normalize_isbn", "one_digit_away"]
 
 # Separators people and catalogues put between ISBN groups (NFKC has already folded full-width).
 _SEPARATORS = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014\u2212]+")
@@ -27,16 +31,6 @@ def _compact(text: str) -> str:
     return _SEPARATORS.sub("", value).upper()
 
 
-def _isbn10_ok(digits: str) -> bool:
-    total = sum((10 - i) * (10 if c == "X" else int(c)) for i, c in enumerate(digits))
-    return total % 11 == 0
-
-
-def _isbn13_check_digit(first12: str) -> str:
-    total = sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(first12))
-    return str((10 - total % 10) % 10)
-
-
 def looks_like_isbn(text: str) -> bool:
     """True when ``text`` has the shape of an ISBN (10 or 13 digits), whether or not it checks out.
 
@@ -50,18 +44,36 @@ def looks_like_isbn(text: str) -> bool:
 def normalize_isbn(text: str) -> str | None:
     """The ISBN-13 for a valid ISBN-10 or ISBN-13, else None (bad shape or bad check digit)."""
     value = _compact(text)
-    if _ISBN13.fullmatch(value):
-        return value if _isbn13_check_digit(value[:12]) == value[12] else None
-    if _ISBN10.fullmatch(value) and _isbn10_ok(value):
-        core = "978" + value[:9]
-        return core + _isbn13_check_digit(core)
-    return None
+    if not (_ISBN13.fullmatch(value) or _ISBN10.fullmatch(value)):
+        return None
+    if not stdnum_isbn.is_valid(value):
+        return None
+    return str(stdnum_isbn.to_isbn13(value))
 
 
 def isbn10_to_13(isbn10: str) -> str:
     """Convert a valid ISBN-10 (any accepted spelling) to ISBN-13; ValueError when invalid."""
     value = _compact(isbn10)
-    if not (_ISBN10.fullmatch(value) and _isbn10_ok(value)):
+    if not (_ISBN10.fullmatch(value) and stdnum_isbn.is_valid(value)):
         raise ValueError(f"not a valid ISBN-10: {isbn10!r}")
-    core = "978" + value[:9]
-    return core + _isbn13_check_digit(core)
+    return str(stdnum_isbn.to_isbn13(value))
+
+
+def one_digit_away(text: str) -> list[str]:
+    """Valid ISBN-13s that differ from an ISBN-shaped ``text`` in one digit, or in two adjacent
+    digits swapped (the usual typing slips), for "did you mean"; [] when it is not ISBN-shaped."""
+    value = _compact(text)
+    if not (_ISBN13.fullmatch(value) or _ISBN10.fullmatch(value)):
+        return []
+    variants: set[str] = set()
+    for i, old in enumerate(value):
+        digits = "0123456789X" if len(value) == 10 and i == 9 else "0123456789"
+        variants.update(value[:i] + new + value[i + 1 :] for new in digits if new != old)
+    for i in range(len(value) - 1):
+        variants.add(value[:i] + value[i + 1] + value[i] + value[i + 2 :])
+    found = {
+        str(stdnum_isbn.to_isbn13(v))
+        for v in variants
+        if (_ISBN13.fullmatch(v) or _ISBN10.fullmatch(v)) and stdnum_isbn.is_valid(v)
+    }
+    return sorted(found)

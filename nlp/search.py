@@ -16,6 +16,18 @@ Three round trips: (1) key hits, document frequencies and rare postings; (2) com
 title keys and loan counts of the candidates (with the display columns when there are few);
 (3) the page's display columns and copy counts, when (2) did not bring them.
 
+Before all that the query loses the wrappers students put around what they want (有没有…,
+我想借…, …这本书, 关于…的书), typed pinyin loses its tone digits, and a trailing volume
+(盗墓笔记第三册, 亚人3, 失乐园下册) is split off to pick that volume of the series first.
+Subjects (tags, CLC class names) are keys read central-first; the folded pinyin of the query
+(z/zh, n/l, an/ang, ...) and the sorted characters of a Chinese query (two swapped) are keys too.
+An ISBN with a wrong check digit, and a text that matches nothing, come back with
+``suggestions`` (the catalogue's ISBNs one digit away; the closest titles).
+
+Everything lives in a ``SearchEngine`` built once per process (the assembly function, the CLI) and
+passed to whoever searches or indexes: it owns jieba (nlp.segment.Segmenter), the pinyin caches
+and the indexer, and runs its statements through SQLAlchemy with expanding bind parameters.
+
 Candidates (a few hundred at most) are scored in Python by tier: exact title (100) > full
 pinyin (95) > series (90) > author (88) > original title (86) > title prefix (80) > homophone
 (78) > original-title or pinyin prefix (76) > initials (74) > title contains the query (70) >
@@ -31,25 +43,38 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, TextClause, bindparam, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nlp import segment
-from nlp.index import FIELD_WEIGHTS, KeyKind
+from nlp.index import FIELD_WEIGHTS, Indexer, KeyKind, anagram
+from nlp.isbn import one_digit_away
 from nlp.normalize import (
     normalize,
     normalize_query,
     publisher_suffixes,
     script_runs,
 )
-from nlp.pinyin import has_han, query_pinyin
+from nlp.pinyin import Pinyin, fuzzy_pinyin, has_han, strip_tones
 from nlp.recognise import Recognised, recognise
+from nlp.segment import Segmenter
+from nlp.subjects import CLASS_WORDS, TAG_WORDS, ClassNames
 from storage.models import CopyStatus
 from storage.search_tables import KEY_LENGTH, TERM_LENGTH, SearchKey
 
-__all__ = ["MAX_TOTAL", "Hit", "SearchResult", "query_units", "search", "warm_up"]
+__all__ = [
+    "MAX_TOTAL",
+    "Hit",
+    "SearchEngine",
+    "SearchResult",
+    "Suggestion",
+    "parse_volume",
+    "query_units",
+    "strip_wrappers",
+]
 
 KEYS = cast(Table, SearchKey.__table__)
 
@@ -88,11 +113,129 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A "did you mean": a catalogue title close to a query that found nothing."""
+
+    record_pk: int
+    record_id: str
+    title: str
+    author: str | None
+    isbn: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SearchResult:
     query: str  # the normalised query actually searched (at most 100 characters)
     kind: str  # "empty" | "isbn" | "call_number" | "clc" | "text"
     total: int  # matches, capped at MAX_TOTAL
     hits: list[Hit]
+    suggestions: list[Suggestion] = field(default_factory=list)  # only when hits is empty
+
+
+MAX_SUGGESTIONS = 3
+WORK_LISTS: dict[str, tuple[str, ...]] = {
+    # Subject words that name a handful of works rather than a tag or a class.
+    "四大名著": ("红楼梦", "西游记", "三国演义", "水浒传"),
+}
+
+# Wrappers around what a student wants: "有没有三体", "我想借一下活着这本书", "关于旅行的书".
+_WRAP_HEAD = re.compile(
+    r"^(?:请问|你好|老师)?(?:图书馆)?(?:有没有|有无|有|我想借|我想找|我想看|我要借|我要找|想借|"
+    r"想找|帮我找一下|帮我找找|帮我找|帮忙找一下|帮忙找|找一下|找找|借一下|搜一下|搜索|查一下|"
+    r"查找|推荐一些|推荐几本|推荐)(?:一下|一本|一些|几本|本)?(?:关于)?"
+)
+_WRAP_TAIL = re.compile(
+    r"(?:这本书|这本|那本书|这套书|这套|一书|的书籍|的书|方面的书|类的书|的小说|吗|呢|啊|吧)+$"
+)
+_ABOUT = re.compile(r"^关于(.+?)(?:的|方面的|类的)?(?:书籍|书|小说)?$")
+
+
+def strip_wrappers(compact_query: str) -> str:
+    """The wanted part of a compact Chinese query; unchanged when nothing would be left."""
+    text = _WRAP_HEAD.sub("", compact_query, count=1)
+    text = _WRAP_TAIL.sub("", text)
+    about = _ABOUT.fullmatch(text)
+    if about:
+        text = about.group(1)
+    return text if len(text) >= 2 or (text and not has_han(text)) else compact_query
+
+
+_NUMERALS = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_ROMAN = {
+    "i": 1,
+    "ii": 2,
+    "iii": 3,
+    "iv": 4,
+    "v": 5,
+    "vi": 6,
+    "vii": 7,
+    "viii": 8,
+    "ix": 9,
+    "x": 10,
+}
+_PARTS = {"上": -1, "中": -2, "下": -3}  # 上册/中册/下册 (negative: not a number)
+_VOLUME_TAIL = re.compile(
+    r"^(.+?)(?:之|第)?(\d{1,3}|[一二两三四五六七八九十]{1,3}|(?<![a-z])[ivx]{1,4}|[上中下])"
+    r"(?:册|卷|部|集|季|辑|本)?$"
+)
+_VOLUME_HEAD = re.compile(
+    r"^(?:之|第)?(\d{1,3}|[一二两三四五六七八九十]{1,3}|[ivx]{1,4}(?![a-z])|[上中下])(?:册|卷|部|集|季|辑)?"
+)
+_VOLUME_INSIDE = re.compile(r"第(\d{1,3}|[一二两三四五六七八九十]{1,3})(?:册|卷|部|集|季|辑)")
+
+
+def _volume_number(mark: str) -> int | None:
+    if mark.isdigit():
+        return int(mark)
+    if mark in _PARTS:
+        return _PARTS[mark]
+    if mark in _ROMAN:
+        return _ROMAN[mark]
+    if all(ch in _NUMERALS or ch == "十" for ch in mark):
+        if mark == "十":
+            return 10
+        if "十" in mark:
+            tens, _, ones = mark.partition("十")
+            return _NUMERALS.get(tens, 1) * 10 + _NUMERALS.get(ones, 0)
+        return _NUMERALS.get(mark) if len(mark) == 1 else None
+    return None
+
+
+def parse_volume(compact_query: str) -> tuple[str, int] | None:
+    """(series or title, volume) of a query ending in a volume: "盗墓笔记第三册" → ("盗墓笔记", 3);
+    上/中/下 are -1/-2/-3. None when there is no volume or too little in front of it."""
+    match = _VOLUME_TAIL.match(compact_query)
+    if not match:
+        return None
+    base, token = match.group(1), match.group(2)
+    volume = _volume_number(token)
+    if volume is None or len(base) < 2 or (base.isascii() and not token.isdigit()):
+        return None
+    return base, volume
+
+
+def title_volume(title: str, base: str) -> int | None:
+    """The volume a title holds after ``base`` ("盗墓笔记3" → 3, "失乐园iii秘密花开了" → 3)."""
+    at = title.find(base)
+    if at < 0:
+        return None
+    rest = title[at + len(base) :]
+    match = _VOLUME_HEAD.match(rest) or _VOLUME_INSIDE.search(rest)  # "毛泽东选集第二卷"
+    if match:
+        return _volume_number(match.group(1))
+    # "盗墓笔记8大结局下": the part mark at the end.
+    return _PARTS.get(rest[-1:]) if rest else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +251,7 @@ class Unit:
     chunk: int = 0  # which run of the query it comes from ("危险 北京联合": 0 and 1)
 
 
-def query_units(normalised: str) -> list[Unit]:
+def query_units(normalised: str, segmenter: Segmenter) -> list[Unit]:
     """Index terms of a normalised query, marked required or optional (see the module doc)."""
     text = publisher_suffixes(normalised) or normalised
     found: dict[str, bool] = {}
@@ -129,7 +272,7 @@ def query_units(normalised: str) -> list[Unit]:
             continue
         word_of: list[int] = []  # index of the jieba word each character belongs to
         single: list[bool] = []
-        for n, word in enumerate(segment.cut(run)):
+        for n, word in enumerate(segmenter.cut(run)):
             word_of.extend([n] * len(word))
             single.extend([len(word) == 1] * len(word))
         for i in range(len(run) - 1):
@@ -154,9 +297,51 @@ class _Lookup:
     value: str
     exact_tier: float
     prefix_tier: float | None  # None: exact only
+    role: str = ""  # "subject": tier by the subject's rank; "volume": the query's volume first
 
 
-def _lookups(q: str) -> list[_Lookup]:
+# A query naming a subject lists the books whose main subject it is first (above an exact title
+# of that name), then those where it is the second subject, and so on.
+SUBJECT_TIER = 101.0
+SUBJECT_STEP = 2.0
+SUBJECT_FLOOR = 84.0
+VOLUME_TIER = 99.0  # the asked volume of a series, just below an exact title
+
+
+def _subject_lookups(q: str) -> list[_Lookup]:
+    subject = TAG_WORDS.get(q, q)
+    out = [_Lookup(KeyKind.SUBJECT, f"{subject}#", SUBJECT_TIER, SUBJECT_TIER, "subject")]
+    out.extend(_Lookup(KeyKind.TITLE, title, 92.0, None) for title in WORK_LISTS.get(q, ()))
+    return out
+
+
+def _pinyin_lookups(q: str, pinyin: Pinyin) -> list[_Lookup]:
+    spoken = strip_tones(q)  # "hong2lou2meng4", "hónglóumèng": only pinyin keys see it toneless
+    if spoken.isascii() and spoken.isalnum() and not spoken.isdigit():
+        out = [
+            _Lookup(KeyKind.PINYIN, spoken, 95.0, 76.0 if len(spoken) >= 4 else None),
+            _Lookup(KeyKind.AUTHOR_PINYIN, spoken, 88.0, None),
+        ]
+        if len(spoken) >= 2:
+            out.append(_Lookup(KeyKind.INITIALS, spoken, 74.0, 40.0 if len(spoken) >= 4 else None))
+            out.append(_Lookup(KeyKind.AUTHOR_INITIALS, spoken, 73.0, None))
+        if len(spoken) >= 4:
+            out.append(_Lookup(KeyKind.FUZZY, fuzzy_pinyin(spoken), 77.0, None))
+        return out
+    if not (has_han(q) and len(q) >= 2):
+        return []
+    out = []
+    spoken = pinyin.compact(q)[:KEY_LENGTH]
+    if spoken and spoken.isascii():
+        out.append(_Lookup(KeyKind.PINYIN, spoken, 78.0, 45.0 if len(q) >= 3 else None))
+        # Below "the title contains the query": a folded reading is a guess.
+        out.append(_Lookup(KeyKind.FUZZY, fuzzy_pinyin(spoken), 68.0, None))
+    if len(q) >= 3:
+        out.append(_Lookup(KeyKind.ANAGRAM, anagram(q), 73.0, None))
+    return out
+
+
+def _lookups(q: str, pinyin: Pinyin, volume: tuple[str, int] | None) -> list[_Lookup]:
     """Key lookups for a compact query, with the score tier of an exact and a prefix match."""
     q = q[:KEY_LENGTH]
     # A short Latin query is more likely initials ("hlm") than the start of a Latin title.
@@ -167,78 +352,43 @@ def _lookups(q: str) -> list[_Lookup]:
         _Lookup(KeyKind.SERIES, q, 90.0, 60.0 if len(q) >= 2 else None),
         _Lookup(KeyKind.AUTHOR, q, 88.0, None),
     ]
-    if q.isascii() and q.isalnum() and not q.isdigit():
-        out.append(_Lookup(KeyKind.PINYIN, q, 95.0, 76.0 if len(q) >= 4 else None))
-        if len(q) >= 2:
-            out.append(_Lookup(KeyKind.INITIALS, q, 74.0, 40.0 if len(q) >= 4 else None))
-    elif has_han(q) and len(q) >= 2:
-        spoken = query_pinyin(q)[:KEY_LENGTH]
-        if spoken and spoken.isascii():
-            out.append(_Lookup(KeyKind.PINYIN, spoken, 78.0, 45.0 if len(q) >= 3 else None))
+    out += _pinyin_lookups(q, pinyin)
+    if len(q) >= 2 and not q.isdigit():
+        out += _subject_lookups(q)
+    if volume is not None:
+        base = volume[0][:KEY_LENGTH]
+        out.append(_Lookup(KeyKind.TITLE, base, VOLUME_TIER, VOLUME_TIER, "volume"))
+        out.append(_Lookup(KeyKind.SERIES, base, VOLUME_TIER, None, "volume"))
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Index reads
 #
-# Plain SQL text, cached per statement shape: building SQLAlchemy expression trees and their cache
-# keys cost more per query than the database work. The SQL is portable (SQLite and PostgreSQL).
-
-
-_statements: dict[Any, TextClause] = {}
-_sqlite_sql: dict[Any, str] = {}
-
-
-def _statement(shape: Any, build: Callable[[], str], *expanding: str) -> TextClause:
-    statement = _statements.get(shape)
-    if statement is None:
-        statement = text(build())
-        if expanding:
-            statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
-        _statements[shape] = statement
-    return statement
+# Plain SQL text, cached per statement shape by the engine: building SQLAlchemy expression trees
+# and their cache keys cost more per query than the database work. ``IN :name`` lists are
+# expanding bind parameters. The SQL is portable (SQLite and PostgreSQL).
 
 
 @dataclass(slots=True)
 class _Reader:
-    """Runs the search's read statements in the caller's transaction; rows come as tuples.
+    """Runs the search's read statements in the caller's transaction, on its connection (the
+    Core connection, not the ORM session: no ORM work per statement); rows come as tuples."""
 
-    On SQLite the statements go straight to the aiosqlite connection: one hop to its thread
-    instead of four through SQLAlchemy's adapter (cursor, execute, fetchall, close), which was
-    most of the cost of a search. ``IN :name`` lists are expanded here the way SQLAlchemy does.
-    On PostgreSQL they are ordinary SQLAlchemy text statements.
-    """
-
-    session: AsyncSession
-    driver: Any  # the aiosqlite connection, or None on PostgreSQL
-
-    @classmethod
-    async def open(cls, session: AsyncSession) -> _Reader:
-        connection = await session.connection()
-        if connection.dialect.name != "sqlite":
-            return cls(session, None)
-        raw = await connection.get_raw_connection()
-        return cls(session, raw.driver_connection)
+    connection: AsyncConnection
+    statements: dict[Any, TextClause]
 
     async def fetch(
         self, shape: Any, build: Callable[[], str], params: dict[str, Any], *expanding: str
     ) -> Sequence[Sequence[Any]]:
-        if self.driver is None:
-            result = await self.session.execute(_statement(shape, build, *expanding), params)
-            return result.all()
-        sql = _sqlite_sql.get(shape)
-        if sql is None:
-            sql = _sqlite_sql[shape] = build()
-        if expanding:
-            params = dict(params)
-            for name in expanding:
-                values = list(params.pop(name))
-                names = [f"{name}_{i}" for i in range(len(values))]
-                params.update(zip(names, values, strict=True))
-                listed = ", ".join(f":{n}" for n in names) if names else "NULL"
-                sql = re.sub(rf"IN :{name}\b", f"IN ({listed})", sql)
-        rows: Sequence[Sequence[Any]] = await self.driver.execute_fetchall(sql, params)
-        return rows
+        statement = self.statements.get(shape)
+        if statement is None:
+            statement = text(build())
+            if expanding:
+                statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
+            self.statements[shape] = statement
+        result = await self.connection.execute(statement, params)
+        return result.all()
 
 
 def rare_limit(terms: int) -> int:
@@ -391,8 +541,10 @@ async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
     return [row[0] for row in rows]
 
 
+FIELD_MASK = 1023
 _FIELD_WEIGHT = [
-    max((w for bit, w in FIELD_WEIGHTS.items() if bits & bit), default=0.0) for bits in range(128)
+    max((w for bit, w in FIELD_WEIGHTS.items() if bits & bit), default=0.0)
+    for bits in range(FIELD_MASK + 1)
 ]
 
 
@@ -424,10 +576,10 @@ class _TermMatches:
             return False, 0.0, 0.0
         weights, chunk_of = self.weights, self.chunk_of
         got = 0.0
-        together = [127] * len(self.chunks)
+        together = [FIELD_MASK] * len(self.chunks)
         seen = [0] * len(self.chunks)
         for term, bits in matched.items():
-            got += weights[term] * _FIELD_WEIGHT[bits & 127]
+            got += weights[term] * _FIELD_WEIGHT[bits & FIELD_MASK]
             n = chunk_of[term]
             together[n] &= bits
             seen[n] += 1
@@ -480,7 +632,11 @@ async def _term_candidates(
             matches.setdefault(pk, {})
         intersected.update(pks)
     if len(matches) > MAX_CANDIDATES:
-        weight_of = {pk: sum(weights[t] for t in m) for pk, m in matches.items()}
+        # By field too: a summary match must not crowd a title match out of the candidates.
+        weight_of = {
+            pk: sum(weights[t] * _FIELD_WEIGHT[bits & FIELD_MASK] for t, bits in m.items())
+            for pk, m in matches.items()
+        }
         ranked = sorted(matches, key=lambda pk: (pk not in intersected, -weight_of[pk], pk))
         matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
     chunks: dict[int, list[str]] = {}
@@ -505,12 +661,107 @@ def _order(scores: dict[int, float], loans: dict[int, int]) -> list[tuple[int, f
     return [(pk, round(score, 3)) for pk, score in ranked[:MAX_TOTAL]]
 
 
+@dataclass(slots=True)
+class _Scores:
+    scores: dict[int, float] = field(default_factory=dict)
+    near: dict[int, float] = field(default_factory=dict)  # below the bar: "did you mean" material
+
+    def offer(self, pk: int, score: float) -> None:
+        if score > self.scores.get(pk, 0.0):
+            self.scores[pk] = score
+
+
+def _overlap(q: str, title: str) -> float:
+    """Share of characters two short strings have in common (a cheap likeness, 0..1)."""
+    if not q or not title:
+        return 0.0
+    return len(set(q) & set(title)) / max(len(set(q)), len(set(title)))
+
+
+def _series_order(title: str, base: str) -> float:
+    """A little less for each later volume, so a series lists in volume order."""
+    volume = title_volume(title, base)
+    if volume is None:
+        return 0.0
+    return 0.5 * (1.0 - min(max(volume, 0), 499) / 500.0)
+
+
+def _score_key_hits(
+    found: _Scores,
+    first: _FirstPass,
+    lookups: Sequence[_Lookup],
+    info: dict[int, tuple[str, int]],
+    q: str,
+    volume: tuple[str, int] | None,
+) -> None:
+    for n, key, pk in first.key_hits:
+        if pk not in info:
+            continue
+        lookup = lookups[n]
+        title = info[pk][0]
+        if lookup.role == "subject":
+            rank = int(key.rpartition("#")[2] or 0) if key.startswith(lookup.value) else 9
+            found.offer(pk, max(SUBJECT_FLOOR, lookup.exact_tier - SUBJECT_STEP * rank))
+        elif lookup.role == "volume" and volume is not None:
+            base, wanted = volume
+            if title_volume(title, base) == wanted:
+                found.offer(pk, VOLUME_TIER)
+        elif key == lookup.value:
+            bonus = 0.0
+            if lookup.kind in (KeyKind.PINYIN, KeyKind.FUZZY) and lookup.exact_tier < 90:
+                # Homophone: prefer the title sharing the most characters with the query.
+                bonus = sum(a == b for a, b in zip(title, q, strict=False)) / max(len(q), 1)
+            elif lookup.kind == KeyKind.SERIES:
+                bonus = _series_order(title, q)
+            found.offer(pk, lookup.exact_tier + bonus)
+        elif lookup.prefix_tier is not None:
+            found.offer(pk, lookup.prefix_tier + _ratio_bonus(len(lookup.value), len(key), 5.0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    q: str  # compact, without the wrappers
+    normalised: str  # what the terms come from
+    volume: tuple[str, int] | None
+    lookups: list[_Lookup]
+
+
+def _analyse(normalised: str, pinyin: Pinyin) -> _Query:
+    typed = normalised.replace(" ", "")
+    q = strip_wrappers(typed)
+    if q != typed:
+        normalised = q
+    volume = parse_volume(q)
+    lookups = _lookups(q, pinyin, volume)
+    if q != typed:  # a title that merely looks wrapped ("我想借你一双眼睛")
+        lookups.append(_Lookup(KeyKind.TITLE, typed[:KEY_LENGTH], 100.0, 80.0))
+    return _Query(q, normalised, volume, lookups)
+
+
+def _score_terms(
+    found: _Scores, terms: _TermMatches, info: dict[int, tuple[str, int]], q: str
+) -> None:
+    for pk in terms.matches:
+        if pk not in info:
+            continue
+        complete, share, coherent = terms.coverage(pk)
+        if complete:
+            found.offer(pk, 50.0 + 8.0 * share + 3.0 * coherent)
+        elif share >= MIN_PARTIAL:
+            # A character added or missing: the title sharing most characters goes first.
+            like = _overlap(q, info[pk][0])
+            found.offer(pk, 20.0 + 22.0 * share + 3.0 * coherent + 4.0 * like)
+        elif share > 0:
+            found.near[pk] = share
+
+
 async def _text_search(
-    reader: _Reader, normalised: str
-) -> tuple[list[tuple[int, float]], dict[int, Display]]:
-    q = normalised.replace(" ", "")
-    lookups = _lookups(q)
-    units = query_units(normalised)
+    reader: _Reader, normalised: str, pinyin: Pinyin, segmenter: Segmenter
+) -> tuple[list[tuple[int, float]], dict[int, Display], list[int]]:
+    """(ranked matches, display columns already read, "did you mean" when nothing matched)."""
+    query = _analyse(normalised, pinyin)
+    q, lookups = query.q, query.lookups
+    units = query_units(query.normalised, segmenter)
     first = await _first_pass(reader, lookups, [u.term for u in units])
     exact = sum(1 for n, key, _ in first.key_hits if key == lookups[n].value)
     terms = None
@@ -523,7 +774,7 @@ async def _text_search(
         candidates.update(terms.matches)
         probe = sorted(terms.matches)
     if not candidates:
-        return [], {}
+        return [], {}, await _closest(reader, q, pinyin, {})
     postings, info, shown = await _second_pass(
         reader, terms.common if terms is not None else [], probe, candidates
     )
@@ -531,38 +782,66 @@ async def _text_search(
         for term, pk, bits in postings:
             terms.matches[pk][term] = bits
 
-    scores: dict[int, float] = {}
-
-    def offer(pk: int, score: float) -> None:
-        if score > scores.get(pk, 0.0):
-            scores[pk] = score
-
-    for n, key, pk in first.key_hits:
-        if pk not in info:
-            continue
-        lookup = lookups[n]
-        if key == lookup.value:
-            bonus = 0.0
-            if lookup.kind == KeyKind.PINYIN and lookup.exact_tier < 90:
-                # Homophone: prefer the title sharing the most characters with the query.
-                title = info[pk][0]
-                bonus = sum(a == b for a, b in zip(title, q, strict=False)) / max(len(q), 1)
-            offer(pk, lookup.exact_tier + bonus)
-        elif lookup.prefix_tier is not None:
-            offer(pk, lookup.prefix_tier + _ratio_bonus(len(lookup.value), len(key), 5.0))
+    found = _Scores()
+    _score_key_hits(found, first, lookups, info, q, query.volume)
     for pk, (title, _) in info.items():
         if len(q) >= 2 and q in title:
-            offer(pk, 70.0 + _ratio_bonus(len(q), len(title), 5.0))
+            found.offer(pk, 70.0 + _ratio_bonus(len(q), len(title), 5.0))
     if terms is not None:
-        for pk in terms.matches:
-            if pk not in info:
-                continue
-            complete, share, coherent = terms.coverage(pk)
-            if complete:
-                offer(pk, 50.0 + 8.0 * share + 3.0 * coherent)
-            elif share >= MIN_PARTIAL:
-                offer(pk, 20.0 + 22.0 * share + 3.0 * coherent)
-    return _order(scores, {pk: loans for pk, (_, loans) in info.items()}), shown
+        _score_terms(found, terms, info, q)
+    loans = {pk: loans for pk, (_, loans) in info.items()}
+    if found.scores:
+        return _order(found.scores, loans), shown, []
+    near = {pk: info[pk][0] for pk in found.near}
+    return [], shown, await _closest(reader, q, pinyin, near)
+
+
+CLOSEST_FETCH = 30  # titles read per prefix scan for "did you mean"
+MIN_LIKENESS = 0.5  # how alike (characters or pinyin, 0..1) a suggested title must be
+
+
+async def _closest(reader: _Reader, q: str, pinyin: Pinyin, near: dict[int, str]) -> list[int]:
+    """Titles most like a query that matched nothing: those sharing a term with it, starting
+    with its first two characters, or with the pinyin of its first two syllables (folded too),
+    ranked by likeness of characters or pinyin."""
+    if len(q) < 2:
+        return []
+    if has_han(q):
+        spoken = pinyin.syllables(q)
+        start = "".join(spoken[:2]) if len(spoken) >= 2 else ""
+    else:  # typed pinyin: its first letters stand for the first syllables
+        spoken, start = [q], q[:6]
+    # Titles starting like the query: its first four characters (few titles), then two.
+    scans = [(KeyKind.TITLE, q[:4])] if len(q) >= 5 else []
+    scans.append((KeyKind.TITLE, q[:2]))
+    if start.isascii() and start.isalpha() and len(start) >= 3:
+        scans += [(KeyKind.PINYIN, start), (KeyKind.FUZZY, fuzzy_pinyin(start))]
+
+    def build() -> str:
+        return " UNION ALL ".join(
+            f"SELECT * FROM (SELECT t.record_pk, t.key FROM search_keys k JOIN search_keys t "
+            f"ON t.record_pk = k.record_pk AND t.kind = :title WHERE k.kind = :k{n} "
+            f"AND k.key >= :v{n} AND k.key < :w{n} ORDER BY k.key, k.record_pk "
+            f"LIMIT {CLOSEST_FETCH}) AS c{n}"
+            for n in range(len(scans))
+        )
+
+    params: dict[str, Any] = {"title": KeyKind.TITLE}
+    for n, (kind, value) in enumerate(scans):
+        params.update({f"k{n}": kind, f"v{n}": value, f"w{n}": _successor(value)})
+    titles = dict(near)
+    for pk, title in await reader.fetch(("closest", len(scans)), build, params):
+        if pk not in titles or len(title) < len(titles[pk]):
+            titles[pk] = title
+    typed = "".join(spoken)
+    likeness: dict[int, float] = {}
+    for pk, title in titles.items():
+        chars = SequenceMatcher(None, q, title).ratio()
+        sounds = SequenceMatcher(None, typed, pinyin.compact(title)).ratio()
+        best = max(chars, sounds)
+        if best >= MIN_LIKENESS:
+            likeness[pk] = best
+    return [pk for pk, _ in _order(likeness, {})[:MAX_SUGGESTIONS]]
 
 
 async def _structured(reader: _Reader, found: Recognised) -> list[tuple[int, float]]:
@@ -630,59 +909,122 @@ async def _hits(
 # ---------------------------------------------------------------------------------------------
 # Public API
 
-_warm = False
 
+class SearchEngine:
+    """The catalogue's search: built once per process and passed to whoever searches or
+    indexes (handlers get it from the dispatcher as ``search``; the importer as ``indexer``).
 
-async def warm_up(session: AsyncSession) -> float:
-    """Load jieba, OpenCC and pypinyin and teach jieba the library's words; returns seconds.
-
-    Runs once per process (search calls it on first use); a service can call it at start-up
-    so the first reader does not wait ~2 s.
+    ``cache_dir`` holds jieba's dictionary cache; ``clc_source`` a CLC tree (json or csv) for
+    class names, else the project's own table of main classes.
     """
-    global _warm
-    started = time.perf_counter()
-    if not _warm:
-        segment.load()
-        normalize("預熱")
-        query_pinyin("预热")
-        rows = await session.execute(
-            select(KEYS.c.key).where(
-                KEYS.c.kind.in_((KeyKind.TITLE, KeyKind.AUTHOR, KeyKind.SERIES))
-            )
+
+    def __init__(self, *, cache_dir: Path, clc_source: Path | None = None) -> None:
+        self.segmenter = Segmenter(cache_dir)
+        self.pinyin = Pinyin()
+        self.indexer = Indexer(
+            pinyin=self.pinyin, segmenter=self.segmenter, classes=ClassNames(clc_source)
         )
-        segment.add_library_words(key for (key,) in rows)
-        _warm = True
-    return time.perf_counter() - started
+        self._statements: dict[Any, TextClause] = {}
+        self._warm = False
+
+    async def warm_up(self, session: AsyncSession) -> float:
+        """Load jieba, OpenCC and pypinyin and teach jieba the library's words; returns seconds.
+
+        Runs once (search calls it on first use); a service calls it at start-up so the first
+        reader does not wait ~2 s.
+        """
+        started = time.perf_counter()
+        if not self._warm:
+            self.segmenter.load()
+            normalize("預熱")
+            self.pinyin.compact("预热")
+            rows = await session.execute(
+                select(KEYS.c.key).where(
+                    KEYS.c.kind.in_((KeyKind.TITLE, KeyKind.AUTHOR, KeyKind.SERIES))
+                )
+            )
+            self.segmenter.add_library_words(key for (key,) in rows)
+            self._warm = True
+        return time.perf_counter() - started
+
+    async def index_records(self, session: AsyncSession, record_pks: Iterable[int]) -> int:
+        return await self.indexer.index_records(session, record_pks)
+
+    async def rebuild_index(self, session: AsyncSession) -> int:
+        return await self.indexer.rebuild_index(session)
+
+    async def search(
+        self, session: AsyncSession, query: str, *, limit: int = 10, offset: int = 0
+    ) -> SearchResult:
+        """Search the catalogue; hits ``offset .. offset+limit`` of at most MAX_TOTAL, best
+        first. Never raises on odd input: empty, huge, emoji-only or SQL/FTS-looking queries
+        just give few or no hits. ``query`` in the result is the normalised text searched.
+        """
+        if not self._warm:
+            await self.warm_up(session)
+        reader = _Reader(await session.connection(), self._statements)
+        limit = max(0, min(int(limit), MAX_TOTAL))
+        offset = max(0, int(offset))
+        normalised = normalize_query(query or "")
+        if not normalised:
+            return SearchResult(query="", kind="empty", total=0, hits=[])
+        kind = "text"
+        ranked: list[tuple[int, float]] = []
+        shown: dict[int, Display] = {}
+        near: list[int] = []
+        found = recognise(query.strip()[:100])
+        if found is None and normalised.replace(" ", "") in CLASS_WORDS:
+            found = Recognised("clc", CLASS_WORDS[normalised.replace(" ", "")])
+        if found is not None:
+            ranked = await _structured(reader, found)
+            if found.kind == "isbn" and not found.value:
+                near = await _isbn_neighbours(reader, query)
+            # An ISBN or call number that is not in the catalogue finds nothing: a text search
+            # on "I247.5/S77" would only match stray digits. A class code may also be a word.
+            if ranked or found.kind != "clc":
+                kind = found.kind
+        if kind == "text":
+            ranked, shown, near = await _text_search(
+                reader, normalised, self.pinyin, self.segmenter
+            )
+        page = ranked[offset : offset + limit]
+        hits = await _hits(reader, page, shown)
+        suggestions = [] if ranked else await _suggestions(reader, near)
+        return SearchResult(
+            query=normalised, kind=kind, total=len(ranked), hits=hits, suggestions=suggestions
+        )
 
 
-async def search(
-    session: AsyncSession, query: str, *, limit: int = 10, offset: int = 0
-) -> SearchResult:
-    """Search the catalogue; hits ``offset .. offset+limit`` of at most MAX_TOTAL, best first.
+async def _isbn_neighbours(reader: _Reader, query: str) -> list[int]:
+    """Records whose ISBN is one digit (or one swap) away from a mistyped one."""
+    candidates = one_digit_away(query.strip()[:100])
+    if not candidates:
+        return []
+    rows = await reader.fetch(
+        "isbn-near",
+        lambda: (
+            "SELECT k.record_pk FROM search_keys k JOIN records r ON r.id = k.record_pk "
+            "WHERE k.kind = :kind AND k.key IN :keys ORDER BY r.loan_count DESC, k.record_pk "
+            f"LIMIT {MAX_SUGGESTIONS}"
+        ),
+        {"kind": KeyKind.ISBN, "keys": candidates},
+        "keys",
+    )
+    return [row[0] for row in rows]
 
-    Never raises on odd input: empty, huge, emoji-only or SQL/FTS-looking queries just give
-    few or no hits. ``query`` in the result is the normalised text that was searched.
-    """
-    if not _warm:
-        await warm_up(session)
-    reader = await _Reader.open(session)
-    limit = max(0, min(int(limit), MAX_TOTAL))
-    offset = max(0, int(offset))
-    normalised = normalize_query(query or "")
-    if not normalised:
-        return SearchResult(query="", kind="empty", total=0, hits=[])
-    kind = "text"
-    ranked: list[tuple[int, float]] = []
-    shown: dict[int, Display] = {}
-    found = recognise(query.strip()[:100])
-    if found is not None:
-        ranked = await _structured(reader, found)
-        # An ISBN or call number that is not in the catalogue finds nothing: a text search on
-        # "I247.5/S77" would only match stray digits. A class code may also be a word ("K2").
-        if ranked or found.kind != "clc":
-            kind = found.kind
-    if kind == "text":
-        ranked, shown = await _text_search(reader, normalised)
-    page = ranked[offset : offset + limit]
-    hits = await _hits(reader, page, shown)
-    return SearchResult(query=normalised, kind=kind, total=len(ranked), hits=hits)
+
+async def _suggestions(reader: _Reader, pks: Sequence[int]) -> list[Suggestion]:
+    if not pks:
+        return []
+    rows = await reader.fetch(
+        "suggest",
+        lambda: "SELECT id, record_id, title, authors, isbn FROM records WHERE id IN :pks",
+        {"pks": list(pks)},
+        "pks",
+    )
+    by_pk = {row[0]: row for row in rows}
+    return [
+        Suggestion(pk, by_pk[pk][1], by_pk[pk][2], by_pk[pk][3], by_pk[pk][4])
+        for pk in pks
+        if pk in by_pk
+    ]

@@ -8,6 +8,7 @@ Both are idempotent by dedupe key: running a sweep twice sends nothing twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -24,13 +25,16 @@ from services.corners import (
     require_librarian,
 )
 from services.errors import ServiceError
-from services.outbox import enqueue
+from services.i18n import t
+from services.notifications import CHASE_MONITOR_LIST, CHASE_STUDENT, enqueue
+from services.notifications import CLEARANCE_REMINDER as CLEARANCE_KIND
+from services.notifications.kinds import ChaseListPayload, ChaseStudentPayload, ClearancePayload
 from services.policy import calendar_days
 from storage.models import ClassMonitor, Copy, CopyStatus, Loan, Reader, Record, utcnow
 
-MONITOR_LIST = "chase_monitor_list"
-STUDENT_REMINDER = "chase_student"
-CLEARANCE_REMINDER = "clearance_reminder"
+MONITOR_LIST = CHASE_MONITOR_LIST.name
+STUDENT_REMINDER = CHASE_STUDENT.name
+CLEARANCE_REMINDER = CLEARANCE_KIND.name
 # A Telegram message holds 4096 characters: longer lists are cut with "and N more".
 MAX_LINES = 40
 
@@ -45,14 +49,40 @@ class OverdueLine:
     due_at: datetime
     days: int
 
-    def as_payload(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "card_no": self.card_no,
-            "title": self.title,
-            "due": self.due_at.isoformat(),
-            "days": self.days,
-        }
+    def due_text(self, tz: ZoneInfo) -> str:
+        return self.due_at.astimezone(tz).strftime("%Y-%m-%d")
+
+
+# Pushes carry lists as plain text (escaped when the push is rendered): the templates take flat
+# fields.
+def list_text(lines: Sequence[OverdueLine], tz: ZoneInfo) -> str:
+    """A class's overdue list, one line a loan, cut at MAX_LINES with "and N more"."""
+    out = [
+        t(
+            "notify_corners.chase_line",
+            name=line.name,
+            card_no=line.card_no,
+            title=line.title,
+            days=line.days,
+            due=line.due_text(tz),
+        )
+        for line in lines[:MAX_LINES]
+    ]
+    if len(lines) > MAX_LINES:
+        out.append(t("notify_corners.chase_more", count=len(lines) - MAX_LINES))
+    return "\n".join(out)
+
+
+def _student_text(lines: Sequence[OverdueLine], tz: ZoneInfo) -> str:
+    return "\n".join(
+        t(
+            "notify_corners.student_line",
+            title=line.title,
+            due=line.due_text(tz),
+            days=line.days,
+        )
+        for line in lines[:MAX_LINES]
+    )
 
 
 async def class_overdue(
@@ -83,14 +113,8 @@ async def _remind_students(
         by_reader.setdefault(line.reader_id, []).append(line)
     sent = 0
     for reader_id, own in by_reader.items():
-        sent += await enqueue(
-            session,
-            kind=STUDENT_REMINDER,
-            reader_id=reader_id,
-            dedupe_key=f"{STUDENT_REMINDER}:{reader_id}:{day}",
-            payload={"books": [line.as_payload() for line in own[:MAX_LINES]]},
-            now=now,
-        )
+        payload = ChaseStudentPayload(reader_id=reader_id, day=day, books=_student_text(own, tz))
+        sent += await enqueue(session, CHASE_STUDENT, reader_id=reader_id, payload=payload, now=now)
     return sent
 
 
@@ -145,19 +169,16 @@ async def weekly_chase(session: AsyncSession, *, now: datetime, tz: ZoneInfo) ->
         lines = await class_overdue(session, class_name, now=now, tz=tz)
         if not lines:
             continue
-        payload = {
-            "class_name": class_name,
-            "lines": [line.as_payload() for line in lines[:MAX_LINES]],
-            "more": max(0, len(lines) - MAX_LINES),
-        }
+        text = list_text(lines, tz)
         for monitor_id in monitor_ids:
+            payload = ChaseListPayload(
+                monitor_id=monitor_id,
+                class_name=class_name,
+                week=f"{year}-W{week:02d}",
+                lines=text,
+            )
             lists += await enqueue(
-                session,
-                kind=MONITOR_LIST,
-                reader_id=monitor_id,
-                dedupe_key=f"{MONITOR_LIST}:{monitor_id}:{class_name}:{year}-W{week:02d}",
-                payload=payload,
-                now=now,
+                session, CHASE_MONITOR_LIST, reader_id=monitor_id, payload=payload, now=now
             )
         reminders += await _remind_students(session, lines, now=now, tz=tz)
     if lists:
@@ -227,18 +248,17 @@ async def clearance(
     day = now.astimezone(tz).date().isoformat()
     if remind:
         for row in rows.values():
+            books = "\n".join(
+                t(
+                    "notify_corners.clearance_lost" if b.lost else "notify_corners.clearance_line",
+                    title=b.title,
+                    barcode=b.barcode,
+                )
+                for b in row.books[:MAX_LINES]
+            )
+            payload = ClearancePayload(reader_id=row.reader_id, day=day, books=books)
             await enqueue(
-                session,
-                kind=CLEARANCE_REMINDER,
-                reader_id=row.reader_id,
-                dedupe_key=f"{CLEARANCE_REMINDER}:{row.reader_id}:{day}",
-                payload={
-                    "books": [
-                        {"title": b.title, "barcode": b.barcode, "lost": b.lost}
-                        for b in row.books[:MAX_LINES]
-                    ]
-                },
-                now=now,
+                session, CLEARANCE_KIND, reader_id=row.reader_id, payload=payload, now=now
             )
     record_audit(
         session,

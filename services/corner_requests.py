@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.outbox import enqueue
+from services.notifications import CORNER_BRING_BACK, enqueue
+from services.notifications.kinds import CornerBringBackPayload
 from storage.models import ClassCorner, ClassMonitor, Copy, CopyStatus, Hold, Reader, Record
 
-BRING_BACK = "corner_bring_back"
+BRING_BACK = CORNER_BRING_BACK.name
 
 
 async def request_bring_back(
@@ -39,18 +40,13 @@ async def request_bring_back(
         .order_by(ClassMonitor.reader_id)
     )
     for monitor_id in monitors:
-        await enqueue(
-            session,
-            kind=BRING_BACK,
-            reader_id=monitor_id,
-            dedupe_key=f"{BRING_BACK}:{hold.id}:{monitor_id}",
-            payload={
-                "hold_id": hold.id,
-                "copy_id": copy_id,
-                "barcode": barcode,
-                "title": record.title,
-                "class_name": class_name,
-            },
-            now=now,
+        payload = CornerBringBackPayload(
+            hold_id=hold.id,
+            monitor_id=monitor_id,
+            copy_id=copy_id,
+            barcode=barcode,
+            title=record.title,
+            class_name=class_name,
         )
+        await enqueue(session, CORNER_BRING_BACK, reader_id=monitor_id, payload=payload, now=now)
     return str(class_name)

@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import record_audit
 from services.circulation import lock_record, pass_copy_on, reader_by_card
 from services.errors import ServiceError
-from services.outbox import enqueue
+from services.i18n import t
+from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
+from services.notifications.kinds import CornerBatchPayload, CornerDiscrepancyPayload
 from services.policy import LoanPolicy
 from storage.models import (
     ClassCorner,
@@ -49,8 +51,8 @@ PROPOSAL_MEMORY = timedelta(days=365)
 MAX_BATCH = 300
 BARCODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,39}$")
 
-DISCREPANCY = "corner_discrepancy"
-BATCH_SENT = "corner_batch"
+DISCREPANCY = CORNER_DISCREPANCY.name
+BATCH_SENT = CORNER_BATCH.name
 
 # Grade level -> share of each CLC main class in a proposed batch (the rest: anything).
 # Junior forms read more stories and popular science; senior forms more history and ideas.
@@ -577,19 +579,14 @@ async def send_batch(
         now=now,
     )
     for monitor_id in await monitors_of(session, corner.class_name):
-        await enqueue(
-            session,
-            kind=BATCH_SENT,
-            reader_id=monitor_id,
-            dedupe_key=f"{BATCH_SENT}:{swap.id}:{monitor_id}",
-            payload={
-                "swap_id": swap.id,
-                "class_name": corner.class_name,
-                "incoming": len(incoming),
-                "outgoing": len(held),
-            },
-            now=now,
+        payload = CornerBatchPayload(
+            swap_id=swap.id,
+            monitor_id=monitor_id,
+            class_name=corner.class_name,
+            incoming=len(incoming),
+            outgoing=len(held),
         )
+        await enqueue(session, CORNER_BATCH, reader_id=monitor_id, payload=payload, now=now)
     return await swap_view(session, swap.id)
 
 
@@ -750,21 +747,16 @@ async def _alert_librarians(
         select(Reader.id).where(Reader.role == Role.LIBRARIAN.value, Reader.active.is_(True))
     )
     for librarian_id in librarians:
-        await enqueue(
-            session,
-            kind=DISCREPANCY,
-            reader_id=librarian_id,
-            dedupe_key=f"{DISCREPANCY}:{item.id}:{librarian_id}",
-            payload={
-                "item_id": item.id,
-                "class_name": corner.class_name,
-                "barcode": copy.barcode,
-                "title": record.title,
-                "direction": item.direction,
-                "outcome": outcome.value,
-            },
-            now=now,
+        payload = CornerDiscrepancyPayload(
+            item_id=item.id,
+            librarian_id=librarian_id,
+            class_name=corner.class_name,
+            barcode=copy.barcode,
+            title=record.title,
+            direction=t(f"notify_corners.direction_{item.direction}"),
+            outcome=t(f"corners.outcome_{outcome.value}"),
         )
+        await enqueue(session, CORNER_DISCREPANCY, reader_id=librarian_id, payload=payload, now=now)
 
 
 async def _close_if_done(

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nlp.index import index_records
+from nlp.index import Indexer, analyze
 from services.i18n import t
 from services.import_files import (
     FileFormat,
@@ -331,12 +331,15 @@ async def import_catalogue(
     actor: str = "cli",
     sheet: str | None = None,
     holdings: MarcHoldings | None = None,
+    indexer: Indexer | None = None,
 ) -> CatalogueReport:
     """Import a catalogue: CSV (UTF-8 or GB18030/GBK), an Excel sheet, or CNMARC records.
 
     Columns are the canonical ones of the shared data README or their Chinese headers (see
     services/import_vocabulary.toml); ``sheet`` picks an Excel sheet (default: the first);
     ``holdings`` says where a MARC record keeps its copies (default 905 $b $d $e).
+    The written records are indexed by ``indexer`` (the process's search engine's; a fresh one
+    when not given), and the planner statistics refreshed after (PostgreSQL).
     ``progress(done, total)`` is called as rows are written (total = rows to import); ``actor``
     goes into the audit log. Runs in the caller's transaction and never commits.
     Raises ImportFileError, or ImportRejected (nothing written) unless ``skip_bad``.
@@ -378,8 +381,10 @@ async def import_catalogue(
         done += len(chunk)
         if progress is not None:
             progress(done, len(rows))
+    # -- search index (nlp.index): the records written, then fresh statistics for the planner
     if touched:
-        await index_records(session, sorted(touched))
+        await (indexer or Indexer()).index_records(session, sorted(touched))
+        await analyze(session)
     session.add(
         AuditEntry(
             at=now,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from nlp.search import SearchEngine
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Base
@@ -67,6 +68,12 @@ def pg_database() -> Iterator[str]:
     asyncio.run(migrate())
     yield url
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def search_engine(tmp_path_factory: pytest.TempPathFactory) -> SearchEngine:
+    """One search engine for the test session (jieba loads once, ~1.5 s)."""
+    return SearchEngine(cache_dir=tmp_path_factory.mktemp("jieba"))
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,20 @@ app = typer.Typer(
 
 def _register_command_groups() -> None:
     # Each group lives in its own module so the groups grow independently.
-    from bot.cli import clearance, corners, db, desk, imports, readers, run, search
+    from bot.cli import (
+        calendar,
+        clearance,
+        corners,
+        db,
+        desk,
+        imports,
+        readers,
+        run,
+        scheduler,
+        search,
+    )
 
-    for group in (run, db, imports, readers, desk, search, corners, clearance):
+    for group in (run, db, imports, readers, desk, search, corners, clearance, scheduler, calendar):
         group.register(app)
 
 

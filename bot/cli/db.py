@@ -53,13 +53,31 @@ def db_downgrade(
 @db_app.command("reindex", help=t("cli.help_db_reindex"))
 def db_reindex() -> None:
     """Rebuild the whole search index from the records (after edits made outside Shuxiang)."""
-    from nlp.index import rebuild_index
-
     settings = settings_or_exit()
     configure_logging(settings)
+    engine = settings.search_engine()
 
     async def body(db: Database) -> int:
         async with db.transaction() as session:
-            return await rebuild_index(session)
+            return await engine.rebuild_index(session)
 
     typer.echo(t("cli.db_reindexed", count=run_with_db(settings, body)))
+
+
+@db_app.command("revision", help=t("cli_db.help_revision"))
+def db_revision(
+    message: str = typer.Option(..., "-m", "--message", help=t("cli_db.help_revision_message")),
+    autogenerate: bool = typer.Option(
+        False, "--autogenerate", help=t("cli_db.help_revision_autogenerate")
+    ),
+) -> None:
+    """Write the next migration file (NNNN_<slug>.py), compared with a database at the head."""
+    from storage.migrate import new_revision
+
+    settings = settings_or_exit()
+
+    async def body(db: Database) -> str:
+        return await new_revision(db.engine, message, autogenerate=autogenerate)
+
+    path = run_with_db(settings, body, require_schema=autogenerate)
+    typer.echo(t("cli_db.revision_written", path=path))

@@ -201,13 +201,20 @@ def import_catalogue_command(
     settings = _setup(file)
     bar = _ProgressBar(t("cli.import_progress_records"))
     holdings = MarcHoldings(holdings_field, barcode_subfield, class_subfield, book_number_subfield)
+    engine = settings.search_engine()
 
     async def body(db: Database) -> CatalogueReport:
         typer.echo(t("cli.import_reading", file=file), err=True)
         try:
             async with db.transaction() as session:
                 return await import_catalogue(
-                    session, file, skip_bad=skip_bad, progress=bar, sheet=sheet, holdings=holdings
+                    session,
+                    file,
+                    skip_bad=skip_bad,
+                    progress=bar,
+                    sheet=sheet,
+                    holdings=holdings,
+                    indexer=engine.indexer,
                 )
         finally:
             bar.close()

@@ -2,9 +2,12 @@
 
 ``shuxiang search QUERY`` prints a readable list. ``shuxiang search --json`` without QUERY reads
 one query per line from stdin and writes one JSON object per line, in order, flushed per line:
-``{"query", "results": [{"record_id", "title", "author", "score"}], "took_ms"}``. Other programs
-(the benchmark, scripts) rely on that contract; ``took_ms`` is the time the search took inside
-this process, measured after jieba and the library dictionary were loaded.
+``{"query", "results": [{"record_id", "title", "author", "score"}], "took_ms", "cpu_ms",
+"suggestions": [{"record_id", "title", "author", "isbn"}]}`` ("did you mean", when nothing
+matched). Other programs (the benchmark, scripts) rely on that contract; ``took_ms`` is the time
+the search took inside this process, measured after jieba and the library dictionary were loaded;
+``cpu_ms`` the processor time it used (all threads: on a busy machine it stays what the search
+costs while ``took_ms`` grows with the wait).
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ def _render(result: Any) -> str:
     if result.kind == "empty":
         return t("cli_search.empty")
     if not result.hits:
-        return t("cli_search.miss", query=result.query)
+        lines = [t("cli_search.miss", query=result.query)]
+        if result.suggestions:
+            lines.append(t("search_suggest.did_you_mean"))
+        for s in result.suggestions:
+            author = f" {s.author}" if s.author else ""
+            isbn = s.isbn if result.kind == "isbn" and s.isbn else ""
+            lines.append(t("search_suggest.suggestion", title=s.title, author=author, isbn=isbn))
+        return "\n".join(line.rstrip() for line in lines)
     key = "cli_search.class_header" if result.kind == "clc" else "cli_search.header"
     header = t(key, query=result.query, total=result.total)
     lines = [header]
@@ -49,7 +59,7 @@ def _render(result: Any) -> str:
     return "\n".join(lines)
 
 
-def _json_line(query: str, result: Any, took_ms: float) -> str:
+def _json_line(query: str, result: Any, took_ms: float, cpu_ms: float) -> str:
     return json.dumps(
         {
             "query": query,
@@ -63,6 +73,11 @@ def _json_line(query: str, result: Any, took_ms: float) -> str:
                 for hit in result.hits
             ],
             "took_ms": round(took_ms, 3),
+            "cpu_ms": round(cpu_ms, 3),
+            "suggestions": [
+                {"record_id": s.record_id, "title": s.title, "author": s.author, "isbn": s.isbn}
+                for s in result.suggestions
+            ],
         },
         ensure_ascii=False,
     )
@@ -89,29 +104,27 @@ def register(app: typer.Typer) -> None:
         ] = 0,
     ) -> None:
         """Search the catalogue; with --json and no QUERY, one JSON line per stdin line."""
-        from nlp import segment
-        from nlp.search import search, warm_up
-
         settings = settings_or_exit()
         configure_logging(settings)
-        segment.configure(settings.data_dir / "cache")
+        engine = settings.search_engine()
         _utf8(sys.stdout)
         _utf8(sys.stdin)
 
-        async def run_one(db: Database, text: str) -> tuple[Any, float]:
-            started = time.perf_counter()
+        async def run_one(db: Database, text: str) -> tuple[Any, float, float]:
+            started, cpu = time.perf_counter(), time.process_time()
             async with db.transaction(read_only=True) as session:
-                result = await search(session, text, limit=limit, offset=offset)
-            return result, (time.perf_counter() - started) * 1000
+                result = await engine.search(session, text, limit=limit, offset=offset)
+            took_ms = (time.perf_counter() - started) * 1000
+            return result, took_ms, (time.process_time() - cpu) * 1000
 
-        def emit(text: str, result: Any, took_ms: float) -> None:
-            out = _json_line(text, result, took_ms) if as_json else _render(result)
+        def emit(text: str, result: Any, took_ms: float, cpu_ms: float) -> None:
+            out = _json_line(text, result, took_ms, cpu_ms) if as_json else _render(result)
             sys.stdout.write(out + "\n")
             sys.stdout.flush()
 
         async def body(db: Database) -> None:
             async with db.transaction(read_only=True) as session:
-                await warm_up(session)
+                await engine.warm_up(session)
             for text in _WARM_UP_QUERIES:
                 await run_one(db, text)
             if query is not None:

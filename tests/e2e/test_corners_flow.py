@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot import jobs
 from handlers.middlewares import ThrottlingMiddleware
-from nlp.index import rebuild_index
 from services import circulation
 from storage.models import (
     ClassCorner,
@@ -59,7 +57,7 @@ async def setup(h: Harness) -> None:
             await s.flush()
             s.add(Copy(barcode=barcode, record_pk=record.id))
         await s.flush()
-        await rebuild_index(s)
+        await h.app.search.rebuild_index(s)
 
 
 async def replies(person: Person, text: str, contains: str) -> dict[str, object]:
@@ -194,7 +192,7 @@ async def test_reserving_a_corner_book_asks_the_monitor(harness: Harness) -> Non
 
 
 async def wait_outbox_settled(h: Harness) -> None:
-    for _ in range(300):  # the delivery job runs every 0.3 s
+    for _ in range(300):  # the sender wakes when a job queues
         async with h.db.transaction(read_only=True) as s:
             pending = await s.scalar(
                 select(Notification.id)
@@ -226,10 +224,11 @@ async def test_weekly_overdue_list_each_monitor_own_class_once(harness: Harness)
                 s, card_no=card, barcode=barcode, policy=h.policy, now=now - timedelta(days=40)
             )
         await circulation.checkout(s, card_no="MB", barcode="Y2", policy=h.policy, now=now)
-    first = await jobs.weekly_chase(h.db, TZ, now=now)
-    again = await jobs.weekly_chase(h.db, TZ, now=now + timedelta(minutes=1))
-    assert (first.lists, first.reminders) == (3, 2)
-    assert (again.lists, again.reminders) == (0, 0)
+    # The registry's job: three lists (two monitors of one class, one of the other), two reminders.
+    h.clock.set(now)
+    assert await h.app.jobs.run_once("weekly-chase", h.app.job_context) == 3 + 2
+    h.clock.set(now + timedelta(minutes=1))
+    assert await h.app.jobs.run_once("weekly-chase", h.app.job_context) == 0
     await wait_outbox_settled(h)
 
     def chase_texts(card: str) -> list[str]:

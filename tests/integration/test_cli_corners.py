@@ -100,7 +100,7 @@ async def test_weekly_chase_is_scheduled_when_the_school_says(tmp_path: Path) ->
     db = Database(settings.checked_database_url())
     app = build_app(settings, token="1:x", db=db)
     try:
-        job = app.scheduler.get_job("weekly_chase")
+        job = app.scheduler.get_job("weekly-chase")
         assert job is not None and isinstance(job.trigger, CronTrigger)
         fields = {f.name: str(f) for f in job.trigger.fields}
         assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("mon", "7", "45")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services import chase, circulation, corners
 from services.corners import Actor, actor_of
 from services.errors import ServiceError
+from services.notifications import render
 from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import (
@@ -540,8 +541,13 @@ async def test_weekly_chase_once_per_monitor_per_week(db: Database) -> None:
     lists = [(r, p) for k, r, p in rows if k == chase.MONITOR_LIST]
     assert sorted(r for r, _ in lists) == sorted([ids["MA"], ids["MB"]])
     by_reader = {r: p for r, p in lists}
-    assert {line["card_no"] for line in by_reader[ids["MA"]]["lines"]} == {"SA"}
-    assert {line["card_no"] for line in by_reader[ids["MB"]]["lines"]} == {"SB"}
+    # The list arrives pre-rendered, one line a loan: SA's two books to MA, SB's one to MB.
+    ma_lines = by_reader[ids["MA"]]["lines"].splitlines()
+    assert len(ma_lines) == 2 and all("（SA）" in line for line in ma_lines)
+    (mb_line,) = by_reader[ids["MB"]]["lines"].splitlines()
+    assert "（SB）" in mb_line
+    shown = render(chase.MONITOR_LIST, by_reader[ids["MA"]], TZ).text
+    assert shown.startswith("📋 <b>") and ma_lines[0] in shown
     # Each student on a list got their own reminder; nobody else did (G1's class has no monitor).
     reminded = sorted(r for k, r, _ in rows if k == chase.STUDENT_REMINDER)
     # NOW+2 days is another day: one more reminder each, but no second list the same week.

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
+from nlp.index import Indexer
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
-from services import importing
 from services.importing import (
     CatalogueReport,
     ImportFileError,
@@ -86,10 +86,10 @@ def indexed(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """Record the pks handed to the search-index hook, one list per import."""
     calls: list[list[int]] = []
 
-    async def fake_index(session: AsyncSession, record_pks: Sequence[int]) -> None:
+    async def fake_index(_: Indexer, session: AsyncSession, record_pks: Sequence[int]) -> None:
         calls.append(list(record_pks))
 
-    monkeypatch.setattr(importing, "index_records", fake_index)
+    monkeypatch.setattr(Indexer, "index_records", fake_index)
     return calls
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, update
 
-from nlp.index import index_records, rebuild_index
-from nlp.search import MAX_TOTAL, SearchResult, search
+from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
 from storage.db import Database
 from storage.models import Copy, CopyStatus, Record
 
@@ -30,6 +29,8 @@ class Book:
     series: str | None = None
     original_title: str | None = None
     translators: str | None = None
+    tags: str | None = None
+    summary: str | None = None
     loans: int = 0
     copies: list[str] = field(default_factory=lambda: ["on_shelf"])
 
@@ -112,10 +113,16 @@ CATALOGUE = [
 RECORD_IDS = {book.title: book.record_id for book in CATALOGUE}
 
 
-async def load_catalogue(db: Database, books: list[Book] = CATALOGUE) -> dict[str, int]:
+@dataclass
+class Library:
+    db: Database
+    engine: SearchEngine
+
+
+async def load_catalogue(lib: Library, books: list[Book] = CATALOGUE) -> dict[str, int]:
     """Insert the records and copies, then index them the way the importer does."""
     pks: dict[str, int] = {}
-    async with db.transaction() as session:
+    async with lib.db.transaction() as session:
         for n, book in enumerate(books):
             record = Record(
                 record_id=book.record_id,
@@ -128,6 +135,8 @@ async def load_catalogue(db: Database, books: list[Book] = CATALOGUE) -> dict[st
                 series=book.series,
                 original_title=book.original_title,
                 translators=book.translators,
+                tags=book.tags,
+                summary=book.summary,
                 loan_count=book.loans,
                 pub_date="2014-5",
             )
@@ -137,13 +146,13 @@ async def load_catalogue(db: Database, books: list[Book] = CATALOGUE) -> dict[st
             for c, status in enumerate(book.copies):
                 session.add(Copy(barcode=f"B{n}-{c}", record_pk=record.id, status=status))
         await session.flush()
-        await index_records(session, pks.values())
+        await lib.engine.index_records(session, pks.values())
     return pks
 
 
-async def find(db: Database, query: str, *, limit: int = 10, offset: int = 0) -> SearchResult:
-    async with db.transaction(read_only=True) as session:
-        return await search(session, query, limit=limit, offset=offset)
+async def find(lib: Library, query: str, *, limit: int = 10, offset: int = 0) -> SearchResult:
+    async with lib.db.transaction(read_only=True) as session:
+        return await lib.engine.search(session, query, limit=limit, offset=offset)
 
 
 def ids(result: SearchResult) -> list[str]:
@@ -151,9 +160,10 @@ def ids(result: SearchResult) -> list[str]:
 
 
 @pytest.fixture
-async def library(db: Database) -> Database:
-    await load_catalogue(db)
-    return db
+async def library(db: Database, search_engine: SearchEngine) -> Library:
+    lib = Library(db, search_engine)
+    await load_catalogue(lib)
+    return lib
 
 
 # (query, kind, record_ids of which one must be first)
@@ -192,26 +202,26 @@ FIRST_HIT = [
 
 
 @pytest.mark.parametrize(("query", "kind", "expected"), FIRST_HIT)
-async def test_first_hit(library: Database, query: str, kind: str, expected: set[str]) -> None:
+async def test_first_hit(library: Library, query: str, kind: str, expected: set[str]) -> None:
     result = await find(library, query)
     assert result.kind == kind
     assert result.hits, query
     assert result.hits[0].record_id in expected, (query, ids(result))
 
 
-async def test_author_finds_all_their_books_with_or_without_prefix(library: Database) -> None:
+async def test_author_finds_all_their_books_with_or_without_prefix(library: Library) -> None:
     for query in ("东野圭吾", "[日] 东野圭吾", "（日）东野圭吾"):
         result = await find(library, query)
         assert set(ids(result)[:4]) == {"s:1", "s:2", "s:3", "s:4"}, query
         assert ids(result)[0] == "s:2"  # same tier: the most borrowed first
 
 
-async def test_series_lists_its_books(library: Database) -> None:
+async def test_series_lists_its_books(library: Library) -> None:
     result = await find(library, HIGASHINO_SERIES)
     assert set(ids(result)[:3]) == {"s:1", "s:2", "s:3"}
 
 
-async def test_clc_class_lists_class_and_subclasses(library: Database) -> None:
+async def test_clc_class_lists_class_and_subclasses(library: Library) -> None:
     result = await find(library, "TP3")
     assert result.kind == "clc"
     assert set(ids(result)) == {"s:12", "s:13"}
@@ -222,7 +232,7 @@ async def test_clc_class_lists_class_and_subclasses(library: Database) -> None:
     assert ids(result)[0] == "s:7"  # the class itself before its subclass I247.57
 
 
-async def test_unknown_identifiers_find_nothing(library: Database) -> None:
+async def test_unknown_identifiers_find_nothing(library: Library) -> None:
     assert (await find(library, "I247.5/S77")).hits == []
     assert (await find(library, "I247.5/S77")).kind == "call_number"
     wrong_check_digit = await find(library, "9787544270879")
@@ -231,7 +241,7 @@ async def test_unknown_identifiers_find_nothing(library: Database) -> None:
     assert (await find(library, "Q1")).kind == "text"
 
 
-async def test_ranking_exact_prefix_partial_and_popularity(library: Database) -> None:
+async def test_ranking_exact_prefix_partial_and_popularity(library: Library) -> None:
     result = await find(library, "红楼梦")
     # Two exact titles (more borrowed first), then the prefix, then the title containing it.
     assert ids(result)[:4] == ["s:8", "s:9", "s:10", "s:11"]
@@ -241,7 +251,7 @@ async def test_ranking_exact_prefix_partial_and_popularity(library: Database) ->
     assert ids(result)[:2] == ["s:18", "s:17"]  # equal titles: 20 loans before 5
 
 
-async def test_availability_counts(library: Database) -> None:
+async def test_availability_counts(library: Library) -> None:
     hit = (await find(library, "解忧杂货店")).hits[0]
     # on_shelf + on_loan held; withdrawn and lost no longer count.
     assert (hit.on_shelf, hit.copies) == (1, 2)
@@ -262,7 +272,7 @@ HOSTILE = [
 ]
 
 
-async def test_hostile_input_is_harmless(library: Database) -> None:
+async def test_hostile_input_is_harmless(library: Library) -> None:
     # How fast these come back is measured by benchmarks/search.py, not asserted here.
     for query in HOSTILE:
         result = await find(library, query)
@@ -272,7 +282,7 @@ async def test_hostile_input_is_harmless(library: Database) -> None:
     assert (await find(library, "")).kind == "empty"
 
 
-async def test_paging_is_consistent(library: Database) -> None:
+async def test_paging_is_consistent(library: Library) -> None:
     whole = await find(library, "人民", limit=50)
     assert whole.total >= 5
     pages = []
@@ -284,33 +294,33 @@ async def test_paging_is_consistent(library: Database) -> None:
     assert (await find(library, "人民", offset=1000)).hits == []
 
 
-async def test_title_change_is_reindexed(library: Database) -> None:
+async def test_title_change_is_reindexed(library: Library) -> None:
     pk = (await find(library, "白夜行")).hits[0].record_pk
-    async with library.transaction() as session:
+    async with library.db.transaction() as session:
         await session.execute(update(Record).where(Record.id == pk).values(title="幻夜"))
-        await index_records(session, [pk])
+        await library.engine.index_records(session, [pk])
     assert ids(await find(library, "幻夜"))[0] == "s:2"
     assert "s:2" not in ids(await find(library, "白夜行"))
     assert ids(await find(library, "huanye"))[0] == "s:2"
 
 
-async def test_rebuild_gives_the_same_answers(library: Database) -> None:
+async def test_rebuild_gives_the_same_answers(library: Library) -> None:
     before = [ids(await find(library, q)) for q, _, _ in FIRST_HIT]
-    async with library.transaction() as session:
-        assert await rebuild_index(session) == len(CATALOGUE)
+    async with library.db.transaction() as session:
+        assert await library.engine.rebuild_index(session) == len(CATALOGUE)
     after = [ids(await find(library, q)) for q, _, _ in FIRST_HIT]
     assert before == after
 
 
-async def test_deleted_record_disappears(library: Database) -> None:
+async def test_deleted_record_disappears(library: Library) -> None:
     pk = (await find(library, "西游记")).hits[0].record_pk
-    async with library.transaction() as session:
+    async with library.db.transaction() as session:
         await session.execute(delete(Copy).where(Copy.record_pk == pk))
         await session.execute(delete(Record).where(Record.id == pk))
     # Stale index rows are ignored until the record is re-indexed...
     assert "s:16" not in ids(await find(library, "西游记"))
-    async with library.transaction() as session:
-        assert await index_records(session, [pk]) == 0  # ...which drops them.
+    async with library.db.transaction() as session:
+        assert await library.engine.index_records(session, [pk]) == 0  # ...which drops them.
     assert (await find(library, "xyj")).hits == []
 
 
@@ -319,7 +329,7 @@ COMPARED = [q for q, _, _ in FIRST_HIT] + ["东野圭吾", "红楼梦", "人民"
 
 @pytest.mark.postgres
 async def test_sqlite_and_postgresql_agree(
-    sqlite_template: object, pg_database: str, tmp_path: object
+    sqlite_template: object, pg_database: str, tmp_path: object, search_engine: SearchEngine
 ) -> None:
     import shutil
     from pathlib import Path
@@ -329,10 +339,10 @@ async def test_sqlite_and_postgresql_agree(
     assert isinstance(sqlite_template, Path) and isinstance(tmp_path, Path)
     target = tmp_path / "agree.sqlite3"
     shutil.copyfile(sqlite_template, target)
-    lite = Database(f"sqlite+aiosqlite:///{target}")
-    pg = Database(pg_database)
+    lite = Library(Database(f"sqlite+aiosqlite:///{target}"), search_engine)
+    pg = Library(Database(pg_database), search_engine)
     try:
-        await truncate_all(pg)
+        await truncate_all(pg.db)
         await load_catalogue(lite)
         await load_catalogue(pg)
         for query in COMPARED:
@@ -342,14 +352,17 @@ async def test_sqlite_and_postgresql_agree(
                 (h.record_id, h.score, h.on_shelf, h.copies) for h in b.hits
             ], query
     finally:
-        await lite.dispose()
-        await pg.dispose()
+        await lite.db.dispose()
+        await pg.db.dispose()
 
 
 @pytest.mark.parametrize("status", [s.value for s in CopyStatus])
-async def test_every_copy_status_is_counted_sensibly(db: Database, status: str) -> None:
-    await load_catalogue(db, [Book("c:1", "测试书", copies=[status, "on_shelf"])])
-    hit = (await find(db, "测试书")).hits[0]
+async def test_every_copy_status_is_counted_sensibly(
+    db: Database, search_engine: SearchEngine, status: str
+) -> None:
+    lib = Library(db, search_engine)
+    await load_catalogue(lib, [Book("c:1", "测试书", copies=[status, "on_shelf"])])
+    hit = (await find(lib, "测试书")).hits[0]
     gone = status in (CopyStatus.WITHDRAWN.value, CopyStatus.LOST.value)
     assert hit.copies == (1 if gone else 2)
     assert hit.on_shelf == (2 if status == CopyStatus.ON_SHELF.value else 1)

@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from nlp.search import SearchEngine
 from storage.db import Database
-from tests.integration.test_search import load_catalogue
+from tests.integration.test_search import Library, load_catalogue
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def library_url(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.Monke
     async def fill() -> None:
         db = Database(url)
         try:
-            await load_catalogue(db)
+            await load_catalogue(Library(db, SearchEngine(cache_dir=tmp_path / "jieba")))
         finally:
             await db.dispose()
 
@@ -36,7 +37,7 @@ def library_url(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_json_lines_from_stdin(library_url: str) -> None:
-    queries = ["解忧杂货店", "", "hlm", "978-7-5442-7087-8", "😀", "东野圭吾"]
+    queries = ["解忧杂货店", "", "hlm", "978-7-5442-7087-8", "😀", "东野圭吾", "9787544270879"]
     result = CliRunner().invoke(
         app, ["search", "--json", "--limit", "3"], input="".join(q + "\n" for q in queries)
     )
@@ -44,8 +45,9 @@ def test_json_lines_from_stdin(library_url: str) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["query"] for line in lines] == queries
     for line in lines:
-        assert set(line) == {"query", "results", "took_ms"}
+        assert set(line) == {"query", "results", "took_ms", "cpu_ms", "suggestions"}
         assert isinstance(line["took_ms"], float) and line["took_ms"] >= 0
+        assert isinstance(line["cpu_ms"], float) and line["cpu_ms"] >= 0
         assert len(line["results"]) <= 3
         for item in line["results"]:
             assert set(item) == {"record_id", "title", "author", "score"}
@@ -59,6 +61,16 @@ def test_json_lines_from_stdin(library_url: str) -> None:
     assert lines[2]["results"][0]["record_id"] == "s:8"
     assert lines[3]["results"][0]["record_id"] == "s:1"
     assert len(lines[5]["results"]) == 3
+    # An ISBN one digit off: nothing found, "did you mean" the catalogue's.
+    assert lines[6]["results"] == []
+    [suggestion] = lines[6]["suggestions"]
+    assert suggestion == {
+        "record_id": "s:1",
+        "title": "解忧杂货店",
+        "author": "[日] 东野圭吾",
+        "isbn": "9787544270878",
+    }
+    assert all(line["suggestions"] == [] for line in lines[:6])
 
 
 def test_readable_list(library_url: str) -> None:
@@ -76,6 +88,8 @@ def test_readable_list_shows_call_numbers_and_nothing_found(library_url: str) ->
     result = CliRunner().invoke(app, ["search", "完全不存在的书名啊"])
     assert result.exit_code == 0
     assert "没有找到" in result.stdout
+    result = CliRunner().invoke(app, ["search", "9787544270879"])
+    assert "你是不是要找" in result.stdout and "解忧杂货店" in result.stdout
 
 
 def test_single_query_as_json(library_url: str) -> None:

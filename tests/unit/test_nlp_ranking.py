@@ -4,50 +4,58 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from nlp.index import document_keys, document_terms, documents, terms_of
-from nlp.search import SearchResult, Unit, query_units, search
+from nlp.index import Indexer, terms_of
+from nlp.search import SearchEngine, SearchResult, Unit, query_units
+from nlp.segment import Segmenter
 from storage.db import Database
 from storage.models import Record
 
 
+@dataclass
+class Lite:
+    db: Database
+    engine: SearchEngine
+
+
 @pytest.fixture
-async def lite(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+async def lite(
+    sqlite_template: Path, tmp_path: Path, search_engine: SearchEngine
+) -> AsyncIterator[Lite]:
     target = tmp_path / "rank.sqlite3"
     shutil.copyfile(sqlite_template, target)
     database = Database(f"sqlite+aiosqlite:///{target}")
-    yield database
+    yield Lite(database, search_engine)
     await database.dispose()
 
 
-async def add(db: Database, *books: tuple[str, str | None, int]) -> list[int]:
+async def add(lib: Lite, *books: tuple[str, str | None, int]) -> list[int]:
     """(title, authors, loan_count) each; returns pks in order."""
-    from nlp.index import index_records
-
     pks = []
-    async with db.transaction() as session:
+    async with lib.db.transaction() as session:
         for n, (title, authors, loans) in enumerate(books):
             record = Record(record_id=f"r:{n}", title=title, authors=authors, loan_count=loans)
             session.add(record)
             await session.flush()
             pks.append(record.id)
-        await index_records(session, pks)
+        await lib.engine.index_records(session, pks)
     return pks
 
 
-async def find(db: Database, query: str, **kwargs: int) -> SearchResult:
-    async with db.transaction(read_only=True) as session:
-        return await search(session, query, **kwargs)
+async def find(lib: Lite, query: str, **kwargs: int) -> SearchResult:
+    async with lib.db.transaction(read_only=True) as session:
+        return await lib.engine.search(session, query, **kwargs)
 
 
 def titles(result: SearchResult) -> list[str]:
     return [hit.title for hit in result.hits]
 
 
-async def test_exact_before_prefix_before_contains_before_partial(lite: Database) -> None:
+async def test_exact_before_prefix_before_contains_before_partial(lite: Lite) -> None:
     await add(
         lite,
         ("说红楼梦", None, 900),  # contains the query
@@ -61,13 +69,13 @@ async def test_exact_before_prefix_before_contains_before_partial(lite: Database
     assert result.hits[0].score > result.hits[1].score > result.hits[2].score
 
 
-async def test_popularity_breaks_ties_then_record_pk(lite: Database) -> None:
+async def test_popularity_breaks_ties_then_record_pk(lite: Lite) -> None:
     pks = await add(lite, ("围城", None, 5), ("围城", None, 20), ("围城", None, 5))
     result = await find(lite, "围城")
     assert [hit.record_pk for hit in result.hits] == [pks[1], pks[0], pks[2]]
 
 
-async def test_order_is_deterministic_and_pages_agree(lite: Database) -> None:
+async def test_order_is_deterministic_and_pages_agree(lite: Lite) -> None:
     await add(lite, *[(f"中国故事{n}", "佚名", n % 3) for n in range(30)])
     first = await find(lite, "中国故事", limit=30)
     again = await find(lite, "中国故事", limit=30)
@@ -78,7 +86,7 @@ async def test_order_is_deterministic_and_pages_agree(lite: Database) -> None:
     assert paged == [h.record_pk for h in first.hits]
 
 
-async def test_author_match_outranks_a_title_word(lite: Database) -> None:
+async def test_author_match_outranks_a_title_word(lite: Lite) -> None:
     await add(lite, ("余华传", "张三", 100), ("活着", "余华", 0), ("兄弟", "余华", 1))
     assert titles(await find(lite, "余华"))[:2] == ["兄弟", "活着"]
 
@@ -94,25 +102,26 @@ async def test_author_match_outranks_a_title_word(lite: Database) -> None:
         ("危险 北京出版社", {"危险", "北京"}, set()),  # publisher suffixes dropped
     ],
 )
-def test_query_units(query: str, required: set[str], optional: set[str]) -> None:
-    units = query_units(query)
+def test_query_units(
+    query: str, required: set[str], optional: set[str], search_engine: SearchEngine
+) -> None:
+    units = query_units(query, search_engine.segmenter)
     assert {u.term for u in units if u.required} == required
     assert {u.term for u in units if not u.required} == optional
 
 
-def test_library_words_make_a_title_one_word() -> None:
-    from nlp import segment
-
-    segment.load()
+def test_library_words_make_a_title_one_word(tmp_path: Path) -> None:
+    segmenter = Segmenter(tmp_path)
+    segmenter.load()
     title = "枫桥夜泊记事簿"
-    before = {u.term for u in query_units(title) if u.required}
-    segment.add_library_words([title])
-    after = {u.term for u in query_units(title) if u.required}
+    before = {u.term for u in query_units(title, segmenter) if u.required}
+    segmenter.add_library_words([title])
+    after = {u.term for u in query_units(title, segmenter) if u.required}
     assert before < after == {"枫桥", "桥夜", "夜泊", "泊记", "记事", "事簿"}
 
 
-def test_bigrams_across_jieba_words_are_optional() -> None:
-    units = {u.term: u for u in query_units("东野圭吾解忧")}
+def test_bigrams_across_jieba_words_are_optional(search_engine: SearchEngine) -> None:
+    units = {u.term: u for u in query_units("东野圭吾解忧", search_engine.segmenter)}
     assert units["解忧"].required
     assert not units["吾解"].required
     assert isinstance(units["解忧"], Unit)
@@ -133,8 +142,10 @@ def test_index_terms_and_keys() -> None:
         isbn="9787544270878",
         clc="I247.5",
         call_number="i247.5/s77",
+        tags="推理;日本",
+        summary="一家杂货店，收到的烦恼信都会得到回答，奇迹就此发生。",
     )
-    [(pk, terms, keys)] = documents([row])
+    [(pk, terms, keys)] = Indexer().documents([row])
     assert pk == 7
     assert terms["解忧"] & 1 and terms["东野"] & 4 and terms["南海"] & 64
     assert ("t", "解忧杂货店") in keys
@@ -145,4 +156,13 @@ def test_index_terms_and_keys() -> None:
     assert ("b", "9787544270878") in keys
     assert ("n", "I247.5/S77") in keys
     assert ("c", "I247.5") in keys
-    assert callable(document_keys) and callable(document_terms)
+    # Subjects: tags first, then the class names from the most specific class up.
+    assert ("g", "推理#0") in keys and ("g", "日本#1") in keys
+    assert ("g", "新体长篇#2") not in keys  # the project's own table stops at I247
+    assert ("g", "当代作品#2") in keys and ("g", "文学#5") in keys
+    assert ("q", "dongyeguiwu") in keys and ("j", "dygw") in keys
+    assert ("f", "jieyouzahuodial") in keys
+    assert ("x", "".join(sorted("解忧杂货店"))) in keys
+    assert terms["dongye"] & 4 and terms["dongyeguiwu"] & 4 and terms["dygw"] & 4
+    assert terms["guiwu"] == 512  # a given name alone counts less than a surname
+    assert terms["推理"] & 128 and terms["奇迹"] & 256 and not terms["奇迹"] & 1

@@ -1,7 +1,7 @@
 """class corners: swap outcomes, damaged copies, draft batches, corner holders
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-29 22:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

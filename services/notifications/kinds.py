@@ -1,0 +1,308 @@
+"""Every kind of push, declared once: its payload, its dedupe key, its template, its buttons.
+
+A kind's payload is a pydantic model stored as JSON in the outbox row. The template is a locale key
+whose placeholders are the payload's fields (titles escaped, datetimes shown as school dates).
+Buttons are described without aiogram: a locale key for the label and an action the handlers carry
+out with the id found in the payload's ``ref`` field (handlers/notify.py turns them into a
+keyboard). Another feature declares its kind here, next to the others, with ``declare``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+
+class Action(enum.StrEnum):
+    RENEW = "renew"
+    KEEP_HOLD = "keep"
+    DROP_HOLD = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str  # locale key
+    action: Action
+    ref: str  # the payload field holding the id the action works on
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind(Generic[P]):
+    name: str
+    payload: type[P]
+    template: str
+    dedupe: Callable[[P], str]
+    buttons: tuple[Button, ...] = ()
+    # A reader may switch it off in /settings (overdue reminders, for one, cannot be).
+    optional: bool = False
+    # Another template for some payloads (e.g. a teacher's book delivered to the office).
+    variant: Callable[[P], str | None] = field(default=lambda _p: None)
+    # Shown in /settings and by `shuxiang scheduler --list`.
+    label: str = ""
+
+    def template_for(self, payload: P) -> str:
+        return self.variant(payload) or self.template
+
+    def dump(self, payload: P) -> dict[str, Any]:
+        return payload.model_dump(mode="json")
+
+    def load(self, data: dict[str, Any]) -> P:
+        return self.payload.model_validate(data)
+
+
+KINDS: dict[str, Kind[Any]] = {}
+
+
+def declare(kind: Kind[P]) -> Kind[P]:
+    if kind.name in KINDS:
+        raise ValueError(f"notification kind {kind.name!r} declared twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind_named(name: str) -> Kind[Any] | None:
+    return KINDS.get(name)
+
+
+# -- payloads ----------------------------------------------------------------------------------
+
+
+class HoldReadyPayload(BaseModel):
+    hold_id: int
+    record_pk: int
+    title: str
+    ready_until: datetime
+    deliver_to_office: bool = False
+
+
+class HoldPayload(BaseModel):
+    hold_id: int
+    title: str
+    ready_until: datetime
+
+
+class LoanPayload(BaseModel):
+    loan_id: int
+    title: str
+    due_at: datetime
+    # The reminder's own date slot (school date, ISO): part of the dedupe key.
+    slot: str
+    days: int = 0
+
+
+class ReservedPayload(BaseModel):
+    loan_id: int
+    title: str
+    due_at: datetime
+
+
+class NoticePayload(BaseModel):
+    # Names the broadcast (e.g. "2027-w10"): with the reader, the dedupe key.
+    notice: str
+    reader_id: int
+    text: str
+
+
+# -- kinds -------------------------------------------------------------------------------------
+
+HOLD_READY = declare(
+    Kind(
+        name="hold_ready",
+        payload=HoldReadyPayload,
+        template="notify.hold_ready",
+        dedupe=lambda p: f"hold_ready:{p.hold_id}",
+        buttons=(
+            Button("notify.keep_button", Action.KEEP_HOLD, "hold_id"),
+            Button("notify.drop_button", Action.DROP_HOLD, "hold_id"),
+        ),
+        variant=lambda p: "notify.hold_ready_office" if p.deliver_to_office else None,
+        label="notify.kind_hold_ready",
+    )
+)
+HOLD_ENDING = declare(
+    Kind(
+        name="hold_ending",
+        payload=HoldPayload,
+        template="notify.hold_ending",
+        dedupe=lambda p: f"hold-ending:{p.hold_id}",
+        buttons=(Button("notify.drop_button", Action.DROP_HOLD, "hold_id"),),
+        optional=True,
+        label="notify.kind_hold_ending",
+    )
+)
+HOLD_EXPIRED = declare(
+    Kind(
+        name="hold_expired",
+        payload=HoldPayload,
+        template="notify.hold_expired",
+        dedupe=lambda p: f"hold-expired:{p.hold_id}",
+        label="notify.kind_hold_expired",
+    )
+)
+DUE_SOON = declare(
+    Kind(
+        name="due_soon",
+        payload=LoanPayload,
+        template="notify.due_soon",
+        dedupe=lambda p: f"due-soon:{p.loan_id}:{p.slot}",
+        buttons=(Button("notify.renew_button", Action.RENEW, "loan_id"),),
+        optional=True,
+        label="notify.kind_due_soon",
+    )
+)
+DUE_DAY = declare(
+    Kind(
+        name="due_day",
+        payload=LoanPayload,
+        template="notify.due_day",
+        dedupe=lambda p: f"due-day:{p.loan_id}:{p.slot}",
+        buttons=(Button("notify.renew_button", Action.RENEW, "loan_id"),),
+        optional=True,
+        label="notify.kind_due_day",
+    )
+)
+OVERDUE = declare(
+    Kind(
+        name="overdue",
+        payload=LoanPayload,
+        template="notify.overdue",
+        dedupe=lambda p: f"overdue:{p.loan_id}:{p.slot}",
+        label="notify.kind_overdue",
+    )
+)
+RESERVED_NOTE = declare(
+    Kind(
+        name="reserved_note",
+        payload=ReservedPayload,
+        template="notify.reserved_note",
+        dedupe=lambda p: f"reserved-note:{p.loan_id}",
+        label="notify.kind_reserved_note",
+    )
+)
+
+NOTICE = declare(
+    Kind(
+        name="notice",
+        payload=NoticePayload,
+        template="notify.notice",
+        dedupe=lambda p: f"notice:{p.notice}:{p.reader_id}",
+        label="notify.kind_notice",
+    )
+)
+
+# -- class corners and the chase (list-shaped payloads arrive pre-rendered as one text field) --
+
+
+class CornerBatchPayload(BaseModel):
+    swap_id: int
+    monitor_id: int
+    class_name: str
+    incoming: int
+    outgoing: int
+
+
+class CornerDiscrepancyPayload(BaseModel):
+    item_id: int
+    librarian_id: int
+    class_name: str
+    barcode: str
+    title: str
+    direction: str  # shown as is (送去 / 还回)
+    outcome: str  # shown as is (缺少 / 破损)
+
+
+class CornerBringBackPayload(BaseModel):
+    hold_id: int
+    monitor_id: int
+    copy_id: int
+    barcode: str
+    title: str
+    class_name: str
+
+
+class ChaseListPayload(BaseModel):
+    monitor_id: int
+    class_name: str
+    week: str  # ISO week, e.g. "2026-W48": one list per monitor, class and week
+    lines: str
+
+
+class ChaseStudentPayload(BaseModel):
+    reader_id: int
+    day: str  # school date, ISO: one reminder per student and day
+    books: str
+
+
+class ClearancePayload(BaseModel):
+    reader_id: int
+    day: str
+    books: str
+
+
+CORNER_BATCH = declare(
+    Kind(
+        name="corner_batch",
+        payload=CornerBatchPayload,
+        template="notify_corners.batch",
+        dedupe=lambda p: f"corner_batch:{p.swap_id}:{p.monitor_id}",
+        variant=lambda p: "notify_corners.batch_return" if not p.incoming else None,
+        label="notify_corners.kind_batch",
+    )
+)
+CORNER_DISCREPANCY = declare(
+    Kind(
+        name="corner_discrepancy",
+        payload=CornerDiscrepancyPayload,
+        template="notify_corners.discrepancy",
+        dedupe=lambda p: f"corner_discrepancy:{p.item_id}:{p.librarian_id}",
+        label="notify_corners.kind_discrepancy",
+    )
+)
+CORNER_BRING_BACK = declare(
+    Kind(
+        name="corner_bring_back",
+        payload=CornerBringBackPayload,
+        template="notify_corners.bring_back",
+        dedupe=lambda p: f"corner_bring_back:{p.hold_id}:{p.monitor_id}",
+        label="notify_corners.kind_bring_back",
+    )
+)
+CHASE_MONITOR_LIST = declare(
+    Kind(
+        name="chase_monitor_list",
+        payload=ChaseListPayload,
+        template="notify_corners.chase_list",
+        dedupe=lambda p: f"chase_monitor_list:{p.monitor_id}:{p.class_name}:{p.week}",
+        label="notify_corners.kind_chase_list",
+    )
+)
+CHASE_STUDENT = declare(
+    Kind(
+        name="chase_student",
+        payload=ChaseStudentPayload,
+        template="notify_corners.student",
+        dedupe=lambda p: f"chase_student:{p.reader_id}:{p.day}",
+        label="notify_corners.kind_student",
+    )
+)
+CLEARANCE_REMINDER = declare(
+    Kind(
+        name="clearance_reminder",
+        payload=ClearancePayload,
+        template="notify_corners.clearance",
+        dedupe=lambda p: f"clearance_reminder:{p.reader_id}:{p.day}",
+        label="notify_corners.kind_clearance",
+    )
+)
+
+
+def optional_kinds() -> list[Kind[Any]]:
+    return [kind for kind in KINDS.values() if kind.optional]
