@@ -314,6 +314,22 @@ def test_every_kind_renders_from_its_template() -> None:
         "notice": "2027-w10",
         "reader_id": 5,
         "text": "<三体>",
+        # Class corners: class names and pre-rendered lists are escaped too.
+        "swap_id": 6,
+        "item_id": 7,
+        "copy_id": 8,
+        "monitor_id": 9,
+        "librarian_id": 10,
+        "class_name": "<三体>",
+        "incoming": 3,
+        "outgoing": 2,
+        "barcode": "B1",
+        "direction": "送去",
+        "outcome": "缺少",
+        "week": "2027-W10",
+        "day": "2027-03-28",
+        "lines": "<三体>",
+        "books": "<三体>",
     }
     for name, kind in KINDS.items():
         data = {k: v for k, v in samples.items() if k in kind.payload.model_fields}
