@@ -145,6 +145,7 @@ def build_app(
         policy=policy,
         tz=settings.tz,
         shelf_map=dict(settings.shelf_map),
+        monitors_per_class=settings.corner_monitors_per_class,
         reminder_defaults_off=frozenset(settings.reminders_default_off),
         search=search,
         roster=roster,

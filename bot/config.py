@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # pauses binding and alerts the librarians).
     bind_fails_per_user: int = Field(default=5, ge=1)
     bind_fails_across_bot: int = Field(default=50, ge=1)
+    # Class reading corners: monitors per class; when each monitor gets the weekly 催书单.
+    corner_monitors_per_class: int = Field(default=2, ge=1, le=10)
+    chase_weekday: str = Field(default="fri", pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")
+    chase_time: str = Field(default="16:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 

@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
+from services.chase import weekly_chase as chase_sweep
 from services.notifications.quiet import parse_clock
 from services.policy import LoanPolicy
 from services.reminders import (
@@ -144,6 +145,13 @@ def every_minutes(minutes: int) -> TriggerFactory:
     return lambda settings: IntervalTrigger(minutes=minutes, timezone=settings.tz)
 
 
+def chase_slot(settings: Settings) -> BaseTrigger:
+    at = parse_clock(settings.chase_time)
+    return CronTrigger(
+        day_of_week=settings.chase_weekday, hour=at.hour, minute=at.minute, timezone=settings.tz
+    )
+
+
 def nightly(settings: Settings) -> BaseTrigger:
     return CronTrigger(hour=3, timezone=settings.tz)
 
@@ -189,6 +197,14 @@ def monthly(settings: Settings) -> BaseTrigger:
     return CronTrigger(day=1, hour=9, timezone=settings.tz)
 
 
+async def weekly_chase(ctx: JobContext) -> int:
+    """Each class's overdue list to its own monitors, once per week (the sender delivers it)."""
+    async with ctx.db.transaction() as session:
+        run = await chase_sweep(session, now=ctx.clock(), tz=ctx.settings.tz)
+    log.info("weekly chase: %d lists, %d student reminders", run.lists, run.reminders)
+    return run.lists + run.reminders
+
+
 async def no_weekly_list(ctx: JobContext) -> int:
     """The weekly slot's default: nothing to send until a feature provides the list."""
     return 0
@@ -204,6 +220,10 @@ def build_registry() -> JobRegistry:
         ScheduledJob("hold-expiry", every_minutes(10), hold_expiry, "jobs.hold_expiry", 600)
     )
     registry.add(ScheduledJob("weekly", weekly, no_weekly_list, "jobs.weekly"))
+    # A late chase (the bot was down on Friday afternoon) still goes out the same evening.
+    registry.add(
+        ScheduledJob("weekly-chase", chase_slot, weekly_chase, "corners.job_weekly_chase", 6 * 3600)
+    )
     registry.add(ScheduledJob("forget-updates", nightly, forget_updates, "jobs.forget_updates"))
     registry.add(
         ScheduledJob("reading-stars", monthly, announce_stars, "stats.job_stars", 6 * 3600)

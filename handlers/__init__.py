@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # importing aiogram costs ~150 MB: CLI commands that never re
 def get_routers() -> list[Router]:
     """Order matters: commands and buttons first, free-text search next, the fallback last."""
     from handlers import (
+        corners,
         errors,
         fallback,
         holds,
@@ -23,5 +24,17 @@ def get_routers() -> list[Router]:
         stats,
     )
 
-    modules = (errors, start, librarian, stats, loans, holds, notify, settings, search, fallback)
+    modules = (
+        errors,
+        start,
+        librarian,
+        corners,
+        stats,
+        loans,
+        holds,
+        notify,
+        settings,
+        search,
+        fallback,
+    )
     return [module.build_router() for module in modules]

@@ -70,3 +70,15 @@ class SettingsCB(CallbackData, prefix="st"):
 
     kind: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
     on: bool
+
+
+class SwapItemCB(CallbackData, prefix="ci"):
+    """收到 / 缺少 / 破损 for one copy of a corner batch."""
+
+    item_id: RowId
+    outcome: Annotated[int, Field(ge=0, le=2)]  # index into OUTCOMES
+
+
+class SwapSendCB(CallbackData, prefix="cs"):
+    swap_id: RowId
+    send: bool = True  # False: cancel the draft

@@ -17,11 +17,19 @@ from services.circulation import HoldView, LoanView
 
 READER_COMMANDS = ("start", "help", "bind", "unbind", "loans", "holds", "settings")
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader", "stats", "stars", "suggestions")
+# Class corners: described under the corners catalogue.
+CORNER_LIBRARIAN_COMMANDS = ("monitor", "batch", "desk", "back", "cuishu", "clearance")
 
 
 def bot_commands(tr: Translator, *, librarian: bool = False) -> list[BotCommand]:
     names = READER_COMMANDS + (LIBRARIAN_COMMANDS if librarian else ())
-    return [BotCommand(command=name, description=tr(f"commands.{name}")) for name in names]
+    commands = [BotCommand(command=name, description=tr(f"commands.{name}")) for name in names]
+    if librarian:
+        commands += [
+            BotCommand(command=name, description=tr(f"corners.command_{name}"))
+            for name in CORNER_LIBRARIAN_COMMANDS
+        ]
+    return commands
 
 
 def main_menu(tr: Translator) -> ReplyKeyboardMarkup:

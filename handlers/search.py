@@ -83,6 +83,9 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
         lines.append(tr("card.no_copies"))
     if card.in_corners:
         lines.append(tr("card.corners", count=card.in_corners))
+        places = "、".join(tr("corners.in_corner", class_name=esc(c)) for c in card.corner_names)
+        if places:
+            lines.append(places)
     if card.waiting:
         lines.append(tr("card.waiting", count=card.waiting))
     return "\n".join(lines + _my_state(tr, card, tz))

@@ -90,8 +90,10 @@ async def help_(
     message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
 ) -> None:
     text = tr("start.help")
+    if reader is not None and reader.is_monitor:
+        text += "\n\n" + tr("corners.help_monitor")
     if reader is not None and reader.is_librarian:
-        text += "\n\n" + tr("start.help_librarian")
+        text += "\n\n" + tr("start.help_librarian") + "\n\n" + tr("corners.help_librarian")
     replies.add(message.answer(text, reply_markup=main_menu(tr)))
 
 

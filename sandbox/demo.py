@@ -22,15 +22,16 @@ from nlp.index import Indexer
 from sandbox.emulator import BotApiEmulator
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
-from services import circulation
+from services import circulation, corners
 from services.catalogue import suggest_purchase
+from services.corners import Actor
 from services.errors import ServiceError
 from services.i18n import t
 from services.importing import import_catalogue, import_readers
 from services.readers import bind, issue_codes, reader_for_telegram
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Copy, CopyStatus, Reader, Record, Role, utcnow
+from storage.models import ClassMonitor, Copy, CopyStatus, Reader, Record, Role, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,18 @@ class Persona:
     role: str
     card_no: str
     name: str
+    # Shown instead of the role's name (a class monitor is a student with a duty).
+    label_key: str | None = None
 
     def as_webchat(self) -> dict[str, object]:
-        label = f"{t(f'role.{self.role}')} {self.name}"
+        label = f"{t(self.label_key or f'role.{self.role}')} {self.name}"
         return {"user_id": self.user_id, "label": label, "first_name": self.name}
 
 
 PERSONA_IDS = {Role.STUDENT.value: 900001, Role.TEACHER.value: 900002, Role.LIBRARIAN.value: 900003}
+MONITOR_ID = 900004
+# The sample monitor's class gets a proposed batch of this many books to confirm.
+DEMO_BATCH = 8
 
 
 async def load_sample_data(db: Database, indexer: Indexer | None = None) -> tuple[bool, str]:
@@ -92,6 +98,92 @@ async def ensure_personas(db: Database, settings: Settings) -> list[Persona]:
                 await bind(session, code=code.code, telegram_user_id=user_id, chat_id=user_id)
             personas.append(Persona(user_id, role, reader.card_no, reader.name))
     return personas
+
+
+async def ensure_monitor(db: Database, settings: Settings, personas: list[Persona]) -> None:
+    """A classmate of the sample student is their class's library monitor (班级图书管理员)."""
+    student = next((p for p in personas if p.role == Role.STUDENT.value), None)
+    if student is None:
+        return
+    async with db.transaction() as session:
+        class_name = await session.scalar(
+            select(Reader.class_name).where(Reader.card_no == student.card_no)
+        )
+        monitor = await session.scalar(
+            select(Reader)
+            .where(Reader.class_name == class_name, Reader.role == Role.STUDENT.value)
+            .where(Reader.card_no != student.card_no, Reader.active.is_(True))
+            .order_by(Reader.card_no)
+            .limit(1)
+        )
+        if class_name is None or monitor is None:
+            return
+        appointed = await session.scalar(
+            select(ClassMonitor.id).where(ClassMonitor.reader_id == monitor.id).limit(1)
+        )
+        if appointed is None:
+            await corners.appoint_monitor(
+                session,
+                Actor.cli(),
+                card_no=monitor.card_no,
+                class_name=class_name,
+                limit=settings.corner_monitors_per_class,
+            )
+        if await reader_for_telegram(session, MONITOR_ID) is None:
+            (code,) = await issue_codes(
+                session, policy=settings.loan_policy(), card_nos=[monitor.card_no]
+            )
+            await bind(session, code=code.code, telegram_user_id=MONITOR_ID, chat_id=MONITOR_ID)
+    personas.append(
+        Persona(
+            MONITOR_ID,
+            Role.STUDENT.value,
+            monitor.card_no,
+            monitor.name,
+            label_key="corners.persona_monitor",
+        )
+    )
+
+
+async def seed_corner(db: Database, settings: Settings, personas: list[Persona]) -> None:
+    """Fresh sample data: a batch on its way to the monitor's class corner (to confirm in the
+    chat) and a classmate with an overdue book (for /cuishu and the weekly list)."""
+    monitor = next((p for p in personas if p.user_id == MONITOR_ID), None)
+    student = next((p for p in personas if p.role == Role.STUDENT.value), None)
+    if monitor is None or student is None:
+        return
+    try:
+        async with db.transaction() as session:
+            class_name = await session.scalar(
+                select(Reader.class_name).where(Reader.card_no == monitor.card_no)
+            )
+            late = await session.scalar(
+                select(Reader.card_no)
+                .where(Reader.class_name == class_name, Reader.role == Role.STUDENT.value)
+                .where(Reader.card_no.not_in((monitor.card_no, student.card_no)))
+                .order_by(Reader.card_no.desc())
+                .limit(1)
+            )
+            shelf = await session.scalar(
+                select(Copy.barcode)
+                .where(Copy.status == CopyStatus.ON_SHELF.value)
+                .order_by(Copy.barcode.desc())
+                .limit(1)
+            )
+            if late and shelf:
+                await circulation.checkout(
+                    session,
+                    card_no=late,
+                    barcode=shelf,
+                    policy=settings.loan_policy(),
+                    now=utcnow() - timedelta(days=45),
+                )
+            proposal = await corners.propose(
+                session, Actor.cli(), class_name=str(class_name), size=DEMO_BATCH
+            )
+            await corners.send_batch(session, Actor.cli(), swap_id=proposal.view.swap_id)
+    except ServiceError as exc:  # sample data that doesn't fit the plan is not fatal
+        log.warning("sandbox corner seed: %s", exc.render())
 
 
 async def seed_circulation(db: Database, settings: Settings, personas: list[Persona]) -> None:
@@ -255,9 +347,11 @@ async def start_sandbox(
     await upgrade(db.engine)
     fresh, loaded = await load_sample_data(db, search.indexer)
     personas = await ensure_personas(db, settings)
+    await ensure_monitor(db, settings, personas)
     if fresh:
         await seed_history(db, settings)
         await seed_circulation(db, settings, personas)
+        await seed_corner(db, settings, personas)
 
     emulator = BotApiEmulator(
         SANDBOX_TOKEN,

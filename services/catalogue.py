@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.search import SearchEngine, SearchResult
 from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, queue_position, waiting_count
+from services.corners import corner_names
 from services.errors import ServiceError
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
@@ -45,6 +46,8 @@ class BookCard:
     on_shelf: int
     in_corners: int
     waiting: int
+    # Classes whose reading corner holds a copy ("在高一(3)班图书角").
+    corner_names: tuple[str, ...]
     # The viewing reader's own relation to the title.
     my_hold_id: int | None
     my_hold_status: HoldStatus | None
@@ -142,6 +145,9 @@ async def book_card(
         on_shelf=on_shelf,
         in_corners=counts.get(CopyStatus.IN_CORNER.value, 0),
         waiting=await waiting_count(session, record_pk),
+        corner_names=tuple(await corner_names(session, record_pk))
+        if counts.get(CopyStatus.IN_CORNER.value)
+        else (),
         my_hold_id=hold.id if hold else None,
         my_hold_status=HoldStatus(hold.status) if hold else None,
         my_hold_position=await queue_position(session, hold) if hold else 0,

@@ -80,6 +80,8 @@ class CopyStatus(enum.StrEnum):
     IN_TRANSIT = "in_transit"
     LOST = "lost"
     WITHDRAWN = "withdrawn"
+    # Reported damaged by a class monitor or at the desk; out of circulation until repaired.
+    DAMAGED = "damaged"
 
 
 class HoldStatus(enum.StrEnum):
@@ -101,9 +103,21 @@ class OutboxStatus(enum.StrEnum):
 
 
 class SwapStatus(enum.StrEnum):
-    PROPOSED = "proposed"
+    DRAFT = "draft"  # the librarian is still scanning barcodes into it
+    PROPOSED = "proposed"  # sent: waiting for its copies to be confirmed
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+
+
+class SwapDirection(enum.StrEnum):
+    IN = "in"  # from the library into the corner
+    OUT = "out"  # back from the corner to the library
+
+
+class SwapOutcome(enum.StrEnum):
+    RECEIVED = "received"  # 收到
+    MISSING = "missing"  # 缺少
+    DAMAGED = "damaged"  # 破损
 
 
 class SuggestionStatus(enum.StrEnum):
@@ -382,13 +396,31 @@ class CornerSwapItem(Base):
     __table_args__ = (
         UniqueConstraint("swap_id", "copy_id"),
         CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        CheckConstraint(f"outcome IS NULL OR {_in('outcome', SwapOutcome)}", name="outcome"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     swap_id: Mapped[int] = mapped_column(ForeignKey("corner_swaps.id", ondelete="CASCADE"))
-    copy_id: Mapped[int] = mapped_column(ForeignKey("copies.id"))
+    copy_id: Mapped[int] = mapped_column(ForeignKey("copies.id"), index=True)
     # 'in': from the library into the corner; 'out': back from the corner to the library.
     direction: Mapped[str] = mapped_column(String(3))
+    # None until confirmed: the copy's status changes only then.
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    confirmed_at: Mapped[datetime | None]
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("readers.id"))
+
+
+class CornerHolder(Base):
+    """Who has a corner book right now, when the monitor chose to write it down (optional)."""
+
+    __tablename__ = "corner_holders"
+
+    copy_id: Mapped[int] = mapped_column(
+        ForeignKey("copies.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("readers.id"))
 
 
 class PurchaseSuggestion(Base):

@@ -18,6 +18,8 @@ def _register_command_groups() -> None:
     # Each group lives in its own module so the groups grow independently.
     from bot.cli import (
         calendar,
+        clearance,
+        corners,
         db,
         desk,
         imports,
@@ -29,7 +31,20 @@ def _register_command_groups() -> None:
         suggestions,
     )
 
-    groups = (run, db, imports, readers, desk, search, report, suggestions, scheduler, calendar)
+    groups = (
+        run,
+        db,
+        imports,
+        readers,
+        desk,
+        search,
+        corners,
+        clearance,
+        report,
+        suggestions,
+        scheduler,
+        calendar,
+    )
     for group in groups:
         group.register(app)
 

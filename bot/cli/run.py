@@ -94,6 +94,9 @@ def demo(
             librarian = next((p.name for p in sandbox.personas if p.role == "librarian"), "-")
             teacher = next((p.name for p in sandbox.personas if p.role == "teacher"), "-")
             typer.echo(loaded)
+            monitor = next((p for p in sandbox.personas if p.label_key), None)
+            if monitor is not None:
+                typer.echo(t("corners.demo_monitor", name=monitor.name, card_no=monitor.card_no))
             typer.echo(
                 t(
                     "cli.demo_ready",

@@ -52,6 +52,7 @@ def configure_logging(settings: Settings) -> None:
         "alembic",
         "apscheduler.executors.default",
         "apscheduler.scheduler",  # "Adding job tentatively", once per job at every start
+        "aiosqlite",  # two lines per cursor call: a migration alone fills a pipe's buffer
     ):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import actor_for, record_audit
 from services.calendar import next_open_due
 from services.circulation.common import COUNTED, lock_record, queue_position
+from services.corner_requests import request_bring_back
 from services.errors import ServiceError
 from services.notifications import (
     HOLD_EXPIRED,
@@ -166,6 +167,8 @@ async def place_hold(
     except IntegrityError:
         raise ServiceError("hold.already", title=record.title) from None
     record_audit(session, actor_for(reader.id), "hold", {"hold_id": hold.id}, now=now)
+    # Nothing on the shelf: a copy in a class corner is the quickest way to this reader.
+    await request_bring_back(session, hold=hold, record=record, now=now)
     await tell_borrowers(session, record, now)
     return HoldPlaced(
         hold_id=hold.id,

@@ -3,6 +3,12 @@ the sender (outbox.py), rendered from its template (render.py), timed by quiet h
 The sweeps that queue reminders live in services/reminders.py; the sender in bot/sender.py."""
 
 from services.notifications.kinds import (
+    CHASE_MONITOR_LIST,
+    CHASE_STUDENT,
+    CLEARANCE_REMINDER,
+    CORNER_BATCH,
+    CORNER_BRING_BACK,
+    CORNER_DISCREPANCY,
     DUE_DAY,
     DUE_SOON,
     HOLD_ENDING,
@@ -40,6 +46,12 @@ from services.notifications.quiet import QuietHours
 from services.notifications.render import Rendered, RenderedButton, UnknownKind, render
 
 __all__ = [
+    "CHASE_MONITOR_LIST",
+    "CHASE_STUDENT",
+    "CLEARANCE_REMINDER",
+    "CORNER_BATCH",
+    "CORNER_BRING_BACK",
+    "CORNER_DISCREPANCY",
     "DUE_DAY",
     "DUE_SOON",
     "HOLD_ENDING",

@@ -99,3 +99,30 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
         assert "我的借阅（2 本）" in await self_check(sandbox)
     finally:
         await sandbox.stop()
+
+
+async def test_sandbox_has_a_class_monitor_with_a_batch_and_a_chase(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
+    )
+    sandbox, _ = await start_sandbox(settings, port=0)
+    try:
+        emu = sandbox.emulator
+        monitor = next(p for p in sandbox.personas if p.label_key)
+        async with aiohttp.ClientSession() as http, http.get(sandbox.url) as page:
+            assert f"班级图书管理员 {monitor.name}" in await page.text()
+        sent = emu.send_text(monitor.user_id, "/corner")
+        batch = await emu.wait_for_bot_message(
+            monitor.user_id, after_message_id=sent["message"]["message_id"], contains="送来的新书"
+        )
+        assert "待确认 8 / 共 8 册" in batch["text"]
+        since = emu.mark()
+        emu.press_button_text(monitor.user_id, batch["message_id"], "1 收到")
+        await emu.wait_for_bot_message(monitor.user_id, since=since, contains="待确认 7")
+        sent = emu.send_text(monitor.user_id, "/cuishu")
+        chase = await emu.wait_for_bot_message(
+            monitor.user_id, after_message_id=sent["message"]["message_id"], contains="催书单"
+        )
+        assert "超期" in chase["text"]
+    finally:
+        await sandbox.stop()
