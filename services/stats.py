@@ -509,7 +509,8 @@ async def suggestion_groups(
 async def weeding_list(
     session: AsyncSession, *, years: int, now: datetime | None = None
 ) -> list[WeedCandidate]:
-    """Copies (剔旧候选) in the collection for at least ``years`` years and not lent since."""
+    """Copies (剔旧候选) in the collection for at least ``years`` years and not lent since, and
+    every copy marked damaged (破损), however recent or popular."""
     since = (now or utcnow()) - timedelta(days=round(365.25 * years))
     last_lent = (
         select(Loan.copy_id, func.max(Loan.lent_at).label("last_lent"))
@@ -522,8 +523,13 @@ async def weeding_list(
         .outerjoin(last_lent, last_lent.c.copy_id == Copy.id)
         .where(
             Copy.status.not_in(GONE),
-            Copy.created_at < since,
-            or_(last_lent.c.last_lent.is_(None), last_lent.c.last_lent < since),
+            or_(
+                Copy.status == CopyStatus.DAMAGED.value,
+                and_(
+                    Copy.created_at < since,
+                    or_(last_lent.c.last_lent.is_(None), last_lent.c.last_lent < since),
+                ),
+            ),
         )
         .order_by(Record.clc, Copy.barcode)
     )

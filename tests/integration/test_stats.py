@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import update
 
 from services.errors import ServiceError
 from services.stats import (
@@ -25,6 +26,7 @@ from services.stats import (
     weeding_list,
 )
 from storage.db import Database
+from storage.models import Copy, CopyStatus
 from tests.stats_world import NOW, TZ, build_stats_world
 
 SEPTEMBER = period_for_dates(date(2026, 9, 1), date(2026, 9, 30), TZ)
@@ -132,6 +134,14 @@ async def test_weeding_list(db: Database) -> None:
     assert [(w.barcode, w.last_lent_at is None) for w in five] == [("B12", False), ("B7", True)]
     # Ten years back only B12 (bought 2015) was there, and it was lent in 2018.
     assert ten == []
+    # A copy marked damaged is a candidate whatever its age or loans.
+    async with db.transaction() as s:
+        await s.execute(
+            update(Copy).where(Copy.barcode == "B1").values(status=CopyStatus.DAMAGED.value)
+        )
+    async with db.transaction(read_only=True) as s:
+        ten = await weeding_list(s, years=10, now=NOW)
+    assert [(w.barcode, w.status) for w in ten] == [("B1", CopyStatus.DAMAGED.value)]
 
 
 def test_period_must_run_forward() -> None:
