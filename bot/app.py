@@ -33,6 +33,7 @@ from handlers.render import Translator
 from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
+from services.recommend.model import ModelCache
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,12 @@ def build_app(
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
     dp = Dispatcher(
-        db=db, policy=policy, tz=settings.tz, shelf_map=dict(settings.shelf_map), search=search
+        db=db,
+        policy=policy,
+        tz=settings.tz,
+        shelf_map=dict(settings.shelf_map),
+        search=search,
+        recommender=ModelCache(),
     )
     dp.include_routers(*get_routers())
     dp.update.outer_middleware(PrivateChatsOnly())
@@ -135,6 +141,28 @@ def build_app(
         minutes=10,
         kwargs={"db": db, "policy": policy},
         id="expire_ready_holds",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=300,
+    )
+    # The weekly slot: one list per reader per week, outside quiet hours (afternoon, after class).
+    scheduler.add_job(
+        jobs.weekly_new_books,
+        "cron",
+        day_of_week=settings.weekly_day,
+        hour=settings.weekly_hour,
+        kwargs={"db": db, "days": settings.weekly_new_days},
+        id="weekly_new_books",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        jobs.send_reading_lists,
+        "interval",
+        minutes=5,
+        kwargs={"db": db},
+        id="send_reading_lists",
         coalesce=True,
         max_instances=1,
         misfire_grace_time=300,

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # How often the outbox is swept for notifications to send.
     outbox_interval_seconds: float = Field(default=10.0, gt=0)
     binding_code_days: int = Field(default=30, ge=1)
+    # The weekly new-book list: books catalogued in the last N days, sent on this day and hour.
+    weekly_new_days: int = Field(default=7, ge=1, le=60)
+    weekly_day: str = Field(default="fri", pattern="^(mon|tue|wed|thu|fri|sat|sun)$")
+    weekly_hour: int = Field(default=16, ge=0, le=23)
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -17,12 +17,15 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 
-from handlers.notify import render_notification
+from handlers.notify import notification_markup, render_notification
 from handlers.render import Translator
 from services.circulation import expire_ready_holds
 from services.i18n import DEFAULT_LOCALE
 from services.notifications import claim_due, mark_failed, mark_retry, mark_sent
 from services.policy import LoanPolicy
+from services.reading_lists import send_due_lists
+from services.recommend.model import fit
+from services.recommend.weekly import enqueue_weekly
 from services.updates import forget_old_updates
 from storage.db import Database
 
@@ -41,7 +44,8 @@ async def deliver_notifications(db: Database, bot: Bot, tz: ZoneInfo, batch: int
         outcome: tuple[str, str, timedelta] = ("sent", "", timedelta(0))
         try:
             text = render_notification(tr, note.kind, note.payload, tz)
-            await bot.send_message(note.chat_id, text)
+            markup = notification_markup(tr, note.kind, note.payload)
+            await bot.send_message(note.chat_id, text, reply_markup=markup)
         except TelegramRetryAfter as exc:
             outcome = ("retry", "429", timedelta(seconds=exc.retry_after))
         except (TelegramForbiddenError, TelegramBadRequest) as exc:
@@ -69,6 +73,21 @@ async def deliver_notifications(db: Database, bot: Bot, tz: ZoneInfo, batch: int
             break
         await asyncio.sleep(SEND_GAP_S)
     return delivered
+
+
+async def weekly_new_books(db: Database, days: int, now: datetime | None = None) -> int:
+    """The weekly slot: fit the recommender afresh (this week's books in it) and queue each
+    reader's list in the outbox; a second run in the same week queues nothing."""
+    async with db.transaction() as session:
+        model = await fit(session)
+        queued = await enqueue_weekly(session, model, now=now, days=days)
+    log.info("weekly new-book lists queued for %d readers", queued)
+    return queued
+
+
+async def send_reading_lists(db: Database, now: datetime | None = None) -> int:
+    async with db.transaction() as session:
+        return await send_due_lists(session, now=now)
 
 
 async def expire_holds(db: Database, policy: LoanPolicy) -> None:

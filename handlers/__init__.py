@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # importing aiogram costs ~150 MB: CLI commands that never re
 
 def get_routers() -> list[Router]:
     """Order matters: commands and buttons first, free-text search next, the fallback last."""
-    from handlers import errors, fallback, holds, librarian, loans, search, start
+    from handlers import errors, fallback, holds, librarian, loans, recommend, search, start
 
-    modules = (errors, start, librarian, loans, holds, search, fallback)
+    modules = (errors, start, librarian, loans, holds, recommend, search, fallback)
     return [module.build_router() for module in modules]

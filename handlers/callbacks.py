@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import enum
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 
 class BookCB(CallbackData, prefix="b"):
@@ -29,3 +33,29 @@ class RenewCB(CallbackData, prefix="rn"):
 
 class SuggestCB(CallbackData, prefix="sg"):
     pass
+
+
+# Bounded ids: a forged callback cannot smuggle a huge integer into a query.
+RowId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class WeeklyAction(enum.StrEnum):
+    STOP = "stop"  # 退订
+    FEWER = "fewer"  # 少一点
+
+
+class WeeklyCB(CallbackData, prefix="wk"):
+    action: WeeklyAction
+
+
+class ForYouKind(enum.StrEnum):
+    MINE = "mine"  # 猜你喜欢
+    CLASSMATES = "class"  # 同学在读
+
+
+class ForYouCB(CallbackData, prefix="fy"):
+    kind: ForYouKind
+
+
+class ReadingListCB(CallbackData, prefix="ls"):
+    list_id: RowId

@@ -16,9 +16,9 @@ app = typer.Typer(
 
 def _register_command_groups() -> None:
     # Each group lives in its own module so the groups grow independently.
-    from bot.cli import db, desk, imports, readers, run, search
+    from bot.cli import db, desk, imports, lists, readers, recommend, run, search
 
-    for group in (run, db, imports, readers, desk, search):
+    for group in (run, db, imports, readers, desk, search, recommend, lists):
         group.register(app)
 
 
