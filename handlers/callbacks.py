@@ -59,3 +59,9 @@ class ForYouCB(CallbackData, prefix="fy"):
 
 class ReadingListCB(CallbackData, prefix="ls"):
     list_id: RowId
+
+
+class WeeklyReserveCB(CallbackData, prefix="wr"):
+    """预约 under the weekly list: the list keeps its buttons (unlike a book card's 预约)."""
+
+    record_pk: RowId

@@ -24,6 +24,7 @@ from handlers.callbacks import (
     SuggestCB,
     WeeklyAction,
     WeeklyCB,
+    WeeklyReserveCB,
 )
 from handlers.render import Translator
 from services.catalogue import BookCard
@@ -169,7 +170,10 @@ def _rows(buttons: list[InlineKeyboardButton], width: int = 5) -> list[list[Inli
 def weekly_keyboard(tr: Translator, record_pks: list[int]) -> InlineKeyboardMarkup:
     """预约 and 详情 for each new book; 退订 and 少一点 at the bottom."""
     reserve = _numbered(
-        "recommend.reserve_button", tr, record_pks, lambda pk: ReserveCB(record_pk=pk).pack()
+        "recommend.reserve_button",
+        tr,
+        record_pks,
+        lambda pk: WeeklyReserveCB(record_pk=pk).pack(),
     )
     details = _numbered(
         "recommend.details_button", tr, record_pks, lambda pk: BookCB(record_pk=pk).pack()

@@ -10,9 +10,18 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import ForYouCB, ForYouKind, ReadingListCB, WeeklyAction, WeeklyCB
+from handlers.callbacks import (
+    ForYouCB,
+    ForYouKind,
+    ReadingListCB,
+    WeeklyAction,
+    WeeklyCB,
+    WeeklyReserveCB,
+)
 from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists_keyboard
 from handlers.render import Translator, esc
+from services.circulation import place_hold
+from services.policy import LoanPolicy
 from services.readers import BoundReader
 from services.reading_lists import all_lists, entries
 from services.recommend.engine import Scored
@@ -232,6 +241,27 @@ async def on_weekly(
     await callback.answer()
 
 
+async def on_weekly_reserve(
+    callback: CallbackQuery,
+    callback_data: WeeklyReserveCB,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    policy: LoanPolicy,
+) -> None:
+    if reader is None:
+        await callback.answer(tr("recommend.bind_first"), show_alert=True)
+        return
+    placed = await place_hold(
+        session, reader_id=reader.reader_id, record_pk=callback_data.record_pk, policy=policy
+    )
+    if isinstance(callback.message, Message):
+        await callback.message.answer(
+            tr("holds.placed", title=esc(placed.title), position=placed.position)
+        )
+    await callback.answer()
+
+
 async def lists_command(message: Message, session: AsyncSession, tr: Translator) -> None:
     summaries = [s for s in await all_lists(session) if s.count]
     if not summaries:
@@ -277,5 +307,6 @@ def build_router() -> Router:
     router.message.register(lists_command, Command("lists"))
     router.callback_query.register(on_for_you, ForYouCB.filter())
     router.callback_query.register(on_weekly, WeeklyCB.filter())
+    router.callback_query.register(on_weekly_reserve, WeeklyReserveCB.filter())
     router.callback_query.register(on_reading_list, ReadingListCB.filter())
     return router

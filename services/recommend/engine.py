@@ -102,7 +102,8 @@ class Weights:
     knn: float = 0.9
     class_peers: float = 0.35
     grade_peers: float = 0.2
-    subscription: float = 0.6
+    # An explicit "I follow this" outweighs what is inferred from loans.
+    subscription: float = 1.2
     popularity: float = 0.08
     # Evidence from a reader's older loans counts less; 1.0 means every loan counts the same.
     max_df_share: float = 0.04
@@ -112,7 +113,8 @@ class Weights:
 class Reason:
     """Why a book is recommended: ``kind`` picks the message, the rest fills it."""
 
-    kind: str  # "borrowed", "class", "grade", "subscribed", "popular", "pick", "grade_taste"
+    # "borrowed", "class", "grade", "subscribed", "popular", "fresh", "pick", "grade_taste"
+    kind: str
     title: str | None = None
     group: str | None = None
     count: int = 0
@@ -371,7 +373,9 @@ class Recommender:
         elif grade_count and ctx.grade:
             reasons.append(Reason("grade", group=ctx.grade, count=grade_count))
         if not reasons:
-            reasons.append(Reason("popular", count=len(self.readers_of.get(pk, ()))))
+            count = len(self.readers_of.get(pk, ()))
+            # Nobody borrowed it yet (a new book): say so rather than call it popular.
+            reasons.append(Reason("popular", count=count) if count else Reason("fresh"))
         return tuple(reasons)
 
     def _closest(self, pk: int, history: Sequence[int]) -> int | None:

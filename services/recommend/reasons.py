@@ -22,6 +22,8 @@ def reason_text(reason: Mapping[str, object], locale: str | None = None) -> str:
         return t("recommend.reason_subscribed", locale=locale, topic=reason.get("topic", ""))
     if kind == "pick":
         return t("recommend.reason_pick", locale=locale, blurb=reason.get("blurb", ""))
+    if kind == "fresh":
+        return t("recommend.reason_fresh", locale=locale)
     if kind == "grade_taste":
         return t("recommend.reason_new_popular", locale=locale)
     return t("recommend.reason_popular", locale=locale)
