@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
 
-.PHONY: demo test lint typecheck unit bench-search install clean
+.PHONY: demo test lint typecheck unit bench-search bench-recommend install clean
 
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test: lint typecheck
 
 bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py
+
+bench-recommend: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -W ignore benchmarks/recommend.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -102,7 +102,7 @@ def load_split(seed: int) -> Split:
             if keys[key] not in items:
                 items.append(keys[key])
         history[r] = items
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (a seeded split, not a secret)
     test: dict[int, int] = {}
     valid: dict[int, int] = {}
     for r in range(len(readers)):
@@ -287,13 +287,13 @@ def fit_als(params: dict[str, Any], user_items: Any, seed: int) -> tuple[Ranker,
 
 
 KNN_GRID = [{"kind": k, "K": n} for k in ("cosine", "bm25") for n in (20, 50, 100, 300)]
+# alpha below ~10 collapses a third of the factors on this data (FIELD-NOTES); 1.0 kept as a check.
 ALS_GRID = [
     {"factors": f, "reg": reg, "alpha": a, "iterations": 15}
-    for f, reg, a in itertools.product((32, 64, 128), (0.01, 0.1), (1.0, 10.0, 40.0))
+    for f, reg, a in itertools.product((64, 128), (0.01, 0.1), (1.0, 10.0, 40.0))
 ]
 OURS_GRID = [
-    {"content": c, "knn": k, "popularity": p}
-    for c, k, p in itertools.product((1.0,), (0.3, 0.6, 0.9, 1.5), (0.02, 0.08, 0.2))
+    {"knn": k, "popularity": p} for k, p in itertools.product((0.15, 0.3, 0.6, 1.0), (0.02, 0.08))
 ]
 
 
@@ -346,9 +346,13 @@ class Ours:
         self.reader_pk = {r: cards[c] for r, c in enumerate(self.split.readers)}
         return time.perf_counter() - started
 
+    def fitted(self) -> Recommender:
+        if self.model is None:
+            raise RuntimeError("refit() first")
+        return self.model
+
     def ranker(self) -> Ranker:
-        model = self.model
-        assert model is not None
+        model = self.fitted()
 
         def rank(r: int, _seen: Sequence[int], n: int) -> list[int]:
             pk = self.reader_pk[r]
@@ -385,7 +389,7 @@ def cold_items(
     split: Split, seed: int, ours_weights: Weights, workdir: Path
 ) -> tuple[float, float, int]:
     """Hold 10% of titles out of training as new books; HR@5 within the new list."""
-    rng = random.Random(seed + 1)
+    rng = random.Random(seed + 1)  # noqa: S311 (a seeded split, not a secret)
     n_items = len(split.keys)
     new = set(rng.sample(range(n_items), n_items // 10))
     full = {
@@ -423,7 +427,7 @@ def cold_items(
     pop_hits = 0
     for r in judged:
         shuffled = candidates[:]
-        random.Random(seed + r).shuffle(shuffled)
+        random.Random(seed + r).shuffle(shuffled)  # noqa: S311 (a seeded split, not a secret)
         pop_hits += any(i in targets[r] for i in shuffled[:5])
     return hits / max(1, len(judged)), pop_hits / max(1, len(judged)), len(judged)
 
@@ -462,14 +466,13 @@ async def at_scale(
     )
     ours = Ours(db, split)
     fit_s = await ours.refit()
-    model = ours.model
-    assert model is not None
+    model = ours.fitted()
     model.weights = weights
     n_items = len(model.items)
     result = evaluate(
         "Shuxiang, among 81k more titles", ours.ranker(), train, split.test, n_items, fit_s
     )
-    rng = random.Random(seed + 2)
+    rng = random.Random(seed + 2)  # noqa: S311 (a seeded split, not a secret)
     chosen = rng.sample(sorted(train), SCALE_READERS)
     times = []
     async with db.transaction(read_only=True) as session:
@@ -477,7 +480,8 @@ async def at_scale(
         infos: list[ReaderInfo] = []
         for r in chosen:
             info = await reader_by_card(session, split.readers[r])
-            assert info is not None
+            if info is None:
+                raise RuntimeError(f"reader {split.readers[r]} was not imported")
             infos.append(info)
         for info in infos:
             t0 = time.perf_counter()
@@ -491,12 +495,16 @@ async def at_scale(
 
 
 def table(results: Sequence[Result]) -> str:
-    head = "| method | HR@5 | HR@10 | NDCG@10 | coverage | HR@10 (2 loans) | fit s | answer ms p50 / p99 | tuned on validation |"
+    head = (
+        "| method | HR@5 | HR@10 | NDCG@10 | coverage | HR@10 (2 loans) | fit s "
+        "| answer ms p50 / p99 | tuned on validation |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in results:
         lines.append(
             f"| {r.name} | {r.hr5:.2%} | {r.hr10:.2%} | {r.ndcg10:.4f} | {r.coverage:.2%} | "
-            f"{r.hr10_two:.2%} | {r.fit_s:.1f} | {r.answer_ms_p50:.2f} / {r.answer_ms_p99:.2f} | {r.params} |"
+            f"{r.hr10_two:.2%} | {r.fit_s:.1f} | {r.answer_ms_p50:.2f} / {r.answer_ms_p99:.2f} "
+            f"| {r.params} |"
         )
     return "\n".join(lines)
 
@@ -506,7 +514,8 @@ async def main(seed: int, skip_scale: bool) -> int:
     n_readers, n_items = len(split.readers), len(split.keys)
     two = sum(1 for r in split.test if len(split.history[r]) == 2)
     print(
-        f"{n_readers} readers, {n_items} titles after normalisation; {len(split.test)} test readers "
+        f"{n_readers} readers, {n_items} titles after normalisation; "
+        f"{len(split.test)} test readers "
         f"({two} with only 2 training loans), {len(split.valid)} validation readers; seed {seed}"
     )
     valid_history = split.history  # validation titles are already out of it
@@ -539,12 +548,10 @@ async def main(seed: int, skip_scale: bool) -> int:
         # -- validation: tune everything on the validation hold-out ---------------------------
         print("tuning on validation ...", file=sys.stderr)
         await ours.refit()
-        assert ours.model is not None
-        base = ours.model.weights
+        base = ours.fitted().weights
 
         def build_ours(p: dict[str, Any]) -> tuple[Ranker, float]:
-            assert ours.model is not None
-            ours.model.weights = replace(base, **p)
+            ours.fitted().weights = replace(base, **p)
             return ours.ranker(), 0.0
 
         ours_params = tune("ours", OURS_GRID, build_ours, valid_history, split.valid, n_items)
@@ -561,8 +568,7 @@ async def main(seed: int, skip_scale: bool) -> int:
         # Importing the same file again must add nothing.
         await import_through_cli_path(db, [("loans", workdir / "loans_valid.csv")])
         fit_s = await ours.refit()
-        assert ours.model is not None
-        ours.model.weights = replace(base, **ours_params)
+        ours.fitted().weights = replace(base, **ours_params)
         tm = matrix(train_history, n_readers, n_items)
         results = []
         rank, pop_s = popularity(train_history, n_items)
@@ -612,7 +618,7 @@ async def main(seed: int, skip_scale: bool) -> int:
             f"{'MET' if mine.hr10_two > best_two else 'NOT MET'}"
         )
 
-        cold, cold_pop, judged = cold_items(split, seed, ours.model.weights, workdir)
+        cold, cold_pop, judged = cold_items(split, seed, ours.fitted().weights, workdir)
         print(
             f"weekly list, cold items (10% of titles never in training), {judged} readers who "
             f"borrowed one: in top 5 of the new list: ours {cold:.2%}, popularity {cold_pop:.2%}"
@@ -620,14 +626,15 @@ async def main(seed: int, skip_scale: bool) -> int:
 
         if not skip_scale:
             scaled, items, readers, p50, p99 = await at_scale(
-                workdir, split, seed, ours.model.weights, train_history
+                workdir, split, seed, ours.fitted().weights, train_history
             )
             print()
             print(table([scaled]))
             print(
                 f"scale: {readers} readers x {items} titles: one recommendation "
                 f"(DB context + shelf filter + rank) p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-                f"(target <= {P99_BUDGET_MS:.0f} ms): {'MET' if p99 <= P99_BUDGET_MS else 'NOT MET'}"
+                f"(target <= {P99_BUDGET_MS:.0f} ms): "
+                f"{'MET' if p99 <= P99_BUDGET_MS else 'NOT MET'}"
             )
     return 0
 

@@ -22,52 +22,10 @@ from dataclasses import dataclass, field
 
 from nlp import segment
 from nlp.normalize import author_names, normalize, script_runs
+from nlp.stopwords import TITLE_STOP_WORDS as _STOP_WORDS
 
 # ISBD punctuation a title from another system may carry: 正题名 / 责任者 = 并列题名 : 副题名.
 _ISBD_TAIL = re.compile(r"\s+(?:/|=|:)\s+.*$")
-_STOP_WORDS = frozenset(
-    {
-        "的",
-        "与",
-        "和",
-        "及",
-        "之",
-        "在",
-        "中",
-        "下",
-        "上",
-        "对",
-        "从",
-        "为",
-        "以",
-        "第",
-        "版",
-        "本",
-        "册",
-        "卷",
-        "篇",
-        "集",
-        "新",
-        "一个",
-        "研究",
-        "基础",
-        "教程",
-        "概论",
-        "导论",
-        "实用",
-        "入门",
-        "the",
-        "of",
-        "and",
-        "a",
-        "an",
-        "to",
-        "in",
-        "for",
-        "on",
-        "with",
-    }
-)
 _CLC_SPLIT = re.compile(r"[./\-:]")
 # Features of a reader's profile that are looked up (by weight); bounds the answer time.
 MAX_PROFILE_FEATURES = 80
