@@ -28,7 +28,6 @@ import asyncio
 import csv
 import itertools
 import math
-import random
 import statistics
 import sys
 import tempfile
@@ -102,15 +101,15 @@ def load_split(seed: int) -> Split:
             if keys[key] not in items:
                 items.append(keys[key])
         history[r] = items
-    rng = random.Random(seed)  # noqa: S311 (a seeded split, not a secret)
+    rng = np.random.default_rng(seed)
     test: dict[int, int] = {}
     valid: dict[int, int] = {}
     for r in range(len(readers)):
         items = history[r]
         if len(items) >= 3:
-            test[r] = items.pop(rng.randrange(len(items)))
+            test[r] = items.pop(int(rng.integers(len(items))))
             if len(items) >= 3:
-                valid[r] = items.pop(rng.randrange(len(items)))
+                valid[r] = items.pop(int(rng.integers(len(items))))
     return Split(readers, list(keys), display, history, test, valid)
 
 
@@ -389,9 +388,9 @@ def cold_items(
     split: Split, seed: int, ours_weights: Weights, workdir: Path
 ) -> tuple[float, float, int]:
     """Hold 10% of titles out of training as new books; HR@5 within the new list."""
-    rng = random.Random(seed + 1)  # noqa: S311 (a seeded split, not a secret)
+    rng = np.random.default_rng(seed + 1)
     n_items = len(split.keys)
-    new = set(rng.sample(range(n_items), n_items // 10))
+    new = {int(i) for i in rng.choice(n_items, n_items // 10, replace=False)}
     full = {
         r: split.history[r]
         + ([split.test[r]] if r in split.test else [])
@@ -427,7 +426,7 @@ def cold_items(
     pop_hits = 0
     for r in judged:
         shuffled = candidates[:]
-        random.Random(seed + r).shuffle(shuffled)  # noqa: S311 (a seeded split, not a secret)
+        np.random.default_rng(seed + r).shuffle(shuffled)
         pop_hits += any(i in targets[r] for i in shuffled[:5])
     return hits / max(1, len(judged)), pop_hits / max(1, len(judged)), len(judged)
 
@@ -472,8 +471,8 @@ async def at_scale(
     result = evaluate(
         "Shuxiang, among 81k more titles", ours.ranker(), train, split.test, n_items, fit_s
     )
-    rng = random.Random(seed + 2)  # noqa: S311 (a seeded split, not a secret)
-    chosen = rng.sample(sorted(train), SCALE_READERS)
+    rng = np.random.default_rng(seed + 2)
+    chosen = [int(r) for r in rng.choice(sorted(train), SCALE_READERS, replace=False)]
     times = []
     async with db.transaction(read_only=True) as session:
         shelf = await on_shelf_records(session)
