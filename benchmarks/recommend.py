@@ -356,7 +356,8 @@ class Ours:
         def rank(r: int, _seen: Sequence[int], n: int) -> list[int]:
             pk = self.reader_pk[r]
             ctx = Context(history=model.items_of.get(pk, []))
-            return [self.item_of_pk[s.pk] for s in model.rank(ctx, n=n, reader=pk)]
+            # Titles outside the university's (the 81k distractors) can never be the held-out one.
+            return [self.item_of_pk.get(s.pk, -s.pk) for s in model.rank(ctx, n=n, reader=pk)]
 
         return rank
 
