@@ -38,7 +38,7 @@ test: lint typecheck
 bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py
 
-bench-recommend: $(STAMP)
+bench-recommend: $(DEV_STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -W ignore benchmarks/recommend.py
 
 clean:

@@ -23,13 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.isbn import normalize_isbn
 from services.i18n import t
-from services.importing import (
-    ImportRejected,
-    RowProblem,
-    _getter,
-    _open_csv,
-    _problems,
-)
+from services.import_files import ImportRejected, RowProblem, listed, open_table
+from services.importing import _problems
 from services.recommend.engine import title_key
 from storage.models import AuditEntry, Copy, PastLoan, Reader, Record, utcnow
 
@@ -155,34 +150,32 @@ async def import_loans(
     problems: dict[int, list[str]] = {}
     parsed: list[_Row] = []
     report = LoanReport()
-    with _open_csv(path, ("card_no",)) as csv_file:
-        if not any(column in csv_file.columns for column in BOOK_COLUMNS):
-            raise ImportRejected(
-                [
-                    RowProblem(
-                        csv_file.header_line,
-                        t("loans_import.no_book_column", columns="、".join(BOOK_COLUMNS)),
-                    )
-                ]
-            )
-        getters = {
-            name: _getter(csv_file.columns, name)
-            for name in ("card_no", *BOOK_COLUMNS, "lent_at", "returned_at")
-        }
-        for raw in csv_file.rows:
-            report.rows += 1
-            if raw.problem:
-                problems[raw.line] = [raw.problem]
-                continue
-            values = {name: get(raw.fields).strip() for name, get in getters.items()}
-            row, reasons = _check_row(look, values)
-            if row is None:
-                problems[raw.line] = reasons
-            else:
-                parsed.append(row)
+    # CSV (UTF-8 or GBK) or Excel, Chinese headers too: the reader the other importers use.
+    table = open_table(path, "loans", ("card_no",))
+    if not any(column in table.columns for column in BOOK_COLUMNS):
+        raise ImportRejected(
+            [
+                RowProblem(
+                    table.header_line,
+                    t("loans_import.no_book_column", columns=listed(BOOK_COLUMNS)),
+                )
+            ]
+        )
+    names = ("card_no", *BOOK_COLUMNS, "lent_at", "returned_at")
+    for raw in table.rows:
+        report.rows += 1
+        if raw.problem:
+            problems[raw.line] = [raw.problem]
+            continue
+        values = {name: (raw.values.get(name) or "").strip() for name in names}
+        row, reasons = _check_row(look, values)
+        if row is None:
+            problems[raw.line] = reasons
+        else:
+            parsed.append(row)
     if problems and not skip_bad:
-        raise ImportRejected(_problems(problems))
-    report.skipped = _problems(problems)
+        raise ImportRejected(_problems(problems, table.unit))
+    report.skipped = _problems(problems, table.unit)
     existing = set(await session.scalars(select(PastLoan.dedupe_key)))
     now = utcnow()
     new: list[dict[str, Any]] = []
