@@ -33,7 +33,7 @@ from handlers.render import Translator
 from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
-from services.recommend.model import ModelCache
+from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -109,13 +109,14 @@ def build_app(
     search = search or settings.search_engine()
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
+    recommender = ModelCache()
     dp = Dispatcher(
         db=db,
         policy=policy,
         tz=settings.tz,
         shelf_map=dict(settings.shelf_map),
         search=search,
-        recommender=ModelCache(),
+        recommender=recommender,
     )
     dp.include_routers(*get_routers())
     dp.update.outer_middleware(PrivateChatsOnly())
@@ -156,6 +157,16 @@ def build_app(
         coalesce=True,
         max_instances=1,
         misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        jobs.refresh_recommender,
+        "interval",
+        minutes=MODEL_REFRESH_MINUTES,
+        kwargs={"db": db, "cache": recommender},
+        id="refresh_recommender",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=600,
     )
     scheduler.add_job(
         jobs.send_reading_lists,
@@ -209,6 +220,8 @@ async def on_startup(app: Shuxiang) -> None:
     async with app.db.transaction(read_only=True) as session:
         seconds = await app.search.warm_up(session)
     log.info("search ready in %.1f s", seconds)
+    # Fitted now so the first 猜你喜欢 does not wait for it.
+    await jobs.refresh_recommender(app.db, app.dp["recommender"])
     if not app.scheduler.running:
         app.scheduler.start()
     me = await app.bot.get_me()

@@ -24,7 +24,7 @@ from services.i18n import DEFAULT_LOCALE
 from services.notifications import claim_due, mark_failed, mark_retry, mark_sent
 from services.policy import LoanPolicy
 from services.reading_lists import send_due_lists
-from services.recommend.model import fit
+from services.recommend.model import ModelCache, fit
 from services.recommend.weekly import enqueue_weekly
 from services.updates import forget_old_updates
 from storage.db import Database
@@ -83,6 +83,11 @@ async def weekly_new_books(db: Database, days: int, now: datetime | None = None)
         queued = await enqueue_weekly(session, model, now=now, days=days)
     log.info("weekly new-book lists queued for %d readers", queued)
     return queued
+
+
+async def refresh_recommender(db: Database, cache: ModelCache) -> None:
+    async with db.transaction(read_only=True) as session:
+        await cache.refresh(session)
 
 
 async def send_reading_lists(db: Database, now: datetime | None = None) -> int:

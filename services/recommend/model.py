@@ -31,8 +31,8 @@ from storage.models import (
 
 # 同学在读: what a class and grade borrowed in the last month.
 PEER_WINDOW = timedelta(days=30)
-# A model this old is rebuilt before it answers the bot (loans change it slowly).
-MODEL_MAX_AGE_S = 600.0
+# How often the bot refits the model (new records and loans change it slowly).
+MODEL_REFRESH_MINUTES = 30
 
 
 @dataclass(slots=True)
@@ -102,21 +102,22 @@ async def fit(session: AsyncSession, *, weights: Weights | None = None) -> Recom
 
 
 class ModelCache:
-    """One fitted model per process, rebuilt when it is older than ``max_age_s``."""
+    """One fitted model per process. Fitting an 80k-title library takes tens of seconds, so a
+    reader never waits for it after the first time: a scheduled job refits it (``refresh``) and
+    questions use whatever model is there. Live facts (shelf, own loans, classmates) are read per
+    question anyway."""
 
-    def __init__(self, max_age_s: float = MODEL_MAX_AGE_S) -> None:
-        self.max_age_s = max_age_s
+    def __init__(self) -> None:
         self._model: Recommender | None = None
-        self._built = 0.0
+        self.built_at = 0.0
 
     async def get(self, session: AsyncSession) -> Recommender:
-        if self._model is None or time.monotonic() - self._built > self.max_age_s:
-            self._model = await fit(session)
-            self._built = time.monotonic()
-        return self._model
+        return self._model if self._model is not None else await self.refresh(session)
 
-    def invalidate(self) -> None:
-        self._model = None
+    async def refresh(self, session: AsyncSession) -> Recommender:
+        self._model = model = await fit(session)
+        self.built_at = time.monotonic()
+        return model
 
 
 async def reader_info(session: AsyncSession, reader_id: int) -> ReaderInfo | None:
