@@ -112,7 +112,10 @@ class ModelCache:
         self.built_at = 0.0
 
     async def get(self, session: AsyncSession) -> Recommender:
-        return self._model if self._model is not None else await self.refresh(session)
+        # An empty model (fitted before the first import) is refitted at once.
+        if self._model is not None and self._model.items:
+            return self._model
+        return await self.refresh(session)
 
     async def refresh(self, session: AsyncSession) -> Recommender:
         self._model = model = await fit(session)
