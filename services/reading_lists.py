@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nlp.search import SearchEngine
 from services.audit import record_audit
 from services.catalogue import search_page
 from services.errors import ServiceError
@@ -68,11 +69,11 @@ async def find_list(session: AsyncSession, name_or_id: str) -> ReadingList:
     return found
 
 
-async def _book(session: AsyncSession, book: str) -> Record:
+async def _book(session: AsyncSession, book: str, search: SearchEngine | None) -> Record:
     """A barcode names its record; anything else is a search and the best hit is taken."""
     record_pk = await session.scalar(select(Copy.record_pk).where(Copy.barcode == book.strip()))
-    if record_pk is None:
-        found = await search_page(session, book)
+    if record_pk is None and search is not None:
+        found = await search_page(session, search, book)
         record_pk = found.hits[0].record_pk if found.hits else None
     if record_pk is None:
         raise ServiceError("cli_lists.no_book", book=book)
@@ -80,11 +81,16 @@ async def _book(session: AsyncSession, book: str) -> Record:
 
 
 async def add_to_list(
-    session: AsyncSession, name_or_id: str, book: str, *, blurb: str | None = None
+    session: AsyncSession,
+    name_or_id: str,
+    book: str,
+    *,
+    blurb: str | None = None,
+    search: SearchEngine | None = None,
 ) -> tuple[ReadingList, Record, bool]:
     """Add a book (or update its blurb); returns (list, record, newly added)."""
     reading_list = await find_list(session, name_or_id)
-    record = await _book(session, book)
+    record = await _book(session, book, search)
     blurb = (blurb or "").strip()[:MAX_BLURB_CHARS] or None
     item = await session.scalar(
         select(ReadingListItem).where(

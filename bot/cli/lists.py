@@ -49,7 +49,9 @@ def add(
     async def body(db: Database) -> str:
         try:
             async with db.transaction() as session:
-                found, record, added = await add_to_list(session, name, book, blurb=blurb)
+                found, record, added = await add_to_list(
+                    session, name, book, blurb=blurb, search=settings.search_engine()
+                )
                 key = "cli_lists.added" if added else "cli_lists.already"
                 return t(key, title=record.title, name=found.name)
         except ServiceError as exc:

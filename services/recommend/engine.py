@@ -16,12 +16,14 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from nlp import segment
 from nlp.normalize import author_names, normalize, script_runs
+from nlp.segment import Segmenter
 from nlp.stopwords import TITLE_STOP_WORDS as _STOP_WORDS
 
 # ISBD punctuation a title from another system may carry: 正题名 / 责任者 = 并列题名 : 副题名.
@@ -116,12 +118,22 @@ def _bigrams(run: str) -> Iterable[str]:
     return (run[i : i + 2] for i in range(len(run) - 1))
 
 
+_SEGMENTER: list[Segmenter] = []
+
+
+def _segmenter() -> Segmenter:
+    """jieba for title words: one per process, its dictionary cache in the temp folder."""
+    if not _SEGMENTER:
+        _SEGMENTER.append(Segmenter(Path(tempfile.gettempdir()) / "shuxiang-jieba"))
+    return _SEGMENTER[0]
+
+
 def _title_features(feats: Counter[str], title: str) -> None:
     for is_cjk_run, run in script_runs(normalize(clean_title(title))):
         if is_cjk_run:
             for gram in _bigrams(run):
                 feats["g:" + gram] += 1
-            for word in segment.cut(run):
+            for word in _segmenter().cut(run):
                 if len(word) >= 2 and word not in _STOP_WORDS:
                     feats["w:" + word] += 2
         elif len(run) >= 2 and not run.isdigit() and run not in _STOP_WORDS:
