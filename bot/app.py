@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -18,23 +20,27 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButtonCommands
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import jobs
 from bot.config import Settings
+from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.retry import RetryMiddleware
+from bot.sender import Sender, build_sender_bot
 from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import (
+    LibrarianRoster,
     PrivateChatsOnly,
     ReaderMiddleware,
     ThrottlingMiddleware,
-    UnitOfWorkMiddleware,
+    UnitOfWork,
+    UpdatePipeline,
 )
 from handlers.render import Translator
 from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
-from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache
+from services.recommend.model import ModelCache
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +54,16 @@ class Shuxiang:
     scheduler: AsyncIOScheduler
     search: SearchEngine
 
-    unit_of_work: UnitOfWorkMiddleware
+    jobs: JobRegistry
+    job_context: JobContext
+    sender: Sender
+    pipeline: UpdatePipeline
+    sender_task: asyncio.Task[None] | None = None
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling. Updates are handled one by one before the next getUpdates confirms
         them, so an update in flight when the process dies is delivered again (and the
-        processed-update record drops it if it had in fact been handled). SIGINT and SIGTERM
+        processed-update record keeps it from changing anything twice). SIGINT and SIGTERM
         stop gracefully: the update in flight finishes first (aiogram's own handling would
         cancel it half-way)."""
         stopping: list[asyncio.Task[None]] = []
@@ -76,13 +86,31 @@ class Shuxiang:
 
     async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Finish the update in flight, then stop polling."""
-        self.unit_of_work.draining = True
+        self.pipeline.draining = True
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.unit_of_work.idle.wait(), timeout)
+            await asyncio.wait_for(self.pipeline.idle.wait(), timeout)
         with contextlib.suppress(RuntimeError):  # not polling (any more)
             await self.dp.stop_polling()
 
+    def start_background(self) -> None:
+        """The scheduled sweeps and the sender (on_startup; the sandbox and tests too)."""
+        if not self.scheduler.running:
+            self.scheduler.start()
+        if self.sender_task is None:
+            self.sender_task = asyncio.create_task(self.sender.run(), name="sender")
+
+    async def stop_background(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.sender_task is not None:
+            self.sender.stop()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self.sender_task, 10)
+            self.sender_task = None
+
     async def close(self) -> None:
+        await self.stop_background()
+        await self.sender.bot.session.close()
         await self.bot.session.close()
         await self.db.dispose()
 
@@ -92,8 +120,9 @@ def build_bot(settings: Settings, token: str) -> Bot:
         api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")),
         proxy=settings.proxy_url(),
     )
-    # Replies go out inside the update's transaction: wait out only short 429s there, so a
-    # long Retry-After never keeps SQLite's write lock. The outbox job reschedules longer ones.
+    # Replies go out after the update's transaction, but updates are handled one at a time: wait
+    # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
+    # through the sender, which has a Bot of its own.
     session.middleware(RetryMiddleware(max_wait_s=5.0))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
@@ -104,90 +133,43 @@ def build_app(
     token: str,
     db: Database | None = None,
     search: SearchEngine | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Shuxiang:
+    """``clock`` drives the sender and the scheduled sweeps (tests inject one)."""
     db = db or Database(settings.checked_database_url())
     search = search or settings.search_engine()
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
+    roster = LibrarianRoster(db)
     recommender = ModelCache()
     dp = Dispatcher(
         db=db,
         policy=policy,
         tz=settings.tz,
         shelf_map=dict(settings.shelf_map),
+        reminder_defaults_off=frozenset(settings.reminders_default_off),
         search=search,
+        roster=roster,
+        bind_limits=settings.bind_limits(),
         recommender=recommender,
     )
     dp.include_routers(*get_routers())
+    # The path of one update: handlers/middlewares.py.
+    pipeline = UpdatePipeline(db)
     dp.update.outer_middleware(PrivateChatsOnly())
-    unit_of_work = UnitOfWorkMiddleware(db)
-    dp.update.outer_middleware(unit_of_work)
-    dp.update.outer_middleware(ReaderMiddleware())
-    dp.update.outer_middleware(ThrottlingMiddleware())
+    dp.update.outer_middleware(pipeline)
+    dp.update.outer_middleware(ThrottlingMiddleware(roster))
+    dp.update.outer_middleware(ReaderMiddleware(db))
+    unit_of_work = UnitOfWork(db)
+    dp.message.middleware(unit_of_work)
+    dp.callback_query.middleware(unit_of_work)
 
-    scheduler = AsyncIOScheduler(timezone=settings.tz)
-    scheduler.add_job(
-        jobs.deliver_notifications,
-        "interval",
-        seconds=settings.outbox_interval_seconds,
-        kwargs={"db": db, "bot": bot, "tz": settings.tz},
-        id="deliver_notifications",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=60,
+    jobs = build_registry()
+    sender = Sender(db, build_sender_bot(settings, token), settings, clock=clock)
+    job_context = JobContext(
+        db=db, settings=settings, clock=clock, poke=sender.poke, recommender=recommender
     )
-    scheduler.add_job(
-        jobs.expire_holds,
-        "interval",
-        minutes=10,
-        kwargs={"db": db, "policy": policy},
-        id="expire_ready_holds",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=300,
-    )
-    # The weekly slot: one list per reader per week, outside quiet hours (afternoon, after class).
-    scheduler.add_job(
-        jobs.weekly_new_books,
-        "cron",
-        day_of_week=settings.weekly_day,
-        hour=settings.weekly_hour,
-        kwargs={"db": db, "days": settings.weekly_new_days},
-        id="weekly_new_books",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=3600,
-    )
-    scheduler.add_job(
-        jobs.refresh_recommender,
-        "interval",
-        minutes=MODEL_REFRESH_MINUTES,
-        kwargs={"db": db, "cache": recommender},
-        id="refresh_recommender",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=600,
-    )
-    scheduler.add_job(
-        jobs.send_reading_lists,
-        "interval",
-        minutes=5,
-        kwargs={"db": db},
-        id="send_reading_lists",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=300,
-    )
-    scheduler.add_job(
-        jobs.forget_updates,
-        "cron",
-        hour=3,
-        kwargs={"db": db},
-        id="forget_old_updates",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=3600,
-    )
+    scheduler = jobs.build_scheduler(job_context)
     app = Shuxiang(
         settings=settings,
         db=db,
@@ -195,7 +177,10 @@ def build_app(
         dp=dp,
         scheduler=scheduler,
         search=search,
-        unit_of_work=unit_of_work,
+        jobs=jobs,
+        job_context=job_context,
+        sender=sender,
+        pipeline=pipeline,
     )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name
     dp.startup.register(on_startup)
@@ -221,13 +206,11 @@ async def on_startup(app: Shuxiang) -> None:
         seconds = await app.search.warm_up(session)
     log.info("search ready in %.1f s", seconds)
     # Fitted now so the first 猜你喜欢 does not wait for it.
-    await jobs.refresh_recommender(app.db, app.dp["recommender"])
-    if not app.scheduler.running:
-        app.scheduler.start()
+    await app.jobs.run_once("recommender-refit", app.job_context)
+    app.start_background()
     me = await app.bot.get_me()
     log.info("bot @%s started", me.username)
 
 
 async def on_shutdown(app: Shuxiang) -> None:
-    if app.scheduler.running:
-        app.scheduler.shutdown(wait=False)
+    await app.stop_background()

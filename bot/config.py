@@ -13,7 +13,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from services.i18n import t
+from services.notifications.quiet import QuietHours, parse_clock
 from services.policy import LoanPolicy, RolePolicy
+from services.readers import BindLimits
 
 if TYPE_CHECKING:
     from nlp.search import SearchEngine
@@ -23,6 +25,7 @@ TELEGRAM_API_URL = "https://api.telegram.org"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 # What aiohttp-socks can tunnel through (an https:// proxy, TLS to the proxy, is not supported).
 PROXY_SCHEMES = ("http", "socks4", "socks5")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def default_shelf_map() -> dict[str, str]:
@@ -104,13 +107,34 @@ class Settings(BaseSettings):
     teacher: TeacherLimits = TeacherLimits()
     librarian: LibrarianLimits = LibrarianLimits()
     hold_pickup_days: int = Field(default=3, ge=1)
-    # How often the outbox is swept for notifications to send.
-    outbox_interval_seconds: float = Field(default=10.0, gt=0)
+    # How often an idle sender looks at the outbox again (it also wakes when the bot queues).
+    outbox_interval_seconds: float = Field(default=2.0, gt=0)
+    # Pushes wait through these hours (school time zone); empty for none.
+    quiet_hours: str = "21:30-07:00"
+    # The sender: Telegram allows ~30 messages/s in bulk and ~1/s to one chat.
+    send_rate: float = Field(default=25.0, gt=0, le=30)
+    chat_gap_seconds: float = Field(default=1.0, ge=1.0)
+    # Sends under way at once; also the most a SIGKILL can leave unrecorded (sent twice).
+    sender_concurrency: int = Field(default=4, ge=1, le=32)
+    # A killed sender's claims come free again after this long.
+    sender_lease_seconds: int = Field(default=30, ge=5, le=300)
+    send_max_attempts: int = Field(default=8, ge=1)
+    # When the daily reminder sweeps run (school time zone), and what they send.
+    reminder_time: str = "07:30"
+    due_soon_days: list[int] = Field(default_factory=lambda: [3, 1])
+    overdue_every_days: int = Field(default=7, ge=1)
+    overdue_max_reminders: int = Field(default=4, ge=1)
+    # The weekly slot (recommendations): day of week and time.
+    weekly_slot: str = "fri 16:00"
+    # Reminder kinds off unless a reader switches them on in /settings.
+    reminders_default_off: list[str] = Field(default_factory=list)
     binding_code_days: int = Field(default=30, ge=1)
-    # The weekly new-book list: books catalogued in the last N days, sent on this day and hour.
+    # The weekly new-book list (sent in the weekly slot): books catalogued in the last N days.
     weekly_new_days: int = Field(default=7, ge=1, le=60)
-    weekly_day: str = Field(default="fri", pattern="^(mon|tue|wed|thu|fri|sat|sun)$")
-    weekly_hour: int = Field(default=16, ge=0, le=23)
+    # Refused binding codes allowed per hour: per Telegram user, and across the bot (reaching it
+    # pauses binding and alerts the librarians).
+    bind_fails_per_user: int = Field(default=5, ge=1)
+    bind_fails_across_bot: int = Field(default=50, ge=1)
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 
@@ -122,6 +146,31 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(t("config.unknown_timezone", value=value)) from exc
         return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value, ZoneInfo("UTC"))
+        return value
+
+    @field_validator("reminder_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+    @field_validator("weekly_slot")
+    @classmethod
+    def _weekly_slot(cls, value: str) -> str:
+        day, _, at = value.strip().partition(" ")
+        if day.lower() not in WEEKDAYS:
+            raise ValueError(t("quiet.bad_weekly_slot", value=value))
+        parse_clock(at)
+        return value
+
+    @property
+    def quiet(self) -> QuietHours:
+        return QuietHours.parse(self.quiet_hours, self.tz)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -186,6 +235,9 @@ class Settings(BaseSettings):
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():
             raise ConfigError(t("config.missing_token"))
         return self.bot_token.get_secret_value().strip()
+
+    def bind_limits(self) -> BindLimits:
+        return BindLimits(per_user=self.bind_fails_per_user, across_bot=self.bind_fails_across_bot)
 
     def loan_policy(self) -> LoanPolicy:
         def role(limits: RoleLimits) -> RolePolicy:

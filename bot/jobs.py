@@ -1,107 +1,225 @@
-"""Scheduled jobs: short, idempotent sweeps over state kept in the database (APScheduler's own
-job store is never shared between processes, so it holds nothing but these timers)."""
+"""The one registry of scheduled jobs (name, trigger, function), read by the assembly function
+(bot/app.py) and by `shuxiang scheduler`.
+
+Jobs are short, idempotent sweeps over state kept in the database (APScheduler's own job store is
+never shared between processes, so it holds nothing but these timers). Each takes a ``JobContext``
+and returns how many things it did. Another feature fills a slot with ``provide``: the
+recommendations' weekly list is ``registry.provide("weekly", weekly_list)`` in ``build_registry``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from handlers.notify import notification_markup, render_notification
-from handlers.render import Translator
-from services.circulation import expire_ready_holds
-from services.i18n import DEFAULT_LOCALE
-from services.notifications import claim_due, mark_failed, mark_retry, mark_sent
+from bot.config import Settings
+from services.notifications.quiet import parse_clock
 from services.policy import LoanPolicy
 from services.reading_lists import send_due_lists
-from services.recommend.model import ModelCache, fit
+from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache, fit
 from services.recommend.weekly import enqueue_weekly
+from services.reminders import (
+    ReminderRules,
+    sweep_due_day,
+    sweep_due_soon,
+    sweep_hold_ending,
+    sweep_hold_expiry,
+    sweep_overdue,
+)
 from services.updates import forget_old_updates
 from storage.db import Database
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
-# Telegram allows ~30 messages/s in bulk; stay well below.
-SEND_GAP_S = 0.05
 
 
-async def deliver_notifications(db: Database, bot: Bot, tz: ZoneInfo, batch: int = 50) -> int:
-    """Send what the outbox has due; returns how many were delivered."""
-    async with db.transaction() as session:
-        due = await claim_due(session, limit=batch)
-    tr = Translator(DEFAULT_LOCALE)
-    delivered = 0
-    for position, note in enumerate(due):
-        outcome: tuple[str, str, timedelta] = ("sent", "", timedelta(0))
-        try:
-            text = render_notification(tr, note.kind, note.payload, tz)
-            markup = notification_markup(tr, note.kind, note.payload)
-            await bot.send_message(note.chat_id, text, reply_markup=markup)
-        except TelegramRetryAfter as exc:
-            outcome = ("retry", "429", timedelta(seconds=exc.retry_after))
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:
-            outcome = ("failed", f"{type(exc).__name__}: {exc.message}", timedelta(0))
-        except (TelegramNetworkError, TelegramAPIError) as exc:
-            backoff = timedelta(seconds=min(3600, 30 * 2 ** (note.attempts - 1)))
-            outcome = ("retry", f"{type(exc).__name__}: {exc}", backoff)
-        except Exception as exc:  # e.g. a payload we cannot render: it will not improve
-            log.exception("notification %s could not be sent", note.notification_id)
-            outcome = ("failed", f"{type(exc).__name__}: {exc}", timedelta(0))
-        async with db.transaction() as session:
-            kind, error, delay = outcome
-            if kind == "sent":
-                await mark_sent(session, note.notification_id)
-                delivered += 1
-            elif kind == "retry":
-                await mark_retry(session, note.notification_id, delay=delay, error=error)
-            else:
-                await mark_failed(session, note.notification_id, error=error)
-        if outcome[1] == "429":
-            # Everything else claimed in this batch waits too: Telegram asked us to slow down.
-            async with db.transaction() as session:
-                for later in due[position + 1 :]:
-                    await mark_retry(session, later.notification_id, delay=delay, error="429")
-            break
-        await asyncio.sleep(SEND_GAP_S)
-    return delivered
+@dataclass(frozen=True)
+class JobContext:
+    db: Database
+    settings: Settings
+    clock: Callable[[], datetime] = utcnow
+    # Called after a job queued pushes, so a running sender sends them at once.
+    poke: Callable[[], None] = lambda: None
+    # The bot's fitted recommender, refitted by its job (a standalone scheduler keeps its own).
+    recommender: ModelCache = field(default_factory=ModelCache)
+
+    @property
+    def policy(self) -> LoanPolicy:
+        return self.settings.loan_policy()
+
+    @property
+    def rules(self) -> ReminderRules:
+        s = self.settings
+        return ReminderRules(
+            tz=s.tz,
+            due_soon_days=tuple(s.due_soon_days),
+            overdue_every_days=s.overdue_every_days,
+            overdue_max=s.overdue_max_reminders,
+            defaults_off=frozenset(s.reminders_default_off),
+        )
 
 
-async def weekly_new_books(db: Database, days: int, now: datetime | None = None) -> int:
-    """The weekly slot: fit the recommender afresh (this week's books in it) and queue each
-    reader's list in the outbox; a second run in the same week queues nothing."""
+JobFunction = Callable[[JobContext], Awaitable[int]]
+TriggerFactory = Callable[[Settings], BaseTrigger]
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    trigger: TriggerFactory
+    function: JobFunction
+    # Locale key describing the job (`shuxiang scheduler --list`).
+    help: str
+    misfire_grace_s: int = 3600
+
+
+@dataclass
+class JobRegistry:
+    jobs: dict[str, ScheduledJob] = field(default_factory=dict)
+
+    def add(self, job: ScheduledJob) -> None:
+        if job.name in self.jobs:
+            raise ValueError(f"scheduled job {job.name!r} registered twice")
+        self.jobs[job.name] = job
+
+    def provide(self, name: str, function: JobFunction) -> None:
+        """Fill (or replace) the function of a declared slot, keeping its name and trigger."""
+        self.jobs[name] = replace(self.jobs[name], function=function)
+
+    def get(self, name: str) -> ScheduledJob | None:
+        return self.jobs.get(name)
+
+    def __iter__(self) -> Iterator[ScheduledJob]:
+        return iter(self.jobs.values())
+
+    def names(self) -> list[str]:
+        return list(self.jobs)
+
+    async def run_once(self, name: str, ctx: JobContext) -> int:
+        job = self.jobs[name]
+        done = await job.function(ctx)
+        if done:
+            log.info("job %s: %d", name, done)
+            ctx.poke()
+        return done
+
+    def build_scheduler(self, ctx: JobContext) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=ctx.settings.tz)
+        for job in self:
+            scheduler.add_job(
+                self.run_once,
+                job.trigger(ctx.settings),
+                args=(job.name, ctx),
+                id=job.name,
+                name=job.name,
+                coalesce=True,
+                max_instances=1,
+                # A late run still does its work: the sweeps skip what no longer matters.
+                misfire_grace_time=job.misfire_grace_s,
+            )
+        return scheduler
+
+
+# -- triggers from configuration ------------------------------------------------------------
+
+
+def daily(settings: Settings) -> BaseTrigger:
+    at = parse_clock(settings.reminder_time)
+    return CronTrigger(hour=at.hour, minute=at.minute, timezone=settings.tz)
+
+
+def weekly(settings: Settings) -> BaseTrigger:
+    day, _, clock = settings.weekly_slot.strip().partition(" ")
+    at = parse_clock(clock)
+    return CronTrigger(
+        day_of_week=day.lower(), hour=at.hour, minute=at.minute, timezone=settings.tz
+    )
+
+
+def every_minutes(minutes: int) -> TriggerFactory:
+    return lambda settings: IntervalTrigger(minutes=minutes, timezone=settings.tz)
+
+
+def nightly(settings: Settings) -> BaseTrigger:
+    return CronTrigger(hour=3, timezone=settings.tz)
+
+
+# -- the jobs ----------------------------------------------------------------------------------
+
+
+def _sweep(
+    function: Callable[..., Awaitable[int]],
+) -> JobFunction:
+    async def job(ctx: JobContext) -> int:
+        async with ctx.db.transaction() as session:
+            return await function(session, ctx.rules, ctx.clock())
+
+    return job
+
+
+async def hold_expiry(ctx: JobContext) -> int:
+    async with ctx.db.transaction() as session:
+        return await sweep_hold_expiry(session, ctx.policy, ctx.clock())
+
+
+async def forget_updates(ctx: JobContext) -> int:
+    async with ctx.db.transaction() as session:
+        await forget_old_updates(session)
+    return 0
+
+
+async def weekly_new_books(db: Database, days: int, now: datetime) -> int:
+    """Fit the recommender afresh (this week's books in it) and queue each reader's new-book
+    list; a second run in the same ISO week queues nothing."""
     async with db.transaction() as session:
         model = await fit(session)
-        queued = await enqueue_weekly(session, model, now=now, days=days)
-    log.info("weekly new-book lists queued for %d readers", queued)
-    return queued
+        return await enqueue_weekly(session, model, now=now, days=days)
 
 
-async def refresh_recommender(db: Database, cache: ModelCache) -> None:
-    async with db.transaction(read_only=True) as session:
-        await cache.refresh(session)
+async def weekly_list(ctx: JobContext) -> int:
+    """The weekly slot: the new-book list (sent by the sender, so quiet hours apply)."""
+    return await weekly_new_books(ctx.db, ctx.settings.weekly_new_days, ctx.clock())
 
 
-async def send_reading_lists(db: Database, now: datetime | None = None) -> int:
-    async with db.transaction() as session:
-        return await send_due_lists(session, now=now)
+async def refit_recommender(ctx: JobContext) -> int:
+    async with ctx.db.transaction(read_only=True) as session:
+        await ctx.recommender.refresh(session)
+    return 0
 
 
-async def expire_holds(db: Database, policy: LoanPolicy) -> None:
-    async with db.transaction() as session:
-        expired = await expire_ready_holds(session, policy=policy)
-    if expired:
-        log.info("expired %d uncollected holds", expired)
+async def reading_lists(ctx: JobContext) -> int:
+    async with ctx.db.transaction() as session:
+        return await send_due_lists(session, now=ctx.clock())
 
 
-async def forget_updates(db: Database) -> None:
-    async with db.transaction() as session:
-        await forget_old_updates(session)
+def build_registry() -> JobRegistry:
+    registry = JobRegistry()
+    registry.add(ScheduledJob("due-soon", daily, _sweep(sweep_due_soon), "jobs.due_soon"))
+    registry.add(ScheduledJob("due-day", daily, _sweep(sweep_due_day), "jobs.due_day"))
+    registry.add(ScheduledJob("overdue", daily, _sweep(sweep_overdue), "jobs.overdue"))
+    registry.add(ScheduledJob("hold-ending", daily, _sweep(sweep_hold_ending), "jobs.hold_ending"))
+    registry.add(
+        ScheduledJob("hold-expiry", every_minutes(10), hold_expiry, "jobs.hold_expiry", 600)
+    )
+    registry.add(ScheduledJob("weekly", weekly, weekly_list, "jobs.weekly"))
+    registry.add(
+        ScheduledJob(
+            "recommender-refit",
+            every_minutes(MODEL_REFRESH_MINUTES),
+            refit_recommender,
+            "recommend.job_refit",
+            600,
+        )
+    )
+    registry.add(
+        ScheduledJob("reading-lists", every_minutes(5), reading_lists, "lists.job_send", 300)
+    )
+    registry.add(ScheduledJob("forget-updates", nightly, forget_updates, "jobs.forget_updates"))
+    return registry

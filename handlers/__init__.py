@@ -10,7 +10,29 @@ if TYPE_CHECKING:  # importing aiogram costs ~150 MB: CLI commands that never re
 
 def get_routers() -> list[Router]:
     """Order matters: commands and buttons first, free-text search next, the fallback last."""
-    from handlers import errors, fallback, holds, librarian, loans, recommend, search, start
+    from handlers import (
+        errors,
+        fallback,
+        holds,
+        librarian,
+        loans,
+        notify,
+        recommend,
+        search,
+        settings,
+        start,
+    )
 
-    modules = (errors, start, librarian, loans, holds, recommend, search, fallback)
+    modules = (
+        errors,
+        start,
+        librarian,
+        loans,
+        holds,
+        recommend,
+        notify,
+        settings,
+        search,
+        fallback,
+    )
     return [module.build_router() for module in modules]

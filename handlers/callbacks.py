@@ -1,4 +1,6 @@
-"""Structured callback data. aiogram validates types when unpacking; anything else is stale."""
+"""Structured callback data. Every field is bounded, so aiogram's unpacking (pydantic) refuses
+forged or stale data (a 60-digit id, a negative page) before any handler or query sees it; the
+press then falls through to the fallback router's polite "this button no longer works"."""
 
 from __future__ import annotations
 
@@ -8,44 +10,38 @@ from typing import Annotated
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
 
+from services.notifications import Action
+
+# Row ids are 32-bit integers on both databases.
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# 10 results a page: 1,000 pages is far beyond the capped result count.
+Page = Annotated[int, Field(ge=0, le=999)]
+
 
 class BookCB(CallbackData, prefix="b"):
-    record_pk: int
+    record_pk: RowId
 
 
 class PageCB(CallbackData, prefix="p"):
-    page: int
+    page: Page
 
 
 class ReserveCB(CallbackData, prefix="r"):
-    record_pk: int
+    record_pk: RowId
     office: bool = False
 
 
 class CancelHoldCB(CallbackData, prefix="ch"):
-    hold_id: int
+    hold_id: RowId
     in_list: bool = False  # pressed under 我的预约 (refresh the list) or under a book card
 
 
 class RenewCB(CallbackData, prefix="rn"):
-    loan_id: int
+    loan_id: RowId
 
 
 class SuggestCB(CallbackData, prefix="sg"):
     pass
-
-
-# Bounded ids: a forged callback cannot smuggle a huge integer into a query.
-RowId = Annotated[int, Field(ge=0, le=2**31 - 1)]
-
-
-class WeeklyAction(enum.StrEnum):
-    STOP = "stop"  # 退订
-    FEWER = "fewer"  # 少一点
-
-
-class WeeklyCB(CallbackData, prefix="wk"):
-    action: WeeklyAction
 
 
 class ForYouKind(enum.StrEnum):
@@ -61,7 +57,15 @@ class ReadingListCB(CallbackData, prefix="ls"):
     list_id: RowId
 
 
-class WeeklyReserveCB(CallbackData, prefix="wr"):
-    """预约 under the weekly list: the list keeps its buttons (unlike a book card's 预约)."""
+class NotifyCB(CallbackData, prefix="nt"):
+    """A button under a push (services/notifications/kinds.py declares them)."""
 
-    record_pk: RowId
+    action: Action
+    ref: Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class SettingsCB(CallbackData, prefix="st"):
+    """Switch one reminder kind on or off in /settings."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
+    on: bool

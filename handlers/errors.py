@@ -1,4 +1,7 @@
-"""Last line: log the failure with its update id (never the token) and apologise briefly."""
+"""Last line: log the failure with its update id (never the token) and apologise briefly.
+
+By the time this runs the update's transaction has rolled back and its queued replies were
+dropped, so the apology is the only thing the user hears and it is sent at once."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import logging
 from aiogram import Bot, Router
 from aiogram.types import ErrorEvent
 
-from handlers.middlewares import reply_briefly
+from handlers.middlewares import brief_reply
 from services.i18n import t
 
 log = logging.getLogger(__name__)
@@ -21,8 +24,10 @@ async def on_error(event: ErrorEvent, bot: Bot) -> bool:
         event.exception,
         exc_info=(type(event.exception), event.exception, event.exception.__traceback__),
     )
+    apology = brief_reply(event.update, t("errors.generic"))
     try:
-        await reply_briefly(bot, event.update, t("errors.generic"))
+        if apology is not None:
+            await bot(apology)
     except Exception:  # the apology itself may fail (blocked user, network): logged, not raised
         log.warning("could not tell update %s about the failure", event.update.update_id)
     return True

@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import CancelHoldCB, ReserveCB
 from handlers.keyboards import holds_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
+from handlers.replies import Replies
 from services.circulation import HoldView, cancel_hold, holds_of, place_hold
 from services.i18n import t
 from services.policy import LoanPolicy
 from services.readers import BoundReader
+from storage.models import HoldStatus
 
 
 def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
@@ -23,9 +26,9 @@ def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
         return tr("holds.empty")
     lines = [tr("holds.title", count=len(holds))]
     for n, hold in enumerate(holds, 1):
-        if hold.status == "ready" and hold.deliver_to_office:
+        if hold.status == HoldStatus.READY and hold.deliver_to_office:
             line = tr("holds.line_ready_office", n=n, title=esc(hold.title))
-        elif hold.status == "ready" and hold.ready_until is not None:
+        elif hold.status == HoldStatus.READY and hold.ready_until is not None:
             until = fmt_date(hold.ready_until, tz)
             line = tr("holds.line_ready", n=n, title=esc(hold.title), until=until)
         else:
@@ -42,12 +45,13 @@ async def my_holds(
     reader: BoundReader | None,
     tr: Translator,
     tz: ZoneInfo,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await message.answer(tr("bind.required"))
+        replies.add(message.answer(tr("bind.required")))
         return
     holds = await holds_of(session, reader.reader_id)
-    await message.answer(render_holds(tr, holds, tz), reply_markup=holds_keyboard(tr, holds))
+    replies.add(message.answer(render_holds(tr, holds, tz), reply_markup=holds_keyboard(tr, holds)))
 
 
 async def on_reserve(
@@ -57,9 +61,10 @@ async def on_reserve(
     reader: BoundReader | None,
     tr: Translator,
     policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await callback.answer(tr("bind.required"), show_alert=True)
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
     placed = await place_hold(
         session,
@@ -69,10 +74,12 @@ async def on_reserve(
         deliver_to_office=callback_data.office,
     )
     key = "holds.placed_office" if placed.deliver_to_office else "holds.placed"
+    replies.add(callback.answer())
     if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=None)
-        await callback.message.answer(tr(key, title=esc(placed.title), position=placed.position))
-    await callback.answer()
+        replies.add(callback.message.edit_reply_markup(reply_markup=None))
+        replies.add(
+            callback.message.answer(tr(key, title=esc(placed.title), position=placed.position))
+        )
 
 
 async def on_cancel(
@@ -83,23 +90,23 @@ async def on_cancel(
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await callback.answer(tr("bind.required"), show_alert=True)
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
     title = await cancel_hold(
         session, reader_id=reader.reader_id, hold_id=callback_data.hold_id, policy=policy
     )
+    replies.add(callback.answer())
     if isinstance(callback.message, Message):
         holds = await holds_of(session, reader.reader_id)
         if callback_data.in_list:
-            await callback.message.edit_text(
-                render_holds(tr, holds, tz), reply_markup=holds_keyboard(tr, holds)
-            )
+            text = render_holds(tr, holds, tz)
+            replies.add(callback.message.edit_text(text, reply_markup=holds_keyboard(tr, holds)))
         else:
-            await callback.message.edit_reply_markup(reply_markup=None)
-        await callback.message.answer(tr("holds.cancelled", title=esc(title)))
-    await callback.answer()
+            replies.add(callback.message.edit_reply_markup(reply_markup=None))
+        replies.add(callback.message.answer(tr("holds.cancelled", title=esc(title))))
 
 
 def build_router() -> Router:
@@ -107,6 +114,6 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(my_holds, Command("holds"))
     router.message.register(my_holds, F.text == t("menu.holds"))
-    router.callback_query.register(on_reserve, ReserveCB.filter())
-    router.callback_query.register(on_cancel, CancelHoldCB.filter())
+    router.callback_query.register(on_reserve, ReserveCB.filter(), flags=writes())
+    router.callback_query.register(on_cancel, CancelHoldCB.filter(), flags=writes())
     return router

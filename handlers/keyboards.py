@@ -22,9 +22,6 @@ from handlers.callbacks import (
     RenewCB,
     ReserveCB,
     SuggestCB,
-    WeeklyAction,
-    WeeklyCB,
-    WeeklyReserveCB,
 )
 from handlers.render import Translator
 from services.catalogue import BookCard
@@ -41,6 +38,7 @@ READER_COMMANDS = (
     "classmates",
     "subscribe",
     "lists",
+    "settings",
 )
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader")
 
@@ -165,30 +163,6 @@ def _numbered(
 
 def _rows(buttons: list[InlineKeyboardButton], width: int = 5) -> list[list[InlineKeyboardButton]]:
     return [buttons[i : i + width] for i in range(0, len(buttons), width)]
-
-
-def weekly_keyboard(tr: Translator, record_pks: list[int]) -> InlineKeyboardMarkup:
-    """预约 and 详情 for each new book; 退订 and 少一点 at the bottom."""
-    reserve = _numbered(
-        "recommend.reserve_button",
-        tr,
-        record_pks,
-        lambda pk: WeeklyReserveCB(record_pk=pk).pack(),
-    )
-    details = _numbered(
-        "recommend.details_button", tr, record_pks, lambda pk: BookCB(record_pk=pk).pack()
-    )
-    bottom = [
-        InlineKeyboardButton(
-            text=tr("recommend.unsubscribe_button"),
-            callback_data=WeeklyCB(action=WeeklyAction.STOP).pack(),
-        ),
-        InlineKeyboardButton(
-            text=tr("recommend.fewer_button"),
-            callback_data=WeeklyCB(action=WeeklyAction.FEWER).pack(),
-        ),
-    ]
-    return InlineKeyboardMarkup(inline_keyboard=[*_rows(reserve), *_rows(details), bottom])
 
 
 def for_you_keyboard(

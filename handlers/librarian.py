@@ -9,10 +9,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
+from handlers.replies import Replies
 from services.circulation import checkout, holds_of, loans_of, reader_by_card, return_copy
 from services.policy import LoanPolicy, calendar_days
 from services.readers import BoundReader
+from storage.models import HoldStatus
 
 
 def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:
@@ -20,8 +23,8 @@ def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:
     return reader is not None and reader.is_librarian
 
 
-async def refuse(message: Message, tr: Translator) -> None:
-    await message.answer(tr("lib.only"))
+async def refuse(message: Message, tr: Translator, replies: Replies) -> None:
+    replies.add(message.answer(tr("lib.only")))
 
 
 async def checkout_command(
@@ -32,11 +35,12 @@ async def checkout_command(
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
     assert reader is not None
     args = (command.args or "").split()
     if len(args) != 2:
-        await message.answer(tr("lib.usage_checkout"))
+        replies.add(message.answer(tr("lib.usage_checkout")))
         return
     done = await checkout(
         session, card_no=args[0], barcode=args[1], policy=policy, actor_reader_id=reader.reader_id
@@ -51,7 +55,7 @@ async def checkout_command(
     )
     if done.collected_hold:
         text += tr("lib.collected")
-    await message.answer(text)
+    replies.add(message.answer(text))
 
 
 async def return_command(
@@ -62,11 +66,12 @@ async def return_command(
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
     assert reader is not None
     args = (command.args or "").split()
     if len(args) != 1:
-        await message.answer(tr("lib.usage_return"))
+        replies.add(message.answer(tr("lib.usage_return")))
         return
     done = await return_copy(
         session, barcode=args[0], policy=policy, actor_reader_id=reader.reader_id
@@ -86,7 +91,7 @@ async def return_command(
     if done.held_for_name:
         key = "lib.returned_hold_office" if done.deliver_to_office else "lib.returned_hold"
         lines.append(tr(key, name=esc(done.held_for_name), card_no=esc(done.held_for_card)))
-    await message.answer("\n".join(lines))
+    replies.add(message.answer("\n".join(lines)))
 
 
 async def reader_command(
@@ -96,10 +101,11 @@ async def reader_command(
     reader: BoundReader | None,
     tr: Translator,
     tz: ZoneInfo,
+    replies: Replies,
 ) -> None:
     card_no = (command.args or "").strip()
     if not card_no or " " in card_no:
-        await message.answer(tr("lib.usage_reader"))
+        replies.add(message.answer(tr("lib.usage_reader")))
         return
     who = await reader_by_card(session, card_no)
     loans = await loans_of(session, who.id)
@@ -131,20 +137,20 @@ async def reader_command(
     for hold in holds:
         state = (
             tr("lib.reader_hold_ready")
-            if hold.status == "ready"
+            if hold.status == HoldStatus.READY
             else tr("lib.reader_hold_waiting", position=hold.position)
         )
         lines.append(tr("lib.reader_hold_line", title=esc(hold.title), state=state))
     if not holds:
         lines.append(tr("lib.reader_none"))
-    await message.answer("\n".join(lines))
+    replies.add(message.answer("\n".join(lines)))
 
 
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(checkout_command, Command("checkout"), is_librarian)
-    router.message.register(return_command, Command("return"), is_librarian)
+    router.message.register(checkout_command, Command("checkout"), is_librarian, flags=writes())
+    router.message.register(return_command, Command("return"), is_librarian, flags=writes())
     router.message.register(reader_command, Command("reader"), is_librarian)
     router.message.register(refuse, Command("checkout", "return", "reader"))
     return router

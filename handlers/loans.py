@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import RenewCB
 from handlers.keyboards import loans_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
+from handlers.replies import Replies
 from services.circulation import LoanView, loans_of, renew
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
@@ -47,12 +49,13 @@ async def my_loans(
     reader: BoundReader | None,
     tr: Translator,
     tz: ZoneInfo,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await message.answer(tr("bind.required"))
+        replies.add(message.answer(tr("bind.required")))
         return
     loans = await loans_of(session, reader.reader_id)
-    await message.answer(render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans))
+    replies.add(message.answer(render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)))
 
 
 async def on_renew(
@@ -63,21 +66,24 @@ async def on_renew(
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await callback.answer(tr("bind.required"), show_alert=True)
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
     renewed = await renew(
         session, reader_id=reader.reader_id, loan_id=callback_data.loan_id, policy=policy
     )
     text = tr("loans.renewed", title=esc(renewed.title), due=fmt_date(renewed.due_at, tz))
+    replies.add(callback.answer())
     if isinstance(callback.message, Message):
         loans = await loans_of(session, reader.reader_id)
-        await callback.message.edit_text(
-            render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)
+        replies.add(
+            callback.message.edit_text(
+                render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)
+            )
         )
-        await callback.message.answer(text)
-    await callback.answer()
+        replies.add(callback.message.answer(text))
 
 
 def build_router() -> Router:
@@ -85,5 +91,5 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(my_loans, Command("loans"))
     router.message.register(my_loans, F.text == t("menu.loans"))
-    router.callback_query.register(on_renew, RenewCB.filter())
+    router.callback_query.register(on_renew, RenewCB.filter(), flags=writes())
     return router

@@ -1,9 +1,30 @@
-"""Outer middlewares on ``dp.update``, in this order: private chats only, unit of work, reader and
-locale, throttling.
+"""The path of one update through the bot, and where each step lives.
 
-The unit of work is the one place a per-update session is opened and committed. It also records
-the update id in the same transaction, so a redelivered update is dropped, and turns a refused rule
-(ServiceError) into a rollback plus a polite reply.
+Outer middlewares on ``dp.update``, after aiogram's own (errors, user and chat context):
+
+1. PrivateChatsOnly: loans and binding codes are personal; groups and channels are ignored.
+2. UpdatePipeline: counts the update in flight (a graceful stop lets it finish), gives it a
+   Replies buffer (``replies``, handlers/replies.py) and, once everything inside has returned —
+   the transaction committed or rolled back — sends the buffer in order. An exception empties
+   the buffer; the error handler (handlers/errors.py) then apologises.
+3. ThrottlingMiddleware: a per-user window, before any transaction; a throttled update never
+   touches the database (librarians are exempt through a roster cached for a minute).
+4. ReaderMiddleware: locale, translator and the bound reader, read in a short read-only
+   transaction (filters such as ``is_librarian`` need the reader).
+
+aiogram's routers then choose the handler by its filters, and the inner middleware UnitOfWork (on
+the message and callback_query observers) opens the transaction that handler asked for:
+
+- registered with ``flags=writes()``: a write transaction (SQLite ``BEGIN IMMEDIATE``). The update
+  id is claimed first: a repeat runs nothing and sends the replies it had not sent yet. The
+  handler runs, its replies are stored with the update id, and the transaction commits;
+- anything else: a read-only transaction (deferred ``BEGIN``, no lock, no update id; a
+  redelivered read is simply answered again). A read-only handler that writes after all is
+  stopped by the database guard, rolled back and run again as a writer, with a warning to flag it.
+- ServiceError (a rule said no): rollback, and the only reply is the refusal (a writer's update
+  id is recorded with it). A commit that fails: the only reply is "nothing was saved, try again".
+
+No Bot API call is made while a write transaction is open: handlers only queue them.
 """
 
 from __future__ import annotations
@@ -16,28 +37,49 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
+from aiogram.dispatcher.flags import get_flag
 from aiogram.enums import ChatType
+from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
+from sqlalchemy.exc import SQLAlchemyError
 
 from handlers.render import Translator
+from handlers.replies import Replies
 from services.errors import ServiceError
 from services.i18n import available_locale
-from services.readers import BoundReader, reader_for_telegram
-from services.updates import claim_update
-from storage.db import Database
+from services.readers import librarian_user_ids, reader_for_telegram
+from services.updates import claim_update, keep_replies, replies_sent, unsent_replies
+from storage.db import Database, ReadOnlyTransactionError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+WRITES = "writes"
 
 
-async def reply_briefly(bot: Bot, update: Update, text: str) -> None:
-    """Answer whatever kind of update this is with a short text (alert for button presses).
+def writes() -> dict[str, Any]:
+    """Flags of a handler that changes state: ``register(handler, ..., flags=writes())``.
+    A fresh dict each time: aiogram's filters add their own flags to it."""
+    return {WRITES: True}
+
+
+def brief_reply(event: TelegramObject, text: str) -> TelegramMethod[Any] | None:
+    """A short answer to whatever kind of update this is (an alert for button presses).
     Plain text: refusals quote titles and card numbers as typed, which may hold '<' or '&'."""
-    event = update.event
+    if isinstance(event, Update):
+        event = event.event
     if isinstance(event, CallbackQuery):
-        await bot.answer_callback_query(event.id, text=text[:200], show_alert=True)
-    elif isinstance(event, Message):
-        await bot.send_message(event.chat.id, text, parse_mode=None)
+        return AnswerCallbackQuery(callback_query_id=event.id, text=text[:200], show_alert=True)
+    if isinstance(event, Message):
+        return SendMessage(chat_id=event.chat.id, text=text, parse_mode=None)
+    return None
+
+
+def _translator(data: dict[str, Any]) -> Translator:
+    tr = data.get("tr")
+    if isinstance(tr, Translator):
+        return tr
+    user: User | None = data.get("event_from_user")
+    return Translator(available_locale(user.language_code if user else None))
 
 
 class PrivateChatsOnly(BaseMiddleware):
@@ -50,11 +92,87 @@ class PrivateChatsOnly(BaseMiddleware):
         return await handler(event, data)
 
 
+class UpdatePipeline(BaseMiddleware):
+    """One Replies buffer per update, sent after its transaction; tracks the update in flight."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # For a graceful stop: ``idle`` tells when the update in flight has sent its replies;
+        # once draining, a newly fetched update waits here until polling is cancelled. The poller
+        # is held up with it, so no later getUpdates confirms it: Telegram delivers it again
+        # after the restart.
+        self.draining = False
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if self.draining:
+            await asyncio.Event().wait()
+        self.in_flight += 1
+        self.idle.clear()
+        try:
+            return await self._handle(handler, event, data)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self.idle.set()
+
+    async def _handle(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        bot: Bot = data["bot"]
+        replies = Replies(bot)
+        data["replies"] = replies
+        try:
+            result = await handler(event, data)
+        except BaseException:
+            replies.clear()
+            raise
+        kept_for = replies.kept_for
+        await replies.send()
+        if kept_for is not None:
+            try:
+                async with self.db.transaction() as session:
+                    await replies_sent(session, kept_for)
+            except SQLAlchemyError:  # a redelivery would send them again: edits are harmless
+                log.warning("update %s: could not mark its replies sent", kept_for)
+        return result
+
+
+class LibrarianRoster:
+    """Telegram users bound to librarians, read at most once per ``ttl_s``: the throttle exempts
+    the desk without a query per update. Binding changes call :meth:`forget`."""
+
+    def __init__(self, db: Database, *, ttl_s: float = 60.0) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self._users: frozenset[int] = frozenset()
+        self._loaded_at: float | None = None
+
+    def forget(self) -> None:
+        self._loaded_at = None
+
+    async def includes(self, user_id: int) -> bool:
+        now = time.monotonic()
+        if self._loaded_at is None or now - self._loaded_at > self.ttl_s:
+            async with self.db.transaction(read_only=True) as session:
+                self._users = frozenset(await librarian_user_ids(session))
+            self._loaded_at = now
+        return user_id in self._users
+
+
 class ThrottlingMiddleware(BaseMiddleware):
     """Per-user sliding window; the first refusal in a window says so, later ones stay silent.
     Librarians at the desk scan barcodes in quick succession and are not throttled."""
 
-    def __init__(self, *, limit: int = 8, window_s: float = 5.0, max_users: int = 10_000) -> None:
+    def __init__(
+        self,
+        roster: LibrarianRoster | None = None,
+        *,
+        limit: int = 8,
+        window_s: float = 5.0,
+        max_users: int = 10_000,
+    ) -> None:
+        self.roster = roster
         self.limit = limit
         self.window_s = window_s
         self.max_users = max_users
@@ -81,69 +199,103 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        reader: BoundReader | None = data.get("reader")
-        if user is None or (reader is not None and reader.is_librarian) or self.allow(user.id):
+        if user is None or self.allow(user.id):
+            return await handler(event, data)
+        if self.roster is not None and await self.roster.includes(user.id):
             return await handler(event, data)
         now = time.monotonic()
-        if isinstance(event, Update) and now - self._warned.get(user.id, -1e9) > self.window_s:
+        if now - self._warned.get(user.id, -1e9) > self.window_s:
             self._warned[user.id] = now
-            tr = Translator(available_locale(user.language_code))
-            await reply_briefly(data["bot"], event, tr("errors.throttled"))
+            replies: Replies | None = data.get("replies")
+            refusal = brief_reply(event, _translator(data)("errors.throttled"))
+            if replies is not None and refusal is not None:
+                replies.add(refusal)
         return None
 
 
-class UnitOfWorkMiddleware(BaseMiddleware):
+class ReaderMiddleware(BaseMiddleware):
+    """Puts the locale, a translator and the bound reader (or None) into the handler data."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-        # For a graceful stop: ``idle`` tells when the update in flight has committed; once
-        # draining, a newly fetched update waits here until polling is cancelled. The poller is
-        # held up with it, so no later getUpdates confirms it: Telegram delivers it again after
-        # the restart.
-        self.draining = False
-        self.in_flight = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        assert isinstance(event, Update)
-        if self.draining:
-            await asyncio.Event().wait()
-        self.in_flight += 1
-        self.idle.clear()
-        try:
-            return await self._unit_of_work(handler, event, data)
-        finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self.idle.set()
-
-    async def _unit_of_work(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
-        try:
-            async with self.db.transaction() as session:
-                if not await claim_update(session, event.update_id):
-                    log.info("update %s already handled: dropped", event.update_id)
-                    return None
-                data["session"] = session
-                return await handler(event, data)
-        except ServiceError as refused:
-            # The transaction rolled back, the update id with it: record it on its own.
-            async with self.db.transaction() as session:
-                await claim_update(session, event.update_id)
-            user: User | None = data.get("event_from_user")
-            tr = Translator(available_locale(user.language_code if user else None))
-            await reply_briefly(data["bot"], event, refused.render(tr.locale))
-            return None
-
-
-class ReaderMiddleware(BaseMiddleware):
-    """Puts the bound reader (or None), the locale and a translator into the handler data."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         locale = available_locale(user.language_code if user else None)
         data["locale"] = locale
         data["tr"] = Translator(locale)
-        data["reader"] = (
-            await reader_for_telegram(data["session"], user.id) if user is not None else None
-        )
+        data["reader"] = None
+        if user is not None:
+            async with self.db.transaction(read_only=True) as session:
+                data["reader"] = await reader_for_telegram(session, user.id)
         return await handler(event, data)
+
+
+class UnitOfWork(BaseMiddleware):
+    """Inner middleware: the transaction the chosen handler asked for (see the module doc)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        replies: Replies = data["replies"]
+        update: Update = data["event_update"]
+        writing = bool(get_flag(data, WRITES))
+        try:
+            if not writing:
+                try:
+                    async with self.db.transaction(read_only=True) as session:
+                        data["session"] = session
+                        return await handler(event, data)
+                except ReadOnlyTransactionError as exc:
+                    log.warning(
+                        "update %s: %s wrote (%s) without flags={'writes': True}: run as a writer",
+                        update.update_id,
+                        getattr(data.get("handler"), "callback", "handler"),
+                        exc,
+                    )
+                    replies.clear()
+                    writing = True
+            return await self._write(handler, event, data, update.update_id)
+        except ServiceError as refused:
+            replies.only(brief_reply(event, refused.render(_translator(data).locale)))
+            if writing:
+                # The transaction rolled back, the update id with it: record both on their own.
+                async with self.db.transaction() as session:
+                    await claim_update(session, update.update_id)
+                    await keep_replies(session, update.update_id, replies.dump())
+                replies.kept_for = update.update_id
+            return None
+
+    async def _write(
+        self, handler: Handler, event: TelegramObject, data: dict[str, Any], update_id: int
+    ) -> Any:
+        replies: Replies = data["replies"]
+        ran = False
+        try:
+            async with self.db.transaction() as session:
+                if not await claim_update(session, update_id):
+                    unsent = await unsent_replies(session, update_id)
+                    state = "resending its replies" if unsent else "done"
+                    log.info("update %s already handled: %s", update_id, state)
+                    replies.clear()
+                    if unsent:
+                        replies.load(unsent)
+                        replies.kept_for = update_id
+                    return None
+                data["session"] = session
+                result = await handler(event, data)
+                ran = True
+                await keep_replies(session, update_id, replies.dump())
+        except ServiceError:
+            raise
+        except Exception:
+            if not ran:
+                raise
+            # The handler finished but its work is not saved: never send its success text.
+            log.exception("update %s: commit failed; the user is asked to try again", update_id)
+            replies.only(brief_reply(event, _translator(data)("pipeline.not_saved")))
+            return None
+        if len(replies):
+            replies.kept_for = update_id
+        return result

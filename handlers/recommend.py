@@ -10,18 +10,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import (
-    ForYouCB,
-    ForYouKind,
-    ReadingListCB,
-    WeeklyAction,
-    WeeklyCB,
-    WeeklyReserveCB,
-)
+from handlers.callbacks import ForYouCB, ForYouKind, ReadingListCB
 from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc
-from services.circulation import place_hold
-from services.policy import LoanPolicy
+from handlers.replies import Replies
 from services.readers import BoundReader
 from services.reading_lists import all_lists, entries
 from services.recommend.engine import Scored
@@ -31,9 +24,8 @@ from services.recommend.model import (
     reader_info,
     recommend_for,
 )
-from services.recommend.reasons import reasons_text
+from services.recommend.text import book_lines, render_reading_list
 from services.recommend.weekly import (
-    fewer_books,
     resubscribe_weekly,
     subscribe_topic,
     topics_of,
@@ -43,36 +35,6 @@ from services.recommend.weekly import (
 from storage.models import utcnow
 
 SHOWN = 5
-
-
-def book_lines(tr: Translator, books: Sequence[Mapping[str, object]]) -> list[str]:
-    """Numbered books, each with its reasons on the next line."""
-    lines = []
-    for n, book in enumerate(books, 1):
-        authors = book.get("authors")
-        author = tr("recommend.author", author=esc(authors)) if authors else ""
-        lines.append(tr("recommend.line", n=n, title=esc(book["title"]), author=author))
-        reasons = book.get("reasons")
-        if isinstance(reasons, list) and reasons:
-            lines.append(tr("recommend.reason_line", reason=esc(reasons_text(reasons, tr.locale))))
-    return lines
-
-
-def render_weekly(tr: Translator, books: Sequence[Mapping[str, object]]) -> str:
-    return "\n".join([tr("recommend.weekly_title", count=len(books)), *book_lines(tr, books)])
-
-
-def render_reading_list(tr: Translator, payload: Mapping[str, object], *, sent: bool) -> str:
-    title = "lists.sent_title" if sent else "lists.list_title"
-    lines = [tr(title, name=esc(payload["name"]))]
-    books = payload.get("books")
-    for n, book in enumerate(books if isinstance(books, list) else [], 1):
-        authors = book.get("authors")
-        author = tr("recommend.author", author=esc(authors)) if authors else ""
-        lines.append(tr("lists.item_line", n=n, title=esc(book["title"]), author=author))
-        if book.get("blurb"):
-            lines.append(tr("lists.blurb_line", blurb=esc(book["blurb"])))
-    return "\n".join(lines)
 
 
 def _as_books(
@@ -131,12 +93,13 @@ async def recommend_command(
     reader: BoundReader | None,
     tr: Translator,
     recommender: ModelCache,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await message.answer(tr("recommend.bind_first"))
+        replies.add(message.answer(tr("recommend.bind_first")))
         return
     text, keyboard = await _for_you(session, reader, tr, recommender, ForYouKind.MINE, utcnow())
-    await message.answer(text, reply_markup=keyboard)
+    replies.add(message.answer(text, reply_markup=keyboard))
 
 
 async def classmates_command(
@@ -145,14 +108,15 @@ async def classmates_command(
     reader: BoundReader | None,
     tr: Translator,
     recommender: ModelCache,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await message.answer(tr("recommend.bind_first"))
+        replies.add(message.answer(tr("recommend.bind_first")))
         return
     text, keyboard = await _for_you(
         session, reader, tr, recommender, ForYouKind.CLASSMATES, utcnow()
     )
-    await message.answer(text, reply_markup=keyboard)
+    replies.add(message.answer(text, reply_markup=keyboard))
 
 
 async def on_for_you(
@@ -162,14 +126,15 @@ async def on_for_you(
     reader: BoundReader | None,
     tr: Translator,
     recommender: ModelCache,
+    replies: Replies,
 ) -> None:
     if reader is None:
-        await callback.answer(tr("recommend.bind_first"), show_alert=True)
+        replies.add(callback.answer(tr("recommend.bind_first"), show_alert=True))
         return
     text, keyboard = await _for_you(session, reader, tr, recommender, callback_data.kind, utcnow())
     if isinstance(callback.message, Message):
-        await callback.message.answer(text, reply_markup=keyboard)
-    await callback.answer()
+        replies.add(callback.message.answer(text, reply_markup=keyboard))
+    replies.add(callback.answer())
 
 
 async def subscribe_command(
@@ -178,10 +143,11 @@ async def subscribe_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     """/subscribe TOPIC follows a subject or author; bare /subscribe restarts the weekly list."""
     if reader is None:
-        await message.answer(tr("recommend.bind_first"))
+        replies.add(message.answer(tr("recommend.bind_first")))
         return
     topic = (command.args or "").strip()
     if not topic:
@@ -193,11 +159,11 @@ async def subscribe_command(
             separator = tr("recommend.topic_separator")
             lines.append(tr("recommend.subscriptions", topics=esc(separator.join(topics))))
         lines.append(tr("recommend.subscribe_usage"))
-        await message.answer("\n".join(lines))
+        replies.add(message.answer("\n".join(lines)))
         return
     added = await subscribe_topic(session, reader.reader_id, topic)
     key = "recommend.subscribed" if added else "recommend.subscribed_already"
-    await message.answer(tr(key, topic=esc(" ".join(topic.split()))))
+    replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
 
 
 async def unsubscribe_command(
@@ -206,66 +172,28 @@ async def unsubscribe_command(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     """/unsubscribe TOPIC stops following it; bare /unsubscribe stops the weekly list."""
     if reader is None:
-        await message.answer(tr("recommend.bind_first"))
+        replies.add(message.answer(tr("recommend.bind_first")))
         return
     topic = (command.args or "").strip()
     if not topic:
         await unsubscribe_weekly(session, reader.reader_id)
-        await message.answer(tr("recommend.unsubscribed"))
+        replies.add(message.answer(tr("recommend.unsubscribed")))
         return
     removed = await unsubscribe_topic(session, reader.reader_id, topic)
     key = "recommend.unsubscribe_topic" if removed else "recommend.not_subscribed"
-    await message.answer(tr(key, topic=esc(" ".join(topic.split()))))
+    replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
 
 
-async def on_weekly(
-    callback: CallbackQuery,
-    callback_data: WeeklyCB,
-    session: AsyncSession,
-    reader: BoundReader | None,
-    tr: Translator,
+async def lists_command(
+    message: Message, session: AsyncSession, tr: Translator, replies: Replies
 ) -> None:
-    if reader is None:
-        await callback.answer(tr("recommend.bind_first"), show_alert=True)
-        return
-    if callback_data.action == WeeklyAction.STOP:
-        await unsubscribe_weekly(session, reader.reader_id)
-        text = tr("recommend.unsubscribed")
-    else:
-        text = tr("recommend.fewer", count=await fewer_books(session, reader.reader_id))
-    if isinstance(callback.message, Message):
-        await callback.message.answer(text)
-    await callback.answer()
-
-
-async def on_weekly_reserve(
-    callback: CallbackQuery,
-    callback_data: WeeklyReserveCB,
-    session: AsyncSession,
-    reader: BoundReader | None,
-    tr: Translator,
-    policy: LoanPolicy,
-) -> None:
-    if reader is None:
-        await callback.answer(tr("recommend.bind_first"), show_alert=True)
-        return
-    placed = await place_hold(
-        session, reader_id=reader.reader_id, record_pk=callback_data.record_pk, policy=policy
-    )
-    if isinstance(callback.message, Message):
-        await callback.message.answer(
-            tr("holds.placed", title=esc(placed.title), position=placed.position)
-        )
-    await callback.answer()
-
-
-async def lists_command(message: Message, session: AsyncSession, tr: Translator) -> None:
     summaries = [s for s in await all_lists(session) if s.count]
     if not summaries:
-        await message.answer(tr("lists.browse_empty"))
+        replies.add(message.answer(tr("lists.browse_empty")))
         return
     lines = [tr("lists.browse_title")]
     lines += [
@@ -273,16 +201,20 @@ async def lists_command(message: Message, session: AsyncSession, tr: Translator)
         for n, s in enumerate(summaries, 1)
     ]
     keyboard = reading_lists_keyboard(tr, [s.list_id for s in summaries])
-    await message.answer("\n".join(lines), reply_markup=keyboard)
+    replies.add(message.answer("\n".join(lines), reply_markup=keyboard))
 
 
 async def on_reading_list(
-    callback: CallbackQuery, callback_data: ReadingListCB, session: AsyncSession, tr: Translator
+    callback: CallbackQuery,
+    callback_data: ReadingListCB,
+    session: AsyncSession,
+    tr: Translator,
+    replies: Replies,
 ) -> None:
     summaries = {s.list_id: s for s in await all_lists(session)}
     summary = summaries.get(callback_data.list_id)
     if summary is None:
-        await callback.answer(tr("lists.not_found"), show_alert=True)
+        replies.add(callback.answer(tr("lists.not_found"), show_alert=True))
         return
     books = await entries(session, summary.list_id)
     payload = {
@@ -290,11 +222,13 @@ async def on_reading_list(
         "books": [{"title": b.title, "authors": b.authors, "blurb": b.blurb} for b in books],
     }
     if isinstance(callback.message, Message):
-        await callback.message.answer(
-            render_reading_list(tr, payload, sent=False),
-            reply_markup=details_keyboard(tr, [b.record_pk for b in books]),
+        replies.add(
+            callback.message.answer(
+                render_reading_list(tr, payload, sent=False),
+                reply_markup=details_keyboard(tr, [b.record_pk for b in books]),
+            )
         )
-    await callback.answer()
+    replies.add(callback.answer())
 
 
 def build_router() -> Router:
@@ -302,11 +236,9 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(recommend_command, Command("recommend"))
     router.message.register(classmates_command, Command("classmates"))
-    router.message.register(subscribe_command, Command("subscribe"))
-    router.message.register(unsubscribe_command, Command("unsubscribe"))
+    router.message.register(subscribe_command, Command("subscribe"), flags=writes())
+    router.message.register(unsubscribe_command, Command("unsubscribe"), flags=writes())
     router.message.register(lists_command, Command("lists"))
     router.callback_query.register(on_for_you, ForYouCB.filter())
-    router.callback_query.register(on_weekly, WeeklyCB.filter())
-    router.callback_query.register(on_weekly_reserve, WeeklyReserveCB.filter())
     router.callback_query.register(on_reading_list, ReadingListCB.filter())
     return router

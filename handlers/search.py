@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB, PageCB, SuggestCB
 from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
+from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
+from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
 from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page, suggest_purchase
 from services.readers import BoundReader
-from storage.models import Role
+from storage.models import HoldStatus, Role
 
 MAX_QUERY_MESSAGE = 200
 
@@ -50,6 +52,13 @@ def render_results(tr: Translator, query: str, result: SearchResult, page: int) 
     return "\n".join(lines)
 
 
+def _earliest_due(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
+    """All copies out: when the soonest is due back (not for its own borrower)."""
+    if card.earliest_due is None or card.my_loan_due is not None:
+        return []
+    return [tr("due.card_earliest", due=fmt_date(card.earliest_due, tz))]
+
+
 def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
     lines = [tr("card.title", title=esc(card.title))]
     if card.subtitle:
@@ -69,6 +78,7 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
     )
     if card.copies:
         lines.append(tr("card.copies", on_shelf=card.on_shelf, copies=card.copies))
+        lines += _earliest_due(tr, card, tz)
     else:
         lines.append(tr("card.no_copies"))
     if card.in_corners:
@@ -80,10 +90,10 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
         lines.append(tr("card.my_loan", due=fmt_date(card.my_loan_due, tz)))
         if card.waiting:
             lines.append(tr("card.my_loan_waiting", count=card.waiting))
-    elif card.my_hold_status == "ready" and card.my_hold_office:
+    elif card.my_hold_status == HoldStatus.READY and card.my_hold_office:
         lines.append("")
         lines.append(tr("card.my_hold_ready_office"))
-    elif card.my_hold_status == "ready" and card.my_hold_ready_until is not None:
+    elif card.my_hold_status == HoldStatus.READY and card.my_hold_ready_until is not None:
         lines.append("")
         lines.append(tr("card.my_hold_ready", until=fmt_date(card.my_hold_ready_until, tz)))
     elif card.my_hold_id is not None:
@@ -121,22 +131,29 @@ def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
 
 
 async def on_text(
-    message: Message, session: AsyncSession, search: SearchEngine, tr: Translator
+    message: Message,
+    session: AsyncSession,
+    search: SearchEngine,
+    tr: Translator,
+    replies: Replies,
 ) -> None:
     query = (message.text or "").strip()
     if len(query) > MAX_QUERY_MESSAGE:
-        await message.reply(tr("errors.too_long"))
+        replies.add(message.reply(tr("errors.too_long")))
         return
     result = await search_page(session, search, query, 0)
     if result.kind == "empty":
-        await message.reply(tr("search.too_short"))
+        replies.add(message.reply(tr("search.too_short")))
     elif not result.hits:
-        await message.reply(render_miss(tr, query, result), reply_markup=suggest_keyboard(tr))
+        miss = render_miss(tr, query, result)
+        replies.add(message.reply(miss, reply_markup=suggest_keyboard(tr)))
     else:
         pages = max(1, math.ceil(result.total / PAGE_SIZE))
-        await message.reply(
-            render_results(tr, query, result, 0),
-            reply_markup=results_keyboard(tr, [h.record_pk for h in result.hits], 0, pages),
+        replies.add(
+            message.reply(
+                render_results(tr, query, result, 0),
+                reply_markup=results_keyboard(tr, [h.record_pk for h in result.hits], 0, pages),
+            )
         )
 
 
@@ -146,23 +163,26 @@ async def on_page(
     session: AsyncSession,
     search: SearchEngine,
     tr: Translator,
+    replies: Replies,
 ) -> None:
     query = _query_of(callback)
     if query is None or not isinstance(callback.message, Message):
-        await callback.answer(tr("search.stale"), show_alert=True)
+        replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
     result = await search_page(session, search, query, callback_data.page)
     if not result.hits:
-        await callback.answer(tr("search.stale"), show_alert=True)
+        replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
     pages = max(1, math.ceil(result.total / PAGE_SIZE))
-    await callback.message.edit_text(
-        render_results(tr, query, result, callback_data.page),
-        reply_markup=results_keyboard(
-            tr, [h.record_pk for h in result.hits], callback_data.page, pages
-        ),
+    replies.add(callback.answer())
+    replies.add(
+        callback.message.edit_text(
+            render_results(tr, query, result, callback_data.page),
+            reply_markup=results_keyboard(
+                tr, [h.record_pk for h in result.hits], callback_data.page, pages
+            ),
+        )
     )
-    await callback.answer()
 
 
 async def on_book(
@@ -173,9 +193,10 @@ async def on_book(
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
+    replies: Replies,
 ) -> None:
     if not isinstance(callback.message, Message):
-        await callback.answer(tr("errors.stale_button"), show_alert=True)
+        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
         return
     card = await book_card(
         session,
@@ -183,20 +204,26 @@ async def on_book(
         reader_id=reader.reader_id if reader else None,
         shelf_map=shelf_map,
     )
-    is_teacher = reader is not None and reader.role == Role.TEACHER.value
-    await callback.message.answer(
-        render_card(tr, card, tz),
-        reply_markup=card_keyboard(tr, card, is_teacher=is_teacher) if reader else None,
+    is_teacher = reader is not None and reader.role == Role.TEACHER
+    replies.add(callback.answer())
+    replies.add(
+        callback.message.answer(
+            render_card(tr, card, tz),
+            reply_markup=card_keyboard(tr, card, is_teacher=is_teacher) if reader else None,
+        )
     )
-    await callback.answer()
 
 
 async def on_suggest(
-    callback: CallbackQuery, session: AsyncSession, reader: BoundReader | None, tr: Translator
+    callback: CallbackQuery,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    replies: Replies,
 ) -> None:
     query = _query_of(callback)
     if query is None:
-        await callback.answer(tr("search.stale"), show_alert=True)
+        replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
     fresh = await suggest_purchase(
         session,
@@ -205,7 +232,7 @@ async def on_suggest(
         telegram_user_id=callback.from_user.id,
     )
     key = "search.suggested" if fresh else "search.already_suggested"
-    await callback.answer(tr(key, query=query[:60]), show_alert=True)
+    replies.add(callback.answer(tr(key, query=query[:60]), show_alert=True))
 
 
 def build_router() -> Router:
@@ -214,5 +241,5 @@ def build_router() -> Router:
     router.message.register(on_text, F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_page, PageCB.filter())
     router.callback_query.register(on_book, BookCB.filter())
-    router.callback_query.register(on_suggest, SuggestCB.filter())
+    router.callback_query.register(on_suggest, SuggestCB.filter(), flags=writes())
     return router

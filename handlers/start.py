@@ -2,80 +2,145 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.methods import DeleteMyCommands, SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.keyboards import bot_commands, main_menu
+from handlers.middlewares import LibrarianRoster, writes
 from handlers.render import Translator, esc
+from handlers.replies import Replies
 from services.i18n import t
-from services.readers import BoundReader, bind, unbind
+from services.readers import BindLimits, BoundReader, bind, librarian_chats, unbind
 
 
 async def _bind(
-    message: Message, code: str, session: AsyncSession, tr: Translator, bot: Bot
+    message: Message,
+    code: str,
+    session: AsyncSession,
+    tr: Translator,
+    replies: Replies,
+    roster: LibrarianRoster,
+    bind_limits: BindLimits,
 ) -> None:
     assert message.from_user is not None
-    bound = await bind(
-        session, code=code, telegram_user_id=message.from_user.id, chat_id=message.chat.id
+    outcome = await bind(
+        session,
+        code=code,
+        telegram_user_id=message.from_user.id,
+        chat_id=message.chat.id,
+        limits=bind_limits,
     )
-    await message.answer(
-        tr("bind.ok", name=esc(bound.name), card_no=esc(bound.card_no)), reply_markup=main_menu(tr)
+    bound = outcome.reader
+    if bound is None:
+        replies.add(message.answer(tr(outcome.refused or "binding.invalid"), parse_mode=None))
+        if outcome.flood is not None:
+            alert = tr("binding.flood_alert", count=outcome.flood)
+            for chat_id in await librarian_chats(session):
+                replies.add(SendMessage(chat_id=chat_id, text=alert))
+        return
+    replies.add(
+        message.answer(
+            tr("bind.ok", name=esc(bound.name), card_no=esc(bound.card_no)),
+            reply_markup=main_menu(tr),
+        )
     )
     if bound.is_librarian:
-        await bot.set_my_commands(
-            bot_commands(tr, librarian=True), scope=BotCommandScopeChat(chat_id=message.chat.id)
+        roster.forget()
+        replies.add(
+            SetMyCommands(
+                commands=bot_commands(tr, librarian=True),
+                scope=BotCommandScopeChat(chat_id=message.chat.id),
+            )
         )
+    if outcome.previous_chat_id is not None:
+        moved = tr("binding.moved", name=esc(bound.name), card_no=esc(bound.card_no))
+        replies.add(SendMessage(chat_id=outcome.previous_chat_id, text=moved))
+        if bound.is_librarian:
+            scope = BotCommandScopeChat(chat_id=outcome.previous_chat_id)
+            replies.add(DeleteMyCommands(scope=scope))
 
 
 async def start_with_code(
-    message: Message, command: CommandObject, session: AsyncSession, tr: Translator, bot: Bot
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    tr: Translator,
+    replies: Replies,
+    roster: LibrarianRoster,
+    bind_limits: BindLimits,
 ) -> None:
-    await _bind(message, command.args or "", session, tr, bot)
+    await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
 
 
-async def start(message: Message, reader: BoundReader | None, tr: Translator) -> None:
+async def start(
+    message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
+) -> None:
     if reader is None:
-        await message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr))
+        replies.add(message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr)))
     else:
-        await message.answer(
-            tr("start.welcome_bound", name=esc(reader.name)), reply_markup=main_menu(tr)
-        )
+        text = tr("start.welcome_bound", name=esc(reader.name))
+        replies.add(message.answer(text, reply_markup=main_menu(tr)))
 
 
-async def help_(message: Message, reader: BoundReader | None, tr: Translator) -> None:
+async def help_(
+    message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
+) -> None:
     text = tr("start.help")
     if reader is not None and reader.is_librarian:
         text += "\n\n" + tr("start.help_librarian")
-    await message.answer(text, reply_markup=main_menu(tr))
+    replies.add(message.answer(text, reply_markup=main_menu(tr)))
+
+
+async def need_code(message: Message, tr: Translator, replies: Replies) -> None:
+    replies.add(message.answer(tr("bind.need_code")))
 
 
 async def bind_command(
-    message: Message, command: CommandObject, session: AsyncSession, tr: Translator, bot: Bot
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    tr: Translator,
+    replies: Replies,
+    roster: LibrarianRoster,
+    bind_limits: BindLimits,
 ) -> None:
-    if not command.args:
-        await message.answer(tr("bind.need_code"))
-        return
-    await _bind(message, command.args, session, tr, bot)
+    await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
 
 
-async def unbind_command(message: Message, session: AsyncSession, tr: Translator, bot: Bot) -> None:
+async def unbind_command(
+    message: Message,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    replies: Replies,
+    roster: LibrarianRoster,
+) -> None:
     assert message.from_user is not None
     if await unbind(session, telegram_user_id=message.from_user.id):
-        await bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=message.chat.id))
-        await message.answer(tr("bind.unbound"))
+        if reader is not None and reader.is_librarian:
+            roster.forget()
+        replies.add(DeleteMyCommands(scope=BotCommandScopeChat(chat_id=message.chat.id)))
+        replies.add(message.answer(tr("bind.unbound")))
     else:
-        await message.answer(tr("bind.not_bound"))
+        replies.add(message.answer(tr("bind.not_bound")))
 
 
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(start_with_code, CommandStart(deep_link=True))
+    router.message.register(start_with_code, CommandStart(deep_link=True), flags=writes())
     router.message.register(start, CommandStart())
     router.message.register(help_, Command("help"))
     router.message.register(help_, F.text == t("menu.help"))
-    router.message.register(bind_command, Command("bind"))
-    router.message.register(unbind_command, Command("unbind"))
+    router.message.register(need_code, Command("bind"), F.text.func(_without_args))
+    router.message.register(bind_command, Command("bind"), flags=writes())
+    router.message.register(unbind_command, Command("unbind"), flags=writes())
     return router
+
+
+def _without_args(text: str) -> bool:
+    """``/bind`` alone asks for the code without a write transaction."""
+    return len(text.split(maxsplit=1)) < 2

@@ -39,6 +39,8 @@ SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"
 SANDBOX_BOT = "shuxiang_sandbox_bot"
 # What the self-check types as the sample student: input matching the sample data, not a message.
 SELF_CHECK_QUERY = "三体"
+# The seeded loan that the due-soon reminder is about is due this many days after the start.
+DUE_SOON_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,9 @@ async def ensure_personas(db: Database, settings: Settings) -> list[Persona]:
 
 
 async def seed_circulation(db: Database, settings: Settings, personas: list[Persona]) -> None:
-    """Fresh sample data gets a little history: the student has two books out (one renewable),
-    and one title is entirely out so that reserving it can be tried."""
+    """Fresh sample data gets a little history: the student has two books out (one renewable,
+    and due in three days, so the due-soon reminder with its 续借 button arrives at start), and
+    one title is entirely out so that reserving it can be tried."""
     policy = settings.loan_policy()
     student = next((p for p in personas if p.role == Role.STUDENT.value), None)
     if student is None:
@@ -120,12 +123,16 @@ async def seed_circulation(db: Database, settings: Settings, personas: list[Pers
     for barcode, record_pk in shelf:
         by_record.setdefault(record_pk, []).append(barcode)
     records = list(by_record.values())
-    plan = [(student.card_no, records[0][0]), (student.card_no, records[1][0])]
-    plan += list(zip(others, records[2], strict=False))
-    for card_no, barcode in plan:
+    now = utcnow()
+    due_soon = now - timedelta(days=policy.for_role(Role.STUDENT.value).loan_days - DUE_SOON_DAYS)
+    plan = [(student.card_no, records[0][0], due_soon), (student.card_no, records[1][0], now)]
+    plan += [(card, barcode, now) for card, barcode in zip(others, records[2], strict=False)]
+    for card_no, barcode, lent_at in plan:
         try:
             async with db.transaction() as session:
-                await circulation.checkout(session, card_no=card_no, barcode=barcode, policy=policy)
+                await circulation.checkout(
+                    session, card_no=card_no, barcode=barcode, policy=policy, now=lent_at
+                )
         except ServiceError as exc:  # sample data that doesn't fit the plan is not fatal
             log.warning("sandbox seed %s %s: %s", card_no, barcode, exc.render())
 
@@ -179,6 +186,8 @@ class Sandbox:
     app: Shuxiang
     personas: list[Persona]
     polling: asyncio.Task[None]
+    # Due-soon reminders queued at this start (the seeded one, on the first start only).
+    reminders: int = 0
 
     @property
     def url(self) -> str:
@@ -245,16 +254,29 @@ async def start_sandbox(
     for persona in personas:
         emulator.add_user(persona.user_id, first_name=persona.name)
     await emulator.start(host=host, port=port)
-    bot_settings = settings.model_copy(update={"bot_api_url": emulator.base_url})
+    # A local trial at any hour shows its pushes at once: no quiet hours in the sandbox.
+    bot_settings = settings.model_copy(update={"bot_api_url": emulator.base_url, "quiet_hours": ""})
     app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search)
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
-    return Sandbox(emulator, app, personas, polling), loaded
+    # The morning sweep, now: the seeded loan due in three days gets its reminder (once).
+    reminders = await app.jobs.run_once("due-soon", app.job_context)
+    return Sandbox(emulator, app, personas, polling, reminders), loaded
 
 
 async def self_check(sandbox: Sandbox) -> str:
-    """Drive one search and one /loans through the sandbox like a person would."""
+    """Drive one search and one /loans through the sandbox like a person would; on a first start,
+    renew from the due-soon reminder too."""
     student = next(p for p in sandbox.personas if p.role == Role.STUDENT.value)
     emulator = sandbox.emulator
+    parts = []
+    if sandbox.reminders:
+        push = await emulator.wait_for_bot_message(student.user_id, contains="到期", timeout=15)
+        since = emulator.mark()
+        emulator.press_button_text(student.user_id, push["message_id"], "续借")
+        renewed = await emulator.wait_for_bot_message(
+            student.user_id, since=since, contains="已续借", timeout=15
+        )
+        parts += [push.get("text", ""), renewed.get("text", "")]
     sent = emulator.send_text(student.user_id, "/loans")
     loans = await emulator.wait_for_bot_message(
         student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
@@ -263,4 +285,5 @@ async def self_check(sandbox: Sandbox) -> str:
     found = await emulator.wait_for_bot_message(
         student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
     )
-    return f"{loans.get('text', '')}\n\n{found.get('text', '')}"
+    parts += [loans.get("text", ""), found.get("text", "")]
+    return "\n\n".join(parts)

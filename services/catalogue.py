@@ -18,6 +18,7 @@ from storage.models import (
     Copy,
     CopyStatus,
     Hold,
+    HoldStatus,
     Loan,
     PurchaseSuggestion,
     Record,
@@ -46,11 +47,13 @@ class BookCard:
     waiting: int
     # The viewing reader's own relation to the title.
     my_hold_id: int | None
-    my_hold_status: str | None
+    my_hold_status: HoldStatus | None
     my_hold_position: int
     my_hold_ready_until: datetime | None
     my_hold_office: bool
     my_loan_due: datetime | None
+    # When every copy is out: the soonest one is due back (None otherwise).
+    earliest_due: datetime | None = None
 
     @property
     def can_reserve(self) -> bool:
@@ -116,6 +119,14 @@ async def book_card(
             .where(Loan.returned_at.is_(None))
             .limit(1)
         )
+    on_shelf = counts.get(CopyStatus.ON_SHELF.value, 0)
+    earliest_due = None
+    if copies and not on_shelf:
+        earliest_due = await session.scalar(
+            select(func.min(Loan.due_at))
+            .join(Copy, Copy.id == Loan.copy_id)
+            .where(Copy.record_pk == record_pk, Loan.returned_at.is_(None))
+        )
     return BookCard(
         record_pk=record.id,
         record_id=record.record_id,
@@ -128,15 +139,16 @@ async def book_card(
         clc=record.clc,
         location=shelf_location(shelf_map, record.clc or record.call_number),
         copies=copies,
-        on_shelf=counts.get(CopyStatus.ON_SHELF.value, 0),
+        on_shelf=on_shelf,
         in_corners=counts.get(CopyStatus.IN_CORNER.value, 0),
         waiting=await waiting_count(session, record_pk),
         my_hold_id=hold.id if hold else None,
-        my_hold_status=hold.status if hold else None,
+        my_hold_status=HoldStatus(hold.status) if hold else None,
         my_hold_position=await queue_position(session, hold) if hold else 0,
         my_hold_ready_until=hold.ready_until if hold else None,
         my_hold_office=bool(hold and hold.deliver_to_office),
         my_loan_due=loan_due,
+        earliest_due=earliest_due,
     )
 
 

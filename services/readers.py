@@ -7,13 +7,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
 from services.errors import ServiceError
 from services.policy import LoanPolicy
-from storage.models import BindingCode, ClassMonitor, Reader, Role, TelegramBinding, utcnow
+from storage.models import (
+    BindAttempt,
+    BindingCode,
+    ClassMonitor,
+    Reader,
+    Role,
+    TelegramBinding,
+    utcnow,
+)
 
 # No 0/O, 1/I/L: codes are read off paper and typed on phones.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -40,7 +48,7 @@ class BoundReader:
 
     @property
     def is_librarian(self) -> bool:
-        return self.role == Role.LIBRARIAN.value
+        return self.role == Role.LIBRARIAN
 
 
 def new_code() -> str:
@@ -94,28 +102,63 @@ async def issue_codes(
     return issued
 
 
+@dataclass(frozen=True, slots=True)
+class BindLimits:
+    """Refused codes allowed per Telegram user, and across the bot, per window. Codes have
+    31^8 possible values: with these caps guessing one takes longer than any code lives."""
+
+    per_user: int = 5
+    across_bot: int = 50
+    window: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class BindOutcome:
+    """``reader`` when bound; else ``refused`` (a catalogue key), the attempt recorded."""
+
+    reader: BoundReader | None = None
+    refused: str | None = None
+    # Another Telegram account held this card until now: its chat is told.
+    previous_chat_id: int | None = None
+    # This refusal made the refused attempts across the bot reach the cap: alert the librarians.
+    flood: int | None = None
+
+
 async def bind(
     session: AsyncSession,
     *,
     code: str,
     telegram_user_id: int,
     chat_id: int,
+    limits: BindLimits = BindLimits(),
     now: datetime | None = None,
-) -> BoundReader:
+) -> BindOutcome:
+    """Bind with a single-use code. Unknown, used and expired codes (and codes of a card no longer
+    in use) get one answer, so a guesser learns nothing, and count against the caps; over a cap,
+    no code is even looked at (ServiceError)."""
     now = now or utcnow()
+    since = now - limits.window
+    failures = select(func.count(BindAttempt.id)).where(BindAttempt.at > since)
+    mine = await session.scalar(failures.where(BindAttempt.telegram_user_id == telegram_user_id))
+    if (mine or 0) >= limits.per_user:
+        raise ServiceError("binding.too_many")
+    if (await session.scalar(failures) or 0) >= limits.across_bot:
+        raise ServiceError("binding.busy")
     row = await session.scalar(
         select(BindingCode).where(BindingCode.code == normalise_code(code)).with_for_update()
     )
-    if row is None:
-        raise ServiceError("bind.unknown")
-    if row.used_at is not None:
-        raise ServiceError("bind.used")
-    if row.expires_at <= now:
-        raise ServiceError("bind.expired")
-    reader = await session.get_one(Reader, row.reader_id)
+    reader = await session.get(Reader, row.reader_id) if row is not None else None
+    if row is None or reader is None or row.used_at is not None or row.expires_at <= now:
+        return await _refused(session, telegram_user_id, failures, limits, now)
     if not reader.active:
-        raise ServiceError("reader.inactive", name=reader.name)
+        return await _refused(session, telegram_user_id, failures, limits, now)
     row.used_at = now
+    previous = await session.scalar(
+        select(TelegramBinding.chat_id).where(
+            TelegramBinding.reader_id == reader.id,
+            TelegramBinding.telegram_user_id != telegram_user_id,
+        )
+    )
     # A new binding replaces the reader's old one, and this Telegram user's old one.
     await session.execute(
         delete(TelegramBinding).where(
@@ -129,8 +172,23 @@ async def bind(
         )
     )
     await session.flush()
-    record_audit(session, actor_for(reader.id), "bind", {"telegram_user_id": telegram_user_id})
-    return await _bound(session, reader)
+    detail = {"telegram_user_id": telegram_user_id, "moved": previous is not None}
+    record_audit(session, actor_for(reader.id), "bind", detail)
+    return BindOutcome(reader=await _bound(session, reader), previous_chat_id=previous)
+
+
+async def _refused(
+    session: AsyncSession,
+    telegram_user_id: int,
+    failures: Select[tuple[int]],
+    limits: BindLimits,
+    now: datetime,
+) -> BindOutcome:
+    session.add(BindAttempt(telegram_user_id=telegram_user_id, at=now))
+    await session.flush()
+    total = await session.scalar(failures) or 0
+    flood = total if total == limits.across_bot else None
+    return BindOutcome(refused="binding.invalid", flood=flood)
 
 
 async def unbind(session: AsyncSession, *, telegram_user_id: int) -> bool:
@@ -172,5 +230,14 @@ async def librarian_chats(session: AsyncSession) -> list[int]:
         select(TelegramBinding.chat_id)
         .join(Reader, Reader.id == TelegramBinding.reader_id)
         .where(Reader.role == Role.LIBRARIAN.value, Reader.active.is_(True))
+    )
+    return list(rows)
+
+
+async def librarian_user_ids(session: AsyncSession) -> list[int]:
+    rows = await session.scalars(
+        select(TelegramBinding.telegram_user_id)
+        .join(Reader, Reader.id == TelegramBinding.reader_id)
+        .where(Reader.role == Role.LIBRARIAN, Reader.active.is_(True))
     )
     return list(rows)

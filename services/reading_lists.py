@@ -14,7 +14,7 @@ from nlp.search import SearchEngine
 from services.audit import record_audit
 from services.catalogue import search_page
 from services.errors import ServiceError
-from services.outbox import enqueue
+from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue
 from storage.models import (
     Copy,
     Reader,
@@ -27,7 +27,6 @@ from storage.models import (
     utcnow,
 )
 
-LIST_KIND = "reading_list"
 MAX_BLURB_CHARS = 300
 
 
@@ -188,23 +187,21 @@ async def send_due_lists(session: AsyncSession, *, now: datetime | None = None) 
     for send in due:
         reading_list = await session.get_one(ReadingList, send.list_id)
         books = await entries(session, send.list_id)
-        payload = {
-            "list_id": reading_list.id,
-            "name": reading_list.name,
-            "books": [
-                {"record_pk": b.record_pk, "title": b.title, "authors": b.authors, "blurb": b.blurb}
-                for b in books
-            ],
-        }
+        items = [
+            BookItem(record_pk=b.record_pk, title=b.title, authors=b.authors, blurb=b.blurb)
+            for b in books
+        ]
         readers = await _audience(session, send.audience)
         for reader_id in readers:
-            queued += await enqueue(
-                session,
-                kind=LIST_KIND,
+            payload = ReadingListPayload(
+                send_id=send.id,
                 reader_id=reader_id,
-                dedupe_key=f"list:{send.id}:{reader_id}",
-                payload=payload,
-                now=now,
+                list_id=reading_list.id,
+                name=reading_list.name,
+                books=items,
+            )
+            queued += await enqueue(
+                session, READING_LIST, reader_id=reader_id, payload=payload, now=now
             )
         send.sent_at = now
         send.recipients = len(readers)

@@ -1,10 +1,15 @@
-"""Processed Telegram update ids: a redelivered update is handled once."""
+"""Processed Telegram update ids: a redelivered update changes things once.
+
+A writing update records its id in the transaction of its change, with the replies it decided on
+(Bot API calls as JSON). They are cleared once sent; an update redelivered after a crash between
+the commit and the end of sending finds them still there and sends them again."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +30,28 @@ async def claim_update(session: AsyncSession, update_id: int, now: datetime | No
         .returning(ProcessedUpdate.update_id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def keep_replies(
+    session: AsyncSession, update_id: int, replies: list[dict[str, Any]] | None
+) -> None:
+    """Remember the replies of a claimed update until they are sent (None: nothing to send)."""
+    await session.execute(
+        update(ProcessedUpdate)
+        .where(ProcessedUpdate.update_id == update_id)
+        .values(replies=replies or None)
+    )
+
+
+async def unsent_replies(session: AsyncSession, update_id: int) -> list[dict[str, Any]] | None:
+    replies = await session.scalar(
+        select(ProcessedUpdate.replies).where(ProcessedUpdate.update_id == update_id)
+    )
+    return list(replies) if replies else None
+
+
+async def replies_sent(session: AsyncSession, update_id: int) -> None:
+    await keep_replies(session, update_id, None)
 
 
 async def forget_old_updates(session: AsyncSession, now: datetime | None = None) -> int:

@@ -2,11 +2,14 @@
 
 SQLite: WAL, a busy timeout, and every transaction that may write starts with ``BEGIN IMMEDIATE``
 so that two writers queue on the lock instead of failing with "database is locked" when a read
-transaction tries to upgrade. Read-only units of work start a plain deferred ``BEGIN``.
+transaction tries to upgrade. Read-only units of work start a plain deferred ``BEGIN`` and take
+no lock; a statement that would write inside one raises ReadOnlyTransactionError (both databases),
+so work that writes without asking for a write transaction is caught instead of taking the lock.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +30,25 @@ SQLITE_CACHE_KIB = 32_768
 # Mapped pages count toward the process's memory: 32 MB keeps the search process under its
 # 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
 SQLITE_MMAP_BYTES = 32 * 1024 * 1024
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|TRUNCATE)\b", re.I)
+
+
+class ReadOnlyTransactionError(RuntimeError):
+    """A statement that writes ran in a transaction opened with ``read_only=True``."""
+
+
+def _install_read_only_guard(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _guard(
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        _context: Any,
+        _executemany: bool,
+    ) -> None:
+        if conn.get_execution_options().get(READ_ONLY, False) and _WRITES.match(statement):
+            raise ReadOnlyTransactionError(statement.split(None, 1)[0])
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
@@ -62,8 +84,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
         )
         _install_sqlite_hooks(engine)
-        return engine
-    return create_async_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+    else:
+        engine = create_async_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+    _install_read_only_guard(engine)
+    return engine
 
 
 class Database:
@@ -84,7 +108,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits on success, rolls back on any error."""
+        """One unit of work: commits on success, rolls back on any error. ``read_only`` takes no
+        write lock (SQLite: deferred BEGIN) and refuses statements that write."""
         async with self.sessionmaker() as session, session.begin():
             if read_only:
                 await session.connection(execution_options={READ_ONLY: True})

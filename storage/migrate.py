@@ -49,3 +49,27 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def next_revision_id() -> str:
+    """Revisions are numbered ``0001``, ``0002``, ...: the next number after the head."""
+    head = head_revision()
+    return f"{int(head) + 1:04d}" if head and head.isdigit() else "0001"
+
+
+async def new_revision(engine: AsyncEngine, message: str, *, autogenerate: bool) -> str:
+    """Write the next revision file; with ``autogenerate``, compare the models with the database
+    (which must be at the head) and fill in the difference. Returns the file's path."""
+    rev_id = next_revision_id()
+    written: list[str] = []
+
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        script = command.revision(cfg, message=message, autogenerate=autogenerate, rev_id=rev_id)
+        scripts = script if isinstance(script, list) else [script]
+        written.extend(s.path for s in scripts if s is not None)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+    return written[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -212,6 +213,9 @@ class TelegramBinding(Base):
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     bound_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on a 403 (the reader blocked the bot): no pushes until they bind again.
+    unreachable_at: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class BindingCode(Base):
@@ -312,13 +316,50 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class NotificationOptOut(Base):
+    """A reminder kind a reader switched off in /settings (absent: the school's default applies)."""
+
+    __tablename__ = "notification_prefs"
+    __table_args__ = (UniqueConstraint("reader_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ClosedDay(Base):
+    """A day the library is closed (holidays, 寒暑假), from the school calendar import."""
+
+    __tablename__ = "closed_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+
+
 class ProcessedUpdate(Base):
-    """Telegram update ids already handled: a redelivered update is dropped."""
+    """Telegram update ids whose change is committed: a redelivered update is not run again.
+
+    ``replies`` holds the Bot API calls the update decided on, until they have been sent: an update
+    redelivered after a crash sends them instead of running again."""
 
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    replies: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class BindAttempt(Base):
+    """A refused /bind (unknown, used or expired code): guessing is capped per Telegram user and
+    across the bot, in the database so that every process sees the same count."""
+
+    __tablename__ = "bind_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class CornerSwap(Base):

@@ -16,9 +16,20 @@ app = typer.Typer(
 
 def _register_command_groups() -> None:
     # Each group lives in its own module so the groups grow independently.
-    from bot.cli import db, desk, imports, lists, readers, recommend, run, search
+    from bot.cli import (
+        calendar,
+        db,
+        desk,
+        imports,
+        lists,
+        readers,
+        recommend,
+        run,
+        scheduler,
+        search,
+    )
 
-    for group in (run, db, imports, readers, desk, search, recommend, lists):
+    for group in (run, db, imports, readers, desk, search, scheduler, calendar, recommend, lists):
         group.register(app)
 
 

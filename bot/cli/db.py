@@ -62,3 +62,22 @@ def db_reindex() -> None:
             return await engine.rebuild_index(session)
 
     typer.echo(t("cli.db_reindexed", count=run_with_db(settings, body)))
+
+
+@db_app.command("revision", help=t("cli_db.help_revision"))
+def db_revision(
+    message: str = typer.Option(..., "-m", "--message", help=t("cli_db.help_revision_message")),
+    autogenerate: bool = typer.Option(
+        False, "--autogenerate", help=t("cli_db.help_revision_autogenerate")
+    ),
+) -> None:
+    """Write the next migration file (NNNN_<slug>.py), compared with a database at the head."""
+    from storage.migrate import new_revision
+
+    settings = settings_or_exit()
+
+    async def body(db: Database) -> str:
+        return await new_revision(db.engine, message, autogenerate=autogenerate)
+
+    path = run_with_db(settings, body, require_schema=autogenerate)
+    typer.echo(t("cli_db.revision_written", path=path))

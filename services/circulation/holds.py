@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
+from services.calendar import next_open_due
 from services.circulation.common import COUNTED, lock_record, queue_position
 from services.errors import ServiceError
-from services.outbox import enqueue
+from services.notifications import (
+    HOLD_EXPIRED,
+    HOLD_READY,
+    RESERVED_NOTE,
+    enqueue,
+    enqueue_many,
+)
+from services.notifications.kinds import HoldPayload, HoldReadyPayload, ReservedPayload
 from services.policy import LoanPolicy
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
@@ -52,24 +61,44 @@ async def pass_copy_on(
         return None
     hold.status = HoldStatus.READY.value
     hold.copy_id = copy.id
-    hold.ready_until = policy.due(now, policy.hold_pickup_days)
+    hold.ready_until = await next_open_due(
+        session, policy.due(now, policy.hold_pickup_days), ZoneInfo(policy.timezone)
+    )
     copy.status = CopyStatus.ON_HOLD_SHELF.value
     await session.flush()
     await enqueue(
         session,
-        kind="hold_ready",
+        HOLD_READY,
         reader_id=hold.reader_id,
-        dedupe_key=f"hold_ready:{hold.id}",
-        payload={
-            "hold_id": hold.id,
-            "record_pk": record.id,
-            "title": record.title,
-            "ready_until": hold.ready_until.isoformat(),
-            "deliver_to_office": hold.deliver_to_office,
-        },
+        payload=HoldReadyPayload(
+            hold_id=hold.id,
+            record_pk=record.id,
+            title=record.title,
+            ready_until=hold.ready_until,
+            deliver_to_office=hold.deliver_to_office,
+        ),
         now=now,
     )
     return hold
+
+
+async def tell_borrowers(session: AsyncSession, record: Record, now: datetime) -> int:
+    """Borrowers of a title someone now waits for are told, kindly and once per loan, with
+    their due date (renewal will not be possible)."""
+    rows = await session.execute(
+        select(Loan.id, Loan.reader_id, Loan.due_at)
+        .join(Copy, Copy.id == Loan.copy_id)
+        .where(Copy.record_pk == record.id, Loan.returned_at.is_(None))
+    )
+    return await enqueue_many(
+        session,
+        RESERVED_NOTE,
+        [
+            (reader_id, ReservedPayload(loan_id=loan_id, title=record.title, due_at=due_at))
+            for loan_id, reader_id, due_at in rows
+        ],
+        now=now,
+    )
 
 
 async def place_hold(
@@ -137,6 +166,7 @@ async def place_hold(
     except IntegrityError:
         raise ServiceError("hold.already", title=record.title) from None
     record_audit(session, actor_for(reader.id), "hold", {"hold_id": hold.id}, now=now)
+    await tell_borrowers(session, record, now)
     return HoldPlaced(
         hold_id=hold.id,
         title=record.title,
@@ -195,6 +225,15 @@ async def expire_ready_holds(
         hold.status = HoldStatus.EXPIRED.value
         hold.closed_at = now
         await session.flush()
+        await enqueue(
+            session,
+            HOLD_EXPIRED,
+            reader_id=hold.reader_id,
+            payload=HoldPayload(
+                hold_id=hold.id, title=record.title, ready_until=hold.ready_until or now
+            ),
+            now=now,
+        )
         if hold.copy_id is not None:
             copy = await session.get_one(Copy, hold.copy_id)
             await pass_copy_on(session, copy, record, policy, now)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
+from services.calendar import next_open_due
 from services.circulation.common import (
     LENDABLE,
     copy_by_barcode,
@@ -130,7 +132,9 @@ async def checkout(
         copy_id=copy.id,
         reader_id=reader.id,
         lent_at=now,
-        due_at=policy.due(now, rules.loan_days),
+        due_at=await next_open_due(
+            session, policy.due(now, rules.loan_days), ZoneInfo(policy.timezone)
+        ),
         lent_by=actor_reader_id,
     )
     session.add(loan)
@@ -226,7 +230,9 @@ async def renew(
     waiting = await waiting_count(session, record.id)
     if waiting:
         raise ServiceError("renew.others_waiting", title=record.title, waiting=waiting)
-    loan.due_at = policy.due(loan.due_at, rules.renewal_days)
+    loan.due_at = await next_open_due(
+        session, policy.due(loan.due_at, rules.renewal_days), ZoneInfo(policy.timezone)
+    )
     loan.renewals += 1
     record_audit(session, actor_for(reader_id), "renew", {"loan_id": loan.id}, now=now)
     return RenewResult(

@@ -29,7 +29,7 @@ class HoldView:
     hold_id: int
     record_pk: int
     title: str
-    status: str
+    status: HoldStatus
     position: int  # 1 = next in line; 0 when ready
     ready_until: datetime | None
     deliver_to_office: bool
@@ -88,7 +88,7 @@ async def holds_of(session: AsyncSession, reader_id: int) -> list[HoldView]:
             hold_id=hold.id,
             record_pk=hold.record_pk,
             title=title,
-            status=hold.status,
+            status=HoldStatus(hold.status),
             position=int(n_ahead or 0) + 1 if hold.status == HoldStatus.WAITING.value else 0,
             ready_until=hold.ready_until,
             deliver_to_office=hold.deliver_to_office,

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.errors import ServiceError
-from services.outbox import enqueue
+from services.notifications import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload, enqueue
 from services.recommend.engine import Context, Reason, Recommender, Scored
 from services.recommend.model import ReaderInfo, context_for, new_records
 from storage.models import (
@@ -31,7 +30,7 @@ from storage.models import (
     utcnow,
 )
 
-WEEKLY_KIND = "weekly_new_books"
+WEEKLY_KIND = WEEKLY_NEW_BOOKS.name
 MAX_BOOKS = 5
 MIN_BOOKS = 1
 MAX_TOPIC_CHARS = 30
@@ -53,19 +52,14 @@ class WeeklyMessage:
     week: str
     books: list[WeeklyBook]
 
-    def payload(self) -> dict[str, Any]:
-        return {
-            "week": self.week,
-            "books": [
-                {
-                    "record_pk": b.record_pk,
-                    "title": b.title,
-                    "authors": b.authors,
-                    "reasons": list(b.reasons),
-                }
-                for b in self.books
-            ],
-        }
+    def payload(self) -> WeeklyPayload:
+        books = [
+            BookItem(
+                record_pk=b.record_pk, title=b.title, authors=b.authors, reasons=list(b.reasons)
+            )
+            for b in self.books
+        ]
+        return WeeklyPayload(reader_id=self.reader.reader_id, week=self.week, books=books)
 
 
 def iso_week(moment: datetime) -> str:
@@ -209,9 +203,8 @@ async def enqueue_weekly(
     for message in await compose_weekly(session, model, now=now, days=days):
         queued += await enqueue(
             session,
-            kind=WEEKLY_KIND,
+            WEEKLY_NEW_BOOKS,
             reader_id=message.reader.reader_id,
-            dedupe_key=f"weekly:{message.reader.reader_id}:{message.week}",
             payload=message.payload(),
             now=now,
         )

@@ -4,8 +4,10 @@ HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL da
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from sandbox.emulator import BotApiEmulator
 from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
 from storage.db import Database
+from storage.models import utcnow
 
 TOKEN = "123456789:E2E-secret-token-never-logged"
 JSON = dict[str, Any]
@@ -59,9 +62,40 @@ class Person:
         return [m.get("text") or "" for m in self.emu.bot_messages(self.user_id)]
 
 
+async def until(check: Callable[[], object], *, timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
+    """Wait until ``check()`` is true: the emulator's state (calls, messages) or the database
+    changed as expected. Polls; never a fixed sleep followed by an assertion."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await _truth(check()):
+        if loop.time() > deadline:
+            raise TimeoutError(f"not reached within {timeout}s: {what or check}")
+        await asyncio.sleep(0.02)
+
+
+async def _truth(value: object) -> bool:
+    return bool(await value) if inspect.isawaitable(value) else bool(value)
+
+
 def buttons(message: JSON) -> list[str]:
     markup = message.get("reply_markup") or {}
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+class Clock:
+    """The injected clock: real time plus an offset a test moves (never a sleep)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def set(self, moment: datetime) -> None:
+        self.offset = moment - utcnow()
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
 
 
 @dataclass
@@ -70,6 +104,7 @@ class Harness:
     app: Shuxiang
     db: Database
     policy: LoanPolicy
+    clock: Clock
 
     async def bound(self, user_id: int, card_no: str, name: str = "") -> Person:
         """A Telegram user already bound to the reader with ``card_no``."""
@@ -85,7 +120,11 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
+async def harness(
+    db: Database, db_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Harness]:
+    """``@pytest.mark.settings(name=value)`` on a test overrides settings for its bot."""
+    marker = request.node.get_closest_marker("settings")
     async with BotApiEmulator(TOKEN, bot_username="shuxiang_test_bot") as emu:
         settings = load_settings(
             _env_file=None,
@@ -93,12 +132,17 @@ async def harness(db: Database, db_url: str) -> AsyncIterator[Harness]:
             bot_api_url=emu.base_url,
             bot_token=TOKEN,
             outbox_interval_seconds=0.3,
+            # Pushes go out whatever the hour the suite runs at (quiet hours have their tests).
+            quiet_hours="",
+            **(marker.kwargs if marker else {}),
         )
-        app = build_app(settings, token=TOKEN, db=db)
+        clock = Clock()
+        app = build_app(settings, token=TOKEN, db=db, clock=clock)
         polling = asyncio.create_task(app.run_polling(handle_signals=False))
         try:
-            yield Harness(emu, app, db, settings.loan_policy())
+            yield Harness(emu, app, db, settings.loan_policy(), clock)
         finally:
             await app.stop()
             await asyncio.wait_for(polling, timeout=10)
             await app.bot.session.close()
+            await app.sender.bot.session.close()

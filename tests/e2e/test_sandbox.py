@@ -29,6 +29,9 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
                 assert persona.name in html
         transcript = await self_check(sandbox)
         assert "我的借阅（2 本）" in transcript and "《三体》" in transcript
+        # The seeded due-soon reminder arrived, and its 续借 button renewed the book.
+        assert sandbox.reminders == 1
+        assert "还有 3 天到期" in transcript and "已续借，" in transcript
         student = next(p for p in sandbox.personas if p.role == "student")
         sent = sandbox.emulator.send_text(student.user_id, "平凡的世界")
         volumes = await sandbox.emulator.wait_for_bot_message(
@@ -38,14 +41,14 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
         for part in ("《平凡的世界》第一部", "《平凡的世界》第二部", "《平凡的世界》第三部"):
             assert part in volumes["text"]
 
-        # By hand, through the page's own control routes: renew the first loan.
+        # By hand, through the page's own control routes: renew the other loan.
         emu = sandbox.emulator
         loans = emu.send_text(student.user_id, "/loans")
         listing = await emu.wait_for_bot_message(
             student.user_id, after_message_id=loans["message"]["message_id"]
         )
         since = emu.mark()
-        emu.press_button_text(student.user_id, listing["message_id"], "续借 1")
+        emu.press_button_text(student.user_id, listing["message_id"], "续借 2")
         await emu.wait_for_bot_message(student.user_id, since=since, contains="已续借，")
 
         # And reserve the title the sandbox lent out completely.
@@ -59,17 +62,19 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
                 .limit(1)
             )
         assert title is not None
-        sent = emu.send_text(student.user_id, f"《{title}》")
+        # The teacher does it: the student has used up the throttling window by now.
+        teacher = next(p for p in sandbox.personas if p.role == "teacher")
+        sent = emu.send_text(teacher.user_id, f"《{title}》")
         found = await emu.wait_for_bot_message(
-            student.user_id, after_message_id=sent["message"]["message_id"]
+            teacher.user_id, after_message_id=sent["message"]["message_id"]
         )
         assert "全部借出" in found["text"]
         since = emu.mark()
-        emu.press_button_text(student.user_id, found["message_id"], "1")
-        card = await emu.wait_for_bot_message(student.user_id, since=since, contains="馆藏")
+        emu.press_button_text(teacher.user_id, found["message_id"], "1")
+        card = await emu.wait_for_bot_message(teacher.user_id, since=since, contains="馆藏")
         since = emu.mark()
-        emu.press_button_text(student.user_id, card["message_id"], "预约")
-        placed = await emu.wait_for_bot_message(student.user_id, since=since, contains="已预约")
+        emu.press_button_text(teacher.user_id, card["message_id"], "预约")
+        placed = await emu.wait_for_bot_message(teacher.user_id, since=since, contains="已预约")
         assert "排在第 1 位" in placed["text"]
     finally:
         await sandbox.stop()
@@ -77,6 +82,7 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
     sandbox, loaded = await start_sandbox(settings, port=0)
     try:
         assert "291 种图书" in loaded
+        assert sandbox.reminders == 0  # renewed: nothing is due soon, nothing sent twice
         assert "我的借阅（2 本）" in await self_check(sandbox)
     finally:
         await sandbox.stop()

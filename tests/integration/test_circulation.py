@@ -142,9 +142,13 @@ async def test_hold_queue_ready_and_hold_shelf(db: Database) -> None:
         holds = await circ.holds_of(s, world.reader_ids["S2"])
         assert holds[0].status == "ready" and holds[0].ready_until is not None
         assert (await circ.holds_of(s, world.reader_ids["S3"]))[0].position == 1
-        notes = list(await s.scalars(select(Notification)))
-        assert [(n.kind, n.reader_id) for n in notes] == [("hold_ready", world.reader_ids["S2"])]
-        assert notes[0].payload["title"] == "追风筝的人"
+        notes = list(await s.scalars(select(Notification).order_by(Notification.id)))
+        # The borrower was told once (two holds, one note), then the first in line.
+        assert [(n.kind, n.reader_id) for n in notes] == [
+            ("reserved_note", world.reader_ids["S1"]),
+            ("hold_ready", world.reader_ids["S2"]),
+        ]
+        assert notes[1].payload["title"] == "追风筝的人"
     # The copy on the hold shelf goes to S2 only.
     with pytest.raises(ServiceError) as err:
         await lend(db, "S3", "B1")

@@ -72,3 +72,99 @@ async def test_migrations_match_models(empty_db: Database) -> None:
             assert await conn.run_sync(diff) == []
     finally:
         await db.dispose()
+
+
+def _revisions() -> list[tuple[str, str | None]]:
+    """(revision, down_revision) from the first to the head."""
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    ordered = list(scripts.walk_revisions("base", "heads"))
+    ordered.reverse()
+    return [(s.revision, s.down_revision) for s in ordered]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_stairway_each_revision_up_down_up(empty_db: Database) -> None:
+    """Each revision on its own: upgrade to it, downgrade one step, upgrade again; the schema after
+    the round trip is the schema before it."""
+    db = empty_db
+    revisions = _revisions()
+    assert [r for r, _ in revisions][:2] == ["0001", "0002"]
+
+    def schema(conn: Connection) -> dict[str, set[str]]:
+        inspector = inspect(conn)
+        return {
+            table: {c["name"] for c in inspector.get_columns(table)}
+            | {f"ix:{i['name']}" for i in inspector.get_indexes(table)}
+            for table in _tables(conn)
+        }
+
+    try:
+        for revision, down in revisions:
+            await upgrade(db.engine, revision)
+            async with db.engine.connect() as conn:
+                up_schema = await conn.run_sync(schema)
+            await downgrade(db.engine, down or "base")
+            assert await current_revision(db.engine) == down
+            await upgrade(db.engine, revision)
+            assert await current_revision(db.engine) == revision
+            async with db.engine.connect() as conn:
+                assert await conn.run_sync(schema) == up_schema, revision
+    finally:
+        await db.dispose()
+
+
+def test_db_revision_autogenerate_writes_the_next_numbered_migration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`shuxiang db revision -m ... --autogenerate` against a database at the head of a copy of
+    the migrations without the newest one writes that difference again, numbered after the head,
+    and the result migrates to exactly the models."""
+    import asyncio
+    import shutil
+
+    from typer.testing import CliRunner
+
+    import storage.migrate
+    from bot.cli import app
+
+    migrations = tmp_path / "migrations"
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(storage.migrate.MIGRATIONS, migrations, ignore=skip)
+    newest = sorted((migrations / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+    number = newest.name[:4]
+    newest.unlink()
+    monkeypatch.setattr(storage.migrate, "MIGRATIONS", migrations)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rev.sqlite3'}"
+    env = {"SHUXIANG_DATABASE_URL": url, "SHUXIANG_LOG_LEVEL": "WARNING"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(app, ["db", "revision", "-m", "again", "--autogenerate"], env=env)
+    assert result.exit_code == 0, result.output
+    (written,) = (migrations / "versions").glob(f"{number}_again.py")
+    source = written.read_text(encoding="utf-8")
+    assert f'revision: str = "{number}"' in source or f"revision: str = '{number}'" in source
+    assert "storage.models" not in source  # no import of our code in a migration
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+
+    async def diff() -> list[object]:
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        db = Database(url)
+        try:
+            assert await current_revision(db.engine) == number
+
+            def compare(conn: Connection) -> list[object]:
+                ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+                return list(compare_metadata(ctx, Base.metadata))
+
+            async with db.engine.connect() as conn:
+                return await conn.run_sync(compare)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(diff()) == []

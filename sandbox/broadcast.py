@@ -1,0 +1,56 @@
+"""A school-sized broadcast for the crash test and the pushes benchmark: every reader of a roster
+imported, bound to an emulator user, and one queued notice each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from sandbox.emulator import BotApiEmulator
+from services.importing import import_readers
+from services.notifications import NOTICE, enqueue_many
+from services.notifications.kinds import NoticePayload
+from storage.db import Database
+from storage.models import Reader, TelegramBinding, utcnow
+
+ROSTER = Path("/work/shared/data/readers/school_roster.csv")
+CHAT_BASE = 10_000_000
+
+
+async def seed_broadcast(
+    db: Database, emu: BotApiEmulator, roster: Path = ROSTER, notice: str = "crash-test"
+) -> list[int]:
+    """Returns the chat ids that must each receive the notice exactly once."""
+    now = utcnow()
+    async with db.transaction() as session:
+        await import_readers(session, roster)
+        reader_ids = list(await session.scalars(select(Reader.id).order_by(Reader.id)))
+        await session.execute(
+            insert(TelegramBinding),
+            [
+                {
+                    "reader_id": rid,
+                    "telegram_user_id": CHAT_BASE + rid,
+                    "chat_id": CHAT_BASE + rid,
+                    "bound_at": now,
+                }
+                for rid in reader_ids
+            ],
+        )
+        text = "本周五下午图书馆闭馆盘点，请提前借还。"
+        await enqueue_many(
+            session,
+            NOTICE,
+            [(rid, NoticePayload(notice=notice, reader_id=rid, text=text)) for rid in reader_ids],
+            now=now,
+        )
+    chats = [CHAT_BASE + rid for rid in reader_ids]
+    for chat in chats:
+        emu.add_user(chat, first_name=f"r{chat}")
+    return chats
+
+
+def deliveries(emu: BotApiEmulator, chats: list[int]) -> dict[int, int]:
+    sent = emu.sent_counts()
+    return {chat: sent.get(chat, 0) for chat in chats}

@@ -1,0 +1,280 @@
+"""The outbox around the kinds: enqueue (inside the event's transaction), claim, record outcomes.
+
+Claiming marks rows 'sending' with a short lease (next_attempt_at = now + lease): a sender killed
+mid-batch leaves rows that come due again within the lease, and several senders on PostgreSQL skip
+each other's locked rows (``FOR UPDATE SKIP LOCKED``); SQLite emits no FOR UPDATE and its
+``BEGIN IMMEDIATE`` serialises claims, so one process sends there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.kinds import Kind
+from services.notifications.quiet import QuietHours
+from storage.models import (
+    Notification,
+    NotificationOptOut,
+    OutboxStatus,
+    TelegramBinding,
+    utcnow,
+)
+
+P = TypeVar("P", bound=BaseModel)
+DEFAULT_LEASE = timedelta(seconds=30)
+# Keys per IN (...) look-up: below both databases' bound-parameter limits.
+KEY_CHUNK = 2000
+MAX_ATTEMPTS = 8
+
+
+def _row(kind: str, reader_id: int, dedupe_key: str, payload: dict[str, Any], at: datetime) -> Any:
+    return {
+        "kind": kind,
+        "reader_id": reader_id,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+    }
+
+
+async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert outbox rows, skipping dedupe keys queued before; returns how many were new."""
+    if not rows:
+        return 0
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # One statement executed with many parameter sets: SQLAlchemy batches it ("insertmanyvalues")
+    # without compiling a thousand-row VALUES clause each time.
+    table = cast(Table, Notification.__table__)
+    # Keys queued before are skipped up front: a sweep run again writes nothing. The unique
+    # index still decides under a race (ON CONFLICT DO NOTHING).
+    keys = [row["dedupe_key"] for row in rows]
+    seen: set[str] = set()
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        seen.update(
+            await session.scalars(select(table.c.dedupe_key).where(table.c.dedupe_key.in_(chunk)))
+        )
+    fresh = [row for row in rows if row["dedupe_key"] not in seen]
+    if not fresh:
+        return 0
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+        .returning(table.c.id)
+    )
+    result = await session.execute(stmt, fresh)
+    return len(result.all())
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: Kind[P],
+    *,
+    reader_id: int,
+    payload: P,
+    now: datetime | None = None,
+    defaults_off: Iterable[str] = (),
+) -> bool:
+    """Queue one push of ``kind``; False when its dedupe key was queued before or the reader
+    switched the kind off."""
+    if kind.optional and not await wants(session, reader_id, kind.name, defaults_off):
+        return False
+    moment = now or utcnow()
+    row = _row(kind.name, reader_id, kind.dedupe(payload), kind.dump(payload), moment)
+    return await insert_rows(session, [row]) == 1
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    kind: Kind[P],
+    items: Iterable[tuple[int, P]],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Queue many pushes of one kind in a few statements (sweeps filter preferences in SQL)."""
+    moment = now or utcnow()
+    rows = [_row(kind.name, r, kind.dedupe(p), kind.dump(p), moment) for r, p in items]
+    return await insert_rows(session, rows)
+
+
+async def enqueue_raw(
+    session: AsyncSession,
+    *,
+    kind: str,
+    reader_id: int,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    now: datetime | None = None,
+) -> bool:
+    """The untyped form (services.outbox.enqueue): the kind must still be declared to be sent."""
+    row = _row(kind, reader_id, dedupe_key, payload, now or utcnow())
+    return await insert_rows(session, [row]) == 1
+
+
+# -- preferences -------------------------------------------------------------------------------
+
+
+async def wants(
+    session: AsyncSession, reader_id: int, kind: str, defaults_off: Iterable[str] = ()
+) -> bool:
+    chosen = await session.scalar(
+        select(NotificationOptOut.enabled).where(
+            NotificationOptOut.reader_id == reader_id, NotificationOptOut.kind == kind
+        )
+    )
+    return bool(chosen) if chosen is not None else kind not in set(defaults_off)
+
+
+async def preferences(
+    session: AsyncSession, reader_id: int, kinds: Iterable[str], defaults_off: Iterable[str] = ()
+) -> dict[str, bool]:
+    off = set(defaults_off)
+    rows = await session.execute(
+        select(NotificationOptOut.kind, NotificationOptOut.enabled).where(
+            NotificationOptOut.reader_id == reader_id
+        )
+    )
+    chosen = {kind: enabled for kind, enabled in rows}
+    return {kind: chosen.get(kind, kind not in off) for kind in kinds}
+
+
+async def set_preference(
+    session: AsyncSession, reader_id: int, kind: str, enabled: bool, now: datetime | None = None
+) -> None:
+    pref = await session.scalar(
+        select(NotificationOptOut).where(
+            NotificationOptOut.reader_id == reader_id, NotificationOptOut.kind == kind
+        )
+    )
+    if pref is None:
+        session.add(
+            NotificationOptOut(
+                reader_id=reader_id, kind=kind, enabled=enabled, updated_at=now or utcnow()
+            )
+        )
+    else:
+        pref.enabled = enabled
+    await session.flush()
+
+
+# -- sending side ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    notification_id: int
+    kind: str
+    reader_id: int
+    chat_id: int
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    lease: timedelta = DEFAULT_LEASE,
+    quiet: QuietHours | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> list[Outgoing]:
+    """Due notifications, now leased to the caller; nothing during quiet hours."""
+    now = now or utcnow()
+    if quiet is not None and quiet.active(now):
+        return []
+    rows = await session.execute(
+        select(Notification, TelegramBinding.chat_id, TelegramBinding.unreachable_at)
+        .outerjoin(TelegramBinding, TelegramBinding.reader_id == Notification.reader_id)
+        .where(
+            Notification.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
+            Notification.next_attempt_at <= now,
+        )
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Notification)
+    )
+    claimed = []
+    for note, chat_id, unreachable_at in rows:
+        if chat_id is None or unreachable_at is not None:
+            # Nowhere to send (not bound any more, or the reader blocked the bot).
+            note.status = OutboxStatus.FAILED.value
+            note.last_error = "unreachable" if chat_id is not None else "no Telegram binding"
+            continue
+        if note.attempts >= max_attempts:
+            # A lease ran out on the last attempt: the sender died mid-send every time.
+            note.status = OutboxStatus.FAILED.value
+            note.last_error = (note.last_error or "lease expired")[:500]
+            continue
+        note.status = OutboxStatus.SENDING.value
+        note.attempts += 1
+        note.next_attempt_at = now + lease
+        claimed.append(
+            Outgoing(note.id, note.kind, note.reader_id, chat_id, dict(note.payload), note.attempts)
+        )
+    return claimed
+
+
+async def mark_sent(session: AsyncSession, notification_id: int, now: datetime) -> None:
+    await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(status=OutboxStatus.SENT.value, sent_at=now, last_error=None)
+    )
+
+
+async def mark_retry(
+    session: AsyncSession,
+    notification_id: int,
+    *,
+    at: datetime,
+    error: str,
+    max_attempts: int = MAX_ATTEMPTS,
+    count_attempt: bool = True,
+) -> bool:
+    """Try again at ``at``; past ``max_attempts`` it ends as failed with ``error``. True when
+    it will be retried. A 429 is not the message's fault: ``count_attempt=False`` gives the
+    attempt back."""
+    note = await session.get_one(Notification, notification_id, with_for_update=True)
+    note.last_error = error[:500]
+    if not count_attempt:
+        note.attempts = max(0, note.attempts - 1)
+    if note.attempts >= max_attempts:
+        note.status = OutboxStatus.FAILED.value
+        return False
+    note.status = OutboxStatus.PENDING.value
+    note.next_attempt_at = at
+    return True
+
+
+async def mark_failed(session: AsyncSession, notification_id: int, *, error: str) -> None:
+    await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(status=OutboxStatus.FAILED.value, last_error=error[:500])
+    )
+
+
+async def mark_unreachable(
+    session: AsyncSession, notification_id: int, reader_id: int, *, error: str, now: datetime
+) -> None:
+    """Telegram said 403: this message fails, and the reader gets no more pushes until they
+    bind again (the librarian lists them with `shuxiang outbox unreachable`)."""
+    await mark_failed(session, notification_id, error=error)
+    await session.execute(
+        update(TelegramBinding)
+        .where(TelegramBinding.reader_id == reader_id, TelegramBinding.unreachable_at.is_(None))
+        .values(unreachable_at=now, unreachable_reason=error[:200])
+    )

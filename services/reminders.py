@@ -1,0 +1,184 @@
+"""The reminder sweeps: read due dates from the loans and holds tables, queue pushes.
+
+Each sweep is idempotent: a reminder's dedupe key names its loan (or hold) and its date slot, so a
+sweep run twice, late, or after a week of downtime queues nothing twice and only what still
+matters: the latest slot that has come (a book returned, renewed or collected has no slot left).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.calendar import is_closed
+from services.circulation import expire_ready_holds
+from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_many
+from services.notifications.kinds import HoldPayload, LoanPayload
+from services.policy import LoanPolicy
+from storage.models import (
+    Copy,
+    Hold,
+    HoldStatus,
+    Loan,
+    NotificationOptOut,
+    Record,
+    TelegramBinding,
+    utcnow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRules:
+    """The school's reminder schedule (bot/config.py builds it)."""
+
+    tz: ZoneInfo
+    due_soon_days: Sequence[int] = (3, 1)
+    overdue_every_days: int = 7
+    overdue_max: int = 4
+    defaults_off: frozenset[str] = field(default_factory=frozenset)
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+    def start_of(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC)
+
+
+def _reachable(stmt: Select[Any], reader_col: Any, kind: Kind[Any], rules: ReminderRules) -> Any:
+    """Only readers who can be reached and, for optional kinds, want this kind."""
+    stmt = stmt.join(
+        TelegramBinding,
+        and_(TelegramBinding.reader_id == reader_col, TelegramBinding.unreachable_at.is_(None)),
+    )
+    if not kind.optional:
+        return stmt
+    pref = aliased(NotificationOptOut)
+    default_on = true() if kind.name not in rules.defaults_off else false()
+    return stmt.outerjoin(pref, and_(pref.reader_id == reader_col, pref.kind == kind.name)).where(
+        or_(pref.enabled.is_(True), and_(pref.id.is_(None), default_on))
+    )
+
+
+async def _open_loans(
+    session: AsyncSession, kind: Kind[Any], rules: ReminderRules, first: date, last: date
+) -> list[tuple[int, int, datetime, str]]:
+    """(loan id, reader id, due_at, title) of open loans due on the school dates first..last."""
+    stmt = (
+        select(Loan.id, Loan.reader_id, Loan.due_at, Record.title)
+        .join(Copy, Copy.id == Loan.copy_id)
+        .join(Record, Record.id == Copy.record_pk)
+        .where(
+            Loan.returned_at.is_(None),
+            Loan.due_at >= rules.start_of(first),
+            Loan.due_at < rules.start_of(last + timedelta(days=1)),
+        )
+    )
+    rows = await session.execute(_reachable(stmt, Loan.reader_id, kind, rules))
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def _latest_slot(slots: Iterable[date], today: date) -> date | None:
+    passed = [slot for slot in slots if slot <= today]
+    return max(passed) if passed else None
+
+
+async def sweep_due_soon(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
+    if not rules.due_soon_days:
+        return 0
+    today = rules.today(now)
+    furthest = max(rules.due_soon_days)
+    items = []
+    for loan_id, reader_id, due_at, title in await _open_loans(
+        session, DUE_SOON, rules, today + timedelta(days=1), today + timedelta(days=furthest)
+    ):
+        due_day = due_at.astimezone(rules.tz).date()
+        slot = _latest_slot((due_day - timedelta(days=n) for n in rules.due_soon_days), today)
+        if slot is None:
+            continue
+        payload = LoanPayload(
+            loan_id=loan_id,
+            title=title,
+            due_at=due_at,
+            slot=slot.isoformat(),
+            days=(due_day - today).days,
+        )
+        items.append((reader_id, payload))
+    return await enqueue_many(session, DUE_SOON, items, now=now)
+
+
+async def sweep_due_day(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
+    today = rules.today(now)
+    items = [
+        (
+            reader_id,
+            LoanPayload(loan_id=loan_id, title=title, due_at=due_at, slot=today.isoformat()),
+        )
+        for loan_id, reader_id, due_at, title in await _open_loans(
+            session, DUE_DAY, rules, today, today
+        )
+    ]
+    return await enqueue_many(session, DUE_DAY, items, now=now)
+
+
+async def sweep_overdue(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
+    """Day 1 after the due date, then every ``overdue_every_days``, at most ``overdue_max``
+    times; paused while the school is closed (the latest slot goes out on the next open day)."""
+    today = rules.today(now)
+    if await is_closed(session, today):
+        return 0
+    every, count = rules.overdue_every_days, rules.overdue_max
+    span = 1 + every * count  # past the last slot a loan has nothing new to say
+    items = []
+    for loan_id, reader_id, due_at, title in await _open_loans(
+        session, OVERDUE, rules, today - timedelta(days=span), today - timedelta(days=1)
+    ):
+        due_day = due_at.astimezone(rules.tz).date()
+        slots = [due_day + timedelta(days=1 + every * k) for k in range(count)]
+        slot = _latest_slot(slots, today)
+        if slot is None:
+            continue
+        payload = LoanPayload(
+            loan_id=loan_id,
+            title=title,
+            due_at=due_at,
+            slot=slot.isoformat(),
+            days=(today - due_day).days,
+        )
+        items.append((reader_id, payload))
+    return await enqueue_many(session, OVERDUE, items, now=now)
+
+
+async def sweep_hold_ending(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
+    """Ready holds whose pickup ends tomorrow (or today, when the sweep ran late)."""
+    today = rules.today(now)
+    stmt = (
+        select(Hold.id, Hold.reader_id, Hold.ready_until, Record.title)
+        .join(Record, Record.id == Hold.record_pk)
+        .where(
+            Hold.status == HoldStatus.READY.value,
+            Hold.deliver_to_office.is_(False),
+            Hold.ready_until > now,
+            Hold.ready_until < rules.start_of(today + timedelta(days=2)),
+        )
+    )
+    rows = await session.execute(_reachable(stmt, Hold.reader_id, HOLD_ENDING, rules))
+    items = [
+        (reader_id, HoldPayload(hold_id=hold_id, title=title, ready_until=until))
+        for hold_id, reader_id, until, title in rows
+        if until is not None
+    ]
+    return await enqueue_many(session, HOLD_ENDING, items, now=now)
+
+
+async def sweep_hold_expiry(
+    session: AsyncSession, policy: LoanPolicy, now: datetime | None = None
+) -> int:
+    """Uncollected holds expire; their copies pass to the next reader, who is told."""
+    return await expire_ready_holds(session, policy=policy, now=now or utcnow())

@@ -1,0 +1,362 @@
+"""Replies after commit, end to end: what users are told always matches what the database holds,
+whatever fails after the decision (a Bot API call, the commit, the whole process); reads never
+wait for the write lock; bad callback data and binding-code guessing are refused politely."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from sandbox.emulator import BotApiEmulator
+from services import circulation
+from services.policy import LoanPolicy
+from services.readers import bind, issue_codes
+from storage.db import Database
+from storage.models import (
+    BindAttempt,
+    Copy,
+    CopyStatus,
+    Loan,
+    ProcessedUpdate,
+    TelegramBinding,
+)
+from tests.e2e.conftest import Harness, Person, until
+from tests.e2e.test_bot_flows import lend, setup_library
+from tests.factories import make_world
+
+JSON = dict[str, Any]
+
+
+async def _loans_list(h: Harness, user_id: int) -> tuple[Person, JSON]:
+    student = await h.bound(user_id, "S1")
+    await lend(h, "S1", "B1")
+    return student, await student.say("/loans")
+
+
+async def _renewals(db: Database) -> int:
+    async with db.transaction(read_only=True) as s:
+        return int(await s.scalar(select(Loan.renewals)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"),
+    [("editMessageText", "400"), ("sendMessage", "5xx")],
+)
+async def test_a_refused_reply_after_the_commit_undoes_nothing(
+    harness: Harness, method: str, kind: str
+) -> None:
+    """Renewing answers the button, edits the list, then confirms in a message. One of the later
+    calls is refused (a 5xx on every retry): the renewal stays saved and no failure is claimed."""
+    h = harness
+    await setup_library(h)
+    student, loans = await _loans_list(h, 5101)
+    times = 1 if kind == "400" else 4  # a 5xx is retried 4 times before it counts as failed
+    h.emu.faults.add(method=method, kind=kind, times=times, description="Bad Request: no")
+    answer = await student.press(loans, "续借 1")
+    assert not answer.get("show_alert") and not answer.get("text")
+    await until(lambda: len(h.emu.calls(method)) >= (1 if kind == "400" else 5), what=method)
+    await h.emu.wait_idle(timeout=15)
+    assert await _renewals(h.db) == 1
+    texts = student.texts()
+    assert not any("出了点问题" in t or "没能保存" in t for t in texts)
+    if method == "sendMessage":  # the list was still edited to show the renewal
+        assert "已续借 1 次" in (h.emu.last_bot_message(5101) or {}).get("text", "")
+    else:  # the confirmation still arrives
+        assert sum("已续借，" in t for t in texts) == 1
+
+
+async def test_binding_survives_a_refused_command_menu(harness: Harness) -> None:
+    """The case first seen: the librarian's command menu call failed after "✅ 绑定成功" and the
+    binding was rolled back, leaving the code free for a stranger."""
+    h = harness
+    await setup_library(h)
+    code = await h.code_for("L1")
+    librarian = Person(h.emu, 5102, "周馆员")
+    h.emu.faults.add(method="setMyCommands", kind="400", description="Bad Request: no commands")
+    assert "绑定成功" in (await librarian.say(f"/bind {code}"))["text"]
+    await h.emu.wait_idle(timeout=10)
+    stranger = Person(h.emu, 5103, "路人")
+    assert "绑定码无效" in (await stranger.say(f"/bind {code}"))["text"]
+    async with h.db.transaction(read_only=True) as s:
+        owners = list(await s.scalars(select(TelegramBinding.telegram_user_id)))
+    assert owners == [5102]
+    assert "/checkout" in (await librarian.say("/help"))["text"]
+
+
+@pytest.fixture
+def failing_commit() -> Iterator[list[str]]:
+    """Make the next commit of a session holding a renewed loan fail, once."""
+    failed: list[str] = []
+
+    def seen(session: Session, _context: object) -> None:
+        if any(isinstance(o, Loan) and o.renewals == 1 for o in session.dirty):
+            session.info["renewed"] = True
+
+    def refuse(session: Session) -> None:
+        if session.info.pop("renewed", False) and not failed:
+            failed.append("renewal")
+            raise RuntimeError("disk full")
+
+    event.listen(Session, "after_flush", seen)
+    event.listen(Session, "before_commit", refuse)
+    try:
+        yield failed
+    finally:
+        event.remove(Session, "before_commit", refuse)
+        event.remove(Session, "after_flush", seen)
+
+
+async def test_a_failed_commit_says_try_again_not_success(
+    harness: Harness, failing_commit: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness
+    await setup_library(h)
+    student, loans = await _loans_list(h, 5104)
+    answer = await student.press(loans, "续借 1")
+    assert failing_commit == ["renewal"]
+    assert answer["show_alert"] and "没能保存" in answer["text"]
+    await h.emu.wait_idle(timeout=10)
+    assert await _renewals(h.db) == 0
+    assert not any("已续借" in t for t in student.texts())
+    assert "commit failed" in caplog.text
+    async with h.db.transaction(read_only=True) as s:  # not recorded: trying again is possible
+        assert await s.scalar(select(func.count(ProcessedUpdate.update_id))) == 0
+    # Trying again works, and is then reported.
+    await student.press(loans, "续借 1")
+    assert "已续借，" in (await student.next_message(contains="已续借，"))["text"]
+    assert await _renewals(h.db) == 1
+
+
+async def test_reads_answer_while_another_connection_holds_the_write_lock(
+    harness: Harness, db_url: str, backend: str
+) -> None:
+    """A search, a loan list and help take no write lock: they are answered while the desk (another
+    process) sits in a write transaction."""
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5105, "S1")
+    desk = Database(db_url)
+    try:
+        async with desk.transaction() as s:
+            # SQLite: BEGIN IMMEDIATE holds the write lock; PostgreSQL: a row lock on the copy.
+            await s.execute(select(Copy).where(Copy.barcode == "B1").with_for_update())
+            assert "解忧杂货店" in (await student.say("杂货店"))["text"]
+            assert "没有借书" in (await student.say("/loans"))["text"]
+            assert "使用说明" in (await student.say("/help"))["text"]
+    finally:
+        await desk.dispose()
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(func.count(ProcessedUpdate.update_id))) == 0
+
+
+async def test_fifty_searches_while_the_librarian_lends(
+    harness: Harness, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness
+    await setup_library(h)
+    librarian = await h.bound(5106, "L1")
+    desk = Database(db_url)
+    queries = ["三体", "杂货店", "数学", "追风筝"]
+    sent = []
+    try:
+
+        async def desk_lends() -> None:  # the desk terminal, another connection
+            for i in range(6, 11):
+                await lend_with(desk, "T1", f"M{i:02d}")
+
+        lending = asyncio.create_task(desk_lends())
+        for i in range(50):
+            user_id = 6000 + i
+            Person(h.emu, user_id, f"学生{i}")
+            sent.append((user_id, h.emu.send_text(user_id, queries[i % 4])))
+            if i % 10 == 0:
+                h.emu.send_text(5106, f"/checkout S2 M{i // 10 + 1:02d}")
+        for user_id, update in sent:
+            reply = await h.emu.wait_for_bot_message(
+                user_id, after_message_id=update["message"]["message_id"], timeout=60
+            )
+            assert "共找到" in reply["text"], reply
+        await lending
+    finally:
+        await desk.dispose()
+    lent = [t for t in librarian.texts() if "已借出" in t]
+    assert len(lent) == 3  # S2 may borrow 3; the 4th and 5th are refused with the reason
+    assert sum("借满 3 本" in t for t in librarian.texts()) == 2
+    async with h.db.transaction(read_only=True) as s:
+        on_loan = await s.scalar(
+            select(func.count(Copy.id)).where(Copy.status == CopyStatus.ON_LOAN)
+        )
+    assert on_loan == 3 + 5
+    assert "database is locked" not in caplog.text
+
+
+async def lend_with(db: Database, card: str, barcode: str) -> None:
+    async with db.transaction() as session:
+        await circulation.checkout(session, card_no=card, barcode=barcode, policy=LoanPolicy())
+
+
+async def test_oversized_and_forged_callback_data_is_refused_politely(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5107, "S1")
+    mine = await student.say("/help")
+    with caplog.at_level(logging.INFO):
+        for data in ("rn:" + "9" * 60, "b:" + "1" * 60, "r:" + "7" * 60 + ":0", "p:-1", "ch:0:0"):
+            pressed = h.emu.press_button(5107, mine["message_id"], data, check=False)
+            answer = await h.emu.wait_for_callback_answer(pressed["callback_query"]["id"])
+            assert "按钮已经失效" in answer["text"], data
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text and "OverflowError" not in caplog.text
+
+
+@pytest.mark.settings(bind_fails_per_user=3, bind_fails_across_bot=5)
+async def test_guessing_binding_codes_is_capped_and_the_librarian_alerted(
+    harness: Harness,
+) -> None:
+    h = harness
+    await setup_library(h)
+    librarian = await h.bound(5108, "L1")
+    guesser = Person(h.emu, 5109, "猜码")
+    for n in range(3):
+        assert "绑定码无效" in (await guesser.say(f"/bind ZZZZ222{n + 2}"))["text"]
+    # Over the cap a right code is refused too: a guesser cannot tell it was right.
+    code = await h.code_for("S1")
+    assert "尝试次数太多" in (await guesser.say(f"/bind {code}"))["text"]
+    second = Person(h.emu, 5110, "又一个")
+    assert "绑定码无效" in (await second.say("/bind ZZZZ3333"))["text"]
+    assert "绑定码无效" in (await second.say("/bind ZZZZ4444"))["text"]  # the 5th across the bot
+    alert = await h.emu.wait_for_bot_message(5108, contains="错误的绑定码尝试")
+    assert "5 次" in alert["text"]
+    assert "暂时停止绑定" in (await second.say(f"/bind {code}"))["text"]
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(func.count(BindAttempt.id))) == 5
+        assert await s.scalar(select(func.count(TelegramBinding.id))) == 1  # the librarian's
+    assert sum("错误的绑定码尝试" in t for t in librarian.texts()) == 1
+
+
+# -- a process killed between its first Bot API call and the rest ----------------------------------
+
+TOKEN = "515151:KILL-TEST-secret-token"
+
+
+def _env(tmp_path: Path, api_url: str, db_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SHUXIANG_DATABASE_URL": db_url,
+        "SHUXIANG_BOT_TOKEN": TOKEN,
+        "SHUXIANG_BOT_API_URL": api_url,
+        "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
+        "SHUXIANG_LOG_LEVEL": "INFO",
+    }
+
+
+async def _start(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    await make_world(
+        db, records={"r1": ("追风筝的人", ["B1"])}, readers={"S1": ("李明", "student")}
+    )
+    async with db.transaction() as s:
+        (code,) = await issue_codes(s, policy=LoanPolicy(), card_nos=["S1"])
+        await bind(s, code=code.code, telegram_user_id=7101, chat_id=7101)
+    await lend_with(db, "S1", "B1")
+    async with BotApiEmulator(TOKEN) as emu:
+        env = _env(tmp_path, emu.base_url, db_url)
+        first = await _start(env)
+        try:
+            emu.add_user(7101, first_name="李明")
+            sent = emu.send_text(7101, "/loans")
+            loans = await emu.wait_for_bot_message(
+                7101, after_message_id=sent["message"]["message_id"], timeout=60
+            )
+            # Renewing answers the button first; the edit after it hangs, and the bot dies.
+            emu.faults.add(method="editMessageText", kind="slow", delay=60)
+            press = emu.press_button_text(7101, loans["message_id"], "续借 1")
+            cq_id = press["callback_query"]["id"]
+            await until(lambda: emu.calls("editMessageText"), timeout=30, what="the edit")
+            assert emu.callback_answer(cq_id) is not None
+        finally:
+            first.kill()
+            await first.wait()
+        assert await _renewals(db) == 1  # committed before any reply
+        emu.faults.clear()
+        second = await _start(env)
+        try:
+            confirmed = await emu.wait_for_bot_message(7101, contains="已续借，", timeout=60)
+            edited = await emu.wait_for_bot_message(7101, contains="已续借 1 次", timeout=10)
+            assert edited["message_id"] == loans["message_id"]
+            await emu.wait_idle(timeout=10)
+        finally:
+            second.terminate()
+            output, _ = await asyncio.wait_for(second.communicate(), timeout=30)
+    text = output.decode()
+    assert "query is too old" in text and "counted as done" in text, text
+    assert "Traceback" not in text
+    assert sum("已续借，" in (m.get("text") or "") for m in emu.bot_messages(7101)) == 1
+    assert confirmed["text"].startswith("✅")
+    assert await _renewals(db) == 1
+    async with db.transaction(read_only=True) as s:
+        rows = list(await s.execute(select(ProcessedUpdate.update_id, ProcessedUpdate.replies)))
+    assert rows == [(press["update_id"], None)]
+
+
+# -- the desk is not held up by a slow Bot API --------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_desk_checkout_while_the_bot_waits_35s_on_the_bot_api(
+    harness: Harness, db_url: str, tmp_path: Path
+) -> None:
+    """SQLite gives up on its write lock after 30 s: the bot must not hold it over a reply."""
+    h = harness
+    await setup_library(h)
+    librarian = await h.bound(5111, "L1")
+    h.emu.faults.add(method="sendMessage", kind="slow", delay=35, chat_id=5111)
+    h.emu.send_text(5111, "/checkout S1 B1")
+    await until(
+        lambda: any("已借出" in c.get("text", "") for c in h.emu.calls("sendMessage")),
+        what="the bot's slow reply",
+    )
+    desk = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "circ",
+        "checkout",
+        "S2",
+        "B2",
+        env={**os.environ, "SHUXIANG_DATABASE_URL": db_url, "SHUXIANG_LOG_LEVEL": "WARNING"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(desk.communicate(), timeout=60)
+    text = output.decode()
+    assert desk.returncode == 0, text
+    assert "已借出《解忧杂货店》" in text
+    assert (
+        "已借出《追风筝的人》"
+        in (await librarian.emu.wait_for_bot_message(5111, timeout=40))["text"]
+    )
