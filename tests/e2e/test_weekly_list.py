@@ -4,9 +4,12 @@ week's run leaves them out. Also 猜你喜欢, 同学在读, /subscribe and /lis
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from bot import jobs
@@ -20,6 +23,7 @@ from storage.models import (
     Hold,
     HoldStatus,
     Notification,
+    OutboxStatus,
     Reader,
     Record,
     Subscription,
@@ -28,6 +32,7 @@ from storage.models import (
 from tests.e2e.conftest import Harness, buttons
 
 WEEKLY = "本周新书推荐"
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 async def library(h: Harness, catalogued: datetime) -> None:
@@ -184,3 +189,26 @@ async def test_demo_student_gets_a_weekly_list_and_reserves_from_it(tmp_path: Pa
         assert "排在第 1 位" in placed["text"]
     finally:
         await sandbox.stop()
+
+
+@pytest.mark.settings(quiet_hours="21:30-07:00")
+async def test_weekly_slot_waits_out_quiet_hours_with_a_row_per_button(harness: Harness) -> None:
+    """The registry's weekly slot queues the lists; the sender keeps them through the night."""
+    h = harness
+    night = datetime(2027, 3, 5, 22, 0, tzinfo=TZ).astimezone(UTC)  # a Friday, after 21:30
+    h.clock.set(night)
+    await library(h, catalogued=night - timedelta(days=1))
+    await h.bound(8301, "S1", "李明")
+    await h.bound(8302, "S2", "王芳")
+    mark = h.emu.mark()
+    assert await h.app.jobs.run_once("weekly", h.app.job_context) == 2
+    assert await h.app.sender.drain() == 0
+    async with h.db.transaction(read_only=True) as s:
+        waiting = Counter(await s.scalars(select(Notification.status)))
+    assert waiting == Counter({OutboxStatus.PENDING: 2})
+
+    h.clock.set(datetime(2027, 3, 6, 7, 0, tzinfo=TZ).astimezone(UTC))
+    h.app.sender.poke()
+    weekly = await h.emu.wait_for_bot_message(8301, since=mark, contains=WEEKLY, timeout=15)
+    rows = [[b["text"] for b in row] for row in weekly["reply_markup"]["inline_keyboard"]]
+    assert rows == [["预约 1", "预约 2"], ["详情 1", "详情 2"], ["退订", "少一点"]]
