@@ -3,8 +3,9 @@
 
 Jobs are short, idempotent sweeps over state kept in the database (APScheduler's own job store is
 never shared between processes, so it holds nothing but these timers). Each takes a ``JobContext``
-and returns how many things it did. Another feature fills a slot with ``provide``: the
-recommendations' weekly list is ``registry.provide("weekly", weekly_list)`` in ``build_registry``.
+and returns how many things it did. The ``weekly`` slot sends the recommendations' new-book list
+(its pushes go through the sender, so quiet hours and rate limits apply); ``provide`` replaces a
+declared slot's function, keeping its name and trigger.
 """
 
 from __future__ import annotations
