@@ -25,8 +25,11 @@ from services.readers import BoundReader
 from services.recommend.weekly import fewer_books, unsubscribe_weekly
 from storage.models import HoldStatus
 
-# Acted on by the push router and leave the push's buttons in place (a list of several books).
+# Done once: the buttons go away after the press.
+ONCE_ACTIONS = frozenset({Action.RENEW, Action.KEEP_HOLD, Action.DROP_HOLD})
+# Under a list of several books: the list keeps its buttons for the next press.
 LIST_ACTIONS = frozenset({Action.RESERVE, Action.STOP_WEEKLY, Action.FEWER_WEEKLY})
+# Action.DETAILS is packed as the search router's BookCB; a forged NotifyCB of it falls through.
 ITEMS_PER_ROW = 5
 
 
@@ -128,5 +131,7 @@ def build_router() -> Router:
     router.callback_query.register(
         on_list_button, NotifyCB.filter(F.action.in_(LIST_ACTIONS)), flags=writes()
     )
-    router.callback_query.register(on_push_button, NotifyCB.filter(), flags=writes())
+    router.callback_query.register(
+        on_push_button, NotifyCB.filter(F.action.in_(ONCE_ACTIONS)), flags=writes()
+    )
     return router
