@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit bench-search install clean cjk-font
+.PHONY: demo test lint typecheck unit bench-search bench-recommend install clean cjk-font
 
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ test: lint typecheck cjk-font
 
 bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py
+
+bench-recommend: $(DEV_STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -W ignore benchmarks/recommend.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

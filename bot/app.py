@@ -38,6 +38,7 @@ from handlers.render import Translator
 from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE
 from services.readers import librarian_chats
+from services.recommend.model import ModelCache
 from storage.db import Database
 from storage.models import utcnow
 
@@ -140,6 +141,7 @@ def build_app(
     bot = build_bot(settings, token)
     policy = settings.loan_policy()
     roster = LibrarianRoster(db)
+    recommender = ModelCache()
     dp = Dispatcher(
         db=db,
         policy=policy,
@@ -150,6 +152,7 @@ def build_app(
         search=search,
         roster=roster,
         bind_limits=settings.bind_limits(),
+        recommender=recommender,
     )
     dp.include_routers(*get_routers())
     # The path of one update: handlers/middlewares.py.
@@ -164,7 +167,9 @@ def build_app(
 
     jobs = build_registry()
     sender = Sender(db, build_sender_bot(settings, token), settings, clock=clock)
-    job_context = JobContext(db=db, settings=settings, clock=clock, poke=sender.poke)
+    job_context = JobContext(
+        db=db, settings=settings, clock=clock, poke=sender.poke, recommender=recommender
+    )
     scheduler = jobs.build_scheduler(job_context)
     app = Shuxiang(
         settings=settings,
@@ -201,6 +206,8 @@ async def on_startup(app: Shuxiang) -> None:
     async with app.db.transaction(read_only=True) as session:
         seconds = await app.search.warm_up(session)
     log.info("search ready in %.1f s", seconds)
+    # Fitted now so the first 猜你喜欢 does not wait for it.
+    await app.jobs.run_once("recommender-refit", app.job_context)
     app.start_background()
     me = await app.bot.get_me()
     log.info("bot @%s started", me.username)

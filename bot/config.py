@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     # Reminder kinds off unless a reader switches them on in /settings.
     reminders_default_off: list[str] = Field(default_factory=list)
     binding_code_days: int = Field(default=30, ge=1)
+    # The weekly new-book list (sent in the weekly slot): books catalogued in the last N days.
+    weekly_new_days: int = Field(default=7, ge=1, le=60)
     # Refused binding codes allowed per hour: per Telegram user, and across the bot (reaching it
     # pauses binding and alerts the librarians).
     bind_fails_per_user: int = Field(default=5, ge=1)

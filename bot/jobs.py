@@ -3,8 +3,9 @@
 
 Jobs are short, idempotent sweeps over state kept in the database (APScheduler's own job store is
 never shared between processes, so it holds nothing but these timers). Each takes a ``JobContext``
-and returns how many things it did. Another feature fills a slot with ``provide``: the
-recommendations' weekly list is ``registry.provide("weekly", weekly_list)`` in ``build_registry``.
+and returns how many things it did. The ``weekly`` slot sends the recommendations' new-book list
+(its pushes go through the sender, so quiet hours and rate limits apply); ``provide`` replaces a
+declared slot's function, keeping its name and trigger.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from bot.config import Settings
 from services.chase import weekly_chase as chase_sweep
 from services.notifications.quiet import parse_clock
 from services.policy import LoanPolicy
+from services.reading_lists import send_due_lists
+from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache, fit
+from services.recommend.weekly import enqueue_weekly
 from services.reminders import (
     ReminderRules,
     sweep_due_day,
@@ -47,6 +51,8 @@ class JobContext:
     clock: Callable[[], datetime] = utcnow
     # Called after a job queued pushes, so a running sender sends them at once.
     poke: Callable[[], None] = lambda: None
+    # The bot's fitted recommender, refitted by its job (a standalone scheduler keeps its own).
+    recommender: ModelCache = field(default_factory=ModelCache)
 
     @property
     def policy(self) -> LoanPolicy:
@@ -205,9 +211,28 @@ async def weekly_chase(ctx: JobContext) -> int:
     return run.lists + run.reminders
 
 
-async def no_weekly_list(ctx: JobContext) -> int:
-    """The weekly slot's default: nothing to send until a feature provides the list."""
+async def weekly_new_books(db: Database, days: int, now: datetime) -> int:
+    """Fit the recommender afresh (this week's books in it) and queue each reader's new-book
+    list; a second run in the same ISO week queues nothing."""
+    async with db.transaction() as session:
+        model = await fit(session)
+        return await enqueue_weekly(session, model, now=now, days=days)
+
+
+async def weekly_list(ctx: JobContext) -> int:
+    """The weekly slot: the new-book list (sent by the sender, so quiet hours apply)."""
+    return await weekly_new_books(ctx.db, ctx.settings.weekly_new_days, ctx.clock())
+
+
+async def refit_recommender(ctx: JobContext) -> int:
+    async with ctx.db.transaction(read_only=True) as session:
+        await ctx.recommender.refresh(session)
     return 0
+
+
+async def reading_lists(ctx: JobContext) -> int:
+    async with ctx.db.transaction() as session:
+        return await send_due_lists(session, now=ctx.clock())
 
 
 def build_registry() -> JobRegistry:
@@ -219,10 +244,22 @@ def build_registry() -> JobRegistry:
     registry.add(
         ScheduledJob("hold-expiry", every_minutes(10), hold_expiry, "jobs.hold_expiry", 600)
     )
-    registry.add(ScheduledJob("weekly", weekly, no_weekly_list, "jobs.weekly"))
+    registry.add(ScheduledJob("weekly", weekly, weekly_list, "jobs.weekly"))
     # A late chase (the bot was down on Friday afternoon) still goes out the same evening.
     registry.add(
         ScheduledJob("weekly-chase", chase_slot, weekly_chase, "corners.job_weekly_chase", 6 * 3600)
+    )
+    registry.add(
+        ScheduledJob(
+            "recommender-refit",
+            every_minutes(MODEL_REFRESH_MINUTES),
+            refit_recommender,
+            "recommend.job_refit",
+            600,
+        )
+    )
+    registry.add(
+        ScheduledJob("reading-lists", every_minutes(5), reading_lists, "lists.job_send", 300)
     )
     registry.add(ScheduledJob("forget-updates", nightly, forget_updates, "jobs.forget_updates"))
     registry.add(

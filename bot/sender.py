@@ -195,7 +195,7 @@ class Sender:
                 await self.bot.send_message(
                     note.chat_id,
                     rendered.text,
-                    reply_markup=notification_keyboard(rendered.buttons),
+                    reply_markup=notification_keyboard(rendered),
                 )
             except TelegramRetryAfter as exc:
                 await self._throttled(note, exc.retry_after)

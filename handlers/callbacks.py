@@ -4,6 +4,7 @@ press then falls through to the fallback router's polite "this button no longer 
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
@@ -56,6 +57,19 @@ class SuggestionCB(CallbackData, prefix="sd"):
 
     suggestion_id: RowId
     bought: bool
+
+
+class ForYouKind(enum.StrEnum):
+    MINE = "mine"  # 猜你喜欢
+    CLASSMATES = "class"  # 同学在读
+
+
+class ForYouCB(CallbackData, prefix="fy"):
+    kind: ForYouKind
+
+
+class ReadingListCB(CallbackData, prefix="ls"):
+    list_id: RowId
 
 
 class NotifyCB(CallbackData, prefix="nt"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram.types import (
     BotCommand,
     InlineKeyboardButton,
@@ -10,12 +12,34 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from handlers.callbacks import BookCB, CancelHoldCB, PageCB, RenewCB, ReserveCB, SuggestCB
+from handlers.callbacks import (
+    BookCB,
+    CancelHoldCB,
+    ForYouCB,
+    ForYouKind,
+    PageCB,
+    ReadingListCB,
+    RenewCB,
+    ReserveCB,
+    SuggestCB,
+)
 from handlers.render import Translator
 from services.catalogue import BookCard
 from services.circulation import HoldView, LoanView
 
-READER_COMMANDS = ("start", "help", "bind", "unbind", "loans", "holds", "settings")
+READER_COMMANDS = (
+    "start",
+    "help",
+    "bind",
+    "unbind",
+    "loans",
+    "holds",
+    "recommend",
+    "classmates",
+    "subscribe",
+    "lists",
+    "settings",
+)
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader", "stats", "stars", "suggestions")
 # Class corners: described under the corners catalogue.
 CORNER_LIBRARIAN_COMMANDS = ("monitor", "batch", "desk", "back", "cuishu", "clearance")
@@ -134,3 +158,51 @@ def holds_keyboard(tr: Translator, holds: list[HoldView]) -> InlineKeyboardMarku
     return InlineKeyboardMarkup(
         inline_keyboard=[buttons[i : i + 3] for i in range(0, len(buttons), 3)]
     )
+
+
+def _numbered(
+    label: str, tr: Translator, pks: list[int], build: Callable[[int], str]
+) -> list[InlineKeyboardButton]:
+    return [
+        InlineKeyboardButton(text=tr(label, n=n), callback_data=build(pk))
+        for n, pk in enumerate(pks, 1)
+    ]
+
+
+def _rows(buttons: list[InlineKeyboardButton], width: int = 5) -> list[list[InlineKeyboardButton]]:
+    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+
+
+def for_you_keyboard(
+    tr: Translator, record_pks: list[int], *, switch_to: ForYouKind
+) -> InlineKeyboardMarkup:
+    """详情 for each book, and a switch between 猜你喜欢 and 同学在读."""
+    details = _numbered(
+        "recommend.details_button", tr, record_pks, lambda pk: BookCB(record_pk=pk).pack()
+    )
+    label = (
+        "recommend.classmates_button"
+        if switch_to == ForYouKind.CLASSMATES
+        else "recommend.for_you_button"
+    )
+    switch = InlineKeyboardButton(text=tr(label), callback_data=ForYouCB(kind=switch_to).pack())
+    return InlineKeyboardMarkup(inline_keyboard=[*_rows(details), [switch]])
+
+
+def reading_lists_keyboard(tr: Translator, list_ids: list[int]) -> InlineKeyboardMarkup | None:
+    if not list_ids:
+        return None
+    buttons = [
+        InlineKeyboardButton(text=str(n), callback_data=ReadingListCB(list_id=list_id).pack())
+        for n, list_id in enumerate(list_ids, 1)
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=_rows(buttons))
+
+
+def details_keyboard(tr: Translator, record_pks: list[int]) -> InlineKeyboardMarkup | None:
+    if not record_pks:
+        return None
+    details = _numbered(
+        "recommend.details_button", tr, record_pks, lambda pk: BookCB(record_pk=pk).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=_rows(details))

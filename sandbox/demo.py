@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
+from bot import jobs
 from bot.app import Shuxiang, build_app
 from bot.config import Settings
 from nlp.index import Indexer
@@ -31,7 +32,7 @@ from services.importing import import_catalogue, import_readers
 from services.readers import bind, issue_codes, reader_for_telegram
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import ClassMonitor, Copy, CopyStatus, Reader, Record, Role, utcnow
+from storage.models import ClassMonitor, Copy, CopyStatus, Loan, Reader, Record, Role, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +291,49 @@ async def seed_history(
             await suggest_purchase(session, query=query, reader_id=reader_id, telegram_user_id=None)
 
 
+# How many sample books the demo presents as this week's new arrivals.
+DEMO_NEW_BOOKS = 8
+
+
+async def seed_weekly(db: Database, personas: list[Persona]) -> int:
+    """Fresh sample data: most books were catalogued long ago; eight arrived this week, still
+    being processed (so they can be reserved before they reach the shelf), chosen near what the
+    sample student borrowed; then the weekly slot runs once, so the student's weekly list with
+    its reasons arrives as soon as the bot starts."""
+    student = next((p for p in personas if p.role == Role.STUDENT.value), None)
+    if student is None:
+        return 0
+    now = utcnow()
+    async with db.transaction() as session:
+        borrowed = list(
+            await session.scalars(
+                select(Record.clc)
+                .join(Copy, Copy.record_pk == Record.id)
+                .join(Loan, Loan.copy_id == Copy.id)
+                .join(Reader, Reader.id == Loan.reader_id)
+                .where(Reader.card_no == student.card_no)
+            )
+        )
+        classes = {clc for clc in borrowed if clc}
+        taken = select(Copy.record_pk).where(Copy.status != CopyStatus.ON_SHELF.value)
+        near = list(
+            await session.scalars(
+                select(Record.id)
+                .where(Record.id.not_in(taken))
+                .order_by(Record.clc.in_(classes).desc(), Record.id.desc())
+                .limit(DEMO_NEW_BOOKS)
+            )
+        )
+        await session.execute(update(Record).values(catalogued_at=now - timedelta(days=120)))
+        await session.execute(
+            update(Record).where(Record.id.in_(near)).values(catalogued_at=now - timedelta(days=2))
+        )
+        await session.execute(
+            update(Copy).where(Copy.record_pk.in_(near)).values(status=CopyStatus.IN_TRANSIT.value)
+        )
+    return await jobs.weekly_new_books(db, days=7, now=now)
+
+
 @dataclass
 class Sandbox:
     emulator: BotApiEmulator
@@ -352,6 +396,7 @@ async def start_sandbox(
         await seed_history(db, settings)
         await seed_circulation(db, settings, personas)
         await seed_corner(db, settings, personas)
+        await seed_weekly(db, personas)
 
     emulator = BotApiEmulator(
         SANDBOX_TOKEN,

@@ -448,3 +448,86 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))  # 'reader:12', 'cli', 'scheduler'
     action: Mapped[str] = mapped_column(String(60), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PastLoan(Base):
+    """A loan from the school's earlier system (``shuxiang import loans``): history only, no copy.
+
+    Recommendations read it beside ``loans``; ``dedupe_key`` (reader, record, lent date) makes the
+    import idempotent."""
+
+    __tablename__ = "past_loans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    record_pk: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    lent_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A subject or author a reader follows (``/subscribe 科幻``)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("reader_id", "topic"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WeeklyPreference(Base):
+    """How a reader wants the weekly new-book list: 退订 stops it, 少一点 shortens it."""
+
+    __tablename__ = "weekly_preferences"
+
+    reader_id: Mapped[int] = mapped_column(
+        ForeignKey("readers.id", ondelete="CASCADE"), primary_key=True
+    )
+    unsubscribed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    max_books: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ReadingList(Base):
+    """A librarian's themed list (书单), e.g. 我爱名著."""
+
+    __tablename__ = "reading_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReadingListItem(Base):
+    __tablename__ = "reading_list_items"
+    __table_args__ = (UniqueConstraint("list_id", "record_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("reading_lists.id", ondelete="CASCADE"), index=True
+    )
+    record_pk: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    blurb: Mapped[str | None] = mapped_column(String(300))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReadingListSend(Base):
+    """A list sent to grades/classes, now or on a date; the sweep fans it out when it is due."""
+
+    __tablename__ = "reading_list_sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("reading_lists.id", ondelete="CASCADE"), index=True
+    )
+    # {"grades": [...], "classes": [...]}; both empty means every student.
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    send_at: Mapped[datetime] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+    recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,7 +23,9 @@ def _register_command_groups() -> None:
         db,
         desk,
         imports,
+        lists,
         readers,
+        recommend,
         report,
         run,
         scheduler,
@@ -42,6 +44,8 @@ def _register_command_groups() -> None:
         clearance,
         report,
         suggestions,
+        recommend,
+        lists,
         scheduler,
         calendar,
     )

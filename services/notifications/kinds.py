@@ -4,7 +4,10 @@ A kind's payload is a pydantic model stored as JSON in the outbox row. The templ
 whose placeholders are the payload's fields (titles escaped, datetimes shown as school dates).
 Buttons are described without aiogram: a locale key for the label and an action the handlers carry
 out with the id found in the payload's ``ref`` field (handlers/notify.py turns them into a
-keyboard). Another feature declares its kind here, next to the others, with ``declare``.
+keyboard). A push listing several things (the weekly new books) names the payload's list in
+``items`` and gives ``item_buttons``: one numbered button per item, its id read from the item.
+A text richer than one template (books with their reasons) is built by ``compose``. Another
+feature declares its kind here, next to the others, with ``declare``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from services.recommend.text import Tr, render_reading_list, render_weekly
 from storage.models import SuggestionStatus
 
 
@@ -24,13 +28,18 @@ class Action(enum.StrEnum):
     RENEW = "renew"
     KEEP_HOLD = "keep"
     DROP_HOLD = "drop"
+    RESERVE = "reserve"  # a hold on the record
+    DETAILS = "details"  # the record's book card
+    STOP_WEEKLY = "wstop"  # 退订 the weekly list
+    FEWER_WEEKLY = "wfewer"  # 少一点
 
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    label: str  # locale key
+    label: str  # locale key (an item's button gets the item's number as ``n``)
     action: Action
-    ref: str  # the payload field holding the id the action works on
+    # The payload (or item) field holding the id the action works on; none: it acts on the reader.
+    ref: str | None = None
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -49,6 +58,11 @@ class Kind(Generic[P]):
     variant: Callable[[P], str | None] = field(default=lambda _p: None)
     # Shown in /settings and by `shuxiang scheduler --list`.
     label: str = ""
+    # The payload's list field whose items each get ``item_buttons`` (ids read from the item).
+    items: str | None = None
+    item_buttons: tuple[Button, ...] = ()
+    # Builds the text instead of ``template`` when one template cannot say it.
+    compose: Callable[[P, Tr], str] | None = None
 
     def template_for(self, payload: P) -> str:
         return self.variant(payload) or self.template
@@ -111,6 +125,35 @@ class NoticePayload(BaseModel):
     notice: str
     reader_id: int
     text: str
+
+
+class BookItem(BaseModel):
+    record_pk: int
+    title: str
+    authors: str | None = None
+    # services/recommend/reasons.py puts them in words.
+    reasons: list[dict[str, Any]] = Field(default_factory=list)
+    blurb: str | None = None
+
+
+class WeeklyPayload(BaseModel):
+    reader_id: int
+    # ISO week ("2026-W48"): with the reader, the dedupe key (one list a week).
+    week: str
+    books: list[BookItem]
+
+
+class ReadingListPayload(BaseModel):
+    # The librarian's send of a themed list: with the reader, the dedupe key.
+    send_id: int
+    reader_id: int
+    list_id: int
+    name: str
+    books: list[BookItem]
+
+
+def _books(payload: WeeklyPayload | ReadingListPayload) -> list[dict[str, Any]]:
+    return [book.model_dump() for book in payload.books]
 
 
 # -- kinds -------------------------------------------------------------------------------------
@@ -358,6 +401,39 @@ CLEARANCE_REMINDER = declare(
         template="notify_corners.clearance",
         dedupe=lambda p: f"clearance_reminder:{p.reader_id}:{p.day}",
         label="notify_corners.kind_clearance",
+    )
+)
+WEEKLY_NEW_BOOKS = declare(
+    Kind(
+        name="weekly_new_books",
+        payload=WeeklyPayload,
+        template="recommend.weekly_title",
+        dedupe=lambda p: f"weekly:{p.reader_id}:{p.week}",
+        compose=lambda p, tr: render_weekly(tr, _books(p)),
+        items="books",
+        item_buttons=(
+            Button("recommend.reserve_button", Action.RESERVE, "record_pk"),
+            Button("recommend.details_button", Action.DETAILS, "record_pk"),
+        ),
+        buttons=(
+            Button("recommend.unsubscribe_button", Action.STOP_WEEKLY),
+            Button("recommend.fewer_button", Action.FEWER_WEEKLY),
+        ),
+        label="recommend.kind_weekly",
+    )
+)
+READING_LIST = declare(
+    Kind(
+        name="reading_list",
+        payload=ReadingListPayload,
+        template="lists.sent_title",
+        dedupe=lambda p: f"list:{p.send_id}:{p.reader_id}",
+        compose=lambda p, tr: render_reading_list(
+            tr, {"name": p.name, "books": _books(p)}, sent=True
+        ),
+        items="books",
+        item_buttons=(Button("recommend.details_button", Action.DETAILS, "record_pk"),),
+        label="lists.kind_list",
     )
 )
 

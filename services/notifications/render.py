@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.i18n import t
-from services.notifications.kinds import Action, kind_named
+from services.i18n import DEFAULT_LOCALE, t
+from services.notifications.kinds import Action, Button, Kind, kind_named
+from services.recommend.text import Words
 
 
 class UnknownKind(ValueError):
@@ -27,6 +28,8 @@ class RenderedButton:
 class Rendered:
     text: str
     buttons: tuple[RenderedButton, ...]
+    # One row per item button (预约 1, 预约 2, …), above ``buttons``.
+    item_rows: tuple[tuple[RenderedButton, ...], ...] = ()
 
 
 def _param(value: Any, tz: ZoneInfo) -> Any:
@@ -44,10 +47,29 @@ def render(
     if kind is None:
         raise UnknownKind(f"unknown notification kind {kind_name!r}")
     payload = kind.load(data)
-    params = {name: _param(getattr(payload, name), tz) for name in type(payload).model_fields}
-    text = t(kind.template_for(payload), locale=locale, **params)
+    if kind.compose is not None:
+        text = kind.compose(payload, Words(locale or DEFAULT_LOCALE))
+    else:
+        params = {name: _param(getattr(payload, name), tz) for name in type(payload).model_fields}
+        text = t(kind.template_for(payload), locale=locale, **params)
     buttons = tuple(
-        RenderedButton(t(b.label, locale=locale), b.action, int(getattr(payload, b.ref)))
-        for b in kind.buttons
+        RenderedButton(t(b.label, locale=locale), b.action, _ref(payload, b)) for b in kind.buttons
     )
-    return Rendered(text, buttons)
+    return Rendered(text, buttons, _item_rows(kind, payload, locale))
+
+
+def _ref(holder: Any, button: Button) -> int:
+    return int(getattr(holder, button.ref)) if button.ref else 0
+
+
+def _item_rows(
+    kind: Kind[Any], payload: Any, locale: str | None
+) -> tuple[tuple[RenderedButton, ...], ...]:
+    items = list(getattr(payload, kind.items)) if kind.items else []
+    return tuple(
+        tuple(
+            RenderedButton(t(b.label, locale=locale, n=n), b.action, _ref(item, b))
+            for n, item in enumerate(items, 1)
+        )
+        for b in kind.item_buttons
+    )

@@ -132,9 +132,8 @@ async def harness(
             bot_api_url=emu.base_url,
             bot_token=TOKEN,
             outbox_interval_seconds=0.3,
-            # Pushes go out whatever the hour the suite runs at (quiet hours have their tests).
-            quiet_hours="",
-            **(marker.kwargs if marker else {}),
+            # Pushes go out whatever the hour the suite runs at, unless a test's marker sets them.
+            **{"quiet_hours": "", **(marker.kwargs if marker else {})},
         )
         clock = Clock()
         app = build_app(settings, token=TOKEN, db=db, clock=clock)

@@ -74,6 +74,10 @@ async def test_start_help_and_commands_registered(harness: Harness) -> None:
         "unbind",
         "loans",
         "holds",
+        "recommend",
+        "classmates",
+        "subscribe",
+        "lists",
         "settings",
     }
     # Unbound users may still search, but not see loans.

@@ -134,9 +134,10 @@ def test_db_revision_autogenerate_writes_the_next_numbered_migration(
     migrations = tmp_path / "migrations"
     skip = shutil.ignore_patterns("__pycache__")
     shutil.copytree(storage.migrate.MIGRATIONS, migrations, ignore=skip)
-    newest = sorted((migrations / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
-    number = newest.name[:4]
+    *older, newest = sorted((migrations / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
     newest.unlink()
+    # Numbered after the remaining head (numbers the lead hands out may leave a gap).
+    number = f"{int(older[-1].name[:4]) + 1:04d}"
     monkeypatch.setattr(storage.migrate, "MIGRATIONS", migrations)
     url = f"sqlite+aiosqlite:///{tmp_path / 'rev.sqlite3'}"
     env = {"SHUXIANG_DATABASE_URL": url, "SHUXIANG_LOG_LEVEL": "WARNING"}

@@ -1,0 +1,244 @@
+"""猜你喜欢, 同学在读, subscriptions, 退订/少一点 of the weekly list, and the librarian's lists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.callbacks import ForYouCB, ForYouKind, ReadingListCB
+from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists_keyboard
+from handlers.middlewares import writes
+from handlers.render import Translator, esc
+from handlers.replies import Replies
+from services.readers import BoundReader
+from services.reading_lists import all_lists, entries
+from services.recommend.engine import Scored
+from services.recommend.model import (
+    ModelCache,
+    classmates_reading,
+    reader_info,
+    recommend_for,
+)
+from services.recommend.text import book_lines, render_reading_list
+from services.recommend.weekly import (
+    resubscribe_weekly,
+    subscribe_topic,
+    topics_of,
+    unsubscribe_topic,
+    unsubscribe_weekly,
+)
+from storage.models import utcnow
+
+SHOWN = 5
+
+
+def _as_books(
+    model_items: Mapping[int, object], scored: Sequence[Scored]
+) -> list[dict[str, object]]:
+    books = []
+    for s in scored:
+        item = model_items[s.pk]
+        books.append(
+            {
+                "record_pk": s.pk,
+                "title": getattr(item, "title", ""),
+                "authors": getattr(item, "authors", None),
+                "reasons": [r.as_dict() for r in s.reasons],
+            }
+        )
+    return books
+
+
+async def _for_you(
+    session: AsyncSession,
+    reader: BoundReader,
+    tr: Translator,
+    recommender: ModelCache,
+    kind: ForYouKind,
+    now: datetime,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    info = await reader_info(session, reader.reader_id)
+    model = await recommender.get(session)
+    if info is None:
+        return tr("recommend.bind_first"), None
+    if kind == ForYouKind.CLASSMATES:
+        scored = await classmates_reading(session, model, info, n=SHOWN, now=now)
+        title, empty, switch = (
+            "recommend.classmates_title",
+            "recommend.classmates_empty",
+            ForYouKind.MINE,
+        )
+    else:
+        scored = await recommend_for(session, model, info, n=SHOWN, now=now)
+        title, empty, switch = (
+            "recommend.for_you_title",
+            "recommend.for_you_empty",
+            ForYouKind.CLASSMATES,
+        )
+    books = _as_books(model.items, scored)
+    keyboard = for_you_keyboard(tr, [s.pk for s in scored], switch_to=switch)
+    if not books:
+        return tr(empty), keyboard
+    return "\n".join([tr(title), *book_lines(tr, books)]), keyboard
+
+
+async def recommend_command(
+    message: Message,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    recommender: ModelCache,
+    replies: Replies,
+) -> None:
+    if reader is None:
+        replies.add(message.answer(tr("recommend.bind_first")))
+        return
+    text, keyboard = await _for_you(session, reader, tr, recommender, ForYouKind.MINE, utcnow())
+    replies.add(message.answer(text, reply_markup=keyboard))
+
+
+async def classmates_command(
+    message: Message,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    recommender: ModelCache,
+    replies: Replies,
+) -> None:
+    if reader is None:
+        replies.add(message.answer(tr("recommend.bind_first")))
+        return
+    text, keyboard = await _for_you(
+        session, reader, tr, recommender, ForYouKind.CLASSMATES, utcnow()
+    )
+    replies.add(message.answer(text, reply_markup=keyboard))
+
+
+async def on_for_you(
+    callback: CallbackQuery,
+    callback_data: ForYouCB,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    recommender: ModelCache,
+    replies: Replies,
+) -> None:
+    if reader is None:
+        replies.add(callback.answer(tr("recommend.bind_first"), show_alert=True))
+        return
+    text, keyboard = await _for_you(session, reader, tr, recommender, callback_data.kind, utcnow())
+    if isinstance(callback.message, Message):
+        replies.add(callback.message.answer(text, reply_markup=keyboard))
+    replies.add(callback.answer())
+
+
+async def subscribe_command(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    replies: Replies,
+) -> None:
+    """/subscribe TOPIC follows a subject or author; bare /subscribe restarts the weekly list."""
+    if reader is None:
+        replies.add(message.answer(tr("recommend.bind_first")))
+        return
+    topic = (command.args or "").strip()
+    if not topic:
+        lines = []
+        if await resubscribe_weekly(session, reader.reader_id):
+            lines.append(tr("recommend.resubscribed"))
+        topics = await topics_of(session, reader.reader_id)
+        if topics:
+            separator = tr("recommend.topic_separator")
+            lines.append(tr("recommend.subscriptions", topics=esc(separator.join(topics))))
+        lines.append(tr("recommend.subscribe_usage"))
+        replies.add(message.answer("\n".join(lines)))
+        return
+    added = await subscribe_topic(session, reader.reader_id, topic)
+    key = "recommend.subscribed" if added else "recommend.subscribed_already"
+    replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
+
+
+async def unsubscribe_command(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    replies: Replies,
+) -> None:
+    """/unsubscribe TOPIC stops following it; bare /unsubscribe stops the weekly list."""
+    if reader is None:
+        replies.add(message.answer(tr("recommend.bind_first")))
+        return
+    topic = (command.args or "").strip()
+    if not topic:
+        await unsubscribe_weekly(session, reader.reader_id)
+        replies.add(message.answer(tr("recommend.unsubscribed")))
+        return
+    removed = await unsubscribe_topic(session, reader.reader_id, topic)
+    key = "recommend.unsubscribe_topic" if removed else "recommend.not_subscribed"
+    replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
+
+
+async def lists_command(
+    message: Message, session: AsyncSession, tr: Translator, replies: Replies
+) -> None:
+    summaries = [s for s in await all_lists(session) if s.count]
+    if not summaries:
+        replies.add(message.answer(tr("lists.browse_empty")))
+        return
+    lines = [tr("lists.browse_title")]
+    lines += [
+        tr("lists.browse_line", n=n, name=esc(s.name), count=s.count)
+        for n, s in enumerate(summaries, 1)
+    ]
+    keyboard = reading_lists_keyboard(tr, [s.list_id for s in summaries])
+    replies.add(message.answer("\n".join(lines), reply_markup=keyboard))
+
+
+async def on_reading_list(
+    callback: CallbackQuery,
+    callback_data: ReadingListCB,
+    session: AsyncSession,
+    tr: Translator,
+    replies: Replies,
+) -> None:
+    summaries = {s.list_id: s for s in await all_lists(session)}
+    summary = summaries.get(callback_data.list_id)
+    if summary is None:
+        replies.add(callback.answer(tr("lists.not_found"), show_alert=True))
+        return
+    books = await entries(session, summary.list_id)
+    payload = {
+        "name": summary.name,
+        "books": [{"title": b.title, "authors": b.authors, "blurb": b.blurb} for b in books],
+    }
+    if isinstance(callback.message, Message):
+        replies.add(
+            callback.message.answer(
+                render_reading_list(tr, payload, sent=False),
+                reply_markup=details_keyboard(tr, [b.record_pk for b in books]),
+            )
+        )
+    replies.add(callback.answer())
+
+
+def build_router() -> Router:
+    """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
+    router = Router(name=__name__)
+    router.message.register(recommend_command, Command("recommend"))
+    router.message.register(classmates_command, Command("classmates"))
+    router.message.register(subscribe_command, Command("subscribe"), flags=writes())
+    router.message.register(unsubscribe_command, Command("unsubscribe"), flags=writes())
+    router.message.register(lists_command, Command("lists"))
+    router.callback_query.register(on_for_you, ForYouCB.filter())
+    router.callback_query.register(on_reading_list, ReadingListCB.filter())
+    return router

@@ -1,0 +1,47 @@
+"""Words too common in book titles to say what a book is about (recommendation features)."""
+
+from __future__ import annotations
+
+TITLE_STOP_WORDS = frozenset(
+    {
+        "的",
+        "与",
+        "和",
+        "及",
+        "之",
+        "在",
+        "中",
+        "下",
+        "上",
+        "对",
+        "从",
+        "为",
+        "以",
+        "第",
+        "版",
+        "本",
+        "册",
+        "卷",
+        "篇",
+        "集",
+        "新",
+        "一个",
+        "研究",
+        "基础",
+        "教程",
+        "概论",
+        "导论",
+        "实用",
+        "入门",
+        "the",
+        "of",
+        "and",
+        "a",
+        "an",
+        "to",
+        "in",
+        "for",
+        "on",
+        "with",
+    }
+)

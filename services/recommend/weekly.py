@@ -1,0 +1,281 @@
+"""The weekly new-book list: books catalogued in the last days, ranked for each reader, queued in
+the outbox (one message per reader per ISO week, whatever the number of runs), and the reader's
+退订 / 少一点 / subscriptions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.errors import ServiceError
+from services.notifications import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload, enqueue
+from services.recommend.engine import Context, Reason, Recommender, Scored
+from services.recommend.model import ReaderInfo, context_for, new_records
+from storage.models import (
+    Copy,
+    Loan,
+    PastLoan,
+    Reader,
+    ReadingListItem,
+    Role,
+    Subscription,
+    TelegramBinding,
+    WeeklyPreference,
+    utcnow,
+)
+
+WEEKLY_KIND = WEEKLY_NEW_BOOKS.name
+MAX_BOOKS = 5
+MIN_BOOKS = 1
+MAX_TOPIC_CHARS = 30
+# A reader with no loans is matched against the books their grade borrows most.
+GRADE_TASTE_BOOKS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyBook:
+    record_pk: int
+    title: str
+    authors: str | None
+    reasons: tuple[dict[str, object], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyMessage:
+    reader: ReaderInfo
+    week: str
+    books: list[WeeklyBook]
+
+    def payload(self) -> WeeklyPayload:
+        books = [
+            BookItem(
+                record_pk=b.record_pk, title=b.title, authors=b.authors, reasons=list(b.reasons)
+            )
+            for b in self.books
+        ]
+        return WeeklyPayload(reader_id=self.reader.reader_id, week=self.week, books=books)
+
+
+def iso_week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def _recipients(session: AsyncSession) -> list[tuple[ReaderInfo, int]]:
+    """Bound, active students and teachers who did not unsubscribe, with their list size."""
+    rows = await session.execute(
+        select(
+            Reader.id,
+            Reader.card_no,
+            Reader.name,
+            Reader.grade,
+            Reader.class_name,
+            WeeklyPreference.max_books,
+        )
+        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
+        .outerjoin(WeeklyPreference, WeeklyPreference.reader_id == Reader.id)
+        .where(
+            Reader.active.is_(True),
+            Reader.role.in_((Role.STUDENT.value, Role.TEACHER.value)),
+            func.coalesce(WeeklyPreference.unsubscribed, False).is_(False),
+        )
+        .order_by(Reader.id)
+    )
+    return [(ReaderInfo(*row[:5]), row[5] or MAX_BOOKS) for row in rows]
+
+
+async def _picks(session: AsyncSession, pks: list[int]) -> dict[int, str]:
+    """The librarian's blurbs for new books (from any themed list): they go first."""
+    if not pks:
+        return {}
+    rows = await session.execute(
+        select(ReadingListItem.record_pk, ReadingListItem.blurb)
+        .where(ReadingListItem.record_pk.in_(pks), ReadingListItem.blurb.is_not(None))
+        .order_by(ReadingListItem.position, ReadingListItem.id)
+    )
+    picks: dict[int, str] = {}
+    for pk, blurb in rows:
+        picks.setdefault(pk, blurb)
+    return picks
+
+
+async def grade_favourites(session: AsyncSession, grade: str, limit: int) -> list[int]:
+    """What a grade borrows most (live and imported loans): the taste of a reader with none."""
+    counts: Counter[int] = Counter()
+    live = await session.execute(
+        select(Copy.record_pk, func.count(Loan.id))
+        .join(Copy, Copy.id == Loan.copy_id)
+        .join(Reader, Reader.id == Loan.reader_id)
+        .where(Reader.grade == grade)
+        .group_by(Copy.record_pk)
+    )
+    counts.update(dict(live.tuples().all()))
+    past = await session.execute(
+        select(PastLoan.record_pk, func.count(PastLoan.id))
+        .join(Reader, Reader.id == PastLoan.reader_id)
+        .where(Reader.grade == grade)
+        .group_by(PastLoan.record_pk)
+    )
+    counts.update(dict(past.tuples().all()))
+    return [pk for pk, _ in counts.most_common(limit)]
+
+
+def _book(model: Recommender, scored: Scored, extra: Reason | None = None) -> WeeklyBook:
+    item = model.items[scored.pk]
+    reasons = ((extra,) if extra else ()) + scored.reasons
+    return WeeklyBook(item.pk, item.title, item.authors, tuple(r.as_dict() for r in reasons))
+
+
+async def weekly_for(
+    session: AsyncSession,
+    model: Recommender,
+    reader: ReaderInfo,
+    *,
+    new: list[int],
+    picks: dict[int, str],
+    size: int,
+    now: datetime,
+) -> list[WeeklyBook]:
+    """One reader's list: the librarian's picks first, then the new books ranked for them."""
+    ctx = await context_for(session, model, reader, now=now)
+    cold = not ctx.history
+    if cold and reader.grade:
+        taste = await grade_favourites(session, reader.grade, GRADE_TASTE_BOOKS)
+        ctx = Context(
+            history=taste,
+            class_name=ctx.class_name,
+            grade=ctx.grade,
+            topics=ctx.topics,
+            class_counts=ctx.class_counts,
+            grade_counts=ctx.grade_counts,
+        )
+    # Picks are ranked too, so a reader sees the picks closest to them first.
+    ranked = model.rank(ctx, n=len(new), reader=reader.reader_id, candidates=new)
+    if cold:
+        own = set(model.items_of.get(reader.reader_id, []))
+        ranked = [
+            Scored(
+                s.pk,
+                s.score,
+                tuple(
+                    Reason("grade_taste", group=reader.grade) if r.kind == "borrowed" else r
+                    for r in s.reasons
+                ),
+            )
+            for s in ranked
+            if s.pk not in own
+        ]
+    first = [_book(model, s, Reason("pick", blurb=picks[s.pk])) for s in ranked if s.pk in picks]
+    rest = [_book(model, s) for s in ranked if s.pk not in picks]
+    return (first + rest)[:size]
+
+
+async def compose_weekly(
+    session: AsyncSession, model: Recommender, *, now: datetime, days: int = 7
+) -> list[WeeklyMessage]:
+    """Every recipient's weekly list (readers with nothing new to read get none)."""
+    new = [pk for pk in await new_records(session, since=now - timedelta(days=days))]
+    new = [pk for pk in new if pk in model.items]
+    if not new:
+        return []
+    picks = await _picks(session, new)
+    week = iso_week(now)
+    messages = []
+    for reader, size in await _recipients(session):
+        books = await weekly_for(session, model, reader, new=new, picks=picks, size=size, now=now)
+        if books:
+            messages.append(WeeklyMessage(reader, week, books))
+    return messages
+
+
+async def enqueue_weekly(
+    session: AsyncSession, model: Recommender, *, now: datetime | None = None, days: int = 7
+) -> int:
+    """Queue this week's lists in the outbox; returns how many were newly queued."""
+    now = now or utcnow()
+    queued = 0
+    for message in await compose_weekly(session, model, now=now, days=days):
+        queued += await enqueue(
+            session,
+            WEEKLY_NEW_BOOKS,
+            reader_id=message.reader.reader_id,
+            payload=message.payload(),
+            now=now,
+        )
+    return queued
+
+
+# -- the reader's choices -----------------------------------------------------------------------
+
+
+async def _preference(session: AsyncSession, reader_id: int) -> WeeklyPreference:
+    values = {"reader_id": reader_id, "unsubscribed": False, "max_books": MAX_BOOKS}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(WeeklyPreference).values(**values, updated_at=utcnow()).on_conflict_do_nothing()
+    )
+    return await session.get_one(WeeklyPreference, reader_id, with_for_update=True)
+
+
+async def unsubscribe_weekly(session: AsyncSession, reader_id: int) -> None:
+    pref = await _preference(session, reader_id)
+    pref.unsubscribed = True
+    await session.flush()
+
+
+async def resubscribe_weekly(session: AsyncSession, reader_id: int) -> bool:
+    """Start the weekly list again; returns True when it had been stopped."""
+    pref = await _preference(session, reader_id)
+    was = pref.unsubscribed
+    pref.unsubscribed = False
+    await session.flush()
+    return was
+
+
+async def fewer_books(session: AsyncSession, reader_id: int) -> int:
+    """少一点: halve the list (at least one book); returns the new size."""
+    pref = await _preference(session, reader_id)
+    pref.max_books = max(MIN_BOOKS, pref.max_books // 2)
+    await session.flush()
+    return pref.max_books
+
+
+async def subscribe_topic(session: AsyncSession, reader_id: int, topic: str) -> bool:
+    """Follow a subject or author; returns False when already followed."""
+    topic = " ".join(topic.split())
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise ServiceError("recommend.subscribe_too_long", limit=MAX_TOPIC_CHARS)
+    exists = await session.scalar(
+        select(Subscription.id).where(
+            Subscription.reader_id == reader_id, Subscription.topic == topic
+        )
+    )
+    if exists:
+        return False
+    session.add(Subscription(reader_id=reader_id, topic=topic))
+    await session.flush()
+    return True
+
+
+async def unsubscribe_topic(session: AsyncSession, reader_id: int, topic: str) -> bool:
+    result = await session.execute(
+        delete(Subscription).where(
+            Subscription.reader_id == reader_id, Subscription.topic == " ".join(topic.split())
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def topics_of(session: AsyncSession, reader_id: int) -> list[str]:
+    rows = await session.scalars(
+        select(Subscription.topic)
+        .where(Subscription.reader_id == reader_id)
+        .order_by(Subscription.id)
+    )
+    return list(rows)
