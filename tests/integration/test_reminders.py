@@ -344,6 +344,9 @@ def test_every_kind_renders_from_its_template() -> None:
         data = {k: v for k, v in samples.items() if k in kind.payload.model_fields}
         if name.startswith("reading_star"):
             data["books"] = 4  # a count there, a pre-rendered list in the chase kinds
+        elif name in ("weekly_new_books", "reading_list"):
+            data["books"] = [{"record_pk": 2, "title": "<三体>"}]  # items with their own buttons
+            data.update(week="2027-W10", send_id=1, list_id=1)
         rendered = render(name, data, TZ)
         assert "{" not in rendered.text and "&lt;三体&gt;" in rendered.text, name
         assert all(b.label and not b.label.startswith("notify.") for b in rendered.buttons)
