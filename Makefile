@@ -27,8 +27,8 @@ $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock
 $(CJK_FONT):
 	@if command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing the CJK font for charts (fonts-wqy-microhei)"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei >/dev/null; \
+		$(SUDO) apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=300 install -y -qq fonts-wqy-microhei >/dev/null; \
 	else \
 		echo "No apt-get: install a CJK font and set SHUXIANG_CJK_FONT to its file for charts"; \
 	fi
@@ -47,8 +47,9 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers services storage nlp sandbox tests
 
+# Two workers: most of the suite's time is spent waiting on sockets and subprocesses, not the CPU.
 test: lint typecheck cjk-font
-	$(BIN)/pytest -q -rs
+	$(BIN)/pytest -q -rs -n 2
 
 bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py

@@ -315,7 +315,7 @@ class MessageStore:
         self,
         chat_id: int,
         predicate: Callable[[JSON], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
         after_message_id: int | None = None,
         *,
         contains: str | None = None,
@@ -384,7 +384,7 @@ class MessageStore:
         self._sent_by_chat.clear()
         self._sent_texts.clear()
 
-    async def wait_for_sent(self, total: int, timeout: float = 5.0) -> int:  # noqa: ASYNC109
+    async def wait_for_sent(self, total: int, timeout: float = 30.0) -> int:  # noqa: ASYNC109
         """Wait until the bot has sent at least ``total`` messages; return how many it sent."""
         reached = await self._wait_until(
             lambda: self.sent_total if self.sent_total >= total else None, timeout
@@ -571,7 +571,7 @@ class MessageStore:
     async def wait_for_callback_answer(
         self,
         callback_query_id: str,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
     ) -> JSON:
         """The bot's answerCallbackQuery params (``text``, ``show_alert``, ...) for that query."""
         answer = await self._wait_until(lambda: self.callback_answer(callback_query_id), timeout)
@@ -602,7 +602,7 @@ class MessageStore:
 
     async def wait_idle(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 30.0,  # noqa: ASYNC109
         quiet: float = 0.1,
     ) -> None:
         """Wait until all updates are confirmed and no request has been in flight for ``quiet``.

@@ -33,7 +33,7 @@ class Person:
         self.name = name
         emu.add_user(user_id, first_name=name)
 
-    async def say(self, text: str, *, timeout: float = 10.0, **wait: Any) -> JSON:  # noqa: ASYNC109
+    async def say(self, text: str, *, timeout: float = 30.0, **wait: Any) -> JSON:  # noqa: ASYNC109
         """Send a message; return the bot's first reply after it."""
         sent = self.emu.send_text(self.user_id, text)
         return await self.emu.wait_for_bot_message(
@@ -43,7 +43,7 @@ class Person:
             **wait,
         )
 
-    async def press(self, message: JSON, label: str, *, timeout: float = 10.0) -> JSON:  # noqa: ASYNC109
+    async def press(self, message: JSON, label: str, *, timeout: float = 30.0) -> JSON:  # noqa: ASYNC109
         """Press the button whose label contains ``label``; return the callback answer."""
         since = self.emu.mark()
         update = self.emu.press_button_text(self.user_id, message["message_id"], label)
@@ -52,7 +52,7 @@ class Person:
             update["callback_query"]["id"], timeout=timeout
         )
 
-    async def next_message(self, *, timeout: float = 10.0, **wait: Any) -> JSON:  # noqa: ASYNC109
+    async def next_message(self, *, timeout: float = 30.0, **wait: Any) -> JSON:  # noqa: ASYNC109
         """The next bot message (sent or edited) after the last button press."""
         return await self.emu.wait_for_bot_message(
             self.user_id, since=self.last_press_mark, timeout=timeout, **wait
@@ -62,7 +62,7 @@ class Person:
         return [m.get("text") or "" for m in self.emu.bot_messages(self.user_id)]
 
 
-async def until(check: Callable[[], object], *, timeout: float = 10.0, what: str = "") -> None:  # noqa: ASYNC109
+async def until(check: Callable[[], object], *, timeout: float = 30.0, what: str = "") -> None:  # noqa: ASYNC109
     """Wait until ``check()`` is true: the emulator's state (calls, messages) or the database
     changed as expected. Polls; never a fixed sleep followed by an assertion."""
     loop = asyncio.get_running_loop()
