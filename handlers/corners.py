@@ -134,6 +134,13 @@ def batch_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
+def batch_message(
+    tr: Translator, view: SwapView | None, direction: SwapDirection, class_name: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The batch's text and its buttons, one pair for sending, showing and editing alike."""
+    return render_batch(tr, view, direction, class_name), batch_keyboard(tr, view, direction)
+
+
 # --- librarian: monitors ------------------------------------------------------------------
 
 
@@ -272,12 +279,8 @@ async def desk_command(
         return
     class_name = corners.clean_class(args[0])
     view = await corners.batch_for(session, actor, class_name)
-    replies.add(
-        message.answer(
-            render_batch(tr, view, SwapDirection.OUT, class_name),
-            reply_markup=batch_keyboard(tr, view, SwapDirection.OUT),
-        )
-    )
+    text, markup = batch_message(tr, view, SwapDirection.OUT, class_name)
+    replies.add(message.answer(text, reply_markup=markup))
 
 
 async def back_command(
@@ -392,12 +395,8 @@ async def corner_command(
     if not books:
         lines = [tr("corners.contents_none", class_name=esc(class_name))]
     replies.add(message.answer("\n".join(lines)))
-    replies.add(
-        message.answer(
-            render_batch(tr, view, SwapDirection.IN, class_name),
-            reply_markup=batch_keyboard(tr, view, SwapDirection.IN),
-        )
-    )
+    text, markup = batch_message(tr, view, SwapDirection.IN, class_name)
+    replies.add(message.answer(text, reply_markup=markup))
 
 
 async def on_item(
@@ -420,12 +419,8 @@ async def on_item(
     direction = SwapDirection(done.item.direction)
     view = await corners.swap_view(session, done.swap_id)
     if isinstance(callback.message, Message):
-        replies.add(
-            callback.message.edit_text(
-                render_batch(tr, view, direction, done.class_name),
-                reply_markup=batch_keyboard(tr, view, direction),
-            )
-        )
+        text, markup = batch_message(tr, view, direction, done.class_name)
+        replies.add(callback.message.edit_text(text, reply_markup=markup))
     outcome = tr(f"corners.outcome_{done.item.outcome}")
     replies.add(
         callback.answer(
