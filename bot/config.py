@@ -94,8 +94,10 @@ class Settings(BaseSettings):
     # Bot API traffic through a proxy (http://, socks5:// or socks4://, may carry user:password),
     # as networks in mainland China need for Telegram.
     proxy: SecretStr | None = None
-    # For the t.me deep links printed on binding-code sheets.
-    bot_username: str = "shuxiang_bot"
+    # For the t.me deep links (QR codes) printed on binding-code sheets; `readers codes --bot`
+    # gives it when the sheet is made without this setting. No default: a guessed name would
+    # print QR codes that open someone else's bot.
+    bot_username: str = ""
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     data_dir: Path = Path("var")
