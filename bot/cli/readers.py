@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -38,8 +39,9 @@ def codes(
     (one page per class, a QR code of the bot's deep link per reader)."""
     settings = settings_or_exit()
     username = (bot_username or settings.bot_username).strip().lstrip("@")
-    if not username:
-        typer.secho(t("binding_sheet.need_bot"), fg=typer.colors.RED, err=True)
+    if not re.fullmatch(r"[A-Za-z0-9_]{4,32}", username):  # Telegram's user name rules
+        problem = t("binding_sheet.bad_bot", name=username) if username else None
+        typer.secho(problem or t("binding_sheet.need_bot"), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
 
     async def body(db: Database) -> list[IssuedCode]:

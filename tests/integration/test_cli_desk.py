@@ -60,6 +60,8 @@ def test_codes_for_a_class_and_for_cards(tmp_path: Path, env: dict[str, str]) ->
         {**env, "SHUXIANG_BOT_USERNAME": ""},
     )
     assert code == 1 and "--bot" in text and "SHUXIANG_BOT_USERNAME" in text
+    code, text = run(["readers", "codes", "--class", klass, "--bot", "t.me/x y"], env)
+    assert code == 1 and "「t.me/x y」不对" in text
 
     one = tmp_path / "one.csv"
     cards = [members[0]["card_no"], members[1]["card_no"]]
