@@ -13,8 +13,6 @@ from datetime import datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButtonCommands
@@ -22,6 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
+from bot.proxy import bot_session
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
 from handlers import get_routers
@@ -116,10 +115,7 @@ class Shuxiang:
 
 
 def build_bot(settings: Settings, token: str) -> Bot:
-    session = AiohttpSession(
-        api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")),
-        proxy=settings.proxy_url(),
-    )
+    session = bot_session(settings)
     # Replies go out after the update's transaction, but updates are handled one at a time: wait
     # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
     # through the sender, which has a Bot of its own.

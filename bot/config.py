@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 DEFAULT_DB_PATH = Path("var") / "shuxiang.sqlite3"
 TELEGRAM_API_URL = "https://api.telegram.org"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-# What aiohttp-socks can tunnel through (an https:// proxy, TLS to the proxy, is not supported).
-PROXY_SCHEMES = ("http", "socks4", "socks5")
+# http and socks go through aiohttp-socks; https (TLS to the proxy) through aiohttp itself
+# (bot/proxy.py).
+PROXY_SCHEMES = ("http", "https", "socks4", "socks5")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -91,11 +92,15 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
     bot_token: SecretStr | None = None
     bot_api_url: str = TELEGRAM_API_URL
-    # Bot API traffic through a proxy (http://, socks5:// or socks4://, may carry user:password),
-    # as networks in mainland China need for Telegram.
+    # Bot API traffic through a proxy (http://, https://, socks5:// or socks4://, may carry
+    # user:password), as networks in mainland China need for Telegram.
     proxy: SecretStr | None = None
-    # For the t.me deep links printed on binding-code sheets.
-    bot_username: str = "shuxiang_bot"
+    # CA certificates (PEM) for an https:// proxy whose certificate no public CA signed.
+    proxy_ca: Path | None = None
+    # For the t.me deep links (QR codes) printed on binding-code sheets; `readers codes --bot`
+    # gives it when the sheet is made without this setting. No default: a guessed name would
+    # print QR codes that open someone else's bot.
+    bot_username: str = ""
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     data_dir: Path = Path("var")
@@ -219,6 +224,8 @@ class Settings(BaseSettings):
         scheme = {"socks5h": "socks5"}.get(parts.scheme.lower(), parts.scheme.lower())
         if scheme not in PROXY_SCHEMES or not parts.hostname or port is None:
             raise ConfigError(t("cli_run.bad_proxy"))
+        if scheme == "https" and self.proxy_ca is not None and not self.proxy_ca.is_file():
+            raise ConfigError(t("cli_run.proxy_ca_missing", path=self.proxy_ca))
         return urlunsplit((scheme, parts.netloc, "", "", ""))
 
     def proxy_for_display(self) -> str:

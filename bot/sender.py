@@ -23,8 +23,6 @@ from datetime import datetime, timedelta
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -36,6 +34,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import ValidationError
 
 from bot.config import Settings
+from bot.proxy import bot_session
 from handlers.notify import notification_keyboard
 from services.i18n import DEFAULT_LOCALE
 from services.notifications import (
@@ -63,7 +62,8 @@ SLOWDOWN = 0.8
 
 def build_sender_bot(settings: Settings, token: str) -> Bot:
     """A Bot of the sender's own, without the retry middleware: the sender handles 429s itself."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/")))
+    # Through SHUXIANG_PROXY like the bot's own requests: pushes need the route as much.
+    session = bot_session(settings)
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 

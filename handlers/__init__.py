@@ -23,6 +23,7 @@ def get_routers() -> list[Router]:
         settings,
         start,
         stats,
+        suggest,
     )
 
     modules = (
@@ -36,6 +37,7 @@ def get_routers() -> list[Router]:
         recommend,
         notify,
         settings,
+        suggest,
         search,
         fallback,
     )

@@ -96,3 +96,40 @@ class SwapItemCB(CallbackData, prefix="ci"):
 class SwapSendCB(CallbackData, prefix="cs"):
     swap_id: RowId
     send: bool = True  # False: cancel the draft
+
+
+# Telegram message ids are positive 32-bit integers.
+MessageId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class CancelHoldSureCB(CallbackData, prefix="chy"):
+    """确定 under "确定要取消预约…吗？"; ``origin`` is the list or card the 取消 was under."""
+
+    hold_id: RowId
+    origin: MessageId
+    in_list: bool = False
+
+
+class UnbindSureCB(CallbackData, prefix="ub"):
+    """确定 under "确定要解除绑定吗？"."""
+
+
+class KeepCB(CallbackData, prefix="kp"):
+    """再想想 under any confirmation: nothing changes."""
+
+
+class SuggestField(enum.StrEnum):
+    TITLE = "t"
+    AUTHOR = "a"
+
+
+class SuggestEditCB(CallbackData, prefix="se"):
+    """修改书名 / 填写作者 in the 荐购 draft: the next text fills that field."""
+
+    field: SuggestField
+
+
+class SuggestSubmitCB(CallbackData, prefix="ss"):
+    """提交 (``send``) or 取消 the 荐购 draft."""
+
+    send: bool

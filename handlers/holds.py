@@ -6,11 +6,12 @@ from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import Command
+from aiogram.methods import EditMessageReplyMarkup, EditMessageText
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import CancelHoldCB, ReserveCB
-from handlers.keyboards import holds_keyboard
+from handlers.callbacks import CancelHoldCB, CancelHoldSureCB, ReserveCB
+from handlers.keyboards import cancel_hold_confirm_keyboard, holds_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
@@ -88,10 +89,39 @@ async def on_cancel(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    replies: Replies,
+) -> None:
+    """取消 asks first; only 确定 (``on_cancel_sure``) cancels."""
+    if reader is None:
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
+        return
+    holds = await holds_of(session, reader.reader_id)
+    hold = next((h for h in holds if h.hold_id == callback_data.hold_id), None)
+    if hold is None or not isinstance(callback.message, Message):
+        replies.add(callback.answer(tr("hold.not_found"), show_alert=True))
+        return
+    keyboard = cancel_hold_confirm_keyboard(
+        tr, hold.hold_id, callback.message.message_id, in_list=callback_data.in_list
+    )
+    replies.add(callback.answer())
+    replies.add(
+        callback.message.answer(
+            tr("confirm.cancel_hold", title=esc(hold.title)), reply_markup=keyboard
+        )
+    )
+
+
+async def on_cancel_sure(
+    callback: CallbackQuery,
+    callback_data: CancelHoldSureCB,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
+    """A second 确定 finds the hold gone: the refusal (hold.not_found) is the polite answer."""
     if reader is None:
         replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
@@ -99,14 +129,22 @@ async def on_cancel(
         session, reader_id=reader.reader_id, hold_id=callback_data.hold_id, policy=policy
     )
     replies.add(callback.answer())
-    if isinstance(callback.message, Message):
+    if not isinstance(callback.message, Message):
+        return
+    chat_id = callback.message.chat.id
+    if callback_data.in_list:  # the list it was pressed under, refreshed
         holds = await holds_of(session, reader.reader_id)
-        if callback_data.in_list:
-            text = render_holds(tr, holds, tz)
-            replies.add(callback.message.edit_text(text, reply_markup=holds_keyboard(tr, holds)))
-        else:
-            replies.add(callback.message.edit_reply_markup(reply_markup=None))
-        replies.add(callback.message.answer(tr("holds.cancelled", title=esc(title))))
+        replies.add(
+            EditMessageText(
+                chat_id=chat_id,
+                message_id=callback_data.origin,
+                text=render_holds(tr, holds, tz),
+                reply_markup=holds_keyboard(tr, holds),
+            )
+        )
+    else:  # the book card: its 取消预约 button no longer applies
+        replies.add(EditMessageReplyMarkup(chat_id=chat_id, message_id=callback_data.origin))
+    replies.add(callback.message.edit_text(tr("holds.cancelled", title=esc(title))))
 
 
 def build_router() -> Router:
@@ -115,5 +153,6 @@ def build_router() -> Router:
     router.message.register(my_holds, Command("holds"))
     router.message.register(my_holds, F.text == t("menu.holds"))
     router.callback_query.register(on_reserve, ReserveCB.filter(), flags=writes())
-    router.callback_query.register(on_cancel, CancelHoldCB.filter(), flags=writes())
+    router.callback_query.register(on_cancel, CancelHoldCB.filter())
+    router.callback_query.register(on_cancel_sure, CancelHoldSureCB.filter(), flags=writes())
     return router

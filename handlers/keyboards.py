@@ -15,13 +15,19 @@ from aiogram.types import (
 from handlers.callbacks import (
     BookCB,
     CancelHoldCB,
+    CancelHoldSureCB,
     ForYouCB,
     ForYouKind,
+    KeepCB,
     PageCB,
     ReadingListCB,
     RenewCB,
     ReserveCB,
     SuggestCB,
+    SuggestEditCB,
+    SuggestField,
+    SuggestSubmitCB,
+    UnbindSureCB,
 )
 from handlers.render import Translator
 from services.catalogue import BookCard
@@ -39,6 +45,7 @@ READER_COMMANDS = (
     "subscribe",
     "lists",
     "settings",
+    "suggest",
 )
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader", "stats", "stars", "suggestions")
 # Class corners: described under the corners catalogue.
@@ -206,3 +213,43 @@ def details_keyboard(tr: Translator, record_pks: list[int]) -> InlineKeyboardMar
         "recommend.details_button", tr, record_pks, lambda pk: BookCB(record_pk=pk).pack()
     )
     return InlineKeyboardMarkup(inline_keyboard=_rows(details))
+
+
+def _confirm(tr: Translator, yes: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=tr("confirm.yes"), callback_data=yes),
+                InlineKeyboardButton(text=tr("confirm.no"), callback_data=KeepCB().pack()),
+            ]
+        ]
+    )
+
+
+def cancel_hold_confirm_keyboard(
+    tr: Translator, hold_id: int, origin: int, *, in_list: bool
+) -> InlineKeyboardMarkup:
+    sure = CancelHoldSureCB(hold_id=hold_id, origin=origin, in_list=in_list)
+    return _confirm(tr, sure.pack())
+
+
+def unbind_confirm_keyboard(tr: Translator) -> InlineKeyboardMarkup:
+    return _confirm(tr, UnbindSureCB().pack())
+
+
+def suggest_form_keyboard(tr: Translator) -> InlineKeyboardMarkup:
+    def button(label: str, data: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=tr(label), callback_data=data)
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                button("suggest_form.edit_title", SuggestEditCB(field=SuggestField.TITLE).pack()),
+                button("suggest_form.edit_author", SuggestEditCB(field=SuggestField.AUTHOR).pack()),
+            ],
+            [
+                button("suggest_form.submit", SuggestSubmitCB(send=True).pack()),
+                button("suggest_form.drop", SuggestSubmitCB(send=False).pack()),
+            ],
+        ]
+    )

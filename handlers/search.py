@@ -9,13 +9,12 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import BookCB, PageCB, SuggestCB
+from handlers.callbacks import BookCB, PageCB
 from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
-from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
-from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page, suggest_purchase
+from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page
 from services.readers import BoundReader
 from storage.models import HoldStatus, Role
 
@@ -111,7 +110,8 @@ def _my_state(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
 
 
 def _query_of(callback: CallbackQuery) -> str | None:
-    """The results message replies to the student's query: paging and 荐购 read it back."""
+    """The results message replies to the student's query: paging reads it back (荐购 too:
+    handlers/suggest.py)."""
     message = callback.message
     if not isinstance(message, Message) or message.reply_to_message is None:
         return None
@@ -219,32 +219,10 @@ async def on_book(
     )
 
 
-async def on_suggest(
-    callback: CallbackQuery,
-    session: AsyncSession,
-    reader: BoundReader | None,
-    tr: Translator,
-    replies: Replies,
-) -> None:
-    query = _query_of(callback)
-    if query is None:
-        replies.add(callback.answer(tr("search.stale"), show_alert=True))
-        return
-    fresh = await suggest_purchase(
-        session,
-        query=query,
-        reader_id=reader.reader_id if reader else None,
-        telegram_user_id=callback.from_user.id,
-    )
-    key = "search.suggested" if fresh else "search.already_suggested"
-    replies.add(callback.answer(tr(key, query=query[:60]), show_alert=True))
-
-
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
     router.message.register(on_text, F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_page, PageCB.filter())
     router.callback_query.register(on_book, BookCB.filter())
-    router.callback_query.register(on_suggest, SuggestCB.filter(), flags=writes())
     return router

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.methods import DeleteMyCommands, SendMessage, SetMyCommands
-from aiogram.types import BotCommandScopeChat, Message
+from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.keyboards import bot_commands, main_menu
+from handlers.callbacks import KeepCB, UnbindSureCB
+from handlers.keyboards import bot_commands, main_menu, unbind_confirm_keyboard
 from handlers.middlewares import LibrarianRoster, writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
@@ -114,22 +115,41 @@ async def bind_command(
 
 
 async def unbind_command(
-    message: Message,
+    message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
+) -> None:
+    """/unbind asks first; only 确定 (``on_unbind_sure``) unbinds."""
+    if reader is None:
+        replies.add(message.answer(tr("bind.not_bound")))
+        return
+    replies.add(message.answer(tr("confirm.unbind"), reply_markup=unbind_confirm_keyboard(tr)))
+
+
+async def on_unbind_sure(
+    callback: CallbackQuery,
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
     replies: Replies,
     roster: LibrarianRoster,
 ) -> None:
-    if message.from_user is None:  # private chats always have a sender
+    if not await unbind(session, telegram_user_id=callback.from_user.id):
+        # A second tap, or unbound meanwhile elsewhere.
+        replies.add(callback.answer(tr("confirm.already_unbound"), show_alert=True))
         return
-    if await unbind(session, telegram_user_id=message.from_user.id):
-        if reader is not None and reader.is_librarian:
-            roster.forget()
-        replies.add(DeleteMyCommands(scope=BotCommandScopeChat(chat_id=message.chat.id)))
-        replies.add(message.answer(tr("bind.unbound")))
-    else:
-        replies.add(message.answer(tr("bind.not_bound")))
+    if reader is not None and reader.is_librarian:
+        roster.forget()
+    replies.add(callback.answer())
+    if isinstance(callback.message, Message):
+        chat_id = callback.message.chat.id
+        replies.add(DeleteMyCommands(scope=BotCommandScopeChat(chat_id=chat_id)))
+        replies.add(callback.message.edit_text(tr("bind.unbound")))
+
+
+async def on_keep(callback: CallbackQuery, tr: Translator, replies: Replies) -> None:
+    """再想想: the question becomes a note that nothing changed (a second tap edits nothing)."""
+    replies.add(callback.answer())
+    if isinstance(callback.message, Message):
+        replies.add(callback.message.edit_text(tr("confirm.kept")))
 
 
 def build_router() -> Router:
@@ -141,7 +161,9 @@ def build_router() -> Router:
     router.message.register(help_, F.text == t("menu.help"))
     router.message.register(need_code, Command("bind"), F.text.func(_without_args))
     router.message.register(bind_command, Command("bind"), flags=writes())
-    router.message.register(unbind_command, Command("unbind"), flags=writes())
+    router.message.register(unbind_command, Command("unbind"))
+    router.callback_query.register(on_unbind_sure, UnbindSureCB.filter(), flags=writes())
+    router.callback_query.register(on_keep, KeepCB.filter())
     return router
 
 

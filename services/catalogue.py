@@ -28,6 +28,7 @@ from storage.models import (
 
 PAGE_SIZE = 10
 MAX_SUGGESTION_CHARS = 200
+MAX_AUTHOR_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +165,13 @@ async def suggest_purchase(
     query: str,
     reader_id: int | None,
     telegram_user_id: int | None,
+    author: str | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Record a purchase suggestion (荐购); the same reader suggesting the same text counts once."""
+    """Record a purchase suggestion (荐购); the same reader suggesting the same text counts once.
+    ``query`` is the title (suggestions are grouped by it); the author, if given, is its note."""
     text = query.strip()[:MAX_SUGGESTION_CHARS]
+    by = (author or "").strip()[:MAX_AUTHOR_CHARS] or None
     if not text:
         raise ServiceError("suggest.empty")
     owner = (
@@ -176,15 +180,19 @@ async def suggest_purchase(
         else PurchaseSuggestion.telegram_user_id == telegram_user_id
     )
     seen = await session.scalar(
-        select(PurchaseSuggestion.id).where(owner, PurchaseSuggestion.query == text).limit(1)
+        select(PurchaseSuggestion).where(owner, PurchaseSuggestion.query == text).limit(1)
     )
     if seen is not None:
+        if by and not seen.note:  # the author learnt on a second try is kept
+            seen.note = by
+            await session.flush()
         return False
     session.add(
         PurchaseSuggestion(
             reader_id=reader_id,
             telegram_user_id=telegram_user_id,
             query=text,
+            note=by,
             created_at=now or utcnow(),
         )
     )

@@ -24,10 +24,12 @@ def run() -> None:
         TelegramUnauthorizedError,
     )
     from aiogram.utils.token import TokenValidationError, validate_token
+    from aiohttp import ClientSSLError
     from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
     from bot.app import build_app
     from bot.config import ConfigError
+    from bot.proxy import ProxyAuthRefused
     from storage.migrate import upgrade
 
     settings = settings_or_exit()
@@ -58,9 +60,13 @@ def run() -> None:
             await shuxiang.run_polling()
         except TelegramUnauthorizedError:
             fail(t("cli.run_unauthorized"))
-        except (TelegramNetworkError, ProxyConnectionError, ProxyTimeoutError):
+        except TelegramNetworkError as exc:
+            if proxy and isinstance(exc.__cause__, ClientSSLError):  # an https:// proxy's cert
+                fail(t("cli_run.proxy_tls", proxy=settings.proxy_for_display()))
             fail(unreachable)
-        except ProxyError:
+        except (ProxyConnectionError, ProxyTimeoutError):
+            fail(unreachable)
+        except (ProxyError, ProxyAuthRefused):
             fail(t("cli_run.proxy_refused", proxy=settings.proxy_for_display()))
         except TelegramAPIError as exc:
             fail(t("cli_run.api_error", api=api, reason=exc.message))

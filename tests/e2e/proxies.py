@@ -1,13 +1,16 @@
-"""Small real proxies for tests: an HTTP CONNECT proxy and a SOCKS5 proxy, each with an optional
-user name and password, counting the tunnels they opened."""
+"""Small real proxies for tests: an HTTP proxy (CONNECT, or plain requests forwarded), the same
+over TLS (scheme ``https``, with a certificate from ``ssl``) and a SOCKS5 proxy, each with an
+optional user name and password, counting the tunnels they opened."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import ssl as ssl_
 import struct
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -20,6 +23,7 @@ class Proxy:
     tunnels: list[str] = field(default_factory=list)
     refused: int = 0
     server: asyncio.Server | None = None
+    ssl: ssl_.SSLContext | None = None  # the server side of an https:// proxy
 
     @property
     def port(self) -> int:
@@ -32,8 +36,9 @@ class Proxy:
         return f"{self.scheme}://{auth}127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Proxy:
-        handler = self._http if self.scheme == "http" else self._socks5
-        self.server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        handler = self._socks5 if self.scheme == "socks5" else self._http
+        tls = self.ssl if self.scheme == "https" else None
+        self.server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=tls)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -51,14 +56,21 @@ class Proxy:
         if self.user:
             token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             expected = f"Basic {token}"
-        if method != "CONNECT" or headers.get("proxy-authorization") != expected:
+        if headers.get("proxy-authorization") != expected:
             self.refused += 1
             writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
             writer.close()
             return
-        host, _, port = target.rpartition(":")
-        await self._tunnel(reader, writer, host, int(port), b"HTTP/1.1 200 OK\r\n\r\n")
+        if method == "CONNECT":
+            host, _, port = target.rpartition(":")
+            await self._tunnel(reader, writer, host, int(port), b"HTTP/1.1 200 OK\r\n\r\n")
+            return
+        # A plain-http target: the request names it in full; pass it (and the rest) on as is.
+        url = urlsplit(target)
+        await self._tunnel(
+            reader, writer, url.hostname or "", url.port or 80, b"", forward=head.encode("latin-1")
+        )
 
     async def _socks5(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _, count = await reader.readexactly(2)
@@ -98,11 +110,13 @@ class Proxy:
         host: str,
         port: int,
         established: bytes,
+        forward: bytes = b"",
     ) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
         self.tunnels.append(f"{host}:{port}")
         writer.write(established)
         await writer.drain()
+        upstream_writer.write(forward)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError):

@@ -7,10 +7,12 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 from sandbox.emulator import BotApiEmulator
 from tests.e2e.proxies import Proxy
@@ -95,13 +97,26 @@ async def test_unreachable_bot_api_is_one_line(tmp_path: Path) -> None:
     assert TOKEN.split(":")[1] not in text
 
 
-@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def _https_proxy_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A certificate for an https:// proxy on 127.0.0.1 from a CA of the test's own, and that
+    CA's file for SHUXIANG_PROXY_CA."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "proxy-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return context, ca_file
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "socks5"])
 async def test_run_through_a_proxy(tmp_path: Path, scheme: str) -> None:
+    context, ca_file = _https_proxy_tls(tmp_path)
     async with (
         BotApiEmulator(TOKEN) as emu,
-        Proxy(scheme, user="librarian", password=PROXY_PASSWORD) as proxy,
+        Proxy(scheme, user="librarian", password=PROXY_PASSWORD, ssl=context) as proxy,
     ):
         env = _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=proxy.url)
+        env["SHUXIANG_PROXY_CA"] = str(ca_file)
         emulator = emu.base_url.removeprefix("http://")
         env["SHUXIANG_LOG_LEVEL"] = "DEBUG"
         process = await _run(env)
@@ -137,3 +152,20 @@ async def test_proxy_down_or_refusing_is_one_line(tmp_path: Path) -> None:
         text = await _refused(_env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=wrong), tmp_path)
     assert "拒绝了连接" in text and "用户名和密码" in text and proxy.refused == 1
     assert PROXY_PASSWORD not in text
+
+
+async def test_https_proxy_refusing_or_untrusted_is_one_line(tmp_path: Path) -> None:
+    context, ca_file = _https_proxy_tls(tmp_path)
+    async with (
+        BotApiEmulator(TOKEN) as emu,
+        Proxy("https", user="u", password="right", ssl=context) as proxy,
+    ):
+        wrong = proxy.url.replace("right", PROXY_PASSWORD)
+        env = _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=wrong)
+        text = await _refused({**env, "SHUXIANG_PROXY_CA": str(ca_file)}, tmp_path)
+        assert "拒绝了连接" in text and "用户名和密码" in text and proxy.refused == 1
+        assert PROXY_PASSWORD not in text
+        # Without the CA of its certificate the proxy cannot be trusted: said so, not "down".
+        text = await _refused(env, tmp_path)
+        assert "证书校验失败" in text and "SHUXIANG_PROXY_CA" in text
+        assert PROXY_PASSWORD not in text and not proxy.tunnels

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -41,9 +42,26 @@ def test_codes_for_a_class_and_for_cards(tmp_path: Path, env: dict[str, str]) ->
     assert [r["card_no"] for r in rows] == sorted(m["card_no"] for m in members)
     assert all(r["link"] == f"https://t.me/school_library_bot?start={r['code']}" for r in rows)
     assert len({r["code"] for r in rows}) == len(rows)
-    sheet = out.with_suffix(".html").read_text(encoding="utf-8")
+    sheet = PdfReader(out.with_suffix(".pdf")).pages[0].extract_text()
     assert rows[0]["code"] in sheet and rows[0]["name"] in sheet
     assert f"证号 {rows[0]['card_no']}" in sheet and "书香 · 借书证绑定码" in sheet
+    # Two classes: one page each, in one go.
+    other = next(r["class_name"] for r in roster if r["class_name"] not in ("", klass))
+    both = tmp_path / "both.csv"
+    code, text = run(
+        ["readers", "codes", "--class", klass, "--class", other, "--out", str(both)], env
+    )
+    assert code == 0, text
+    pages = [p.extract_text() for p in PdfReader(both.with_suffix(".pdf")).pages]
+    assert len(pages) == 2 and klass in pages[0] and other in pages[1]
+    # Without the bot's user name there is no link to print.
+    code, text = run(
+        ["readers", "codes", "--class", klass, "--out", str(both)],
+        {**env, "SHUXIANG_BOT_USERNAME": ""},
+    )
+    assert code == 1 and "--bot" in text and "SHUXIANG_BOT_USERNAME" in text
+    code, text = run(["readers", "codes", "--class", klass, "--bot", "t.me/x y"], env)
+    assert code == 1 and "「t.me/x y」不对" in text
 
     one = tmp_path / "one.csv"
     cards = [members[0]["card_no"], members[1]["card_no"]]
@@ -84,7 +102,7 @@ def test_desk_help_is_in_chinese(env: dict[str, str]) -> None:
     code, text = run(["circ", "--help"], env)
     assert code == 0 and "流通：借书与还书" in text and "借出：把一册书借给读者。" in text
     code, text = run(["readers", "codes", "--help"], env)
-    assert code == 0 and "为一个班或指定读者生成一次性绑定码" in text and "班级，例如" in text
+    assert code == 0 and "或指定读者生成一次性绑定码" in text and "班级，例如" in text
 
 
 def test_desk_commands_refuse_a_missing_database(tmp_path: Path, env: dict[str, str]) -> None:

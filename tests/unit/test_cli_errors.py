@@ -88,6 +88,8 @@ def test_second_sandbox_on_the_same_database_is_refused(tmp_path: Path) -> None:
             "socks5://proxy.lan:1080",
         ),
         (" SOCKS4://10.0.0.1:1080 ", "socks4://10.0.0.1:1080", "socks4://10.0.0.1:1080"),
+        # TLS to the proxy itself (bot/proxy.py).
+        ("HTTPS://u:pw@proxy.lan:443", "https://u:pw@proxy.lan:443", "https://proxy.lan:443"),
         ("", None, ""),
     ],
 )
@@ -99,7 +101,7 @@ def test_proxy_setting(raw: str, expected: str | None, shown: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["https://u:pw@proxy:443", "socks5://proxy", "127.0.0.1:1080", "http://:80", "http://h:x"],
+    ["ftp://u:pw@proxy:21", "socks5://proxy", "127.0.0.1:1080", "http://:80", "https://u:pw@h:x"],
 )
 def test_bad_proxy_is_one_line_without_the_password(raw: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -107,9 +109,25 @@ def test_bad_proxy_is_one_line_without_the_password(raw: str) -> None:
     assert "SHUXIANG_PROXY" in str(err.value) and "pw" not in str(err.value)
 
 
-def test_log_formatter_masks_the_proxy_password() -> None:
+def test_bad_proxy_message_names_the_schemes() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None, proxy="ftp://proxy:21").proxy_url()
+    assert all(scheme in str(err.value) for scheme in ("http", "https", "socks4", "socks5"))
+
+
+def test_https_proxy_ca_file_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.pem"
+    settings = load_settings(_env_file=None, proxy="https://u:pw@h:443", proxy_ca=missing)
+    with pytest.raises(ConfigError) as err:
+        settings.proxy_url()
+    assert "SHUXIANG_PROXY_CA" in str(err.value) and str(missing) in str(err.value)
+    assert "pw" not in str(err.value)
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "https"])
+def test_log_formatter_masks_the_proxy_password(scheme: str) -> None:
     settings = load_settings(
-        _env_file=None, bot_token="42:SECRET-TOKEN", proxy="socks5://me:pr0xy-pw@proxy.lan:1080"
+        _env_file=None, bot_token="42:SECRET-TOKEN", proxy=f"{scheme}://me:pr0xy-pw@proxy.lan:1080"
     )
     record = logging.LogRecord(
         "x",

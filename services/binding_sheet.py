@@ -1,0 +1,141 @@
+"""The printable binding sheet: one A4 page per class (class name and date in the header), one
+cut-out slip per reader with a QR code of the bot's deep link ``https://t.me/<bot>?start=<code>``
+(scanning it opens the bot and binds), the code itself for ``/bind`` and the card number.
+
+The QR codes are drawn as vector squares from segno's module matrix (crisp at any printer
+resolution); the text uses the installed CJK font, embedded like the statistics report's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from itertools import groupby
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import segno
+
+from services.i18n import t
+from services.readers import IssuedCode
+from services.reports.fonts import cjk_font
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
+# A4 in millimetres; 5 × 10 slips hold a class of 50 on one page (a larger class runs on).
+PAGE_W, PAGE_H, MARGIN, HEADER_H = 210.0, 297.0, 10.0, 17.0
+COLUMNS, ROWS = 5, 10
+SLIP_W = (PAGE_W - 2 * MARGIN) / COLUMNS
+SLIP_H = (PAGE_H - 2 * MARGIN - HEADER_H) / ROWS
+QR_MM = 19.0
+QR_BORDER = 2  # quiet-zone modules inside the QR square (the slip's margin adds to it)
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    """The Telegram link that opens the bot with ``/start <code>`` (binding at once)."""
+    return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+
+
+def qr_runs(payload: str) -> tuple[int, list[tuple[int, int, int]]]:
+    """The QR symbol for ``payload`` as its size in modules (quiet zone included) and the dark
+    runs ``(row, first column, length)`` to draw: one rectangle per run, not per module."""
+    qr = segno.make_qr(payload)
+    runs: list[tuple[int, int, int]] = []
+    for y, row in enumerate(qr.matrix_iter(border=QR_BORDER)):
+        x = 0
+        for dark, cells in groupby(row):
+            length = len(list(cells))
+            if dark:
+                runs.append((y, x, length))
+            x += length
+    size = int(qr.symbol_size(border=QR_BORDER)[0])
+    return size, runs
+
+
+@dataclass(frozen=True, slots=True)
+class ClassPage:
+    class_name: str
+    codes: list[IssuedCode]
+
+
+def by_class(codes: Sequence[IssuedCode]) -> list[ClassPage]:
+    """Classes in name order (readers without one last), readers by card number within each."""
+    named = sorted(codes, key=lambda c: (c.class_name is None, c.class_name or "", c.card_no))
+    return [
+        ClassPage(name or t("binding_sheet.no_class"), list(group))
+        for name, group in groupby(named, key=lambda c: c.class_name)
+    ]
+
+
+def write_binding_sheet(
+    path: Path, codes: Sequence[IssuedCode], *, bot_username: str, issued_on: date
+) -> int:
+    """Write the sheet as a PDF; returns its page count (one per class of up to 50)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.add_font("cjk", fname=str(cjk_font()), collection_font_number=0)
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    for page in by_class(codes):
+        for chunk in _chunks(page.codes, COLUMNS * ROWS):
+            pdf.add_page()
+            _header(pdf, page.class_name, issued_on, len(page.codes))
+            for n, code in enumerate(chunk):
+                x = MARGIN + (n % COLUMNS) * SLIP_W
+                y = MARGIN + HEADER_H + (n // COLUMNS) * SLIP_H
+                _slip(pdf, x, y, code, bot_username)
+    pdf.output(str(path))
+    return int(pdf.page_no())
+
+
+def _chunks(items: list[IssuedCode], size: int) -> Iterator[list[IssuedCode]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _header(pdf: FPDF, class_name: str, issued_on: date, count: int) -> None:
+    pdf.set_xy(MARGIN, MARGIN)
+    pdf.set_font("cjk", size=14)
+    title = t("binding_sheet.title", class_name=class_name)
+    pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("cjk", size=8)
+    line = t("binding_sheet.subtitle", date=issued_on.isoformat(), count=count)
+    pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+
+
+def _fit(pdf: FPDF, text: str, width: float, size: float, smallest: float = 5.0) -> None:
+    """The largest font size up to ``size`` at which ``text`` fits ``width``."""
+    pdf.set_font("cjk", size=size)
+    while size > smallest and pdf.get_string_width(text) > width:
+        size -= 0.5
+        pdf.set_font("cjk", size=size)
+
+
+def _slip(pdf: FPDF, x: float, y: float, code: IssuedCode, bot_username: str) -> None:
+    pdf.set_draw_color(150, 150, 150)
+    pdf.set_dash_pattern(dash=1, gap=1)
+    pdf.rect(x, y, SLIP_W, SLIP_H)
+    pdf.set_dash_pattern()
+    modules, runs = qr_runs(deep_link(bot_username, code.code))
+    module = QR_MM / modules
+    pdf.set_fill_color(0, 0, 0)
+    for row, column, length in runs:
+        pdf.rect(x + 1 + column * module, y + 1 + row * module, length * module, module, style="F")
+    text_x, text_w = x + QR_MM + 1.5, SLIP_W - QR_MM - 2.5
+    lines = (
+        (code.name, 9.0, 4.5),
+        (t("cli.codes_sheet_card", card_no=code.card_no), 6.5, 3.5),
+        (t("cli.codes_sheet_expires", date=code.expires_at.date().isoformat()), 5.5, 3.0),
+    )
+    pdf.set_xy(text_x, y + 2)
+    for text, size, height in lines:
+        _fit(pdf, text, text_w, size)
+        pdf.set_x(text_x)
+        pdf.cell(text_w, height, text, new_x="LEFT", new_y="NEXT")
+    # The code in full width under the QR, for typing as /bind <code>.
+    typed = f"/bind {code.code}"
+    pdf.set_xy(x, y + QR_MM + 1.2)
+    _fit(pdf, typed, SLIP_W - 2, 11.0)
+    pdf.cell(SLIP_W, 4.5, typed, align="C")
