@@ -96,3 +96,17 @@ class SwapItemCB(CallbackData, prefix="ci"):
 class SwapSendCB(CallbackData, prefix="cs"):
     swap_id: RowId
     send: bool = True  # False: cancel the draft
+
+
+class SummaryCB(CallbackData, prefix="bs"):
+    """展开 / 收起 the summary on a book card (the card is edited in place)."""
+
+    record_pk: RowId
+    expanded: bool
+
+
+class HistoryCB(CallbackData, prefix="hy"):
+    """A page of 借阅历史; ``fresh``: pressed under 我的借阅 (a new message, not an edit)."""
+
+    page: Page
+    fresh: bool = False
