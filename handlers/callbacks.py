@@ -133,3 +133,17 @@ class SuggestSubmitCB(CallbackData, prefix="ss"):
     """提交 (``send``) or 取消 the 荐购 draft."""
 
     send: bool
+
+
+class SummaryCB(CallbackData, prefix="bs"):
+    """展开 / 收起 the summary on a book card (the card is edited in place)."""
+
+    record_pk: RowId
+    expanded: bool
+
+
+class HistoryCB(CallbackData, prefix="hy"):
+    """A page of 借阅历史; ``fresh``: pressed under 我的借阅 (a new message, not an edit)."""
+
+    page: Page
+    fresh: bool = False

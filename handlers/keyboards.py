@@ -18,6 +18,7 @@ from handlers.callbacks import (
     CancelHoldSureCB,
     ForYouCB,
     ForYouKind,
+    HistoryCB,
     KeepCB,
     PageCB,
     ReadingListCB,
@@ -27,10 +28,11 @@ from handlers.callbacks import (
     SuggestEditCB,
     SuggestField,
     SuggestSubmitCB,
+    SummaryCB,
     UnbindSureCB,
 )
-from handlers.render import Translator
-from services.catalogue import BookCard
+from handlers.render import Translator, short_title
+from services.catalogue import BookCard, SeriesLink
 from services.circulation import HoldView, LoanView
 
 READER_COMMANDS = (
@@ -39,6 +41,7 @@ READER_COMMANDS = (
     "bind",
     "unbind",
     "loans",
+    "history",
     "holds",
     "recommend",
     "classmates",
@@ -137,19 +140,76 @@ def card_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def loans_keyboard(tr: Translator, loans: list[LoanView]) -> InlineKeyboardMarkup | None:
-    buttons = [
-        InlineKeyboardButton(
-            text=tr("loans.renew_button", n=n), callback_data=RenewCB(loan_id=loan.loan_id).pack()
-        )
-        for n, loan in enumerate(loans, 1)
-        if not loan.overdue
+def loans_keyboard(tr: Translator, loans: list[LoanView]) -> InlineKeyboardMarkup:
+    """One 续借《书名》 per renewable loan (none where the rule refuses; the line says why), one a
+    row so a title fits a phone, then 借阅历史."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=tr("renewal.button", title=short_title(loan.title)),
+                callback_data=RenewCB(loan_id=loan.loan_id).pack(),
+            )
+        ]
+        for loan in loans
+        if loan.refusal is None and not loan.overdue
     ]
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    history = HistoryCB(page=0, fresh=True).pack()
+    rows.append([InlineKeyboardButton(text=tr("renewal.history_button"), callback_data=history)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def history_keyboard(tr: Translator, page: int, pages: int) -> InlineKeyboardMarkup | None:
+    nav = []
+    if page > 0:
+        nav.append(
+            InlineKeyboardButton(
+                text=tr("history.prev"), callback_data=HistoryCB(page=page - 1).pack()
+            )
+        )
+    if page + 1 < pages:
+        nav.append(
+            InlineKeyboardButton(
+                text=tr("history.next"), callback_data=HistoryCB(page=page + 1).pack()
+            )
+        )
+    return InlineKeyboardMarkup(inline_keyboard=[nav]) if nav else None
+
+
+def _series_button(tr: Translator, key: str, link: SeriesLink) -> InlineKeyboardButton:
+    return InlineKeyboardButton(
+        text=tr(key, title=short_title(link.title)),
+        callback_data=BookCB(record_pk=link.record_pk).pack(),
     )
+
+
+def book_card_keyboard(
+    tr: Translator,
+    card: BookCard,
+    *,
+    reader_bound: bool,
+    is_teacher: bool,
+    folded: bool | None,
+) -> InlineKeyboardMarkup | None:
+    """The card's buttons: 展开/收起 (``folded`` None: the summary is short), the series
+    neighbours, then the reader's own actions (card_keyboard) when bound."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if folded is not None:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=tr("card_more.expand" if folded else "card_more.collapse"),
+                    callback_data=SummaryCB(record_pk=card.record_pk, expanded=folded).pack(),
+                )
+            ]
+        )
+    if card.series_previous is not None:
+        rows.append([_series_button(tr, "card_more.series_previous", card.series_previous)])
+    if card.series_next is not None:
+        rows.append([_series_button(tr, "card_more.series_next", card.series_next)])
+    own = card_keyboard(tr, card, is_teacher=is_teacher) if reader_bound else None
+    if own is not None:
+        rows += own.inline_keyboard
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def holds_keyboard(tr: Translator, holds: list[HoldView]) -> InlineKeyboardMarkup | None:

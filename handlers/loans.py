@@ -1,4 +1,7 @@
-"""我的借阅: open loans with due dates, and renewal."""
+"""我的借阅: open loans with due dates, and renewal by title; 借阅历史, page by page.
+
+The list is ordered by due date, then title, then loan id; after a renewal the message is edited
+in place in the order it had before, so the rows do not move under the reader's finger."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import RenewCB
-from handlers.keyboards import loans_keyboard
+from handlers.callbacks import HistoryCB, RenewCB
+from handlers.keyboards import history_keyboard, loans_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
-from services.circulation import LoanView, loans_of, renew
+from services.circulation import HistoryPage, LoanView, loan_history, loans_of, renew
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
 from services.readers import BoundReader
@@ -37,8 +40,34 @@ def render_loans(tr: Translator, loans: list[LoanView], tz: ZoneInfo) -> str:
             state = tr("loans.state_due_soon", days=days_left)
         if loan.renewals:
             state += tr("loans.state_renewed", count=loan.renewals)
+        due = fmt_date(loan.due_at, tz)
+        line = tr("loans.line", n=n, title=esc(loan.title), due=due, state=state)
+        if loan.refusal is not None:
+            why = tr(f"renewal.refused_{loan.refusal.reason}", **loan.refusal.params)
+            line += f"\n　{why}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def in_order(loans: list[LoanView], order: list[int]) -> list[LoanView]:
+    """``loans`` in the order of the loan ids in ``order`` (ids not in it go last, as given)."""
+    place = {loan_id: n for n, loan_id in enumerate(order)}
+    return sorted(loans, key=lambda loan: place.get(loan.loan_id, len(place)))
+
+
+def render_history(tr: Translator, history: HistoryPage, tz: ZoneInfo) -> str:
+    if not history.total:
+        return tr("history.empty")
+    lines = [tr("history.title", total=history.total, page=history.page + 1, pages=history.pages)]
+    for n, loan in enumerate(history.loans, history.first_number):
         lines.append(
-            tr("loans.line", n=n, title=esc(loan.title), due=fmt_date(loan.due_at, tz), state=state)
+            tr(
+                "history.line",
+                n=n,
+                title=esc(loan.title),
+                lent=fmt_date(loan.lent_at, tz),
+                returned=fmt_date(loan.returned_at, tz),
+            )
         )
     return "\n".join(lines)
 
@@ -49,12 +78,13 @@ async def my_loans(
     reader: BoundReader | None,
     tr: Translator,
     tz: ZoneInfo,
+    policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     if reader is None:
         replies.add(message.answer(tr("bind.required")))
         return
-    loans = await loans_of(session, reader.reader_id)
+    loans = await loans_of(session, reader.reader_id, policy=policy)
     replies.add(message.answer(render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)))
 
 
@@ -71,13 +101,14 @@ async def on_renew(
     if reader is None:
         replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
+    shown = [loan.loan_id for loan in await loans_of(session, reader.reader_id)]
     renewed = await renew(
         session, reader_id=reader.reader_id, loan_id=callback_data.loan_id, policy=policy
     )
     text = tr("loans.renewed", title=esc(renewed.title), due=fmt_date(renewed.due_at, tz))
     replies.add(callback.answer())
     if isinstance(callback.message, Message):
-        loans = await loans_of(session, reader.reader_id)
+        loans = in_order(await loans_of(session, reader.reader_id, policy=policy), shown)
         replies.add(
             callback.message.edit_text(
                 render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)
@@ -86,10 +117,53 @@ async def on_renew(
         replies.add(callback.message.answer(text))
 
 
+async def history(
+    message: Message,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    replies: Replies,
+) -> None:
+    if reader is None:
+        replies.add(message.answer(tr("bind.required")))
+        return
+    page = await loan_history(session, reader.reader_id)
+    markup = history_keyboard(tr, page.page, page.pages)
+    replies.add(message.answer(render_history(tr, page, tz), reply_markup=markup))
+
+
+async def on_history(
+    callback: CallbackQuery,
+    callback_data: HistoryCB,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    replies: Replies,
+) -> None:
+    if reader is None:
+        replies.add(callback.answer(tr("bind.required"), show_alert=True))
+        return
+    if not isinstance(callback.message, Message):
+        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        return
+    page = await loan_history(session, reader.reader_id, callback_data.page)
+    text = render_history(tr, page, tz)
+    markup = history_keyboard(tr, page.page, page.pages)
+    replies.add(callback.answer())
+    if callback_data.fresh:
+        replies.add(callback.message.answer(text, reply_markup=markup))
+    else:
+        replies.add(callback.message.edit_text(text, reply_markup=markup))
+
+
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
     router.message.register(my_loans, Command("loans"))
     router.message.register(my_loans, F.text == t("menu.loans"))
     router.callback_query.register(on_renew, RenewCB.filter(), flags=writes())
+    router.message.register(history, Command("history"))
+    router.callback_query.register(on_history, HistoryCB.filter())
     return router

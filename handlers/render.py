@@ -26,3 +26,15 @@ def esc(value: object) -> str:
 
 def fmt_date(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d")
+
+
+def short_title(title: str, width: int = 20) -> str:
+    """A title cut to fit a phone-wide button: ``width`` columns, a Chinese character taking
+    two, an ASCII one one; a cut title ends in "…"."""
+    title = " ".join(title.split())
+    used = 0
+    for at, ch in enumerate(title):
+        used += 1 if ch.isascii() else 2
+        if used > width:
+            return title[:at].rstrip() + "…"
+    return title

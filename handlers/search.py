@@ -1,4 +1,8 @@
-"""Any plain text searches the catalogue; results page by page; a tap opens the book card."""
+"""Any plain text searches the catalogue; results page by page; a tap opens the book card.
+
+A search with exactly one hit answers with that book's card directly. The card folds a long
+summary (内容简介) to a few lines with 展开/收起 (the card is edited in place) and links the
+previous and next volume of its series."""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import math
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import BookCB, PageCB
-from handlers.keyboards import card_keyboard, results_keyboard, suggest_keyboard
+from handlers.callbacks import BookCB, PageCB, SummaryCB
+from handlers.keyboards import book_card_keyboard, results_keyboard, suggest_keyboard
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
@@ -19,6 +23,11 @@ from services.readers import BoundReader
 from storage.models import HoldStatus, Role
 
 MAX_QUERY_MESSAGE = 200
+# A summary longer than FOLD_AT characters shows its first FOLDED characters (about three lines
+# on a phone) until 展开; unfolded it is still capped so a card stays far below 4,096 characters.
+FOLD_AT = 90
+FOLDED = 70
+SUMMARY_MAX = 2500
 
 
 def render_results(tr: Translator, query: str, result: SearchResult, page: int) -> str:
@@ -58,7 +67,24 @@ def _earliest_due(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
     return [tr("due.card_earliest", due=fmt_date(card.earliest_due, tz))]
 
 
-def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
+def summary_folded(card: BookCard, expanded: bool) -> bool | None:
+    """None: no summary or a short one (no button); else whether it is shown folded."""
+    if card.summary is None or len(card.summary) <= FOLD_AT:
+        return None
+    return not expanded
+
+
+def _summary(tr: Translator, card: BookCard, expanded: bool) -> list[str]:
+    if card.summary is None:
+        return []
+    text = card.summary
+    limit = FOLDED if summary_folded(card, expanded) else SUMMARY_MAX
+    if len(text) > limit:
+        text = text[:limit].rstrip() + "…"
+    return ["", tr("card_more.summary", summary=esc(text))]
+
+
+def render_card(tr: Translator, card: BookCard, tz: ZoneInfo, *, expanded: bool = False) -> str:
     lines = [tr("card.title", title=esc(card.title))]
     if card.subtitle:
         lines.append(tr("card.subtitle", subtitle=esc(card.subtitle)))
@@ -87,7 +113,7 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo) -> str:
             lines.append(places)
     if card.waiting:
         lines.append(tr("card.waiting", count=card.waiting))
-    return "\n".join(lines + _my_state(tr, card, tz))
+    return "\n".join(lines + _summary(tr, card, expanded) + _my_state(tr, card, tz))
 
 
 def _my_state(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
@@ -135,11 +161,38 @@ def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
     return "\n".join(lines)
 
 
+async def _card_reply(
+    session: AsyncSession,
+    record_pk: int,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    shelf_map: dict[str, str],
+    *,
+    expanded: bool = False,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The card's text and buttons for this reader (actions only for a bound reader)."""
+    card = await book_card(
+        session, record_pk, reader_id=reader.reader_id if reader else None, shelf_map=shelf_map
+    )
+    markup = book_card_keyboard(
+        tr,
+        card,
+        reader_bound=reader is not None,
+        is_teacher=reader is not None and reader.role == Role.TEACHER,
+        folded=summary_folded(card, expanded),
+    )
+    return render_card(tr, card, tz, expanded=expanded), markup
+
+
 async def on_text(
     message: Message,
     session: AsyncSession,
     search: SearchEngine,
+    reader: BoundReader | None,
     tr: Translator,
+    tz: ZoneInfo,
+    shelf_map: dict[str, str],
     replies: Replies,
 ) -> None:
     query = (message.text or "").strip()
@@ -152,6 +205,11 @@ async def on_text(
     elif not result.hits:
         miss = render_miss(tr, query, result)
         replies.add(message.reply(miss, reply_markup=suggest_keyboard(tr)))
+    elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
+        text, markup = await _card_reply(
+            session, result.hits[0].record_pk, reader, tr, tz, shelf_map
+        )
+        replies.add(message.reply(text, reply_markup=markup))
     else:
         pages = max(1, math.ceil(result.total / PAGE_SIZE))
         replies.add(
@@ -203,20 +261,36 @@ async def on_book(
     if not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
         return
-    card = await book_card(
+    text, markup = await _card_reply(session, callback_data.record_pk, reader, tr, tz, shelf_map)
+    replies.add(callback.answer())
+    replies.add(callback.message.answer(text, reply_markup=markup))
+
+
+async def on_summary(
+    callback: CallbackQuery,
+    callback_data: SummaryCB,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    shelf_map: dict[str, str],
+    replies: Replies,
+) -> None:
+    """展开 / 收起: the same card, edited in place, with the whole summary or the folded one."""
+    if not isinstance(callback.message, Message):
+        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        return
+    text, markup = await _card_reply(
         session,
         callback_data.record_pk,
-        reader_id=reader.reader_id if reader else None,
-        shelf_map=shelf_map,
+        reader,
+        tr,
+        tz,
+        shelf_map,
+        expanded=callback_data.expanded,
     )
-    is_teacher = reader is not None and reader.role == Role.TEACHER
     replies.add(callback.answer())
-    replies.add(
-        callback.message.answer(
-            render_card(tr, card, tz),
-            reply_markup=card_keyboard(tr, card, is_teacher=is_teacher) if reader else None,
-        )
-    )
+    replies.add(callback.message.edit_text(text, reply_markup=markup))
 
 
 def build_router() -> Router:
@@ -225,4 +299,5 @@ def build_router() -> Router:
     router.message.register(on_text, F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_page, PageCB.filter())
     router.callback_query.register(on_book, BookCB.filter())
+    router.callback_query.register(on_summary, SummaryCB.filter())
     return router

@@ -9,7 +9,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from nlp.index import KeyKind
+from nlp.normalize import compact
 from nlp.search import SearchEngine, SearchResult
+from nlp.series import series_neighbours
 from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, queue_position, waiting_count
 from services.corners import corner_names
@@ -25,10 +28,19 @@ from storage.models import (
     Record,
     utcnow,
 )
+from storage.search_tables import KEY_LENGTH, SearchKey
 
 PAGE_SIZE = 10
 MAX_SUGGESTION_CHARS = 200
 MAX_AUTHOR_CHARS = 100
+# Records of one series read to find a card's neighbours (a publisher's 文库 can be large).
+SERIES_FETCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesLink:
+    record_pk: int
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +70,10 @@ class BookCard:
     my_loan_due: datetime | None
     # When every copy is out: the soonest one is due back (None otherwise).
     earliest_due: datetime | None = None
+    summary: str | None = None  # 内容简介
+    # The volumes before and after this one in its series (None at either end or no series).
+    series_previous: SeriesLink | None = None
+    series_next: SeriesLink | None = None
 
     @property
     def can_reserve(self) -> bool:
@@ -87,6 +103,44 @@ async def search_page(
     page = max(0, page)
     # The engine caps the query length itself.
     return await search.search(session, query, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+
+
+def _compact_title(title: str, subtitle: str | None) -> str:
+    return compact(f"{title} {subtitle}" if subtitle else title)
+
+
+async def series_links(
+    session: AsyncSession, record: Record
+) -> tuple[SeriesLink | None, SeriesLink | None]:
+    """The previous and next volume of the record's series (nlp.series says what a volume is).
+    The series search key (compact series name, indexed) finds the other records."""
+    key = compact(record.series)[:KEY_LENGTH]
+    if len(key) < 2:
+        return None, None
+    rows = list(
+        await session.execute(
+            select(Record.id, Record.title, Record.subtitle)
+            .join(SearchKey, SearchKey.record_pk == Record.id)
+            .where(
+                SearchKey.kind == KeyKind.SERIES,
+                SearchKey.key == key,
+                Record.id != record.id,
+            )
+            .order_by(Record.id)
+            .limit(SERIES_FETCH)
+        )
+    )
+    # Volumes often share the title and differ in the subtitle (平凡的世界 第二部).
+    titles = {pk: f"{title} {subtitle}" if subtitle else title for pk, title, subtitle in rows}
+    found = series_neighbours(
+        _compact_title(record.title, record.subtitle),
+        [(pk, _compact_title(title, subtitle)) for pk, title, subtitle in rows],
+    )
+
+    def link(pk: int | None) -> SeriesLink | None:
+        return SeriesLink(pk, titles[pk]) if pk is not None else None
+
+    return link(found.previous), link(found.next)
 
 
 async def book_card(
@@ -131,6 +185,7 @@ async def book_card(
             .join(Copy, Copy.id == Loan.copy_id)
             .where(Copy.record_pk == record_pk, Loan.returned_at.is_(None))
         )
+    previous, following = await series_links(session, record) if record.series else (None, None)
     return BookCard(
         record_pk=record.id,
         record_id=record.record_id,
@@ -156,6 +211,9 @@ async def book_card(
         my_hold_office=bool(hold and hold.deliver_to_office),
         my_loan_due=loan_due,
         earliest_due=earliest_due,
+        summary=(record.summary or "").strip() or None,
+        series_previous=previous,
+        series_next=following,
     )
 
 

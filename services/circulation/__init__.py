@@ -28,28 +28,42 @@ from services.circulation.holds import (
 )
 from services.circulation.lending import (
     CheckoutResult,
+    RenewalRefusal,
     RenewResult,
     ReturnResult,
     checkout,
     renew,
+    renewal_refusal,
     return_copy,
 )
-from services.circulation.views import HoldView, LoanView, holds_of, loans_of
+from services.circulation.views import (
+    HistoryPage,
+    HoldView,
+    LoanView,
+    PastLoan,
+    holds_of,
+    loan_history,
+    loans_of,
+)
 
 __all__ = [
     "COUNTED",
     "LENDABLE",
     "CheckoutResult",
+    "HistoryPage",
     "HoldPlaced",
     "HoldView",
     "LoanView",
+    "PastLoan",
     "RenewResult",
+    "RenewalRefusal",
     "ReturnResult",
     "cancel_hold",
     "checkout",
     "copy_by_barcode",
     "expire_ready_holds",
     "holds_of",
+    "loan_history",
     "loans_of",
     "lock_record",
     "open_loan_count",
@@ -59,6 +73,7 @@ __all__ = [
     "queue_position",
     "reader_by_card",
     "renew",
+    "renewal_refusal",
     "return_copy",
     "waiting_count",
 ]

@@ -211,6 +211,33 @@ async def return_copy(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RenewalRefusal:
+    """Why a loan cannot be renewed: a ``renew.*`` locale key (the refusal) and its numbers.
+    ``reason`` is the key's last part, for shorter wordings of the same rule (我的借阅)."""
+
+    key: str
+    params: dict[str, int]
+
+    @property
+    def reason(self) -> str:
+        return self.key.rpartition(".")[2]
+
+
+def renewal_refusal(
+    *, due_at: datetime, renewals: int, allowed: int, waiting: int, now: datetime
+) -> RenewalRefusal | None:
+    """The renewal rules, in the order a reader should hear them; None when renewal is allowed.
+    Shared by ``renew`` and the loan list, so the list never offers what renew refuses."""
+    if due_at < now:
+        return RenewalRefusal("renew.overdue", {})
+    if renewals >= allowed:
+        return RenewalRefusal("renew.limit", {"limit": allowed})
+    if waiting:
+        return RenewalRefusal("renew.others_waiting", {"waiting": waiting})
+    return None
+
+
 async def renew(
     session: AsyncSession,
     *,
@@ -231,13 +258,15 @@ async def renew(
         raise ServiceError("renew.not_found")
     reader = await session.get_one(Reader, reader_id)
     rules = policy.for_role(reader.role)
-    if loan.due_at < now:
-        raise ServiceError("renew.overdue", title=record.title)
-    if loan.renewals >= rules.renewals:
-        raise ServiceError("renew.limit", title=record.title, limit=rules.renewals)
-    waiting = await waiting_count(session, record.id)
-    if waiting:
-        raise ServiceError("renew.others_waiting", title=record.title, waiting=waiting)
+    refusal = renewal_refusal(
+        due_at=loan.due_at,
+        renewals=loan.renewals,
+        allowed=rules.renewals,
+        waiting=await waiting_count(session, record.id),
+        now=now,
+    )
+    if refusal is not None:
+        raise ServiceError(refusal.key, title=record.title, **refusal.params)
     loan.due_at = await next_open_due(
         session, policy.due(loan.due_at, rules.renewal_days), ZoneInfo(policy.timezone)
     )

@@ -9,7 +9,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.models import ACTIVE_HOLD_STATUSES, Copy, Hold, HoldStatus, Loan, Record, utcnow
+from services.circulation.lending import RenewalRefusal, renewal_refusal
+from services.policy import LoanPolicy
+from storage.models import (
+    ACTIVE_HOLD_STATUSES,
+    Copy,
+    Hold,
+    HoldStatus,
+    Loan,
+    Reader,
+    Record,
+    utcnow,
+)
+
+HISTORY_PAGE_SIZE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +35,8 @@ class LoanView:
     due_at: datetime
     renewals: int
     overdue: bool
+    # Why it cannot be renewed (None: it can, or no policy was given to loans_of).
+    refusal: RenewalRefusal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +51,41 @@ class HoldView:
 
 
 async def loans_of(
-    session: AsyncSession, reader_id: int, now: datetime | None = None
+    session: AsyncSession,
+    reader_id: int,
+    now: datetime | None = None,
+    *,
+    policy: LoanPolicy | None = None,
 ) -> list[LoanView]:
+    """Open loans by due date, then title, then loan id (a stable order for equal dates). With
+    ``policy``, each loan says whether renewal would be refused and why (the same rule as renew)."""
     now = now or utcnow()
-    rows = await session.execute(
-        select(Loan, Copy.barcode, Record.id, Record.title)
-        .join(Copy, Copy.id == Loan.copy_id)
-        .join(Record, Record.id == Copy.record_pk)
-        .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
-        .order_by(Loan.due_at, Loan.id)
+    rows = list(
+        await session.execute(
+            select(Loan, Copy.barcode, Record.id, Record.title)
+            .join(Copy, Copy.id == Loan.copy_id)
+            .join(Record, Record.id == Copy.record_pk)
+            .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
+            .order_by(Loan.due_at, Record.title, Loan.id)
+        )
     )
+    allowed = 0
+    waiting: dict[int, int] = {}
+    if policy is not None and rows:
+        role = await session.scalar(select(Reader.role).where(Reader.id == reader_id))
+        allowed = policy.for_role(role or "").renewals
+        waiting = await _waiting_by_record(session, {record_pk for _, _, record_pk, _ in rows})
     views = []
     for loan, barcode, record_pk, title in rows:
+        refusal = None
+        if policy is not None:
+            refusal = renewal_refusal(
+                due_at=loan.due_at,
+                renewals=loan.renewals,
+                allowed=allowed,
+                waiting=waiting.get(record_pk, 0),
+                now=now,
+            )
         views.append(
             LoanView(
                 loan_id=loan.id,
@@ -58,9 +96,66 @@ async def loans_of(
                 due_at=loan.due_at,
                 renewals=loan.renewals,
                 overdue=loan.due_at < now,
+                refusal=refusal,
             )
         )
     return views
+
+
+async def _waiting_by_record(session: AsyncSession, record_pks: set[int]) -> dict[int, int]:
+    rows = await session.execute(
+        select(Hold.record_pk, func.count(Hold.id))
+        .where(Hold.record_pk.in_(record_pks), Hold.status == HoldStatus.WAITING.value)
+        .group_by(Hold.record_pk)
+    )
+    return {record_pk: int(n) for record_pk, n in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class PastLoan:
+    loan_id: int
+    record_pk: int
+    title: str
+    lent_at: datetime
+    returned_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    loans: list[PastLoan]
+    page: int  # the page shown (a page past the end shows the last one)
+    pages: int  # at least 1
+    total: int
+    page_size: int
+
+    @property
+    def first_number(self) -> int:
+        """The list number of the first loan on this page (numbering runs across pages)."""
+        return self.page * self.page_size + 1
+
+
+async def loan_history(
+    session: AsyncSession, reader_id: int, page: int = 0, *, page_size: int = HISTORY_PAGE_SIZE
+) -> HistoryPage:
+    """Returned loans, newest return first (then newest loan id), one page at a time."""
+    owned = (Loan.reader_id == reader_id) & Loan.returned_at.is_not(None)
+    total = int(await session.scalar(select(func.count(Loan.id)).where(owned)) or 0)
+    pages = max(1, -(-total // page_size))
+    page = min(max(0, page), pages - 1)
+    rows = await session.execute(
+        select(Loan.id, Record.id, Record.title, Loan.lent_at, Loan.returned_at)
+        .join(Copy, Copy.id == Loan.copy_id)
+        .join(Record, Record.id == Copy.record_pk)
+        .where(owned)
+        .order_by(Loan.returned_at.desc(), Loan.id.desc())
+        .limit(page_size)
+        .offset(page * page_size)
+    )
+    loans = [
+        PastLoan(loan_id, record_pk, title, lent_at, returned_at)
+        for loan_id, record_pk, title, lent_at, returned_at in rows
+    ]
+    return HistoryPage(loans=loans, page=page, pages=pages, total=total, page_size=page_size)
 
 
 async def holds_of(session: AsyncSession, reader_id: int) -> list[HoldView]:

@@ -66,6 +66,7 @@ async def test_start_help_and_commands_registered(harness: Harness) -> None:
     assert h.emu.reply_keyboard(5001) is not None
     reply = await guest.say("/help")
     assert "/loans" in reply["text"] and "/checkout" not in reply["text"]
+    assert "/history" in reply["text"]
     commands = h.emu.calls("setMyCommands")
     assert {c["command"] for c in commands[0]["commands"]} == {
         "start",
@@ -73,6 +74,7 @@ async def test_start_help_and_commands_registered(harness: Harness) -> None:
         "bind",
         "unbind",
         "loans",
+        "history",
         "holds",
         "recommend",
         "classmates",
@@ -134,11 +136,9 @@ async def test_search_paging_card_and_suggestion(harness: Harness) -> None:
     assert page2["message_id"] == results["message_id"] and "第 2/2 页" in page2["text"]
     assert "11." in page2["text"] and "◀ 上一页" in buttons(page2)
 
-    found = await student.say("《追风筝的人》")
-    assert "追风筝的人" in found["text"]
-    await student.press(found, "1")
-    card = await student.next_message()
-    assert "《追风筝的人》" in card["text"]
+    # A single hit answers with the book's card itself, replying to the query.
+    card = await student.say("《追风筝的人》")
+    assert "《追风筝的人》" in card["text"] and "共找到" not in card["text"]
     assert "在架 1 / 共 1 册" in card["text"] and "三楼 文艺阅览室" in card["text"]
     assert "直接去取" in card["text"] and buttons(card) == []
 
@@ -162,27 +162,34 @@ async def test_loans_and_renewal(harness: Harness) -> None:
     loans = await student.say("📚 我的借阅")
     assert "我的借阅" in loans["text"] and "追风筝的人" in loans["text"]
     assert "还剩" in loans["text"]  # 三体 is due within a day
-    answer = await student.press(loans, "续借 2")
+    # Buttons are named by title, in the list's order (by due date).
+    assert buttons(loans)[:2] == ["🔁 续借《三体》", "🔁 续借《追风筝的人》"]
+    answer = await student.press(loans, "续借《追风筝的人》")
     refreshed = await student.next_message(contains="已续借 1 次")
     assert refreshed["message_id"] == loans["message_id"]
     assert "新的应还日期" in (await student.next_message(contains="已续借，"))["text"]
     assert answer.get("text") in (None, "")
-    # The renewal limit is one: the second press is refused with the reason.
-    answer = await student.press(refreshed, "续借 2")
+    # The renewal limit is one: no button any more, the line says why, and a press of the old
+    # button is refused with the reason.
+    assert "续借《追风筝的人》" not in " ".join(buttons(refreshed))
+    assert "已续借 1 次，达到上限" in refreshed["text"]
+    async with h.db.transaction(read_only=True) as s:
+        renewed_id = await s.scalar(select(Loan.id).where(Loan.renewals == 1))
+    pressed = h.emu.press_button(5005, loans["message_id"], f"rn:{renewed_id}", check=False)
+    answer = await h.emu.wait_for_callback_answer(pressed["callback_query"]["id"])
     assert answer["show_alert"] and "上限" in answer["text"]
     # Someone waiting blocks a renewal, and the borrower's card says so.
     waiting = await h.bound(5006, "S2")
-    found = await waiting.say("三体")
-    await waiting.press(found, "1")
-    card = await waiting.next_message()
+    card = await waiting.say("三体")
     await waiting.press(card, "预约")
-    answer = await student.press(refreshed, "续借 1")
+    answer = await student.press(refreshed, "续借《三体》")
     assert "预约排队" in answer["text"] and "不能续借" in answer["text"]
+    again = await student.say("/loans", contains="我的借阅")
+    assert "续借《三体》" not in " ".join(buttons(again))
+    assert "有 1 位同学在排队预约，不能续借" in again["text"]
     # The borrower was also told, once, that someone waits for the book.
     await h.emu.wait_for_bot_message(student.user_id, contains="有同学在排队等《三体》")
-    hit = await student.say("三体")
-    await student.press(hit, "1")
-    own_card = await student.next_message(contains="你正在借这本书")
+    own_card = await student.say("三体", contains="你正在借这本书")
     assert "1 位同学在等" in own_card["text"]
     assert sum("有同学在排队等《三体》" in text for text in student.texts()) == 1
 
@@ -193,8 +200,8 @@ async def test_overdue_loan_is_marked_and_not_renewable(harness: Harness) -> Non
     student = await h.bound(5007, "S1")
     await lend(h, "S1", "B1", now=utcnow() - timedelta(days=35))
     loans = await student.say("/loans")
-    assert "已逾期 5 天" in loans["text"]
-    assert buttons(loans) == []  # no renewal button on an overdue loan
+    assert "已逾期 5 天" in loans["text"] and "已逾期，不能续借" in loans["text"]
+    assert buttons(loans) == ["📜 借阅历史"]  # no renewal button on an overdue loan
     async with h.db.transaction(read_only=True) as s:
         loan_id = await s.scalar(select(Loan.id))
     # Even a hand-made button for it is refused with the reason.
@@ -214,10 +221,8 @@ async def test_reserve_queue_return_and_hold_shelf(harness: Harness) -> None:
     librarian = await h.bound(5010, "L1")
 
     for person, position in ((first, 1), (second, 2)):
-        found = await person.say("三体")
-        await person.press(found, "1")
-        card = await person.next_message()
-        assert "全部借出" in found["text"] or "在架 0" in card["text"]
+        card = await person.say("三体")
+        assert "全部借出" in card["text"] and "在架 0" in card["text"]
         await person.press(card, "🔖 预约")
         placed = await person.next_message(contains="已预约")
         assert f"排在第 {position} 位" in placed["text"]
@@ -291,9 +296,7 @@ async def test_teacher_reserves_for_office_delivery(harness: Harness) -> None:
     await lend(h, "S1", "B1")
     teacher = await h.bound(5013, "T1")
     librarian = await h.bound(5014, "L1")
-    found = await teacher.say("追风筝")
-    await teacher.press(found, "1")
-    card = await teacher.next_message()
+    card = await teacher.say("追风筝")
     assert "🏫 预约并送到办公室" in buttons(card)
     await teacher.press(card, "送到办公室")
     assert "送到你的办公室" in (await teacher.next_message(contains="已预约"))["text"]
@@ -311,7 +314,7 @@ async def test_redelivered_update_is_handled_once(harness: Harness) -> None:
     await lend(h, "S1", "B1")
     loans = await student.say("/loans")
     since = h.emu.mark()
-    press = h.emu.press_button_text(5015, loans["message_id"], "续借 1")
+    press = h.emu.press_button_text(5015, loans["message_id"], "续借《追风筝的人》")
     await h.emu.wait_for_callback_answer(press["callback_query"]["id"])
     await h.emu.wait_idle(timeout=5)
     h.emu.redeliver(press["update_id"])
@@ -439,9 +442,7 @@ async def test_notifications_survive_rate_limits_and_stop_at_blocked_users(
     waiting = await h.bound(5023, "S1")
     blocked = await h.bound(5024, "S2")
     for person, title in ((waiting, "三体"), (blocked, "追风筝的人")):
-        found = await person.say(title)
-        await person.press(found, "1")
-        card = await person.next_message()
+        card = await person.say(title)
         await person.press(card, "🔖 预约")
         await person.next_message(contains="已预约")
     h.emu.block(5024)
@@ -512,7 +513,7 @@ async def test_graceful_stop_finishes_the_update_in_flight(harness: Harness) -> 
     loans = await student.say("/loans")
     h.emu.faults.add(method="sendMessage", kind="slow", delay=1.0, times=1)
     sends = len(h.emu.calls("sendMessage"))
-    press = h.emu.press_button_text(5027, loans["message_id"], "续借 1")
+    press = h.emu.press_button_text(5027, loans["message_id"], "续借《追风筝的人》")
     await until(lambda: len(h.emu.calls("sendMessage")) > sends, what="the slow reply")
     stopping = asyncio.create_task(h.app.stop())
     await until(lambda: h.app.pipeline.draining, what="the bot stopping")

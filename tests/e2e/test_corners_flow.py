@@ -176,9 +176,7 @@ async def test_reserving_a_corner_book_asks_the_monitor(harness: Harness) -> Non
     await librarian.say(f"/monitor add MA {A}")
     await send_batch(h, librarian, A, ["Z1"])
     await replies(ma, "Z1", "确认收到 1 册")
-    found = await sb.say("三体")
-    await sb.press(found, "1")
-    card = await sb.next_message(contains="《三体》")
+    card = await sb.say("三体", contains="《三体》")
     assert "在高一(3)班图书角" in card["text"]
     await sb.press(card, "预约")
     await sb.next_message(contains="已预约")

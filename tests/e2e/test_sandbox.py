@@ -48,7 +48,9 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
             student.user_id, after_message_id=loans["message"]["message_id"]
         )
         since = emu.mark()
-        emu.press_button_text(student.user_id, listing["message_id"], "续借 2")
+        emu.press_button_text(
+            student.user_id, listing["message_id"], "续借《"
+        )  # the one still renewable
         await emu.wait_for_bot_message(student.user_id, since=since, contains="已续借，")
 
         # And reserve the title the sandbox lent out completely.
@@ -69,9 +71,11 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
             teacher.user_id, after_message_id=sent["message"]["message_id"]
         )
         assert "全部借出" in found["text"]
-        since = emu.mark()
-        emu.press_button_text(teacher.user_id, found["message_id"], "1")
-        card = await emu.wait_for_bot_message(teacher.user_id, since=since, contains="馆藏")
+        card = found  # one hit: the card itself, with the earliest due date
+        if "共找到" in found["text"]:
+            since = emu.mark()
+            emu.press_button_text(teacher.user_id, found["message_id"], "1")
+            card = await emu.wait_for_bot_message(teacher.user_id, since=since, contains="馆藏")
         since = emu.mark()
         emu.press_button_text(teacher.user_id, card["message_id"], "预约")
         placed = await emu.wait_for_bot_message(teacher.user_id, since=since, contains="已预约")
@@ -89,6 +93,20 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
             librarian.user_id, lambda m: "photo" in m, since=since, timeout=30
         )
         assert emu.file(chart["photo"][-1]["file_id"]).data.startswith(b"\x89PNG")
+        # The sample data has a series with volumes and long summaries (the librarian is not
+        # throttled): the first volume's card folds its summary and links the second.
+        sent = emu.send_text(librarian.user_id, "平凡的世界")
+        volumes = await emu.wait_for_bot_message(
+            librarian.user_id, after_message_id=sent["message"]["message_id"], contains="共找到"
+        )
+        since = emu.mark()
+        (first,) = [
+            line.split(".")[0] for line in volumes["text"].splitlines() if "》第一部" in line
+        ]
+        emu.press_button_text(librarian.user_id, volumes["message_id"], first)
+        card = await emu.wait_for_bot_message(librarian.user_id, since=since, contains="内容简介")
+        labels = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels[:2] == ["展开全文 ▾", "下一册《平凡的世界 第二部》›"]
     finally:
         await sandbox.stop()
     # A second start on the same database keeps the data and the bindings.
