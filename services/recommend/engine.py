@@ -319,10 +319,6 @@ class Recommender:
         i = self._index.get(pk)
         return 0.0 if i is None else float(self._popularity[i])
 
-    def readers_count(self, pk: int) -> int:
-        i = self._index.get(pk)
-        return 0 if i is None else int(self._reader_counts[i])
-
     def _content_scores(self, history: IntArray) -> FloatArray:
         feats, vals, _ = self._vectors.gather(history)
         if not len(feats):
