@@ -11,12 +11,14 @@ CLC, tags and series where the shared 81k catalogue has the same title) loaded b
 importer, the readers by the roster importer, the loans as a CSV of raw titles by
 ``import loans``; the model is then fitted from the database.
 
-Also measured: readers with only 2 training loans; catalogue coverage; fit and answer time; the
-answer time at 1,300 readers x the shared 81k catalogue (+ the university's titles); and the weekly
-list for cold items (10% of titles held out of training as "this week's new books": for readers who
-borrowed one, is it in their top 5 of the new list).
+Also measured: readers with only 2 training loans; catalogue coverage; fit and answer time; every
+method again among the shared 81k catalogue (+ the university's titles), with the answer time for
+1,300 readers, ours through the product's own paths (the bot's /recommend and ``shuxiang recommend
+--card``, database included); and the weekly list for cold items (10% of titles held out of
+training as "this week's new books": for readers who borrowed one, is it in their top 5 of the new
+list). ``--quick`` judges 1,000 readers with small grids, for iterating only.
 
-    .venv/bin/python benchmarks/recommend.py [--seed 7] [--skip-scale]
+    .venv/bin/python benchmarks/recommend.py [--seed 7] [--skip-scale] [--quick]
 
 Needs the dev extra ``implicit`` (pip install implicit).
 """
@@ -28,6 +30,7 @@ import asyncio
 import csv
 import itertools
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +38,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,7 @@ P99_BUDGET_MS = 50.0
 
 import numpy as np  # noqa: E402
 from scipy.sparse import csr_matrix  # noqa: E402
+from sqlalchemy import update  # noqa: E402
 
 from services.importing import import_catalogue, import_readers  # noqa: E402
 from services.recommend.engine import Context, Recommender, Weights, clean_title, title_key  # noqa: E402
@@ -65,6 +70,7 @@ from services.recommend.model import (  # noqa: E402
 )
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
+from storage.models import Copy, CopyStatus  # noqa: E402
 
 Ranker = Callable[[int, Sequence[int], int], list[int]]  # (reader index, history, n) -> items
 
@@ -437,12 +443,20 @@ def cold_items(
 
 
 async def at_scale(
-    workdir: Path, split: Split, seed: int, weights: Weights, train: dict[int, list[int]]
-) -> tuple[Result, int, int, float, float]:
+    workdir: Path,
+    split: Split,
+    seed: int,
+    weights: Weights,
+    train: dict[int, list[int]],
+    peers: tuple[dict[str, Any], dict[str, Any]],
+) -> tuple[list[Result], int, int]:
     """The university's titles among the shared 81k catalogue (every training loan imported by
-    record_id: titles are ambiguous there): HR with 81k distractors, and the answer time of the
-    whole path the bot and CLI use (reader, subscriptions, class peers, shelf filter, ranking) for
-    1,300 readers."""
+    record_id: titles are ambiguous there): HR with 81k distractors, and the answer time for
+    1,300 readers of every method at that size. Ours is timed on the product's paths: the bot's
+    /recommend (reader, subscriptions, class and grade peers, own loans, the shelf checked for
+    the head of the ranking, rank, reasons) and ``shuxiang recommend --card`` (the same, with the
+    shelf read once per process). A quarter of the copies are lent out first, so the shelf
+    filter has work to do."""
     db = Database(f"sqlite+aiosqlite:///{workdir / 'scale.sqlite3'}")
     await upgrade(db.engine)
     loans = workdir / "scale_loans.csv"
@@ -469,26 +483,67 @@ async def at_scale(
     model = ours.fitted()
     model.weights = weights
     n_items = len(model.items)
-    result = evaluate(
-        "Shuxiang, among 81k more titles", ours.ranker(), train, split.test, n_items, fit_s
-    )
     rng = np.random.default_rng(seed + 2)
     chosen = [int(r) for r in rng.choice(sorted(train), SCALE_READERS, replace=False)]
-    times = []
+
+    # Peers at the same size: the 81k extra titles are columns nobody borrowed.
+    results = []
+    um = matrix(train, len(split.readers), n_items)
+    knn_params, als_params = peers
+    for name, (rank, peer_fit_s), params in (
+        ("popularity", popularity(train, n_items), ""),
+        ("item-kNN (implicit)", fit_knn(knn_params, um), str(knn_params)),
+        ("ALS (implicit)", fit_als(als_params, um, seed), str(als_params)),
+    ):
+        result = evaluate(name, rank, train, split.test, n_items, peer_fit_s, params)
+        p50, p99 = latency([partial(rank, r, train[r], 10) for r in chosen])
+        results.append(replace(result, answer_ms_p50=p50, answer_ms_p99=p99))
+
+    ours_result = evaluate("Shuxiang", ours.ranker(), train, split.test, n_items, fit_s)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Copy).where(Copy.id % 4 == 0).values(status=CopyStatus.ON_LOAN.value)
+        )
     async with db.transaction(read_only=True) as session:
-        shelf = await on_shelf_records(session)
         infos: list[ReaderInfo] = []
         for r in chosen:
             info = await reader_by_card(session, split.readers[r])
             if info is None:
                 raise RuntimeError(f"reader {split.readers[r]} was not imported")
             infos.append(info)
-        for info in infos:
-            t0 = time.perf_counter()
-            await recommend_for(session, model, info, n=10, shelf=shelf)
-            times.append((time.perf_counter() - t0) * 1000)
+        for path_name, shelf in (("/recommend (bot)", None), ("recommend --card (CLI)", True)):
+            times = []
+            cpu = []
+            shelf_set = await on_shelf_records(session) if shelf else None
+            for info in infos:
+                t0, c0 = time.perf_counter(), time.process_time()
+                await recommend_for(session, model, info, n=10, shelf=shelf_set)
+                times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
+            # CPU time (this process, all threads) does not count waiting for a CPU under load.
+            print(
+                f"  {path_name}: CPU ms per answer p50 {statistics.median(cpu):.2f}, "
+                f"p99 {float(np.percentile(cpu, 99)):.2f}; load average {os.getloadavg()[0]:.1f}"
+            )
+            results.append(
+                replace(
+                    ours_result,
+                    name=f"Shuxiang, {path_name}",
+                    answer_ms_p50=statistics.median(times),
+                    answer_ms_p99=float(np.percentile(times, 99)),
+                )
+            )
     await db.dispose()
-    return result, n_items, len(chosen), statistics.median(times), float(np.percentile(times, 99))
+    return results, n_items, len(chosen)
+
+
+def latency(calls: Sequence[Callable[[], object]]) -> tuple[float, float]:
+    times = []
+    for call in calls:
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), float(np.percentile(times, 99))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,14 +564,26 @@ def table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-async def main(seed: int, skip_scale: bool) -> int:
+async def main(seed: int, skip_scale: bool, quick: bool) -> int:
     split = load_split(seed)
+    if quick:
+        # For iterating: fewer judged readers and a smaller grid; the reported table is a full run.
+        global KNN_GRID, ALS_GRID, OURS_GRID
+        keep = np.random.default_rng(seed + 3)
+        for held in (split.test, split.valid):
+            drop = set(sorted(held)) - {int(r) for r in keep.choice(sorted(held), 1000, False)}
+            for r in drop:
+                del held[r]
+        KNN_GRID = KNN_GRID[:2]
+        ALS_GRID = [g for g in ALS_GRID if g["alpha"] == 10.0 and g["factors"] == 64]
+        OURS_GRID = OURS_GRID[2:4]
     n_readers, n_items = len(split.readers), len(split.keys)
     two = sum(1 for r in split.test if len(split.history[r]) == 2)
     print(
         f"{n_readers} readers, {n_items} titles after normalisation; "
         f"{len(split.test)} test readers "
-        f"({two} with only 2 training loans), {len(split.valid)} validation readers; seed {seed}"
+        f"({two} with only 2 training loans), {len(split.valid)} validation readers; seed {seed}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     valid_history = split.history  # validation titles are already out of it
     train_history = {
@@ -625,16 +692,20 @@ async def main(seed: int, skip_scale: bool) -> int:
         )
 
         if not skip_scale:
-            scaled, items, readers, p50, p99 = await at_scale(
-                workdir, split, seed, ours.fitted().weights, train_history
+            scaled, items, readers = await at_scale(
+                workdir, split, seed, ours.fitted().weights, train_history, (knn_params, als_params)
             )
             print()
-            print(table([scaled]))
             print(
-                f"scale: {readers} readers x {items} titles: one recommendation "
-                f"(DB context + shelf filter + rank) p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+                f"at scale: {readers} readers timed x {items} titles "
+                f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+            )
+            print(table(scaled))
+            worst = max(r.answer_ms_p99 for r in scaled[3:])
+            print(
+                f"scale: one recommendation on the product's paths, p99 {worst:.1f} ms at worst "
                 f"(target <= {P99_BUDGET_MS:.0f} ms): "
-                f"{'MET' if p99 <= P99_BUDGET_MS else 'NOT MET'}"
+                f"{'MET' if worst <= P99_BUDGET_MS else 'NOT MET'}"
             )
     return 0
 
@@ -643,5 +714,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="1,000 judged readers, small grids")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.seed, args.skip_scale)))
+    raise SystemExit(asyncio.run(main(args.seed, args.skip_scale, args.quick)))

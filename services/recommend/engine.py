@@ -1,4 +1,4 @@
-"""The recommender: a content + item-kNN + peers + popularity hybrid, in plain Python.
+"""The recommender: a content + item-kNN + peers + popularity hybrid.
 
 Why a hybrid: on real school/university loans most titles have one reader, and about half the
 titles a reader borrows next were never borrowed by anyone before, so collaborative filtering alone
@@ -7,20 +7,25 @@ series) ranks unseen titles; item-kNN (readers who borrowed X also borrowed Y) r
 the reader's class and grade and the whole library's popularity break ties and serve readers with
 no history. Every score keeps the evidence it came from, so each book carries a reason.
 
-The model is built once from plain rows (``Item``, histories) and answers many readers; it holds
-inverted postings, so answering costs the size of the reader's profile, not the catalogue.
+The model is built once from plain rows (``Item``, histories) and answers many readers. It holds
+inverted postings and loans as flat numpy arrays (CSR), so one answer is a handful of vector
+operations: gather the postings of the reader's strongest features and the loans of their
+co-borrowers, add them up per book with ``bincount``, and sort only the head of the result. At
+1,300 readers x 81k titles that is a few milliseconds, where Python dict loops took ~170 ms p99.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from nlp.normalize import author_names, normalize, script_runs
 from nlp.segment import Segmenter
@@ -31,6 +36,12 @@ _ISBD_TAIL = re.compile(r"\s+(?:/|=|:)\s+.*$")
 _CLC_SPLIT = re.compile(r"[./\-:]")
 # Features of a reader's profile that are looked up (by weight); bounds the answer time.
 MAX_PROFILE_FEATURES = 80
+# Followed subjects whose matching books are remembered per model (each costs one bit per book).
+MAX_CACHED_TOPICS = 512
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def clean_title(title: str) -> str:
@@ -169,9 +180,15 @@ def topic_text(item: Item) -> str:
     return normalize(haystack).replace(" ", "")
 
 
-def topic_matches(topic: str, item: Item, text: str | None = None) -> bool:
+def topic_key(topic: str) -> str:
+    return normalize(topic).replace(" ", "")
+
+
+def topic_matches(
+    topic: str, item: Item, text: str | None = None, *, key: str | None = None
+) -> bool:
     """A followed subject or author: in the tags, the author statement, the title or CLC."""
-    key = normalize(topic).replace(" ", "")
+    key = topic_key(topic) if key is None else key
     if not key:
         return False
     if item.clc and key.isascii() and item.clc.upper().startswith(key.upper()):
@@ -179,8 +196,56 @@ def topic_matches(topic: str, item: Item, text: str | None = None) -> bool:
     return key in (text if text is not None else topic_text(item))
 
 
+class _Rows:
+    """A sparse matrix as three flat arrays (CSR, columns sorted within a row): the postings and
+    histories are gathered with a few numpy calls instead of Python loops over dicts."""
+
+    __slots__ = ("data", "indices", "indptr", "n_cols")
+
+    def __init__(self, rows: IntArray, cols: IntArray, vals: FloatArray, n_rows: int, n_cols: int):
+        order = np.lexsort((cols, rows))
+        self.indices: IntArray = cols[order]
+        self.data: FloatArray = vals[order]
+        counts = np.bincount(rows, minlength=n_rows)
+        self.indptr: IntArray = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.n_cols = n_cols
+
+    def lengths(self) -> IntArray:
+        return np.diff(self.indptr)
+
+    def row(self, i: int) -> tuple[IntArray, FloatArray]:
+        a, b = self.indptr[i], self.indptr[i + 1]
+        return self.indices[a:b], self.data[a:b]
+
+    def gather(self, rows: IntArray) -> tuple[IntArray, FloatArray, IntArray]:
+        """The entries of ``rows``, concatenated: columns, values, and which of ``rows`` (by
+        position) each came from."""
+        starts = self.indptr[rows]
+        lens = self.indptr[rows + 1] - starts
+        total = int(lens.sum())
+        if total == 0:
+            return _EMPTY_INT, _EMPTY_FLOAT, _EMPTY_INT
+        ends = np.cumsum(lens)
+        offsets = np.repeat(starts - ends + lens, lens) + np.arange(total)
+        owner = np.repeat(np.arange(len(rows)), lens)
+        return self.indices[offsets], self.data[offsets], owner
+
+    def weighted_sum(self, rows: IntArray, weights: FloatArray) -> FloatArray:
+        """sum_k weights[k] * row(rows[k]) as a dense vector over the columns."""
+        cols, vals, owner = self.gather(rows)
+        return _sum_by(cols, vals * weights[owner], self.n_cols)
+
+
+_EMPTY_INT: IntArray = np.zeros(0, dtype=np.int64)
+_EMPTY_FLOAT: FloatArray = np.zeros(0, dtype=np.float64)
+
+
 class Recommender:
-    """Built once from the catalogue and everyone's loans; answers readers one by one."""
+    """Built once from the catalogue and everyone's loans; answers readers one by one.
+
+    Records are held by position (``_pks``, ascending, so position order is pk order and breaks
+    ties the same way); content is an item x feature matrix and its transpose (the postings);
+    loans are a reader x item matrix and its transpose."""
 
     def __init__(
         self,
@@ -190,77 +255,139 @@ class Recommender:
         weights: Weights | None = None,
     ) -> None:
         self.weights = weights or Weights()
-        self.items: dict[int, Item] = {item.pk: item for item in items}
-        self.vectors: dict[int, dict[str, float]] = {}
-        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        self._topic_text: dict[int, str] = {}
+        self.items: dict[int, Item] = {item.pk: item for item in sorted(items, key=_pk)}
+        self._pks: IntArray = np.fromiter(self.items, dtype=np.int64, count=len(self.items))
+        self._index: dict[int, int] = {pk: i for i, pk in enumerate(self.items)}
         self._build_content()
-        self.readers_of: dict[int, list[int]] = defaultdict(list)
         self.items_of: dict[int, list[int]] = {}
         for reader, pks in histories.items():
-            unique = list(dict.fromkeys(pk for pk in pks if pk in self.items))
-            self.items_of[reader] = unique
-            for pk in unique:
-                self.readers_of[pk].append(reader)
-        top = max((len(r) for r in self.readers_of.values()), default=0)
-        scale = math.log1p(top) or 1.0
-        self._popularity = {pk: math.log1p(len(r)) / scale for pk, r in self.readers_of.items()}
-        self._by_popularity = sorted(
-            self.readers_of, key=lambda pk: (-len(self.readers_of[pk]), pk)
-        )
+            self.items_of[reader] = list(dict.fromkeys(pk for pk in pks if pk in self.items))
+        self._build_loans()
+        self._topic_texts: list[str] | None = None
+        # No evidence of a kind: one shared, read-only vector of zeros instead of a new one.
+        self._nothing: FloatArray = np.zeros(len(self._pks))
+        self._nothing.flags.writeable = False
+        self._topic_masks: dict[str, BoolArray] = {}
 
     def _build_content(self) -> None:
-        raw = {pk: item_features(item) for pk, item in self.items.items()}
+        raw = [item_features(item) for item in self.items.values()]
         df: Counter[str] = Counter()
-        for feats in raw.values():
+        for feats in raw:
             df.update(feats.keys())
         n = max(1, len(raw))
         # Features in a large share of the catalogue say little and cost long postings.
         limit = max(50, int(n * self.weights.max_df_share))
         idf = {f: math.log(n / c) for f, c in df.items() if 1 < c <= limit}
-        for pk, feats in raw.items():
-            vec = {f: (1 + math.log(c)) * idf[f] for f, c in feats.items() if f in idf}
+        column = {f: j for j, f in enumerate(idf)}
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for i, feats in enumerate(raw):
+            vec = {column[f]: (1 + math.log(c)) * idf[f] for f, c in feats.items() if f in idf}
             norm = math.sqrt(sum(v * v for v in vec.values()))
             if norm:
-                vec = {f: v / norm for f, v in vec.items()}
-                for f, v in vec.items():
-                    self.postings[f].append((pk, v))
-            self.vectors[pk] = vec
+                rows.extend([i] * len(vec))
+                cols.extend(vec)
+                vals.extend(v / norm for v in vec.values())
+        r, c = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+        v = np.array(vals, dtype=np.float64)
+        self._vectors = _Rows(r, c, v, len(raw), len(column))
+        self._postings = _Rows(c, r, v, len(column), len(raw))
+
+    def _build_loans(self) -> None:
+        readers = list(self.items_of)
+        self._reader_index = {reader: k for k, reader in enumerate(readers)}
+        rows = [k for k, reader in enumerate(readers) for _ in self.items_of[reader]]
+        cols = [self._index[pk] for reader in readers for pk in self.items_of[reader]]
+        r, c = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+        ones = np.ones(len(rows), dtype=np.float64)
+        self._loans = _Rows(r, c, ones, len(readers), len(self.items))
+        self._readers = _Rows(c, r, ones, len(self.items), len(readers))
+        counts = self._readers.lengths()
+        self._reader_counts = counts
+        # A reader who borrowed everything says little about any one pair.
+        self._reader_share: FloatArray = 1.0 / np.log2(2 + self._loans.lengths())
+        self._inv_sqrt_readers: FloatArray = 1.0 / np.sqrt(np.maximum(counts, 1))
+        scale = math.log1p(int(counts.max(initial=0))) or 1.0
+        self._popularity: FloatArray = np.log1p(counts) / scale
+        borrowed = np.flatnonzero(counts)
+        self._by_popularity: IntArray = borrowed[np.lexsort((borrowed, -counts[borrowed]))]
 
     # -- scoring ---------------------------------------------------------------------------------
 
     def popularity(self, pk: int) -> float:
-        return self._popularity.get(pk, 0.0)
+        i = self._index.get(pk)
+        return 0.0 if i is None else float(self._popularity[i])
 
-    def _content_scores(self, history: Sequence[int]) -> dict[int, float]:
-        profile: dict[str, float] = defaultdict(float)
-        for pk in history:
-            for f, v in self.vectors.get(pk, {}).items():
-                profile[f] += v
+    def _content_scores(self, history: IntArray) -> FloatArray:
+        feats, vals, _ = self._vectors.gather(history)
+        if not len(feats):
+            return self._nothing
+        uniq, inverse = np.unique(feats, return_inverse=True)
+        profile = _sum_by(inverse, vals, len(uniq))
         # The strongest features carry the ranking; the long tail costs time and adds noise.
-        strongest = heapq.nlargest(MAX_PROFILE_FEATURES, profile.items(), key=lambda fv: fv[1])
-        scores: dict[int, float] = defaultdict(float)
-        for f, weight in strongest:
-            for pk, v in self.postings.get(f, ()):
-                scores[pk] += weight * v
-        return scores
+        if len(uniq) > MAX_PROFILE_FEATURES:
+            keep = np.argpartition(-profile, MAX_PROFILE_FEATURES - 1)[:MAX_PROFILE_FEATURES]
+            uniq, profile = uniq[keep], profile[keep]
+        return self._postings.weighted_sum(uniq, profile)
 
-    def _knn_scores(self, reader: int | None, history: Sequence[int]) -> dict[int, float]:
-        scores: dict[int, float] = defaultdict(float)
-        for pk in history:
-            others = self.readers_of.get(pk, ())
-            if not others:
-                continue
-            base = 1.0 / math.sqrt(len(others))
-            for other in others:
-                if other == reader:
-                    continue
-                theirs = self.items_of[other]
-                # A reader who borrowed everything says little about any one pair.
-                share = base / math.log2(2 + len(theirs))
-                for nb in theirs:
-                    scores[nb] += share / math.sqrt(len(self.readers_of[nb]))
-        return scores
+    def _knn_scores(self, reader: int | None, history: IntArray) -> FloatArray:
+        """Readers who borrowed X also borrowed Y, each co-borrowing damped by how many read X,
+        how many read Y and how much the other reader borrowed."""
+        base = self._inv_sqrt_readers[history] * (self._reader_counts[history] > 0)
+        others = self._readers.weighted_sum(history, base)
+        k = self._reader_index.get(reader) if reader is not None else None
+        if k is not None:
+            others[k] = 0.0
+        others *= self._reader_share
+        who = np.flatnonzero(others)
+        if not len(who):
+            return self._nothing
+        return self._loans.weighted_sum(who, others[who]) * self._inv_sqrt_readers
+
+    def ranking(
+        self,
+        ctx: Context,
+        *,
+        reader: int | None = None,
+        candidates: Collection[int] | None = None,
+        n: int = 10,
+    ) -> Ranking:
+        """Every book scored for one reader; ``Ranking`` hands them out best first.
+
+        ``candidates`` limits the pool (this week's new books); otherwise the pool is what any
+        evidence points at (plus the most popular books when that is thin, ``n`` the size asked
+        for). Books in the reader's history are never in it."""
+        w = self.weights
+        history = [pk for pk in dict.fromkeys(ctx.history) if pk in self._index]
+        hist = np.array([self._index[pk] for pk in history], dtype=np.int64)
+        content = _scaled(self._content_scores(hist))
+        knn = _scaled(self._knn_scores(reader, hist))
+        klass = _scaled(self._dense(ctx.class_counts))
+        grade = _scaled(self._dense(ctx.grade_counts))
+        if candidates is not None:
+            pool = np.unique(np.array([self._index[pk] for pk in candidates if pk in self._index]))
+            pool = pool.astype(np.int64)
+        else:
+            pool = np.flatnonzero((content > 0) | (knn > 0) | (klass > 0) | (grade > 0))
+            # Thin evidence (the reader's own books counted): the most popular books join.
+            if len(pool) < n * 3:
+                pool = np.union1d(pool, self._by_popularity[: n * 5])
+        pool = pool[~np.isin(pool, hist)]
+        score = (
+            w.content * content[pool]
+            + w.knn * knn[pool]
+            + w.class_peers * klass[pool]
+            + w.grade_peers * grade[pool]
+            + w.popularity * self._popularity[pool]
+        )
+        if ctx.topics:
+            # A book counts once however many followed subjects it matches.
+            followed = np.zeros(len(pool), dtype=bool)
+            for topic in ctx.topics:
+                followed |= self._topic_mask(topic)[pool]
+            score = score + w.subscription * followed
+        return Ranking(self, ctx, history, hist, pool, score, (content > 0) | (knn > 0))
 
     def rank(
         self,
@@ -275,65 +402,48 @@ class Recommender:
 
         ``candidates`` limits the pool (this week's new books); ``allowed`` filters it (on the
         shelf now, not withdrawn). Books in the reader's history are never returned."""
-        w = self.weights
-        history = [pk for pk in dict.fromkeys(ctx.history) if pk in self.items]
-        seen = set(history)
-        content = _scaled(self._content_scores(history))
-        knn = _scaled(self._knn_scores(reader, history))
-        klass = _scaled({pk: float(c) for pk, c in ctx.class_counts.items()})
-        grade = _scaled({pk: float(c) for pk, c in ctx.grade_counts.items()})
-        pool: Iterable[int]
-        if candidates is not None:
-            pool = candidates
-        else:
-            pool = set(content) | set(knn) | set(klass) | set(grade)
-            if len(pool) < n * 3:
-                pool |= set(self._popular(n * 5))
-        scored: list[tuple[float, int]] = []
-        for pk in pool:
-            if pk in seen or pk not in self.items or (allowed is not None and not allowed(pk)):
-                continue
-            score = (
-                w.content * content.get(pk, 0.0)
-                + w.knn * knn.get(pk, 0.0)
-                + w.class_peers * klass.get(pk, 0.0)
-                + w.grade_peers * grade.get(pk, 0.0)
-                + w.popularity * self.popularity(pk)
+        ranking = self.ranking(ctx, reader=reader, candidates=candidates, n=n)
+        return ranking.scored(ranking.best(n, allowed))
+
+    def _dense(self, counts: Mapping[int, int]) -> FloatArray:
+        if not counts:
+            return self._nothing
+        out = np.zeros(len(self._pks))
+        for pk, c in counts.items():
+            i = self._index.get(pk)
+            if i is not None:
+                out[i] = c
+        return out
+
+    def _topic_mask(self, topic: str) -> BoolArray:
+        """Which books a followed subject matches; worked out once per subject per model."""
+        mask = self._topic_masks.get(topic)
+        if mask is None:
+            if self._topic_texts is None:
+                self._topic_texts = [topic_text(item) for item in self.items.values()]
+            key = topic_key(topic)
+            found = (
+                topic_matches(topic, item, text, key=key)
+                for item, text in zip(self.items.values(), self._topic_texts, strict=True)
             )
-            if ctx.topics and self._follows(ctx.topics, pk):
-                score += w.subscription
-            scored.append((score, pk))
-        best = heapq.nsmallest(n, scored, key=lambda pair: (-pair[0], pair[1]))
-        return [
-            Scored(pk, round(score, 6), self._reasons(pk, ctx, history, content, knn))
-            for score, pk in best
-        ]
-
-    def _follows(self, topics: Sequence[str], pk: int) -> bool:
-        text = self._topic_text.get(pk)
-        if text is None:
-            text = self._topic_text[pk] = topic_text(self.items[pk])
-        return any(topic_matches(t, self.items[pk], text) for t in topics)
-
-    def _popular(self, n: int) -> list[int]:
-        return self._by_popularity[:n]
+            mask = np.fromiter(found, dtype=bool, count=len(self._pks))
+            if len(self._topic_masks) >= MAX_CACHED_TOPICS:
+                self._topic_masks.clear()
+            self._topic_masks[topic] = mask
+        return mask
 
     # -- reasons -------------------------------------------------------------------------------
 
     def _reasons(
-        self,
-        pk: int,
-        ctx: Context,
-        history: Sequence[int],
-        content: Mapping[int, float],
-        knn: Mapping[int, float],
+        self, i: int, ctx: Context, ranking: Ranking, evidence: bool
     ) -> tuple[Reason, ...]:
+        pk = int(self._pks[i])
         reasons: list[Reason] = []
-        topic = next((t for t in ctx.topics if self._follows((t,), pk)), None)
+        topic = next((t for t in ctx.topics if self._topic_mask(t)[i]), None)
         if topic is not None:
             reasons.append(Reason("subscribed", topic=topic))
-        if content.get(pk, 0.0) or knn.get(pk, 0.0):
-            because = self._closest(pk, history)
+        if evidence:
+            because = ranking.closest(i)
             if because is not None:
                 reasons.append(Reason("borrowed", title=self.items[because].title))
         class_count = ctx.class_counts.get(pk, 0)
@@ -343,30 +453,125 @@ class Recommender:
         elif grade_count and ctx.grade:
             reasons.append(Reason("grade", group=ctx.grade, count=grade_count))
         if not reasons:
-            count = len(self.readers_of.get(pk, ()))
+            count = int(self._reader_counts[i])
             # Nobody borrowed it yet (a new book): say so rather than call it popular.
             reasons.append(Reason("popular", count=count) if count else Reason("fresh"))
         return tuple(reasons)
 
-    def _closest(self, pk: int, history: Sequence[int]) -> int | None:
+
+class Ranking:
+    """One reader's scored pool. Books come out best first (score, then pk) a few at a time, so
+    a filter that costs a query (on the shelf now?) only looks at the head of the list."""
+
+    def __init__(
+        self,
+        model: Recommender,
+        ctx: Context,
+        history: list[int],
+        hist: IntArray,
+        pool: IntArray,
+        score: FloatArray,
+        evidence: BoolArray,
+    ) -> None:
+        self.model = model
+        self.ctx = ctx
+        self.history = history
+        self._hist = hist
+        self._pool = pool  # ascending positions
+        self._score = score
+        self._evidence = evidence
+        self._order: IntArray | None = None  # positions into the pool, best first
+        self._complete = False
+        self._history_vectors: tuple[IntArray, FloatArray, IntArray] | None = None
+        self._history_readers: tuple[IntArray, IntArray] | None = None
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+    def head(self, k: int) -> list[int]:
+        """The first ``k`` books of the pool (pks), best first."""
+        if self._order is None or (len(self._order) < k and not self._complete):
+            self._sort(k)
+        order = self._order if self._order is not None else _EMPTY_INT
+        return [int(pk) for pk in self.model._pks[self._pool[order[:k]]]]
+
+    def _sort(self, k: int) -> None:
+        score, pool = self._score, self._pool
+        if k < len(pool):
+            # Everything that scores at least the k-th best, so ties at the edge sort by pk.
+            edge = score[np.argpartition(-score, k - 1)[k - 1]]
+            head = np.flatnonzero(score >= edge)
+        else:
+            head = np.arange(len(pool))
+        self._complete = len(head) == len(pool)
+        self._order = head[np.lexsort((pool[head], -score[head]))]
+
+    def best(self, n: int, allowed: Callable[[int], bool] | None = None) -> list[int]:
+        """The ``n`` best books ``allowed`` lets through, looking further down only as needed."""
+        k = max(n, 1) * 4
+        while True:
+            head = self.head(k)
+            chosen = [pk for pk in head if allowed is None or allowed(pk)][:n]
+            if len(chosen) >= n or len(head) < k:
+                return chosen
+            k *= 4
+
+    def score(self, pk: int) -> float:
+        i = self.model._index[pk]
+        at = int(np.searchsorted(self._pool, i))
+        return float(self._score[at])
+
+    def scored(self, pks: Sequence[int]) -> list[Scored]:
+        """The chosen books with their scores and reasons, in the order given."""
+        model = self.model
+        out = []
+        for pk in pks:
+            i = model._index[pk]
+            reasons = model._reasons(i, self.ctx, self, bool(self._evidence[i]))
+            out.append(Scored(pk, round(self.score(pk), 6), reasons))
+        return out
+
+    def closest(self, i: int) -> int | None:
         """The book in the history this one is most like (content, then co-borrowing)."""
-        target = self.vectors.get(pk, {})
-        readers = set(self.readers_of.get(pk, ()))
-        best, best_score = None, 0.0
+        hist = self._hist
+        if not len(hist):
+            return None
+        model = self.model
+        if self._history_vectors is None:
+            self._history_vectors = model._vectors.gather(hist)
+            readers, _, owner = model._readers.gather(hist)
+            self._history_readers = (readers, owner)
+        feats, vals, owner = self._history_vectors
+        sims = np.zeros(len(hist))
+        t_feats, t_vals = model._vectors.row(i)
+        if len(t_feats) and len(feats):
+            at = np.minimum(np.searchsorted(t_feats, feats), len(t_feats) - 1)
+            hit = t_feats[at] == feats
+            sims += _sum_by(owner[hit], vals[hit] * t_vals[at[hit]], len(hist))
+        readers, r_owner = self._history_readers or (_EMPTY_INT, _EMPTY_INT)
+        t_readers, _ = model._readers.row(i)
+        if len(t_readers) and len(readers):
+            shared = np.bincount(r_owner[np.isin(readers, t_readers)], minlength=len(hist))
+            counts = np.maximum(model._reader_counts[hist], 1)
+            sims += 0.5 * shared / np.sqrt(max(1, len(t_readers)) * counts)
         # Later loans win ties: "because you borrowed" reads best about a recent book.
-        for h in reversed(history):
-            vec = self.vectors.get(h, {})
-            sim = sum(v * target.get(f, 0.0) for f, v in vec.items())
-            shared = len(readers.intersection(self.readers_of.get(h, ())))
-            sim += 0.5 * shared / math.sqrt(max(1, len(readers)) * max(1, len(self.readers_of[h])))
-            if sim > best_score:
-                best, best_score = h, sim
-        return best
+        latest = len(hist) - 1 - int(np.argmax(sims[::-1]))
+        return self.history[latest] if sims[latest] > 0 else None
 
 
-def _scaled(scores: Mapping[int, float]) -> dict[int, float]:
+def _sum_by(index: IntArray, weights: FloatArray, size: int) -> FloatArray:
+    """weights added up by index, as a dense vector of ``size``."""
+    return np.asarray(np.bincount(index, weights=weights, minlength=size), dtype=np.float64)
+
+
+def _pk(item: Item) -> int:
+    return item.pk
+
+
+def _scaled(scores: FloatArray) -> FloatArray:
     """Scores divided by the reader's best, so evidence of different kinds adds up fairly."""
-    top = max(scores.values(), default=0.0)
+    top = float(scores.max(initial=0.0))
     if top <= 0:
-        return {}
-    return {pk: s / top for pk, s in scores.items() if s > 0}
+        # Nothing scored: all zeros already (evidence is never negative), maybe the shared ones.
+        return scores
+    return np.maximum(scores, 0.0) / top

@@ -14,7 +14,14 @@ from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
 from services.reading_lists import add_to_list, create_list, schedule_send, send_due_lists
 from services.recommend.history import import_loans
-from services.recommend.model import fit, reader_by_card, recommend_for
+from services.recommend.model import (
+    SHELF_LOOKAHEAD,
+    context_for,
+    fit,
+    on_shelf_records,
+    reader_by_card,
+    recommend_for,
+)
 from services.recommend.reasons import reasons_text
 from services.recommend.weekly import (
     WEEKLY_KIND,
@@ -159,6 +166,32 @@ async def test_recommend_never_borrowed_never_off_shelf_and_class_reason(db: Dat
         assert s1 is not None
         ranked = await recommend_for(s, model, s1, n=10, now=NOW)
     assert "银河帝国：基地" not in [model.items[r.pk].title for r in ranked]
+
+
+async def test_recommend_looks_past_a_head_that_is_all_off_the_shelf(db: Database) -> None:
+    await build_library(db)
+    await history(db)
+    async with db.transaction() as s:
+        model = await fit(s)
+        s1 = await reader_by_card(s, "S1")
+        assert s1 is not None
+        ctx = await context_for(s, model, s1, now=NOW)
+        ranking = model.ranking(ctx, reader=s1.reader_id, n=1)
+        everything = ranking.head(len(ranking))
+        assert len(everything) > SHELF_LOOKAHEAD
+        # The first books the bot looks at (SHELF_LOOKAHEAD for the one asked) are all out.
+        out = everything[:SHELF_LOOKAHEAD]
+        await s.execute(
+            update(Copy).where(Copy.record_pk.in_(out)).values(status=CopyStatus.ON_LOAN.value)
+        )
+    async with db.transaction(read_only=True) as s:
+        shelf = await on_shelf_records(s)
+        expected = [pk for pk in everything if pk in shelf][:1]
+        assert expected
+        # The bot's path (shelf looked up for the head) and the CLI's (whole shelf) agree.
+        bot = await recommend_for(s, model, s1, n=1, now=NOW)
+        cli = await recommend_for(s, model, s1, n=1, now=NOW, shelf=shelf)
+    assert [r.pk for r in bot] == [r.pk for r in cli] == expected
 
 
 async def test_subscription_lifts_a_followed_subject(db: Database) -> None:
