@@ -22,6 +22,8 @@ from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Rec
 
 MAX_MATCHES = 10
 SHELF_PAGE = 10
+# Input vocabulary: a token with one of these (or a digit) names a class: 初二(3)班, 八年级3班.
+CLASS_MARKS = "班级年"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +144,7 @@ def class_key(text: str) -> str:
 
 
 def _looks_like_class(token: str) -> bool:
-    return any(ch.isdigit() for ch in unicodedata.normalize("NFKC", token)) or any(
-        mark in token for mark in ("班", "级", "年")
-    )
+    return any(ch.isdigit() or ch in CLASS_MARKS for ch in unicodedata.normalize("NFKC", token))
 
 
 async def find_readers(session: AsyncSession, query: str) -> list[Person]:
