@@ -4,10 +4,15 @@ that say who has the book, and a reader at the loan limit; students keep searchi
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from sqlalchemy import select, update
 
+from bot.config import load_settings
+from sandbox.demo import start_sandbox
 from services import circulation
-from storage.models import Loan, Reader, Record
+from storage.models import Copy, Loan, Reader, Record
 from tests.e2e.conftest import Harness, Person, buttons, until
 from tests.factories import make_world
 
@@ -52,8 +57,11 @@ async def open_loans(h: Harness, card: str) -> list[str]:
 
 
 def keyboard_texts(h: Harness, user_id: int) -> list[str]:
-    markup = h.emu.reply_keyboard(user_id) or {}
-    return [b["text"] for row in markup.get("keyboard", []) for b in row]
+    return keyboard_texts_of(h.emu.reply_keyboard(user_id))
+
+
+def keyboard_texts_of(markup: dict[str, Any] | None) -> list[str]:
+    return [b["text"] for row in (markup or {}).get("keyboard", []) for b in row]
 
 
 async def test_librarian_keyboard_differs_from_a_students(harness: Harness) -> None:
@@ -260,3 +268,30 @@ async def test_a_students_barcode_like_text_is_a_search(harness: Harness) -> Non
     update = h.emu.press_button(6080, reply["message_id"], data, check=False)
     answer = await h.emu.wait_for_callback_answer(update["callback_query"]["id"])
     assert "只有图书管理员" in answer["text"]
+
+
+async def test_the_demo_librarian_has_the_desk(tmp_path: Path) -> None:
+    """`make demo`: the sample librarian's keyboard, a seeded hold shelf, a scan and a return."""
+    settings = load_settings(
+        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
+    )
+    sandbox, _ = await start_sandbox(settings, port=0)
+    try:
+        emu = sandbox.emulator
+        persona = next(p for p in sandbox.personas if p.role == "librarian")
+        librarian = Person(emu, persona.user_id, persona.name)
+        await librarian.say("/start")
+        assert "📤 借出" in keyboard_texts_of(emu.reply_keyboard(persona.user_id))
+        shelf = await librarian.say("🔖 预约架")
+        assert "预约架：1 本" in shelf["text"], shelf["text"]
+        async with sandbox.app.db.transaction(read_only=True) as session:
+            barcode = await session.scalar(
+                select(Copy.barcode).where(Copy.status == "on_loan").order_by(Copy.barcode)
+            )
+        assert barcode is not None
+        shown = await librarian.say(barcode.lower())
+        assert "已借出：" in shown["text"] and buttons(shown) == ["📥 归还"]
+        await librarian.press(shown, "归还")
+        assert "已还《" in (await librarian.next_message())["text"]
+    finally:
+        await sandbox.stop()
