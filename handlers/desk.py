@@ -300,7 +300,7 @@ async def reader_command(
 ) -> None:
     query = (command.args or "").strip()
     if not query:
-        replies.add(message.answer(tr("desk.usage_reader")))
+        replies.add(message.answer(tr("lib.usage_reader")))
         return
     await show_reader(message, query, session, tr, tz, policy, replies)
 
