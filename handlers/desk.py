@@ -56,6 +56,7 @@ from services.circulation import (
     return_copy,
 )
 from services.circulation.desk import MAX_MATCHES
+from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
@@ -602,8 +603,9 @@ async def refuse_button(query: CallbackQuery, tr: Translator, replies: Replies) 
 
 
 def _one_code(message: Message) -> bool:
+    """One scanner's code (letters and digits, a digit among them); words go to the search."""
     text = _scan(message)
-    return 0 < len(text) <= MAX_SCAN and not text.startswith("/") and len(text.split()) == 1
+    return 0 < len(text) <= MAX_SCAN and may_be_code(clean_code(text))
 
 
 async def on_scan(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.codes import clean_code, loose_match
+from services.codes import clean_code, loose_match, may_be_code
 from services.errors import ServiceError
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record
 
@@ -28,7 +28,7 @@ async def find_reader_by_card(session: AsyncSession, card_no: str) -> Reader | N
     if not code:
         return None
     reader = await session.scalar(select(Reader).where(Reader.card_no == code))
-    if reader is None:
+    if reader is None and may_be_code(code):
         reader = await session.scalar(
             select(Reader).where(loose_match(Reader.card_no, code)).order_by(Reader.id).limit(1)
         )
@@ -48,7 +48,7 @@ async def find_copy_by_barcode(session: AsyncSession, barcode: str) -> Copy | No
     if not code:
         return None
     copy = await session.scalar(select(Copy).where(Copy.barcode == code))
-    if copy is None:
+    if copy is None and may_be_code(code):
         copy = await session.scalar(
             select(Copy).where(loose_match(Copy.barcode, code)).order_by(Copy.id).limit(1)
         )

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from services import circulation as circ
-from services.codes import clean_code
+from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
 from services.import_rows import CatalogueRow, ReaderRow
 from services.notifications.render import render
@@ -58,6 +58,9 @@ def test_clean_code() -> None:
     assert clean_code(" b0012\n") == "B0012"
     assert clean_code("Ｂ００１２\u3000") == "B0012"  # full width from a Chinese IME
     assert clean_code("s-1") == "S-1"
+    # Only code-like text is worth the slow fallback look-up.
+    assert may_be_code("B0012") and may_be_code("2024-001")
+    assert not may_be_code("SANTI") and not may_be_code("王小明") and not may_be_code("")
 
 
 async def test_codes_match_whatever_the_case_width_or_spaces(db: Database) -> None:
