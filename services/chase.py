@@ -236,7 +236,11 @@ async def clearance(
     if grade:
         query = query.where(Reader.grade == grade.strip())
     if card_no:
-        who = await session.scalar(select(Reader).where(Reader.card_no == clean_code(card_no)))
+        who = await session.scalar(
+            select(Reader)
+            .where(Reader.card_no.in_({card_no.strip(), clean_code(card_no)}))
+            .limit(1)
+        )
         if who is None:
             raise ServiceError("reader.not_found", card_no=card_no.strip())
         query = query.where(Reader.id == who.id)

@@ -71,7 +71,10 @@ async def find_list(session: AsyncSession, name_or_id: str) -> ReadingList:
 
 async def _book(session: AsyncSession, book: str, search: SearchEngine | None) -> Record:
     """A barcode names its record; anything else is a search and the best hit is taken."""
-    record_pk = await session.scalar(select(Copy.record_pk).where(Copy.barcode == clean_code(book)))
+    codes = {book.strip(), clean_code(book)}  # as stored, or in any case or width
+    record_pk = await session.scalar(
+        select(Copy.record_pk).where(Copy.barcode.in_(codes)).order_by(Copy.id).limit(1)
+    )
     if record_pk is None and search is not None:
         found = await search_page(session, search, book)
         record_pk = found.hits[0].record_pk if found.hits else None
