@@ -12,6 +12,7 @@ def get_routers() -> list[Router]:
     """Order matters: commands and buttons first, free-text search next, the fallback last."""
     from handlers import (
         corners,
+        desk,
         errors,
         fallback,
         holds,
@@ -30,6 +31,7 @@ def get_routers() -> list[Router]:
         errors,
         start,
         librarian,
+        desk,
         corners,
         stats,
         loans,
@@ -41,4 +43,7 @@ def get_routers() -> list[Router]:
         search,
         fallback,
     )
-    return [module.build_router() for module in modules]
+    routers = [module.build_router() for module in modules]
+    # Bare scans at the desk: after the corners (an open swap draft takes scans first).
+    routers.insert(modules.index(corners) + 1, desk.build_scan_router())
+    return routers

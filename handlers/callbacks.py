@@ -147,3 +147,42 @@ class HistoryCB(CallbackData, prefix="hy"):
 
     page: Page
     fresh: bool = False
+
+
+# --- the circulation desk (handlers/desk.py) ---------------------------------------------------
+
+
+class DeskReturnCB(CallbackData, prefix="dr"):
+    """归还 a copy shown after a scan or in a reader's view."""
+
+    copy_id: RowId
+
+
+class DeskLendCB(CallbackData, prefix="dl"):
+    """借出 a copy on the shelf: asks for the reader next."""
+
+    copy_id: RowId
+
+
+class DeskLendToCB(CallbackData, prefix="dt"):
+    """Lend this copy to this reader (the one it is kept for, or the one picked from a list)."""
+
+    copy_id: RowId
+    reader_id: RowId
+
+
+class DeskReaderCB(CallbackData, prefix="dv"):
+    """Open a reader's view; ``lend``: start lending books to them (scan one after another)."""
+
+    reader_id: RowId
+    lend: bool = False
+
+
+class DeskCancelCB(CallbackData, prefix="dx"):
+    """Leave whatever the desk was waiting for (a reader, books to lend or to take back)."""
+
+
+class HoldShelfCB(CallbackData, prefix="hs"):
+    """A page of 预约架."""
+
+    page: Page

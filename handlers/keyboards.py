@@ -66,7 +66,9 @@ def bot_commands(tr: Translator, *, librarian: bool = False) -> list[BotCommand]
     return commands
 
 
-def main_menu(tr: Translator) -> ReplyKeyboardMarkup:
+def main_menu(tr: Translator, *, librarian: bool = False) -> ReplyKeyboardMarkup:
+    if librarian:
+        return desk_menu(tr)
     return ReplyKeyboardMarkup(
         keyboard=[
             [KeyboardButton(text=tr("menu.loans")), KeyboardButton(text=tr("menu.holds"))],
@@ -312,4 +314,23 @@ def suggest_form_keyboard(tr: Translator) -> InlineKeyboardMarkup:
                 button("suggest_form.drop", SuggestSubmitCB(send=False).pack()),
             ],
         ]
+    )
+
+
+def desk_menu(tr: Translator) -> ReplyKeyboardMarkup:
+    """The librarian's keyboard: the desk first (a scanner types barcodes into the chat)."""
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [
+                KeyboardButton(text=tr("desk.menu_lend")),
+                KeyboardButton(text=tr("desk.menu_return")),
+            ],
+            [
+                KeyboardButton(text=tr("desk.menu_reader")),
+                KeyboardButton(text=tr("desk.menu_shelf")),
+            ],
+            [KeyboardButton(text=tr("menu.help"))],
+        ],
+        resize_keyboard=True,
+        is_persistent=True,
     )

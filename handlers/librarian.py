@@ -1,4 +1,5 @@
-"""Librarian commands: /checkout, /return, /reader. Everyone else is refused."""
+"""Librarian commands: /checkout, /return, /reader (handlers/desk.py has the desk itself).
+Everyone else is refused."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.desk import checked_out_text, reader_command, returned_text
 from handlers.middlewares import writes
-from handlers.render import Translator, esc, fmt_date
+from handlers.render import Translator
 from handlers.replies import Replies
-from services.circulation import checkout, holds_of, loans_of, reader_by_card, return_copy
-from services.policy import LoanPolicy, calendar_days
+from services.circulation import checkout, return_copy
+from services.policy import LoanPolicy
 from services.readers import BoundReader
-from storage.models import HoldStatus
 
 
 def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:
@@ -46,17 +47,7 @@ async def checkout_command(
     done = await checkout(
         session, card_no=args[0], barcode=args[1], policy=policy, actor_reader_id=reader.reader_id
     )
-    text = tr(
-        "lib.checked_out",
-        title=esc(done.title),
-        barcode=esc(done.barcode),
-        name=esc(done.reader_name),
-        card_no=esc(done.card_no),
-        due=fmt_date(done.due_at, tz),
-    )
-    if done.collected_hold:
-        text += tr("lib.collected")
-    replies.add(message.answer(text))
+    replies.add(message.answer(checked_out_text(tr, done, tz)))
 
 
 async def return_command(
@@ -78,74 +69,7 @@ async def return_command(
     done = await return_copy(
         session, barcode=args[0], policy=policy, actor_reader_id=reader.reader_id
     )
-    lines = [
-        tr(
-            "lib.returned",
-            title=esc(done.title),
-            barcode=esc(done.barcode),
-            name=esc(done.reader_name),
-            card_no=esc(done.card_no),
-        )
-    ]
-    late = calendar_days(done.due_at, done.returned_at, tz)
-    if late:
-        lines.append(tr("lib.returned_overdue", days=late))
-    if done.held_for_name:
-        key = "lib.returned_hold_office" if done.deliver_to_office else "lib.returned_hold"
-        lines.append(tr(key, name=esc(done.held_for_name), card_no=esc(done.held_for_card)))
-    replies.add(message.answer("\n".join(lines)))
-
-
-async def reader_command(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    reader: BoundReader | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    replies: Replies,
-) -> None:
-    card_no = (command.args or "").strip()
-    if not card_no or " " in card_no:
-        replies.add(message.answer(tr("lib.usage_reader")))
-        return
-    who = await reader_by_card(session, card_no)
-    loans = await loans_of(session, who.id)
-    holds = await holds_of(session, who.id)
-    lines = [
-        tr(
-            "lib.reader",
-            name=esc(who.name),
-            card_no=esc(who.card_no),
-            role=tr(f"role.{who.role}"),
-            class_name=esc(who.class_name or ""),
-        ),
-        tr("lib.reader_loans", count=len(loans)),
-    ]
-    for loan in loans:
-        overdue = tr("lib.reader_overdue") if loan.overdue else ""
-        lines.append(
-            tr(
-                "lib.reader_loan_line",
-                title=esc(loan.title),
-                barcode=esc(loan.barcode),
-                due=fmt_date(loan.due_at, tz),
-                overdue=overdue,
-            )
-        )
-    if not loans:
-        lines.append(tr("lib.reader_none"))
-    lines.append(tr("lib.reader_holds", count=len(holds)))
-    for hold in holds:
-        state = (
-            tr("lib.reader_hold_ready")
-            if hold.status == HoldStatus.READY
-            else tr("lib.reader_hold_waiting", position=hold.position)
-        )
-        lines.append(tr("lib.reader_hold_line", title=esc(hold.title), state=state))
-    if not holds:
-        lines.append(tr("lib.reader_none"))
-    replies.add(message.answer("\n".join(lines)))
+    replies.add(message.answer(returned_text(tr, done, tz)))
 
 
 def build_router() -> Router:

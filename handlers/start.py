@@ -46,7 +46,7 @@ async def _bind(
     replies.add(
         message.answer(
             tr("bind.ok", name=esc(bound.name), card_no=esc(bound.card_no)),
-            reply_markup=main_menu(tr),
+            reply_markup=main_menu(tr, librarian=bound.is_librarian),
         )
     )
     if bound.is_librarian:
@@ -84,7 +84,7 @@ async def start(
         replies.add(message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr)))
     else:
         text = tr("start.welcome_bound", name=esc(reader.name))
-        replies.add(message.answer(text, reply_markup=main_menu(tr)))
+        replies.add(message.answer(text, reply_markup=main_menu(tr, librarian=reader.is_librarian)))
 
 
 async def help_(
@@ -95,7 +95,8 @@ async def help_(
         text += "\n\n" + tr("corners.help_monitor")
     if reader is not None and reader.is_librarian:
         text += "\n\n" + tr("start.help_librarian") + "\n\n" + tr("corners.help_librarian")
-    replies.add(message.answer(text, reply_markup=main_menu(tr)))
+    librarian = reader is not None and reader.is_librarian
+    replies.add(message.answer(text, reply_markup=main_menu(tr, librarian=librarian)))
 
 
 async def need_code(message: Message, tr: Translator, replies: Replies) -> None:

@@ -230,6 +230,51 @@ async def seed_circulation(db: Database, settings: Settings, personas: list[Pers
             log.warning("sandbox seed %s %s: %s", card_no, barcode, exc.render())
 
 
+async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Persona]) -> None:
+    """The desk's 预约架 has something on it: a one-copy title came back for a waiting student.
+    Neither reader is a persona, so the personas' own loans and holds stay as the tour says."""
+    policy = settings.loan_policy()
+    mine = {p.card_no for p in personas}
+    async with db.transaction(read_only=True) as session:
+        students = [
+            card
+            for card in await session.scalars(
+                select(Reader.card_no)
+                .where(Reader.role == Role.STUDENT.value, Reader.active.is_(True))
+                .order_by(Reader.card_no.desc())
+                .limit(len(mine) + 2)
+            )
+            if card not in mine
+        ][:2]
+        single = (
+            select(Copy.record_pk)
+            .group_by(Copy.record_pk)
+            .having(func.count(Copy.id) == 1)
+            .scalar_subquery()
+        )
+        barcode = await session.scalar(
+            select(Copy.barcode)
+            .where(Copy.status == CopyStatus.ON_SHELF.value, Copy.record_pk.in_(single))
+            .order_by(Copy.barcode.desc())
+            .limit(1)
+        )
+    if len(students) < 2 or barcode is None:
+        return
+    try:
+        async with db.transaction() as session:
+            lent = await circulation.checkout(
+                session, card_no=students[0], barcode=barcode, policy=policy
+            )
+            copy = await circulation.copy_by_barcode(session, barcode)
+            waiting = await circulation.reader_by_card(session, students[1])
+            await circulation.place_hold(
+                session, reader_id=waiting.id, record_pk=copy.record_pk, policy=policy
+            )
+            await circulation.return_copy(session, barcode=lent.barcode, policy=policy)
+    except ServiceError as exc:  # sample data that doesn't fit the plan is not fatal
+        log.warning("sandbox hold shelf %s: %s", barcode, exc.render())
+
+
 # Purchase suggestions the sample students made (titles the sample catalogue lacks).
 SAMPLE_SUGGESTIONS = (
     "哈利·波特与魔法石",
@@ -395,6 +440,7 @@ async def start_sandbox(
     if fresh:
         await seed_history(db, settings)
         await seed_circulation(db, settings, personas)
+        await seed_hold_shelf(db, settings, personas)
         await seed_corner(db, settings, personas)
         await seed_weekly(db, personas)
 

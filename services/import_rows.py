@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import Table
 
 from nlp.isbn import looks_like_isbn, normalize_isbn
+from services.codes import clean_code
 from services.i18n import t
 from services.import_files import role_words
 from storage.models import Copy, Reader, Record
@@ -153,7 +154,7 @@ class CatalogueRow(BaseModel):
     @field_validator("barcodes", mode="before")
     @classmethod
     def _barcodes(cls, value: Any) -> tuple[str, ...] | None:
-        cells = [b.strip() for b in _BARCODE_SPLIT.split(str(value or ""))]
+        cells = [clean_code(b) for b in _BARCODE_SPLIT.split(str(value or ""))]
         barcodes = tuple(b for b in cells if b)
         if not barcodes:
             return None
@@ -201,7 +202,7 @@ class ReaderRow(BaseModel):
     def _card_no(cls, value: str | None) -> str | None:
         if value is None:
             raise _refuse(t("import.missing_card_no"))
-        return _fits("card_no", value)
+        return _fits("card_no", clean_code(value))
 
     @field_validator("name")
     @classmethod

@@ -11,6 +11,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
+from services.codes import clean_code
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from storage.models import (
@@ -75,11 +76,13 @@ async def issue_codes(
     if class_name:
         query = query.where(Reader.class_name == class_name.strip())
     if card_nos:
-        wanted = {c.strip() for c in card_nos}
+        # As stored, or in any case or width (services/codes.py).
+        wanted = {c.strip() for c in card_nos} | {clean_code(c) for c in card_nos}
         query = query.where(Reader.card_no.in_(wanted))
     readers = list(await session.scalars(query.order_by(Reader.card_no)))
     if card_nos:
-        missing = sorted({c.strip() for c in card_nos} - {r.card_no for r in readers})
+        found = {r.card_no for r in readers}
+        missing = sorted(c.strip() for c in card_nos if not {c.strip(), clean_code(c)} & found)
         if missing:
             raise ServiceError("reader.not_found", card_no="、".join(missing))
     if not readers:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.search import SearchEngine
 from services.audit import record_audit
 from services.catalogue import search_page
+from services.codes import clean_code
 from services.errors import ServiceError
 from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue
 from storage.models import (
@@ -70,7 +71,10 @@ async def find_list(session: AsyncSession, name_or_id: str) -> ReadingList:
 
 async def _book(session: AsyncSession, book: str, search: SearchEngine | None) -> Record:
     """A barcode names its record; anything else is a search and the best hit is taken."""
-    record_pk = await session.scalar(select(Copy.record_pk).where(Copy.barcode == book.strip()))
+    codes = {book.strip(), clean_code(book)}  # as stored, or in any case or width
+    record_pk = await session.scalar(
+        select(Copy.record_pk).where(Copy.barcode.in_(codes)).order_by(Copy.id).limit(1)
+    )
     if record_pk is None and search is not None:
         found = await search_page(session, search, book)
         record_pk = found.hits[0].record_pk if found.hits else None

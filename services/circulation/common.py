@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.codes import clean_code, loose_match, may_be_code
 from services.errors import ServiceError
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record
 
@@ -21,15 +22,41 @@ async def lock_record(session: AsyncSession, record_pk: int) -> Record:
     return record
 
 
+async def find_reader_by_card(session: AsyncSession, card_no: str) -> Reader | None:
+    """Whatever the case, width or surrounding spaces (services/codes.py)."""
+    code = clean_code(card_no)
+    if not code:
+        return None
+    reader = await session.scalar(select(Reader).where(Reader.card_no == code))
+    if reader is None and may_be_code(code):
+        reader = await session.scalar(
+            select(Reader).where(loose_match(Reader.card_no, code)).order_by(Reader.id).limit(1)
+        )
+    return reader
+
+
 async def reader_by_card(session: AsyncSession, card_no: str) -> Reader:
-    reader = await session.scalar(select(Reader).where(Reader.card_no == card_no.strip()))
+    reader = await find_reader_by_card(session, card_no)
     if reader is None:
         raise ServiceError("reader.not_found", card_no=card_no.strip())
     return reader
 
 
+async def find_copy_by_barcode(session: AsyncSession, barcode: str) -> Copy | None:
+    """Whatever the case, width or surrounding spaces (services/codes.py)."""
+    code = clean_code(barcode)
+    if not code:
+        return None
+    copy = await session.scalar(select(Copy).where(Copy.barcode == code))
+    if copy is None and may_be_code(code):
+        copy = await session.scalar(
+            select(Copy).where(loose_match(Copy.barcode, code)).order_by(Copy.id).limit(1)
+        )
+    return copy
+
+
 async def copy_by_barcode(session: AsyncSession, barcode: str) -> Copy:
-    copy = await session.scalar(select(Copy).where(Copy.barcode == barcode.strip()))
+    copy = await find_copy_by_barcode(session, barcode)
     if copy is None:
         raise ServiceError("copy.not_found", barcode=barcode.strip())
     return copy

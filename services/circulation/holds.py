@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import actor_for, record_audit
 from services.calendar import next_open_due
 from services.circulation.common import COUNTED, lock_record, queue_position
+from services.circulation.desk import at_loan_limit
 from services.corner_requests import request_bring_back
 from services.errors import ServiceError
 from services.notifications import (
@@ -67,6 +68,8 @@ async def pass_copy_on(
     )
     copy.status = CopyStatus.ON_HOLD_SHELF.value
     await session.flush()
+    # A reader with as many books out as allowed cannot take it home yet: the notice says so.
+    reader = await session.get_one(Reader, hold.reader_id)
     await enqueue(
         session,
         HOLD_READY,
@@ -77,6 +80,8 @@ async def pass_copy_on(
             title=record.title,
             ready_until=hold.ready_until,
             deliver_to_office=hold.deliver_to_office,
+            at_limit=await at_loan_limit(session, reader, policy),
+            max_loans=policy.for_role(reader.role).max_loans,
         ),
         now=now,
     )

@@ -21,6 +21,7 @@ from services.circulation.common import (
     reader_by_card,
     waiting_count,
 )
+from services.circulation.desk import limit_refusal, on_loan_refusal, who
 from services.circulation.holds import pass_copy_on
 from services.errors import ServiceError
 from services.policy import LoanPolicy
@@ -71,17 +72,20 @@ class RenewResult:
 
 
 async def _check_lendable(
-    session: AsyncSession, copy: Copy, record: Record, reader: Reader
+    session: AsyncSession, copy: Copy, record: Record, reader: Reader, tz: ZoneInfo
 ) -> None:
     """Refuse a copy that is out, kept for someone else, in a class corner or otherwise gone."""
     if copy.status == CopyStatus.ON_LOAN.value:
-        raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title)
+        raise await on_loan_refusal(session, copy, record, tz)
     if copy.status == CopyStatus.ON_HOLD_SHELF.value:
         shelf_hold = await session.scalar(
             select(Hold).where(Hold.copy_id == copy.id, Hold.status == HoldStatus.READY.value)
         )
         if shelf_hold is not None and shelf_hold.reader_id != reader.id:
-            raise ServiceError("copy.held_for_other", barcode=copy.barcode, title=record.title)
+            kept_for = await session.get_one(Reader, shelf_hold.reader_id)
+            raise ServiceError(
+                "copy.held_for_other", barcode=copy.barcode, title=record.title, who=who(kept_for)
+            )
     elif copy.status == CopyStatus.IN_CORNER.value:
         raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record.title)
     elif copy.status not in LENDABLE:
@@ -109,12 +113,13 @@ async def checkout(
     await session.refresh(copy, with_for_update=True)
 
     # Every rule is checked before anything is written.
-    await _check_lendable(session, copy, record, reader)
+    tz = ZoneInfo(policy.timezone)
+    await _check_lendable(session, copy, record, reader, tz)
     rules = policy.for_role(reader.role)
     if await overdue_count(session, reader.id, now):
         raise ServiceError("loan.has_overdue", name=reader.name)
     if await open_loan_count(session, reader.id) >= rules.max_loans:
-        raise ServiceError("loan.limit_reached", name=reader.name, limit=rules.max_loans)
+        raise await limit_refusal(session, reader, rules.max_loans, tz)
 
     # The reader's own hold on this title (waiting, or ready with this or another copy) is served.
     own_hold = await session.scalar(
@@ -151,7 +156,9 @@ async def checkout(
     try:
         await session.flush()
     except IntegrityError:
-        raise ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title) from None
+        raise ServiceError(
+            "copy.on_loan", barcode=copy.barcode, title=record.title, to_whom=""
+        ) from None
     record_audit(
         session,
         actor_for(actor_reader_id),

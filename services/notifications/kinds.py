@@ -97,6 +97,9 @@ class HoldReadyPayload(BaseModel):
     title: str
     ready_until: datetime
     deliver_to_office: bool = False
+    # The reader has as many books out as allowed when the copy is set aside: 取书前请先还一本.
+    at_limit: bool = False
+    max_loans: int = 0
 
 
 class HoldPayload(BaseModel):
@@ -156,6 +159,16 @@ def _books(payload: WeeklyPayload | ReadingListPayload) -> list[dict[str, Any]]:
     return [book.model_dump() for book in payload.books]
 
 
+def _hold_ready_variant(p: HoldReadyPayload) -> str | None:
+    if p.at_limit:
+        return (
+            "notify.hold_ready_office_at_limit"
+            if p.deliver_to_office
+            else "notify.hold_ready_at_limit"
+        )
+    return "notify.hold_ready_office" if p.deliver_to_office else None
+
+
 # -- kinds -------------------------------------------------------------------------------------
 
 HOLD_READY = declare(
@@ -168,7 +181,7 @@ HOLD_READY = declare(
             Button("notify.keep_button", Action.KEEP_HOLD, "hold_id"),
             Button("notify.drop_button", Action.DROP_HOLD, "hold_id"),
         ),
-        variant=lambda p: "notify.hold_ready_office" if p.deliver_to_office else None,
+        variant=lambda p: _hold_ready_variant(p),
         label="notify.kind_hold_ready",
     )
 )

@@ -22,6 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.isbn import normalize_isbn
+from services.codes import clean_code
 from services.i18n import t
 from services.import_files import ImportRejected, RowProblem, listed, open_table
 from services.importing import _problems
@@ -65,7 +66,9 @@ def parse_date(text: str) -> datetime | None:
 
 
 async def _lookups(session: AsyncSession) -> _Lookups:
-    readers = {c: pk for pk, c in await session.execute(select(Reader.id, Reader.card_no))}
+    readers = {
+        clean_code(c): pk for pk, c in await session.execute(select(Reader.id, Reader.card_no))
+    }
     record_ids: dict[str, int] = {}
     isbns: dict[str, list[int]] = defaultdict(list)
     titles: dict[str, list[int]] = defaultdict(list)
@@ -75,7 +78,9 @@ async def _lookups(session: AsyncSession) -> _Lookups:
         if isbn:
             isbns[isbn].append(pk)
         titles[title_key(title)].append(pk)
-    barcodes = {b: pk for b, pk in await session.execute(select(Copy.barcode, Copy.record_pk))}
+    barcodes = {
+        clean_code(b): pk for b, pk in await session.execute(select(Copy.barcode, Copy.record_pk))
+    }
     return _Lookups(readers, record_ids, barcodes, isbns, titles)
 
 
@@ -89,7 +94,7 @@ def _match_book(look: _Lookups, values: dict[str, str]) -> tuple[int | None, str
             else (None, t("loans_import.unknown_record", value=values["record_id"]))
         )
     if values["barcode"]:
-        pk = look.barcodes.get(values["barcode"])
+        pk = look.barcodes.get(clean_code(values["barcode"]))
         return (
             (pk, None) if pk else (None, t("loans_import.unknown_barcode", value=values["barcode"]))
         )
@@ -113,7 +118,7 @@ _Row = tuple[int, int, datetime | None, datetime | None]  # reader, record, lent
 def _check_row(look: _Lookups, values: dict[str, str]) -> tuple[_Row | None, list[str]]:
     """One row's reader, record and dates, or every reason it cannot be imported."""
     reasons: list[str] = []
-    reader_id = look.readers.get(values["card_no"])
+    reader_id = look.readers.get(clean_code(values["card_no"]))
     if not values["card_no"]:
         reasons.append(t("import.missing_card_no"))
     elif reader_id is None:

@@ -131,3 +131,19 @@ def test_reindex_rebuilds_the_search_index(env: dict[str, str]) -> None:
     assert code == 0 and f"检索索引已重建：{count} 种图书" in text
     code, text = run(["search", "红楼梦"], env)
     assert code == 0 and "红楼梦" in text
+
+
+def test_desk_codes_in_any_case_or_width_and_who_has_the_book(env: dict[str, str]) -> None:
+    """The terminal shares the desk's rules: ``sx10005`` and full-width ``ｓｘ１０００５`` are
+    SX10005, and a copy that is out says to whom and until when."""
+    assert run(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
+    assert run(["import", "readers", str(READERS_CSV)], env)[0] == 0
+    with READERS_CSV.open(encoding="utf-8") as fh:
+        first, second = [r for r in csv.DictReader(fh) if r["role"] == "student"][:2]
+    code, text = run(["circ", "checkout", f" {first['card_no'].lower()} ", "ｓｘ１０００５"], env)
+    assert code == 0 and "已借出《西游记》（SX10005）" in text, text
+    code, text = run(["circ", "checkout", second["card_no"], "sx10005"], env)
+    assert code == 1 and "已被借出" in text
+    assert f"借给了 {first['name']}（{first['class_name']}，证号 {first['card_no']}），应还" in text
+    code, text = run(["circ", "return", "Sx10005\u3000"], env)
+    assert code == 0 and "已还《西游记》" in text, text

@@ -1,0 +1,309 @@
+"""Read models and refusals for the circulation desk: what a scanned copy is doing, who a typed
+card number, name or name + class is, the hold shelf, and refusals that say who has the book or
+what a reader at their limit has out."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.circulation.common import find_copy_by_barcode, find_reader_by_card, open_loan_count
+from services.circulation.views import HoldView, holds_of
+from services.errors import ServiceError
+from services.i18n import t
+from services.policy import LoanPolicy
+from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record, utcnow
+
+MAX_MATCHES = 10
+SHELF_PAGE = 10
+# Input vocabulary: a token with one of these (or a digit) names a class: 初二(3)班, 八年级3班.
+CLASS_MARKS = "班级年"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    reader_id: int
+    card_no: str
+    name: str
+    class_name: str | None
+    role: str
+    active: bool
+
+    @classmethod
+    def of(cls, reader: Reader) -> Person:
+        return cls(
+            reader.id, reader.card_no, reader.name, reader.class_name, reader.role, reader.active
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CopyState:
+    copy_id: int
+    barcode: str
+    record_pk: int
+    title: str
+    call_number: str | None
+    status: CopyStatus
+    borrower: Person | None = None  # on loan
+    due_at: datetime | None = None
+    overdue: bool = False
+    held_for: Person | None = None  # on the hold shelf
+    ready_until: datetime | None = None
+    # The reader it is kept for has as many books out as allowed: they return one first.
+    held_for_at_limit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfItem:
+    hold_id: int
+    copy_id: int
+    barcode: str
+    title: str
+    reader: Person
+    ready_until: datetime
+    deliver_to_office: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfPage:
+    items: list[ShelfItem]
+    total: int
+    page: int
+    pages: int
+
+
+async def at_loan_limit(session: AsyncSession, reader: Reader, policy: LoanPolicy) -> bool:
+    return await open_loan_count(session, reader.id) >= policy.for_role(reader.role).max_loans
+
+
+async def copy_state(
+    session: AsyncSession,
+    policy: LoanPolicy,
+    *,
+    barcode: str | None = None,
+    copy_id: int | None = None,
+    now: datetime | None = None,
+) -> CopyState | None:
+    """A copy by its barcode (any case or width) or id; None when there is no such copy."""
+    now = now or utcnow()
+    if copy_id is not None:
+        copy = await session.get(Copy, copy_id)
+    else:
+        copy = await find_copy_by_barcode(session, barcode or "")
+    if copy is None:
+        return None
+    record = await session.get_one(Record, copy.record_pk)
+    state = CopyState(
+        copy.id, copy.barcode, record.id, record.title, record.call_number, CopyStatus(copy.status)
+    )
+    if copy.status == CopyStatus.ON_LOAN.value:
+        row = (
+            await session.execute(
+                select(Loan, Reader)
+                .join(Reader, Reader.id == Loan.reader_id)
+                .where(Loan.copy_id == copy.id, Loan.returned_at.is_(None))
+            )
+        ).first()
+        if row is not None:
+            loan, borrower = row
+            return _replace(
+                state, borrower=Person.of(borrower), due_at=loan.due_at, overdue=loan.due_at < now
+            )
+    if copy.status == CopyStatus.ON_HOLD_SHELF.value:
+        kept = (
+            await session.execute(
+                select(Hold, Reader)
+                .join(Reader, Reader.id == Hold.reader_id)
+                .where(Hold.copy_id == copy.id, Hold.status == HoldStatus.READY.value)
+            )
+        ).first()
+        if kept is not None:
+            hold, reader = kept
+            return _replace(
+                state,
+                held_for=Person.of(reader),
+                ready_until=hold.ready_until,
+                held_for_at_limit=await at_loan_limit(session, reader, policy),
+            )
+    return state
+
+
+def _replace(state: CopyState, **changes: object) -> CopyState:
+    return replace(state, **changes)  # type: ignore[arg-type]
+
+
+def class_key(text: str) -> str:
+    """初二(3)班, 初二（3）班, 初二 3 班 and 初二3班 are one class."""
+    return re.sub(r"[\s()]", "", unicodedata.normalize("NFKC", text)).upper()
+
+
+def _looks_like_class(token: str) -> bool:
+    return any(ch.isdigit() or ch in CLASS_MARKS for ch in unicodedata.normalize("NFKC", token))
+
+
+async def find_readers(session: AsyncSession, query: str) -> list[Person]:
+    """By card number, name, or name and class in either order (``王小明 初二(3)班``); at most
+    MAX_MATCHES + 1, so the caller can tell "more than MAX_MATCHES"."""
+    text = unicodedata.normalize("NFKC", query).strip()
+    if not text:
+        return []
+    card = await find_reader_by_card(session, text)
+    if card is not None:
+        return [Person.of(card)]
+    tokens = text.split()
+    if len(tokens) == 1:
+        exact = await _by_name(session, text, like=False)
+        return exact or await _by_name(session, text, like=True)
+    classes = [tok for tok in tokens if _looks_like_class(tok)]
+    names = [tok for tok in tokens if tok not in classes]
+    if len(names) != 1 or not classes:
+        return []
+    wanted = class_key("".join(classes))
+    found = await _by_name(session, names[0], like=False)
+    if not found:
+        found = await _by_name(session, names[0], like=True)
+    return [p for p in found if p.class_name and class_key(p.class_name) == wanted]
+
+
+async def _by_name(session: AsyncSession, name: str, *, like: bool) -> list[Person]:
+    condition = Reader.name.contains(name, autoescape=True) if like else Reader.name == name
+    rows = await session.scalars(
+        select(Reader)
+        .where(condition)
+        .order_by(Reader.active.desc(), Reader.class_name, Reader.card_no)
+        .limit(MAX_MATCHES * 5 if not like else MAX_MATCHES + 1)
+    )
+    return [Person.of(r) for r in rows]
+
+
+async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:
+    """Copies kept for readers, the one whose time runs out first on top."""
+    total = int(
+        await session.scalar(
+            select(func.count(Hold.id)).where(Hold.status == HoldStatus.READY.value)
+        )
+        or 0
+    )
+    pages = max(1, -(-total // SHELF_PAGE))
+    page = min(max(page, 0), pages - 1)
+    rows = await session.execute(
+        select(Hold, Copy.barcode, Record.title, Reader)
+        .join(Copy, Copy.id == Hold.copy_id)
+        .join(Record, Record.id == Hold.record_pk)
+        .join(Reader, Reader.id == Hold.reader_id)
+        .where(Hold.status == HoldStatus.READY.value)
+        .order_by(Hold.ready_until, Hold.id)
+        .offset(page * SHELF_PAGE)
+        .limit(SHELF_PAGE)
+    )
+    items = [
+        ShelfItem(
+            hold.id,
+            hold.copy_id or 0,
+            barcode,
+            title,
+            Person.of(reader),
+            hold.ready_until or hold.placed_at,
+            hold.deliver_to_office,
+        )
+        for hold, barcode, title, reader in rows
+    ]
+    return ShelfPage(items, total, page, pages)
+
+
+def who(person: Person | Reader) -> str:
+    """名字（班级，证号 X）: enough for the librarian to find the reader."""
+    if person.class_name:
+        return t("desk.who", name=person.name, class_name=person.class_name, card_no=person.card_no)
+    return t("desk.who_no_class", name=person.name, card_no=person.card_no)
+
+
+def _day(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d")
+
+
+async def on_loan_refusal(
+    session: AsyncSession, copy: Copy, record: Record, tz: ZoneInfo
+) -> ServiceError:
+    """已借出, with to whom and until when."""
+    row = (
+        await session.execute(
+            select(Loan.due_at, Reader)
+            .join(Reader, Reader.id == Loan.reader_id)
+            .where(Loan.copy_id == copy.id, Loan.returned_at.is_(None))
+        )
+    ).first()
+    to_whom = ""
+    if row is not None:
+        due_at, borrower = row
+        to_whom = t("desk.to_whom", who=who(borrower), due=_day(due_at, tz))
+    return ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title, to_whom=to_whom)
+
+
+async def limit_refusal(
+    session: AsyncSession, reader: Reader, limit: int, tz: ZoneInfo
+) -> ServiceError:
+    """At the loan limit: what they have out, and that one must come back first."""
+    rows = await session.execute(
+        select(Record.title, Loan.due_at)
+        .join(Copy, Copy.id == Loan.copy_id)
+        .join(Record, Record.id == Copy.record_pk)
+        .where(Loan.reader_id == reader.id, Loan.returned_at.is_(None))
+        .order_by(Loan.due_at, Loan.id)
+    )
+    books = t("desk.list_separator").join(
+        t("desk.limit_book", title=title, due=_day(due_at, tz)) for title, due_at in rows
+    )
+    books = t("desk.limit_books", books=books) if books else ""
+    return ServiceError("loan.limit_reached", name=reader.name, limit=limit, books=books)
+
+
+@dataclass(frozen=True, slots=True)
+class DeskLoan:
+    copy_id: int
+    barcode: str
+    title: str
+    due_at: datetime
+    overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderDesk:
+    person: Person
+    loans: list[DeskLoan]
+    holds: list[HoldView]
+    max_loans: int
+
+    @property
+    def at_limit(self) -> bool:
+        return len(self.loans) >= self.max_loans
+
+
+async def reader_desk(
+    session: AsyncSession, reader_id: int, policy: LoanPolicy, now: datetime | None = None
+) -> ReaderDesk:
+    """What the desk needs about one reader: loans (copy ids for 归还), holds, the limit."""
+    now = now or utcnow()
+    reader = await session.get(Reader, reader_id)
+    if reader is None:
+        raise ServiceError("desk.reader_gone")
+    rows = await session.execute(
+        select(Copy.id, Copy.barcode, Record.title, Loan.due_at)
+        .join(Copy, Copy.id == Loan.copy_id)
+        .join(Record, Record.id == Copy.record_pk)
+        .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
+        .order_by(Loan.due_at, Loan.id)
+    )
+    loans = [DeskLoan(cid, bc, title, due, due < now) for cid, bc, title, due in rows]
+    return ReaderDesk(
+        Person.of(reader),
+        loans,
+        await holds_of(session, reader_id),
+        policy.for_role(reader.role).max_loans,
+    )
