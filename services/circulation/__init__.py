@@ -24,7 +24,6 @@ from services.circulation.common import (
 from services.circulation.desk import (
     CopyState,
     DeskLoan,
-    Person,
     ReaderDesk,
     ShelfItem,
     ShelfPage,
@@ -50,6 +49,7 @@ from services.circulation.lending import (
     renewal_refusal,
     return_copy,
 )
+from services.circulation.refusals import Person
 from services.circulation.views import (
     HistoryPage,
     HoldView,

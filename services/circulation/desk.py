@@ -8,15 +8,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.circulation.common import find_copy_by_barcode, find_reader_by_card, open_loan_count
+from services.circulation.common import find_copy_by_barcode, find_reader_by_card
+from services.circulation.refusals import Person, at_loan_limit
 from services.circulation.views import HoldView, holds_of
 from services.errors import ServiceError
-from services.i18n import t
 from services.policy import LoanPolicy
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record, utcnow
 
@@ -24,22 +23,6 @@ MAX_MATCHES = 10
 SHELF_PAGE = 10
 # Input vocabulary: a token with one of these (or a digit) names a class: 初二(3)班, 八年级3班.
 CLASS_MARKS = "班级年"
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    reader_id: int
-    card_no: str
-    name: str
-    class_name: str | None
-    role: str
-    active: bool
-
-    @classmethod
-    def of(cls, reader: Reader) -> Person:
-        return cls(
-            reader.id, reader.card_no, reader.name, reader.class_name, reader.role, reader.active
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +59,6 @@ class ShelfPage:
     total: int
     page: int
     pages: int
-
-
-async def at_loan_limit(session: AsyncSession, reader: Reader, policy: LoanPolicy) -> bool:
-    return await open_loan_count(session, reader.id) >= policy.for_role(reader.role).max_loans
 
 
 async def copy_state(
@@ -215,53 +194,6 @@ async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:
         for hold, barcode, title, reader in rows
     ]
     return ShelfPage(items, total, page, pages)
-
-
-def who(person: Person | Reader) -> str:
-    """名字（班级，证号 X）: enough for the librarian to find the reader."""
-    if person.class_name:
-        return t("desk.who", name=person.name, class_name=person.class_name, card_no=person.card_no)
-    return t("desk.who_no_class", name=person.name, card_no=person.card_no)
-
-
-def _day(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d")
-
-
-async def on_loan_refusal(
-    session: AsyncSession, copy: Copy, record: Record, tz: ZoneInfo
-) -> ServiceError:
-    """已借出, with to whom and until when."""
-    row = (
-        await session.execute(
-            select(Loan.due_at, Reader)
-            .join(Reader, Reader.id == Loan.reader_id)
-            .where(Loan.copy_id == copy.id, Loan.returned_at.is_(None))
-        )
-    ).first()
-    to_whom = ""
-    if row is not None:
-        due_at, borrower = row
-        to_whom = t("desk.to_whom", who=who(borrower), due=_day(due_at, tz))
-    return ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title, to_whom=to_whom)
-
-
-async def limit_refusal(
-    session: AsyncSession, reader: Reader, limit: int, tz: ZoneInfo
-) -> ServiceError:
-    """At the loan limit: what they have out, and that one must come back first."""
-    rows = await session.execute(
-        select(Record.title, Loan.due_at)
-        .join(Copy, Copy.id == Loan.copy_id)
-        .join(Record, Record.id == Copy.record_pk)
-        .where(Loan.reader_id == reader.id, Loan.returned_at.is_(None))
-        .order_by(Loan.due_at, Loan.id)
-    )
-    books = t("desk.list_separator").join(
-        t("desk.limit_book", title=title, due=_day(due_at, tz)) for title, due_at in rows
-    )
-    books = t("desk.limit_books", books=books) if books else ""
-    return ServiceError("loan.limit_reached", name=reader.name, limit=limit, books=books)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from services.circulation.common import (
     reader_by_card,
     waiting_count,
 )
-from services.circulation.desk import limit_refusal, on_loan_refusal, who
 from services.circulation.holds import pass_copy_on
+from services.circulation.refusals import limit_refusal, on_loan_refusal, who
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from storage.models import (
