@@ -169,3 +169,30 @@ def test_db_revision_autogenerate_writes_the_next_numbered_migration(
             await db.dispose()
 
     assert asyncio.run(diff()) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_codes_stored_before_cleaning_are_cleaned(empty_db: Database) -> None:
+    """0007: ``b0012 ``, full-width ``Ｓ１`` become ``B0012``, ``S1``; a clean form another row
+    already has is left alone rather than merged or lost."""
+    from sqlalchemy import select
+
+    from storage.models import Copy, Reader
+    from tests.factories import make_world
+
+    db = empty_db
+    try:
+        await upgrade(db.engine, "0006")
+        await make_world(
+            db,
+            records={"r1": ("追风筝的人", ["b0012 ", "B7", "b7", "C1"])},
+            readers={"Ｓ１": ("张三", "student"), " t9": ("李老师", "teacher")},
+        )
+        await upgrade(db.engine)
+        async with db.transaction(read_only=True) as s:
+            barcodes = set(await s.scalars(select(Copy.barcode)))
+            cards = set(await s.scalars(select(Reader.card_no)))
+        assert barcodes == {"B0012", "B7", "b7", "C1"}
+        assert cards == {"S1", "T9"}
+    finally:
+        await db.dispose()
