@@ -363,6 +363,9 @@ def _near_lookups(q: str) -> list[_Lookup]:
     out = [_Lookup(KeyKind.DELETION, q, 0.0, None, "near")]
     if len(q) >= 4:
         shorter = tuple(sorted(deletions(q)))
+        # Always as many values (repeats change nothing): one statement text for every query
+        # length, so PostgreSQL's prepared statements are reused.
+        shorter += shorter[-1:] * (NEAR_LENGTHS.stop - 1 - len(shorter))
         out.append(_Lookup(KeyKind.DELETION, "", 0.0, None, "near", shorter))
         out.append(_Lookup(KeyKind.TITLE, "", 0.0, None, "near", shorter))
     return out
