@@ -8,13 +8,15 @@ owns one Indexer (nlp.search.SearchEngine.indexer); the importer gets it injecte
 Besides titles, names, series and publishers, a record is indexed by its subjects (tags and CLC
 class names, nlp.subjects), its summary (weighted low), the pinyin of its authors'
 names (full, initials, surname and given name), a folded pinyin of its title (nlp.pinyin.
-fuzzy_pinyin) and the sorted characters of its title (two swapped characters still match).
+fuzzy_pinyin), the sorted characters of its title (two swapped characters still match) and
+the title with each one character left out (``KeyKind.DELETION``: a title typed with a character
+missing, added, swapped or wrong is one equality lookup away, whatever its other characters).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -42,6 +44,7 @@ __all__ = [
     "Indexer",
     "KeyKind",
     "anagram",
+    "deletions",
     "subject_key",
     "terms_of",
 ]
@@ -124,6 +127,7 @@ class KeyKind:
     ANAGRAM = "x"  # the title's characters, sorted
     AUTHOR_PINYIN = "q"  # a Chinese author name's full pinyin
     AUTHOR_INITIALS = "j"  # ... and its initials
+    DELETION = "d"  # the compact title with one character left out (DELETION_LENGTHS long)
 
 
 def subject_key(subject: str, rank: int) -> str:
@@ -134,6 +138,17 @@ def subject_key(subject: str, rank: int) -> str:
 
 def anagram(compact_title: str) -> str:
     return "".join(sorted(compact_title))
+
+
+# Titles this long (compact) get deletion keys: shorter ones would collide with every other
+# short title, and longer ones are found by their many rare bigrams anyway. About 9 keys a title.
+DELETION_LENGTHS = range(4, 21)
+
+
+def deletions(compact: str) -> set[str]:
+    """The string with each one of its characters left out (a symmetric-deletion neighbourhood:
+    two strings one edit apart share one of these, or one is among the other's)."""
+    return {compact[:i] + compact[i + 1 :] for i in range(len(compact))}
 
 
 def _name_split(name: str) -> tuple[str, str] | None:
@@ -349,14 +364,7 @@ class Indexer:
         add(doc.summary, Field.SUMMARY)
         return terms
 
-    def document_keys(self, doc: _Prepared) -> set[tuple[str, str]]:
-        """(kind, key) pairs for one record."""
-        keys: set[tuple[str, str]] = set()
-
-        def add(kind: str, key: str) -> None:
-            if key:
-                keys.add((kind, key[:KEY_LENGTH]))
-
+    def _title_keys(self, doc: _Prepared, add: Callable[[str, str], None]) -> None:
         title = doc.title.replace(" ", "")
         add(KeyKind.TITLE, title)
         add(KeyKind.TITLE, doc.title_subtitle.replace(" ", ""))
@@ -368,6 +376,19 @@ class Indexer:
             add(KeyKind.INITIALS, key)
         if len(title) >= 3 and has_han(title):
             add(KeyKind.ANAGRAM, anagram(title))
+        if len(title) in DELETION_LENGTHS:
+            for key in deletions(title):
+                add(KeyKind.DELETION, key)
+
+    def document_keys(self, doc: _Prepared) -> set[tuple[str, str]]:
+        """(kind, key) pairs for one record."""
+        keys: set[tuple[str, str]] = set()
+
+        def add(kind: str, key: str) -> None:
+            if key:
+                keys.add((kind, key[:KEY_LENGTH]))
+
+        self._title_keys(doc, add)
         for name in doc.authors:
             add(KeyKind.AUTHOR, name.replace(" ", ""))
             spoken = self._name_pinyin(name)

@@ -21,6 +21,11 @@ Before all that the query loses the wrappers students put around what they want 
 (盗墓笔记第三册, 亚人3, 失乐园下册) is split off to pick that volume of the series first.
 Subjects (tags, CLC class names) are keys read central-first; the folded pinyin of the query
 (z/zh, n/l, an/ang, ...) and the sorted characters of a Chinese query (two swapped) are keys too.
+A title one edit away (a character missing, added, swapped or wrong) is found by equality on
+the titles' deletion keys (the title less one character) against the query and its own
+deletions, however common its characters are, and every candidate's title is compared with
+the query (``one_edit``). When an intersection of common terms stops at MAX_CANDIDATES it is
+a sample by record number, so the records of the query's rare terms are kept before it.
 An ISBN with a wrong check digit, and a text that matches nothing, come back with
 ``suggestions`` (the catalogue's ISBNs one digit away; the closest titles).
 
@@ -30,9 +35,10 @@ and the indexer, and runs its statements through SQLAlchemy with expanding bind 
 
 Candidates (a few hundred at most) are scored in Python by tier: exact title (100) > full
 pinyin (95) > series (90) > author (88) > original title (86) > title prefix (80) > homophone
-(78) > original-title or pinyin prefix (76) > initials (74) > title contains the query (70) >
-series prefix (60) > all terms matched (50-61, by field weights and whether each part of the
-query matched within one field) > partial matches (20-45). Ties go to the more borrowed record
+(78) > original-title or pinyin prefix (76) > initials (74) > one edit away (71-73) > title
+contains the query (70) > one character wrong (66) > series prefix (60) > all terms matched
+(50-61, by field weights and whether each part of the query matched within one field) >
+partial matches (20-45). Ties go to the more borrowed record
 (``Record.loan_count``), then to the lower record pk, so the order is total and paging stable.
 """
 
@@ -50,7 +56,7 @@ from typing import Any, cast
 from sqlalchemy import Table, TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nlp.index import FIELD_WEIGHTS, Indexer, KeyKind, anagram
+from nlp.index import DELETION_LENGTHS, FIELD_WEIGHTS, Indexer, KeyKind, anagram, deletions
 from nlp.isbn import one_digit_away
 from nlp.normalize import (
     normalize,
@@ -86,6 +92,8 @@ CLASS_FETCH = 2000  # records read for a CLC class listing before ranking
 DF_CAP = 500  # posting lists are counted up to this length
 RARE_DF = 150  # terms with at most this many postings are fetched whole; others probed
 RARE_BUDGET = 600  # ... fewer per term when the query has many terms (rare_limit)
+NEAR_FETCH = 60  # rows read per near-miss key lookup (one edit away from the query)
+NEAR_LENGTHS = range(DELETION_LENGTHS.start - 1, DELETION_LENGTHS.stop + 1)  # query lengths
 PROBE_TERMS = 6  # common terms probed among the candidates, the rarest first; the rest ignored
 MAX_UNITS = 12  # terms looked up per query
 MAX_CANDIDATES = 80  # records scored per query (besides key hits)
@@ -298,6 +306,8 @@ class _Lookup:
     exact_tier: float
     prefix_tier: float | None  # None: exact only
     role: str = ""  # "subject": tier by the subject's rank; "volume": the query's volume first
+    # "near": one edit away, scored by _near_tier. With ``values``, the key is any of them.
+    values: tuple[str, ...] = ()
 
 
 # A query naming a subject lists the books whose main subject it is first (above an exact title
@@ -341,6 +351,26 @@ def _pinyin_lookups(q: str, pinyin: Pinyin) -> list[_Lookup]:
     return out
 
 
+def _near_lookups(q: str) -> list[_Lookup]:
+    """A title one edit away from the query (a character missing, added, swapped or wrong):
+    the titles' deletion keys equal to the query or to one of its deletions, and the titles
+    equal to one of its deletions. Equality lookups: they do not care how common the other
+    characters are."""
+    if not (NEAR_LENGTHS.start <= len(q) < NEAR_LENGTHS.stop) or q.isdigit():
+        return []
+    if q.isascii() and len(q) < 5:
+        return []  # short Latin: initials and words, not misspelt titles
+    out = [_Lookup(KeyKind.DELETION, q, 0.0, None, "near")]
+    if len(q) >= 4:
+        shorter = tuple(sorted(deletions(q)))
+        # Always as many values (repeats change nothing): one statement text for every query
+        # length, so PostgreSQL's prepared statements are reused.
+        shorter += shorter[-1:] * (NEAR_LENGTHS.stop - 1 - len(shorter))
+        out.append(_Lookup(KeyKind.DELETION, "", 0.0, None, "near", shorter))
+        out.append(_Lookup(KeyKind.TITLE, "", 0.0, None, "near", shorter))
+    return out
+
+
 def _lookups(q: str, pinyin: Pinyin, volume: tuple[str, int] | None) -> list[_Lookup]:
     """Key lookups for a compact query, with the score tier of an exact and a prefix match."""
     q = q[:KEY_LENGTH]
@@ -353,6 +383,7 @@ def _lookups(q: str, pinyin: Pinyin, volume: tuple[str, int] | None) -> list[_Lo
         _Lookup(KeyKind.AUTHOR, q, 88.0, None),
     ]
     out += _pinyin_lookups(q, pinyin)
+    out += _near_lookups(q)
     if len(q) >= 2 and not q.isdigit():
         out += _subject_lookups(q)
     if volume is not None:
@@ -391,6 +422,12 @@ class _Reader:
         return result.all()
 
 
+def _mode(lookup: _Lookup) -> str:
+    if lookup.values:
+        return "in"
+    return "eq" if lookup.prefix_tier is None else "range"
+
+
 def rare_limit(terms: int) -> int:
     """Postings per term fetched whole: fewer for long queries, so rows stay within a budget."""
     return max(30, min(RARE_DF, RARE_BUDGET // max(terms, 1)))
@@ -412,19 +449,21 @@ async def _first_pass(
     frequency counts at most DF_CAP index entries. A term's postings come back only when it has
     at most RARE_DF of them (the count is a constant subquery, evaluated once).
     """
-    shape = ("first", tuple(lookup.prefix_tier is None for lookup in lookups), len(terms))
+    modes = tuple(_mode(lookup) for lookup in lookups)
+    shape = ("first", modes, len(terms))
     rare = rare_limit(len(terms))
 
     def build() -> str:
         parts = []
-        for n, lookup in enumerate(lookups):
-            where = (
-                f"key = :v{n}" if lookup.prefix_tier is None else f"key >= :v{n} AND key < :w{n}"
-            )
+        for n, mode in enumerate(modes):
+            where, fetch = {
+                "in": (f"key IN :v{n}", NEAR_FETCH),
+                "eq": (f"key = :v{n}", KEY_FETCH),
+                "range": (f"key >= :v{n} AND key < :w{n}", PREFIX_FETCH),
+            }[mode]
             parts.append(
                 f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "  # noqa: S608 - generated placeholders and constants; values are bound
-                f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk "
-                f"LIMIT {KEY_FETCH if lookup.prefix_tier is None else PREFIX_FETCH}) AS l{n}"
+                f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk LIMIT {fetch}) AS l{n}"
             )
         for n in range(len(terms)):
             parts.append(
@@ -441,13 +480,14 @@ async def _first_pass(
     params: dict[str, Any] = {}
     for n, lookup in enumerate(lookups):
         params[f"k{n}"] = lookup.kind
-        params[f"v{n}"] = lookup.value
-        if lookup.prefix_tier is not None:
+        params[f"v{n}"] = list(lookup.values) if lookup.values else lookup.value
+        if modes[n] == "range":
             params[f"w{n}"] = _successor(lookup.value)
     for n, term in enumerate(terms):
         params[f"t{n}"] = term
     found = _FirstPass([], {}, {})
-    for n, key, value, bits in await reader.fetch(shape, build, params):
+    expanding = [f"v{n}" for n, mode in enumerate(modes) if mode == "in"]
+    for n, key, value, bits in await reader.fetch(shape, build, params, *expanding):
         if n >= 0:
             found.key_hits.append((n, key, value))
         elif n > -1001:
@@ -619,6 +659,7 @@ async def _term_candidates(
         weights = {t: w for t, w in weights.items() if t not in ignored}
     matches = {pk: dict(m) for pk, m in first.postings.items()}
     intersected: set[int] = set()
+    whole = True  # the intersection is every record with those terms, not a sample of them
     every_required_common = bool(common) and all(u.term in common for u in required)
     if every_required_common or (len(matches) > MAX_CANDIDATES and len(required) > 1):
         # Intersect the required terms in SQL, the rarest first: when they are all common, or
@@ -628,6 +669,8 @@ async def _term_candidates(
         pks = await _records_with_all(reader, terms)
         if not pks and every_required_common:
             pks = await _records_with_all(reader, terms[:1])  # partial matches, then
+            whole = False
+        whole = whole and len(pks) < MAX_CANDIDATES
         for pk in pks:
             matches.setdefault(pk, {})
         intersected.update(pks)
@@ -637,7 +680,12 @@ async def _term_candidates(
             pk: sum(weights[t] * _FIELD_WEIGHT[bits & FIELD_MASK] for t, bits in m.items())
             for pk, m in matches.items()
         }
-        ranked = sorted(matches, key=lambda pk: (pk not in intersected, -weight_of[pk], pk))
+        # Records with every required term first, unless they are only the first ones of a
+        # longer list (by record number, i.e. at random): then a rare term's records, which
+        # are specific to the query (a title with a character wrong or missing), go first.
+        ranked = sorted(
+            matches, key=lambda pk: (whole and pk not in intersected, -weight_of[pk], pk)
+        )
         matches = {pk: matches[pk] for pk in ranked[:MAX_CANDIDATES]}
     chunks: dict[int, list[str]] = {}
     for u in live:
@@ -699,6 +747,8 @@ def _score_key_hits(
             continue
         lookup = lookups[n]
         title = info[pk][0]
+        if lookup.role == "near":
+            continue  # every candidate's title is compared with the query (_near_tier)
         if lookup.role == "subject":
             rank = int(key.rpartition("#")[2] or 0) if key.startswith(lookup.value) else 9
             found.offer(pk, max(SUBJECT_FLOOR, lookup.exact_tier - SUBJECT_STEP * rank))
@@ -716,6 +766,39 @@ def _score_key_hits(
             found.offer(pk, lookup.exact_tier + bonus)
         elif lookup.prefix_tier is not None:
             found.offer(pk, lookup.prefix_tier + _ratio_bonus(len(lookup.value), len(key), 5.0))
+
+
+# A title one edit away from the query: above "every term matched" (50-61), below "the title
+# contains the query" (70) when only a character is wrong (the query may be a real phrase
+# that a title merely resembles), above it otherwise; less for short queries, where one
+# character is a large part of the title.
+NEAR_TIERS = {"swapped": 73.0, "missing": 72.0, "added": 71.0, "wrong": 66.0}
+NEAR_SHORT = 6.0  # off the tier for a query of NEAR_LENGTHS.start characters
+
+
+def one_edit(q: str, title: str) -> str | None:
+    """How ``title`` differs from ``q`` by one edit: "missing" (the query lacks one of its
+    characters), "added", "swapped" (two neighbours) or "wrong"; None otherwise."""
+    short, long_ = sorted((q, title), key=len)
+    if len(long_) - len(short) > 1 or q == title:
+        return None
+    at = next((i for i, (a, b) in enumerate(zip(short, long_, strict=False)) if a != b), len(short))
+    if len(long_) > len(short):
+        if short[at:] != long_[at + 1 :]:
+            return None
+        return "missing" if long_ is title else "added"
+    if q[at + 1 :] == title[at + 1 :]:
+        return "wrong"
+    if q[at + 2 :] == title[at + 2 :] and q[at] == title[at + 1] and q[at + 1] == title[at]:
+        return "swapped"
+    return None
+
+
+def _near_tier(q: str, title: str) -> float:
+    edit = one_edit(q, title)
+    if edit is None:
+        return 0.0
+    return NEAR_TIERS[edit] - (NEAR_SHORT if len(q) <= NEAR_LENGTHS.start else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -763,7 +846,9 @@ async def _text_search(
     q, lookups = query.q, query.lookups
     units = query_units(query.normalised, segmenter)
     first = await _first_pass(reader, lookups, [u.term for u in units])
-    exact = sum(1 for n, key, _ in first.key_hits if key == lookups[n].value)
+    exact = sum(
+        1 for n, key, _ in first.key_hits if key == lookups[n].value and lookups[n].role != "near"
+    )
     terms = None
     if units and exact < ENOUGH_EXACT:
         terms = await _term_candidates(reader, units, first)
@@ -787,6 +872,8 @@ async def _text_search(
     for pk, (title, _) in info.items():
         if len(q) >= 2 and q in title:
             found.offer(pk, 70.0 + _ratio_bonus(len(q), len(title), 5.0))
+        elif len(q) >= NEAR_LENGTHS.start:
+            found.offer(pk, _near_tier(q, title))
     if terms is not None:
         _score_terms(found, terms, info, q)
     loans = {pk: loans for pk, (_, loans) in info.items()}

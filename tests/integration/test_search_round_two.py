@@ -161,3 +161,50 @@ async def test_nothing_found_offers_the_closest_titles(shelf: Library) -> None:
     found = await find(shelf, "三体")
     assert found.hits and found.suggestions == []  # only when nothing matched
     assert (await find(shelf, "完全无关的东西")).suggestions == []
+
+
+# Near misses among common characters: every term of the queries below is in hundreds of
+# other titles (more than search fetches whole), and the titles come last in record order,
+# so neither a rare term nor the first records of an intersection lead to them.
+FILLERS = 160  # above nlp.search.RARE_DF postings per term
+COMMON_SHELF = [
+    *(Book(f"f:{n}", f"现代世界文学丛书第{n}卷", publisher="文学出版社") for n in range(FILLERS)),
+    *(Book(f"g:{n}", f"中国的历史故事{n}", publisher="少儿出版社") for n in range(FILLERS)),
+    Book("w:1", "现代世界之谜", "王明", "科学出版社"),
+    Book("w:2", "乡土中国的变迁", "费孝通", "北京大学出版社"),
+]
+
+
+@pytest.fixture
+async def common_shelf(db: Database, search_engine: SearchEngine) -> Library:
+    lib = Library(db, search_engine)
+    await load_catalogue(lib, COMMON_SHELF)
+    return lib
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("现代世界谜", "w:1"),  # 之 missing; 现代 and 世界 are in every filler
+        ("现代世之谜", "w:1"),  # 界 missing
+        ("现代世界的之谜", "w:1"),  # 的 added
+        ("现世代界之谜", "w:1"),  # two swapped
+        ("现代世界知谜", "w:1"),  # one wrong
+        ("乡土中国变迁", "w:2"),  # 的 missing; 中国 and 国的 are in every filler
+    ],
+)
+async def test_near_misses_among_common_characters(
+    common_shelf: Library, query: str, first: str
+) -> None:
+    assert ids(await find(common_shelf, query))[0] == first, query
+
+
+async def test_two_wrong_characters_keep_the_rare_part_of_the_title(common_shelf: Library) -> None:
+    # 土中 is the only rare term left: its record must survive the pruning of candidates,
+    # however many records share the common terms around it.
+    assert "w:2" in ids(await find(common_shelf, "不土中国的这迁"))[:5]
+
+
+async def test_one_edit_does_not_outrank_the_exact_title(common_shelf: Library) -> None:
+    assert ids(await find(common_shelf, "现代世界文学丛书第1卷"))[0] == "f:1"
+    assert ids(await find(common_shelf, "现代世界之谜"))[0] == "w:1"

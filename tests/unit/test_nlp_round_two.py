@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nlp.index import deletions
 from nlp.isbn import one_digit_away
-from nlp.search import parse_volume, strip_wrappers, title_volume
+from nlp.search import one_edit, parse_volume, strip_wrappers, title_volume
 from nlp.subjects import ClassNames, split_tags
 
 
@@ -79,3 +80,27 @@ def test_class_names_from_the_project_table_and_a_file(tmp_path: Path) -> None:
     missing = ClassNames(tmp_path / "missing.json")
     assert missing.path("TP3") == ["计算技术", "计算机技术", "工业技术"]
     assert split_tags("科幻; 小说;科幻；") == ["科幻", "小说"]
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "edit"),
+    [
+        ("平凡世界", "平凡的世界", "missing"),
+        ("平凡的的世界", "平凡的世界", "added"),
+        ("决为策王", "决策为王", "swapped"),
+        ("三国演绎", "三国演义", "wrong"),
+        ("球状闪电x", "球状闪电", "added"),
+        ("平凡的世界", "平凡的世界", None),  # the same title is not a near miss
+        ("平凡世", "平凡的世界", None),  # two away
+        ("决为王策", "决策为王", None),  # not neighbours
+    ],
+)
+def test_one_edit(query: str, title: str, edit: str | None) -> None:
+    assert one_edit(query, title) == edit
+
+
+def test_deletion_keys_meet_one_edit_away() -> None:
+    title, typed = "现代世界之谜", "现代世界知谜"
+    assert "现代世界谜" in deletions(title)  # a missing character: the query is a key
+    assert deletions(title) & deletions(typed)  # a wrong one: they share a key
+    assert deletions("决策为王") & deletions("决为策王")  # swapped neighbours too
