@@ -30,10 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-SHARED = next(
-    (d / "shared" / "data" for d in ROOT.parents if (d / "shared" / "data").is_dir()),
-    ROOT.parent / "shared" / "data",
-)
+from sandbox.shared_data import shared_data_dir  # noqa: E402
+
+SHARED = shared_data_dir()
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
 
 

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared/data beside the checkout (a git worktree sits one level deeper: ../../shared/data).
-SHARED = next(
-    (d / "shared" / "data" for d in ROOT.parents if (d / "shared" / "data").is_dir()),
-    ROOT.parent / "shared" / "data",
-)
+from sandbox.shared_data import shared_data_dir  # noqa: E402
+
+SHARED = shared_data_dir()
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
 ROSTER = SHARED / "readers" / "school_roster.csv"
 BUDGET_S = 60.0  # both catalogue files, first pass, indexing included

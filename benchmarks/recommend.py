@@ -44,11 +44,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# ../shared/data from the checkout (a worktree sits one level deeper).
-SHARED = next(
-    (p / "shared" / "data" for p in ROOT.parents if (p / "shared" / "data").is_dir()),
-    ROOT.parent / "shared" / "data",
-)
+from sandbox.shared_data import shared_data_dir  # noqa: E402
+
+SHARED = shared_data_dir()
 BORROWS = SHARED / "circulation" / "bupt_borrow_records.csv"
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
 SCALE_READERS = 1300

@@ -8,13 +8,14 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from sandbox.emulator import BotApiEmulator
+from sandbox.shared_data import shared_data_dir
 from services.importing import import_readers
 from services.notifications import NOTICE, enqueue_many
 from services.notifications.kinds import NoticePayload
 from storage.db import Database
 from storage.models import Reader, TelegramBinding, utcnow
 
-ROSTER = Path("/work/shared/data/readers/school_roster.csv")
+ROSTER = shared_data_dir() / "readers" / "school_roster.csv"
 CHAT_BASE = 10_000_000
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from nlp.index import Indexer
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
+from sandbox.shared_data import shared_data_dir
 from services.importing import (
     CatalogueReport,
     ImportFileError,
@@ -28,7 +29,7 @@ from storage.db import Database
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record
 from storage.search_tables import SearchKey, SearchTerm
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = shared_data_dir()
 
 HEADER = "record_id,isbn,title,subtitle,author,translator,copies,barcodes,tags,summary\n"
 GOOD = (
