@@ -1,7 +1,9 @@
 """The outbox around the kinds: enqueue (inside the event's transaction), claim, record outcomes.
 
+Enqueueing is one ``INSERT … SELECT`` per few thousand rows, deduplicated in SQL (``insert_rows``).
 Claiming marks rows 'sending' with a short lease (next_attempt_at = now + lease): a sender killed
-mid-batch leaves rows that come due again within the lease, and several senders on PostgreSQL skip
+mid-batch leaves rows that come due again within the lease (or at once when a sender restarts
+alone: ``release_claims``), and several senders on PostgreSQL skip
 each other's locked rows (``FOR UPDATE SKIP LOCKED``); SQLite emits no FOR UPDATE and its
 ``BEGIN IMMEDIATE`` serialises claims, so one process sends there.
 """
