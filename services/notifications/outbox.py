@@ -3,9 +3,9 @@
 Enqueueing is one ``INSERT … SELECT`` per few thousand rows, deduplicated in SQL (``insert_rows``).
 Claiming marks rows 'sending' with a short lease (next_attempt_at = now + lease): a sender killed
 mid-batch leaves rows that come due again within the lease (or at once when a sender restarts
-alone: ``release_claims``), and several senders on PostgreSQL skip
-each other's locked rows (``FOR UPDATE SKIP LOCKED``); SQLite emits no FOR UPDATE and its
-``BEGIN IMMEDIATE`` serialises claims, so one process sends there.
+alone: ``release_claims``), and several senders on PostgreSQL skip each other's locked rows
+(``FOR UPDATE SKIP LOCKED``); SQLite emits no FOR UPDATE and its ``BEGIN IMMEDIATE`` serialises
+claims, so one process sends there.
 """
 
 from __future__ import annotations
