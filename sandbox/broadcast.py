@@ -68,7 +68,7 @@ async def claimed_ids(db: Database) -> set[int]:
         return set(rows)
 
 
-async def time_to_sent(db: Database, ids: set[int], since: float, poll: float = 0.05) -> float:
+async def time_to_sent(db: Database, ids: set[int], since: float, poll: float = 0.2) -> float:
     """Seconds from ``since`` (``time.monotonic()``) until every notification in ``ids`` is
     recorded as sent (so it reached its reader): a killed sender's claims, after its restart."""
     left = set(ids)

@@ -270,7 +270,13 @@ async def claim(
             Notification.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
             Notification.next_attempt_at <= now,
         )
-        .order_by(Notification.next_attempt_at, Notification.id)
+        # A lease run out (or ended) first: a dead sender's messages were next in line; after
+        # them, the oldest due.
+        .order_by(
+            Notification.status != OutboxStatus.SENDING.value,
+            Notification.next_attempt_at,
+            Notification.id,
+        )
         .limit(limit)
         .with_for_update(skip_locked=True, of=Notification)
     )
@@ -296,13 +302,13 @@ async def claim(
 
 
 async def release_claims(session: AsyncSession, now: datetime) -> int:
-    """Every claim back to pending, due now: only for a sender that knows it is the only one
-    alive (``Database.role``), so every claim left is a dead sender's. Its attempt still counts:
-    the send may have gone out before the kill."""
+    """End every lease now: only for a sender that knows it is the only one alive
+    (``Database.role``), so every claim left is a dead sender's. They are claimed again first,
+    their lost attempt counted (the send may have gone out before the kill)."""
     result = await session.execute(
         update(Notification)
         .where(Notification.status == OutboxStatus.SENDING.value)
-        .values(status=OutboxStatus.PENDING.value, next_attempt_at=now)
+        .values(next_attempt_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -20,6 +20,7 @@ from services.notifications import (
     OVERDUE,
     QuietHours,
     claim,
+    enqueue_raw,
     mark_retry,
     mark_sent,
     mark_unreachable,
@@ -233,13 +234,22 @@ async def test_every_sweep_stores_its_kinds_own_payload_and_queues_nothing_twice
 
 
 async def test_a_sender_starting_alone_takes_back_a_killed_senders_claims(db: Database) -> None:
-    await world_with_bindings(db)
+    world = await world_with_bindings(db)
     await lend(db, "S1", "B1")
     await lend(db, "S2", "B2")
     now = at("2027-03-28")
     await run(db, sweep_due_soon, now)
     async with db.transaction() as s:
         assert len(await claim(s, now=now)) == 2  # leased for 30 s to a sender since killed
+        # Queued earlier than the claims' new due time: still, the dead sender's go first.
+        await enqueue_raw(
+            s,
+            kind="notice",
+            reader_id=world.reader_ids["S3"],
+            dedupe_key="notice:older",
+            payload={"notice": "older", "reader_id": world.reader_ids["S3"], "text": "x"},
+            now=now - timedelta(hours=1),
+        )
     async with db.role("sender") as alone:
         assert alone
         async with db.role("sender") as second:
@@ -247,8 +257,8 @@ async def test_a_sender_starting_alone_takes_back_a_killed_senders_claims(db: Da
         async with db.transaction() as s:
             assert await release_claims(s, now + timedelta(seconds=1)) == 2
     async with db.transaction() as s:
-        again = await claim(s, now=now + timedelta(seconds=1))
-    assert [c.attempts for c in again] == [2, 2]  # the lost attempt still counts
+        again = await claim(s, now=now + timedelta(seconds=1), limit=2)
+    assert [(c.kind, c.attempts) for c in again] == [(DUE_SOON.name, 2)] * 2  # attempt counted
     async with db.role("sender") as alone:
         assert alone  # the holds ended with their blocks
 
