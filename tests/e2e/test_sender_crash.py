@@ -7,11 +7,12 @@ sender's in-flight bound per kill. On PostgreSQL two senders run at once (SKIP L
 Reported, not asserted (timings belong to benchmarks/pushes.py): the claims left at each kill and
 the time until all of them went out after the restart (a sender restarting alone takes them back
 at once; beside a live sender they wait for the lease, 5 s here). The restarted process had its
-imports done beforehand; benchmarks/pushes.py times cold restarts."""
+imports done by the process it was forked from; benchmarks/pushes.py times cold restarts."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -43,48 +44,88 @@ pytestmark = [
 ]
 
 
-# `shuxiang scheduler` exactly (bot.cli.main with its argv), in a process that did its imports
-# beforehand and waits for "go": importing aiogram's types costs seconds of CPU, ten restarts
-# per database made that most of the test. The next process warms up while the current one sends.
-WARM_SENDER = """
-import sys
+# `shuxiang scheduler` exactly (bot.cli.main with its argv), each time in a new process forked
+# from one that did the imports once: importing aiogram's types costs seconds of CPU, and eleven
+# cold starts per database were most of the test's time (benchmarks/pushes.py times a cold
+# restart). Forked before any event loop, thread or connection exists; children are reaped by
+# the kernel (SIGCHLD ignored), so a killed one is gone, not a zombie.
+FORK_SERVER = """
+import os, signal, sys
 import bot.cli, bot.sender
-if sys.stdin.readline().strip() == "go":
-    sys.argv = ["shuxiang", "scheduler"]
-    bot.cli.main()
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+for line in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(quiet, fd)
+        sys.argv = ["shuxiang", "scheduler"]
+        try:
+            bot.cli.main()
+        finally:
+            os._exit(0)
+    print(pid, flush=True)
 """
 
 
-async def warm_sender(db_url: str, api: str, tmp_path: Path) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "SHUXIANG_DATABASE_URL": db_url,
-        "SHUXIANG_BOT_TOKEN": TOKEN,
-        "SHUXIANG_BOT_API_URL": api,
-        "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
-        "SHUXIANG_QUIET_HOURS": "",
-        "SHUXIANG_SEND_RATE": str(RATE),
-        "SHUXIANG_SENDER_CONCURRENCY": str(CONCURRENCY),
-        # The shortest lease, to keep the test short; the default (30 s) is timed by the benchmark.
-        "SHUXIANG_SENDER_LEASE_SECONDS": "5",
-        "SHUXIANG_LOG_LEVEL": "WARNING",
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        WARM_SENDER,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+class Senders:
+    """Starts senders (forked `shuxiang scheduler` processes), kills and stops them by pid."""
 
+    def __init__(self, server: asyncio.subprocess.Process) -> None:
+        self.server = server
 
-async def go(proc: asyncio.subprocess.Process) -> asyncio.subprocess.Process:
-    assert proc.stdin is not None
-    proc.stdin.write(b"go\n")
-    await proc.stdin.drain()
-    return proc
+    @classmethod
+    async def start(cls, db_url: str, api: str, tmp_path: Path) -> Senders:
+        env = {
+            **os.environ,
+            "SHUXIANG_DATABASE_URL": db_url,
+            "SHUXIANG_BOT_TOKEN": TOKEN,
+            "SHUXIANG_BOT_API_URL": api,
+            "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
+            "SHUXIANG_QUIET_HOURS": "",
+            "SHUXIANG_SEND_RATE": str(RATE),
+            "SHUXIANG_SENDER_CONCURRENCY": str(CONCURRENCY),
+            # The shortest lease, to keep the test short; the default (30 s) is benchmarked.
+            "SHUXIANG_SENDER_LEASE_SECONDS": "5",
+            "SHUXIANG_LOG_LEVEL": "WARNING",
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            FORK_SERVER,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(server)
+
+    async def spawn(self) -> int:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.write(b"fork\n")
+        await self.server.stdin.drain()
+        return int(await asyncio.wait_for(self.server.stdout.readline(), 120))
+
+    @staticmethod
+    async def end(pid: int, sig: signal.Signals, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """Send ``sig`` and wait until the process is gone."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            if loop.time() > deadline:
+                raise TimeoutError(f"sender {pid} still alive")
+            await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        self.server.kill()
+        await self.server.wait()
 
 
 async def unsent(db: Database) -> int:
@@ -114,10 +155,8 @@ async def test_broadcast_through_ten_sigkills(
     async with BotApiEmulator(TOKEN) as emu:
         chats = await seed_broadcast(db, emu)
         senders = 2 if backend == "postgresql" else 1
-        procs = [
-            await go(await warm_sender(db_url, emu.base_url, tmp_path)) for _ in range(senders)
-        ]
-        spare = await warm_sender(db_url, emu.base_url, tmp_path)
+        server = await Senders.start(db_url, emu.base_url, tmp_path)
+        pids = [await server.spawn() for _ in range(senders)]
 
         def sent() -> int:
             # A counter: emu.calls() copies every request, too slow to poll 50 times a second.
@@ -130,15 +169,13 @@ async def test_broadcast_through_ten_sigkills(
                 target = sent() + rng.randint(1, 30)
                 await until(lambda t=target: sent() >= t, timeout=120)  # type: ignore[misc]
                 victim = rng.randrange(senders)
-                procs[victim].send_signal(signal.SIGKILL)
-                await procs[victim].wait()
+                await server.end(pids[victim], signal.SIGKILL)
                 kills += 1
                 # Every claim now (on PostgreSQL the live sender's too): each must go out.
                 claims = await claimed_ids(db)
                 claimed_at_kill.append(len(claims))
                 restarted = time.monotonic()
-                procs[victim] = await go(spare)
-                spare = await warm_sender(db_url, emu.base_url, tmp_path)
+                pids[victim] = await server.spawn()
                 recoveries.append(asyncio.create_task(time_to_sent(db, claims, restarted)))
             await until(lambda: sent() >= len(chats), timeout=300)
             recovered = await asyncio.wait_for(asyncio.gather(*recoveries), 300)
@@ -151,12 +188,9 @@ async def test_broadcast_through_ten_sigkills(
         finally:
             for task in recoveries:
                 task.cancel()
-            spare.kill()  # never started: nothing of it to stop gracefully
-            await spare.wait()
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(proc.wait(), 30)
+            for pid in pids:
+                await server.end(pid, signal.SIGTERM)
+            await server.close()
     counts = deliveries(emu, chats)
     missing = sum(1 for n in counts.values() if n == 0)
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
