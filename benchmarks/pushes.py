@@ -283,8 +283,9 @@ async def recovery_bench(url: str, senders: int, workdir: Path) -> list[float]:
     async with flood_emulator() as emu:
         await seed_broadcast(db, emu)
         procs = [await start_scheduler(url, emu.base_url, workdir, rate) for _ in range(senders)]
-        waits = []
+        watches = []
         try:
+            # The kills come while the broadcast lasts; each restart's claims are watched at once.
             for _ in range(KILLS):
                 await emu.wait_for_sent(emu.sent_total + rng.randint(5, 60), timeout=120)
                 victim = rng.randrange(senders)
@@ -293,8 +294,11 @@ async def recovery_bench(url: str, senders: int, workdir: Path) -> list[float]:
                 claims = await claimed_ids(db)
                 restarted = time.monotonic()
                 procs[victim] = await start_scheduler(url, emu.base_url, workdir, rate)
-                waits.append(await asyncio.wait_for(time_to_sent(db, claims, restarted), 300))
+                watches.append(asyncio.create_task(time_to_sent(db, claims, restarted)))
+            waits = list(await asyncio.wait_for(asyncio.gather(*watches), 300))
         finally:
+            for watch in watches:
+                watch.cancel()
             for proc in procs:
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGTERM)
