@@ -45,6 +45,7 @@ from services.notifications import (
     mark_retry,
     mark_sent,
     mark_unreachable,
+    release_claims,
     render,
 )
 from storage.db import Database
@@ -131,7 +132,21 @@ class Sender:
         self.wake.set()
 
     async def run(self) -> None:
-        """Until stopped: claim what is due, send it, repeat; idle, wait for a poke or a tick."""
+        """Until stopped: claim what is due, send it, repeat; idle, wait for a poke or a tick.
+
+        A sender that starts alone (no other live sender on this database) first takes back
+        every claim still marked as sending: a killed sender's messages go out now rather than
+        when their lease runs out. Beside a live sender it cannot tell whose they are, so the
+        lease decides (``sender_lease_seconds``)."""
+        async with self.db.role("sender") as alone:
+            if alone:
+                async with self.db.transaction() as session:
+                    released = await release_claims(session, self.clock())
+                if released:
+                    log.warning("sender: took back %d claims of a stopped sender", released)
+            await self._loop()
+
+    async def _loop(self) -> None:
         while not self._stopping:
             try:
                 handled = await self.drain_once()

@@ -1,8 +1,11 @@
 """A school-sized broadcast for the crash test and the pushes benchmark: every reader of a roster
-imported, bound to an emulator user, and one queued notice each."""
+imported, bound to an emulator user, and one queued notice each; and how long a killed sender's
+claims take to go out after its restart."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -13,7 +16,7 @@ from services.importing import import_readers
 from services.notifications import NOTICE, enqueue_many
 from services.notifications.kinds import NoticePayload
 from storage.db import Database
-from storage.models import Reader, TelegramBinding, utcnow
+from storage.models import Notification, OutboxStatus, Reader, TelegramBinding, utcnow
 
 ROSTER = shared_data_dir() / "readers" / "school_roster.csv"
 CHAT_BASE = 10_000_000
@@ -55,3 +58,29 @@ async def seed_broadcast(
 def deliveries(emu: BotApiEmulator, chats: list[int]) -> dict[int, int]:
     sent = emu.sent_counts()
     return {chat: sent.get(chat, 0) for chat in chats}
+
+
+async def claimed_ids(db: Database) -> set[int]:
+    """The notifications leased to a sender right now (status 'sending')."""
+    async with db.transaction(read_only=True) as session:
+        rows = await session.scalars(
+            select(Notification.id).where(Notification.status == OutboxStatus.SENDING.value)
+        )
+        return set(rows)
+
+
+async def time_to_sent(db: Database, ids: set[int], since: float, poll: float = 0.2) -> float:
+    """Seconds from ``since`` (``time.monotonic()``) until every notification in ``ids`` is
+    recorded as sent (so it reached its reader): a killed sender's claims, after its restart."""
+    left = set(ids)
+    while left:
+        async with db.transaction(read_only=True) as session:
+            done = await session.scalars(
+                select(Notification.id).where(
+                    Notification.id.in_(left), Notification.status == OutboxStatus.SENT.value
+                )
+            )
+            left -= set(done)
+        if left:
+            await asyncio.sleep(poll)
+    return time.monotonic() - since

@@ -7,19 +7,20 @@ matters: the latest slot that has come (a book returned, renewed or collected ha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, false, or_, select, true
+from pydantic_core import to_jsonable_python
+from sqlalchemy import Row, Select, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.calendar import is_closed
 from services.circulation import expire_ready_holds
-from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_many
+from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_rows
 from services.notifications.kinds import HoldPayload, LoanPayload
 from services.policy import LoanPolicy
 from storage.models import (
@@ -68,7 +69,7 @@ def _reachable(stmt: Select[Any], reader_col: Any, kind: Kind[Any], rules: Remin
 
 async def _open_loans(
     session: AsyncSession, kind: Kind[Any], rules: ReminderRules, first: date, last: date
-) -> list[tuple[int, int, datetime, str]]:
+) -> Sequence[Row[tuple[int, int, datetime, str]]]:
     """(loan id, reader id, due_at, title) of open loans due on the school dates first..last."""
     stmt = (
         select(Loan.id, Loan.reader_id, Loan.due_at, Record.title)
@@ -80,8 +81,7 @@ async def _open_loans(
             Loan.due_at < rules.start_of(last + timedelta(days=1)),
         )
     )
-    rows = await session.execute(_reachable(stmt, Loan.reader_id, kind, rules))
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    return (await session.execute(_reachable(stmt, Loan.reader_id, kind, rules))).all()
 
 
 def _latest_slot(slots: Iterable[date], today: date) -> date | None:
@@ -89,42 +89,74 @@ def _latest_slot(slots: Iterable[date], today: date) -> date | None:
     return max(passed) if passed else None
 
 
+# A due date's reminder: (its slot, the days it tells), or None when no slot has come.
+SlotOf = Callable[[date], tuple[date, int] | None]
+
+
+async def _queue_loans(
+    session: AsyncSession,
+    kind: Kind[LoanPayload],
+    rules: ReminderRules,
+    now: datetime,
+    span: tuple[date, date],
+    slot_of: SlotOf,
+) -> int:
+    """Queue ``kind`` for the open loans due in ``span``: the slot and the payload's JSON form
+    are worked out once per due time, not per loan (a pydantic model and a time-zone
+    conversion per loan were most of a 10,000-loan sweep). The payload is LoanPayload's JSON
+    form and the dedupe key the kind's own."""
+    per_due: dict[datetime, tuple[str, str, int] | None] = {}
+    # One unvalidated payload, its fields set per loan, only to ask the kind for its dedupe key:
+    # a model per loan was 10,000 more objects for the garbage collector to walk.
+    probe: LoanPayload | None = None
+    rows = []
+    for loan_id, reader_id, due_at, title in await _open_loans(session, kind, rules, *span):
+        if due_at not in per_due:
+            found = slot_of(due_at.astimezone(rules.tz).date())
+            per_due[due_at] = (
+                None
+                if found is None
+                else (to_jsonable_python(due_at), found[0].isoformat(), found[1])
+            )
+        known = per_due[due_at]
+        if known is None:
+            continue
+        due_json, slot, days = known
+        if probe is None:
+            probe = LoanPayload.model_construct(
+                loan_id=loan_id, title=title, due_at=due_at, slot=slot, days=days
+            )
+        probe.loan_id, probe.slot = loan_id, slot
+        payload = {
+            "loan_id": loan_id,
+            "title": title,
+            "due_at": due_json,
+            "slot": slot,
+            "days": days,
+        }
+        rows.append((reader_id, kind.dedupe(probe), payload))
+    return await enqueue_rows(session, kind, rows, now=now)
+
+
 async def sweep_due_soon(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
     if not rules.due_soon_days:
         return 0
     today = rules.today(now)
     furthest = max(rules.due_soon_days)
-    items = []
-    for loan_id, reader_id, due_at, title in await _open_loans(
-        session, DUE_SOON, rules, today + timedelta(days=1), today + timedelta(days=furthest)
-    ):
-        due_day = due_at.astimezone(rules.tz).date()
+
+    def slot_of(due_day: date) -> tuple[date, int] | None:
         slot = _latest_slot((due_day - timedelta(days=n) for n in rules.due_soon_days), today)
-        if slot is None:
-            continue
-        payload = LoanPayload(
-            loan_id=loan_id,
-            title=title,
-            due_at=due_at,
-            slot=slot.isoformat(),
-            days=(due_day - today).days,
-        )
-        items.append((reader_id, payload))
-    return await enqueue_many(session, DUE_SOON, items, now=now)
+        return None if slot is None else (slot, (due_day - today).days)
+
+    span = (today + timedelta(days=1), today + timedelta(days=furthest))
+    return await _queue_loans(session, DUE_SOON, rules, now, span, slot_of)
 
 
 async def sweep_due_day(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
     today = rules.today(now)
-    items = [
-        (
-            reader_id,
-            LoanPayload(loan_id=loan_id, title=title, due_at=due_at, slot=today.isoformat()),
-        )
-        for loan_id, reader_id, due_at, title in await _open_loans(
-            session, DUE_DAY, rules, today, today
-        )
-    ]
-    return await enqueue_many(session, DUE_DAY, items, now=now)
+    return await _queue_loans(
+        session, DUE_DAY, rules, now, (today, today), lambda _due_day: (today, 0)
+    )
 
 
 async def sweep_overdue(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
@@ -135,24 +167,14 @@ async def sweep_overdue(session: AsyncSession, rules: ReminderRules, now: dateti
         return 0
     every, count = rules.overdue_every_days, rules.overdue_max
     span = 1 + every * count  # past the last slot a loan has nothing new to say
-    items = []
-    for loan_id, reader_id, due_at, title in await _open_loans(
-        session, OVERDUE, rules, today - timedelta(days=span), today - timedelta(days=1)
-    ):
-        due_day = due_at.astimezone(rules.tz).date()
+
+    def slot_of(due_day: date) -> tuple[date, int] | None:
         slots = [due_day + timedelta(days=1 + every * k) for k in range(count)]
         slot = _latest_slot(slots, today)
-        if slot is None:
-            continue
-        payload = LoanPayload(
-            loan_id=loan_id,
-            title=title,
-            due_at=due_at,
-            slot=slot.isoformat(),
-            days=(today - due_day).days,
-        )
-        items.append((reader_id, payload))
-    return await enqueue_many(session, OVERDUE, items, now=now)
+        return None if slot is None else (slot, (today - due_day).days)
+
+    days = (today - timedelta(days=span), today - timedelta(days=1))
+    return await _queue_loans(session, OVERDUE, rules, now, days, slot_of)
 
 
 async def sweep_hold_ending(session: AsyncSession, rules: ReminderRules, now: datetime) -> int:
@@ -169,12 +191,19 @@ async def sweep_hold_ending(session: AsyncSession, rules: ReminderRules, now: da
         )
     )
     rows = await session.execute(_reachable(stmt, Hold.reader_id, HOLD_ENDING, rules))
+    # HoldPayload's JSON form, built directly as for the loans.
     items = [
-        (reader_id, HoldPayload(hold_id=hold_id, title=title, ready_until=until))
+        (
+            reader_id,
+            HOLD_ENDING.dedupe(
+                HoldPayload.model_construct(hold_id=hold_id, title=title, ready_until=until)
+            ),
+            {"hold_id": hold_id, "title": title, "ready_until": to_jsonable_python(until)},
+        )
         for hold_id, reader_id, until, title in rows
         if until is not None
     ]
-    return await enqueue_many(session, HOLD_ENDING, items, now=now)
+    return await enqueue_rows(session, HOLD_ENDING, items, now=now)
 
 
 async def sweep_hold_expiry(

@@ -9,12 +9,16 @@ so work that writes without asking for a write transaction is caught instead of 
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import hashlib
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -117,3 +121,53 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def role(self, name: str) -> AsyncIterator[bool]:
+        """Take a part in the role ``name`` (e.g. "sender") for the block; yields True when no
+        other live process holds it. The hold dies with the process (a SIGKILL too): an flock
+        on a file beside the SQLite database, a session advisory lock on PostgreSQL (on a
+        connection kept for the block). So a starting sender that is alone knows every claim
+        still marked as sending belongs to a dead one."""
+        if self.is_sqlite:
+            async with _file_role(self.url, name) as alone:
+                yield alone
+            return
+        key = _role_key(name)
+        async with self.engine.connect() as conn:
+            alone = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+            await conn.execute(text("SELECT pg_advisory_lock_shared(:k)"), {"k": key})
+            if alone:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            await conn.commit()
+            try:
+                yield alone
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": key})
+                await conn.commit()
+
+
+def _role_key(name: str) -> int:
+    # A stable 63-bit key per role name (Python's hash() changes between processes).
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 1
+
+
+@asynccontextmanager
+async def _file_role(url: str, name: str) -> AsyncIterator[bool]:
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        yield True  # a database only this process sees
+        return
+    fd = os.open(f"{path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        # Shared from now on (a conversion): later starters see us and are not alone. Another
+        # starter holding it exclusively for an instant makes this wait for that instant.
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+        yield alone
+    finally:
+        os.close(fd)  # releases the lock

@@ -1,20 +1,37 @@
 """The outbox around the kinds: enqueue (inside the event's transaction), claim, record outcomes.
 
+Enqueueing is one ``INSERT … SELECT`` per few thousand rows, deduplicated in SQL (``insert_rows``).
 Claiming marks rows 'sending' with a short lease (next_attempt_at = now + lease): a sender killed
-mid-batch leaves rows that come due again within the lease, and several senders on PostgreSQL skip
-each other's locked rows (``FOR UPDATE SKIP LOCKED``); SQLite emits no FOR UPDATE and its
-``BEGIN IMMEDIATE`` serialises claims, so one process sends there.
+mid-batch leaves rows that come due again within the lease (or at once when a sender restarts
+alone: ``release_claims``), and several senders on PostgreSQL skip each other's locked rows
+(``FOR UPDATE SKIP LOCKED``); SQLite emits no FOR UPDATE and its ``BEGIN IMMEDIATE`` serialises
+claims, so one process sends there.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,51 +48,90 @@ from storage.models import (
 
 P = TypeVar("P", bound=BaseModel)
 DEFAULT_LEASE = timedelta(seconds=30)
-# Keys per IN (...) look-up: below both databases' bound-parameter limits.
-KEY_CHUNK = 2000
+# Rows per INSERT … SELECT: a few MB of JSON at most.
+ROW_CHUNK = 5000
 MAX_ATTEMPTS = 8
 
 
-def _row(kind: str, reader_id: int, dedupe_key: str, payload: dict[str, Any], at: datetime) -> Any:
-    return {
-        "kind": kind,
-        "reader_id": reader_id,
-        "dedupe_key": dedupe_key,
-        "payload": payload,
-        "status": OutboxStatus.PENDING.value,
-        "attempts": 0,
-        "next_attempt_at": at,
-        "created_at": at,
-    }
+class _Row(TypedDict):
+    kind: str
+    reader_id: int
+    dedupe_key: str
+    payload: dict[str, Any]
 
 
-async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert outbox rows, skipping dedupe keys queued before; returns how many were new."""
-    if not rows:
-        return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    # One statement executed with many parameter sets: SQLAlchemy batches it ("insertmanyvalues")
-    # without compiling a thousand-row VALUES clause each time.
-    table = cast(Table, Notification.__table__)
-    # Keys queued before are skipped up front: a sweep run again writes nothing. The unique
-    # index still decides under a race (ON CONFLICT DO NOTHING).
-    keys = [row["dedupe_key"] for row in rows]
-    seen: set[str] = set()
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = keys[start : start + KEY_CHUNK]
-        seen.update(
-            await session.scalars(select(table.c.dedupe_key).where(table.c.dedupe_key.in_(chunk)))
+def _row(kind: str, reader_id: int, dedupe_key: str, payload: dict[str, Any]) -> _Row:
+    return {"kind": kind, "reader_id": reader_id, "dedupe_key": dedupe_key, "payload": payload}
+
+
+def _rows_source(dialect: str, rows_json: str) -> tuple[Any, dict[str, Any]]:
+    """The rows, unpacked from one JSON parameter by the database (one bound value, not four
+    per row: SQLAlchemy's per-row bind processing was most of a 10,000-row sweep's time)."""
+    if dialect == "postgresql":
+        src = (
+            func.json_to_recordset(sql_cast(bindparam("rows", rows_json, Text), JSON))
+            .table_valued(
+                column("kind", String),
+                column("reader_id", Integer),
+                column("dedupe_key", String),
+                column("payload", JSON),
+            )
+            .render_derived(name="r", with_types=True)
         )
-    fresh = [row for row in rows if row["dedupe_key"] not in seen]
-    if not fresh:
-        return 0
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
-        .returning(table.c.id)
-    )
-    result = await session.execute(stmt, fresh)
-    return len(result.all())
+        return src, {name: src.c[name] for name in ("kind", "reader_id", "dedupe_key", "payload")}
+    src = func.json_each(bindparam("rows", rows_json, Text)).table_valued("value").alias("r")
+    fields = {
+        name: func.json_extract(src.c.value, f"$.{name}")
+        for name in ("kind", "reader_id", "dedupe_key", "payload")
+    }
+    return src, fields
+
+
+async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime) -> int:
+    """Insert outbox rows, skipping dedupe keys queued before; returns how many were new.
+
+    One ``INSERT … SELECT`` per chunk: keys queued before are skipped in SQL (``NOT EXISTS``, so
+    a sweep run again writes nothing and PostgreSQL spends no sequence values); the unique index
+    still decides under a race (``ON CONFLICT DO NOTHING``)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, Notification.__table__)
+    at = table.c.created_at.type
+    new = 0
+    for start in range(0, len(rows), ROW_CHUNK):
+        rows_json = json.dumps(rows[start : start + ROW_CHUNK], ensure_ascii=False)
+        src, f = _rows_source(dialect, rows_json)
+        queued = table.alias("queued")
+        select_rows = select(
+            f["kind"],
+            f["reader_id"],
+            f["dedupe_key"],
+            f["payload"],
+            literal(OutboxStatus.PENDING.value, String),
+            literal(0, Integer),
+            literal(now, at),
+            literal(now, at),
+        ).where(~exists().where(queued.c.dedupe_key == f["dedupe_key"]))
+        stmt = (
+            insert(table)
+            .from_select(
+                [
+                    "kind",
+                    "reader_id",
+                    "dedupe_key",
+                    "payload",
+                    "status",
+                    "attempts",
+                    "next_attempt_at",
+                    "created_at",
+                ],
+                select_rows.select_from(src),
+            )
+            .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
+            .returning(table.c.id)
+        )
+        new += len((await session.execute(stmt)).all())
+    return new
 
 
 async def enqueue(
@@ -91,9 +147,8 @@ async def enqueue(
     switched the kind off."""
     if kind.optional and not await wants(session, reader_id, kind.name, defaults_off):
         return False
-    moment = now or utcnow()
-    row = _row(kind.name, reader_id, kind.dedupe(payload), kind.dump(payload), moment)
-    return await insert_rows(session, [row]) == 1
+    row = _row(kind.name, reader_id, kind.dedupe(payload), kind.dump(payload))
+    return await insert_rows(session, [row], now or utcnow()) == 1
 
 
 async def enqueue_many(
@@ -104,9 +159,22 @@ async def enqueue_many(
     now: datetime | None = None,
 ) -> int:
     """Queue many pushes of one kind in a few statements (sweeps filter preferences in SQL)."""
-    moment = now or utcnow()
-    rows = [_row(kind.name, r, kind.dedupe(p), kind.dump(p), moment) for r, p in items]
-    return await insert_rows(session, rows)
+    rows = [_row(kind.name, r, kind.dedupe(p), kind.dump(p)) for r, p in items]
+    return await insert_rows(session, rows, now or utcnow())
+
+
+async def enqueue_rows(
+    session: AsyncSession,
+    kind: Kind[Any],
+    rows: Iterable[tuple[int, str, dict[str, Any]]],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """Queue many pushes of one kind given as (reader id, dedupe key, payload in its JSON form):
+    the bulk sweeps' path, without a pydantic model per row. The caller builds the key with
+    ``kind.dedupe`` and the payload as ``kind.dump`` would (tests compare the two)."""
+    queued = [_row(kind.name, reader, key, payload) for reader, key, payload in rows]
+    return await insert_rows(session, queued, now or utcnow())
 
 
 async def enqueue_raw(
@@ -119,8 +187,8 @@ async def enqueue_raw(
     now: datetime | None = None,
 ) -> bool:
     """The untyped form (services.outbox.enqueue): the kind must still be declared to be sent."""
-    row = _row(kind, reader_id, dedupe_key, payload, now or utcnow())
-    return await insert_rows(session, [row]) == 1
+    row = _row(kind, reader_id, dedupe_key, payload)
+    return await insert_rows(session, [row], now or utcnow()) == 1
 
 
 # -- preferences -------------------------------------------------------------------------------
@@ -202,7 +270,13 @@ async def claim(
             Notification.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
             Notification.next_attempt_at <= now,
         )
-        .order_by(Notification.next_attempt_at, Notification.id)
+        # A lease run out (or ended) first: a dead sender's messages were next in line; after
+        # them, the oldest due.
+        .order_by(
+            Notification.status != OutboxStatus.SENDING.value,
+            Notification.next_attempt_at,
+            Notification.id,
+        )
         .limit(limit)
         .with_for_update(skip_locked=True, of=Notification)
     )
@@ -225,6 +299,18 @@ async def claim(
             Outgoing(note.id, note.kind, note.reader_id, chat_id, dict(note.payload), note.attempts)
         )
     return claimed
+
+
+async def release_claims(session: AsyncSession, now: datetime) -> int:
+    """End every lease now: only for a sender that knows it is the only one alive
+    (``Database.role``), so every claim left is a dead sender's. They are claimed again first,
+    their lost attempt counted (the send may have gone out before the kill)."""
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.status == OutboxStatus.SENDING.value)
+        .values(next_attempt_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def mark_sent(session: AsyncSession, notification_id: int, now: datetime) -> None:

@@ -20,9 +20,11 @@ from services.notifications import (
     OVERDUE,
     QuietHours,
     claim,
+    enqueue_raw,
     mark_retry,
     mark_sent,
     mark_unreachable,
+    release_claims,
     render,
     set_preference,
 )
@@ -195,6 +197,70 @@ async def test_hold_ending_and_expiry_tell_both_readers(db: Database) -> None:
             ("hold_ready", ids["S3"]),
         ]
     )
+
+
+async def test_every_sweep_stores_its_kinds_own_payload_and_queues_nothing_twice(
+    db: Database,
+) -> None:
+    """The sweeps build payloads and keys without a pydantic model per row: what they store is
+    exactly what the kind would dump and key, and a second run adds nothing."""
+    world = await world_with_bindings(db)
+    await lend(db, "S1", "B1")  # due 03-31
+    await lend(db, "S2", "B2", now=T0 + timedelta(days=3))  # due 04-03
+    rec = world.record_pks["r1"]
+    async with db.transaction() as s:
+        await circ.place_hold(s, reader_id=world.reader_ids["S3"], record_pk=rec, policy=POLICY)
+        await circ.return_copy(s, barcode="B1", policy=POLICY, now=at("2027-03-30", "10:00"))
+    sweeps = [
+        (sweep_due_soon, at("2027-03-31")),  # S2's loan: 3 days before
+        (sweep_due_day, at("2027-04-03")),
+        (sweep_overdue, at("2027-04-04")),
+        (sweep_hold_ending, at("2027-04-01")),  # S3's hold, ready until 04-02
+    ]
+    for sweep, now in sweeps:
+        assert await run(db, sweep, now) == 1, sweep.__name__
+        assert await run(db, sweep, now) == 0, sweep.__name__
+    async with db.transaction(read_only=True) as s:
+        swept = ("due_day", "due_soon", "hold_ending", "overdue")
+        notes = list(await s.scalars(select(Notification).where(Notification.kind.in_(swept))))
+    assert sorted(n.kind for n in notes) == ["due_day", "due_soon", "hold_ending", "overdue"]
+    for note in notes:
+        kind = KINDS[note.kind]
+        payload = kind.load(note.payload)
+        assert kind.dump(payload) == note.payload
+        assert kind.dedupe(payload) == note.dedupe_key
+    overdue = next(n for n in notes if n.kind == OVERDUE.name)
+    assert overdue.payload["days"] == 1 and overdue.payload["slot"] == "2027-04-04"
+
+
+async def test_a_sender_starting_alone_takes_back_a_killed_senders_claims(db: Database) -> None:
+    world = await world_with_bindings(db)
+    await lend(db, "S1", "B1")
+    await lend(db, "S2", "B2")
+    now = at("2027-03-28")
+    await run(db, sweep_due_soon, now)
+    async with db.transaction() as s:
+        assert len(await claim(s, now=now)) == 2  # leased for 30 s to a sender since killed
+        # Queued earlier than the claims' new due time: still, the dead sender's go first.
+        await enqueue_raw(
+            s,
+            kind="notice",
+            reader_id=world.reader_ids["S3"],
+            dedupe_key="notice:older",
+            payload={"notice": "older", "reader_id": world.reader_ids["S3"], "text": "x"},
+            now=now - timedelta(hours=1),
+        )
+    async with db.role("sender") as alone:
+        assert alone
+        async with db.role("sender") as second:
+            assert not second  # a second sender beside a live one cannot tell whose claims are
+        async with db.transaction() as s:
+            assert await release_claims(s, now + timedelta(seconds=1)) == 2
+    async with db.transaction() as s:
+        again = await claim(s, now=now + timedelta(seconds=1), limit=2)
+    assert [(c.kind, c.attempts) for c in again] == [(DUE_SOON.name, 2)] * 2  # attempt counted
+    async with db.role("sender") as alone:
+        assert alone  # the holds ended with their blocks
 
 
 async def test_unreachable_readers_get_nothing_more(db: Database) -> None:
