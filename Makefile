@@ -9,9 +9,11 @@ RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
 # Chinese labels on charts and in the PDF need a CJK font (matplotlib's DejaVu has none).
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+# tests/e2e/test_webchat_browser.py drives Debian's Chromium through its ChromeDriver.
+CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck unit bench-search bench-recommend install clean cjk-font
+.PHONY: demo test lint typecheck unit bench-search bench-recommend install clean cjk-font chromium
 
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +37,19 @@ $(CJK_FONT):
 
 cjk-font: $(CJK_FONT)
 
-install: $(DEV_STAMP) cjk-font
+# The same for the browser; without it the browser test skips (fails when SHUXIANG_REQUIRE_PG=1).
+$(CHROMEDRIVER):
+	@if command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Chromium for the web chat page's test (chromium, chromium-driver)"; \
+		$(SUDO) apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "No apt-get: install Chromium and ChromeDriver at /usr/bin/chromium and $(CHROMEDRIVER)"; \
+	fi
+
+chromium: $(CHROMEDRIVER)
+
+install: $(DEV_STAMP) cjk-font chromium
 
 demo: $(RUNTIME_STAMP) cjk-font
 	$(BIN)/shuxiang demo
@@ -48,7 +62,7 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers services storage nlp sandbox tests
 
 # Two workers: most of the suite's time is spent waiting on sockets and subprocesses, not the CPU.
-test: lint typecheck cjk-font
+test: lint typecheck cjk-font chromium
 	$(BIN)/pytest -q -rs -n 2
 
 bench-search: $(DEV_STAMP)
