@@ -1,5 +1,6 @@
-"""The one assembly function: config → database → Bot → Dispatcher → routers → middlewares →
-scheduler. Nothing here is a module-level global; everything long-lived hangs off ``Shuxiang``."""
+"""The one assembly function: config → database → Bot → FSM storage → Dispatcher → routers →
+middlewares → scheduler. Nothing here is a module-level global; everything long-lived hangs off
+``Shuxiang``."""
 
 from __future__ import annotations
 
@@ -7,18 +8,23 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButtonCommands
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import AuthenticationError, RedisError
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.proxy import bot_session
 from bot.retry import RetryMiddleware
@@ -35,13 +41,17 @@ from handlers.middlewares import (
 )
 from handlers.render import Translator
 from nlp.search import SearchEngine
-from services.i18n import DEFAULT_LOCALE
+from services.i18n import DEFAULT_LOCALE, t
 from services.readers import librarian_chats
 from services.recommend.model import ModelCache
 from storage.db import Database
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
+
+# An unfinished dialogue (a 借出 waiting for its card, a 荐购 draft) is forgotten a day after its
+# last step, so Redis does not keep every abandoned draft.
+DIALOGUE_TTL = timedelta(days=1)
 
 
 @dataclass
@@ -111,7 +121,37 @@ class Shuxiang:
         await self.stop_background()
         await self.sender.bot.session.close()
         await self.bot.session.close()
+        await self.dp.storage.close()  # also on polling's shutdown; closing twice is harmless
         await self.db.dispose()
+
+
+def build_storage(settings: Settings) -> BaseStorage:
+    """Where dialogue state lives: Redis when SHUXIANG_REDIS_URL is set (shared by workers, kept
+    over a restart), else the process's memory. Nothing connects until first used."""
+    url = settings.checked_redis_url()
+    if url is None:
+        return MemoryStorage()
+    return RedisStorage.from_url(
+        url,
+        connection_kwargs={"socket_connect_timeout": 5, "socket_timeout": 10},
+        key_builder=DefaultKeyBuilder(prefix=settings.redis_prefix),
+        state_ttl=DIALOGUE_TTL,
+        data_ttl=DIALOGUE_TTL,
+    )
+
+
+async def check_storage(settings: Settings, storage: BaseStorage) -> None:
+    """Redis answers, or one ConfigError line that names the server without the password."""
+    if not isinstance(storage, RedisStorage):
+        return
+    where = settings.redis_for_display()
+    try:
+        # redis-py types its sync and async clients alike; the async one returns an awaitable.
+        await cast("Awaitable[bool]", storage.redis.ping())
+    except AuthenticationError:
+        raise ConfigError(t("cli_run.redis_login_refused", where=where)) from None
+    except (RedisError, OSError):
+        raise ConfigError(t("cli_run.redis_down", where=where)) from None
 
 
 def build_bot(settings: Settings, token: str) -> Bot:
@@ -139,6 +179,7 @@ def build_app(
     roster = LibrarianRoster(db)
     recommender = ModelCache()
     dp = Dispatcher(
+        storage=build_storage(settings),
         db=db,
         policy=policy,
         tz=settings.tz,

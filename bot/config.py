@@ -26,6 +26,7 @@ SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 # http and socks go through aiohttp-socks; https (TLS to the proxy) through aiohttp itself
 # (bot/proxy.py).
 PROXY_SCHEMES = ("http", "https", "socks4", "socks5")
+REDIS_SCHEMES = ("redis", "rediss")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -91,6 +92,12 @@ class Settings(BaseSettings):
 
     database_url: SecretStr = SecretStr(f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
     bot_token: SecretStr | None = None
+    # Dialogue state (the desk's 借出, the 荐购 form) in Redis, so that a restart or another
+    # webhook worker carries on an unfinished one: redis://[:password@]host:port/db. Empty: the
+    # process's memory (the sandbox, a single SQLite bot).
+    redis_url: SecretStr | None = None
+    # Keys are <prefix>:<chat>:<user>:…, so several bots can share one Redis.
+    redis_prefix: str = Field(default="shuxiang", pattern=r"^[A-Za-z0-9_.-]+$")
     bot_api_url: str = TELEGRAM_API_URL
     # Bot API traffic through a proxy (http://, https://, socks5:// or socks4://, may carry
     # user:password), as networks in mainland China need for Telegram.
@@ -235,6 +242,28 @@ class Settings(BaseSettings):
             return ""
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+    def checked_redis_url(self) -> str | None:
+        """The Redis URL, None when unset, or a ConfigError that never repeats it."""
+        raw = self.redis_url.get_secret_value().strip() if self.redis_url is not None else ""
+        if not raw:
+            return None
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            raise ConfigError(t("cli_run.bad_redis_url")) from None
+        if parts.scheme.lower() not in REDIS_SCHEMES or not parts.hostname:
+            raise ConfigError(t("cli_run.bad_redis_url"))
+        return raw
+
+    def redis_for_display(self) -> str:
+        """Redis's host, port and database without user name and password (for messages)."""
+        url = self.checked_redis_url()
+        if url is None:
+            return ""
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
     def search_engine(self) -> SearchEngine:
         """The process's one search engine (the bot and every CLI command build it here)."""

@@ -2,7 +2,8 @@
 bare barcode is a scan: the copy's state and the obvious next step as buttons (归还 when it
 is out, 借出 when it is on the shelf, 借给 the reader it is kept for). The keyboard's 借出, 归还
 and 读者 wait for the next scans in an aiogram FSM state (per chat, in the dispatcher's
-storage); 预约架 lists the hold shelf. Students never reach these handlers (librarian filter).
+storage: memory, or Redis with SHUXIANG_REDIS_URL so a restart keeps it); 预约架 lists the hold
+shelf. Students never reach these handlers (librarian filter).
 
 Two routers: ``build_router`` (buttons, waiting states, presses) runs before the class corners, so
 a card scanned while the desk waits for a reader is not taken for a corner barcode;

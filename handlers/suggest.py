@@ -1,6 +1,7 @@
 """荐购 as a short form: 书名 (pre-filled from the search that missed, or /suggest 书名) and 作者,
-then 提交. The draft lives in the dispatcher's FSM storage (per chat, in memory: a restart
-drops an unfinished draft, and its buttons then say so); only 提交 writes."""
+then 提交. The draft lives in the dispatcher's FSM storage (per chat; Redis with
+SHUXIANG_REDIS_URL, else memory, where a restart drops an unfinished draft and its buttons then
+say so); only 提交 writes."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 PostgreSQL: one database per test session (named after the pid, so parallel runs don't collide),
 migrated once and truncated before each test. With SHUXIANG_REQUIRE_PG=1 (CI) an unreachable server
-fails the run instead of skipping.
+fails the run instead of skipping; the same holds for Redis (the ``redis`` fixture).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from storage.models import Base
 PG_ADMIN_URL = os.environ.get(
     "SHUXIANG_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("SHUXIANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_PG = os.environ.get("SHUXIANG_REQUIRE_PG") == "1"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -124,3 +127,35 @@ async def db(db_url: str, backend: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+@dataclass(frozen=True)
+class RedisSpace:
+    url: str
+    prefix: str  # private to one test: parallel tests never see each other's keys
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisSpace]:
+    """The test Redis with a key prefix of the test's own; its keys are deleted afterwards.
+    (A plain fixture, so that the async e2e harness can ask for it.)"""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except (RedisError, OSError) as exc:
+        client.close()
+        message = f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__})"
+        if REQUIRE_PG:
+            pytest.fail(message)
+        pytest.skip(message)
+    space = RedisSpace(REDIS_URL, f"shuxiang-test-{uuid.uuid4().hex}")
+    try:
+        yield space
+    finally:
+        keys = list(client.scan_iter(match=f"{space.prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

@@ -27,7 +27,7 @@ def run() -> None:
     from aiohttp import ClientSSLError
     from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
-    from bot.app import build_app
+    from bot.app import build_app, check_storage
     from bot.config import ConfigError
     from bot.proxy import ProxyAuthRefused
     from storage.migrate import upgrade
@@ -36,6 +36,7 @@ def run() -> None:
     try:
         token = settings.require_token()
         proxy = settings.proxy_url()
+        settings.checked_redis_url()
         validate_token(token)
     except ConfigError as exc:
         fail(str(exc))
@@ -54,6 +55,7 @@ def run() -> None:
         try:
             # Telegram first: a refused token or no route to it must not leave a database.
             await shuxiang.bot.get_me()
+            await check_storage(settings, shuxiang.dp.storage)  # a ConfigError line if down
             settings.ensure_database_dir()
             await upgrade(shuxiang.db.engine)
             typer.echo(t("cli.run_started", api=api))

@@ -58,8 +58,8 @@ def configure_logging(settings: Settings) -> None:
 
 
 class RedactingFormatter(logging.Formatter):
-    """The token sits in every Bot API URL and the password in the database URL: mask both,
-    in messages and in tracebacks alike."""
+    """The token sits in every Bot API URL and passwords in the database, proxy and Redis URLs:
+    mask them, in messages and in tracebacks alike."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,9 +69,10 @@ class RedactingFormatter(logging.Formatter):
             if secret is not None and (value := secret.get_secret_value())
         ]
         passwords = [_url_password(settings.database_url.get_secret_value())]
-        if settings.proxy is not None and (proxy := settings.proxy.get_secret_value()):
-            self.secrets.append(proxy)
-            passwords.append(urlsplit(proxy.strip()).password)
+        for url in (settings.proxy, settings.redis_url):
+            if url is not None and (value := url.get_secret_value()):
+                self.secrets.append(value)
+                passwords.append(_split_password(value))
         self.secrets.extend(p for p in passwords if p)
         self.secrets.sort(key=len, reverse=True)  # a URL before the password inside it
 
@@ -80,6 +81,13 @@ class RedactingFormatter(logging.Formatter):
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _split_password(url: str) -> str | None:
+    try:
+        return urlsplit(url.strip()).password
+    except ValueError:
+        return None
 
 
 def _url_password(url: str) -> str | None:

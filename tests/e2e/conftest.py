@@ -19,6 +19,7 @@ from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
 from storage.db import Database
 from storage.models import utcnow
+from tests.conftest import RedisSpace
 
 TOKEN = "123456789:E2E-secret-token-never-logged"
 JSON = dict[str, Any]
@@ -105,6 +106,24 @@ class Harness:
     db: Database
     policy: LoanPolicy
     clock: Clock
+    polling: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.polling = asyncio.create_task(self.app.run_polling(handle_signals=False))
+
+    async def shut(self) -> None:
+        await self.app.stop()
+        if self.polling is not None:
+            await asyncio.wait_for(self.polling, timeout=10)
+        await self.app.bot.session.close()
+        await self.app.sender.bot.session.close()
+
+    async def restart(self) -> None:
+        """Stop the bot and start a new one with the same settings, database and clock, as a
+        redeploy or a crash does: whatever the old process kept in memory is gone."""
+        await self.shut()
+        self.app = build_app(self.app.settings, token=TOKEN, db=self.db, clock=self.clock)
+        self.start()
 
     async def bound(self, user_id: int, card_no: str, name: str = "") -> Person:
         """A Telegram user already bound to the reader with ``card_no``."""
@@ -123,8 +142,13 @@ class Harness:
 async def harness(
     db: Database, db_url: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[Harness]:
-    """``@pytest.mark.settings(name=value)`` on a test overrides settings for its bot."""
+    """``@pytest.mark.settings(name=value)`` on a test overrides settings for its bot;
+    ``@pytest.mark.redis`` keeps its dialogues in the test Redis (under a prefix of its own)."""
     marker = request.node.get_closest_marker("settings")
+    overrides = {"quiet_hours": "", **(marker.kwargs if marker else {})}
+    if request.node.get_closest_marker("redis"):
+        space: RedisSpace = request.getfixturevalue("redis")
+        overrides |= {"redis_url": space.url, "redis_prefix": space.prefix}
     async with BotApiEmulator(TOKEN, bot_username="shuxiang_test_bot") as emu:
         settings = load_settings(
             _env_file=None,
@@ -133,15 +157,18 @@ async def harness(
             bot_token=TOKEN,
             outbox_interval_seconds=0.3,
             # Pushes go out whatever the hour the suite runs at, unless a test's marker sets them.
-            **{"quiet_hours": "", **(marker.kwargs if marker else {})},
+            **overrides,
         )
         clock = Clock()
-        app = build_app(settings, token=TOKEN, db=db, clock=clock)
-        polling = asyncio.create_task(app.run_polling(handle_signals=False))
+        harness = Harness(
+            emu,
+            build_app(settings, token=TOKEN, db=db, clock=clock),
+            db,
+            settings.loan_policy(),
+            clock,
+        )
+        harness.start()
         try:
-            yield Harness(emu, app, db, settings.loan_policy(), clock)
+            yield harness
         finally:
-            await app.stop()
-            await asyncio.wait_for(polling, timeout=10)
-            await app.bot.session.close()
-            await app.sender.bot.session.close()
+            await harness.shut()

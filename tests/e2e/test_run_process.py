@@ -1,5 +1,6 @@
 """`shuxiang run` as a real process, long polling the emulator over HTTP: it answers, stops
-cleanly on SIGTERM, and a wrong token or an unreachable server is one clear line."""
+cleanly on SIGTERM, and a wrong token or an unreachable server (Bot API, proxy, Redis) is one
+clear line."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import trustme
 
 from sandbox.emulator import BotApiEmulator
+from tests.conftest import RedisSpace
 from tests.e2e.proxies import Proxy
 
 TOKEN = "424242:RUN-PROCESS-secret-token"
@@ -169,3 +171,20 @@ async def test_https_proxy_refusing_or_untrusted_is_one_line(tmp_path: Path) -> 
         text = await _refused(env, tmp_path)
         assert "证书校验失败" in text and "SHUXIANG_PROXY_CA" in text
         assert PROXY_PASSWORD not in text and not proxy.tunnels
+
+
+async def test_redis_down_or_refusing_is_one_line(tmp_path: Path, redis: RedisSpace) -> None:
+    async with BotApiEmulator(TOKEN) as emu:
+        down = f"redis://:{PROXY_PASSWORD}@127.0.0.1:1/0"
+        text = await _refused(
+            _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_REDIS_URL=down), tmp_path
+        )
+        assert (
+            "无法连接 Redis 服务器 redis://127.0.0.1:1/0" in text and "SHUXIANG_REDIS_URL" in text
+        )
+        assert PROXY_PASSWORD not in text
+        # The test server has no such user: a refused login, said as such.
+        wrong = redis.url.replace("redis://", f"redis://nobody:{PROXY_PASSWORD}@")
+        env = _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_REDIS_URL=wrong)
+        text = await _refused({**env, "SHUXIANG_LOG_LEVEL": "DEBUG"}, tmp_path)
+    assert "拒绝登录" in text and "用户名和密码" in text and PROXY_PASSWORD not in text

@@ -1,5 +1,5 @@
-"""What the command line says when the database, the proxy setting or a second sandbox gets in
-the way: one Chinese line that says what to do, no secret, and no folder left behind."""
+"""What the command line says when the database, the proxy or Redis setting or a second sandbox
+gets in the way: one Chinese line that says what to do, no secret, and no folder left behind."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import logging
 from pathlib import Path
 
 import pytest
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.fsm.storage.redis import RedisStorage
 from typer.testing import CliRunner
 
+from bot.app import DIALOGUE_TTL, build_storage
 from bot.cli import app
 from bot.cli.runtime import RedactingFormatter
 from bot.config import ConfigError, load_settings
@@ -140,3 +144,59 @@ def test_log_formatter_masks_the_proxy_password(scheme: str) -> None:
     )
     text = RedactingFormatter(settings).format(record)
     assert "pr0xy-pw" not in text and "***" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("", ""),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        (" redis://:s3cret-pw@cache.lan/2 ", "redis://cache.lan:6379/2"),
+        ("rediss://bot:s3cret-pw@cache.lan:6380", "rediss://cache.lan:6380"),
+    ],
+)
+def test_redis_setting(raw: str, shown: str) -> None:
+    settings = load_settings(_env_file=None, redis_url=raw)
+    assert settings.checked_redis_url() == (raw.strip() or None)
+    assert settings.redis_for_display() == shown
+    assert settings.redis_prefix == "shuxiang"
+
+
+@pytest.mark.parametrize(
+    "raw", ["http://:s3cret-pw@h:6379", "redis://:s3cret-pw@h:port/0", "redis://:s3cret-pw@/0"]
+)
+def test_bad_redis_url_is_one_line_without_the_password(raw: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None, redis_url=raw).checked_redis_url()
+    assert "SHUXIANG_REDIS_URL" in str(err.value) and "s3cret-pw" not in str(err.value)
+    code, out = _cli(["run"], {"SHUXIANG_BOT_TOKEN": "1:x", "SHUXIANG_REDIS_URL": raw})
+    assert code == 2 and "SHUXIANG_REDIS_URL" in out and "s3cret-pw" not in out
+
+
+def test_redis_prefix_must_not_hold_the_key_separator() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None, redis_prefix="school:1")
+    assert "SHUXIANG_REDIS_PREFIX" in str(err.value)
+
+
+def test_storage_is_memory_unless_redis_is_set() -> None:
+    assert isinstance(build_storage(load_settings(_env_file=None)), MemoryStorage)
+    settings = load_settings(
+        _env_file=None, redis_url="redis://:s3cret-pw@cache.lan:6380/3", redis_prefix="school1"
+    )
+    storage = build_storage(settings)
+    assert isinstance(storage, RedisStorage)
+    key = StorageKey(bot_id=1, chat_id=2, user_id=3)
+    assert storage.key_builder.build(key, "state") == "school1:2:3:state"
+    assert storage.state_ttl == storage.data_ttl == DIALOGUE_TTL
+    assert storage.redis.connection_pool.connection_kwargs["password"] == "s3cret-pw"
+
+
+def test_log_formatter_masks_the_redis_password() -> None:
+    url = "redis://bot:s3cret-pw@cache.lan:6379/0"
+    settings = load_settings(_env_file=None, redis_url=url)
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "redis %s said no to %s", (url, "s3cret-pw"), None
+    )
+    text = RedactingFormatter(settings).format(record)
+    assert "s3cret-pw" not in text and "***" in text
