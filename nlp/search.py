@@ -493,7 +493,7 @@ async def _first_pass(
 
     Each lookup is an index range scan (or an equality) capped at KEY_FETCH rows. A document
     frequency counts at most DF_CAP index entries. A term's postings come back only when it has
-    at most RARE_DF of them (the count is a constant subquery, evaluated once).
+    at most RARE_DF of them (the count, a CTE, is evaluated once for both).
     """
     modes = tuple(_mode(lookup) for lookup in lookups)
     shape = ("first", modes, len(terms))
@@ -511,17 +511,21 @@ async def _first_pass(
                 f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "  # noqa: S608 - generated placeholders and constants; values are bound
                 f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk LIMIT {fetch}) AS l{n}"
             )
+        # A term's posting-list length is counted once (a CTE used twice is materialised on
+        # both databases): it is reported and decides whether the postings come back.
+        counts = [
+            f"c{n} AS (SELECT count(*) AS df FROM (SELECT 1 FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
+            f"WHERE term = :t{n} LIMIT {DF_CAP}) AS x{n})"
+            for n in range(len(terms))
+        ]
         for n in range(len(terms)):
-            parts.append(
-                f"SELECT {-1 - n}, NULL, (SELECT count(*) FROM (SELECT 1 FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
-                f"WHERE term = :t{n} LIMIT {DF_CAP}) AS c{n}), 0"
-            )
+            parts.append(f"SELECT {-1 - n}, NULL, (SELECT df FROM c{n}), 0")  # noqa: S608 - generated placeholders and constants; values are bound
             parts.append(
                 f"SELECT {-1001 - n}, NULL, record_pk, fields FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
-                f"WHERE term = :t{n} AND (SELECT count(*) FROM (SELECT 1 FROM search_terms "
-                f"WHERE term = :t{n} LIMIT {rare + 1}) AS r{n}) <= {rare}"
+                f"WHERE term = :t{n} AND (SELECT df FROM c{n}) <= {rare}"
             )
-        return " UNION ALL ".join(parts)
+        head = f"WITH {', '.join(counts)} " if counts else ""
+        return head + " UNION ALL ".join(parts)
 
     params: dict[str, Any] = {}
     for n, lookup in enumerate(lookups):
