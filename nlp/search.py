@@ -31,7 +31,8 @@ An ISBN with a wrong check digit, and a text that matches nothing, come back wit
 
 Everything lives in a ``SearchEngine`` built once per process (the assembly function, the CLI) and
 passed to whoever searches or indexes: it owns jieba (nlp.segment.Segmenter), the pinyin caches
-and the indexer, and runs its statements through SQLAlchemy with expanding bind parameters.
+and the indexer, and runs its statements on the driver's connection (aiosqlite, asyncpg), one
+statement text per shape whatever the length of its lists (see "Index reads").
 
 Candidates (a few hundred at most) are scored in Python by tier: exact title (100) > full
 pinyin (95) > series (90) > author (88) > original title (86) > title prefix (80) > homophone
@@ -44,6 +45,7 @@ partial matches (20-45). Ties go to the more borrowed record
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -53,8 +55,8 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import DELETION_LENGTHS, FIELD_WEIGHTS, Indexer, KeyKind, anagram, deletions
 from nlp.isbn import one_digit_away
@@ -396,30 +398,74 @@ def _lookups(q: str, pinyin: Pinyin, volume: tuple[str, int] | None) -> list[_Lo
 # ---------------------------------------------------------------------------------------------
 # Index reads
 #
-# Plain SQL text, cached per statement shape by the engine: building SQLAlchemy expression trees
-# and their cache keys cost more per query than the database work. ``IN :name`` lists are
-# expanding bind parameters. The SQL is portable (SQLite and PostgreSQL).
+# Plain SQL text, compiled once per statement shape and run on the driver's own connection:
+# SQLAlchemy's execute costs several thread hops per statement on aiosqlite and builds a Row per
+# row; aiosqlite's ``execute_fetchall`` is one hop and asyncpg's ``fetch`` one round trip, rows
+# as tuples (records). ``IN :name`` lists are one parameter (SQLite: a JSON array read by
+# json_each; PostgreSQL: ``= ANY`` of an array), so a statement's text does not change with the
+# length of a list: SQLite's statement cache and asyncpg's prepared statements are reused.
+# The SQL is otherwise portable (SQLite and PostgreSQL).
+
+_NAME = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    sql: str
+    names: tuple[str, ...]  # PostgreSQL: the parameter of each $n; SQLite binds by name
+    lists: frozenset[str]
+
+
+def _compile(sql: str, lists: Sequence[str], *, sqlite: bool) -> _Statement:
+    for name in lists:
+        many = f"IN (SELECT value FROM json_each(:{name}))" if sqlite else f"= ANY(:{name})"  # noqa: S608 - a parameter name
+        sql = sql.replace(f"IN :{name}", many)
+    if sqlite:
+        return _Statement(sql, (), frozenset(lists))
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _Statement(_NAME.sub(number, sql), tuple(names), frozenset(lists))
 
 
 @dataclass(slots=True)
 class _Reader:
-    """Runs the search's read statements in the caller's transaction, on its connection (the
-    Core connection, not the ORM session: no ORM work per statement); rows come as tuples."""
+    """Runs the search's read statements on the caller's connection through the driver itself;
+    rows come as tuples. SQLite: inside the unit of work's transaction (begun with the
+    connection). PostgreSQL: inside it once SQLAlchemy has begun it (lazily, at its first
+    statement); before that each read sees what is committed, which is all a search needs."""
 
-    connection: AsyncConnection
-    statements: dict[Any, TextClause]
+    driver: Any  # aiosqlite.Connection or asyncpg.Connection
+    sqlite: bool
+    statements: dict[Any, _Statement]
+
+    @classmethod
+    async def of(cls, session: AsyncSession, statements: dict[Any, _Statement]) -> _Reader:
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        return cls(raw.driver_connection, connection.dialect.name == "sqlite", statements)
 
     async def fetch(
-        self, shape: Any, build: Callable[[], str], params: dict[str, Any], *expanding: str
+        self, shape: Any, build: Callable[[], str], params: dict[str, Any], *lists: str
     ) -> Sequence[Sequence[Any]]:
-        statement = self.statements.get(shape)
+        key = (self.sqlite, shape)
+        statement = self.statements.get(key)
         if statement is None:
-            statement = text(build())
-            if expanding:
-                statement = statement.bindparams(*[bindparam(n, expanding=True) for n in expanding])
-            self.statements[shape] = statement
-        result = await self.connection.execute(statement, params)
-        return result.all()
+            statement = self.statements[key] = _compile(build(), lists, sqlite=self.sqlite)
+        if self.sqlite:
+            bound = {
+                name: json.dumps(value, ensure_ascii=False) if name in statement.lists else value
+                for name, value in params.items()
+            }
+            return cast(
+                Sequence[Sequence[Any]], await self.driver.execute_fetchall(statement.sql, bound)
+            )
+        rows = await self.driver.fetch(statement.sql, *[params[n] for n in statement.names])
+        return cast(Sequence[Sequence[Any]], rows)
 
 
 def _mode(lookup: _Lookup) -> str:
@@ -447,7 +493,7 @@ async def _first_pass(
 
     Each lookup is an index range scan (or an equality) capped at KEY_FETCH rows. A document
     frequency counts at most DF_CAP index entries. A term's postings come back only when it has
-    at most RARE_DF of them (the count is a constant subquery, evaluated once).
+    at most RARE_DF of them (the count, a CTE, is evaluated once for both).
     """
     modes = tuple(_mode(lookup) for lookup in lookups)
     shape = ("first", modes, len(terms))
@@ -465,17 +511,21 @@ async def _first_pass(
                 f"SELECT * FROM (SELECT {n} AS n, key, record_pk, 0 AS bits FROM search_keys "  # noqa: S608 - generated placeholders and constants; values are bound
                 f"WHERE kind = :k{n} AND {where} ORDER BY key, record_pk LIMIT {fetch}) AS l{n}"
             )
+        # A term's posting-list length is counted once (a CTE used twice is materialised on
+        # both databases): it is reported and decides whether the postings come back.
+        counts = [
+            f"c{n} AS (SELECT count(*) AS df FROM (SELECT 1 FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
+            f"WHERE term = :t{n} LIMIT {DF_CAP}) AS x{n})"
+            for n in range(len(terms))
+        ]
         for n in range(len(terms)):
-            parts.append(
-                f"SELECT {-1 - n}, NULL, (SELECT count(*) FROM (SELECT 1 FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
-                f"WHERE term = :t{n} LIMIT {DF_CAP}) AS c{n}), 0"
-            )
+            parts.append(f"SELECT {-1 - n}, NULL, (SELECT df FROM c{n}), 0")  # noqa: S608 - generated placeholders and constants; values are bound
             parts.append(
                 f"SELECT {-1001 - n}, NULL, record_pk, fields FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
-                f"WHERE term = :t{n} AND (SELECT count(*) FROM (SELECT 1 FROM search_terms "
-                f"WHERE term = :t{n} LIMIT {rare + 1}) AS r{n}) <= {rare}"
+                f"WHERE term = :t{n} AND (SELECT df FROM c{n}) <= {rare}"
             )
-        return " UNION ALL ".join(parts)
+        head = f"WITH {', '.join(counts)} " if counts else ""
+        return head + " UNION ALL ".join(parts)
 
     params: dict[str, Any] = {}
     for n, lookup in enumerate(lookups):
@@ -486,8 +536,8 @@ async def _first_pass(
     for n, term in enumerate(terms):
         params[f"t{n}"] = term
     found = _FirstPass([], {}, {})
-    expanding = [f"v{n}" for n, mode in enumerate(modes) if mode == "in"]
-    for n, key, value, bits in await reader.fetch(shape, build, params, *expanding):
+    lists = [f"v{n}" for n, mode in enumerate(modes) if mode == "in"]
+    for n, key, value, bits in await reader.fetch(shape, build, params, *lists):
         if n >= 0:
             found.key_hits.append((n, key, value))
         elif n > -1001:
@@ -532,17 +582,21 @@ async def _second_pass(
     params: dict[str, Any] = {"kind": KeyKind.TITLE, "pks": pks}
     nulls = ", NULL" * _DISPLAY_COLUMNS
     if common and probe:
-        params.update(common=list(common), probe=list(probe))
+        # One equality per term (not ``term IN :list``): PostgreSQL's generic plan for two lists
+        # reads every term of each probed record through the record_pk index.
+        params["probe"] = list(probe)
+        params.update({f"c{n}": term for n, term in enumerate(common)})
+
+        def build() -> str:
+            probes = " ".join(
+                f"UNION ALL SELECT 0, term, record_pk, fields{nulls} FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
+                f"WHERE term = :c{n} AND record_pk IN :probe"
+                for n in range(len(common))
+            )
+            return f"{titles} {probes}"
+
         rows = await reader.fetch(
-            ("second+probe", rich),
-            lambda: (
-                f"{titles} UNION ALL SELECT 0, term, record_pk, fields{nulls} "  # noqa: S608 - generated placeholders and constants; values are bound
-                "FROM search_terms WHERE term IN :common AND record_pk IN :probe"
-            ),
-            params,
-            "pks",
-            "common",
-            "probe",
+            ("second+probe", rich, len(common)), build, params, "pks", "probe"
         )
     else:
         rows = await reader.fetch(("second", rich), lambda: titles, params, "pks")
@@ -566,9 +620,11 @@ async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
     """Records having every one of these (common) terms: the first term's list, probed."""
 
     def build() -> str:
+        # A scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a join that reads and
+        # sorts the other terms' whole posting lists; this probes the primary key per record.
         probes = "".join(
-            f" AND EXISTS (SELECT 1 FROM search_terms o{n} "  # noqa: S608 - generated placeholders and constants; values are bound
-            f"WHERE o{n}.term = :t{n} AND o{n}.record_pk = d.record_pk)"
+            f" AND (SELECT 1 FROM search_terms o{n} "  # noqa: S608 - generated placeholders and constants; values are bound
+            f"WHERE o{n}.term = :t{n} AND o{n}.record_pk = d.record_pk) IS NOT NULL"
             for n in range(1, len(terms))
         )
         return (
@@ -997,6 +1053,28 @@ async def _hits(
 # Public API
 
 
+# One query for each common statement shape (Chinese of 2, 3, 4+ characters, pinyin, a volume,
+# a wrapped subject, two runs, ISBN, class, call number).
+WARM_UP_QUERIES = (
+    "预热",
+    "预热吧",
+    "预热程序",
+    "预热程序设计与实践",
+    "yure",
+    "yurechengxu",
+    "yrcx",
+    "预热3",
+    "预热程序第三册",
+    "有没有预热的书",
+    "预热 程序",
+    "Python预热",
+    "9787544270878",
+    "9787544270879",
+    "I247.5",
+    "I247.5/Y75",
+)
+
+
 class SearchEngine:
     """The catalogue's search: built once per process and passed to whoever searches or
     indexes (handlers get it from the dispatcher as ``search``; the importer as ``indexer``).
@@ -1011,14 +1089,14 @@ class SearchEngine:
         self.indexer = Indexer(
             pinyin=self.pinyin, segmenter=self.segmenter, classes=ClassNames(clc_source)
         )
-        self._statements: dict[Any, TextClause] = {}
+        self._statements: dict[Any, _Statement] = {}
         self._warm = False
 
     async def warm_up(self, session: AsyncSession) -> float:
         """Load jieba, OpenCC and pypinyin and teach jieba the library's words; returns seconds.
 
         Runs once (search calls it on first use); a service calls it at start-up so the first
-        reader does not wait ~2 s.
+        reader does not wait ~2 s. Then it runs WARM_UP_QUERIES.
         """
         started = time.perf_counter()
         if not self._warm:
@@ -1032,6 +1110,10 @@ class SearchEngine:
             )
             self.segmenter.add_library_words(key for (key,) in rows)
             self._warm = True
+            # The statement shapes most queries use: prepared now (PostgreSQL) and in SQLite's
+            # statement cache, so the first readers do not pay for it.
+            for query in WARM_UP_QUERIES:
+                await self.search(session, query)
         return time.perf_counter() - started
 
     async def index_records(self, session: AsyncSession, record_pks: Iterable[int]) -> int:
@@ -1049,7 +1131,7 @@ class SearchEngine:
         """
         if not self._warm:
             await self.warm_up(session)
-        reader = _Reader(await session.connection(), self._statements)
+        reader = await _Reader.of(session, self._statements)
         limit = max(0, min(int(limit), MAX_TOTAL))
         offset = max(0, int(offset))
         normalised = normalize_query(query or "")
