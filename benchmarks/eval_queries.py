@@ -38,12 +38,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nlp.normalize import compact, normalize  # noqa: E402  (needs the repo on sys.path when run directly)
+from sandbox.shared_data import shared_data_dir  # noqa: E402
 
-# ../shared/data beside the checkout (a git worktree sits one level deeper: ../../shared/data).
-SHARED = next(
-    (d / "shared" / "data" for d in ROOT.parents if (d / "shared" / "data").is_dir()),
-    ROOT.parent / "shared" / "data",
-)
+SHARED = shared_data_dir()
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
 HANDWRITTEN = Path(__file__).with_name("eval") / "handwritten.jsonl"
 SEED = 20251127

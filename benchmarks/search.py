@@ -38,11 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# ../shared/data beside the checkout (a git worktree sits one level deeper: ../../shared/data).
-SHARED = next(
-    (d / "shared" / "data" for d in ROOT.parents if (d / "shared" / "data").is_dir()),
-    ROOT.parent / "shared" / "data",
-)
+from sandbox.shared_data import shared_data_dir  # noqa: E402
+
+SHARED = shared_data_dir()
 CATALOGUES = [SHARED / "catalogue" / "books_6k.csv", SHARED / "catalogue" / "books_75k.csv"]
 LOANS = SHARED / "circulation" / "gdut_monthly_loan_top200.csv"
 CLC_TREE = SHARED / "clc" / "clc_tree.json"
