@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.codes import clean_code
+from services.circulation import find_reader_by_card
 from services.corners import (
     Actor,
     clean_class,
@@ -236,11 +236,7 @@ async def clearance(
     if grade:
         query = query.where(Reader.grade == grade.strip())
     if card_no:
-        who = await session.scalar(
-            select(Reader)
-            .where(Reader.card_no.in_({card_no.strip(), clean_code(card_no)}))
-            .limit(1)
-        )
+        who = await find_reader_by_card(session, card_no)
         if who is None:
             raise ServiceError("reader.not_found", card_no=card_no.strip())
         query = query.where(Reader.id == who.id)

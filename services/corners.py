@@ -20,7 +20,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.circulation import lock_record, pass_copy_on, reader_by_card
+from services.circulation import find_copy_by_barcode, lock_record, pass_copy_on, reader_by_card
+from services.codes import clean_code
 from services.errors import ServiceError
 from services.i18n import t
 from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
@@ -422,8 +423,8 @@ async def add_barcodes(
     added: list[str] = []
     problems: list[BarcodeProblem] = []
     for line, raw in barcodes:
-        barcode = raw.strip()
-        copy = await session.scalar(select(CopyRow).where(CopyRow.barcode == barcode))
+        barcode = clean_code(raw)
+        copy = await find_copy_by_barcode(session, barcode)
         problem = await _batch_problem(session, copy)
         if copy is not None and copy.id in present:
             problem = "corners.problem_duplicate"
@@ -805,7 +806,7 @@ async def confirm_barcodes(
     problems: list[BarcodeProblem] = []
     brought: list[tuple[str, str]] = []
     for line, raw in barcodes:
-        barcode = raw.strip()
+        barcode = clean_code(raw)  # as stored (services/codes.py), whatever the scanner typed
         item_id = await _pending_item(session, barcode, direction, class_name)
         if item_id is not None:
             confirmed.append(
@@ -867,7 +868,7 @@ async def receive_from_corner(
     """A monitor brought one corner copy to the desk (usually for a hold): it leaves the corner."""
     actor = require_librarian(actor)
     now = now or utcnow()
-    copy = await session.scalar(select(CopyRow).where(CopyRow.barcode == barcode.strip()))
+    copy = await find_copy_by_barcode(session, barcode)
     if copy is None or copy.corner_id is None or copy.status != CopyStatus.IN_CORNER.value:
         raise ServiceError("corners.not_in_corner", barcode=barcode.strip())
     record = await lock_record(session, copy.record_pk)
@@ -905,7 +906,7 @@ async def record_holder(
     now = now or utcnow()
     class_name = own_class(actor)
     actor = require_monitor(actor, class_name)
-    copy = await session.scalar(select(CopyRow).where(CopyRow.barcode == barcode.strip()))
+    copy = await find_copy_by_barcode(session, barcode)
     corner = await session.scalar(select(ClassCorner).where(ClassCorner.class_name == class_name))
     if copy is None or corner is None or copy.corner_id != corner.id:
         raise ServiceError("corners.not_in_your_corner", barcode=barcode.strip())

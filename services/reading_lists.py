@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.search import SearchEngine
 from services.audit import record_audit
 from services.catalogue import search_page
-from services.codes import clean_code
+from services.circulation import find_copy_by_barcode
 from services.errors import ServiceError
 from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue
 from storage.models import (
-    Copy,
     Reader,
     ReadingList,
     ReadingListItem,
@@ -71,10 +70,8 @@ async def find_list(session: AsyncSession, name_or_id: str) -> ReadingList:
 
 async def _book(session: AsyncSession, book: str, search: SearchEngine | None) -> Record:
     """A barcode names its record; anything else is a search and the best hit is taken."""
-    codes = {book.strip(), clean_code(book)}  # as stored, or in any case or width
-    record_pk = await session.scalar(
-        select(Copy.record_pk).where(Copy.barcode.in_(codes)).order_by(Copy.id).limit(1)
-    )
+    copy = await find_copy_by_barcode(session, book)  # in any case, width or spacing
+    record_pk = copy.record_pk if copy is not None else None
     if record_pk is None and search is not None:
         found = await search_page(session, search, book)
         record_pk = found.hits[0].record_pk if found.hits else None

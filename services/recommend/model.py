@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Integer, String, and_, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.codes import clean_code
 from services.recommend.engine import Context, Item, Recommender, Scored, Weights
 from storage.models import (
     Copy,
@@ -182,7 +183,7 @@ async def reader_info(session: AsyncSession, reader_id: int) -> ReaderInfo | Non
 
 
 async def reader_by_card(session: AsyncSession, card_no: str) -> ReaderInfo | None:
-    row = (await session.execute(_READER_BY_CARD, {"card": card_no})).first()
+    row = (await session.execute(_READER_BY_CARD, {"card": clean_code(card_no)})).first()
     return ReaderInfo(*row) if row else None
 
 

@@ -351,6 +351,21 @@ async def test_monitor_rules(db: Database) -> None:
     assert actions.count("corner_monitor_add") == 2 and "corner_monitor_remove" in actions
 
 
+async def test_corner_scans_match_in_any_case_width_or_spacing(db: Database) -> None:
+    """The corners find copies the way the desk does (services/codes.py): a monitor's phone
+    keyboard types ``in1``, an IME full-width ``ＩＮ３``, a spreadsheet `` IN4 ``."""
+    ids = await build(db)
+    await send(db, A, ["in1 ", "ＩＮ３", " IN4"])
+    monitor = Actor(ids["MA"], "student", A, frozenset({A}))
+    async with db.transaction() as s:
+        done = await corners.confirm_barcodes(
+            s, monitor, barcodes=[(1, " in1"), (2, "ｉｎ３"), (3, "in4")], policy=POLICY, now=NOW
+        )
+        assert [c.item.barcode for c in done.confirmed] == ["IN1", "IN3", "IN4"]
+        assert done.problems == []
+    assert await status_of(db, "IN1") == (CopyStatus.IN_CORNER, A)
+
+
 async def test_confirmations_set_exactly_the_confirmed_status(db: Database) -> None:
     ids = await build(db)
     swap = await send(db, A, ["IN1", "IN3", "IN4"])
