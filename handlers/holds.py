@@ -15,7 +15,7 @@ from handlers.keyboards import cancel_hold_confirm_keyboard, holds_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
-from services.circulation import HoldView, cancel_hold, holds_of, place_hold
+from services.circulation import HoldView, cancel_hold, hold_of, holds_of, place_hold
 from services.i18n import t
 from services.policy import LoanPolicy
 from services.readers import BoundReader
@@ -95,8 +95,7 @@ async def on_cancel(
     if reader is None:
         replies.add(callback.answer(tr("bind.required"), show_alert=True))
         return
-    holds = await holds_of(session, reader.reader_id)
-    hold = next((h for h in holds if h.hold_id == callback_data.hold_id), None)
+    hold = await hold_of(session, reader.reader_id, callback_data.hold_id)
     if hold is None or not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("hold.not_found"), show_alert=True))
         return

@@ -17,7 +17,7 @@ from handlers.callbacks import BookCB, NotifyCB
 from handlers.middlewares import writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
-from services.circulation import cancel_hold, holds_of, place_hold, renew
+from services.circulation import cancel_hold, hold_of, place_hold, renew
 from services.errors import ServiceError
 from services.notifications import Action, Rendered, RenderedButton
 from services.policy import LoanPolicy
@@ -59,9 +59,7 @@ def notification_keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
 async def _kept_text(
     session: AsyncSession, reader: BoundReader, hold_id: int, tr: Translator, tz: ZoneInfo
 ) -> str:
-    hold = next(
-        (h for h in await holds_of(session, reader.reader_id) if h.hold_id == hold_id), None
-    )
+    hold = await hold_of(session, reader.reader_id, hold_id)
     if hold is None or hold.status != HoldStatus.READY:
         raise ServiceError("hold.not_found")
     if hold.deliver_to_office or hold.ready_until is None:

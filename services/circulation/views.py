@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -160,6 +160,16 @@ async def loan_history(
 
 async def holds_of(session: AsyncSession, reader_id: int) -> list[HoldView]:
     """Active holds with their queue positions, in one query (1 = next in line; 0 when ready)."""
+    return await _active_holds(session, Hold.reader_id == reader_id)
+
+
+async def hold_of(session: AsyncSession, reader_id: int, hold_id: int) -> HoldView | None:
+    """One of the reader's active holds (None when it is another reader's, or no longer active)."""
+    found = await _active_holds(session, Hold.reader_id == reader_id, Hold.id == hold_id)
+    return found[0] if found else None
+
+
+async def _active_holds(session: AsyncSession, *where: ColumnElement[bool]) -> list[HoldView]:
     other = aliased(Hold)
     ahead = (
         select(func.count(other.id))
@@ -175,7 +185,7 @@ async def holds_of(session: AsyncSession, reader_id: int) -> list[HoldView]:
     rows = await session.execute(
         select(Hold, Record.title, ahead)
         .join(Record, Record.id == Hold.record_pk)
-        .where(Hold.reader_id == reader_id, Hold.status.in_(ACTIVE_HOLD_STATUSES))
+        .where(*where, Hold.status.in_(ACTIVE_HOLD_STATUSES))
         .order_by(Hold.placed_at, Hold.id)
     )
     return [

@@ -142,6 +142,9 @@ async def test_hold_queue_ready_and_hold_shelf(db: Database) -> None:
         holds = await circ.holds_of(s, world.reader_ids["S2"])
         assert holds[0].status == "ready" and holds[0].ready_until is not None
         assert (await circ.holds_of(s, world.reader_ids["S3"]))[0].position == 1
+        # One hold by id, the same view as in the list; never another reader's.
+        assert await circ.hold_of(s, world.reader_ids["S2"], holds[0].hold_id) == holds[0]
+        assert await circ.hold_of(s, world.reader_ids["S3"], holds[0].hold_id) is None
         notes = list(await s.scalars(select(Notification).order_by(Notification.id)))
         # The borrower was told once (two holds, one note), then the first in line.
         assert [(n.kind, n.reader_id) for n in notes] == [
