@@ -31,6 +31,7 @@ class SuggestForm(StatesGroup):
     author = State()  # the next text is the author
 
 
+FORM_STATES = frozenset(s.state for s in SuggestForm.__states__)
 WAITING = {SuggestField.TITLE: SuggestForm.title, SuggestField.AUTHOR: SuggestForm.author}
 ASK = {SuggestField.TITLE: "suggest_form.ask_title", SuggestField.AUTHOR: "suggest_form.ask_author"}
 
@@ -82,7 +83,7 @@ async def on_edit(
     tr: Translator,
     replies: Replies,
 ) -> None:
-    if await state.get_state() not in {s.state for s in SuggestForm.__states__}:
+    if await state.get_state() not in FORM_STATES:
         replies.add(callback.answer(tr("suggest_form.stale"), show_alert=True))
         return
     await state.set_state(WAITING[callback_data.field])
@@ -117,7 +118,7 @@ async def on_submit(
 ) -> None:
     """提交 records it (the service dedupes); 取消 drops the draft. A tap on a finished or
     forgotten draft's buttons only says so."""
-    if await state.get_state() not in {s.state for s in SuggestForm.__states__}:
+    if await state.get_state() not in FORM_STATES:
         replies.add(callback.answer(tr("suggest_form.stale"), show_alert=True))
         return
     data = await state.get_data()
