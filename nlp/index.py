@@ -15,10 +15,11 @@ missing, added, swapped or wrong is one equality lookup away, whatever its other
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,16 +35,20 @@ from nlp.pinyin import Pinyin, fuzzy_pinyin, has_han, initials_of
 from nlp.recognise import isbn13, normalize_call_number, normalize_clc
 from nlp.segment import Segmenter
 from nlp.subjects import ClassNames, split_tags
-from storage.models import Record
+from storage.bulk import insert_rows
+from storage.models import Copy, Record
 from storage.search_tables import KEY_LENGTH, TERM_LENGTH, SearchKey, SearchTerm
 
 __all__ = [
+    "CATALOGUE_TABLES",
     "FIELD_WEIGHTS",
+    "INDEX_TABLES",
     "Field",
     "IndexStats",
     "Indexer",
     "KeyKind",
     "anagram",
+    "analyze",
     "deletions",
     "subject_key",
     "terms_of",
@@ -52,6 +57,17 @@ __all__ = [
 RECORDS = cast(Table, Record.__table__)
 TERMS = cast(Table, SearchTerm.__table__)
 KEYS = cast(Table, SearchKey.__table__)
+INDEX_TABLES = (TERMS.name, KEYS.name)
+# What a catalogue import bulk-loads: the statistics and the VACUUM after it cover these.
+CATALOGUE_TABLES = (RECORDS.name, cast(Table, Copy.__table__).name, *INDEX_TABLES)
+
+
+class _ChunkRows(NamedTuple):
+    records: int
+    terms: list[tuple[str, int, int]]
+    keys: list[tuple[str, str, int]]
+    words: list[str]  # for the segmenter
+
 
 CHUNK = 2000  # records per statement group (IN lists stay well under both databases' limits)
 # Keys that also teach jieba the library's vocabulary: titles, author names, series.
@@ -269,35 +285,13 @@ _COLUMNS = (
 )
 
 
-async def _insert(session: AsyncSession, table: Table, rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    connection = await session.connection()
-    if connection.dialect.name == "sqlite":
-        # Tuples straight to the driver: a third faster than SQLAlchemy's dict executemany,
-        # which matters at a million rows.
-        columns = ", ".join(c.name for c in table.columns)
-        marks = ", ".join("?" for _ in table.columns)
-        await connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({columns}) VALUES ({marks})",  # noqa: S608 - generated placeholders and constants; values are bound
-            rows,
-        )
-    else:
-        # COPY into the same transaction: several times faster than batched INSERTs on asyncpg.
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection  # asyncpg's Connection
-        await driver.copy_records_to_table(
-            table.name, records=rows, columns=[c.name for c in table.columns]
-        )
-
-
 async def analyze(session: AsyncSession, *tables: str) -> None:
     """Refresh the planner's statistics after a bulk load (PostgreSQL chooses plans by them;
     right after an import they still describe the empty tables)."""
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return  # SQLite's plans here do not need statistics (and its ANALYZE reads everything)
-    names = tables or ("records", "copies", TERMS.name, KEYS.name)
+    names = tables or CATALOGUE_TABLES
     for name in names:
         await connection.exec_driver_sql(f"ANALYZE {name}")
 
@@ -409,18 +403,21 @@ class Indexer:
 
     # -- writing ---------------------------------------------------------------------------
 
-    async def _index_chunk(self, session: AsyncSession, pks: Sequence[int], *, fresh: bool) -> int:
+    async def _fetch(self, session: AsyncSession, pks: Sequence[int], *, fresh: bool) -> list[Any]:
         if not fresh:
             await session.execute(delete(TERMS).where(TERMS.c.record_pk.in_(pks)))
             await session.execute(delete(KEYS).where(KEYS.c.record_pk.in_(pks)))
         result = await session.execute(
             select(*[RECORDS.c[name] for name in _COLUMNS]).where(RECORDS.c.id.in_(pks))
         )
+        return list(result.all())
+
+    def _rows(self, records: Sequence[Any]) -> _ChunkRows:
+        """The index rows of these records, sorted (pure CPU: runs in a worker thread)."""
         term_rows: list[tuple[str, int, int]] = []
         key_rows: list[tuple[str, str, int]] = []
         words: list[str] = []
-        docs = self.documents(result.all())
-        for pk, terms, keys in docs:
+        for pk, terms, keys in self.documents(records):
             term_rows.extend((term, pk, bits) for term, bits in terms.items())
             for kind, key in keys:
                 key_rows.append((kind, key, pk))
@@ -429,20 +426,51 @@ class Indexer:
         # Sorted inserts touch each B-tree page once per chunk instead of at random.
         term_rows.sort()
         key_rows.sort()
-        await _insert(session, TERMS, term_rows)
-        await _insert(session, KEYS, key_rows)
+        return _ChunkRows(len(records), term_rows, key_rows, words)
+
+    async def _write(self, session: AsyncSession, rows: _ChunkRows) -> None:
+        await insert_rows(session, TERMS, rows.terms)
+        await insert_rows(session, KEYS, rows.keys)
         if self.segmenter is not None:
-            self.segmenter.add_library_words(words)
-        return len(docs)
+            self.segmenter.add_library_words(rows.words)
+
+    async def _index(self, session: AsyncSession, pks: Sequence[int], *, fresh: bool) -> int:
+        """Index ``pks`` chunk by chunk. The rows are worked out in a thread, so the event loop
+        stays free for other updates meanwhile. On PostgreSQL one chunk's rows are worked out
+        while the server writes the previous one's: its work and Python's overlap on two cores
+        instead of taking turns. SQLite writes in this process and binds under the GIL, so
+        there the two would only slow each other down: it writes each chunk before the next."""
+        overlap = (await session.connection()).dialect.name == "postgresql"
+        count = 0
+        written: _ChunkRows | None = None  # worked out, not yet written
+        for chunk in _chunks(pks, CHUNK):
+            records = await self._fetch(session, chunk, fresh=fresh)
+            working = asyncio.ensure_future(asyncio.to_thread(self._rows, records))
+            try:
+                if written is not None:
+                    await self._write(session, written)
+                    written = None
+            except BaseException:
+                # Never leave the thread's work behind: wait for it, then fail as the write did.
+                await asyncio.wait([working])
+                if not working.cancelled():
+                    working.exception()  # retrieved, so asyncio does not log it again
+                raise
+            rows = await working
+            count += rows.records
+            if overlap:
+                written = rows
+            else:
+                await self._write(session, rows)
+        if written is not None:
+            await self._write(session, written)
+        return count
 
     async def index_records(self, session: AsyncSession, record_pks: Iterable[int]) -> int:
         """(Re)index these records inside the caller's transaction; returns how many were
         indexed. Records that no longer exist are simply dropped from the index."""
         started = time.perf_counter()
-        pks = sorted(set(record_pks))
-        count = 0
-        for chunk in _chunks(pks, CHUNK):
-            count += await self._index_chunk(session, chunk, fresh=False)
+        count = await self._index(session, sorted(set(record_pks)), fresh=False)
         self.stats.records += count
         self.stats.seconds += time.perf_counter() - started
         return count
@@ -455,10 +483,8 @@ class Indexer:
         await session.execute(delete(KEYS))
         result = await session.execute(select(RECORDS.c.id).order_by(RECORDS.c.id))
         pks = [pk for (pk,) in result]
-        count = 0
-        for chunk in _chunks(pks, CHUNK):
-            count += await self._index_chunk(session, chunk, fresh=True)
-        await analyze(session, TERMS.name, KEYS.name)
+        count = await self._index(session, pks, fresh=True)
+        await analyze(session, *INDEX_TABLES)
         self.stats.records += count
         self.stats.seconds += time.perf_counter() - started
         return count

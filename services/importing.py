@@ -51,6 +51,7 @@ from services.import_files import (
 )
 from services.import_marc import MarcHoldings, marc_table
 from services.import_rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, cells, row_reasons
+from storage.bulk import insert_rows
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
 
 __all__ = [
@@ -461,17 +462,17 @@ async def _write_records(
     new = [row for row in chunk if row.record_id not in existing]
     new_ids = {row.record_id for row in new}
     if new:
-        params = [
-            {
-                "record_id": row.record_id,
-                **dict(zip(RECORD_FIELDS, row.values, strict=True)),
-                "catalogued_at": now,
-                "updated_at": now,
-            }
-            for row in new
-        ]
+        # Bulk-loaded (COPY on PostgreSQL), then the ids read back by the unique record_id.
+        await insert_rows(
+            session,
+            RECORDS,
+            [(row.record_id, *row.values, now, now) for row in new],
+            ("record_id", *RECORD_FIELDS, "catalogued_at", "updated_at"),
+        )
         result = await session.execute(
-            insert(RECORDS).returning(RECORDS.c.id, RECORDS.c.record_id), params
+            select(RECORDS.c.id, RECORDS.c.record_id).where(
+                RECORDS.c.record_id.in_([row.record_id for row in new])
+            )
         )
         values_by_id = {row.record_id: row.values for row in new}
         for pk, record_id in result:
@@ -524,7 +525,7 @@ async def _write_copies(
     now: datetime,
 ) -> int:
     """Add the copies a row names (or the minted ones) that are not there yet; never delete."""
-    params: list[dict[str, Any]] = []
+    values: list[tuple[Any, ...]] = []
     for row in chunk:
         pk = existing[row.record_id][0]
         wanted = (
@@ -538,18 +539,11 @@ async def _write_copies(
             if barcode in owners:
                 continue
             owners[barcode] = pk
-            params.append(
-                {
-                    "barcode": barcode,
-                    "record_pk": pk,
-                    "location": row.location,
-                    "status": CopyStatus.ON_SHELF.value,
-                    "created_at": now,
-                }
-            )
-    if params:
-        await session.execute(insert(COPIES), params)
-    return len(params)
+            values.append((barcode, pk, row.location, CopyStatus.ON_SHELF.value, now))
+    await insert_rows(
+        session, COPIES, values, ("barcode", "record_pk", "location", "status", "created_at")
+    )
+    return len(values)
 
 
 # ---------------------------------------------------------------------------------------------

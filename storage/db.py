@@ -119,6 +119,18 @@ class Database:
                 await session.connection(execution_options={READ_ONLY: True})
             yield session
 
+    async def vacuum(self, *tables: str) -> None:
+        """After a bulk load has committed: on PostgreSQL, VACUUM the tables so their pages are
+        marked all-visible (index-only scans then skip the heap, and the first searches do not
+        each stop to set hint bits on thousands of fresh rows). VACUUM cannot run inside a
+        transaction, hence its own autocommit connection. SQLite needs nothing of the kind."""
+        if self.is_sqlite or not tables:
+            return
+        async with self.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for name in tables:
+                await auto.exec_driver_sql(f'VACUUM "{name}"')
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

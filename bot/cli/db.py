@@ -53,13 +53,17 @@ def db_downgrade(
 @db_app.command("reindex", help=t("cli.help_db_reindex"))
 def db_reindex() -> None:
     """Rebuild the whole search index from the records (after edits made outside Shuxiang)."""
+    from nlp.index import INDEX_TABLES
+
     settings = settings_or_exit()
     configure_logging(settings)
     engine = settings.search_engine()
 
     async def body(db: Database) -> int:
         async with db.transaction() as session:
-            return await engine.rebuild_index(session)
+            count = await engine.rebuild_index(session)
+        await db.vacuum(*INDEX_TABLES)
+        return count
 
     typer.echo(t("cli.db_reindexed", count=run_with_db(settings, body)))
 

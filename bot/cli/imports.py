@@ -195,6 +195,7 @@ def import_catalogue_command(
     ] = "e",
 ) -> None:
     """Create or update records by record_id and add missing copies (idempotent)."""
+    from nlp.index import CATALOGUE_TABLES
     from services.import_files import Unit
     from services.importing import CatalogueReport, MarcHoldings, import_catalogue
 
@@ -207,7 +208,7 @@ def import_catalogue_command(
         typer.echo(t("cli.import_reading", file=file), err=True)
         try:
             async with db.transaction() as session:
-                return await import_catalogue(
+                report = await import_catalogue(
                     session,
                     file,
                     skip_bad=skip_bad,
@@ -218,6 +219,9 @@ def import_catalogue_command(
                 )
         finally:
             bar.close()
+        if report.records_created or report.records_updated or report.copies_added:
+            await db.vacuum(*CATALOGUE_TABLES)
+        return report
 
     report = _run_import(settings, file, body)
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from nlp.index import Indexer
+from nlp import index as index_module
+from nlp.index import CATALOGUE_TABLES, Indexer
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.shared_data import shared_data_dir
 from services.importing import (
@@ -25,8 +27,9 @@ from services.importing import (
     import_catalogue,
     import_readers,
 )
+from storage.bulk import insert_rows
 from storage.db import Database
-from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record
+from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
 from storage.search_tables import SearchKey, SearchTerm
 
 SHARED_DATA = shared_data_dir()
@@ -102,9 +105,11 @@ async def test_import_catalogue_creates_records_and_copies(
     db: Database, tmp_path: Path, indexed: list[list[int]]
 ) -> None:
     progress: list[tuple[int, int]] = []
+    started = utcnow()
     report = await run_catalogue(
         db, write(tmp_path, GOOD), progress=lambda done, total: progress.append((done, total))
     )
+    finished = utcnow()
 
     assert (report.rows, report.records_created, report.records_updated) == (3, 3, 0)
     assert report.records_unchanged == 0
@@ -117,7 +122,9 @@ async def test_import_catalogue_creates_records_and_copies(
     assert santi.isbn == "9787536692930"
     assert santi.subtitle is None and santi.translators is None  # empty -> None
     assert santi.tags == "科幻;刘慈欣"
-    assert santi.catalogued_at is not None
+    # Bulk-loaded rows (COPY on PostgreSQL) still get their stamps as aware UTC, and defaults.
+    assert started <= santi.catalogued_at <= finished
+    assert santi.updated_at == santi.catalogued_at and santi.loan_count == 0
     assert await barcodes_of(db, "sx:1") == ["A001", "A002"]
 
     kite = await record(db, "sx:2")
@@ -133,6 +140,9 @@ async def test_import_catalogue_creates_records_and_copies(
         statuses = set(await session.scalars(select(Copy.status)))
         audit = (await session.scalars(select(AuditEntry))).all()
     assert statuses == {CopyStatus.ON_SHELF.value}
+    async with db.transaction(read_only=True) as session:
+        copies = (await session.scalars(select(Copy))).all()
+    assert all(started <= c.created_at <= finished and c.corner_id is None for c in copies)
     assert [(a.actor, a.action) for a in audit] == [("cli", "import_catalogue")]
     assert audit[0].detail["created"] == 3 and audit[0].detail["copies_added"] == 5
     assert sorted(indexed[0]) == sorted([santi.id, kite.id, prince.id])
@@ -495,6 +505,105 @@ async def test_sample_data_imports_cleanly(db: Database) -> None:
         result = await session.execute(select(Reader.role, func.count()).group_by(Reader.role))
         roles: dict[str, int] = {role: n for role, n in result}
     assert roles["librarian"] >= 1 and roles["teacher"] >= 1 and roles["student"] >= 40
+
+
+async def _index_rows(db: Database) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    async with db.transaction(read_only=True) as session:
+        terms = (
+            await session.execute(select(SearchTerm.__table__).order_by(*SearchTerm.__table__.c))
+        ).all()
+        keys = (
+            await session.execute(select(SearchKey.__table__).order_by(*SearchKey.__table__.c))
+        ).all()
+    return [tuple(r) for r in terms], [tuple(r) for r in keys]
+
+
+async def test_index_written_chunk_by_chunk_equals_one_pass(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks: the rows of one chunk are worked out while the previous one's are written.
+    monkeypatch.setattr(index_module, "CHUNK", 7)
+    report = await run_catalogue(db, CATALOGUE_CSV)
+    assert report.records_created > 7 * 10
+    chunked = await _index_rows(db)
+    assert chunked[0] and chunked[1]
+
+    monkeypatch.setattr(index_module, "CHUNK", 100_000)
+    async with db.transaction() as session:
+        assert await Indexer().rebuild_index(session) == report.records_created
+    assert await _index_rows(db) == chunked
+
+
+async def test_failed_index_write_undoes_the_import_and_leaves_no_work_running(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "CHUNK", 7)
+    calls = 0
+
+    async def failing_insert(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:  # the third chunk's terms, while the fourth is being worked out
+            raise _Abandon
+        await insert_rows(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "insert_rows", failing_insert)
+    with pytest.raises(_Abandon):
+        await run_catalogue(db, CATALOGUE_CSV)
+    assert calls == 5
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # the thread's task was awaited
+    for model in (Record, Copy, SearchTerm, SearchKey, AuditEntry):
+        assert await count(db, model) == 0, model
+
+
+async def _all_visible_pages(url: str) -> dict[str, int]:
+    """pg_class.relallvisible: the pages VACUUM has marked all-visible (0 after a bare load)."""
+    db = Database(url)
+    try:
+        async with db.transaction(read_only=True) as session:
+            rows = await session.execute(
+                text("SELECT relname, relallvisible FROM pg_class WHERE relname = ANY(:names)"),
+                {"names": list(CATALOGUE_TABLES)},
+            )
+            return {name: int(pages) for name, pages in rows}
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_vacuum_after_the_import_marks_the_loaded_pages_all_visible(
+    db: Database, db_url: str
+) -> None:
+    await run_catalogue(db, CATALOGUE_CSV)
+    assert set((await _all_visible_pages(db_url)).values()) == {0}  # ANALYZE alone sets none
+    await db.vacuum(*CATALOGUE_TABLES)
+    assert all(pages > 0 for pages in (await _all_visible_pages(db_url)).values())
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_cli_import_and_reindex_vacuum_on_postgresql(db_url: str) -> None:
+    from bot.cli import app
+    from tests.conftest import truncate_all
+
+    async def truncate() -> None:
+        database = Database(db_url)
+        try:
+            await truncate_all(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(truncate())
+    env = {"SHUXIANG_DATABASE_URL": db_url, "SHUXIANG_LOG_LEVEL": "WARNING"}
+    result = CliRunner().invoke(app, ["import", "catalogue", str(CATALOGUE_CSV)], env=env)
+    assert result.exit_code == 0, result.output
+    visible = asyncio.run(_all_visible_pages(db_url))
+    assert all(pages > 0 for pages in visible.values()), visible
+
+    result = CliRunner().invoke(app, ["db", "reindex"], env=env)
+    assert result.exit_code == 0, result.output
+    # The rebuild's DELETE cleared every page's bit: only the VACUUM after it sets them again.
+    after = asyncio.run(_all_visible_pages(db_url))
+    assert after["search_terms"] > 0 and after["search_keys"] > 0, after
 
 
 @pytest.mark.slow
