@@ -38,7 +38,10 @@ async def insert_rows(
     if processors:
         rows = [_processed(row, processors) for row in rows]
     if dialect.name == "postgresql":
-        # COPY: several times faster than batched INSERTs on asyncpg, and in the same transaction.
+        # COPY: several times faster than batched INSERTs on asyncpg. SQLAlchemy's driver
+        # adapter sends BEGIN only with its first statement, and COPY goes around it: one
+        # statement through it first, or a COPY that comes first would commit on its own.
+        await connection.exec_driver_sql("SELECT 1")
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection  # asyncpg's Connection
         await driver.copy_records_to_table(table.name, records=rows, columns=names)

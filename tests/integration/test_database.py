@@ -1,16 +1,20 @@
-"""The pool's liveness check on PostgreSQL: pinged after idling only, a cut connection replaced."""
+"""Database plumbing: the pool's liveness check on PostgreSQL (pinged after idling only, a cut
+connection replaced) and bulk loads inside the unit of work."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Table, text
 
 from storage import db as db_module
+from storage.bulk import insert_rows
 from storage.db import Database
+from storage.search_tables import SearchTerm
 
-pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+PG_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+TERMS = cast(Table, SearchTerm.__table__)
 
 
 async def _backend_pid(db: Database) -> int:
@@ -33,6 +37,7 @@ def pings(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+@PG_ONLY
 async def test_a_connection_back_from_use_a_moment_ago_is_not_pinged(
     db: Database, pings: list[int]
 ) -> None:
@@ -42,6 +47,7 @@ async def test_a_connection_back_from_use_a_moment_ago_is_not_pinged(
     assert pings == []
 
 
+@PG_ONLY
 async def test_an_idle_connection_cut_by_the_server_is_replaced_unseen(
     db: Database, pings: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,6 +66,7 @@ async def test_an_idle_connection_cut_by_the_server_is_replaced_unseen(
     assert await _backend_pid(db) == replacement
 
 
+@PG_ONLY
 async def test_an_idle_connection_still_alive_is_pinged_and_kept(
     db: Database, pings: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,3 +74,17 @@ async def test_an_idle_connection_still_alive_is_pinged_and_kept(
     monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
     assert await _backend_pid(db) == first
     assert len(pings) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+async def test_a_bulk_load_first_in_its_unit_of_work_is_rolled_back_with_it(db: Database) -> None:
+    class Abandon(Exception):
+        pass
+
+    with pytest.raises(Abandon):
+        async with db.transaction() as session:
+            await insert_rows(session, TERMS, [("红楼", 1, 1), ("楼梦", 1, 1)])
+            assert await session.scalar(text("SELECT count(*) FROM search_terms")) == 2
+            raise Abandon
+    async with db.transaction(read_only=True) as session:
+        assert await session.scalar(text("SELECT count(*) FROM search_terms")) == 0
