@@ -53,7 +53,8 @@ class SearchTerm(Base):
 class SearchKey(Base):
     __tablename__ = "search_keys"
     __table_args__ = (
-        Index("ix_search_keys_record_pk", "record_pk"),
+        # Covering: a candidate's title key is read from the index alone (migration 0008).
+        Index("ix_search_keys_record_kind_key", "record_pk", "kind", "key"),
         {"sqlite_with_rowid": False},
     )
 
