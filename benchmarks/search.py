@@ -9,6 +9,9 @@
    (which indexes as it goes), loan counts seeded from the GDUT loan ranking by exact title, then a
    full ``rebuild_index`` timed on its own. The queries go through the real command,
    ``shuxiang search --json --limit 10``, whose ``took_ms`` is measured inside that process.
+   Then the same on PostgreSQL (``--pg-admin``; a database made for the run and dropped after):
+   the same import, as ``shuxiang import catalogue`` does it (a unit of work per file, then
+   VACUUM), and the queries right after it, with no rebuild.
 3. Peers, built from the same CSV files: a naive substring scan (SQL ``instr`` over title and
    author), Whoosh with jieba's ChineseAnalyzer (BM25F, OR query over the text fields, ISBN and
    call number as keyword fields), SQLite FTS5 over jieba search-mode tokens (OR query, bm25).
@@ -66,6 +69,7 @@ TARGET_BUILD_S = 30.0
 TARGET_IMPORT_AND_INDEX_S = 60.0
 TARGET_PEAK_MB = 350.0
 TARGET_PG_IMPORT_RATIO = 1.3
+TARGET_PG_P99_RATIO = 1.5  # the aim behind the 15 ms: PostgreSQL within 1.5x of SQLite
 TARGET_HOSTILE_MS = 50.0
 HOSTILE = ROOT / "benchmarks" / "eval" / "hostile.jsonl"
 
@@ -773,6 +777,11 @@ def report(
             (
                 f"shuxiang-pg: p99 <= {TARGET_PG_P99_MS} ms right after the import",
                 scores["ours-pg"]["p99"] <= TARGET_PG_P99_MS,
+            ),
+            (
+                f"shuxiang-pg: p99 <= {TARGET_PG_P99_RATIO}x SQLite's "
+                f"({scores['ours-pg']['p99'] / scores['ours']['p99']:.2f}x)",
+                scores["ours-pg"]["p99"] <= TARGET_PG_P99_RATIO * scores["ours"]["p99"],
             ),
             (
                 f"PostgreSQL import <= {TARGET_PG_IMPORT_RATIO}x SQLite's",
