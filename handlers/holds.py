@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import CancelHoldCB, CancelHoldSureCB, ReserveCB
 from handlers.keyboards import cancel_hold_confirm_keyboard, holds_keyboard
-from handlers.middlewares import writes
+from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from services.circulation import HoldView, cancel_hold, hold_of, holds_of, place_hold
@@ -43,14 +43,11 @@ def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
 async def my_holds(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(message.answer(tr("bind.required")))
-        return
     holds = await holds_of(session, reader.reader_id)
     replies.add(message.answer(render_holds(tr, holds, tz), reply_markup=holds_keyboard(tr, holds)))
 
@@ -59,14 +56,11 @@ async def on_reserve(
     callback: CallbackQuery,
     callback_data: ReserveCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     placed = await place_hold(
         session,
         reader_id=reader.reader_id,
@@ -87,14 +81,11 @@ async def on_cancel(
     callback: CallbackQuery,
     callback_data: CancelHoldCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     replies: Replies,
 ) -> None:
     """取消 asks first; only 确定 (``on_cancel_sure``) cancels."""
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     hold = await hold_of(session, reader.reader_id, callback_data.hold_id)
     if hold is None or not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("hold.not_found"), show_alert=True))
@@ -114,16 +105,13 @@ async def on_cancel_sure(
     callback: CallbackQuery,
     callback_data: CancelHoldSureCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     """A second 确定 finds the hold gone: the refusal (hold.not_found) is the polite answer."""
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     title = await cancel_hold(
         session, reader_id=reader.reader_id, hold_id=callback_data.hold_id, policy=policy
     )
@@ -149,9 +137,11 @@ async def on_cancel_sure(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(my_holds, Command("holds"))
-    router.message.register(my_holds, F.text == t("menu.holds"))
-    router.callback_query.register(on_reserve, ReserveCB.filter(), flags=writes())
-    router.callback_query.register(on_cancel, CancelHoldCB.filter())
-    router.callback_query.register(on_cancel_sure, CancelHoldSureCB.filter(), flags=writes())
+    router.message.register(my_holds, Command("holds"), flags=bound())
+    router.message.register(my_holds, F.text == t("menu.holds"), flags=bound())
+    router.callback_query.register(on_reserve, ReserveCB.filter(), flags=bound(writes=True))
+    router.callback_query.register(on_cancel, CancelHoldCB.filter(), flags=bound())
+    router.callback_query.register(
+        on_cancel_sure, CancelHoldSureCB.filter(), flags=bound(writes=True)
+    )
     return router

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import HistoryCB, RenewCB
 from handlers.keyboards import history_keyboard, loans_keyboard
-from handlers.middlewares import writes
+from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from services.circulation import HistoryPage, LoanView, loan_history, loans_of, renew
@@ -75,15 +75,12 @@ def render_history(tr: Translator, history: HistoryPage, tz: ZoneInfo) -> str:
 async def my_loans(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(message.answer(tr("bind.required")))
-        return
     loans = await loans_of(session, reader.reader_id, policy=policy)
     replies.add(message.answer(render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)))
 
@@ -92,15 +89,12 @@ async def on_renew(
     callback: CallbackQuery,
     callback_data: RenewCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     shown = [loan.loan_id for loan in await loans_of(session, reader.reader_id)]
     renewed = await renew(
         session, reader_id=reader.reader_id, loan_id=callback_data.loan_id, policy=policy
@@ -120,14 +114,11 @@ async def on_renew(
 async def history(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(message.answer(tr("bind.required")))
-        return
     page = await loan_history(session, reader.reader_id)
     markup = history_keyboard(tr, page.page, page.pages)
     replies.add(message.answer(render_history(tr, page, tz), reply_markup=markup))
@@ -137,14 +128,11 @@ async def on_history(
     callback: CallbackQuery,
     callback_data: HistoryCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     if not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
         return
@@ -161,9 +149,9 @@ async def on_history(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(my_loans, Command("loans"))
-    router.message.register(my_loans, F.text == t("menu.loans"))
-    router.callback_query.register(on_renew, RenewCB.filter(), flags=writes())
-    router.message.register(history, Command("history"))
-    router.callback_query.register(on_history, HistoryCB.filter())
+    router.message.register(my_loans, Command("loans"), flags=bound())
+    router.message.register(my_loans, F.text == t("menu.loans"), flags=bound())
+    router.callback_query.register(on_renew, RenewCB.filter(), flags=bound(writes=True))
+    router.message.register(history, Command("history"), flags=bound())
+    router.callback_query.register(on_history, HistoryCB.filter(), flags=bound())
     return router

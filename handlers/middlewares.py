@@ -13,7 +13,9 @@ Outer middlewares on ``dp.update``, after aiogram's own (errors, user and chat c
    transaction (filters such as ``is_librarian`` need the reader).
 
 aiogram's routers then choose the handler by its filters, and the inner middleware UnitOfWork (on
-the message and callback_query observers) opens the transaction that handler asked for:
+the message and callback_query observers) opens the transaction that handler asked for. A handler
+registered with ``flags=bound()`` is for bound readers only: anyone else is told how to bind
+(``bind.required``, or the handler's own refusal) and the handler does not run.
 
 - registered with ``flags=writes()``: a write transaction (SQLite ``BEGIN IMMEDIATE``). The update
   id is claimed first: a repeat runs nothing and sends the replies it had not sent yet. The
@@ -54,12 +56,23 @@ from storage.db import Database, ReadOnlyTransactionError
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 WRITES = "writes"
+BOUND = "bound"  # value: the locale key of the refusal for a user who is not bound
 
 
 def writes() -> dict[str, Any]:
     """Flags of a handler that changes state: ``register(handler, ..., flags=writes())``.
     A fresh dict each time: aiogram's filters add their own flags to it."""
     return {WRITES: True}
+
+
+def bound(*, writes: bool = False, refusal: str = "bind.required") -> dict[str, Any]:
+    """Flags of a handler for bound readers only: ``register(..., flags=bound())``. For anyone
+    else UnitOfWork answers ``refusal`` (a locale key) and the handler does not run, so its
+    ``reader`` is never None. ``writes=True`` as with writes()."""
+    flags: dict[str, Any] = {BOUND: refusal}
+    if writes:
+        flags[WRITES] = True
+    return flags
 
 
 def brief_reply(event: TelegramObject, text: str) -> TelegramMethod[Any] | None:
@@ -240,6 +253,13 @@ class UnitOfWork(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         replies: Replies = data["replies"]
         update: Update = data["event_update"]
+        refusal = get_flag(data, BOUND)
+        if refusal is not None and data.get("reader") is None:
+            # Before any transaction: nothing to read or write for someone we do not know.
+            reply = brief_reply(event, _translator(data)(str(refusal)))
+            if reply is not None:
+                replies.add(reply)
+            return None
         writing = bool(get_flag(data, WRITES))
         try:
             if not writing:

@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB, NotifyCB
-from handlers.middlewares import writes
+from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from services.circulation import cancel_hold, hold_of, place_hold, renew
@@ -71,15 +71,12 @@ async def on_push_button(
     callback: CallbackQuery,
     callback_data: NotifyCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     ref = callback_data.ref
     if callback_data.action == Action.RENEW:
         done = await renew(session, reader_id=reader.reader_id, loan_id=ref, policy=policy)
@@ -100,14 +97,11 @@ async def on_list_button(
     callback: CallbackQuery,
     callback_data: NotifyCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     if callback_data.action == Action.RESERVE:
         placed = await place_hold(
             session, reader_id=reader.reader_id, record_pk=callback_data.ref, policy=policy
@@ -127,9 +121,9 @@ def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
     router.callback_query.register(
-        on_list_button, NotifyCB.filter(F.action.in_(LIST_ACTIONS)), flags=writes()
+        on_list_button, NotifyCB.filter(F.action.in_(LIST_ACTIONS)), flags=bound(writes=True)
     )
     router.callback_query.register(
-        on_push_button, NotifyCB.filter(F.action.in_(ONCE_ACTIONS)), flags=writes()
+        on_push_button, NotifyCB.filter(F.action.in_(ONCE_ACTIONS)), flags=bound(writes=True)
     )
     return router

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import ForYouCB, ForYouKind, ReadingListCB
 from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists_keyboard
-from handlers.middlewares import writes
+from handlers.middlewares import bound
 from handlers.render import Translator, esc
 from handlers.replies import Replies
 from services.readers import BoundReader
@@ -90,14 +90,11 @@ async def _for_you(
 async def recommend_command(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     recommender: ModelCache,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(message.answer(tr("recommend.bind_first")))
-        return
     text, keyboard = await _for_you(session, reader, tr, recommender, ForYouKind.MINE, utcnow())
     replies.add(message.answer(text, reply_markup=keyboard))
 
@@ -105,14 +102,11 @@ async def recommend_command(
 async def classmates_command(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     recommender: ModelCache,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(message.answer(tr("recommend.bind_first")))
-        return
     text, keyboard = await _for_you(
         session, reader, tr, recommender, ForYouKind.CLASSMATES, utcnow()
     )
@@ -123,14 +117,11 @@ async def on_for_you(
     callback: CallbackQuery,
     callback_data: ForYouCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     recommender: ModelCache,
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("recommend.bind_first"), show_alert=True))
-        return
     text, keyboard = await _for_you(session, reader, tr, recommender, callback_data.kind, utcnow())
     if isinstance(callback.message, Message):
         replies.add(callback.message.answer(text, reply_markup=keyboard))
@@ -141,14 +132,11 @@ async def subscribe_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     replies: Replies,
 ) -> None:
     """/subscribe TOPIC follows a subject or author; bare /subscribe restarts the weekly list."""
-    if reader is None:
-        replies.add(message.answer(tr("recommend.bind_first")))
-        return
     topic = (command.args or "").strip()
     if not topic:
         lines = []
@@ -170,14 +158,11 @@ async def unsubscribe_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     replies: Replies,
 ) -> None:
     """/unsubscribe TOPIC stops following it; bare /unsubscribe stops the weekly list."""
-    if reader is None:
-        replies.add(message.answer(tr("recommend.bind_first")))
-        return
     topic = (command.args or "").strip()
     if not topic:
         await unsubscribe_weekly(session, reader.reader_id)
@@ -234,11 +219,16 @@ async def on_reading_list(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(recommend_command, Command("recommend"))
-    router.message.register(classmates_command, Command("classmates"))
-    router.message.register(subscribe_command, Command("subscribe"), flags=writes())
-    router.message.register(unsubscribe_command, Command("unsubscribe"), flags=writes())
+    first = "recommend.bind_first"
+    router.message.register(recommend_command, Command("recommend"), flags=bound(refusal=first))
+    router.message.register(classmates_command, Command("classmates"), flags=bound(refusal=first))
+    router.message.register(
+        subscribe_command, Command("subscribe"), flags=bound(writes=True, refusal=first)
+    )
+    router.message.register(
+        unsubscribe_command, Command("unsubscribe"), flags=bound(writes=True, refusal=first)
+    )
     router.message.register(lists_command, Command("lists"))
-    router.callback_query.register(on_for_you, ForYouCB.filter())
+    router.callback_query.register(on_for_you, ForYouCB.filter(), flags=bound(refusal=first))
     router.callback_query.register(on_reading_list, ReadingListCB.filter())
     return router

@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import SettingsCB
-from handlers.middlewares import writes
+from handlers.middlewares import bound
 from handlers.render import Translator
 from handlers.replies import Replies
 from services.errors import ServiceError
@@ -46,14 +46,11 @@ async def _view(
 async def show_settings(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     reminder_defaults_off: frozenset[str],
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(message.answer(tr("bind.required")))
-        return
     text, keyboard = await _view(session, reader.reader_id, tr, reminder_defaults_off)
     replies.add(message.answer(text, reply_markup=keyboard))
 
@@ -62,14 +59,11 @@ async def on_toggle(
     callback: CallbackQuery,
     callback_data: SettingsCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: BoundReader,
     tr: Translator,
     reminder_defaults_off: frozenset[str],
     replies: Replies,
 ) -> None:
-    if reader is None:
-        replies.add(callback.answer(tr("bind.required"), show_alert=True))
-        return
     kind = kind_named(callback_data.kind)
     if kind is None or not kind.optional:
         raise ServiceError("settings.not_optional")
@@ -84,6 +78,6 @@ async def on_toggle(
 def build_router() -> Router:
     """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
     router = Router(name=__name__)
-    router.message.register(show_settings, Command("settings"))
-    router.callback_query.register(on_toggle, SettingsCB.filter(), flags=writes())
+    router.message.register(show_settings, Command("settings"), flags=bound())
+    router.callback_query.register(on_toggle, SettingsCB.filter(), flags=bound(writes=True))
     return router
