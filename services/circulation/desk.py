@@ -127,7 +127,8 @@ def _looks_like_class(token: str) -> bool:
 
 
 async def find_readers(session: AsyncSession, query: str) -> list[Person]:
-    """By card number, name, or name and class in either order (``王小明 初二(3)班``); at most
+    """By card number, name, or name and class in either order (``王小明 初二(3)班``, also
+    without the space); at most
     MAX_MATCHES + 1, so the caller can tell "more than MAX_MATCHES"."""
     text = unicodedata.normalize("NFKC", query).strip()
     if not text:
@@ -138,7 +139,10 @@ async def find_readers(session: AsyncSession, query: str) -> list[Person]:
     tokens = text.split()
     if len(tokens) == 1:
         exact = await _by_name(session, text, like=False)
-        return exact or await _by_name(session, text, like=True)
+        found = exact or await _by_name(session, text, like=True)
+        if found or not _looks_like_class(text):
+            return found
+        return await _name_and_class_as_one_word(session, text)
     classes = [tok for tok in tokens if _looks_like_class(tok)]
     names = [tok for tok in tokens if tok not in classes]
     if len(names) != 1 or not classes:
@@ -148,6 +152,29 @@ async def find_readers(session: AsyncSession, query: str) -> list[Person]:
     if not found:
         found = await _by_name(session, names[0], like=True)
     return [p for p in found if p.class_name and class_key(p.class_name) == wanted]
+
+
+async def _name_and_class_as_one_word(session: AsyncSession, text: str) -> list[Person]:
+    """``王小明初二3班`` or ``初二(3)班王小明``: a name and one of the school's classes typed
+    without a space. Only the classes readers are in count, so no name is cut at random."""
+    classes = {
+        class_key(name)
+        for name in await session.scalars(select(Reader.class_name).distinct())
+        if name
+    }
+    for cut in range(1, len(text)):
+        for name, klass in ((text[:cut], text[cut:]), (text[cut:], text[:cut])):
+            wanted = class_key(klass)
+            if wanted not in classes:
+                continue
+            found = [
+                p
+                for p in await _by_name(session, name, like=False)
+                if p.class_name and class_key(p.class_name) == wanted
+            ]
+            if found:
+                return found
+    return []
 
 
 async def _by_name(session: AsyncSession, name: str, *, like: bool) -> list[Person]:

@@ -135,6 +135,12 @@ async def test_find_readers_by_card_name_and_class(db: Database) -> None:
         assert await cards("王小明 初二（3）班") == ["S2"]
         assert await cards("王小明 高一(1)班") == ["S1"]
         assert await cards("王小明 初三(1)班") == []
+        # Typed as one word: a class the school has, at either end.
+        assert await cards("王小明初二(3)班") == ["S2"]
+        assert await cards("王小明初二3班") == ["S2"]
+        assert await cards("初二（3）班王小明") == ["S2"]
+        assert await cards("王小明高一(1)班") == ["S1"]
+        assert await cards("王小明初三(1)班") == []  # no such class: nothing, not a guess
         assert await cards("李") == ["s3x"]  # part of a name, when no name matches exactly
         assert await cards("nobody") == []
 
