@@ -25,6 +25,9 @@ registered with ``flags=bound()`` is for bound readers only: anyone else is told
   stopped by the database guard, rolled back and run again as a writer, with a warning to flag it.
 - ServiceError (a rule said no): rollback, and the only reply is the refusal (a writer's update
   id is recorded with it). A commit that fails: the only reply is "nothing was saved, try again".
+- A database connection lost before the commit (PostgreSQL restarted, a pooled connection cut;
+  the pool pings only connections idle for a while): the unit runs once more on a fresh one, as
+  does ReaderMiddleware's read. Nothing was committed and no reply sent, so nothing doubles.
 
 No Bot API call is made while a write transaction is open: handlers only queue them.
 """
@@ -43,13 +46,13 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.enums import ChatType
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from handlers.render import Translator
 from handlers.replies import Replies
 from services.errors import ServiceError
 from services.i18n import available_locale
-from services.readers import librarian_user_ids, reader_for_telegram
+from services.readers import BoundReader, librarian_user_ids, reader_for_telegram
 from services.updates import claim_update, keep_replies, replies_sent, unsent_replies
 from storage.db import Database, ReadOnlyTransactionError
 
@@ -239,9 +242,20 @@ class ReaderMiddleware(BaseMiddleware):
         data["tr"] = Translator(locale)
         data["reader"] = None
         if user is not None:
-            async with self.db.transaction(read_only=True) as session:
-                data["reader"] = await reader_for_telegram(session, user.id)
+            try:
+                data["reader"] = await self._reader(user.id)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The first update after a database restart meets a dead pooled connection;
+                # the pool has dropped them all, so a second try gets a fresh one.
+                log.warning("database connection lost reading the reader; trying again")
+                data["reader"] = await self._reader(user.id)
         return await handler(event, data)
+
+    async def _reader(self, user_id: int) -> BoundReader | None:
+        async with self.db.transaction(read_only=True) as session:
+            return await reader_for_telegram(session, user_id)
 
 
 class UnitOfWork(BaseMiddleware):
@@ -260,6 +274,20 @@ class UnitOfWork(BaseMiddleware):
             if reply is not None:
                 replies.add(reply)
             return None
+        try:
+            return await self._unit(handler, event, data)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The connection died under it (a database restart): nothing was committed and no
+            # reply sent, and the pool has thrown its connections away. Once more, afresh.
+            log.warning("update %s: database connection lost; running it again", update.update_id)
+            replies.clear()
+            return await self._unit(handler, event, data)
+
+    async def _unit(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        replies: Replies = data["replies"]
+        update: Update = data["event_update"]
         writing = bool(get_flag(data, WRITES))
         try:
             if not writing:
