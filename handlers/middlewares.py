@@ -39,7 +39,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.dispatcher.flags import get_flag
@@ -59,6 +59,7 @@ from storage.db import Database, ReadOnlyTransactionError
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 WRITES = "writes"
+T = TypeVar("T")
 BOUND = "bound"  # value: the locale key of the refusal for a user who is not bound
 
 
@@ -88,6 +89,23 @@ def brief_reply(event: TelegramObject, text: str) -> TelegramMethod[Any] | None:
     if isinstance(event, Message):
         return SendMessage(chat_id=event.chat.id, text=text, parse_mode=None)
     return None
+
+
+async def once_more_if_cut(
+    run: Callable[[], Awaitable[T]], what: str, *, before_again: Callable[[], None] | None = None
+) -> T:
+    """``run()``, and once more if the database connection under it was cut (a restart, a
+    firewall): the pool has then dropped all its connections, so the second try gets a fresh
+    one. Only for work that commits nothing before it fails."""
+    try:
+        return await run()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("%s: database connection lost; running it again", what)
+        if before_again is not None:
+            before_again()
+        return await run()
 
 
 def _translator(data: dict[str, Any]) -> Translator:
@@ -242,15 +260,10 @@ class ReaderMiddleware(BaseMiddleware):
         data["tr"] = Translator(locale)
         data["reader"] = None
         if user is not None:
-            try:
-                data["reader"] = await self._reader(user.id)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                # The first update after a database restart meets a dead pooled connection;
-                # the pool has dropped them all, so a second try gets a fresh one.
-                log.warning("database connection lost reading the reader; trying again")
-                data["reader"] = await self._reader(user.id)
+            user_id = user.id
+            data["reader"] = await once_more_if_cut(
+                lambda: self._reader(user_id), "reading the reader"
+            )
         return await handler(event, data)
 
     async def _reader(self, user_id: int) -> BoundReader | None:
@@ -274,16 +287,12 @@ class UnitOfWork(BaseMiddleware):
             if reply is not None:
                 replies.add(reply)
             return None
-        try:
-            return await self._unit(handler, event, data)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # The connection died under it (a database restart): nothing was committed and no
-            # reply sent, and the pool has thrown its connections away. Once more, afresh.
-            log.warning("update %s: database connection lost; running it again", update.update_id)
-            replies.clear()
-            return await self._unit(handler, event, data)
+        # Nothing was committed and no reply sent when the connection died: run it afresh.
+        return await once_more_if_cut(
+            lambda: self._unit(handler, event, data),
+            f"update {update.update_id}",
+            before_again=replies.clear,
+        )
 
     async def _unit(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         replies: Replies = data["replies"]

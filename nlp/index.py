@@ -442,14 +442,14 @@ class Indexer:
         there the two would only slow each other down: it writes each chunk before the next."""
         overlap = (await session.connection()).dialect.name == "postgresql"
         count = 0
-        written: _ChunkRows | None = None  # worked out, not yet written
+        pending: _ChunkRows | None = None  # worked out, not yet written
         for chunk in _chunks(pks, CHUNK):
             records = await self._fetch(session, chunk, fresh=fresh)
             working = asyncio.ensure_future(asyncio.to_thread(self._rows, records))
             try:
-                if written is not None:
-                    await self._write(session, written)
-                    written = None
+                if pending is not None:
+                    await self._write(session, pending)
+                    pending = None
             except BaseException:
                 # Never leave the thread's work behind: wait for it, then fail as the write did.
                 await asyncio.wait([working])
@@ -459,11 +459,11 @@ class Indexer:
             rows = await working
             count += rows.records
             if overlap:
-                written = rows
+                pending = rows
             else:
                 await self._write(session, rows)
-        if written is not None:
-            await self._write(session, written)
+        if pending is not None:
+            await self._write(session, pending)
         return count
 
     async def index_records(self, session: AsyncSession, record_pks: Iterable[int]) -> int:
