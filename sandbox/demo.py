@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from aiohttp import web
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
@@ -20,6 +21,7 @@ from bot import jobs
 from bot.app import Shuxiang, build_app
 from bot.config import Settings
 from nlp.index import Indexer
+from sandbox.clock import ClockControl, DemoClock
 from sandbox.emulator import BotApiEmulator
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
@@ -231,10 +233,12 @@ async def seed_circulation(db: Database, settings: Settings, personas: list[Pers
 
 
 async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Persona]) -> None:
-    """The desk's 预约架 has something on it: a one-copy title came back for a waiting student.
-    Neither reader is a persona, so the personas' own loans and holds stay as the tour says."""
+    """The desk's 预约架 has something on it: a one-copy title came back for the sample student,
+    who reserved it while a schoolmate had it (so the page shows 预约书到馆, and the clock control
+    its last-day reminder and its expiry)."""
     policy = settings.loan_policy()
     mine = {p.card_no for p in personas}
+    student = next((p for p in personas if p.role == Role.STUDENT.value), None)
     async with db.transaction(read_only=True) as session:
         students = [
             card
@@ -258,7 +262,7 @@ async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Perso
             .order_by(Copy.barcode.desc())
             .limit(1)
         )
-    if len(students) < 2 or barcode is None:
+    if not students or student is None or barcode is None:
         return
     try:
         async with db.transaction() as session:
@@ -266,7 +270,7 @@ async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Perso
                 session, card_no=students[0], barcode=barcode, policy=policy
             )
             copy = await circulation.copy_by_barcode(session, barcode)
-            waiting = await circulation.reader_by_card(session, students[1])
+            waiting = await circulation.reader_by_card(session, student.card_no)
             await circulation.place_hold(
                 session, reader_id=waiting.id, record_pk=copy.record_pk, policy=policy
             )
@@ -338,6 +342,8 @@ async def seed_history(
 
 # How many sample books the demo presents as this week's new arrivals.
 DEMO_NEW_BOOKS = 8
+# How many days they count as new in the demo's weekly lists (SHUXIANG_WEEKLY_NEW_DAYS elsewhere).
+DEMO_NEW_DAYS = 14
 
 
 async def seed_weekly(db: Database, personas: list[Persona]) -> int:
@@ -385,6 +391,8 @@ class Sandbox:
     app: Shuxiang
     personas: list[Persona]
     polling: asyncio.Task[None]
+    # The page's clock control (sandbox/clock.py): the bot's clock, moved only by the page.
+    clock: ClockControl
     # Due-soon reminders queued at this start (the seeded one, on the first start only).
     reminders: int = 0
 
@@ -444,26 +452,39 @@ async def start_sandbox(
         await seed_corner(db, settings, personas)
         await seed_weekly(db, personas)
 
+    control = ClockControl(DemoClock())
+
+    def routes(web_app: web.Application) -> None:
+        add_webchat_routes(web_app, emulator, [p.as_webchat() for p in personas], clock=True)
+        control.add_routes(web_app)
+
     emulator = BotApiEmulator(
         SANDBOX_TOKEN,
         bot_username=SANDBOX_BOT,
         # Like Telegram's, update ids only grow, so ids remembered from an earlier run never
         # make the bot drop a new update as a repeat.
         first_update_id=int(time.time() * 1000),
-        extra_routes=lambda web_app: add_webchat_routes(
-            web_app, emulator, [p.as_webchat() for p in personas]
-        ),
+        extra_routes=routes,
     )
     for persona in personas:
         emulator.add_user(persona.user_id, first_name=persona.name)
     await emulator.start(host=host, port=port)
     # A local trial at any hour shows its pushes at once: no quiet hours in the sandbox.
-    bot_settings = settings.model_copy(update={"bot_api_url": emulator.base_url, "quiet_hours": ""})
-    app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search)
+    # The sample week's new books stay in the weekly list for two weeks, so the next week's list
+    # can be watched arriving with the clock control (its first slot may fall in this ISO week).
+    bot_settings = settings.model_copy(
+        update={
+            "bot_api_url": emulator.base_url,
+            "quiet_hours": "",
+            "weekly_new_days": DEMO_NEW_DAYS,
+        }
+    )
+    app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search, clock=control.clock)
+    control.app = app
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
     # The morning sweep, now: the seeded loan due in three days gets its reminder (once).
     reminders = await app.jobs.run_once("due-soon", app.job_context)
-    return Sandbox(emulator, app, personas, polling, reminders), loaded
+    return Sandbox(emulator, app, personas, polling, control, reminders), loaded
 
 
 async def self_check(sandbox: Sandbox) -> str:

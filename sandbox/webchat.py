@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.emulator import BotApiEmulator
+from services.i18n import t
 
 __all__ = ["CHAT_HTML", "add_webchat_routes", "render_page"]
 
@@ -33,7 +34,24 @@ def _script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_page(emulator: BotApiEmulator, personas: Sequence[Mapping[str, Any]]) -> str:
+def clock_control() -> str:
+    """The demo's clock bar (sandbox/clock.py serves its route): its time and three steps."""
+    steps = "".join(
+        f'<button type="button" data-step="{step}">{html.escape(t(f"democlock.forward_{step}"))}'
+        "</button>"
+        for step in ("hour", "day", "week")
+    )
+    return (
+        f'<div id="clock" title="{html.escape(t("democlock.title"))}"'
+        f' data-failed="{html.escape(t("democlock.failed"))}">'
+        f'<span>🕰 {html.escape(t("democlock.label"))}</span><span class="now"></span>{steps}</div>'
+    )
+
+
+def render_page(
+    emulator: BotApiEmulator, personas: Sequence[Mapping[str, Any]], *, clock: bool = False
+) -> str:
+    """``clock``: draw the demo's clock control (only the sandbox, which serves its route)."""
     people: list[dict[str, Any]] = [
         {
             "user_id": int(p["user_id"]),
@@ -53,6 +71,7 @@ def render_page(emulator: BotApiEmulator, personas: Sequence[Mapping[str, Any]])
         .replace("{{BOT_USERNAME}}", html.escape(username))
         .replace("{{PERSONA_OPTIONS}}", options)
         .replace("{{PERSONAS_JSON}}", _script_json(people))
+        .replace("{{CLOCK_CONTROL}}", clock_control() if clock else "")
     )
 
 
@@ -60,11 +79,14 @@ def add_webchat_routes(
     app: web.Application,
     emulator: BotApiEmulator,
     personas: Sequence[Mapping[str, Any]],
+    *,
+    clock: bool = False,
 ) -> None:
     """Serve the chat page at ``GET /`` and register the personas as emulator users.
 
     ``personas``: dicts with ``user_id``, ``label`` (shown in the selector) and ``first_name``
-    (the Telegram first name); an optional ``username`` is passed on too. Call before start().
+    (the Telegram first name); an optional ``username`` is passed on too. ``clock``: the page
+    draws the demo's clock control (the caller serves ``/_demo/clock``). Call before start().
     """
     known = {u["id"] for u in emulator.users}
     for persona in personas:
@@ -78,7 +100,7 @@ def add_webchat_routes(
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(
-            text=render_page(emulator, personas),
+            text=render_page(emulator, personas, clock=clock),
             content_type="text/html",
             charset="utf-8",
             headers={"Cache-Control": "no-store"},
