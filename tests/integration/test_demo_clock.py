@@ -5,6 +5,7 @@ and the sender's quiet hours follow the moved clock."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,10 @@ def at(day: str, clock: str = "07:30") -> datetime:
     hh, mm = clock.split(":")
     local = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=TZ)
     return local.replace(hour=int(hh), minute=int(mm)).astimezone(UTC)
+
+
+def frozen(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
 
 
 def settings(**overrides: object) -> Settings:
@@ -105,7 +110,7 @@ def test_a_week_in_steps_runs_the_same_sweeps_at_the_same_moments_as_one_jump() 
 async def test_advancing_the_demo_clock_queues_each_push_once_at_its_moment(db: Database) -> None:
     config = settings()
     await demo_world(db, config)
-    clock = DemoClock(base=lambda: T0)
+    clock = DemoClock(base=frozen(T0))
     jobs = build_registry()
     ctx = JobContext(db=db, settings=config, clock=clock)
     # A day in hours, then six days: pushes arrive on the days they are due.
@@ -140,7 +145,7 @@ async def test_advancing_the_demo_clock_queues_each_push_once_at_its_moment(db: 
     # The whole week's runs again, each at its moment (a sweep meeting a moment twice, as
     # overlapping runs of the real scheduler and the control may): nothing is queued twice.
     for moment, names in moments(jobs, config, T0, clock()):
-        again = JobContext(db=db, settings=config, clock=lambda moment=moment: moment)
+        again = JobContext(db=db, settings=config, clock=DemoClock(base=frozen(moment)))
         for name in names:
             assert await jobs.run_once(name, again) == 0, (moment, name)
     assert len(await outbox(db)) == len(queued)
@@ -159,7 +164,7 @@ async def test_the_senders_quiet_hours_follow_the_demo_clock(db: Database) -> No
         for n in (7001, 7002, 7003):
             emu.add_user(n, first_name=str(n))
         # The demo's evening, whatever the hour the suite runs at.
-        clock = DemoClock(base=lambda: at("2027-03-01", "21:00"))
+        clock = DemoClock(base=frozen(at("2027-03-01", "21:00")))
         jobs = build_registry()
         sender = Sender(db, build_sender_bot(config, TOKEN), config, clock=clock)
         ctx = JobContext(db=db, settings=config, clock=clock, poke=sender.poke)
