@@ -13,6 +13,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,6 +208,20 @@ def test_webchat_page_searches_and_presses_buttons_in_chromium(
         ),
     )
     assert len(unfolded["text"]) > len(card["text"]) and "展开全文 ▾" not in unfolded["buttons"]
+    # The demo's clock control: three days forward, a press at a time, and the loan's last-day
+    # reminder arrives in the student's chat; the demo's time beside the buttons moves along.
+    shown = driver.find_element(By.CSS_SELECTOR, "#clock .now")
+    wait.until(lambda d: shown.text.strip() != "")
+    for _ in range(3):
+        before = shown.text
+        driver.find_element(By.CSS_SELECTOR, '#clock button[data-step="day"]').click()
+        wait.until(lambda d, before=before: shown.text != before)
+        assert "已快进到 " + shown.text in driver.find_element(By.ID, "toast").text
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#clock button:disabled"))
+    # Three days ahead (less the moments the sweeps took: the demo's time waits for them).
+    assert timedelta(days=3, minutes=-1) < sandbox.clock.clock.offset <= timedelta(days=3)
+    _wait_for(driver, lambda log: next((m for m in log if "还有 1 天到期" in m["text"]), None))
+
     # No pending spinner left and nothing garbled anywhere on the page.
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".kb button.busy"))
     assert "\ufffd" not in driver.find_element(By.TAG_NAME, "body").text
