@@ -23,6 +23,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bot.config import load_settings
@@ -150,6 +151,10 @@ def _press(driver: webdriver.Chrome, mid: int, label: str) -> None:
     WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(click)
 
 
+def _changed(element: WebElement, before: str) -> Callable[[webdriver.Chrome], bool]:
+    return lambda driver: element.text != before
+
+
 # The browser first: without Chromium the test skips before starting a sandbox for nothing.
 def test_webchat_page_searches_and_presses_buttons_in_chromium(
     browser: webdriver.Chrome, sandbox: Sandbox
@@ -215,7 +220,7 @@ def test_webchat_page_searches_and_presses_buttons_in_chromium(
     for _ in range(3):
         before = shown.text
         driver.find_element(By.CSS_SELECTOR, '#clock button[data-step="day"]').click()
-        wait.until(lambda d, before=before: shown.text != before)
+        wait.until(_changed(shown, before))
         assert "已快进到 " + shown.text in driver.find_element(By.ID, "toast").text
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#clock button:disabled"))
     # Three days ahead (less the moments the sweeps took: the demo's time waits for them).
