@@ -105,6 +105,7 @@ def demo(
             monitor = next((p for p in sandbox.personas if p.label_key), None)
             if monitor is not None:
                 typer.echo(t("corners.demo_monitor", name=monitor.name, card_no=monitor.card_no))
+            typer.echo(t("democlock.hint"))
             typer.echo(
                 t(
                     "cli.demo_ready",
