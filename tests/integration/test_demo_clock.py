@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.config import Settings, load_settings
-from bot.jobs import JobContext, build_registry
+from bot.jobs import JobContext, JobRegistry, ScheduledJob, build_registry, daily
 from bot.sender import Sender, build_sender_bot
 from sandbox.clock import STEPS, DemoClock, advance, moments
 from sandbox.emulator import BotApiEmulator
@@ -185,3 +186,25 @@ async def test_the_senders_quiet_hours_follow_the_demo_clock(db: Database) -> No
             await sender.bot.session.close()
         texts = [m.get("text") or "" for m in emu.bot_messages(7001)]
     assert any("还有 2 天到期" in text for text in texts), texts
+
+
+async def test_a_sweep_that_fails_does_not_keep_the_others_from_their_moment() -> None:
+    ran: list[datetime] = []
+
+    async def broken(ctx: JobContext) -> int:
+        raise RuntimeError("a bug in one sweep")
+
+    async def counting(ctx: JobContext) -> int:
+        ran.append(ctx.clock())
+        return 1
+
+    jobs = JobRegistry()
+    jobs.add(ScheduledJob("broken", daily, broken, "jobs.due_soon"))
+    jobs.add(ScheduledJob("counting", daily, counting, "jobs.due_day"))
+    clock = DemoClock(base=frozen(T0))
+    # Neither job opens the database.
+    ctx = JobContext(db=cast(Database, None), settings=settings(), clock=clock)
+    run = await advance(jobs, ctx, clock, STEPS["week"])
+    assert run.failed == ["broken"] * 7 and run.done == {"counting": 7}
+    assert ran[0] == at("2027-03-02") and ran[-1] == at("2027-03-08")
+    assert clock() == T0 + timedelta(weeks=1)
