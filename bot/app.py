@@ -172,7 +172,9 @@ def build_app(
     clock: Callable[[], datetime] = utcnow,
 ) -> Shuxiang:
     """``clock`` drives the sender and the scheduled sweeps (tests inject one)."""
-    db = db or Database(settings.checked_database_url())
+    db = db or Database(
+        settings.checked_database_url(), busy_timeout_s=settings.sqlite_busy_timeout_s
+    )
     search = search or settings.search_engine()
     bot = build_bot(settings, token)
     policy = settings.loan_policy()

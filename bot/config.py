@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     )
 
     database_url: SecretStr = SecretStr(f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
+    # SQLite only: how long a writer waits for the one write lock before "database is locked".
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0)
     bot_token: SecretStr | None = None
     # Dialogue state (the desk's 借出, the 荐购 form) in Redis, so that a restart or another
     # webhook worker carries on an unfinished one: redis://[:password@]host:port/db. Empty: the

@@ -439,7 +439,7 @@ async def start_sandbox(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[Sandbox, str]:
     settings.ensure_database_dir()
-    db = Database(settings.checked_database_url())
+    db = Database(settings.checked_database_url(), busy_timeout_s=settings.sqlite_busy_timeout_s)
     search = settings.search_engine()
     await upgrade(db.engine)
     fresh, loaded = await load_sample_data(db, search.indexer)

@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 READ_ONLY = "shuxiang_read_only"
+# How long a SQLite writer waits for the write lock; configurable (SHUXIANG_SQLITE_BUSY_TIMEOUT_S)
+# so a test proving the lock is not held over a slow reply need not wait the production 30 s.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 SQLITE_CACHE_KIB = 32_768
 # Mapped pages count toward the process's memory: 32 MB keeps the search process under its
@@ -89,7 +91,7 @@ def _install_idle_ping(engine: AsyncEngine) -> None:
             raise
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
@@ -98,7 +100,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         # The default 2 MB page cache is small for an 80k-title catalogue's search index;
         # memory-mapped reads save a system call and a copy per page.
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -111,17 +113,19 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
             parsed,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+            connect_args={"timeout": busy_timeout_s},
             # One file, one host: a fresh connection per checkout keeps threads simple.
             poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
         )
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, busy_timeout_s)
     else:
         engine = create_async_engine(parsed, echo=echo, pool_size=10)
         _install_idle_ping(engine)
@@ -132,9 +136,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 class Database:
     """Owns the engine and the session factory; one per process, built by the assembly function."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url, echo=echo)
+        self.engine = create_engine(url, echo=echo, busy_timeout_s=busy_timeout_s)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -126,7 +126,7 @@ def run_with_db(
     async def main() -> T:
         from storage.migrate import current_revision, head_revision, upgrade
 
-        db = Database(url)
+        db = Database(url, busy_timeout_s=settings.sqlite_busy_timeout_s)
         try:
             if migrate:
                 await upgrade(db.engine)

@@ -14,6 +14,7 @@ import pytest
 
 from bot.app import Shuxiang, build_app
 from bot.config import load_settings
+from nlp.search import SearchEngine
 from sandbox.emulator import BotApiEmulator
 from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
@@ -140,7 +141,7 @@ class Harness:
 
 @pytest.fixture
 async def harness(
-    db: Database, db_url: str, request: pytest.FixtureRequest
+    db: Database, db_url: str, search_engine: SearchEngine, request: pytest.FixtureRequest
 ) -> AsyncIterator[Harness]:
     """``@pytest.mark.settings(name=value)`` on a test overrides settings for its bot;
     ``@pytest.mark.redis`` keeps its dialogues in the test Redis (under a prefix of its own)."""
@@ -162,7 +163,7 @@ async def harness(
         clock = Clock()
         harness = Harness(
             emu,
-            build_app(settings, token=TOKEN, db=db, clock=clock),
+            build_app(settings, token=TOKEN, db=db, search=search_engine, clock=clock),
             db,
             settings.loan_policy(),
             clock,

@@ -328,14 +328,16 @@ async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_desk_checkout_while_the_bot_waits_35s_on_the_bot_api(
+async def test_desk_checkout_while_the_bot_waits_on_a_slow_bot_api(
     harness: Harness, db_url: str, tmp_path: Path
 ) -> None:
-    """SQLite gives up on its write lock after 30 s: the bot must not hold it over a reply."""
+    """SQLite gives up on its write lock after its busy timeout: the bot must not hold it over a
+    reply. The desk's timeout is cut to 2 s and the reply takes 6 s, so a lock held over the
+    reply would fail the desk, as 30 s against a 35 s reply would in production."""
     h = harness
     await setup_library(h)
     librarian = await h.bound(5111, "L1")
-    h.emu.faults.add(method="sendMessage", kind="slow", delay=35, chat_id=5111)
+    h.emu.faults.add(method="sendMessage", kind="slow", delay=6, chat_id=5111)
     h.emu.send_text(5111, "/checkout S1 B1")
     await until(
         lambda: any("已借出" in c.get("text", "") for c in h.emu.calls("sendMessage")),
@@ -349,7 +351,12 @@ async def test_desk_checkout_while_the_bot_waits_35s_on_the_bot_api(
         "checkout",
         "S2",
         "B2",
-        env={**os.environ, "SHUXIANG_DATABASE_URL": db_url, "SHUXIANG_LOG_LEVEL": "WARNING"},
+        env={
+            **os.environ,
+            "SHUXIANG_DATABASE_URL": db_url,
+            "SHUXIANG_LOG_LEVEL": "WARNING",
+            "SHUXIANG_SQLITE_BUSY_TIMEOUT_S": "2",
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
