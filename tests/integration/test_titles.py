@@ -1,0 +1,150 @@
+"""Every list, message, push and file names a book the same way (services/titles.py): with its
+volume, and told apart from a record that would read the same. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from services import circulation as circ
+from services.notifications import HOLD_READY, render
+from services.policy import LoanPolicy
+from services.recommend.engine import Context
+from services.recommend.model import fit
+from services.reminders import ReminderRules, sweep_due_day
+from services.reports.document import tables, write_csv
+from services.stats import Scope, compute, period_for_dates
+from services.titles import book_names
+from storage.db import Database
+from storage.models import Copy, Notification, Reader, Record, TelegramBinding
+
+TZ = ZoneInfo("Asia/Shanghai")
+POLICY = LoanPolicy()
+T0 = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
+# record_id: (title, subtitle, publisher, pub_date, barcodes)
+BOOKS = {
+    "rs1": ("人世间", "上部", "中国青年出版社", "2017-12", ["B1"]),
+    "rs2": ("人世间", "中部", "中国青年出版社", "2017-12", ["B2"]),
+    "rs3": ("人世间", "下部", "中国青年出版社", "2017-12", ["B3"]),
+    "hz1": ("活着", None, "作家出版社", "2012-8", ["B4"]),
+    "hz2": ("活着", None, "北京十月文艺出版社", "2017-6", ["B5"]),
+}
+
+
+async def library(db: Database) -> dict[str, int]:
+    pks: dict[str, int] = {}
+    async with db.transaction() as s:
+        for record_id, (title, subtitle, publisher, pub_date, barcodes) in BOOKS.items():
+            record = Record(
+                record_id=record_id,
+                title=title,
+                subtitle=subtitle,
+                publisher=publisher,
+                pub_date=pub_date,
+                authors="梁晓声" if title == "人世间" else "余华",
+                clc="I247.5",
+            )
+            s.add(record)
+            await s.flush()
+            pks[record_id] = record.id
+            s.add_all(Copy(barcode=b, record_pk=record.id) for b in barcodes)
+        # A teacher may have the four books out at once.
+        for n, (card, role) in enumerate((("T1", "teacher"), ("S2", "student")), 1):
+            reader = Reader(card_no=card, name=f"读者{n}", role=role, class_name="高一(1)班")
+            s.add(reader)
+            await s.flush()
+            pks[card] = reader.id
+            s.add(TelegramBinding(reader_id=reader.id, telegram_user_id=800 + n, chat_id=800 + n))
+    return pks
+
+
+async def lend(db: Database, card: str, barcode: str) -> circ.CheckoutResult:
+    async with db.transaction() as s:
+        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, now=T0)
+
+
+async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
+    db: Database, tmp_path: Path
+) -> None:
+    pks = await library(db)
+    assert (await lend(db, "T1", "B3")).title == "人世间 下部"
+    for barcode in ("B1", "B4", "B5"):
+        await lend(db, "T1", barcode)
+    await lend(db, "S2", "B2")
+    async with db.transaction() as s:
+        placed = await circ.place_hold(
+            s, reader_id=pks["T1"], record_pk=pks["rs2"], policy=POLICY, now=T0
+        )
+    assert placed.title == "人世间 中部"
+
+    both_editions = ["活着（北京十月文艺出版社）", "活着（作家出版社）"]
+    async with db.transaction(read_only=True) as s:
+        loans = await circ.loans_of(s, pks["T1"], T0)
+        desk = await circ.reader_desk(s, pks["T1"], POLICY, T0)
+        holds = await circ.holds_of(s, pks["T1"])
+    # /loans and the desk: four different lines for four different books.
+    assert sorted(loan.title for loan in loans) == sorted(
+        ["人世间 上部", "人世间 下部", *both_editions]
+    )
+    assert sorted(loan.title for loan in desk.loans) == sorted(loan.title for loan in loans)
+    assert [hold.title for hold in holds] == ["人世间 中部"]
+
+    # The reservation's push, when the copy comes back.
+    async with db.transaction() as s:
+        await circ.return_copy(s, barcode="B2", policy=POLICY, now=T0 + timedelta(days=1))
+    async with db.transaction(read_only=True) as s:
+        ready = await s.scalar(select(Notification).where(Notification.kind == HOLD_READY.name))
+    assert ready is not None
+    assert "《人世间 中部》" in render(ready.kind, ready.payload, TZ).text
+
+    # A sweep's push (due today) names the volume too.
+    async with db.transaction() as s:
+        await sweep_due_day(s, ReminderRules(tz=TZ), loans[0].due_at)
+        texts = [
+            render(n.kind, n.payload, TZ).text
+            for n in await s.scalars(select(Notification).where(Notification.kind == "due_day"))
+        ]
+    assert len(texts) == 4 and any("《人世间 上部》" in text for text in texts)
+    assert any("《活着》" in text for text in texts)  # one book per push: nothing to tell apart
+
+    # The report's CSV of the most borrowed books.
+    async with db.transaction(read_only=True) as s:
+        first = T0.astimezone(TZ).date()
+        stats = await compute(
+            s, Scope.school(), period_for_dates(first, first + timedelta(days=1), TZ), tz=TZ
+        )
+    (top,) = write_csv(tmp_path, [t for t in tables(stats, TZ) if t.name == "top_books"])
+    with top.open(encoding="utf-8-sig") as fh:
+        names = sorted(row[0] for row in list(csv.reader(fh))[1:])
+    assert names == sorted(["人世间 上部", "人世间 下部", "人世间 中部", *both_editions])
+
+
+async def test_a_list_tells_apart_only_what_it_shows_together(db: Database) -> None:
+    pks = await library(db)
+    async with db.transaction(read_only=True) as s:
+        alone = await book_names(s, [pks["hz1"], pks["rs1"]])
+        together = await book_names(s, [pks["hz1"], pks["hz2"]])
+    assert alone == {pks["hz1"]: "活着", pks["rs1"]: "人世间 上部"}
+    assert together == {pks["hz1"]: "活着（作家出版社）", pks["hz2"]: "活着（北京十月文艺出版社）"}
+
+
+async def test_recommendations_name_the_volume_and_skip_another_edition_of_a_read_book(
+    db: Database,
+) -> None:
+    pks = await library(db)
+    async with db.transaction(read_only=True) as s:
+        model = await fit(s)
+    ranked = model.rank(Context(history=[pks["rs1"], pks["hz1"]]), n=5)
+    shown = {s.pk: s for s in ranked}
+    # The other edition of 活着 is the same book: not offered "because you borrowed" it.
+    assert pks["hz2"] not in shown
+    assert model.items[pks["rs2"]].label == "人世间 中部"
+    reasons = [r.as_dict() for s in ranked for r in s.reasons if r.kind == "borrowed"]
+    assert reasons and all(r["title"] in ("人世间 上部", "活着") for r in reasons)
+    for s in ranked:
+        for r in s.reasons:
+            assert r.kind != "borrowed" or r.as_dict()["title"] != model.items[s.pk].label
