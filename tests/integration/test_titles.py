@@ -4,12 +4,15 @@ volume, and told apart from a record that would read the same. On SQLite and Pos
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from bot.cli import app
 from services import circulation as circ
 from services.notifications import HOLD_READY, render
 from services.policy import LoanPolicy
@@ -148,3 +151,54 @@ async def test_recommendations_name_the_volume_and_skip_another_edition_of_a_rea
     for s in ranked:
         for r in s.reasons:
             assert r.kind != "borrowed" or r.as_dict()["title"] != model.items[s.pk].label
+
+
+CATALOGUE = """record_id,title,subtitle,author,publisher,pub_date,clc,tags,barcodes
+rs1,人世间,上部,梁晓声,中国青年出版社,2017-12,I247.5,年代,B1
+rs2,人世间,中部,梁晓声,中国青年出版社,2017-12,I247.5,年代,B2
+rs3,人世间,下部,梁晓声,中国青年出版社,2017-12,I247.5,年代,B3
+hz1,活着,,余华,作家出版社,2012-8,I247.57,年代,B4
+hz2,活着,,余华,北京十月文艺出版社,2017-6,I247.57,年代,B5
+"""
+CLI_READERS = """card_no,name,role,grade,class_name
+S1,李明,student,高一,高一(3)班
+S2,王芳,student,高一,高一(3)班
+"""
+LOANS = """card_no,record_id,lent_at,returned_at
+S1,rs1,2024-09-01,2024-09-20
+S1,hz1,2024-09-01,2024-09-20
+S2,rs1,2024-09-01,2024-09-20
+S2,rs2,2024-09-21,2024-10-10
+S2,rs3,2024-10-11,2024-10-30
+S2,hz2,2024-10-11,2024-10-30
+"""
+
+
+def test_the_command_line_names_volumes(tmp_path: Path) -> None:
+    env = {
+        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'titles.sqlite3'}",
+        "SHUXIANG_LOG_LEVEL": "WARNING",
+    }
+    files = (("catalogue", CATALOGUE), ("readers", CLI_READERS), ("loans", LOANS))
+    for name, text in files:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(app, ["import", name, str(path)], env=env)
+        assert result.exit_code == 0, result.output
+
+    result = CliRunner().invoke(app, ["recommend", "--card", "S1", "-n", "5"], env=env)
+    assert result.exit_code == 0, result.output
+    shown = result.output.splitlines()
+    assert "人世间 中部" in shown and "人世间 下部" in shown
+    assert "活着" not in shown and "人世间" not in shown  # another edition of a book read
+    result = CliRunner().invoke(app, ["recommend", "--card", "S1", "--json"], env=env)
+    answer = json.loads(result.output)
+    reasons = [r for item in answer["results"] for r in item["reasons"]]
+    assert "因为你借过《人世间 上部》" in reasons
+    assert not any(
+        r == f"因为你借过《{item['title']}》" for item in answer["results"] for r in item["reasons"]
+    )
+
+    result = CliRunner().invoke(app, ["search", "人世间"], env=env)
+    assert result.exit_code == 0, result.output
+    assert all(f"人世间 {part}" in result.output for part in ("上部", "中部", "下部"))
