@@ -103,7 +103,7 @@ async def class_overdue(
     names = await book_names(session, (r[3] for r in listed))
     return [
         OverdueLine(rid, name, card, names[pk], barcode, due, calendar_days(due, now, tz))
-        for rid, name, card, pk, barcode, due in rows
+        for rid, name, card, pk, barcode, due in listed
     ]
 
 

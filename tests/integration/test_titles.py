@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from services import circulation as circ
+from services.chase import class_overdue
 from services.notifications import HOLD_READY, render
 from services.policy import LoanPolicy
 from services.recommend.engine import Context
@@ -113,6 +114,14 @@ async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
         ]
     assert len(texts) == 4 and any("《人世间 上部》" in text for text in texts)
     assert any("《活着》" in text for text in texts)  # one book per push: nothing to tell apart
+
+    # The class's 催书单 once they are overdue.
+    async with db.transaction(read_only=True) as s:
+        late = loans[0].due_at + timedelta(days=3)
+        chase_lines = await class_overdue(s, "高一(1)班", now=late, tz=TZ)
+    assert sorted(line.title for line in chase_lines) == sorted(
+        ["人世间 上部", "人世间 下部", *both_editions]
+    )
 
     # The report's CSV of the most borrowed books.
     async with db.transaction(read_only=True) as s:
