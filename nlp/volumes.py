@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["subtitle_volume"]
+from nlp.normalize import compact
+from nlp.search import parse_volume
+
+__all__ = ["ends_in_volume", "subtitle_volume"]
 
 _NUM = r"(?:\d{1,3}|[一二两三四五六七八九十百]{1,4})"
 _UNIT = r"[册卷部集季辑本篇]"
@@ -25,3 +28,16 @@ def subtitle_volume(subtitle: str | None) -> str | None:
         return None
     match = _SUBTITLE_VOLUME.match(subtitle.strip())
     return match.group(1) if match else None
+
+
+# What a title ending in a volume ends with (nlp.search reads which volume; this only spares
+# the normalisation of every other title).
+_VOLUME_END = frozenset(
+    "0123456789０１２３４５６７８９一二两三四五六七八九十上中下ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅰⅱⅲⅳⅴⅵⅶⅷⅸⅹ"
+    "IVXivxＩＶＸｉｖｘ册卷部集季辑本"
+)
+
+
+def ends_in_volume(title: str) -> bool:
+    """Whether a title ends in a volume ("三体Ⅱ", "盗墓笔记3", "长安十二时辰 上")."""
+    return bool(title) and title[-1] in _VOLUME_END and parse_volume(compact(title)) is not None

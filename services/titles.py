@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nlp.normalize import compact
-from nlp.search import parse_volume
-from nlp.volumes import subtitle_volume
+from nlp.volumes import ends_in_volume, subtitle_volume
 from services.i18n import t
 from storage.models import Record
 
@@ -48,7 +46,7 @@ def book_name(title: str, subtitle: str | None = None) -> str:
     subtitle = (subtitle or "").strip()
     if not subtitle or title.endswith(subtitle):
         return title
-    if subtitle_volume(subtitle) is None and parse_volume(compact(title)) is None:
+    if subtitle_volume(subtitle) is None and not ends_in_volume(title):
         return title
     return t("book_name.volume", title=title, volume=subtitle)
 

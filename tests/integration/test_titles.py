@@ -151,15 +151,15 @@ async def test_recommendations_name_the_volume_and_skip_another_edition_of_a_rea
     async with db.transaction(read_only=True) as s:
         model = await fit(s)
     ranked = model.rank(Context(history=[pks["rs1"], pks["hz1"]]), n=5)
-    shown = {s.pk: s for s in ranked}
+    shown = {one.pk: one for one in ranked}
     # The other edition of 活着 is the same book: not offered "because you borrowed" it.
     assert pks["hz2"] not in shown
     assert model.items[pks["rs2"]].label == "人世间 中部"
-    reasons = [r.as_dict() for s in ranked for r in s.reasons if r.kind == "borrowed"]
+    reasons = [r.as_dict() for one in ranked for r in one.reasons if r.kind == "borrowed"]
     assert reasons and all(r["title"] in ("人世间 上部", "活着") for r in reasons)
-    for s in ranked:
-        for r in s.reasons:
-            assert r.kind != "borrowed" or r.as_dict()["title"] != model.items[s.pk].label
+    for one in ranked:
+        for r in one.reasons:
+            assert r.kind != "borrowed" or r.as_dict()["title"] != model.items[one.pk].label
 
 
 CATALOGUE = """record_id,title,subtitle,author,publisher,pub_date,clc,tags,barcodes
