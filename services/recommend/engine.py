@@ -420,6 +420,17 @@ class Recommender:
         ranking = self.ranking(ctx, reader=reader, candidates=candidates, n=n)
         return ranking.scored(ranking.best(n, allowed))
 
+    def one_per_name(self, pks: Iterable[int]) -> list[int]:
+        """The first record of each name: two editions of one book are one line of a list."""
+        seen: set[str] = set()
+        out = []
+        for pk in pks:
+            label = self.items[pk].label
+            if label not in seen:
+                seen.add(label)
+                out.append(pk)
+        return out
+
     def _dense(self, counts: Mapping[int, int]) -> FloatArray:
         if not counts:
             return self._nothing
@@ -526,7 +537,8 @@ class Ranking:
         k = max(n, 1) * 4
         while True:
             head = self.head(k)
-            chosen = [pk for pk in head if allowed is None or allowed(pk)][:n]
+            chosen = self.model.one_per_name(pk for pk in head if allowed is None or allowed(pk))
+            chosen = chosen[:n]
             if len(chosen) >= n or len(head) < k:
                 return chosen
             k *= 4

@@ -292,7 +292,7 @@ async def recommend_for(
             return ranking.scored(ranking.best(n, everything.__contains__))
         head = ranking.head(k)
         there = await on_shelf_among(session, head)
-        chosen = [pk for pk in head if pk in there][:n]
+        chosen = model.one_per_name(pk for pk in head if pk in there)[:n]
         if len(chosen) >= n or len(head) < k:
             return ranking.scored(chosen)
         k *= SHELF_LOOKAHEAD

@@ -160,6 +160,10 @@ async def test_recommendations_name_the_volume_and_skip_another_edition_of_a_rea
     for one in ranked:
         for r in one.reasons:
             assert r.kind != "borrowed" or r.as_dict()["title"] != model.items[one.pk].label
+    # Two editions of a book not read yet are one line of the list, not two alike.
+    ctx = Context(history=[pks["rs1"]], grade="高一", grade_counts={pks["hz1"]: 2, pks["hz2"]: 1})
+    labels = [model.items[one.pk].label for one in model.rank(ctx, n=5)]
+    assert labels.count("活着") == 1 and len(labels) == len(set(labels))
 
 
 CATALOGUE = """record_id,title,subtitle,author,publisher,pub_date,clc,tags,barcodes
