@@ -46,7 +46,7 @@ def _as_books(
         books.append(
             {
                 "record_pk": s.pk,
-                "title": getattr(item, "title", ""),
+                "title": getattr(item, "label", ""),
                 "authors": getattr(item, "authors", None),
                 "reasons": [r.as_dict() for r in s.reasons],
             }

@@ -17,6 +17,7 @@ from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, queue_position, waiting_count
 from services.corners import corner_names
 from services.errors import ServiceError
+from services.titles import book_name
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -131,7 +132,7 @@ async def series_links(
         )
     )
     # Volumes often share the title and differ in the subtitle (平凡的世界 第二部).
-    titles = {pk: f"{title} {subtitle}" if subtitle else title for pk, title, subtitle in rows}
+    titles = {pk: book_name(title, subtitle) for pk, title, subtitle in rows}
     found = series_neighbours(
         _compact_title(record.title, record.subtitle),
         [(pk, _compact_title(title, subtitle)) for pk, title, subtitle in rows],

@@ -31,6 +31,7 @@ from services.notifications import CHASE_MONITOR_LIST, CHASE_STUDENT, enqueue
 from services.notifications import CLEARANCE_REMINDER as CLEARANCE_KIND
 from services.notifications.kinds import ChaseListPayload, ChaseStudentPayload, ClearancePayload
 from services.policy import calendar_days
+from services.titles import book_names
 from storage.models import ClassMonitor, Copy, CopyStatus, Loan, Reader, Record, utcnow
 
 MONITOR_LIST = CHASE_MONITOR_LIST.name
@@ -90,7 +91,7 @@ async def class_overdue(
     session: AsyncSession, class_name: str, *, now: datetime, tz: ZoneInfo
 ) -> list[OverdueLine]:
     rows = await session.execute(
-        select(Reader.id, Reader.name, Reader.card_no, Record.title, Copy.barcode, Loan.due_at)
+        select(Reader.id, Reader.name, Reader.card_no, Record.id, Copy.barcode, Loan.due_at)
         .join(Loan, Loan.reader_id == Reader.id)
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Record, Record.id == Copy.record_pk)
@@ -98,9 +99,11 @@ async def class_overdue(
         .where(Loan.returned_at.is_(None), Loan.due_at < now)
         .order_by(Reader.card_no, Loan.due_at, Loan.id)
     )
+    listed = list(rows)
+    names = await book_names(session, (r[3] for r in listed))
     return [
-        OverdueLine(rid, name, card, title, barcode, due, calendar_days(due, now, tz))
-        for rid, name, card, title, barcode, due in rows
+        OverdueLine(rid, name, card, names[pk], barcode, due, calendar_days(due, now, tz))
+        for rid, name, card, pk, barcode, due in listed
     ]
 
 
@@ -226,7 +229,7 @@ async def clearance(
     if not grade and not card_no:
         raise ServiceError("clearance.nobody")
     query = (
-        select(Reader, Record.title, Copy.barcode, Loan.due_at, Copy.status)
+        select(Reader, Record.id, Copy.barcode, Loan.due_at, Copy.status)
         .join(Loan, Loan.reader_id == Reader.id)
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Record, Record.id == Copy.record_pk)
@@ -241,11 +244,13 @@ async def clearance(
             raise ServiceError("reader.not_found", card_no=card_no.strip())
         query = query.where(Reader.id == who.id)
     rows: dict[int, ClearanceRow] = {}
-    for reader, title, barcode, due_at, status in await session.execute(query):
+    found = list(await session.execute(query))
+    names = await book_names(session, (r[1] for r in found))
+    for reader, pk, barcode, due_at, status in found:
         row = rows.setdefault(
             reader.id, ClearanceRow(reader.id, reader.card_no, reader.name, reader.class_name, [])
         )
-        row.books.append(OwedBook(title, barcode, due_at, status == CopyStatus.LOST.value))
+        row.books.append(OwedBook(names[pk], barcode, due_at, status == CopyStatus.LOST.value))
     day = now.astimezone(tz).date().isoformat()
     if remind:
         for row in rows.values():

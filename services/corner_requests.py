@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import CORNER_BRING_BACK, enqueue
 from services.notifications.kinds import CornerBringBackPayload
+from services.titles import record_name
 from storage.models import ClassCorner, ClassMonitor, Copy, CopyStatus, Hold, Reader, Record
 
 BRING_BACK = CORNER_BRING_BACK.name
@@ -45,7 +46,7 @@ async def request_bring_back(
             monitor_id=monitor_id,
             copy_id=copy_id,
             barcode=barcode,
-            title=record.title,
+            title=record_name(record),
             class_name=class_name,
         )
         await enqueue(session, CORNER_BRING_BACK, reader_id=monitor_id, payload=payload, now=now)

@@ -27,6 +27,7 @@ from services.i18n import t
 from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
 from services.notifications.kinds import CornerBatchPayload, CornerDiscrepancyPayload
 from services.policy import LoanPolicy
+from services.titles import book_names, record_name
 from storage.models import (
     ClassCorner,
     ClassMonitor,
@@ -319,7 +320,7 @@ async def swap_view(session: AsyncSession, swap_id: int) -> SwapView:
             CornerSwapItem.id,
             CopyRow.id,
             CopyRow.barcode,
-            Record.title,
+            Record.id,
             CornerSwapItem.direction,
             CornerSwapItem.outcome,
         )
@@ -328,7 +329,10 @@ async def swap_view(session: AsyncSession, swap_id: int) -> SwapView:
         .where(CornerSwapItem.swap_id == swap_id)
         .order_by(CornerSwapItem.direction, CornerSwapItem.id)
     )
-    return SwapView(swap.id, corner.class_name, swap.status, tuple(ItemView(*r) for r in rows))
+    listed = list(rows)
+    names = await book_names(session, (r[3] for r in listed))
+    items = tuple(ItemView(i, c, b, names[pk], d, o) for i, c, b, pk, d, o in listed)
+    return SwapView(swap.id, corner.class_name, swap.status, items)
 
 
 async def _open_swap(
@@ -682,7 +686,9 @@ async def confirm_item(
     if outcome != SwapOutcome.RECEIVED:
         await _alert_librarians(session, item, copy, record, corner, outcome, now)
     done = await _close_if_done(session, swap, actor, now)
-    view = ItemView(item.id, copy.id, copy.barcode, record.title, item.direction, item.outcome)
+    view = ItemView(
+        item.id, copy.id, copy.barcode, record_name(record), item.direction, item.outcome
+    )
     return Confirmed(view, swap.id, corner.class_name, done, copy.status)
 
 
@@ -728,7 +734,7 @@ def _apply_arrival(
             copy.status, copy.corner_id = CopyStatus.LOST.value, None
         return
     if not movable:
-        raise ServiceError("corners.copy_busy", barcode=copy.barcode, title=record.title)
+        raise ServiceError("corners.copy_busy", barcode=copy.barcode, title=record_name(record))
     copy.corner_id = corner.id
     copy.status = (
         CopyStatus.IN_CORNER.value if outcome == SwapOutcome.RECEIVED else CopyStatus.DAMAGED.value
@@ -753,7 +759,7 @@ async def _alert_librarians(
             librarian_id=librarian_id,
             class_name=corner.class_name,
             barcode=copy.barcode,
-            title=record.title,
+            title=record_name(record),
             direction=t(f"notify_corners.direction_{item.direction}"),
             outcome=t(f"corners.outcome_{outcome.value}"),
         )
@@ -910,7 +916,7 @@ async def record_holder(
     corner = await session.scalar(select(ClassCorner).where(ClassCorner.class_name == class_name))
     if copy is None or corner is None or copy.corner_id != corner.id:
         raise ServiceError("corners.not_in_your_corner", barcode=barcode.strip())
-    title = await session.scalar(select(Record.title).where(Record.id == copy.record_pk)) or ""
+    title = record_name(await session.get_one(Record, copy.record_pk))
     await session.execute(delete(CornerHolder).where(CornerHolder.copy_id == copy.id))
     holder_name = None
     if card_no:
@@ -949,7 +955,7 @@ async def corner_contents(
         class_name = own_class(actor)
     monitor_or_librarian(actor, class_name)
     rows = await session.execute(
-        select(CopyRow.barcode, Record.title, CopyRow.status, Reader.name)
+        select(CopyRow.barcode, Record.id, CopyRow.status, Reader.name)
         .join(ClassCorner, ClassCorner.id == CopyRow.corner_id)
         .join(Record, Record.id == CopyRow.record_pk)
         .outerjoin(CornerHolder, CornerHolder.copy_id == CopyRow.id)
@@ -957,7 +963,9 @@ async def corner_contents(
         .where(ClassCorner.class_name == class_name)
         .order_by(CopyRow.barcode)
     )
-    return class_name, [CornerBook(*row) for row in rows]
+    listed = list(rows)
+    names = await book_names(session, (r[1] for r in listed))
+    return class_name, [CornerBook(r[0], names[r[1]], *r[2:]) for r in listed]
 
 
 async def corner_names(session: AsyncSession, record_pk: int) -> list[str]:

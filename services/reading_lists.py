@@ -16,6 +16,7 @@ from services.catalogue import search_page
 from services.circulation import find_copy_by_barcode
 from services.errors import ServiceError
 from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue
+from services.titles import book_names
 from storage.models import (
     Reader,
     ReadingList,
@@ -130,7 +131,9 @@ async def entries(session: AsyncSession, list_id: int) -> list[ListEntry]:
         .where(ReadingListItem.list_id == list_id)
         .order_by(ReadingListItem.position, ReadingListItem.id)
     )
-    return [ListEntry(*row) for row in rows]
+    listed = list(rows)
+    names = await book_names(session, (r[0] for r in listed))
+    return [ListEntry(pk, names[pk], *rest) for pk, _, *rest in listed]
 
 
 async def schedule_send(

@@ -23,6 +23,7 @@ from services.circulation import expire_ready_holds
 from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_rows
 from services.notifications.kinds import HoldPayload, LoanPayload
 from services.policy import LoanPolicy
+from services.titles import book_name
 from storage.models import (
     Copy,
     Hold,
@@ -69,10 +70,11 @@ def _reachable(stmt: Select[Any], reader_col: Any, kind: Kind[Any], rules: Remin
 
 async def _open_loans(
     session: AsyncSession, kind: Kind[Any], rules: ReminderRules, first: date, last: date
-) -> Sequence[Row[tuple[int, int, datetime, str]]]:
-    """(loan id, reader id, due_at, title) of open loans due on the school dates first..last."""
+) -> Sequence[Row[tuple[int, int, datetime, str, str | None]]]:
+    """(loan id, reader id, due_at, title, subtitle) of open loans due on the school dates
+    first..last."""
     stmt = (
-        select(Loan.id, Loan.reader_id, Loan.due_at, Record.title)
+        select(Loan.id, Loan.reader_id, Loan.due_at, Record.title, Record.subtitle)
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Record, Record.id == Copy.record_pk)
         .where(
@@ -110,7 +112,10 @@ async def _queue_loans(
     # a model per loan was 10,000 more objects for the garbage collector to walk.
     probe: LoanPayload | None = None
     rows = []
-    for loan_id, reader_id, due_at, title in await _open_loans(session, kind, rules, *span):
+    for loan_id, reader_id, due_at, bare, subtitle in await _open_loans(
+        session, kind, rules, *span
+    ):
+        title = book_name(bare, subtitle)
         if due_at not in per_due:
             found = slot_of(due_at.astimezone(rules.tz).date())
             per_due[due_at] = (
@@ -181,7 +186,7 @@ async def sweep_hold_ending(session: AsyncSession, rules: ReminderRules, now: da
     """Ready holds whose pickup ends tomorrow (or today, when the sweep ran late)."""
     today = rules.today(now)
     stmt = (
-        select(Hold.id, Hold.reader_id, Hold.ready_until, Record.title)
+        select(Hold.id, Hold.reader_id, Hold.ready_until, Record.title, Record.subtitle)
         .join(Record, Record.id == Hold.record_pk)
         .where(
             Hold.status == HoldStatus.READY.value,
@@ -196,11 +201,17 @@ async def sweep_hold_ending(session: AsyncSession, rules: ReminderRules, now: da
         (
             reader_id,
             HOLD_ENDING.dedupe(
-                HoldPayload.model_construct(hold_id=hold_id, title=title, ready_until=until)
+                HoldPayload.model_construct(
+                    hold_id=hold_id, title=book_name(*title), ready_until=until
+                )
             ),
-            {"hold_id": hold_id, "title": title, "ready_until": to_jsonable_python(until)},
+            {
+                "hold_id": hold_id,
+                "title": book_name(*title),
+                "ready_until": to_jsonable_python(until),
+            },
         )
-        for hold_id, reader_id, until, title in rows
+        for hold_id, reader_id, until, *title in rows
         if until is not None
     ]
     return await enqueue_rows(session, HOLD_ENDING, items, now=now)

@@ -40,6 +40,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from services.errors import ServiceError
 from services.policy import calendar_days
+from services.titles import book_names
 from storage.models import (
     ClassMonitor,
     Copy,
@@ -371,7 +372,9 @@ async def top_books(
         .order_by(count.desc(), Record.title, Record.id)
         .limit(limit)
     )
-    return [BookCount(pk, title, int(n)) for pk, title, n in rows]
+    listed = list(rows)
+    names = await book_names(session, (r[0] for r in listed))
+    return [BookCount(pk, names[pk], int(n)) for pk, _, n in listed]
 
 
 async def top_readers(
@@ -407,7 +410,7 @@ async def overdue_loans(
             Reader.id,
             Reader.name,
             Reader.class_name,
-            Record.title,
+            Record.id,
             Copy.barcode,
             Loan.due_at,
             Loan.returned_at,
@@ -424,11 +427,15 @@ async def overdue_loans(
         )
         .order_by(Loan.due_at, Loan.id)
     )
+    listed = list(rows)
+    names = await book_names(session, (r[3] for r in listed))
     found = []
-    for rid, name, klass, title, barcode, due_at, returned_at in rows:
+    for rid, name, klass, pk, barcode, due_at, returned_at in listed:
         back = min(returned_at, until) if returned_at is not None else until
         found.append(
-            OverdueLoan(rid, name, klass, title, barcode, due_at, calendar_days(due_at, back, tz))
+            OverdueLoan(
+                rid, name, klass, names[pk], barcode, due_at, calendar_days(due_at, back, tz)
+            )
         )
     return found
 
@@ -518,7 +525,7 @@ async def weeding_list(
         .subquery()
     )
     rows = await session.execute(
-        select(Copy.barcode, Record.title, Record.clc, Copy.status, last_lent.c.last_lent)
+        select(Copy.barcode, Record.id, Record.clc, Copy.status, last_lent.c.last_lent)
         .join(Record, Record.id == Copy.record_pk)
         .outerjoin(last_lent, last_lent.c.copy_id == Copy.id)
         .where(
@@ -533,4 +540,6 @@ async def weeding_list(
         )
         .order_by(Record.clc, Copy.barcode)
     )
-    return [WeedCandidate(b, title, clc, str(st), last) for b, title, clc, st, last in rows]
+    listed = list(rows)
+    names = await book_names(session, (r[1] for r in listed))
+    return [WeedCandidate(b, names[pk], clc, str(st), last) for b, pk, clc, st, last in listed]

@@ -10,6 +10,7 @@ import typer
 
 from bot.cli.runtime import configure_logging, fail, run_with_db, settings_or_exit
 from services.i18n import t
+from services.titles import record_name
 from storage.db import Database
 
 lists_app = typer.Typer(help=t("cli_lists.help"), no_args_is_help=True, rich_markup_mode=None)
@@ -53,7 +54,7 @@ def add(
                     session, name, book, blurb=blurb, search=settings.search_engine()
                 )
                 key = "cli_lists.added" if added else "cli_lists.already"
-                return t(key, title=record.title, name=found.name)
+                return t(key, title=record_name(record), name=found.name)
         except ServiceError as exc:
             fail(exc.render(), code=1)
 

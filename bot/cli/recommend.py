@@ -38,7 +38,7 @@ def _result(model: Any, scored: Any) -> dict[str, Any]:
     item = model.items[scored.pk]
     return {
         "record_id": item.record_id,
-        "title": item.title,
+        "title": item.label,
         "score": scored.score,
         "reasons": [reason_text(r.as_dict()) for r in scored.reasons],
     }
@@ -80,7 +80,7 @@ def recommend_command(
                     sys.stdout.flush()
                 else:
                     for s in scored:
-                        typer.echo(model.items[s.pk].title)
+                        typer.echo(model.items[s.pk].label)
             return missing
 
     run_with_db(settings, body)

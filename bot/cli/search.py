@@ -21,6 +21,7 @@ import typer
 
 from bot.cli.runtime import configure_logging, run_with_db, settings_or_exit
 from services.i18n import t
+from services.titles import book_name
 from storage.db import Database
 
 # Warm-up queries: one per code path, so the first real query pays no first-use costs.
@@ -47,7 +48,9 @@ def _render(result: Any) -> str:
     header = t(key, query=result.query, total=result.total)
     lines = [header]
     for n, hit in enumerate(result.hits, 1):
-        lines.append(f"{n}. {hit.title}" + (f"  {hit.author}" if hit.author else ""))
+        lines.append(
+            f"{n}. {book_name(hit.title, hit.subtitle)}" + (f"  {hit.author}" if hit.author else "")
+        )
         details = []
         year = _year(hit.pub_date)
         if hit.publisher or year:

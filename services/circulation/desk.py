@@ -17,6 +17,7 @@ from services.circulation.refusals import Person, at_loan_limit
 from services.circulation.views import HoldView, holds_of
 from services.errors import ServiceError
 from services.policy import LoanPolicy
+from services.titles import book_names, record_name
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record, utcnow
 
 MAX_MATCHES = 10
@@ -79,7 +80,12 @@ async def copy_state(
         return None
     record = await session.get_one(Record, copy.record_pk)
     state = CopyState(
-        copy.id, copy.barcode, record.id, record.title, record.call_number, CopyStatus(copy.status)
+        copy.id,
+        copy.barcode,
+        record.id,
+        record_name(record),
+        record.call_number,
+        CopyStatus(copy.status),
     )
     if copy.status == CopyStatus.ON_LOAN.value:
         row = (
@@ -199,7 +205,7 @@ async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:
     pages = max(1, -(-total // SHELF_PAGE))
     page = min(max(page, 0), pages - 1)
     rows = await session.execute(
-        select(Hold, Copy.barcode, Record.title, Reader)
+        select(Hold, Copy.barcode, Record.id, Reader)
         .join(Copy, Copy.id == Hold.copy_id)
         .join(Record, Record.id == Hold.record_pk)
         .join(Reader, Reader.id == Hold.reader_id)
@@ -208,17 +214,19 @@ async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:
         .offset(page * SHELF_PAGE)
         .limit(SHELF_PAGE)
     )
+    listed = list(rows)
+    names = await book_names(session, (r[2] for r in listed))
     items = [
         ShelfItem(
             hold.id,
             hold.copy_id or 0,
             barcode,
-            title,
+            names[pk],
             Person.of(reader),
             hold.ready_until or hold.placed_at,
             hold.deliver_to_office,
         )
-        for hold, barcode, title, reader in rows
+        for hold, barcode, pk, reader in listed
     ]
     return ShelfPage(items, total, page, pages)
 
@@ -253,13 +261,15 @@ async def reader_desk(
     if reader is None:
         raise ServiceError("desk.reader_gone")
     rows = await session.execute(
-        select(Copy.id, Copy.barcode, Record.title, Loan.due_at)
+        select(Copy.id, Copy.barcode, Record.id, Loan.due_at)
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Record, Record.id == Copy.record_pk)
         .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
         .order_by(Loan.due_at, Loan.id)
     )
-    loans = [DeskLoan(cid, bc, title, due, due < now) for cid, bc, title, due in rows]
+    listed = list(rows)
+    names = await book_names(session, (r[2] for r in listed))
+    loans = [DeskLoan(cid, bc, names[pk], due, due < now) for cid, bc, pk, due in listed]
     return ReaderDesk(
         Person.of(reader),
         loans,

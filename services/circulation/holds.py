@@ -25,6 +25,7 @@ from services.notifications import (
 )
 from services.notifications.kinds import HoldPayload, HoldReadyPayload, ReservedPayload
 from services.policy import LoanPolicy
+from services.titles import record_name
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -77,7 +78,7 @@ async def pass_copy_on(
         payload=HoldReadyPayload(
             hold_id=hold.id,
             record_pk=record.id,
-            title=record.title,
+            title=record_name(record),
             ready_until=hold.ready_until,
             deliver_to_office=hold.deliver_to_office,
             at_limit=await at_loan_limit(session, reader, policy),
@@ -100,7 +101,7 @@ async def tell_borrowers(session: AsyncSession, record: Record, now: datetime) -
         session,
         RESERVED_NOTE,
         [
-            (reader_id, ReservedPayload(loan_id=loan_id, title=record.title, due_at=due_at))
+            (reader_id, ReservedPayload(loan_id=loan_id, title=record_name(record), due_at=due_at))
             for loan_id, reader_id, due_at in rows
         ],
         now=now,
@@ -131,7 +132,7 @@ async def place_hold(
         )
     )
     if existing is not None:
-        raise ServiceError("hold.already", title=record.title)
+        raise ServiceError("hold.already", title=record_name(record))
     borrowed = await session.scalar(
         select(func.count(Loan.id))
         .join(Copy, Copy.id == Loan.copy_id)
@@ -139,19 +140,19 @@ async def place_hold(
         .where(Loan.returned_at.is_(None))
     )
     if borrowed:
-        raise ServiceError("hold.already_borrowed", title=record.title)
+        raise ServiceError("hold.already_borrowed", title=record_name(record))
     on_shelf = await session.scalar(
         select(func.count(Copy.id)).where(
             Copy.record_pk == record.id, Copy.status == CopyStatus.ON_SHELF.value
         )
     )
     if on_shelf:
-        raise ServiceError("hold.on_shelf", title=record.title, count=on_shelf)
+        raise ServiceError("hold.on_shelf", title=record_name(record), count=on_shelf)
     holdable = await session.scalar(
         select(func.count(Copy.id)).where(Copy.record_pk == record.id, Copy.status.in_(COUNTED))
     )
     if not holdable:
-        raise ServiceError("hold.no_copies", title=record.title)
+        raise ServiceError("hold.no_copies", title=record_name(record))
     active = await session.scalar(
         select(func.count(Hold.id)).where(
             Hold.reader_id == reader.id, Hold.status.in_(ACTIVE_HOLD_STATUSES)
@@ -170,14 +171,14 @@ async def place_hold(
     try:
         await session.flush()
     except IntegrityError:
-        raise ServiceError("hold.already", title=record.title) from None
+        raise ServiceError("hold.already", title=record_name(record)) from None
     record_audit(session, actor_for(reader.id), "hold", {"hold_id": hold.id}, now=now)
     # Nothing on the shelf: a copy in a class corner is the quickest way to this reader.
     await request_bring_back(session, hold=hold, record=record, now=now)
     await tell_borrowers(session, record, now)
     return HoldPlaced(
         hold_id=hold.id,
-        title=record.title,
+        title=record_name(record),
         position=await queue_position(session, hold),
         deliver_to_office=deliver_to_office,
     )
@@ -208,7 +209,7 @@ async def cancel_hold(
         copy = await session.get_one(Copy, was_ready_copy)
         await pass_copy_on(session, copy, record, policy, now)
     record_audit(session, actor_for(reader_id), "hold_cancel", {"hold_id": hold.id}, now=now)
-    return record.title
+    return record_name(record)
 
 
 async def expire_ready_holds(
@@ -238,7 +239,7 @@ async def expire_ready_holds(
             HOLD_EXPIRED,
             reader_id=hold.reader_id,
             payload=HoldPayload(
-                hold_id=hold.id, title=record.title, ready_until=hold.ready_until or now
+                hold_id=hold.id, title=record_name(record), ready_until=hold.ready_until or now
             ),
             now=now,
         )

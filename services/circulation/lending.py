@@ -25,6 +25,7 @@ from services.circulation.holds import pass_copy_on
 from services.circulation.refusals import limit_refusal, on_loan_refusal, who
 from services.errors import ServiceError
 from services.policy import LoanPolicy
+from services.titles import record_name
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -84,12 +85,15 @@ async def _check_lendable(
         if shelf_hold is not None and shelf_hold.reader_id != reader.id:
             kept_for = await session.get_one(Reader, shelf_hold.reader_id)
             raise ServiceError(
-                "copy.held_for_other", barcode=copy.barcode, title=record.title, who=who(kept_for)
+                "copy.held_for_other",
+                barcode=copy.barcode,
+                title=record_name(record),
+                who=who(kept_for),
             )
     elif copy.status == CopyStatus.IN_CORNER.value:
-        raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record.title)
+        raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record_name(record))
     elif copy.status not in LENDABLE:
-        raise ServiceError("copy.unavailable", barcode=copy.barcode, title=record.title)
+        raise ServiceError("copy.unavailable", barcode=copy.barcode, title=record_name(record))
 
 
 async def checkout(
@@ -157,7 +161,7 @@ async def checkout(
         await session.flush()
     except IntegrityError:
         raise ServiceError(
-            "copy.on_loan", barcode=copy.barcode, title=record.title, to_whom=""
+            "copy.on_loan", barcode=copy.barcode, title=record_name(record), to_whom=""
         ) from None
     record_audit(
         session,
@@ -170,7 +174,7 @@ async def checkout(
         loan_id=loan.id,
         reader_name=reader.name,
         card_no=reader.card_no,
-        title=record.title,
+        title=record_name(record),
         barcode=copy.barcode,
         due_at=loan.due_at,
         collected_hold=collected,
@@ -193,7 +197,7 @@ async def return_copy(
         select(Loan).where(Loan.copy_id == copy.id, Loan.returned_at.is_(None)).with_for_update()
     )
     if loan is None:
-        raise ServiceError("copy.not_on_loan", barcode=copy.barcode, title=record.title)
+        raise ServiceError("copy.not_on_loan", barcode=copy.barcode, title=record_name(record))
     borrower = await session.get_one(Reader, loan.reader_id)
     loan.returned_at = now
     hold = await pass_copy_on(session, copy, record, policy, now)
@@ -206,7 +210,7 @@ async def return_copy(
         now=now,
     )
     return ReturnResult(
-        title=record.title,
+        title=record_name(record),
         barcode=copy.barcode,
         reader_name=borrower.name,
         card_no=borrower.card_no,
@@ -273,7 +277,7 @@ async def renew(
         now=now,
     )
     if refusal is not None:
-        raise ServiceError(refusal.key, title=record.title, **refusal.params)
+        raise ServiceError(refusal.key, title=record_name(record), **refusal.params)
     loan.due_at = await next_open_due(
         session, policy.due(loan.due_at, rules.renewal_days), ZoneInfo(policy.timezone)
     )
@@ -281,7 +285,7 @@ async def renew(
     record_audit(session, actor_for(reader_id), "renew", {"loan_id": loan.id}, now=now)
     return RenewResult(
         loan_id=loan.id,
-        title=record.title,
+        title=record_name(record),
         due_at=loan.due_at,
         renewals_left=rules.renewals - loan.renewals,
     )

@@ -15,6 +15,7 @@ from services.circulation.common import open_loan_count
 from services.errors import ServiceError
 from services.i18n import t
 from services.policy import LoanPolicy
+from services.titles import book_names, record_name
 from storage.models import Copy, Loan, Reader, Record
 
 
@@ -64,7 +65,9 @@ async def on_loan_refusal(
     if row is not None:
         due_at, borrower = row
         to_whom = t("desk.to_whom", who=who(borrower), due=_day(due_at, tz))
-    return ServiceError("copy.on_loan", barcode=copy.barcode, title=record.title, to_whom=to_whom)
+    return ServiceError(
+        "copy.on_loan", barcode=copy.barcode, title=record_name(record), to_whom=to_whom
+    )
 
 
 async def limit_refusal(
@@ -72,14 +75,16 @@ async def limit_refusal(
 ) -> ServiceError:
     """At the loan limit: what they have out, and that one must come back first."""
     rows = await session.execute(
-        select(Record.title, Loan.due_at)
+        select(Record.id, Loan.due_at)
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Record, Record.id == Copy.record_pk)
         .where(Loan.reader_id == reader.id, Loan.returned_at.is_(None))
         .order_by(Loan.due_at, Loan.id)
     )
+    listed = list(rows)
+    names = await book_names(session, (pk for pk, _ in listed))
     books = t("desk.list_separator").join(
-        t("desk.limit_book", title=title, due=_day(due_at, tz)) for title, due_at in rows
+        t("desk.limit_book", title=names[pk], due=_day(due_at, tz)) for pk, due_at in listed
     )
     books = t("desk.limit_books", books=books) if books else ""
     return ServiceError("loan.limit_reached", name=reader.name, limit=limit, books=books)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from services.circulation.lending import RenewalRefusal, renewal_refusal
 from services.policy import LoanPolicy
+from services.titles import book_names
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -75,8 +76,9 @@ async def loans_of(
         role = await session.scalar(select(Reader.role).where(Reader.id == reader_id))
         allowed = policy.for_role(role or "").renewals
         waiting = await _waiting_by_record(session, {record_pk for _, _, record_pk, _ in rows})
+    names = await book_names(session, (row[2] for row in rows))
     views = []
-    for loan, barcode, record_pk, title in rows:
+    for loan, barcode, record_pk, _ in rows:
         refusal = None
         if policy is not None:
             refusal = renewal_refusal(
@@ -90,7 +92,7 @@ async def loans_of(
             LoanView(
                 loan_id=loan.id,
                 record_pk=record_pk,
-                title=title,
+                title=names[record_pk],
                 barcode=barcode,
                 lent_at=loan.lent_at,
                 due_at=loan.due_at,
@@ -142,18 +144,21 @@ async def loan_history(
     total = int(await session.scalar(select(func.count(Loan.id)).where(owned)) or 0)
     pages = max(1, -(-total // page_size))
     page = min(max(0, page), pages - 1)
-    rows = await session.execute(
-        select(Loan.id, Record.id, Record.title, Loan.lent_at, Loan.returned_at)
-        .join(Copy, Copy.id == Loan.copy_id)
-        .join(Record, Record.id == Copy.record_pk)
-        .where(owned)
-        .order_by(Loan.returned_at.desc(), Loan.id.desc())
-        .limit(page_size)
-        .offset(page * page_size)
+    rows = list(
+        await session.execute(
+            select(Loan.id, Record.id, Record.title, Loan.lent_at, Loan.returned_at)
+            .join(Copy, Copy.id == Loan.copy_id)
+            .join(Record, Record.id == Copy.record_pk)
+            .where(owned)
+            .order_by(Loan.returned_at.desc(), Loan.id.desc())
+            .limit(page_size)
+            .offset(page * page_size)
+        )
     )
+    names = await book_names(session, (row[1] for row in rows))
     loans = [
-        PastLoan(loan_id, record_pk, title, lent_at, returned_at)
-        for loan_id, record_pk, title, lent_at, returned_at in rows
+        PastLoan(loan_id, record_pk, names[record_pk], lent_at, returned_at)
+        for loan_id, record_pk, _, lent_at, returned_at in rows
     ]
     return HistoryPage(loans=loans, page=page, pages=pages, total=total, page_size=page_size)
 
@@ -182,21 +187,24 @@ async def _active_holds(session: AsyncSession, *where: ColumnElement[bool]) -> l
         .correlate(Hold)
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(Hold, Record.title, ahead)
-        .join(Record, Record.id == Hold.record_pk)
-        .where(*where, Hold.status.in_(ACTIVE_HOLD_STATUSES))
-        .order_by(Hold.placed_at, Hold.id)
+    rows = list(
+        await session.execute(
+            select(Hold, Record.title, ahead)
+            .join(Record, Record.id == Hold.record_pk)
+            .where(*where, Hold.status.in_(ACTIVE_HOLD_STATUSES))
+            .order_by(Hold.placed_at, Hold.id)
+        )
     )
+    names = await book_names(session, (hold.record_pk for hold, _, _ in rows))
     return [
         HoldView(
             hold_id=hold.id,
             record_pk=hold.record_pk,
-            title=title,
+            title=names[hold.record_pk],
             status=HoldStatus(hold.status),
             position=int(n_ahead or 0) + 1 if hold.status == HoldStatus.WAITING.value else 0,
             ready_until=hold.ready_until,
             deliver_to_office=hold.deliver_to_office,
         )
-        for hold, title, n_ahead in rows
+        for hold, _, n_ahead in rows
     ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import tempfile
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,12 @@ class Item:
     tags: str | None = None
     series: str | None = None
     record_id: str = ""  # the catalogue's control number, for programs that read our answers
+    name: str = ""  # the title with its volume (services.titles.book_name); "" for the title
+
+    @property
+    def label(self) -> str:
+        """What readers are shown: the name, which says which volume."""
+        return self.name or self.title
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +264,14 @@ class Recommender:
         self.items: dict[int, Item] = {item.pk: item for item in sorted(items, key=_pk)}
         self._pks: IntArray = np.fromiter(self.items, dtype=np.int64, count=len(self.items))
         self._index: dict[int, int] = {pk: i for i, pk in enumerate(self.items)}
+        # Records that read the same (two editions of one volume), by position: a reader who
+        # borrowed one is not offered the other "because" of it.
+        by_label: dict[str, list[int]] = defaultdict(list)
+        for i, item in enumerate(self.items.values()):
+            by_label[item.label].append(i)
+        self._namesakes: dict[int, list[int]] = {
+            i: group for group in by_label.values() if len(group) > 1 for i in group
+        }
         self._build_content()
         self.items_of: dict[int, list[int]] = {}
         for reader, pks in histories.items():
@@ -373,7 +387,8 @@ class Recommender:
             # Thin evidence (the reader's own books counted): the most popular books join.
             if len(pool) < n * 3:
                 pool = np.union1d(pool, self._by_popularity[: n * 5])
-        pool = pool[~np.isin(pool, hist)]
+        seen = [j for h in hist.tolist() for j in self._namesakes.get(h, [h])]
+        pool = pool[~np.isin(pool, np.array(seen or hist, dtype=np.int64))]
         score = (
             w.content * content[pool]
             + w.knn * knn[pool]
@@ -404,6 +419,17 @@ class Recommender:
         shelf now, not withdrawn). Books in the reader's history are never returned."""
         ranking = self.ranking(ctx, reader=reader, candidates=candidates, n=n)
         return ranking.scored(ranking.best(n, allowed))
+
+    def one_per_name(self, pks: Iterable[int]) -> list[int]:
+        """The first record of each name: two editions of one book are one line of a list."""
+        seen: set[str] = set()
+        out = []
+        for pk in pks:
+            label = self.items[pk].label
+            if label not in seen:
+                seen.add(label)
+                out.append(pk)
+        return out
 
     def _dense(self, counts: Mapping[int, int]) -> FloatArray:
         if not counts:
@@ -445,7 +471,7 @@ class Recommender:
         if evidence:
             because = ranking.closest(i)
             if because is not None:
-                reasons.append(Reason("borrowed", title=self.items[because].title))
+                reasons.append(Reason("borrowed", title=self.items[because].label))
         class_count = ctx.class_counts.get(pk, 0)
         grade_count = ctx.grade_counts.get(pk, 0)
         if class_count and ctx.class_name:
@@ -511,7 +537,8 @@ class Ranking:
         k = max(n, 1) * 4
         while True:
             head = self.head(k)
-            chosen = [pk for pk in head if allowed is None or allowed(pk)][:n]
+            chosen = self.model.one_per_name(pk for pk in head if allowed is None or allowed(pk))
+            chosen = chosen[:n]
             if len(chosen) >= n or len(head) < k:
                 return chosen
             k *= 4

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.codes import clean_code
 from services.recommend.engine import Context, Item, Recommender, Scored, Weights
+from services.titles import book_name
 from storage.models import (
     Copy,
     CopyStatus,
@@ -124,9 +125,13 @@ async def load_items(session: AsyncSession) -> list[Item]:
             Record.tags,
             Record.series,
             Record.record_id,
+            Record.subtitle,
         ).order_by(Record.id)
     )
-    return [Item(*row) for row in rows]
+    return [
+        Item(pk, title, authors, clc, tags, series, record_id, book_name(title, subtitle))
+        for pk, title, authors, clc, tags, series, record_id, subtitle in rows
+    ]
 
 
 async def load_histories(session: AsyncSession) -> dict[int, list[int]]:
@@ -287,7 +292,7 @@ async def recommend_for(
             return ranking.scored(ranking.best(n, everything.__contains__))
         head = ranking.head(k)
         there = await on_shelf_among(session, head)
-        chosen = [pk for pk in head if pk in there][:n]
+        chosen = model.one_per_name(pk for pk in head if pk in there)[:n]
         if len(chosen) >= n or len(head) < k:
             return ranking.scored(chosen)
         k *= SHELF_LOOKAHEAD
@@ -311,4 +316,4 @@ async def classmates_reading(
 
 
 def titles(model: Recommender, scored: Sequence[Scored]) -> list[str]:
-    return [model.items[s.pk].title for s in scored]
+    return [model.items[s.pk].label for s in scored]

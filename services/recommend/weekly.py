@@ -129,7 +129,7 @@ async def grade_favourites(session: AsyncSession, grade: str, limit: int) -> lis
 def _book(model: Recommender, scored: Scored, extra: Reason | None = None) -> WeeklyBook:
     item = model.items[scored.pk]
     reasons = ((extra,) if extra else ()) + scored.reasons
-    return WeeklyBook(item.pk, item.title, item.authors, tuple(r.as_dict() for r in reasons))
+    return WeeklyBook(item.pk, item.label, item.authors, tuple(r.as_dict() for r in reasons))
 
 
 async def weekly_for(
