@@ -101,15 +101,6 @@ _TOPICS: dict[Intent, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "reserve", "reservation", "reserving", "reserved", "hold", "holds",
         ),
     ),
-    Intent.RETURN: (
-        (
-            "还书", "归还", "怎么还", "如何还", "怎样还", "在哪还", "哪里还", "哪儿还", "还到哪",
-            "还给谁", "书还了", "还回去",
-        ),
-        (
-            "return", "returning", "giveback", "bringback",
-        ),
-    ),
     Intent.BIND: (
         (
             "绑定", "解绑", "解除绑定", "借书证", "借阅证", "证号", "登录", "登陆", "注册",
@@ -122,11 +113,21 @@ _TOPICS: dict[Intent, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     Intent.OVERDUE: (
         (
-            "逾期", "超期", "过期", "超时", "罚款", "罚钱", "罚金", "赔钱", "赔偿", "弄丢",
-            "丢了", "丢失", "弄坏", "损坏", "晚还", "迟还", "忘了还", "没按时还", "到期",
+            "逾期", "忘记还", "丢书", "书丢", "超期", "过期", "超时", "罚款", "罚钱", "罚金",
+            "赔钱", "赔偿", "弄丢", "丢了", "丢失", "弄坏", "损坏", "晚还", "迟还", "忘了还",
+            "没按时还", "到期",
         ),
         (
-            "overdue", "fine", "fines", "penalty", "lost", "damaged", "due",
+            "overdue", "lose", "fine", "fines", "penalty", "lost", "damaged", "due",
+        ),
+    ),
+    Intent.RETURN: (
+        (
+            "还书", "归还", "怎么还", "如何还", "怎样还", "在哪还", "哪里还", "哪儿还", "还到哪",
+            "还给谁", "书还了", "还回去",
+        ),
+        (
+            "return", "returning", "giveback", "bringback",
         ),
     ),
     Intent.LOANS: (
@@ -167,7 +168,8 @@ _TOPICS: dict[Intent, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     Intent.SEARCH: (
         (
-            "查书", "找书", "搜书", "搜索", "检索", "查询", "找一本书", "查一本书",
+            "查书", "搜书名", "查书名", "找书", "搜书", "搜索", "检索", "查询", "找一本书",
+            "查一本书",
         ),
         (
             "search", "find", "lookup", "look",
@@ -179,14 +181,14 @@ _TOPICS: dict[Intent, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "借一本", "借本书", "借几本", "借多久",
         ),
         (
-            "borrow", "borrowing", "checkout", "lend", "loan",
+            "borrow", "keep", "borrowing", "checkout", "lend", "loan",
         ),
     ),
     Intent.HELP: (
         (
-            "帮助", "怎么用", "如何用", "怎样用", "如何使用", "怎么使用", "使用说明", "说明书",
-            "功能", "你能做什么", "你会什么", "你是谁", "你是干什么的", "有什么用", "菜单",
-            "教程", "指南", "用法", "命令",
+            "帮助", "你会干嘛", "你能干嘛", "能干什么", "会干什么", "怎么用", "如何用", "怎样用",
+            "如何使用", "怎么使用", "使用说明", "说明书", "功能", "你能做什么", "你会什么",
+            "你是谁", "你是干什么的", "有什么用", "菜单", "教程", "指南", "用法", "命令",
         ),
         (
             "help", "howtouse", "howdoesthiswork", "whatcanyoudo", "whoareyou", "commands",
@@ -208,7 +210,7 @@ _LIMIT_WORDS = (
 _QUESTION_CN = re.compile(
     r"怎么|怎样|如何|咋|能不能|能否|可不可以|可以吗|行不行|是否|有没有|要不要|会不会|"
     r"什么|啥|哪|几|多少|多久|为什么|为啥|请问|规则|流程|步骤|方法|说明|吗$|呢$|么$|"
-    r"我要|我想|想要|不想|不要|帮我|帮忙|麻烦|我能|我可以|我该|教我|告诉我|求助|不会|不知道|不懂|"
+    r"我要|我想|想要|想让|希望|不想|不要|帮我|帮忙|麻烦|我能|我可以|我该|教我|告诉我|求助|不会|不知道|不懂|"
     r"多长时间|几天"
 )
 _QUESTION_EN_FIRST = frozenset(
@@ -245,7 +247,7 @@ _GLUE_CN = re.compile(
     r"请问|怎么|怎样|如何|咋|能不能|能否|可不可以|可以|行不行|是否|有没有|要不要|会不会|什么|啥|"
     r"哪里|哪儿|在哪|哪|几|多少|多久|为什么|为啥|规则|流程|步骤|方法|说明|我要|我想|想要|帮我|"
     r"帮忙|麻烦|我能|我该|教我|告诉我|不会|不知道|不懂|不想|不要|收到|关掉|关闭|取消|多长时间|几天|"
-    r"一下|意思|是|的|了|吗|呢|么|吧|啊|呀|"
+    r"一下|意思|时间|让|好|是|的|了|吗|呢|么|吧|啊|呀|"
     r"我|你|您|这|那|个|本|书|一|要|想|能|会|去|和|还是|在|用|做|办|有|老师|书香|图书馆|同学"
 )
 _GLUE_EN = frozenset(
@@ -406,9 +408,8 @@ def _residue(words: list[str], topics: list[Intent]) -> str:
     rest = "".join(
         w for w in words if w not in _GLUE_EN and not any(w in phrase for phrase in phrases)
     )
-    for topic in topics:
-        for word in sorted(_TOPICS[topic][0], key=len, reverse=True):
-            rest = rest.replace(word, "")
+    for word in sorted((w for t in topics for w in _TOPICS[t][0]), key=len, reverse=True):
+        rest = rest.replace(word, "")
     return _GLUE_CN.sub("", rest)
 
 

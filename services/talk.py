@@ -15,6 +15,7 @@ from nlp.intent import list_name_key, list_query_keys
 from nlp.normalize import compact
 from nlp.search import WORK_LISTS
 from services.codes import clean_code, may_be_code
+from services.readers import BoundReader, reader_for_telegram
 from services.reading_lists import ListEntry, all_lists, entries
 from storage.models import ClassMonitor, Copy, Reader, Record, Role, TelegramBinding
 from storage.search_tables import KEY_LENGTH, SearchKey
@@ -100,3 +101,20 @@ async def monitor_chats(session: AsyncSession) -> list[int]:
         .distinct()
     )
     return list(rows)
+
+
+async def bound_reader_chat(session: AsyncSession, card_no: str) -> tuple[int, BoundReader] | None:
+    """The chat and current roles of the reader with this card, if bound (their command menu
+    changes when they become or stop being a class monitor)."""
+    row = (
+        await session.execute(
+            select(TelegramBinding.telegram_user_id, TelegramBinding.chat_id)
+            .join(Reader, Reader.id == TelegramBinding.reader_id)
+            .where(Reader.card_no == clean_code(card_no))
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    reader = await reader_for_telegram(session, row.telegram_user_id)
+    return (int(row.chat_id), reader) if reader is not None else None

@@ -22,6 +22,7 @@ RECORDS = {key: (title, [f"G{n}"]) for n, (key, title) in enumerate(FOUR.items()
 READERS = {
     "S1": ("李明", "student"),
     "S2": ("王芳", "student"),
+    "S3": ("陈晨", "student"),
     "T1": ("赵老师", "teacher"),
     "L1": ("周馆员", "librarian"),
 }
@@ -62,7 +63,12 @@ async def test_small_talk_questions_barcodes_and_named_lists(harness: Harness) -
     student = await h.bound(9101, "S1", "李明")
 
     # Small talk: a friendly word, never "没有找到" or 荐购.
-    for text, expected in [("谢谢", "不客气"), ("hello", "你好，李明"), ("再见！", "再见"), ("👍", "👌")]:
+    for text, expected in [
+        ("谢谢", "不客气"),
+        ("hello", "你好，李明"),
+        ("再见！", "再见"),
+        ("👍", "👌"),
+    ]:
         reply = await student.say(text)
         assert expected in reply["text"] and "没有找到" not in reply["text"], text
         assert not buttons(reply), text
@@ -138,6 +144,14 @@ async def test_help_start_and_command_menu_follow_the_role(harness: Harness) -> 
     assert "服务台" in start and "班级图书角" in start
     text = (await librarian.say("/help"))["text"]
     assert "/checkout" in text and "/batch" in text
+
+    # Appointed a class monitor in the chat: the corner joins their menu, and leaves it again.
+    await h.bound(9205, "S3", "陈晨")
+    assert "已任命" in (await librarian.say("/monitor add S3 高一(1)班"))["text"]
+    await until(lambda: "corner" in menu(h, 9205), what="the new monitor's menu")
+    await librarian.say("/monitor remove S3")
+    await until(lambda: "corner" not in menu(h, 9205), what="the former monitor's menu")
+    assert "loans" in menu(h, 9205)
 
     # Unbinding gives the stranger's menu back.
     confirm = await student.say("/unbind")

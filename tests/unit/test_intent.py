@@ -73,6 +73,17 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sandbox" / "sample_data" / "cata
         ("help", Intent.HELP),
         ("你能做什么", Intent.HELP),
         ("？", Intent.HELP),
+        ("你会干嘛", Intent.HELP),
+        ("how long can I keep a book", Intent.LIMITS),
+        ("what if I lose a book", Intent.OVERDUE),
+        ("忘记还书了", Intent.OVERDUE),
+        ("借书证丢了", Intent.BIND),
+        ("还书时间", Intent.RETURN),
+        ("想让图书馆买书", Intent.SUGGEST),
+        ("图书馆没有这本书怎么办", Intent.SUGGEST),
+        ("我借了哪些书", Intent.LOANS),
+        ("怎么关掉提醒", Intent.REMINDERS),
+        ("看什么书好", Intent.RECOMMEND),
     ],
 )
 def test_small_talk_and_questions(text: str, intent: Intent) -> None:
