@@ -44,6 +44,7 @@ from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE, t
 from services.readers import librarian_chats
 from services.recommend.model import ModelCache
+from services.talk import monitor_chats
 from storage.db import Database
 from storage.models import utcnow
 
@@ -230,17 +231,20 @@ def build_app(
 
 async def on_startup(app: Shuxiang) -> None:
     tr = Translator(DEFAULT_LOCALE)
-    await app.bot.set_my_commands(bot_commands(tr), scope=BotCommandScopeDefault())
+    # Strangers see what works without a card; bound readers get their role's menu per chat
+    # (on binding and on /start); librarians and class monitors here, as roles change offline.
+    await app.bot.set_my_commands(bot_commands(tr, stranger=True), scope=BotCommandScopeDefault())
     await app.bot.set_chat_menu_button(menu_button=MenuButtonCommands())
     async with app.db.transaction(read_only=True) as session:
-        chats = await librarian_chats(session)
-    for chat_id in chats:
+        menus = [
+            (chat, bot_commands(tr, librarian=True)) for chat in await librarian_chats(session)
+        ]
+        menus += [(chat, bot_commands(tr, monitor=True)) for chat in await monitor_chats(session)]
+    for chat_id, commands in menus:
         try:
-            await app.bot.set_my_commands(
-                bot_commands(tr, librarian=True), scope=BotCommandScopeChat(chat_id=chat_id)
-            )
-        except TelegramAPIError as exc:  # a librarian who left the chat must not stop the bot
-            log.warning("librarian commands for chat %s: %s", chat_id, exc)
+            await app.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=chat_id))
+        except TelegramAPIError as exc:  # a reader who left the chat must not stop the bot
+            log.warning("commands for chat %s: %s", chat_id, exc)
     # Load jieba, OpenCC and pypinyin now, not on the first student's search.
     async with app.db.transaction(read_only=True) as session:
         seconds = await app.search.warm_up(session)

@@ -25,6 +25,7 @@ def get_routers() -> list[Router]:
         start,
         stats,
         suggest,
+        talk,
     )
 
     modules = (
@@ -40,6 +41,7 @@ def get_routers() -> list[Router]:
         notify,
         settings,
         suggest,
+        talk,
         search,
         fallback,
     )

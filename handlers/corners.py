@@ -16,11 +16,13 @@ from handlers.callbacks import SwapItemCB, SwapSendCB
 from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
+from handlers.start import role_commands
 from nlp.isbn import looks_like_isbn
 from services import chase, corners
 from services.corners import Actor, BarcodeProblem, SwapView, actor_of
 from services.policy import LoanPolicy
 from services.readers import BoundReader
+from services.talk import bound_reader_chat
 from storage.models import SwapDirection, SwapOutcome, SwapStatus
 
 OUTCOMES = (SwapOutcome.RECEIVED, SwapOutcome.MISSING, SwapOutcome.DAMAGED)
@@ -185,6 +187,7 @@ async def monitor_command(
                 )
             )
         )
+        await _menu_follows(session, tr, replies, args[1])
     elif args[0] == "remove" and len(args) == 2:
         classes = await corners.remove_monitor(session, actor, card_no=args[1])
         replies.add(
@@ -192,9 +195,17 @@ async def monitor_command(
                 tr("corners.monitor_removed", name=esc(args[1]), classes=esc("、".join(classes)))
             )
         )
+        await _menu_follows(session, tr, replies, args[1])
     else:
         corners.require_librarian(actor)
         replies.add(message.answer(tr("corners.usage_monitor")))
+
+
+async def _menu_follows(session: AsyncSession, tr: Translator, replies: Replies, card: str) -> None:
+    """A reader who became (or stopped being) a class monitor gets the menu of their role."""
+    found = await bound_reader_chat(session, card)
+    if found is not None:
+        replies.add(role_commands(tr, found[1], found[0]))
 
 
 # --- librarian: batches -------------------------------------------------------------------

@@ -35,29 +35,47 @@ from handlers.render import Translator, short_title
 from services.catalogue import BookCard, SeriesLink
 from services.circulation import HoldView, LoanView
 
+# The menu of someone not bound yet (the default scope): what works without a card.
+STRANGER_COMMANDS = ("start", "help", "bind", "lists")
 READER_COMMANDS = (
     "start",
     "help",
-    "bind",
-    "unbind",
     "loans",
     "history",
     "holds",
     "recommend",
     "classmates",
-    "subscribe",
     "lists",
+    "subscribe",
     "settings",
     "suggest",
+    "bind",
+    "unbind",
 )
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader", "stats", "stars", "suggestions")
 # Class corners: described under the corners catalogue.
 CORNER_LIBRARIAN_COMMANDS = ("monitor", "batch", "desk", "back", "cuishu", "clearance")
+# A class monitor's own: their corner, their class's overdue list, who has a corner book.
+MONITOR_COMMANDS = (
+    ("corner", "commands.corner"),
+    ("cuishu", "commands.cuishu_monitor"),
+    ("holder", "commands.holder"),
+)
 
 
-def bot_commands(tr: Translator, *, librarian: bool = False) -> list[BotCommand]:
+def bot_commands(
+    tr: Translator, *, librarian: bool = False, monitor: bool = False, stranger: bool = False
+) -> list[BotCommand]:
+    """The command menu of a role: a stranger's (the default scope), a reader's, plus a class
+    monitor's or the librarian's (set per chat on binding, on /start and at startup)."""
+    if stranger:
+        return [BotCommand(command=n, description=tr(f"commands.{n}")) for n in STRANGER_COMMANDS]
     names = READER_COMMANDS + (LIBRARIAN_COMMANDS if librarian else ())
     commands = [BotCommand(command=name, description=tr(f"commands.{name}")) for name in names]
+    if monitor and not librarian:
+        commands += [
+            BotCommand(command=name, description=tr(key)) for name, key in MONITOR_COMMANDS
+        ]
     if librarian:
         commands += [
             BotCommand(command=name, description=tr(f"corners.command_{name}"))

@@ -14,7 +14,29 @@ from handlers.middlewares import LibrarianRoster, writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
 from services.i18n import t
+from services.policy import LoanPolicy
 from services.readers import BindLimits, BoundReader, bind, librarian_chats, unbind
+from storage.models import Role
+
+
+def role_commands(tr: Translator, reader: BoundReader, chat_id: int) -> SetMyCommands:
+    """This reader's command menu, in their chat (the default scope is a stranger's)."""
+    commands = bot_commands(tr, librarian=reader.is_librarian, monitor=reader.is_monitor)
+    return SetMyCommands(commands=commands, scope=BotCommandScopeChat(chat_id=chat_id))
+
+
+def help_text(tr: Translator, reader: BoundReader | None, policy: LoanPolicy) -> str:
+    """Every feature a reader has: a student's, plus office delivery for a teacher, the corner
+    for a class monitor, the desk and the corners for the librarian."""
+    parts = [tr("help.student")]
+    if reader is not None and reader.role == Role.TEACHER:
+        rules = policy.for_role(reader.role)
+        parts.append(tr("help.teacher", max_loans=rules.max_loans, loan_days=rules.loan_days))
+    if reader is not None and reader.is_monitor:
+        parts.append(tr("corners.help_monitor"))
+    if reader is not None and reader.is_librarian:
+        parts += [tr("start.help_librarian"), tr("corners.help_librarian")]
+    return "\n\n".join(parts)
 
 
 async def _bind(
@@ -51,18 +73,12 @@ async def _bind(
     )
     if bound.is_librarian:
         roster.forget()
-        replies.add(
-            SetMyCommands(
-                commands=bot_commands(tr, librarian=True),
-                scope=BotCommandScopeChat(chat_id=message.chat.id),
-            )
-        )
+    replies.add(role_commands(tr, bound, message.chat.id))
     if outcome.previous_chat_id is not None:
         moved = tr("binding.moved", name=esc(bound.name), card_no=esc(bound.card_no))
         replies.add(SendMessage(chat_id=outcome.previous_chat_id, text=moved))
-        if bound.is_librarian:
-            scope = BotCommandScopeChat(chat_id=outcome.previous_chat_id)
-            replies.add(DeleteMyCommands(scope=scope))
+        scope = BotCommandScopeChat(chat_id=outcome.previous_chat_id)
+        replies.add(DeleteMyCommands(scope=scope))
 
 
 async def start_with_code(
@@ -82,21 +98,29 @@ async def start(
 ) -> None:
     if reader is None:
         replies.add(message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr)))
-    else:
-        text = tr("start.welcome_bound", name=esc(reader.name))
-        replies.add(message.answer(text, reply_markup=main_menu(tr, librarian=reader.is_librarian)))
+        return
+    parts = [tr("start.welcome_bound", name=esc(reader.name))]
+    if reader.is_librarian:
+        parts.append(tr("help.start_librarian"))
+    elif reader.is_monitor:
+        parts.append(tr("help.start_monitor", class_name=esc(reader.class_name or "")))
+    menu = main_menu(tr, librarian=reader.is_librarian)
+    replies.add(message.answer("\n\n".join(parts), reply_markup=menu))
+    replies.add(role_commands(tr, reader, message.chat.id))
 
 
 async def help_(
-    message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
+    message: Message,
+    reader: BoundReader | None,
+    tr: Translator,
+    policy: LoanPolicy,
+    replies: Replies,
 ) -> None:
-    text = tr("start.help")
-    if reader is not None and reader.is_monitor:
-        text += "\n\n" + tr("corners.help_monitor")
-    if reader is not None and reader.is_librarian:
-        text += "\n\n" + tr("start.help_librarian") + "\n\n" + tr("corners.help_librarian")
+    text = help_text(tr, reader, policy)
     librarian = reader is not None and reader.is_librarian
     replies.add(message.answer(text, reply_markup=main_menu(tr, librarian=librarian)))
+    if reader is not None:
+        replies.add(role_commands(tr, reader, message.chat.id))
 
 
 async def need_code(message: Message, tr: Translator, replies: Replies) -> None:

@@ -254,12 +254,13 @@ async def test_hold_ready_at_the_limit_tells_the_reader_and_the_desk(harness: Ha
     assert answer.get("show_alert") and "请先还一本" in answer["text"]
 
 
-async def test_a_students_barcode_like_text_is_a_search(harness: Harness) -> None:
+async def test_a_students_barcode_is_the_book_card_not_the_desk(harness: Harness) -> None:
     h = harness
     await setup_desk(h)
     student = await h.bound(6080, "S1")
     reply = await student.say("B4")
-    assert "借出" not in "".join(buttons(reply)) and "在架" not in reply["text"]
+    # Issue 19 item 8: the copy's book card (what a student may see), never the desk's view.
+    assert "借出" not in "".join(buttons(reply)) and "馆藏：" in reply["text"]
     assert "条码" not in reply["text"]
     # The desk's buttons refuse anyone but a librarian.
     librarian = await h.bound(6081, "L1")

@@ -1,0 +1,151 @@
+"""Plain text that is not a search: small talk (谢谢, hello, 👍) gets a short friendly answer, a
+question about using Shuxiang (怎么续借, how do I renew a book?, 什么是预约) the help for that
+feature, a barcode of one of our copies that copy's book card, and a named list (四大名著,
+the librarian's 中考必读) the list. Anything else goes on to the search (SkipHandler).
+
+nlp/intent.py decides what a message is and never takes a title for a question; a message that
+is small talk and also a title (谢谢你, 早安) gets the answer with a button to the book."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.callbacks import BookCB
+from handlers.keyboards import book_card_keyboard, details_keyboard
+from handlers.render import Translator, esc
+from handlers.replies import Replies
+from handlers.search import MAX_QUERY_MESSAGE, render_card, summary_folded
+from handlers.start import help_text
+from nlp.intent import Intent, classify
+from services.catalogue import book_card
+from services.policy import LoanPolicy
+from services.readers import BoundReader
+from services.recommend.text import render_reading_list
+from services.talk import NamedList, copy_record, named_list, same_title
+from storage.models import Role
+
+# Help that only a bound reader can use: the answer says how to bind as well.
+NEEDS_CARD = frozenset(
+    {Intent.RENEW, Intent.RESERVE, Intent.LOANS, Intent.REMINDERS, Intent.SUGGEST, Intent.LIMITS}
+)
+
+
+async def on_text(
+    message: Message,
+    session: AsyncSession,
+    reader: BoundReader | None,
+    tr: Translator,
+    tz: ZoneInfo,
+    shelf_map: dict[str, str],
+    policy: LoanPolicy,
+    replies: Replies,
+) -> None:
+    text = (message.text or "").strip()
+    if len(text) > MAX_QUERY_MESSAGE:
+        raise SkipHandler
+    intent = classify(text)
+    if intent is not None and intent.small_talk:
+        await _small_talk(message, session, text, intent, reader, tr, replies)
+        return
+    if intent is not None:
+        replies.add(message.reply(_help(tr, intent, reader, policy)))
+        return
+    record_pk = await copy_record(session, text)
+    if record_pk is not None:
+        card = await book_card(
+            session, record_pk, reader_id=reader.reader_id if reader else None, shelf_map=shelf_map
+        )
+        markup = book_card_keyboard(
+            tr,
+            card,
+            reader_bound=reader is not None,
+            is_teacher=reader is not None and reader.role == Role.TEACHER,
+            folded=summary_folded(card, False),
+        )
+        replies.add(message.reply(render_card(tr, card, tz), reply_markup=markup))
+        return
+    found = await named_list(session, text)
+    if found is None:
+        raise SkipHandler  # a search
+    replies.add(message.reply(_list_text(tr, found), reply_markup=_list_keyboard(tr, found)))
+
+
+async def _small_talk(
+    message: Message,
+    session: AsyncSession,
+    text: str,
+    intent: Intent,
+    reader: BoundReader | None,
+    tr: Translator,
+    replies: Replies,
+) -> None:
+    """A friendly word; a book titled like the message (谢谢你) is one tap away."""
+    if reader is not None and intent == Intent.GREETING:
+        lines = [tr("talk.greeting_named", name=esc(reader.name))]
+    else:
+        lines = [tr(f"talk.{intent}")]
+    books = await same_title(session, text)
+    markup = None
+    if books:
+        lines += ["", tr("talk.title_too")]
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text=tr("talk.title_button", title=title),
+                    callback_data=BookCB(record_pk=pk).pack(),
+                )
+            ]
+            for pk, title in books
+        ]
+        markup = InlineKeyboardMarkup(inline_keyboard=rows)
+    replies.add(message.reply("\n".join(lines), reply_markup=markup))
+
+
+def _help(tr: Translator, intent: Intent, reader: BoundReader | None, policy: LoanPolicy) -> str:
+    """The help for one feature (always in Chinese), with this reader's own loan rules."""
+    if intent == Intent.HELP:
+        return help_text(tr, reader, policy)
+    role = reader.role if reader is not None else Role.STUDENT.value
+    rules = policy.for_role(role)
+    text = tr(
+        f"talk.{intent}",
+        role_name=tr(f"help.role_{role}"),
+        max_loans=rules.max_loans,
+        loan_days=rules.loan_days,
+        renewals=rules.renewals,
+        renewal_days=rules.renewal_days,
+        max_holds=rules.max_holds,
+        pickup_days=policy.hold_pickup_days,
+    )
+    if intent == Intent.RESERVE and reader is not None and reader.role == Role.TEACHER:
+        text += "\n" + tr("talk.reserve_office")
+    if intent in NEEDS_CARD and reader is None:
+        text += "\n\n" + tr("talk.bind_first")
+    return text
+
+
+def _list_text(tr: Translator, found: NamedList) -> str:
+    payload = {
+        "name": found.name,
+        "books": [{"title": b.title, "authors": b.authors, "blurb": b.blurb} for b in found.books],
+    }
+    text = render_reading_list(tr, payload, sent=False)
+    if found.list_id is None:
+        text += "\n\n" + tr("named_list.builtin_note")
+    return text
+
+
+def _list_keyboard(tr: Translator, found: NamedList) -> InlineKeyboardMarkup | None:
+    return details_keyboard(tr, [b.record_pk for b in found.books])
+
+
+def build_router() -> Router:
+    """A fresh router each time: a Dispatcher takes ownership of the routers it includes."""
+    router = Router(name=__name__)
+    router.message.register(on_text, F.text, ~F.text.startswith("/"))
+    return router
