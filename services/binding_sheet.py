@@ -19,6 +19,7 @@ import segno
 from services.i18n import t
 from services.readers import IssuedCode
 from services.reports.fonts import cjk_font
+from services.school_order import class_key
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -60,8 +61,9 @@ class ClassPage:
 
 
 def by_class(codes: Sequence[IssuedCode]) -> list[ClassPage]:
-    """Classes in name order (readers without one last), readers by card number within each."""
-    named = sorted(codes, key=lambda c: (c.class_name is None, c.class_name or "", c.card_no))
+    """Classes in the school's order (readers without one last), readers by card number within
+    each."""
+    named = sorted(codes, key=lambda c: (class_key(c.class_name), c.card_no))
     return [
         ClassPage(name or t("binding_sheet.no_class"), list(group))
         for name, group in groupby(named, key=lambda c: c.class_name)

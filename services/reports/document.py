@@ -5,6 +5,7 @@ ToUnicode CMap), so the Chinese text can be selected and pasted into the term su
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from dataclasses import dataclass
@@ -347,7 +348,8 @@ def write_pdf(
 ) -> Path:
     font = cjk_font()
     pdf = _pdf(font)
-    scratch = _pdf(font)
+    # For trying a table's layout first; a copy, as parsing the font again takes seconds.
+    scratch = copy.deepcopy(pdf)
     pdf.add_page()
     pdf.set_font("cjk", size=18)
     pdf.cell(
