@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from storage.models import Copy, Record
 
@@ -29,12 +29,17 @@ def _within(
 
 
 def new_title(start: datetime, end: datetime | None = None) -> ColumnElement[bool]:
-    """WHERE clause on ``records``: a new title in ``[start, end)`` (no ``end``: up to now and
-    anything stamped later the same day)."""
+    """WHERE clause on ``records``: a new title in ``[start, end)`` (no ``end``: anything since
+    ``start``)."""
+    # Its own alias of copies, so that a query already joined to copies still asks this of all
+    # of the title's copies.
+    added = aliased(Copy)
     return and_(
         _within(Record.catalogued_at, start, end),
         exists(
-            select(Copy.id).where(Copy.record_pk == Record.id, _within(Copy.created_at, start, end))
+            select(added.id)
+            .where(added.record_pk == Record.id, _within(added.created_at, start, end))
+            .correlate(Record)
         ),
     )
 
