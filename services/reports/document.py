@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from services.i18n import catalogue, t
-from services.reports.charts import Chart
+from services.reports.charts import Chart, png_size
 from services.reports.fonts import cjk_font
 from services.stats import ScopeKind, Stats, WeedCandidate
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # A PDF table longer than this shows its first rows and points to the CSV with all of them (a
 # large school's overdue list runs to thousands of rows: pages nobody reads, and slow to lay out).
 PDF_ROWS = 40
+PDF_CHART_MAX_MM = 230
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +362,10 @@ def write_pdf(
         pdf.cell(0, 7, value, new_x="LMARGIN", new_y="NEXT")
     for chart in charts:
         pdf.ln(3)
-        pdf.image(io.BytesIO(chart.png), w=pdf.epw)
+        # Drawn narrow and tall for phones: on paper at most 60% of the width and 230 mm high.
+        width, height = png_size(chart.png)
+        w = min(pdf.epw * 0.6, PDF_CHART_MAX_MM * width / height)
+        pdf.image(io.BytesIO(chart.png), w=w, x=pdf.l_margin + (pdf.epw - w) / 2)
     for table in found[1:]:
         if not table.rows:
             continue
