@@ -238,11 +238,18 @@ def tables(stats: Stats, tz: ZoneInfo, weeding: list[WeedCandidate] | None = Non
                 [
                     t("stats.h_barcode"),
                     t("stats.h_title"),
-                    t("stats.h_clc"),
+                    t("stats.h_clc_number"),
+                    t("stats.h_clc_name"),
                     t("stats.h_last_lent"),
                 ],
                 [
-                    [w.barcode, w.title, w.clc or "", day(w.last_lent_at) or t("stats.never")]
+                    [
+                        w.barcode,
+                        w.title,
+                        w.clc or "",
+                        clc_name((w.clc or "?")[0].upper()),
+                        day(w.last_lent_at) or t("stats.never"),
+                    ]
                     for w in weeding
                 ],
             )

@@ -181,7 +181,11 @@ async def test_report_files_pdf_text_and_tables(db: Database, tmp_path: Path) ->
     assert summary["生均借书"] == "2.00"
     assert summary["流通率"] == "50.0%（5/10）"
     with (tmp_path / "weeding.csv").open(encoding="utf-8-sig") as fh:
-        assert [row[0] for row in csv.reader(fh)][1:] == ["B12", "B7"]
+        weeding_rows = list(csv.reader(fh))
+    assert [row[0] for row in weeding_rows][1:] == ["B12", "B7"]
+    # 中图法 numbers come with the name of their class (旧书 is Z228: 综合性图书).
+    assert weeding_rows[0][2:4] == ["中图法分类号", "类名"]
+    assert weeding_rows[1][2:4] == ["Z228", "综合性图书"]
 
 
 async def test_report_as_xlsx(db: Database, tmp_path: Path) -> None:
