@@ -11,7 +11,6 @@ ever labelled 全校热门: a new book without a reason of its own is 新到馆.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -114,11 +113,8 @@ async def _picks(session: AsyncSession, pks: list[int]) -> dict[int, str]:
     return picks
 
 
-async def borrowed_by(
-    session: AsyncSession, grade: str | None, records: Collection[int] | None = None
-) -> Counter[int]:
-    """Loans (live and imported) per record by the readers of ``grade`` (``None``: everyone),
-    of ``records`` only when given."""
+async def borrowed_by(session: AsyncSession, grade: str | None) -> Counter[int]:
+    """Loans (live and imported) per record by the readers of ``grade`` (``None``: everyone)."""
     counts: Counter[int] = Counter()
     live = (
         select(Copy.record_pk, func.count(Loan.id))
@@ -133,9 +129,6 @@ async def borrowed_by(
     )
     if grade is not None:
         live, past = live.where(Reader.grade == grade), past.where(Reader.grade == grade)
-    if records is not None:
-        live = live.where(Copy.record_pk.in_(list(records)))
-        past = past.where(PastLoan.record_pk.in_(list(records)))
     counts.update(dict((await session.execute(live)).tuples().all()))
     counts.update(dict((await session.execute(past)).tuples().all()))
     return counts
@@ -171,8 +164,17 @@ async def weekly_for(
     picks: dict[int, str],
     size: int,
     now: datetime,
+    tastes: dict[str | None, Counter[int]] | None = None,
 ) -> list[WeeklyBook]:
-    """One reader's list: the librarian's picks first, then the new books ranked for them."""
+    """One reader's list: the librarian's picks first, then the new books ranked for them.
+    ``tastes`` keeps each grade's (and the school's) loan counts for the next reader."""
+    tastes = {} if tastes is None else tastes
+
+    async def loans_of(grade: str | None) -> Counter[int]:
+        if grade not in tastes:
+            tastes[grade] = await borrowed_by(session, grade)
+        return tastes[grade]
+
     ctx = await context_for(session, model, reader, now=now)
     cold = not ctx.history
     grade_taste: str | None = None
@@ -183,13 +185,13 @@ async def weekly_for(
         fresh = set(new)
         taste: list[int] = []
         if reader.grade:
-            counts = await borrowed_by(session, reader.grade)
+            counts = await loans_of(reader.grade)
             taste = [pk for pk, _ in counts.most_common() if pk not in fresh]
             grade_loans = Counter({pk: n for pk, n in counts.items() if pk in fresh})
         if taste or grade_loans:
             grade_taste = reader.grade
         else:
-            everyone = await borrowed_by(session, None)
+            everyone = await loans_of(None)
             taste = [pk for pk, _ in everyone.most_common() if pk not in fresh]
         taste = taste[:GRADE_TASTE_BOOKS]
         ctx = Context(
@@ -240,8 +242,11 @@ async def compose_weekly(
     picks = await _picks(session, new)
     week = iso_week(now)
     messages = []
+    tastes: dict[str | None, Counter[int]] = {}
     for reader, size in await _recipients(session):
-        books = await weekly_for(session, model, reader, new=new, picks=picks, size=size, now=now)
+        books = await weekly_for(
+            session, model, reader, new=new, picks=picks, size=size, now=now, tastes=tastes
+        )
         if books:
             messages.append(WeeklyMessage(reader, week, books))
     return messages

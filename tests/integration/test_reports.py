@@ -84,7 +84,9 @@ def bar_centres(png: bytes) -> list[float]:
     assert pixels is not None
 
     def is_bar(x: int, y: int) -> bool:
-        return all(abs(a - b) < 40 for a, b in zip(pixels[x, y], colour, strict=True))
+        pixel = pixels[x, y]
+        assert isinstance(pixel, tuple)
+        return all(abs(a - b) < 40 for a, b in zip(pixel, colour, strict=True))
 
     column = (
         next(x for x in range(width) if sum(is_bar(x, y) for y in range(0, height, 2)) > 10) + 2
