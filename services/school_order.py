@@ -16,13 +16,15 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-# (pattern, rank of its first grade): 初一 → 7 … 高三 → 12.
+# Input vocabulary (how schools name grades), not messages.
+NUMERALS = "一二三四五六七八九"
+JUNIOR, SENIOR, MIDDLE, GRADE_WORD = "初", "高", "中", "年级"
+_DIGITS = {ch: n for n, ch in enumerate(NUMERALS, start=1)}
+# (pattern, rank of the grade before its first): 初一 → 7 … 高三 → 12; 一年级 → 1 … 九年级 → 9.
 _GRADE_PATTERNS = (
-    (re.compile(r"^(?:初中?|初级中学)([一二三])"), 6),
-    (re.compile(r"^高中?([一二三])"), 9),
-    (re.compile(r"^([七八九])年级"), 0),
-    (re.compile(r"^([一二三四五六])年级"), 0),
+    (re.compile(f"^{JUNIOR}{MIDDLE}?([{NUMERALS[:3]}])"), 6),
+    (re.compile(f"^{SENIOR}{MIDDLE}?([{NUMERALS[:3]}])"), 9),
+    (re.compile(f"^([{NUMERALS}]){GRADE_WORD}"), 0),
 )
 UNKNOWN_GRADE = 100
 _NUMBER = re.compile(r"\d+")
