@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -211,17 +212,21 @@ async def weekly_chase(ctx: JobContext) -> int:
     return run.lists + run.reminders
 
 
-async def weekly_new_books(db: Database, days: int, now: datetime) -> int:
+async def weekly_new_books(
+    db: Database, days: int, now: datetime, tz: ZoneInfo | None = None
+) -> int:
     """Fit the recommender afresh (this week's books in it) and queue each reader's new-book
     list; a second run in the same ISO week queues nothing."""
     async with db.transaction() as session:
         model = await fit(session)
-        return await enqueue_weekly(session, model, now=now, days=days)
+        return await enqueue_weekly(session, model, now=now, days=days, tz=tz)
 
 
 async def weekly_list(ctx: JobContext) -> int:
     """The weekly slot: the new-book list (sent by the sender, so quiet hours apply)."""
-    return await weekly_new_books(ctx.db, ctx.settings.weekly_new_days, ctx.clock())
+    return await weekly_new_books(
+        ctx.db, ctx.settings.weekly_new_days, ctx.clock(), ctx.settings.tz
+    )
 
 
 async def refit_recommender(ctx: JobContext) -> int:

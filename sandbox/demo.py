@@ -367,10 +367,12 @@ async def seed_weekly(db: Database, personas: list[Persona]) -> int:
         )
         classes = {clc for clc in borrowed if clc}
         taken = select(Copy.record_pk).where(Copy.status != CopyStatus.ON_SHELF.value)
+        # A book that arrived this week cannot have been lent before.
+        lent = select(Copy.record_pk).join(Loan, Loan.copy_id == Copy.id)
         near = list(
             await session.scalars(
                 select(Record.id)
-                .where(Record.id.not_in(taken))
+                .where(Record.id.not_in(taken), Record.id.not_in(lent))
                 .order_by(Record.clc.in_(classes).desc(), Record.id.desc())
                 .limit(DEMO_NEW_BOOKS)
             )
@@ -378,6 +380,12 @@ async def seed_weekly(db: Database, personas: list[Persona]) -> int:
         await session.execute(update(Record).values(catalogued_at=now - timedelta(days=120)))
         await session.execute(
             update(Record).where(Record.id.in_(near)).values(catalogued_at=now - timedelta(days=2))
+        )
+        # Copies arrived with their titles: 新书 种 and 册 (services.arrivals) describe the same
+        # eight books.
+        await session.execute(update(Copy).values(created_at=now - timedelta(days=120)))
+        await session.execute(
+            update(Copy).where(Copy.record_pk.in_(near)).values(created_at=now - timedelta(days=2))
         )
         await session.execute(
             update(Copy).where(Copy.record_pk.in_(near)).values(status=CopyStatus.IN_TRANSIT.value)

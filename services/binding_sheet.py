@@ -19,6 +19,7 @@ import segno
 from services.i18n import t
 from services.readers import IssuedCode
 from services.reports.fonts import cjk_font
+from services.school_order import class_key
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -60,8 +61,9 @@ class ClassPage:
 
 
 def by_class(codes: Sequence[IssuedCode]) -> list[ClassPage]:
-    """Classes in name order (readers without one last), readers by card number within each."""
-    named = sorted(codes, key=lambda c: (c.class_name is None, c.class_name or "", c.card_no))
+    """Classes in the school's order (readers without one last), readers by card number within
+    each."""
+    named = sorted(codes, key=lambda c: (class_key(c.class_name), c.card_no))
     return [
         ClassPage(name or t("binding_sheet.no_class"), list(group))
         for name, group in groupby(named, key=lambda c: c.class_name)
@@ -113,6 +115,77 @@ def _fit(pdf: FPDF, text: str, width: float, size: float, smallest: float = 5.0)
         pdf.set_font("cjk", size=size)
 
 
+@dataclass(frozen=True, slots=True)
+class PlacedLine:
+    """One line of a slip's text: where it goes and at what size (mm and pt)."""
+
+    text: str
+    size: float
+    x: float
+    y: float
+    width: float  # the room it has
+    height: float
+
+
+def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` at the current font: broken at spaces where it
+    can be, inside a word (a long name, a date) where it must."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and pdf.get_string_width(candidate) <= width:
+            lines[-1] = candidate
+            continue
+        piece = ""
+        for ch in word:
+            if piece and pdf.get_string_width(piece + ch) > width:
+                lines.append(piece)
+                piece = ""
+            piece += ch
+        lines.append(piece)
+    return lines or [""]
+
+
+def _fitted(
+    pdf: FPDF, text: str, width: float, size: float, smallest_on_one_line: float
+) -> tuple[float, list[str]]:
+    """A size and lines for ``text`` in ``width``: one line while it stays at least
+    ``smallest_on_one_line`` pt, else two lines at that size (smaller if two are not enough)."""
+    current = size
+    while current >= smallest_on_one_line:
+        pdf.set_font("cjk", size=current)
+        if pdf.get_string_width(text) <= width:
+            return current, [text]
+        current -= 0.5
+    current = smallest_on_one_line
+    while True:
+        pdf.set_font("cjk", size=current)
+        lines = _wrap(pdf, text, width)
+        if len(lines) <= 2 or current <= 4.0:
+            return current, lines[:2]
+        current -= 0.5
+
+
+def slip_lines(pdf: FPDF, x: float, y: float, code: IssuedCode) -> list[PlacedLine]:
+    """The name, the card number and the expiry beside the QR code, each inside the slip: a
+    line too long for the column at a readable size goes onto two lines (有效期至 / the date)."""
+    text_x, text_w = x + QR_MM + 1.5, SLIP_W - QR_MM - 2.5
+    lines = (
+        (code.name, 9.0, 7.0),
+        (t("cli.codes_sheet_card", card_no=code.card_no), 6.5, 5.5),
+        (t("cli.codes_sheet_expires", date=code.expires_at.date().isoformat()), 6.5, 6.0),
+    )
+    placed: list[PlacedLine] = []
+    top = y + 2
+    for text, size, smallest in lines:
+        chosen, parts = _fitted(pdf, text, text_w, size, smallest)
+        height = chosen * 0.5  # pt to a comfortable line height in mm
+        for part in parts:
+            placed.append(PlacedLine(part, chosen, text_x, top, text_w, height))
+            top += height
+    return placed
+
+
 def _slip(pdf: FPDF, x: float, y: float, code: IssuedCode, bot_username: str) -> None:
     pdf.set_draw_color(150, 150, 150)
     pdf.set_dash_pattern(dash=1, gap=1)
@@ -123,17 +196,10 @@ def _slip(pdf: FPDF, x: float, y: float, code: IssuedCode, bot_username: str) ->
     pdf.set_fill_color(0, 0, 0)
     for row, column, length in runs:
         pdf.rect(x + 1 + column * module, y + 1 + row * module, length * module, module, style="F")
-    text_x, text_w = x + QR_MM + 1.5, SLIP_W - QR_MM - 2.5
-    lines = (
-        (code.name, 9.0, 4.5),
-        (t("cli.codes_sheet_card", card_no=code.card_no), 6.5, 3.5),
-        (t("cli.codes_sheet_expires", date=code.expires_at.date().isoformat()), 5.5, 3.0),
-    )
-    pdf.set_xy(text_x, y + 2)
-    for text, size, height in lines:
-        _fit(pdf, text, text_w, size)
-        pdf.set_x(text_x)
-        pdf.cell(text_w, height, text, new_x="LEFT", new_y="NEXT")
+    for line in slip_lines(pdf, x, y, code):
+        pdf.set_font("cjk", size=line.size)
+        pdf.set_xy(line.x, line.y)
+        pdf.cell(line.width, line.height, line.text)
     # The code in full width under the QR, for typing as /bind <code>.
     typed = f"/bind {code.code}"
     pdf.set_xy(x, y + QR_MM + 1.2)

@@ -31,6 +31,7 @@ from services.notifications import CHASE_MONITOR_LIST, CHASE_STUDENT, enqueue
 from services.notifications import CLEARANCE_REMINDER as CLEARANCE_KIND
 from services.notifications.kinds import ChaseListPayload, ChaseStudentPayload, ClearancePayload
 from services.policy import calendar_days
+from services.school_order import class_key
 from services.titles import book_names
 from storage.models import ClassMonitor, Copy, CopyStatus, Loan, Reader, Record, utcnow
 
@@ -166,7 +167,7 @@ async def weekly_chase(session: AsyncSession, *, now: datetime, tz: ZoneInfo) ->
         )
     )
     classes: dict[str, list[int]] = {}
-    for reader_id, class_name in monitors:
+    for reader_id, class_name in sorted(monitors, key=lambda m: class_key(m[1])):
         classes.setdefault(class_name, []).append(reader_id)
     lists = reminders = 0
     for class_name, monitor_ids in classes.items():
@@ -273,4 +274,5 @@ async def clearance(
         {"grade": grade, "card_no": card_no, "owing": len(rows), "reminded": remind},
         now=now,
     )
-    return list(rows.values())
+    # Classes in the school's order, readers by card number within one.
+    return sorted(rows.values(), key=lambda r: (class_key(r.class_name), r.card_no))

@@ -27,6 +27,7 @@ from services.i18n import t
 from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
 from services.notifications.kinds import CornerBatchPayload, CornerDiscrepancyPayload
 from services.policy import LoanPolicy
+from services.school_order import class_key
 from services.titles import book_names, record_name
 from storage.models import (
     ClassCorner,
@@ -210,7 +211,7 @@ async def remove_monitor(
     )
     if not rows:
         raise ServiceError("corners.not_monitor", name=reader.name)
-    classes = sorted(row.class_name for row in rows)
+    classes = sorted((row.class_name for row in rows), key=class_key)
     for row in rows:
         await session.delete(row)
     await session.flush()
@@ -231,11 +232,12 @@ async def list_monitors(
     query = (
         select(ClassMonitor.class_name, Reader.card_no, Reader.name, Reader.id)
         .join(Reader, Reader.id == ClassMonitor.reader_id)
-        .order_by(ClassMonitor.class_name, Reader.card_no)
+        .order_by(Reader.card_no)
     )
     if class_name:
         query = query.where(ClassMonitor.class_name == clean_class(class_name))
-    return [MonitorView(*row) for row in await session.execute(query)]
+    found = [MonitorView(*row) for row in await session.execute(query)]
+    return sorted(found, key=lambda m: class_key(m.class_name))
 
 
 async def monitors_of(session: AsyncSession, class_name: str) -> list[int]:
@@ -975,9 +977,8 @@ async def corner_names(session: AsyncSession, record_pk: int) -> list[str]:
         .join(CopyRow, CopyRow.corner_id == ClassCorner.id)
         .where(CopyRow.record_pk == record_pk, CopyRow.status == CopyStatus.IN_CORNER.value)
         .distinct()
-        .order_by(ClassCorner.class_name)
     )
-    return list(rows)
+    return sorted(rows, key=class_key)
 
 
 def parse_barcodes(text: str) -> list[tuple[int, str]]:

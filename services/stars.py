@@ -17,6 +17,7 @@ from services.audit import record_audit
 from services.i18n import t
 from services.notifications import READING_STAR, READING_STAR_MONITOR, enqueue
 from services.notifications.kinds import StarMonitorPayload, StarPayload
+from services.school_order import group_key
 from services.stats import ScopeKind, month_period
 from storage.models import ClassMonitor, Copy, Loan, Reader, Role
 
@@ -41,7 +42,8 @@ def _kept_a_day(dialect: str) -> ColumnElement[bool]:
 async def monthly_stars(
     session: AsyncSession, *, year: int, month: int, tz: ZoneInfo
 ) -> list[Star]:
-    """The month's 读书之星 per grade and per class, grades first, then classes."""
+    """The month's 读书之星 per grade and per class, grades first, then classes, each in the
+    school's order (初一 … 高三, then class number); winners of a group by name."""
     period = month_period(year, month, tz)
     dialect = session.get_bind().dialect.name
     books = func.count(distinct(Copy.record_pk)).label("books")
@@ -91,7 +93,8 @@ async def monthly_stars(
             .where(ranked.c.rk == 1)
             .order_by(ranked.c.grp, ranked.c.name, ranked.c.reader_id)
         )
-        stars.extend(Star(kind, grp, rid, name, klass, int(n)) for grp, rid, name, klass, n in rows)
+        found = [Star(kind, grp, rid, name, klass, int(n)) for grp, rid, name, klass, n in rows]
+        stars.extend(sorted(found, key=lambda s: group_key(s.group)))
     return stars
 
 

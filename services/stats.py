@@ -1,7 +1,8 @@
 """The librarian's numbers for a period and a scope (the whole school, a grade, a class).
 
-Definitions (the ones a term summary quotes; every figure is computed in SQL that runs on SQLite
-and PostgreSQL, only calendar-day arithmetic happens here):
+Each figure has one definition, written here and next to the query that computes it; every figure
+is computed in SQL that runs on SQLite and PostgreSQL, only calendar-day arithmetic happens here.
+tests/integration/test_stats.py checks each against numbers worked out by hand.
 
 - A period is half-open, ``[start, end)`` in UTC; :func:`period_for_dates` turns the school's
   calendar dates (both inclusive) into one.
@@ -16,14 +17,21 @@ and PostgreSQL, only calendar-day arithmetic happens here):
   divided by the collection at the end of the period — copies catalogued before the period's end
   that are not lost or withdrawn (their status today). A copy lent five times counts once, so the
   rate is at most 1.
-- Overdue: loans of scope readers whose due date fell in the period and that were still out after
-  it (returned late, or not returned by the end of the period). Overdue days are whole calendar days
-  in the school's time zone from the due date to the return, or to the period's last day.
-- Unreachable readers: scope readers a notification could not reach because Telegram answered
-  403 Forbidden (they blocked the bot).
+- 逾期未还 ``overdue``: loans of scope readers due in the period (before its end, or before now
+  in a period not yet over) and not returned by then — the books still owed. Their days are whole
+  calendar days in the school's time zone from the due date to the period's last day (or today).
+- 逾期归还 ``returned_late``: loans of scope readers due in the period and returned after their
+  due date, by the period's end; their days run from the due date to the return. A loan is in
+  one of the two lists, never both.
+- 无法送达通知的读者 ``unreachable``: scope readers with at least one notification that ended
+  failed — they blocked the bot, have no Telegram binding, or every retry failed: exactly the
+  readers `shuxiang outbox failed` lists. It describes the outbox as it is now, whatever the
+  period.
 - Holds placed in the period; filled: those of them collected by their reader.
-- New titles / copies: records catalogued and copies added in the period (the collection is the
-  school's, so these do not depend on the scope).
+- 新书 ``new_titles`` / ``new_copies``: one rule for both, :mod:`services.arrivals` (titles
+  catalogued in the period with a copy added in it, and those titles' copies added in it). The
+  collection is the school's, so these do not depend on the scope.
+- Grades and classes are listed in the school's order (:mod:`services.school_order`).
 """
 
 from __future__ import annotations
@@ -38,8 +46,10 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from services.arrivals import new_copy, new_title
 from services.errors import ServiceError
 from services.policy import calendar_days
+from services.school_order import class_key
 from services.titles import book_names
 from storage.models import (
     ClassMonitor,
@@ -55,7 +65,6 @@ from storage.models import (
     Record,
     Role,
     SuggestionStatus,
-    TelegramBinding,
     utcnow,
 )
 
@@ -142,11 +151,9 @@ def current_term(today: date) -> tuple[date, date]:
 
 async def classes_monitored_by(session: AsyncSession, reader_id: int) -> list[str]:
     rows = await session.scalars(
-        select(ClassMonitor.class_name)
-        .where(ClassMonitor.reader_id == reader_id)
-        .order_by(ClassMonitor.class_name)
+        select(ClassMonitor.class_name).where(ClassMonitor.reader_id == reader_id)
     )
-    return list(rows)
+    return sorted(rows, key=class_key)
 
 
 async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:
@@ -198,6 +205,17 @@ class OverdueLoan:
     barcode: str
     due_at: datetime
     days: int
+    returned_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreachableReader:
+    reader_id: int
+    card_no: str
+    name: str
+    class_name: str | None
+    count: int  # their failed notifications
+    reason: str  # the last failure's error, as the outbox stored it
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +249,14 @@ class Stats:
     top_books: list[BookCount]
     top_readers: list[ReaderCount]
     overdue: list[OverdueLoan]
-    unreachable: list[ReaderCount]
+    unreachable: list[UnreachableReader]
     holds_placed: int
     holds_filled: int
     suggestions: list[SuggestionGroup]
     new_titles: int
     new_copies: int
     by_class: list[Count] = field(default_factory=list)
+    returned_late: list[OverdueLoan] = field(default_factory=list)
 
     @property
     def loans_per_student(self) -> float:
@@ -258,6 +277,10 @@ class Stats:
     @property
     def overdue_days(self) -> int:
         return sum(o.days for o in self.overdue)
+
+    @property
+    def returned_late_days(self) -> int:
+        return sum(o.days for o in self.returned_late)
 
 
 async def compute(
@@ -295,15 +318,22 @@ async def compute(
         or 0
     )
     holds_placed, holds_filled = await _holds(session, scope, period)
+    # 新书: one rule for titles and copies (services.arrivals).
     new_titles = (
         await session.scalar(
-            select(func.count(Record.id)).where(period.covers(Record.catalogued_at))
+            select(func.count(Record.id)).where(new_title(period.start, period.end))
         )
         or 0
     )
     new_copies = (
-        await session.scalar(select(func.count(Copy.id)).where(period.covers(Copy.created_at))) or 0
+        await session.scalar(
+            select(func.count(Copy.id))
+            .join(Record, Record.id == Copy.record_pk)
+            .where(new_copy(period.start, period.end))
+        )
+        or 0
     )
+    still_out, returned_late = await late_loans(session, scope, period, tz=tz, now=now)
     return Stats(
         scope=scope,
         period=period,
@@ -316,7 +346,7 @@ async def compute(
         by_clc=await loans_by_clc(session, scope, period),
         top_books=await top_books(session, scope, period, limit=top),
         top_readers=await top_readers(session, scope, period, limit=top),
-        overdue=await overdue_loans(session, scope, period, tz=tz, now=now),
+        overdue=still_out,
         unreachable=await unreachable_readers(session, scope),
         holds_placed=holds_placed,
         holds_filled=holds_filled,
@@ -324,6 +354,7 @@ async def compute(
         new_titles=int(new_titles),
         new_copies=int(new_copies),
         by_class=await loans_by_class(session, scope, period),
+        returned_late=returned_late,
     )
 
 
@@ -345,16 +376,17 @@ async def loans_by_clc(session: AsyncSession, scope: Scope, period: Period) -> l
 
 
 async def loans_by_class(session: AsyncSession, scope: Scope, period: Period) -> list[Count]:
-    """Loans per class of the scope's students (a grade's or the school's classes)."""
+    """Loans lent in the period to the scope's students, per class (a grade's or the school's
+    classes), in the school's order of classes."""
     rows = await session.execute(
         select(Reader.class_name, func.count(Loan.id))
         .select_from(Loan)
         .join(Reader, Reader.id == Loan.reader_id)
         .where(scope.students(), Reader.class_name.is_not(None), period.covers(Loan.lent_at))
         .group_by(Reader.class_name)
-        .order_by(Reader.class_name)
     )
-    return [Count(str(name), int(n)) for name, n in rows]
+    found = [Count(str(name), int(n)) for name, n in rows]
+    return sorted(found, key=lambda c: class_key(c.label))
 
 
 async def top_books(
@@ -394,16 +426,18 @@ async def top_readers(
     return [ReaderCount(rid, name, klass, int(n)) for rid, name, klass, n in rows]
 
 
-async def overdue_loans(
+async def late_loans(
     session: AsyncSession,
     scope: Scope,
     period: Period,
     *,
     tz: ZoneInfo,
     now: datetime | None = None,
-) -> list[OverdueLoan]:
-    """Loans due in the period and still out after their due date (see the module docstring)."""
-    # Days late are counted up to the period's last day (or today, in a period not yet over).
+) -> tuple[list[OverdueLoan], list[OverdueLoan]]:
+    """逾期未还 and 逾期归还 (see the module docstring): loans of scope readers due in the period
+    (before its end, or before now in a period not yet over), split into those not returned by
+    then (still owed; days to the period's last day or today) and those returned after their due
+    date (days to the return). Both in due order."""
     until = min(period.end - timedelta(microseconds=1), now or utcnow())
     rows = await session.execute(
         select(
@@ -429,37 +463,67 @@ async def overdue_loans(
     )
     listed = list(rows)
     names = await book_names(session, (r[3] for r in listed))
-    found = []
+    still_out: list[OverdueLoan] = []
+    returned_late: list[OverdueLoan] = []
     for rid, name, klass, pk, barcode, due_at, returned_at in listed:
-        back = min(returned_at, until) if returned_at is not None else until
-        found.append(
-            OverdueLoan(
-                rid, name, klass, names[pk], barcode, due_at, calendar_days(due_at, back, tz)
+        title = names[pk]
+        if returned_at is None or returned_at > until:
+            days = calendar_days(due_at, until, tz)
+            still_out.append(OverdueLoan(rid, name, klass, title, barcode, due_at, days))
+        else:
+            days = calendar_days(due_at, returned_at, tz)
+            returned_late.append(
+                OverdueLoan(rid, name, klass, title, barcode, due_at, days, returned_at)
             )
-        )
-    return found
+    return still_out, returned_late
 
 
-async def unreachable_readers(session: AsyncSession, scope: Scope) -> list[ReaderCount]:
-    """Scope readers marked unreachable (Telegram said 403: they blocked the bot); ``count`` is
-    the number of their notifications that failed."""
-    failed = func.count(Notification.id)
-    rows = await session.execute(
-        select(Reader.id, Reader.name, Reader.class_name, failed)
-        .select_from(TelegramBinding)
-        .join(Reader, Reader.id == TelegramBinding.reader_id)
-        .outerjoin(
-            Notification,
-            and_(
-                Notification.reader_id == Reader.id,
-                Notification.status == OutboxStatus.FAILED.value,
-            ),
+async def overdue_loans(
+    session: AsyncSession,
+    scope: Scope,
+    period: Period,
+    *,
+    tz: ZoneInfo,
+    now: datetime | None = None,
+) -> list[OverdueLoan]:
+    """逾期未还 only: the loans still owed (see :func:`late_loans`)."""
+    return (await late_loans(session, scope, period, tz=tz, now=now))[0]
+
+
+async def unreachable_readers(session: AsyncSession, scope: Scope) -> list[UnreachableReader]:
+    """无法送达通知的读者: scope readers with at least one failed notification (blocked the bot,
+    no Telegram binding, or out of retries) — the readers `shuxiang outbox failed` lists;
+    ``count`` is how many of their notifications failed, ``reason`` the latest one's error.
+    In the school's order of classes, then by name."""
+    per_reader = (
+        select(
+            Notification.reader_id.label("reader_id"),
+            func.count(Notification.id).label("failed"),
+            func.max(Notification.id).label("latest"),
         )
-        .where(scope.readers(), TelegramBinding.unreachable_at.is_not(None))
-        .group_by(Reader.id, Reader.name, Reader.class_name)
-        .order_by(Reader.class_name, Reader.name, Reader.id)
+        .where(Notification.status == OutboxStatus.FAILED.value)
+        .group_by(Notification.reader_id)
+        .subquery()
     )
-    return [ReaderCount(rid, name, klass, int(n)) for rid, name, klass, n in rows]
+    rows = await session.execute(
+        select(
+            Reader.id,
+            Reader.card_no,
+            Reader.name,
+            Reader.class_name,
+            per_reader.c.failed,
+            Notification.last_error,
+        )
+        .select_from(per_reader)
+        .join(Reader, Reader.id == per_reader.c.reader_id)
+        .join(Notification, Notification.id == per_reader.c.latest)
+        .where(scope.readers())
+    )
+    readers = [
+        UnreachableReader(rid, card, name, klass, int(n), error or "")
+        for rid, card, name, klass, n, error in rows
+    ]
+    return sorted(readers, key=lambda r: (class_key(r.class_name), r.name, r.reader_id))
 
 
 async def _holds(session: AsyncSession, scope: Scope, period: Period) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from bot.cli.runtime import configure_logging, fail, run_with_db, settings_or_ex
 from bot.config import ConfigError, Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
 from services.i18n import t
+from services.school_order import class_key
 from storage.db import Database
 from storage.models import Notification, OutboxStatus, Reader, TelegramBinding
 
@@ -93,12 +94,13 @@ def unreachable() -> None:
 
     async def body(db: Database) -> list[str]:
         async with db.transaction(read_only=True) as session:
-            rows = await session.execute(
+            result = await session.execute(
                 select(Reader, TelegramBinding)
                 .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
                 .where(TelegramBinding.unreachable_at.is_not(None))
-                .order_by(Reader.class_name, Reader.card_no)
+                .order_by(Reader.card_no)
             )
+            rows = sorted(result, key=lambda row: class_key(row[0].class_name))
             return [
                 t(
                     "cli_scheduler.unreachable_line",

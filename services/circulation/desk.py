@@ -17,6 +17,7 @@ from services.circulation.refusals import Person, at_loan_limit
 from services.circulation.views import HoldView, holds_of
 from services.errors import ServiceError
 from services.policy import LoanPolicy
+from services.school_order import class_key as school_class_key
 from services.titles import book_names, record_name
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record, utcnow
 
@@ -191,7 +192,9 @@ async def _by_name(session: AsyncSession, name: str, *, like: bool) -> list[Pers
         .order_by(Reader.active.desc(), Reader.class_name, Reader.card_no)
         .limit(MAX_MATCHES * 5 if not like else MAX_MATCHES + 1)
     )
-    return [Person.of(r) for r in rows]
+    # Active readers first, then classes in the school's order.
+    found = sorted(rows, key=lambda r: (not r.active, school_class_key(r.class_name), r.card_no))
+    return [Person.of(r) for r in found]
 
 
 async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:

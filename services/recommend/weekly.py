@@ -1,18 +1,26 @@
-"""The weekly new-book list: books catalogued in the last days, ranked for each reader, queued in
-the outbox (one message per reader per ISO week, whatever the number of runs), and the reader's
-退订 / 少一点 / subscriptions."""
+"""The weekly new-book list: new arrivals of the last days (services.arrivals: the same rule as the
+statistics' 新书, counted from midnight so that today's imports are in), ranked for each reader,
+queued in the outbox (one message per reader per ISO week, whatever the number of runs), and the
+reader's 退订 / 少一点 / subscriptions.
+
+A reader with no history of their own gets the new books their grade borrows most, then the new
+books closest to what their grade reads; without a grade (or a grade that has borrowed nothing)
+the new books closest to what the school reads. The list is about new books, so no line of it is
+ever labelled 全校热门: a new book without a reason of its own is 新到馆."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.arrivals import window_start
 from services.errors import ServiceError
 from services.notifications import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload, enqueue
 from services.recommend.engine import Context, Reason, Recommender, Scored
@@ -105,25 +113,40 @@ async def _picks(session: AsyncSession, pks: list[int]) -> dict[int, str]:
     return picks
 
 
-async def grade_favourites(session: AsyncSession, grade: str, limit: int) -> list[int]:
-    """What a grade borrows most (live and imported loans): the taste of a reader with none."""
+async def borrowed_by(session: AsyncSession, grade: str | None) -> Counter[int]:
+    """Loans (live and imported) per record by the readers of ``grade`` (``None``: everyone)."""
     counts: Counter[int] = Counter()
-    live = await session.execute(
+    live = (
         select(Copy.record_pk, func.count(Loan.id))
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Reader, Reader.id == Loan.reader_id)
-        .where(Reader.grade == grade)
         .group_by(Copy.record_pk)
     )
-    counts.update(dict(live.tuples().all()))
-    past = await session.execute(
+    past = (
         select(PastLoan.record_pk, func.count(PastLoan.id))
         .join(Reader, Reader.id == PastLoan.reader_id)
-        .where(Reader.grade == grade)
         .group_by(PastLoan.record_pk)
     )
-    counts.update(dict(past.tuples().all()))
-    return [pk for pk, _ in counts.most_common(limit)]
+    if grade is not None:
+        live, past = live.where(Reader.grade == grade), past.where(Reader.grade == grade)
+    counts.update(dict((await session.execute(live)).tuples().all()))
+    counts.update(dict((await session.execute(past)).tuples().all()))
+    return counts
+
+
+async def grade_favourites(session: AsyncSession, grade: str, limit: int) -> list[int]:
+    """What a grade borrows most (live and imported loans): the taste of a reader with none."""
+    return [pk for pk, _ in (await borrowed_by(session, grade)).most_common(limit)]
+
+
+def _weekly_reason(reason: Reason, *, cold: bool, taste: str | None) -> Reason:
+    """In the weekly list: a cold reader's "because you borrowed" is their grade's taste (or,
+    without one, just a new book), and no new book is called 全校热门."""
+    if cold and (reason.kind == "borrowed" or (taste and reason.kind in ("popular", "fresh"))):
+        return Reason("grade_taste", group=taste) if taste else Reason("fresh")
+    if reason.kind == "popular":
+        return Reason("fresh")
+    return reason
 
 
 def _book(model: Recommender, scored: Scored, extra: Reason | None = None) -> WeeklyBook:
@@ -141,12 +164,36 @@ async def weekly_for(
     picks: dict[int, str],
     size: int,
     now: datetime,
+    tastes: dict[str | None, Counter[int]] | None = None,
 ) -> list[WeeklyBook]:
-    """One reader's list: the librarian's picks first, then the new books ranked for them."""
+    """One reader's list: the librarian's picks first, then the new books ranked for them.
+    ``tastes`` keeps each grade's (and the school's) loan counts for the next reader."""
+    tastes = {} if tastes is None else tastes
+
+    async def loans_of(grade: str | None) -> Counter[int]:
+        if grade not in tastes:
+            tastes[grade] = await borrowed_by(session, grade)
+        return tastes[grade]
+
     ctx = await context_for(session, model, reader, now=now)
     cold = not ctx.history
-    if cold and reader.grade:
-        taste = await grade_favourites(session, reader.grade, GRADE_TASTE_BOOKS)
+    grade_taste: str | None = None
+    grade_loans: Counter[int] = Counter()
+    if cold:
+        # The grade's reading stands in for the reader's own; failing that, the school's. The
+        # new books themselves stay out of it (a book in the history is never offered).
+        fresh = set(new)
+        taste: list[int] = []
+        if reader.grade:
+            counts = await loans_of(reader.grade)
+            taste = [pk for pk, _ in counts.most_common() if pk not in fresh]
+            grade_loans = Counter({pk: n for pk, n in counts.items() if pk in fresh})
+        if taste or grade_loans:
+            grade_taste = reader.grade
+        else:
+            everyone = await loans_of(None)
+            taste = [pk for pk, _ in everyone.most_common() if pk not in fresh]
+        taste = taste[:GRADE_TASTE_BOOKS]
         ctx = Context(
             history=taste,
             class_name=ctx.class_name,
@@ -159,48 +206,64 @@ async def weekly_for(
     ranked = model.rank(ctx, n=len(new), reader=reader.reader_id, candidates=new)
     if cold:
         own = set(model.items_of.get(reader.reader_id, []))
-        ranked = [
-            Scored(
-                s.pk,
-                s.score,
-                tuple(
-                    Reason("grade_taste", group=reader.grade) if r.kind == "borrowed" else r
-                    for r in s.reasons
-                ),
-            )
-            for s in ranked
-            if s.pk not in own
-        ]
+        ranked = [s for s in ranked if s.pk not in own]
+        # The new books the grade borrows most first; the rest as close to its taste as ranked.
+        ranked.sort(key=lambda s: -grade_loans.get(s.pk, 0))
+    ranked = [
+        Scored(
+            s.pk,
+            s.score,
+            tuple(
+                dict.fromkeys(_weekly_reason(r, cold=cold, taste=grade_taste) for r in s.reasons)
+            ),
+        )
+        for s in ranked
+    ]
     first = [_book(model, s, Reason("pick", blurb=picks[s.pk])) for s in ranked if s.pk in picks]
     rest = [_book(model, s) for s in ranked if s.pk not in picks]
     return (first + rest)[:size]
 
 
 async def compose_weekly(
-    session: AsyncSession, model: Recommender, *, now: datetime, days: int = 7
+    session: AsyncSession,
+    model: Recommender,
+    *,
+    now: datetime,
+    days: int = 7,
+    tz: ZoneInfo | None = None,
 ) -> list[WeeklyMessage]:
-    """Every recipient's weekly list (readers with nothing new to read get none)."""
-    new = [pk for pk in await new_records(session, since=now - timedelta(days=days))]
+    """Every recipient's weekly list (readers with nothing new to read get none): the new
+    arrivals since midnight (school time ``tz``) ``days`` days ago, today's included."""
+    since = window_start(now, days, tz or ZoneInfo("UTC"))
+    new = [pk for pk in await new_records(session, since=since)]
     new = [pk for pk in new if pk in model.items]
     if not new:
         return []
     picks = await _picks(session, new)
     week = iso_week(now)
     messages = []
+    tastes: dict[str | None, Counter[int]] = {}
     for reader, size in await _recipients(session):
-        books = await weekly_for(session, model, reader, new=new, picks=picks, size=size, now=now)
+        books = await weekly_for(
+            session, model, reader, new=new, picks=picks, size=size, now=now, tastes=tastes
+        )
         if books:
             messages.append(WeeklyMessage(reader, week, books))
     return messages
 
 
 async def enqueue_weekly(
-    session: AsyncSession, model: Recommender, *, now: datetime | None = None, days: int = 7
+    session: AsyncSession,
+    model: Recommender,
+    *,
+    now: datetime | None = None,
+    days: int = 7,
+    tz: ZoneInfo | None = None,
 ) -> int:
     """Queue this week's lists in the outbox; returns how many were newly queued."""
     now = now or utcnow()
     queued = 0
-    for message in await compose_weekly(session, model, now=now, days=days):
+    for message in await compose_weekly(session, model, now=now, days=days, tz=tz):
         queued += await enqueue(
             session,
             WEEKLY_NEW_BOOKS,

@@ -5,21 +5,27 @@ ToUnicode CMap), so the Chinese text can be selected and pasted into the term su
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from services.i18n import t
-from services.reports.charts import Chart
+from services.i18n import catalogue, t
+from services.reports.charts import Chart, png_size
 from services.reports.fonts import cjk_font
 from services.stats import ScopeKind, Stats, WeedCandidate
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 # A PDF table longer than this shows its first rows and points to the CSV with all of them (a
 # large school's overdue list runs to thousands of rows: pages nobody reads, and slow to lay out).
 PDF_ROWS = 40
+PDF_CHART_MAX_MM = 230
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,23 @@ def period_label(stats: Stats, tz: ZoneInfo) -> str:
     first = stats.period.start.astimezone(tz).date()
     last = (stats.period.end - timedelta(microseconds=1)).astimezone(tz).date()
     return t("stats.period", first=first.isoformat(), last=last.isoformat())
+
+
+def clc_name(letter: str) -> str:
+    """The name of a top class of 中图法 (``I`` → 文学); records without one: 未分类."""
+    if not letter.isalpha():
+        return t("stats.clc_none")
+    return catalogue().get(f"stats.clc.{letter}", "")
+
+
+def failure_reason(error: str) -> str:
+    """Why a reader's notifications fail, in words: the outbox stores the raw error."""
+    lowered = error.lower()
+    if "forbidden" in lowered or "blocked" in lowered or lowered == "unreachable":
+        return t("stats.unreachable_reason.blocked")
+    if "binding" in lowered:
+        return t("stats.unreachable_reason.unbound")
+    return t("stats.unreachable_reason.error")
 
 
 def percent(value: float) -> str:
@@ -77,6 +100,14 @@ def summary(stats: Stats, tz: ZoneInfo) -> list[tuple[str, str]]:
             t("stats.label_overdue"),
             t("stats.overdue_value", count=stats.overdue_count, days=stats.overdue_days),
         ),
+        (
+            t("stats.label_returned_late"),
+            t(
+                "stats.returned_late_value",
+                count=len(stats.returned_late),
+                days=stats.returned_late_days,
+            ),
+        ),
         (t("stats.label_unreachable"), str(len(stats.unreachable))),
         (
             t("stats.label_holds"),
@@ -109,8 +140,11 @@ def tables(stats: Stats, tz: ZoneInfo, weeding: list[WeedCandidate] | None = Non
         Table(
             "clc",
             t("stats.chart_clc"),
-            [t("stats.h_clc"), t("stats.h_loans")],
-            [[c.label, c.count] for c in stats.by_clc],
+            [t("stats.h_clc"), t("stats.h_clc_name"), t("stats.h_loans")],
+            [
+                [c.label if c.label.isalpha() else "", clc_name(c.label), c.count]
+                for c in stats.by_clc
+            ],
         ),
         Table(
             "classes",
@@ -147,10 +181,44 @@ def tables(stats: Stats, tz: ZoneInfo, weeding: list[WeedCandidate] | None = Non
             ],
         ),
         Table(
+            "returned_late",
+            t("stats.table_returned_late"),
+            [
+                t("stats.h_name"),
+                t("stats.h_class"),
+                t("stats.h_title"),
+                t("stats.h_barcode"),
+                t("stats.h_due"),
+                t("stats.h_returned"),
+                t("stats.h_days"),
+            ],
+            [
+                [
+                    o.name,
+                    o.class_name or "",
+                    o.title,
+                    o.barcode,
+                    day(o.due_at),
+                    day(o.returned_at),
+                    o.days,
+                ]
+                for o in stats.returned_late
+            ],
+        ),
+        Table(
             "unreachable",
             t("stats.table_unreachable"),
-            [t("stats.h_name"), t("stats.h_class"), t("stats.h_failed")],
-            [[r.name, r.class_name or "", r.count] for r in stats.unreachable],
+            [
+                t("stats.h_card"),
+                t("stats.h_name"),
+                t("stats.h_class"),
+                t("stats.h_failed"),
+                t("stats.h_reason"),
+            ],
+            [
+                [r.card_no, r.name, r.class_name or "", r.count, failure_reason(r.reason)]
+                for r in stats.unreachable
+            ],
         ),
         Table(
             "suggestions",
@@ -170,11 +238,18 @@ def tables(stats: Stats, tz: ZoneInfo, weeding: list[WeedCandidate] | None = Non
                 [
                     t("stats.h_barcode"),
                     t("stats.h_title"),
-                    t("stats.h_clc"),
+                    t("stats.h_clc_number"),
+                    t("stats.h_clc_name"),
                     t("stats.h_last_lent"),
                 ],
                 [
-                    [w.barcode, w.title, w.clc or "", day(w.last_lent_at) or t("stats.never")]
+                    [
+                        w.barcode,
+                        w.title,
+                        w.clc or "",
+                        clc_name((w.clc or "?")[0].upper()),
+                        day(w.last_lent_at) or t("stats.never"),
+                    ]
                     for w in weeding
                 ],
             )
@@ -219,17 +294,70 @@ def write_xlsx(path: Path, found: list[Table]) -> Path:
     return path
 
 
-def write_pdf(
-    path: Path, stats: Stats, tz: ZoneInfo, charts: list[Chart], found: list[Table]
-) -> Path:
+# A table's heading, its header row and at least this many rows stay together on a page.
+PDF_MIN_ROWS_ON_A_PAGE = 3
+
+
+def _pdf(font: Path) -> FPDF:
     from fpdf import FPDF
-    from fpdf.fonts import FontFace
 
     pdf = FPDF(format="A4")
-    font = cjk_font()
     # A .ttc holds several faces; the first is the regular one.
     pdf.add_font("cjk", fname=str(font), collection_font_number=0)
     pdf.set_auto_page_break(auto=True, margin=15)
+    return pdf
+
+
+def _table_block(pdf: FPDF, table: Table, rows: list[list[str | int | float]]) -> None:
+    from fpdf.fonts import FontFace
+
+    pdf.ln(4)
+    pdf.set_font("cjk", size=13)
+    pdf.cell(0, 9, table.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("cjk", size=9)
+    # Plain headings: the CJK font has no bold face to emphasise them with. A table that runs
+    # onto the next page repeats its header row there (repeat_headings).
+    with pdf.table(
+        text_align="LEFT",
+        headings_style=FontFace(fill_color=(225, 233, 245)),
+        repeat_headings=1,
+    ) as grid:
+        grid.row([str(h) for h in table.headers])
+        for row in rows:
+            grid.row([str(v) for v in row])
+
+
+def _breaks(scratch: FPDF, y: float, table: Table, rows: list[list[str | int | float]]) -> bool:
+    """Whether the block, started at ``y`` on a page, would run onto another page (laid out
+    on a scratch document that is never written)."""
+    scratch.add_page()
+    scratch.set_y(y)
+    page = scratch.page_no()
+    _table_block(scratch, table, rows)
+    return bool(scratch.page_no() != page)
+
+
+def _keep_together(
+    pdf: FPDF, scratch: FPDF, table: Table, rows: list[list[str | int | float]]
+) -> None:
+    """A new page first when the table would split but fits on a page of its own, or when a
+    long table would leave only its heading and a couple of rows at the foot of this page."""
+    if not _breaks(scratch, pdf.get_y(), table, rows):
+        return
+    if not _breaks(scratch, pdf.t_margin, table, rows):
+        pdf.add_page()
+        return
+    if _breaks(scratch, pdf.get_y(), table, rows[:PDF_MIN_ROWS_ON_A_PAGE]):
+        pdf.add_page()
+
+
+def write_pdf(
+    path: Path, stats: Stats, tz: ZoneInfo, charts: list[Chart], found: list[Table]
+) -> Path:
+    font = cjk_font()
+    pdf = _pdf(font)
+    # For trying a table's layout first; a copy, as parsing the font again takes seconds.
+    scratch = copy.deepcopy(pdf)
     pdf.add_page()
     pdf.set_font("cjk", size=18)
     pdf.cell(
@@ -241,21 +369,16 @@ def write_pdf(
         pdf.cell(0, 7, value, new_x="LMARGIN", new_y="NEXT")
     for chart in charts:
         pdf.ln(3)
-        pdf.image(io.BytesIO(chart.png), w=pdf.epw)
+        # Drawn narrow and tall for phones: on paper at most 60% of the width and 230 mm high.
+        width, height = png_size(chart.png)
+        w = min(pdf.epw * 0.6, PDF_CHART_MAX_MM * width / height)
+        pdf.image(io.BytesIO(chart.png), w=w, x=pdf.l_margin + (pdf.epw - w) / 2)
     for table in found[1:]:
         if not table.rows:
             continue
-        pdf.ln(4)
-        pdf.set_font("cjk", size=13)
-        pdf.cell(0, 9, table.title, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("cjk", size=9)
-        # Plain headings: the CJK font has no bold face to emphasise them with.
-        with pdf.table(
-            text_align="LEFT", headings_style=FontFace(fill_color=(225, 233, 245))
-        ) as grid:
-            grid.row([str(h) for h in table.headers])
-            for row in table.rows[:PDF_ROWS]:
-                grid.row([str(v) for v in row])
+        rows = table.rows[:PDF_ROWS]
+        _keep_together(pdf, scratch, table, rows)
+        _table_block(pdf, table, rows)
         if len(table.rows) > PDF_ROWS:
             pdf.cell(
                 0,

@@ -11,12 +11,13 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from services import circulation
-from services.reports.charts import DPI, HEIGHT_IN, WIDTH_IN
+from services.reports.charts import DPI, MIN_TEXT_PX, WIDTH_IN
 from services.stars import previous_month
 from services.stats import month_period
 from storage.models import PurchaseSuggestion, Reader, utcnow
 from tests.e2e.conftest import Harness, Person
 from tests.factories import make_world
+from tests.integration.test_reports import bar_pitch_on_phone
 
 READERS = {
     "S1": ("李明", "student"),
@@ -86,7 +87,9 @@ async def test_stats_text_and_charts_for_librarian_and_monitor(harness: Harness)
     for png in charts:
         image = Image.open(io.BytesIO(png))
         assert image.format == "PNG"
-        assert image.size == (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+        # Drawn for a phone: 720 px wide, bars far enough apart to read at 360 px.
+        assert image.size[0] == int(WIDTH_IN * DPI)
+        assert bar_pitch_on_phone(png) >= MIN_TEXT_PX
     captions = [m.get("caption") for m in h.emu.bot_messages(7001) if "photo" in m]
     assert captions == ["按中图法大类的借阅量", "借阅排行榜", "各班借阅量"]
 

@@ -57,7 +57,10 @@ async def library(h: Harness, catalogued: datetime) -> None:
             )
             s.add(rec)
             await s.flush()
-            s.add(Copy(barcode=f"{record_id}-0", record_pk=rec.id, status=status.value))
+            # The copy arrives with its title (a new book is one whose copies came in the window).
+            s.add(
+                Copy(barcode=f"{record_id}-0", record_pk=rec.id, status=status.value, created_at=at)
+            )
         for card, name in (("S1", "李明"), ("S2", "王芳")):
             s.add(
                 Reader(

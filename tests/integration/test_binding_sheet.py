@@ -105,3 +105,34 @@ async def test_suggestion_keeps_the_author_and_dedupes_by_title(db: Database, au
     async with db.transaction(read_only=True) as session:
         rows = list(await session.scalars(select(PurchaseSuggestion)))
     assert [(r.query, r.note) for r in rows] == [("三体", "刘慈欣")]
+
+
+def test_every_slip_line_stays_inside_its_cell() -> None:
+    """Issue 19 item 16: the expiry line (and a long name) never runs over the slip's edge; what
+    does not fit at a readable size goes onto a second line, nothing is cut off."""
+    from datetime import UTC, datetime
+
+    from fpdf import FPDF
+
+    from services.binding_sheet import MARGIN, QR_MM, SLIP_W, slip_lines
+    from services.reports.fonts import cjk_font
+
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.add_font("cjk", fname=str(cjk_font()), collection_font_number=0)
+    pdf.add_page()
+    names = ["王小明", "阿卜杜热合曼·买买提", "欧阳娜娜娜娜娜娜", "Alexander Hamilton"]
+    for n, name in enumerate(names):
+        code = IssuedCode(
+            f"2026{n:06d}", name, "高一(3)班", "AB12CD34", datetime(2026, 12, 20, tzinfo=UTC)
+        )
+        x, y = MARGIN + (n % 5) * SLIP_W, 50.0
+        lines = slip_lines(pdf, x, y, code)
+        for line in lines:
+            pdf.set_font("cjk", size=line.size)
+            assert pdf.get_string_width(line.text) <= line.width, line
+            assert line.x + line.width <= x + SLIP_W, line
+            assert line.size >= 6.0, line  # still readable on paper
+        # Above the /bind line under the QR code.
+        assert lines[-1].y + lines[-1].height <= y + QR_MM + 1.2
+        text = "".join(line.text for line in lines).replace(" ", "")
+        assert name.replace(" ", "") in text and "有效期至2026-12-20" in text

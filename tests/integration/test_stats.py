@@ -6,7 +6,12 @@ September 2026 (Shanghai time), by hand:
 - loans lent in September: #1–#8 (8, one of them the teacher's); students' #1–#7 = 7.
 - copies lent: B1 B2 B3 B4 B5 B6 = 6 of a collection of 10 at the end of September (B1–B9 and
   B12: B10 is withdrawn, B11 arrived in October).
-- overdue (due in September, out after it): #2 3 days, #3 4 days (still out on 30 Sep), #9 2 days.
+- 逾期未还 (due in September, not back by its end): #3 4 days (due 26 Sep, still out on 30 Sep).
+- 逾期归还 (due in September, returned after the due date): #9 2 days, #2 3 days.
+- 无法送达通知的读者: S2 (blocked the bot) and S3 (no binding) have a failed notification; S1's
+  was sent. `shuxiang outbox failed` lists the same two.
+- 新书: r7 was catalogued on 15 Sep with B9 added that day: 1 种, 1 册. B11 (r7's second copy)
+  came in October; B8 is another copy of r4, catalogued in 2020: neither is a new book.
 """
 
 from __future__ import annotations
@@ -52,16 +57,17 @@ async def test_school_figures(db: Database) -> None:
     }
     assert [(r.name, r.count) for r in st.top_readers[:2]] == [("张一", 3), ("李二", 2)]
     assert {r.name: r.count for r in st.top_readers} == {"张一": 3, "李二": 2, "王三": 1, "赵四": 1}
-    assert [(o.name, o.barcode, o.days) for o in st.overdue] == [
+    assert [(o.name, o.barcode, o.days) for o in st.overdue] == [("张一", "B4", 4)]
+    assert (st.overdue_count, st.overdue_days) == (1, 4)
+    assert [(o.name, o.barcode, o.days) for o in st.returned_late] == [
         ("赵四", "B3", 2),
         ("张一", "B3", 3),
-        ("张一", "B4", 4),
     ]
-    assert (st.overdue_count, st.overdue_days) == (3, 9)
-    assert [(r.name, r.count) for r in st.unreachable] == [("李二", 1)]
+    assert st.returned_late_days == 5
+    assert [(r.name, r.count) for r in st.unreachable] == [("李二", 1), ("王三", 1)]
     assert (st.holds_placed, st.holds_filled) == (3, 1)
     assert [(g.query, g.readers) for g in st.suggestions] == [("哈利波特", 3), ("小王子", 1)]
-    assert (st.new_titles, st.new_copies) == (1, 2)
+    assert (st.new_titles, st.new_copies) == (1, 1)
     assert {c.label: c.count for c in st.by_class} == {
         "高一(1)班": 5,
         "高一(2)班": 1,
@@ -80,8 +86,9 @@ async def test_grade_figures(db: Database) -> None:
     assert (st.copies_lent, st.collection) == (5, 10)
     assert {c.label: c.count for c in st.by_clc} == {"I": 4, "P": 1, "K": 1}
     assert [(r.name, r.count) for r in st.top_readers] == [("张一", 3), ("李二", 2), ("王三", 1)]
-    assert [(o.barcode, o.days) for o in st.overdue] == [("B3", 3), ("B4", 4)]
-    assert [r.name for r in st.unreachable] == ["李二"]
+    assert [(o.barcode, o.days) for o in st.overdue] == [("B4", 4)]
+    assert [(o.barcode, o.days) for o in st.returned_late] == [("B3", 3)]
+    assert [r.name for r in st.unreachable] == ["李二", "王三"]
     assert (st.holds_placed, st.holds_filled) == (1, 1)
     # The unbound Telegram user's suggestion belongs to no grade.
     assert [(g.query, g.readers) for g in st.suggestions] == [("哈利波特", 2), ("小王子", 1)]
@@ -98,7 +105,8 @@ async def test_class_figures(db: Database) -> None:
     assert st.circulation_rate == pytest.approx(1 / 10)
     assert [(c.label, c.count) for c in st.by_clc] == [("?", 1)]
     assert [(b.title, b.count) for b in st.top_books] == [("无分类之书", 1)]
-    assert [(o.name, o.barcode, o.days) for o in st.overdue] == [("赵四", "B3", 2)]
+    assert st.overdue == []
+    assert [(o.name, o.barcode, o.days) for o in st.returned_late] == [("赵四", "B3", 2)]
     assert st.unreachable == []
     assert (st.holds_placed, st.holds_filled) == (1, 0)
     assert st.suggestions == []
@@ -111,7 +119,9 @@ async def test_period_not_over_counts_overdue_days_to_today(db: Database) -> Non
     today = period_for_dates(date(2026, 9, 28), date(2026, 9, 28), TZ).start
     async with db.transaction(read_only=True) as s:
         st = await compute(s, Scope.klass("高一(1)班"), SEPTEMBER, tz=TZ, now=today)
+    # On that day #2 was not back yet: still owed, not "returned late".
     assert [(o.barcode, o.days) for o in st.overdue] == [("B3", 3), ("B4", 2)]
+    assert st.returned_late == []
 
 
 async def test_scope_names(db: Database) -> None:
