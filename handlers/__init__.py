@@ -13,6 +13,7 @@ def get_routers() -> list[Router]:
     from handlers import (
         corners,
         desk,
+        dialogs,
         errors,
         fallback,
         holds,
@@ -29,6 +30,7 @@ def get_routers() -> list[Router]:
 
     modules = (
         errors,
+        dialogs,
         start,
         librarian,
         desk,

@@ -49,7 +49,7 @@ from services.circulation.lending import (
     renewal_refusal,
     return_copy,
 )
-from services.circulation.refusals import Person
+from services.circulation.refusals import Person, lend_refusal, title_already_out_to
 from services.circulation.views import (
     HistoryPage,
     HoldView,
@@ -90,6 +90,7 @@ __all__ = [
     "hold_of",
     "hold_shelf",
     "holds_of",
+    "lend_refusal",
     "loan_history",
     "loans_of",
     "lock_record",
@@ -103,5 +104,6 @@ __all__ = [
     "renew",
     "renewal_refusal",
     "return_copy",
+    "title_already_out_to",
     "waiting_count",
 ]

@@ -190,7 +190,10 @@ async def test_reader_by_card_name_and_class(harness: Harness) -> None:
         view = await librarian.say(query)
         assert "王芳" in view["text"] and "S3" in view["text"], query
         assert "《追风筝的人》" in view["text"] and "逾期" in view["text"], query
-        assert "📥 还 1" in buttons(view) and "📤 借书给 TA" in buttons(view)
+        assert "📥 还 1" in buttons(view), query
+        # An overdue book: checkout would refuse, so no 借书给 TA, and the view says why.
+        assert "📤 借书给 TA" not in buttons(view), query
+        assert "现在不能借书：王芳 有逾期未还的书" in view["text"], query
     # The 读者 button waits for a card or a name.
     asked = await librarian.say("👤 读者")
     assert "请扫读者证" in asked["text"]
@@ -250,8 +253,8 @@ async def test_hold_ready_at_the_limit_tells_the_reader_and_the_desk(harness: Ha
     )
     shown = await librarian.say("B4")
     assert "李明 已借满 3 本，取书前请先还一本" in shown["text"]
-    answer = await librarian.press(shown, "借给 李明")
-    assert answer.get("show_alert") and "请先还一本" in answer["text"]
+    # Checkout would refuse them: no 借给 李明 to press (the line above says why).
+    assert buttons(shown) == []
 
 
 async def test_a_students_barcode_like_text_is_a_search(harness: Harness) -> None:
