@@ -298,3 +298,53 @@ async def test_the_demo_librarian_has_the_desk(tmp_path: Path) -> None:
         assert "已还《" in (await librarian.next_message())["text"]
     finally:
         await sandbox.stop()
+
+
+async def test_a_run_of_scans_asks_before_a_second_copy_and_ends_with_a_summary(
+    harness: Harness,
+) -> None:
+    """Issue 19 item 12: 完成 sums up; a stale 完成 never says 已取消; a second copy of a title
+    asks first; the refusal at the limit keeps 完成; an unknown code is 没有这个条码."""
+    h = harness
+    await setup_desk(h)
+    librarian = await h.bound(6090, "L1")
+    await librarian.say("📤 借出")
+    await librarian.say("S1")
+    assert "已借出《追风筝的人》" in (await librarian.say("B1"))["text"]
+    assert "已借出《解忧杂货店》" in (await librarian.say("B2"))["text"]
+    # B3 is another copy of 解忧杂货店: asked first, and 不借 lends nothing.
+    asked = await librarian.say("B3")
+    assert "已经借了《解忧杂货店》（B2），还要再借一本（B3）吗" in asked["text"]
+    assert buttons(asked) == ["📤 再借一本", "✖️ 不借"]
+    await librarian.press(asked, "不借")
+    assert sorted(await open_loans(h, "S1")) == ["B1", "B2"]
+    asked = await librarian.say("B3")
+    await librarian.press(asked, "再借一本")
+    again = await librarian.next_message(contains="已借出")
+    assert "《解忧杂货店》（B3）" in again["text"] and buttons(again) == ["✅ 完成"]
+    # At the limit: the refusal keeps 完成.
+    refused = await librarian.say("B4")
+    assert "李明 已借满 3 本" in refused["text"] and buttons(refused) == ["✅ 完成"]
+    answer = await librarian.press(refused, "完成")
+    assert "结束" in answer["text"]
+    summary = await librarian.next_message(contains="本次借出")
+    assert "本次借出 3 册（李明（高一(1)班，证号 S1））" in summary["text"]
+    for line in ("1. 《追风筝的人》B1", "2. 《解忧杂货店》B2", "3. 《解忧杂货店》B3"):
+        assert line in summary["text"]
+    # The same 完成 again (or after a restart forgot the run): over, not cancelled.
+    stale = await librarian.press(again, "完成")
+    assert "已经结束" in stale["text"] and "取消" not in stale["text"]
+    # Taking back: 完成 says what came back.
+    await librarian.say("📥 归还")
+    await librarian.say("B1")
+    await librarian.say("B3")
+    nothing = await librarian.say("B5")
+    assert "没有借出记录" in nothing["text"] and buttons(nothing) == ["✅ 完成"]
+    await librarian.press(nothing, "完成")
+    back = await librarian.next_message(contains="本次归还")
+    assert "本次归还 2 册" in back["text"] and "《追风筝的人》B1" in back["text"]
+    # A code that is no copy and no card: said so, never a search offering 荐购.
+    unknown = await librarian.say("ZZ9999")
+    assert "没有这个条码：ZZ9999" in unknown["text"]
+    assert not any("荐购" in b for b in buttons(unknown))
+    assert sorted(await open_loans(h, "S1")) == ["B2"]
