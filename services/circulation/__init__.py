@@ -36,8 +36,10 @@ from services.circulation.holds import (
     HoldPlaced,
     cancel_hold,
     expire_ready_holds,
+    hold_refusal,
     pass_copy_on,
     place_hold,
+    title_hold_refusal,
 )
 from services.circulation.lending import (
     CheckoutResult,
@@ -88,6 +90,7 @@ __all__ = [
     "find_reader_by_card",
     "find_readers",
     "hold_of",
+    "hold_refusal",
     "hold_shelf",
     "holds_of",
     "lend_refusal",
@@ -105,5 +108,6 @@ __all__ = [
     "renewal_refusal",
     "return_copy",
     "title_already_out_to",
+    "title_hold_refusal",
     "waiting_count",
 ]

@@ -154,6 +154,13 @@ class BookItem(BaseModel):
     # services/recommend/reasons.py puts them in words.
     reasons: list[dict[str, Any]] = Field(default_factory=list)
     blurb: str | None = None
+    # Why nobody may reserve it when the list was queued (the last part of the refusal key of
+    # services.circulation.title_hold_refusal, e.g. on_shelf): then no 预约 N, and the line says so.
+    no_reserve: str | None = None
+
+
+def _reservable(item: BookItem) -> bool:
+    return item.no_reserve is None
 
 
 class WeeklyPayload(BaseModel):
@@ -446,7 +453,7 @@ WEEKLY_NEW_BOOKS = declare(
         compose=lambda p, tr: render_weekly(tr, _books(p)),
         items="books",
         item_buttons=(
-            Button("recommend.reserve_button", Action.RESERVE, "record_pk"),
+            Button("recommend.reserve_button", Action.RESERVE, "record_pk", shown=_reservable),
             Button("recommend.details_button", Action.DETAILS, "record_pk"),
         ),
         buttons=(
