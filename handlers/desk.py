@@ -69,6 +69,7 @@ from services.readers import BoundReader
 from storage.models import CopyStatus, HoldStatus
 
 MAX_SCAN = 40  # a barcode or a card number fits in 40 characters (the columns' width)
+SINCE = "since"  # FSM data: the message a run of scans began at (older 完成 buttons are stale)
 
 
 class Desk(StatesGroup):
@@ -342,7 +343,7 @@ async def menu_return(
     message: Message, state: FSMContext, tr: Translator, replies: Replies
 ) -> None:
     await state.set_state(Desk.returning)
-    await state.set_data({})
+    await state.set_data({SINCE: message.message_id})
     replies.add(message.answer(tr("desk.ask_return"), reply_markup=_done(tr)))
 
 
@@ -440,7 +441,7 @@ async def lend_reader_text(
         replies.add(message.answer(pick_text(tr, people), reply_markup=keyboard))
         return
     if copy_id is None:
-        await _start_lending(message.chat.id, state, people[0], tr, replies)
+        await _start_lending(message, state, people[0], tr, replies)
         return
     if await _ask_first(message.chat.id, session, copy_id, people[0], tr, policy, replies):
         return
@@ -495,8 +496,10 @@ async def _lend(
 
 
 async def _start_lending(
-    chat_id: int, state: FSMContext, person: Person, tr: Translator, replies: Replies
+    since: Message, state: FSMContext, person: Person, tr: Translator, replies: Replies
 ) -> None:
+    """A run of book scans for this reader, begun at ``since`` (the message asking for it, or
+    the message whose button did): a 完成 under any older message is stale."""
     text = tr("desk.ask_books", who=who(tr, person))
     data = await state.get_data()
     if await state.get_state() == Desk.lend_books.state and data.get("books"):
@@ -505,9 +508,14 @@ async def _start_lending(
         text = tr("desk.next_reader", ask=text, summary=done)
     await state.set_state(Desk.lend_books)
     await state.set_data(
-        {"reader_id": person.reader_id, "card_no": person.card_no, "who": who(tr, person)}
+        {
+            "reader_id": person.reader_id,
+            "card_no": person.card_no,
+            "who": who(tr, person),
+            SINCE: since.message_id,
+        }
     )
-    replies.add(SendMessage(chat_id=chat_id, text=text, reply_markup=_done(tr)))
+    replies.add(SendMessage(chat_id=since.chat.id, text=text, reply_markup=_done(tr)))
 
 
 def summary_text(tr: Translator, waiting: str | None, data: dict[str, Any]) -> str:
@@ -554,7 +562,7 @@ async def lend_books_text(
     if copy is None:
         other = await find_reader_by_card(session, scan)
         if other is not None:
-            await _start_lending(message.chat.id, state, Person.of(other), tr, replies)
+            await _start_lending(message, state, Person.of(other), tr, replies)
             return
     else:
         lending_to = await find_reader_by_card(session, card_no)
@@ -687,8 +695,8 @@ async def on_reader(
     replies: Replies,
 ) -> None:
     view = await reader_desk(session, callback_data.reader_id, policy)
-    if callback_data.lend:
-        await _start_lending(query.from_user.id, state, view.person, tr, replies)
+    if callback_data.lend and isinstance(query.message, Message):
+        await _start_lending(query.message, state, view.person, tr, replies)
     else:
         await state.clear()
         text = reader_text(tr, view, tz)
@@ -714,13 +722,16 @@ async def on_cancel(
     is over (finished already, or forgotten by a restart) only says it is over: nothing was
     cancelled by it."""
     waiting = await state.get_state()
+    data = await state.get_data()
+    pressed = query.message.message_id if isinstance(query.message, Message) else 0
     if isinstance(query.message, Message):
         replies.add(query.message.edit_reply_markup(reply_markup=None))
-    if waiting is None or not waiting.startswith(f"{Desk.__name__}:"):
+    # An earlier run's 完成 while another run is open is as stale as one after a restart.
+    older = waiting in RUNS and pressed < int(data.get(SINCE, 0))
+    if waiting is None or not waiting.startswith(f"{Desk.__name__}:") or older:
         key = "desk.already_finished" if callback_data.done else "desk.already_over"
         replies.add(query.answer(tr(key)))
         return
-    data = await state.get_data()
     await state.clear()
     if waiting in RUNS:
         replies.add(SendMessage(chat_id=query.from_user.id, text=summary_text(tr, waiting, data)))

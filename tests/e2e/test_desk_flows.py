@@ -332,10 +332,14 @@ async def test_a_run_of_scans_asks_before_a_second_copy_and_ends_with_a_summary(
     for line in ("1. 《追风筝的人》B1", "2. 《解忧杂货店》B2", "3. 《解忧杂货店》B3"):
         assert line in summary["text"]
     # The same 完成 again (or after a restart forgot the run): over, not cancelled.
+    done_data = again["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     stale = await librarian.press(again, "完成")
     assert "已经结束" in stale["text"] and "取消" not in stale["text"]
-    # Taking back: 完成 says what came back.
+    # Taking back: 完成 says what came back; the last run's 完成 does not end this one.
     await librarian.say("📥 归还")
+    pressed = h.emu.press_button(6090, again["message_id"], done_data, check=False)
+    stale = await h.emu.wait_for_callback_answer(pressed["callback_query"]["id"])
+    assert "已经结束" in stale["text"] and "取消" not in stale["text"]
     await librarian.say("B1")
     await librarian.say("B3")
     nothing = await librarian.say("B5")
