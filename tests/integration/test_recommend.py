@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -348,7 +349,7 @@ async def test_weekly_list_offers_reserve_only_where_place_hold_would_take_it(
                 refusals[book["record_pk"]] = refused.key if refused else None
     assert refusals[shelved] == "hold.on_shelf" and None in refusals.values()
     for payload in payloads:
-        shown = render(WEEKLY_KIND, payload, UTC)
+        shown = render(WEEKLY_KIND, payload, ZoneInfo("UTC"))
         reserve = {b.ref for row in shown.item_rows for b in row if b.action == Action.RESERVE}
         for book in payload["books"]:
             pk = book["record_pk"]
