@@ -443,7 +443,8 @@ async def lend_reader_text(
     if copy_id is None:
         await _start_lending(message, state, people[0], tr, replies)
         return
-    if await _ask_first(message.chat.id, session, copy_id, people[0], tr, policy, replies):
+    asking = (message.chat.id, session, copy_id, people[0], tr, policy, replies)
+    if await _ask_first(*asking, no=DeskCancelCB().pack()):  # 不借 ends the question
         return
     done = await _lend(session, copy_id, people[0].card_no, reader, policy)
     await state.clear()
@@ -458,9 +459,12 @@ async def _ask_first(
     tr: Translator,
     policy: LoanPolicy,
     replies: Replies,
+    *,
+    no: str | None = None,
 ) -> bool:
     """A second copy of a title the reader already has out: ask before lending it (再借一本 /
-    不借); True when asked. The copy they have themselves is left to checkout's refusal."""
+    不借); True when asked. The copy they have themselves is left to checkout's refusal.
+    不借 changes nothing (a run of scans goes on) unless ``no`` says what it does instead."""
     copy = await copy_state(session, policy, copy_id=copy_id)
     if copy is None:
         return False
@@ -478,7 +482,7 @@ async def _ask_first(
     keyboard = _markup(
         [
             _button(tr("desk.lend_again_button"), sure),
-            _button(tr("desk.lend_not_button"), KeepCB().pack()),
+            _button(tr("desk.lend_not_button"), no or KeepCB().pack()),
         ]
     )
     replies.add(SendMessage(chat_id=chat_id, text=text, reply_markup=keyboard))
@@ -664,8 +668,10 @@ async def on_lend_to(
 ) -> None:
     view = await reader_desk(session, callback_data.reader_id, policy)
     chat_id = query.from_user.id
+    # Picked for the copy the desk asked a reader for: 不借 ends that question.
+    no = DeskCancelCB().pack() if await state.get_state() == Desk.lend_reader.state else None
     if not callback_data.sure and await _ask_first(
-        chat_id, session, callback_data.copy_id, view.person, tr, policy, replies
+        chat_id, session, callback_data.copy_id, view.person, tr, policy, replies, no=no
     ):
         replies.add(query.answer())
         return

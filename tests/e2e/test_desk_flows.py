@@ -352,3 +352,13 @@ async def test_a_run_of_scans_asks_before_a_second_copy_and_ends_with_a_summary(
     assert "没有这个条码：ZZ9999" in unknown["text"]
     assert not any("荐购" in b for b in buttons(unknown))
     assert sorted(await open_loans(h, "S1")) == ["B2"]
+    # One copy lent from its scan: asked first too, and 不借 ends the question.
+    shown = await librarian.say("B3")
+    await librarian.press(shown, "借出")
+    await librarian.next_message(contains="借给哪位读者")
+    asked = await librarian.say("S1")
+    assert "还要再借一本（B3）吗" in asked["text"]
+    answer = await librarian.press(asked, "不借")
+    assert "已取消" in answer["text"]
+    assert "在架" in (await librarian.say("B3"))["text"]  # a scan again, not a reader
+    assert sorted(await open_loans(h, "S1")) == ["B2"]
