@@ -68,6 +68,7 @@ class JobContext:
             overdue_every_days=s.overdue_every_days,
             overdue_max=s.overdue_max_reminders,
             defaults_off=frozenset(s.reminders_default_off),
+            policy=self.policy,
         )
 
 

@@ -13,6 +13,7 @@ def get_routers() -> list[Router]:
     from handlers import (
         corners,
         desk,
+        dialogs,
         errors,
         fallback,
         holds,
@@ -30,6 +31,7 @@ def get_routers() -> list[Router]:
 
     modules = (
         errors,
+        dialogs,
         start,
         librarian,
         desk,

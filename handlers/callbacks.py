@@ -165,10 +165,12 @@ class DeskLendCB(CallbackData, prefix="dl"):
 
 
 class DeskLendToCB(CallbackData, prefix="dt"):
-    """Lend this copy to this reader (the one it is kept for, or the one picked from a list)."""
+    """Lend this copy to this reader (the one it is kept for, or the one picked from a list);
+    ``sure``: asked already (they have another copy of the title out) and told to go ahead."""
 
     copy_id: RowId
     reader_id: RowId
+    sure: bool = False
 
 
 class DeskReaderCB(CallbackData, prefix="dv"):
@@ -179,7 +181,10 @@ class DeskReaderCB(CallbackData, prefix="dv"):
 
 
 class DeskCancelCB(CallbackData, prefix="dx"):
-    """Leave whatever the desk was waiting for (a reader, books to lend or to take back)."""
+    """Leave whatever the desk was waiting for (a reader, books to lend or to take back);
+    ``done``: the 完成 under a run of scans (then a summary), else 取消."""
+
+    done: bool = False
 
 
 class HoldShelfCB(CallbackData, prefix="hs"):

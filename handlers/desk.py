@@ -13,6 +13,7 @@ a card scanned while the desk waits for a reader is not taken for a corner barco
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
@@ -37,10 +38,12 @@ from handlers.callbacks import (
     DeskReaderCB,
     DeskReturnCB,
     HoldShelfCB,
+    KeepCB,
 )
-from handlers.middlewares import writes
+from handlers.middlewares import keeps, writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
+from nlp.recognise import recognise
 from services.circulation import (
     CheckoutResult,
     CopyState,
@@ -55,6 +58,7 @@ from services.circulation import (
     hold_shelf,
     reader_desk,
     return_copy,
+    title_already_out_to,
 )
 from services.circulation.desk import MAX_MATCHES
 from services.codes import clean_code, may_be_code
@@ -65,6 +69,7 @@ from services.readers import BoundReader
 from storage.models import CopyStatus, HoldStatus
 
 MAX_SCAN = 40  # a barcode or a card number fits in 40 characters (the columns' width)
+SINCE = "since"  # FSM data: the message a run of scans began at (older 完成 buttons are stale)
 
 
 class Desk(StatesGroup):
@@ -86,8 +91,14 @@ def _markup(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
 
 
-def _cancel(tr: Translator, key: str = "desk.cancel_button") -> InlineKeyboardMarkup:
-    return _markup([_button(tr(key), DeskCancelCB().pack())])
+def _cancel(tr: Translator) -> InlineKeyboardMarkup:
+    """取消 under every question the desk asks (keeps(_cancel): under its refusals too)."""
+    return _markup([_button(tr("desk.cancel_button"), DeskCancelCB().pack())])
+
+
+def _done(tr: Translator) -> InlineKeyboardMarkup:
+    """完成 under a run of scans (lending or taking back): it ends with a summary."""
+    return _markup([_button(tr("desk.done_button"), DeskCancelCB(done=True).pack())])
 
 
 def who(tr: Translator, person: Person) -> str:
@@ -156,6 +167,9 @@ def _state_line(tr: Translator, state: CopyState, tz: ZoneInfo, policy: LoanPoli
             lines.append(
                 tr("desk.copy_hold_shelf_at_limit", name=esc(state.held_for.name), limit=limit)
             )
+        elif state.held_for_refusal is not None:
+            why = esc(state.held_for_refusal.render(tr.locale))
+            lines.append(tr("desk.cannot_lend", why=why))
         return lines
     if status == CopyStatus.ON_SHELF:
         return [tr("desk.copy_on_shelf")]
@@ -180,6 +194,8 @@ def copy_keyboard(tr: Translator, state: CopyState) -> InlineKeyboardMarkup | No
             [_button(tr("desk.return_button"), DeskReturnCB(copy_id=state.copy_id).pack())]
         )
     if state.held_for is not None:
+        if state.held_for_refusal is not None:
+            return None  # checkout would refuse them: the text says why
         data = DeskLendToCB(copy_id=state.copy_id, reader_id=state.held_for.reader_id).pack()
         return _markup([_button(tr("desk.lend_to_button", name=state.held_for.name), data)])
     if state.status in (CopyStatus.ON_SHELF, CopyStatus.IN_TRANSIT):
@@ -218,6 +234,8 @@ def reader_text(tr: Translator, view: ReaderDesk, tz: ZoneInfo) -> str:
         lines.append(tr("lib.reader_none"))
     if view.at_limit:
         lines.append(tr("desk.reader_limit", limit=view.max_loans))
+    elif view.cannot_lend is not None:
+        lines.append(tr("desk.cannot_lend", why=esc(view.cannot_lend.render(tr.locale))))
     lines.append(tr("lib.reader_holds", count=len(view.holds)))
     for hold in view.holds:
         if hold.status == HoldStatus.READY and hold.ready_until is not None:
@@ -235,10 +253,15 @@ def reader_keyboard(tr: Translator, view: ReaderDesk) -> InlineKeyboardMarkup:
         _button(tr("desk.return_n_button", n=n), DeskReturnCB(copy_id=loan.copy_id).pack())
         for n, loan in enumerate(view.loans, 1)
     ]
-    lend = _button(
-        tr("desk.lend_more_button"), DeskReaderCB(reader_id=view.person.reader_id, lend=True).pack()
-    )
-    return _markup(*[returns[i : i + 4] for i in range(0, len(returns), 4)], [lend])
+    # 借书给 TA only when checkout would lend them something (reader_text says why not).
+    lend = [
+        _button(
+            tr("desk.lend_more_button"),
+            DeskReaderCB(reader_id=view.person.reader_id, lend=True).pack(),
+        )
+    ]
+    rows = [returns[i : i + 4] for i in range(0, len(returns), 4)]
+    return _markup(*rows, lend if view.cannot_lend is None else [])
 
 
 def pick_text(tr: Translator, people: list[Person]) -> str:
@@ -320,8 +343,8 @@ async def menu_return(
     message: Message, state: FSMContext, tr: Translator, replies: Replies
 ) -> None:
     await state.set_state(Desk.returning)
-    await state.set_data({})
-    replies.add(message.answer(tr("desk.ask_return"), reply_markup=_cancel(tr, "desk.done_button")))
+    await state.set_data({SINCE: message.message_id})
+    replies.add(message.answer(tr("desk.ask_return"), reply_markup=_done(tr)))
 
 
 async def menu_reader(
@@ -418,11 +441,52 @@ async def lend_reader_text(
         replies.add(message.answer(pick_text(tr, people), reply_markup=keyboard))
         return
     if copy_id is None:
-        await _start_lending(message.chat.id, state, people[0], tr, replies)
+        await _start_lending(message, state, people[0], tr, replies)
+        return
+    asking = (message.chat.id, session, copy_id, people[0], tr, policy, replies)
+    if await _ask_first(*asking, no=DeskCancelCB().pack()):  # 不借 ends the question
         return
     done = await _lend(session, copy_id, people[0].card_no, reader, policy)
     await state.clear()
     replies.add(message.answer(checked_out_text(tr, done, tz)))
+
+
+async def _ask_first(
+    chat_id: int,
+    session: AsyncSession,
+    copy_id: int,
+    person: Person,
+    tr: Translator,
+    policy: LoanPolicy,
+    replies: Replies,
+    *,
+    no: str | None = None,
+) -> bool:
+    """A second copy of a title the reader already has out: ask before lending it (再借一本 /
+    不借); True when asked. The copy they have themselves is left to checkout's refusal.
+    不借 changes nothing (a run of scans goes on) unless ``no`` says what it does instead."""
+    copy = await copy_state(session, policy, copy_id=copy_id)
+    if copy is None:
+        return False
+    have = await title_already_out_to(session, person.reader_id, copy.record_pk)
+    if not have or copy.barcode in have:
+        return False
+    text = tr(
+        "desk.ask_same_title",
+        who=who(tr, person),
+        title=esc(copy.title),
+        have=esc(tr("desk.list_separator").join(have)),
+        barcode=esc(copy.barcode),
+    )
+    sure = DeskLendToCB(copy_id=copy_id, reader_id=person.reader_id, sure=True).pack()
+    keyboard = _markup(
+        [
+            _button(tr("desk.lend_again_button"), sure),
+            _button(tr("desk.lend_not_button"), no or KeepCB().pack()),
+        ]
+    )
+    replies.add(SendMessage(chat_id=chat_id, text=text, reply_markup=keyboard))
+    return True
 
 
 async def _lend(
@@ -436,14 +500,52 @@ async def _lend(
 
 
 async def _start_lending(
-    chat_id: int, state: FSMContext, person: Person, tr: Translator, replies: Replies
+    since: Message, state: FSMContext, person: Person, tr: Translator, replies: Replies
 ) -> None:
-    await state.set_state(Desk.lend_books)
-    await state.set_data({"reader_id": person.reader_id, "card_no": person.card_no})
+    """A run of book scans for this reader, begun at ``since`` (the message asking for it, or
+    the message whose button did): a 完成 under any older message is stale."""
     text = tr("desk.ask_books", who=who(tr, person))
-    replies.add(
-        SendMessage(chat_id=chat_id, text=text, reply_markup=_cancel(tr, "desk.done_button"))
+    data = await state.get_data()
+    if await state.get_state() == Desk.lend_books.state and data.get("books"):
+        # Another reader's card: the next one, under what the last one borrowed.
+        done = summary_text(tr, Desk.lend_books.state, data)
+        text = tr("desk.next_reader", ask=text, summary=done)
+    await state.set_state(Desk.lend_books)
+    await state.set_data(
+        {
+            "reader_id": person.reader_id,
+            "card_no": person.card_no,
+            "who": who(tr, person),
+            SINCE: since.message_id,
+        }
     )
+    replies.add(SendMessage(chat_id=since.chat.id, text=text, reply_markup=_done(tr)))
+
+
+def summary_text(tr: Translator, waiting: str | None, data: dict[str, Any]) -> str:
+    """What a run of scans did, for 完成 (or a command that ends it): 本次借出 3 册：…"""
+    lending = waiting == Desk.lend_books.state
+    books = [(str(title), str(barcode)) for title, barcode in data.get("books", [])]
+    if not books:
+        return tr("desk.summary_none_lent" if lending else "desk.summary_none_returned")
+    lines = [
+        tr(
+            "desk.summary_lent" if lending else "desk.summary_returned",
+            count=len(books),
+            who=str(data.get("who", "")),
+        )
+    ]
+    lines += [
+        tr("desk.summary_line", n=n, title=esc(title), barcode=esc(barcode))
+        for n, (title, barcode) in enumerate(books, 1)
+    ]
+    return "\n".join(lines)
+
+
+async def _note_book(state: FSMContext, title: str, barcode: str) -> None:
+    """One more book for the summary (plain JSON in the FSM data)."""
+    data = await state.get_data()
+    await state.update_data({"books": [*data.get("books", []), [title, barcode]]})
 
 
 async def lend_books_text(
@@ -458,22 +560,30 @@ async def lend_books_text(
 ) -> None:
     """Each scan lends that copy to the reader chosen; a reader's card switches to them."""
     scan = _scan(message)
-    card_no = str((await state.get_data()).get("card_no", ""))
-    if await find_copy_by_barcode(session, scan) is None:
+    data = await state.get_data()
+    card_no = str(data.get("card_no", ""))
+    copy = await find_copy_by_barcode(session, scan)
+    if copy is None:
         other = await find_reader_by_card(session, scan)
         if other is not None:
-            await _start_lending(message.chat.id, state, Person.of(other), tr, replies)
+            await _start_lending(message, state, Person.of(other), tr, replies)
+            return
+    else:
+        lending_to = await find_reader_by_card(session, card_no)
+        if lending_to is not None and await _ask_first(
+            message.chat.id, session, copy.id, Person.of(lending_to), tr, policy, replies
+        ):
             return
     done = await checkout(
         session, card_no=card_no, barcode=scan, policy=policy, actor_reader_id=reader.reader_id
     )
-    replies.add(
-        message.answer(checked_out_text(tr, done, tz), reply_markup=_cancel(tr, "desk.done_button"))
-    )
+    await _note_book(state, done.title, done.barcode)
+    replies.add(message.answer(checked_out_text(tr, done, tz), reply_markup=_done(tr)))
 
 
 async def returning_text(
     message: Message,
+    state: FSMContext,
     session: AsyncSession,
     reader: BoundReader,
     tr: Translator,
@@ -484,8 +594,8 @@ async def returning_text(
     done = await return_copy(
         session, barcode=_scan(message), policy=policy, actor_reader_id=reader.reader_id
     )
-    keyboard = _cancel(tr, "desk.done_button")
-    replies.add(message.answer(returned_text(tr, done, tz), reply_markup=keyboard))
+    await _note_book(state, done.title, done.barcode)
+    replies.add(message.answer(returned_text(tr, done, tz), reply_markup=_done(tr)))
 
 
 async def find_reader_text(
@@ -557,9 +667,26 @@ async def on_lend_to(
     replies: Replies,
 ) -> None:
     view = await reader_desk(session, callback_data.reader_id, policy)
+    chat_id = query.from_user.id
+    # Picked for the copy the desk asked a reader for: 不借 ends that question.
+    no = DeskCancelCB().pack() if await state.get_state() == Desk.lend_reader.state else None
+    if not callback_data.sure and await _ask_first(
+        chat_id, session, callback_data.copy_id, view.person, tr, policy, replies, no=no
+    ):
+        replies.add(query.answer())
+        return
     done = await _lend(session, callback_data.copy_id, view.person.card_no, reader, policy)
-    await state.clear()
-    replies.add(SendMessage(chat_id=query.from_user.id, text=checked_out_text(tr, done, tz)))
+    data = await state.get_data()
+    if callback_data.sure and isinstance(query.message, Message):
+        replies.add(query.message.edit_reply_markup(reply_markup=None))  # asked and answered
+    if await state.get_state() == Desk.lend_books.state and data.get("card_no") == done.card_no:
+        # Asked in the middle of a run of scans: the run goes on.
+        await _note_book(state, done.title, done.barcode)
+        text = checked_out_text(tr, done, tz)
+        replies.add(SendMessage(chat_id=chat_id, text=text, reply_markup=_done(tr)))
+    else:
+        await state.clear()
+        replies.add(SendMessage(chat_id=chat_id, text=checked_out_text(tr, done, tz)))
     replies.add(query.answer())
 
 
@@ -574,8 +701,8 @@ async def on_reader(
     replies: Replies,
 ) -> None:
     view = await reader_desk(session, callback_data.reader_id, policy)
-    if callback_data.lend:
-        await _start_lending(query.from_user.id, state, view.person, tr, replies)
+    if callback_data.lend and isinstance(query.message, Message):
+        await _start_lending(query.message, state, view.person, tr, replies)
     else:
         await state.clear()
         text = reader_text(tr, view, tz)
@@ -587,13 +714,36 @@ async def on_reader(
     replies.add(query.answer())
 
 
+RUNS = (Desk.lend_books.state, Desk.returning.state)
+
+
 async def on_cancel(
-    query: CallbackQuery, state: FSMContext, tr: Translator, replies: Replies
+    query: CallbackQuery,
+    callback_data: DeskCancelCB,
+    state: FSMContext,
+    tr: Translator,
+    replies: Replies,
 ) -> None:
+    """完成 ends a run of scans with what it did; 取消 leaves a question. A press on a step that
+    is over (finished already, or forgotten by a restart) only says it is over: nothing was
+    cancelled by it."""
     waiting = await state.get_state()
+    data = await state.get_data()
+    pressed = query.message.message_id if isinstance(query.message, Message) else 0
+    if isinstance(query.message, Message):
+        replies.add(query.message.edit_reply_markup(reply_markup=None))
+    # An earlier run's 完成 while another run is open is as stale as one after a restart.
+    older = waiting in RUNS and pressed < int(data.get(SINCE, 0))
+    if waiting is None or not waiting.startswith(f"{Desk.__name__}:") or older:
+        key = "desk.already_finished" if callback_data.done else "desk.already_over"
+        replies.add(query.answer(tr(key)))
+        return
     await state.clear()
-    done = waiting in (Desk.lend_books.state, Desk.returning.state)
-    replies.add(query.answer(tr("desk.finished" if done else "desk.cancelled")))
+    if waiting in RUNS:
+        replies.add(SendMessage(chat_id=query.from_user.id, text=summary_text(tr, waiting, data)))
+        replies.add(query.answer(tr("desk.finished")))
+        return
+    replies.add(query.answer(tr("desk.cancelled")))
 
 
 async def refuse_button(query: CallbackQuery, tr: Translator, replies: Replies) -> None:
@@ -627,7 +777,11 @@ async def on_scan(
         return
     card = await find_reader_by_card(session, scan)
     if card is None:
-        raise SkipHandler
+        known = recognise(scan)
+        if known is not None and known.kind in ("isbn", "call_number"):
+            raise SkipHandler  # an ISBN or a call number: the search finds the book
+        # A scanned code that is no copy and no card: say so (a search would offer 荐购).
+        raise ServiceError("desk.no_such_code", code=scan)
     view = await reader_desk(session, card.id, policy)
     replies.add(message.answer(reader_text(tr, view, tz), reply_markup=reader_keyboard(tr, view)))
 
@@ -641,10 +795,12 @@ def build_router() -> Router:
     msg.register(menu_reader, F.text == t("desk.menu_reader"), librarian)
     msg.register(menu_shelf, F.text == t("desk.menu_shelf"), librarian)
     text = (F.text, ~F.text.startswith("/"), librarian)
-    msg.register(lend_reader_text, Desk.lend_reader, *text, flags=writes())
-    msg.register(lend_books_text, Desk.lend_books, *text, flags=writes())
-    msg.register(returning_text, Desk.returning, *text, flags=writes())
-    msg.register(find_reader_text, Desk.find_reader, *text)
+    # Refusals keep the step's button: 完成 under a refused scan, 取消 under a question.
+    run, ask = keeps(_done), keeps(_cancel)
+    msg.register(lend_reader_text, Desk.lend_reader, *text, flags={**writes(), **ask})
+    msg.register(lend_books_text, Desk.lend_books, *text, flags={**writes(), **run})
+    msg.register(returning_text, Desk.returning, *text, flags={**writes(), **run})
+    msg.register(find_reader_text, Desk.find_reader, *text, flags=ask)
     cb.register(on_return, DeskReturnCB.filter(), librarian, flags=writes())
     cb.register(on_lend, DeskLendCB.filter(), librarian)
     cb.register(on_lend_to, DeskLendToCB.filter(), librarian, flags=writes())

@@ -335,6 +335,14 @@ def suggest_form_keyboard(tr: Translator) -> InlineKeyboardMarkup:
     )
 
 
+def suggest_cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
+    """取消 under the form's questions (书名?, 作者?): the same as the draft's 取消."""
+    button = InlineKeyboardButton(
+        text=tr("suggest_form.cancel"), callback_data=SuggestSubmitCB(send=False).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
 def desk_menu(tr: Translator) -> ReplyKeyboardMarkup:
     """The librarian's keyboard: the desk first (a scanner types barcodes into the chat)."""
     return ReplyKeyboardMarkup(

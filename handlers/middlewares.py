@@ -24,7 +24,9 @@ registered with ``flags=bound()`` is for bound readers only: anyone else is told
   redelivered read is simply answered again). A read-only handler that writes after all is
   stopped by the database guard, rolled back and run again as a writer, with a warning to flag it.
 - ServiceError (a rule said no): rollback, and the only reply is the refusal (a writer's update
-  id is recorded with it). A commit that fails: the only reply is "nothing was saved, try again".
+  id is recorded with it), with the buttons of the dialogue step when the handler was
+  registered with ``keeps(...)`` (so a refused scan at the desk still has its 完成). A commit
+  that fails: the only reply is "nothing was saved, try again".
 - A database connection lost before the commit (PostgreSQL restarted, a pooled connection cut;
   the pool pings only connections idle for a while): the unit runs once more on a fresh one, as
   does ReaderMiddleware's read. Nothing was committed and no reply sent, so nothing doubles.
@@ -45,7 +47,15 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.dispatcher.flags import get_flag
 from aiogram.enums import ChatType
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
-from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+    Update,
+    User,
+)
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from handlers.render import Translator
@@ -61,6 +71,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 WRITES = "writes"
 T = TypeVar("T")
 BOUND = "bound"  # value: the locale key of the refusal for a user who is not bound
+REFUSAL_MARKUP = "refusal_markup"  # value: Translator -> the buttons a refusal keeps
 
 
 def writes() -> dict[str, Any]:
@@ -79,7 +90,15 @@ def bound(*, writes: bool = False, refusal: str = "bind.required") -> dict[str, 
     return flags
 
 
-def brief_reply(event: TelegramObject, text: str) -> TelegramMethod[Any] | None:
+def keeps(markup: Callable[[Translator], InlineKeyboardMarkup]) -> dict[str, Any]:
+    """Flags of a dialogue step whose refusals keep its buttons (the desk's 完成 under a refused
+    scan): ``register(..., flags={**writes(), **keeps(done_keyboard)})``."""
+    return {REFUSAL_MARKUP: markup}
+
+
+def brief_reply(
+    event: TelegramObject, text: str, markup: InlineKeyboardMarkup | None = None
+) -> TelegramMethod[Any] | None:
     """A short answer to whatever kind of update this is (an alert for button presses).
     Plain text: refusals quote titles and card numbers as typed, which may hold '<' or '&'."""
     if isinstance(event, Update):
@@ -87,8 +106,13 @@ def brief_reply(event: TelegramObject, text: str) -> TelegramMethod[Any] | None:
     if isinstance(event, CallbackQuery):
         return AnswerCallbackQuery(callback_query_id=event.id, text=text[:200], show_alert=True)
     if isinstance(event, Message):
-        return SendMessage(chat_id=event.chat.id, text=text, parse_mode=None)
+        return SendMessage(chat_id=event.chat.id, text=text, parse_mode=None, reply_markup=markup)
     return None
+
+
+def _refusal_markup(data: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    build = get_flag(data, REFUSAL_MARKUP)
+    return build(_translator(data)) if callable(build) else None
 
 
 async def once_more_if_cut(
@@ -315,7 +339,8 @@ class UnitOfWork(BaseMiddleware):
                     writing = True
             return await self._write(handler, event, data, update.update_id)
         except ServiceError as refused:
-            replies.only(brief_reply(event, refused.render(_translator(data).locale)))
+            text = refused.render(_translator(data).locale)
+            replies.only(brief_reply(event, text, _refusal_markup(data)))
             if writing:
                 # The transaction rolled back, the update id with it: record both on their own.
                 async with self.db.transaction() as session:

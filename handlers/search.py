@@ -19,6 +19,7 @@ from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
 from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page
+from services.policy import LoanPolicy
 from services.readers import BoundReader
 from storage.models import HoldStatus, Role
 
@@ -130,6 +131,9 @@ def _my_state(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
         mine = [tr("card.my_hold_waiting", position=card.my_hold_position)]
     elif card.on_shelf:
         mine = [tr("card.on_shelf_hint")]
+    elif card.copies and card.reserve_refusal is not None:
+        # No 预约 button: place_hold would refuse (hold limit, card stopped), and this is why.
+        mine = [tr("card.cannot_reserve", why=esc(card.reserve_refusal.render(tr.locale)))]
     else:
         return []
     return ["", *mine]
@@ -168,12 +172,18 @@ async def _card_reply(
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
+    policy: LoanPolicy,
     *,
     expanded: bool = False,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The card's text and buttons for this reader (actions only for a bound reader)."""
+    """The card's text and buttons for this reader (actions only for a bound reader, and only
+    those the rules would accept: 预约 as place_hold decides)."""
     card = await book_card(
-        session, record_pk, reader_id=reader.reader_id if reader else None, shelf_map=shelf_map
+        session,
+        record_pk,
+        reader_id=reader.reader_id if reader else None,
+        shelf_map=shelf_map,
+        policy=policy,
     )
     markup = book_card_keyboard(
         tr,
@@ -193,6 +203,7 @@ async def on_text(
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
+    policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     query = (message.text or "").strip()
@@ -207,7 +218,7 @@ async def on_text(
         replies.add(message.reply(miss, reply_markup=suggest_keyboard(tr)))
     elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
         text, markup = await _card_reply(
-            session, result.hits[0].record_pk, reader, tr, tz, shelf_map
+            session, result.hits[0].record_pk, reader, tr, tz, shelf_map, policy
         )
         replies.add(message.reply(text, reply_markup=markup))
     else:
@@ -256,12 +267,15 @@ async def on_book(
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
+    policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     if not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
         return
-    text, markup = await _card_reply(session, callback_data.record_pk, reader, tr, tz, shelf_map)
+    text, markup = await _card_reply(
+        session, callback_data.record_pk, reader, tr, tz, shelf_map, policy
+    )
     replies.add(callback.answer())
     replies.add(callback.message.answer(text, reply_markup=markup))
 
@@ -274,6 +288,7 @@ async def on_summary(
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
+    policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     """展开 / 收起: the same card, edited in place, with the whole summary or the folded one."""
@@ -287,6 +302,7 @@ async def on_summary(
         tr,
         tz,
         shelf_map,
+        policy,
         expanded=callback_data.expanded,
     )
     replies.add(callback.answer())

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import SuggestCB, SuggestEditCB, SuggestField, SuggestSubmitCB
-from handlers.keyboards import suggest_form_keyboard
+from handlers.keyboards import suggest_cancel_keyboard, suggest_form_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
@@ -73,7 +73,8 @@ async def suggest_command(
     message: Message, command: CommandObject, state: FSMContext, tr: Translator, replies: Replies
 ) -> None:
     text, asking = await _open(state, tr, command.args or "")
-    replies.add(message.answer(text, reply_markup=None if asking else suggest_form_keyboard(tr)))
+    keyboard = suggest_cancel_keyboard(tr) if asking else suggest_form_keyboard(tr)
+    replies.add(message.answer(text, reply_markup=keyboard))
 
 
 async def on_edit(
@@ -89,7 +90,11 @@ async def on_edit(
     await state.set_state(WAITING[callback_data.field])
     replies.add(callback.answer())
     if isinstance(callback.message, Message):
-        replies.add(callback.message.answer(tr(ASK[callback_data.field])))
+        replies.add(
+            callback.message.answer(
+                tr(ASK[callback_data.field]), reply_markup=suggest_cancel_keyboard(tr)
+            )
+        )
 
 
 async def on_field_text(
@@ -100,7 +105,8 @@ async def on_field_text(
     field = SuggestField.TITLE if waiting == SuggestForm.title.state else SuggestField.AUTHOR
     text = (message.text or "").strip()
     if len(text) > LIMITS[field]:
-        replies.add(message.reply(tr("suggest_form.too_long", limit=LIMITS[field])))
+        too_long = tr("suggest_form.too_long", limit=LIMITS[field])
+        replies.add(message.reply(too_long, reply_markup=suggest_cancel_keyboard(tr)))
         return
     data = await state.update_data({"title" if field == SuggestField.TITLE else "author": text})
     await state.set_state(SuggestForm.draft)

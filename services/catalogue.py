@@ -14,9 +14,10 @@ from nlp.normalize import compact
 from nlp.search import SearchEngine, SearchResult
 from nlp.series import series_neighbours
 from services.audit import actor_for, record_audit
-from services.circulation import COUNTED, queue_position, waiting_count
+from services.circulation import COUNTED, hold_refusal, queue_position, waiting_count
 from services.corners import corner_names
 from services.errors import ServiceError
+from services.policy import LoanPolicy
 from services.titles import book_name
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
@@ -26,6 +27,7 @@ from storage.models import (
     HoldStatus,
     Loan,
     PurchaseSuggestion,
+    Reader,
     Record,
     utcnow,
 )
@@ -75,6 +77,8 @@ class BookCard:
     # The volumes before and after this one in its series (None at either end or no series).
     series_previous: SeriesLink | None = None
     series_next: SeriesLink | None = None
+    # Why place_hold would refuse the viewing reader (services.circulation.hold_refusal).
+    reserve_refusal: ServiceError | None = None
 
     @property
     def can_reserve(self) -> bool:
@@ -83,6 +87,7 @@ class BookCard:
             and self.on_shelf == 0
             and self.my_hold_id is None
             and self.my_loan_due is None
+            and self.reserve_refusal is None
         )
 
 
@@ -150,10 +155,17 @@ async def book_card(
     *,
     reader_id: int | None,
     shelf_map: Mapping[str, str],
+    policy: LoanPolicy | None = None,
 ) -> BookCard:
+    """With ``policy``, the card also says whether the reader's 预约 would be accepted."""
     record = await session.get(Record, record_pk)
     if record is None:
         raise ServiceError("book.not_found")
+    refusal = None
+    if reader_id is not None and policy is not None:
+        viewer = await session.get(Reader, reader_id)
+        if viewer is not None:
+            refusal = await hold_refusal(session, viewer, record, policy)
     rows = await session.execute(
         select(Copy.status, func.count(Copy.id))
         .where(Copy.record_pk == record_pk)
@@ -215,6 +227,7 @@ async def book_card(
         summary=(record.summary or "").strip() or None,
         series_previous=previous,
         series_next=following,
+        reserve_refusal=refusal,
     )
 
 

@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Row, Select, and_, false, or_, select, true
+from sqlalchemy import Row, Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.calendar import is_closed
-from services.circulation import expire_ready_holds
+from services.circulation import expire_ready_holds, renewal_refusal
 from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_rows
 from services.notifications.kinds import HoldPayload, LoanPayload
 from services.policy import LoanPolicy
@@ -30,6 +30,7 @@ from storage.models import (
     HoldStatus,
     Loan,
     NotificationOptOut,
+    Reader,
     Record,
     TelegramBinding,
     utcnow,
@@ -45,6 +46,8 @@ class ReminderRules:
     overdue_every_days: int = 7
     overdue_max: int = 4
     defaults_off: frozenset[str] = field(default_factory=frozenset)
+    # The lending rules: with them a due reminder offers 续借 only when renew would accept it.
+    policy: LoanPolicy | None = None
 
     def today(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()
@@ -70,13 +73,23 @@ def _reachable(stmt: Select[Any], reader_col: Any, kind: Kind[Any], rules: Remin
 
 async def _open_loans(
     session: AsyncSession, kind: Kind[Any], rules: ReminderRules, first: date, last: date
-) -> Sequence[Row[tuple[int, int, datetime, str, str | None]]]:
-    """(loan id, reader id, due_at, title, subtitle) of open loans due on the school dates
-    first..last."""
+) -> Sequence[Row[tuple[int, int, datetime, str, str | None, int, int, str]]]:
+    """(loan id, reader id, due_at, title, subtitle, renewals, record id, reader's role) of open
+    loans due on the school dates first..last."""
     stmt = (
-        select(Loan.id, Loan.reader_id, Loan.due_at, Record.title, Record.subtitle)
+        select(
+            Loan.id,
+            Loan.reader_id,
+            Loan.due_at,
+            Record.title,
+            Record.subtitle,
+            Loan.renewals,
+            Record.id,
+            Reader.role,
+        )
         .join(Copy, Copy.id == Loan.copy_id)
         .join(Record, Record.id == Copy.record_pk)
+        .join(Reader, Reader.id == Loan.reader_id)
         .where(
             Loan.returned_at.is_(None),
             Loan.due_at >= rules.start_of(first),
@@ -84,6 +97,17 @@ async def _open_loans(
         )
     )
     return (await session.execute(_reachable(stmt, Loan.reader_id, kind, rules))).all()
+
+
+async def _waiting(session: AsyncSession) -> dict[int, int]:
+    """Waiting holds per title (a few dozen rows in a school, where a sweep may remind of
+    thousands of loans: no list of their titles in the query)."""
+    rows = await session.execute(
+        select(Hold.record_pk, func.count(Hold.id))
+        .where(Hold.status == HoldStatus.WAITING.value)
+        .group_by(Hold.record_pk)
+    )
+    return {record_pk: int(count) for record_pk, count in rows}
 
 
 def _latest_slot(slots: Iterable[date], today: date) -> date | None:
@@ -112,9 +136,9 @@ async def _queue_loans(
     # a model per loan was 10,000 more objects for the garbage collector to walk.
     probe: LoanPayload | None = None
     rows = []
-    for loan_id, reader_id, due_at, bare, subtitle in await _open_loans(
-        session, kind, rules, *span
-    ):
+    loans = await _open_loans(session, kind, rules, *span)
+    waiting = await _waiting(session) if rules.policy is not None and loans else {}
+    for loan_id, reader_id, due_at, bare, subtitle, renewals, record_pk, role in loans:
         title = book_name(bare, subtitle)
         if due_at not in per_due:
             found = slot_of(due_at.astimezone(rules.tz).date())
@@ -138,7 +162,20 @@ async def _queue_loans(
             "due_at": due_json,
             "slot": slot,
             "days": days,
+            "no_renew": None,
+            "no_renew_params": {},
         }
+        if rules.policy is not None:
+            refusal = renewal_refusal(
+                due_at=due_at,
+                renewals=renewals,
+                allowed=rules.policy.for_role(role).renewals,
+                waiting=waiting.get(record_pk, 0),
+                now=now,
+            )
+            if refusal is not None:
+                payload["no_renew"] = refusal.reason
+                payload["no_renew_params"] = refusal.params
         rows.append((reader_id, kind.dedupe(probe), payload))
     return await enqueue_rows(session, kind, rows, now=now)
 

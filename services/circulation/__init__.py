@@ -36,8 +36,10 @@ from services.circulation.holds import (
     HoldPlaced,
     cancel_hold,
     expire_ready_holds,
+    hold_refusal,
     pass_copy_on,
     place_hold,
+    title_hold_refusal,
 )
 from services.circulation.lending import (
     CheckoutResult,
@@ -49,7 +51,7 @@ from services.circulation.lending import (
     renewal_refusal,
     return_copy,
 )
-from services.circulation.refusals import Person
+from services.circulation.refusals import Person, lend_refusal, title_already_out_to
 from services.circulation.views import (
     HistoryPage,
     HoldView,
@@ -88,8 +90,10 @@ __all__ = [
     "find_reader_by_card",
     "find_readers",
     "hold_of",
+    "hold_refusal",
     "hold_shelf",
     "holds_of",
+    "lend_refusal",
     "loan_history",
     "loans_of",
     "lock_record",
@@ -103,5 +107,7 @@ __all__ = [
     "renew",
     "renewal_refusal",
     "return_copy",
+    "title_already_out_to",
+    "title_hold_refusal",
     "waiting_count",
 ]

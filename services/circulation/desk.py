@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.circulation.common import find_copy_by_barcode, find_reader_by_card
-from services.circulation.refusals import Person, at_loan_limit
+from services.circulation.refusals import Person, lend_refusal
 from services.circulation.views import HoldView, holds_of
 from services.errors import ServiceError
 from services.policy import LoanPolicy
@@ -22,6 +22,7 @@ from services.titles import book_names, record_name
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record, utcnow
 
 MAX_MATCHES = 10
+LIMIT_KEY = "loan.limit_reached"
 SHELF_PAGE = 10
 # Input vocabulary: a token with one of these (or a digit) names a class: 初二(3)班, 八年级3班.
 CLASS_MARKS = "班级年"
@@ -40,8 +41,12 @@ class CopyState:
     overdue: bool = False
     held_for: Person | None = None  # on the hold shelf
     ready_until: datetime | None = None
-    # The reader it is kept for has as many books out as allowed: they return one first.
-    held_for_at_limit: bool = False
+    # Why the reader it is kept for may not take it now (at the limit: they return one first).
+    held_for_refusal: ServiceError | None = None
+
+    @property
+    def held_for_at_limit(self) -> bool:
+        return self.held_for_refusal is not None and self.held_for_refusal.key == LIMIT_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ async def copy_state(
                 state,
                 held_for=Person.of(reader),
                 ready_until=hold.ready_until,
-                held_for_at_limit=await at_loan_limit(session, reader, policy),
+                held_for_refusal=await lend_refusal(session, reader, policy, now),
             )
     return state
 
@@ -249,6 +254,8 @@ class ReaderDesk:
     loans: list[DeskLoan]
     holds: list[HoldView]
     max_loans: int
+    # Why checkout would lend this reader nothing now (services.circulation.lend_refusal).
+    cannot_lend: ServiceError | None = None
 
     @property
     def at_limit(self) -> bool:
@@ -278,4 +285,5 @@ async def reader_desk(
         loans,
         await holds_of(session, reader_id),
         policy.for_role(reader.role).max_loans,
+        await lend_refusal(session, reader, policy, now),
     )

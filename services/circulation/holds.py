@@ -108,6 +108,69 @@ async def tell_borrowers(session: AsyncSession, record: Record, now: datetime) -
     )
 
 
+async def title_hold_refusal(session: AsyncSession, record: Record) -> ServiceError | None:
+    """Why nobody may reserve this title now: a copy is on the shelf (take it), or there is no
+    copy to wait for. The title's half of hold_refusal (lists of books ask only this)."""
+    on_shelf = await session.scalar(
+        select(func.count(Copy.id)).where(
+            Copy.record_pk == record.id, Copy.status == CopyStatus.ON_SHELF.value
+        )
+    )
+    if on_shelf:
+        return ServiceError("hold.on_shelf", title=record_name(record), count=on_shelf)
+    holdable = await session.scalar(
+        select(func.count(Copy.id)).where(Copy.record_pk == record.id, Copy.status.in_(COUNTED))
+    )
+    if not holdable:
+        return ServiceError("hold.no_copies", title=record_name(record))
+    return None
+
+
+async def hold_refusal(
+    session: AsyncSession,
+    reader: Reader,
+    record: Record,
+    policy: LoanPolicy,
+    *,
+    deliver_to_office: bool = False,
+) -> ServiceError | None:
+    """Why place_hold would refuse this reader this title, in the order it says it; None when
+    it would accept. Shared by place_hold and the book card's 预约 button."""
+    if not reader.active:
+        return ServiceError("reader.inactive", name=reader.name)
+    if deliver_to_office and reader.role != Role.TEACHER.value:
+        return ServiceError("hold.delivery_teachers_only")
+    existing = await session.scalar(
+        select(Hold.id).where(
+            Hold.record_pk == record.id,
+            Hold.reader_id == reader.id,
+            Hold.status.in_(ACTIVE_HOLD_STATUSES),
+        )
+    )
+    if existing is not None:
+        return ServiceError("hold.already", title=record_name(record))
+    borrowed = await session.scalar(
+        select(func.count(Loan.id))
+        .join(Copy, Copy.id == Loan.copy_id)
+        .where(Copy.record_pk == record.id, Loan.reader_id == reader.id)
+        .where(Loan.returned_at.is_(None))
+    )
+    if borrowed:
+        return ServiceError("hold.already_borrowed", title=record_name(record))
+    refused = await title_hold_refusal(session, record)
+    if refused is not None:
+        return refused
+    active = await session.scalar(
+        select(func.count(Hold.id)).where(
+            Hold.reader_id == reader.id, Hold.status.in_(ACTIVE_HOLD_STATUSES)
+        )
+    )
+    rules = policy.for_role(reader.role)
+    if (active or 0) >= rules.max_holds:
+        return ServiceError("hold.limit", limit=rules.max_holds)
+    return None
+
+
 async def place_hold(
     session: AsyncSession,
     *,
@@ -120,47 +183,11 @@ async def place_hold(
     now = now or utcnow()
     record = await lock_record(session, record_pk)
     reader = await session.get_one(Reader, reader_id, with_for_update=True)
-    if not reader.active:
-        raise ServiceError("reader.inactive", name=reader.name)
-    if deliver_to_office and reader.role != Role.TEACHER.value:
-        raise ServiceError("hold.delivery_teachers_only")
-    existing = await session.scalar(
-        select(Hold).where(
-            Hold.record_pk == record.id,
-            Hold.reader_id == reader.id,
-            Hold.status.in_(ACTIVE_HOLD_STATUSES),
-        )
+    refused = await hold_refusal(
+        session, reader, record, policy, deliver_to_office=deliver_to_office
     )
-    if existing is not None:
-        raise ServiceError("hold.already", title=record_name(record))
-    borrowed = await session.scalar(
-        select(func.count(Loan.id))
-        .join(Copy, Copy.id == Loan.copy_id)
-        .where(Copy.record_pk == record.id, Loan.reader_id == reader.id)
-        .where(Loan.returned_at.is_(None))
-    )
-    if borrowed:
-        raise ServiceError("hold.already_borrowed", title=record_name(record))
-    on_shelf = await session.scalar(
-        select(func.count(Copy.id)).where(
-            Copy.record_pk == record.id, Copy.status == CopyStatus.ON_SHELF.value
-        )
-    )
-    if on_shelf:
-        raise ServiceError("hold.on_shelf", title=record_name(record), count=on_shelf)
-    holdable = await session.scalar(
-        select(func.count(Copy.id)).where(Copy.record_pk == record.id, Copy.status.in_(COUNTED))
-    )
-    if not holdable:
-        raise ServiceError("hold.no_copies", title=record_name(record))
-    active = await session.scalar(
-        select(func.count(Hold.id)).where(
-            Hold.reader_id == reader.id, Hold.status.in_(ACTIVE_HOLD_STATUSES)
-        )
-    )
-    rules = policy.for_role(reader.role)
-    if (active or 0) >= rules.max_holds:
-        raise ServiceError("hold.limit", limit=rules.max_holds)
+    if refused is not None:
+        raise refused
     hold = Hold(
         record_pk=record.id,
         reader_id=reader.id,

@@ -16,13 +16,11 @@ from services.circulation.common import (
     LENDABLE,
     copy_by_barcode,
     lock_record,
-    open_loan_count,
-    overdue_count,
     reader_by_card,
     waiting_count,
 )
 from services.circulation.holds import pass_copy_on
-from services.circulation.refusals import limit_refusal, on_loan_refusal, who
+from services.circulation.refusals import lend_refusal, on_loan_refusal, who
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.titles import record_name
@@ -120,10 +118,9 @@ async def checkout(
     tz = ZoneInfo(policy.timezone)
     await _check_lendable(session, copy, record, reader, tz)
     rules = policy.for_role(reader.role)
-    if await overdue_count(session, reader.id, now):
-        raise ServiceError("loan.has_overdue", name=reader.name)
-    if await open_loan_count(session, reader.id) >= rules.max_loans:
-        raise await limit_refusal(session, reader, rules.max_loans, tz)
+    refused = await lend_refusal(session, reader, policy, now)
+    if refused is not None:
+        raise refused
 
     # The reader's own hold on this title (waiting, or ready with this or another copy) is served.
     own_hold = await session.scalar(

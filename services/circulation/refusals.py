@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.circulation.common import open_loan_count
+from services.circulation.common import open_loan_count, overdue_count
 from services.errors import ServiceError
 from services.i18n import t
 from services.policy import LoanPolicy
 from services.titles import book_names, record_name
-from storage.models import Copy, Loan, Reader, Record
+from storage.models import Copy, Loan, Reader, Record, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,34 @@ class Person:
 
 async def at_loan_limit(session: AsyncSession, reader: Reader, policy: LoanPolicy) -> bool:
     return await open_loan_count(session, reader.id) >= policy.for_role(reader.role).max_loans
+
+
+async def lend_refusal(
+    session: AsyncSession, reader: Reader, policy: LoanPolicy, now: datetime | None = None
+) -> ServiceError | None:
+    """Why this reader may borrow nothing now (card stopped, a book overdue, at the limit), in
+    the order checkout says it; None when they may. Shared by checkout and the desk's buttons,
+    so the desk never offers 借出 to a reader checkout would refuse."""
+    if not reader.active:
+        return ServiceError("reader.inactive", name=reader.name)
+    if await overdue_count(session, reader.id, now or utcnow()):
+        return ServiceError("loan.has_overdue", name=reader.name)
+    limit = policy.for_role(reader.role).max_loans
+    if await open_loan_count(session, reader.id) >= limit:
+        return await limit_refusal(session, reader, limit, ZoneInfo(policy.timezone))
+    return None
+
+
+async def title_already_out_to(session: AsyncSession, reader_id: int, record_pk: int) -> list[str]:
+    """Barcodes of the copies of this title the reader has out now: the desk asks before
+    lending them a second copy of a title."""
+    rows = await session.scalars(
+        select(Copy.barcode)
+        .join(Loan, Loan.copy_id == Copy.id)
+        .where(Copy.record_pk == record_pk, Loan.reader_id == reader_id, Loan.returned_at.is_(None))
+        .order_by(Copy.barcode)
+    )
+    return list(rows)
 
 
 def who(person: Person | Reader) -> str:

@@ -40,6 +40,9 @@ class Button:
     action: Action
     # The payload (or item) field holding the id the action works on; none: it acts on the reader.
     ref: str | None = None
+    # Shown only when the rule behind the action would accept it (the payload says so); the
+    # kind's ``note`` then says why not.
+    shown: Callable[[Any], bool] = field(default=lambda _p: True)
 
 
 P = TypeVar("P", bound=BaseModel)
@@ -63,6 +66,8 @@ class Kind(Generic[P]):
     item_buttons: tuple[Button, ...] = ()
     # Builds the text instead of ``template`` when one template cannot say it.
     compose: Callable[[P, Tr], str] | None = None
+    # A line added under the text (a locale key and its parameters), e.g. why a button is absent.
+    note: Callable[[P], tuple[str, dict[str, Any]] | None] = field(default=lambda _p: None)
 
     def template_for(self, payload: P) -> str:
         return self.variant(payload) or self.template
@@ -115,6 +120,18 @@ class LoanPayload(BaseModel):
     # The reminder's own date slot (school date, ISO): part of the dedupe key.
     slot: str
     days: int = 0
+    # Why renewal would be refused when the reminder was queued (RenewalRefusal.reason and its
+    # numbers, services.circulation.renewal_refusal): then no 续借 button, and the text says why.
+    no_renew: str | None = None
+    no_renew_params: dict[str, int] = Field(default_factory=dict)
+
+
+def _renewable(p: LoanPayload) -> bool:
+    return p.no_renew is None
+
+
+def _why_no_renew(p: LoanPayload) -> tuple[str, dict[str, Any]] | None:
+    return None if p.no_renew is None else (f"renewal.refused_{p.no_renew}", p.no_renew_params)
 
 
 class ReservedPayload(BaseModel):
@@ -137,6 +154,13 @@ class BookItem(BaseModel):
     # services/recommend/reasons.py puts them in words.
     reasons: list[dict[str, Any]] = Field(default_factory=list)
     blurb: str | None = None
+    # Why nobody may reserve it when the list was queued (the last part of the refusal key of
+    # services.circulation.title_hold_refusal, e.g. on_shelf): then no 预约 N, and the line says so.
+    no_reserve: str | None = None
+
+
+def _reservable(item: BookItem) -> bool:
+    return item.no_reserve is None
 
 
 class WeeklyPayload(BaseModel):
@@ -211,7 +235,9 @@ DUE_SOON = declare(
         payload=LoanPayload,
         template="notify.due_soon",
         dedupe=lambda p: f"due-soon:{p.loan_id}:{p.slot}",
-        buttons=(Button("notify.renew_button", Action.RENEW, "loan_id"),),
+        buttons=(Button("notify.renew_button", Action.RENEW, "loan_id", shown=_renewable),),
+        variant=lambda p: None if p.no_renew is None else "notify.due_soon_no_renew",
+        note=_why_no_renew,
         optional=True,
         label="notify.kind_due_soon",
     )
@@ -222,7 +248,9 @@ DUE_DAY = declare(
         payload=LoanPayload,
         template="notify.due_day",
         dedupe=lambda p: f"due-day:{p.loan_id}:{p.slot}",
-        buttons=(Button("notify.renew_button", Action.RENEW, "loan_id"),),
+        buttons=(Button("notify.renew_button", Action.RENEW, "loan_id", shown=_renewable),),
+        variant=lambda p: None if p.no_renew is None else "notify.due_day_no_renew",
+        note=_why_no_renew,
         optional=True,
         label="notify.kind_due_day",
     )
@@ -425,7 +453,7 @@ WEEKLY_NEW_BOOKS = declare(
         compose=lambda p, tr: render_weekly(tr, _books(p)),
         items="books",
         item_buttons=(
-            Button("recommend.reserve_button", Action.RESERVE, "record_pk"),
+            Button("recommend.reserve_button", Action.RESERVE, "record_pk", shown=_reservable),
             Button("recommend.details_button", Action.DETAILS, "record_pk"),
         ),
         buttons=(

@@ -52,8 +52,14 @@ def render(
     else:
         params = {name: _param(getattr(payload, name), tz) for name in type(payload).model_fields}
         text = t(kind.template_for(payload), locale=locale, **params)
+    note = kind.note(payload)
+    if note is not None:
+        key, numbers = note
+        text += "\n" + t(key, locale=locale, **numbers)
     buttons = tuple(
-        RenderedButton(t(b.label, locale=locale), b.action, _ref(payload, b)) for b in kind.buttons
+        RenderedButton(t(b.label, locale=locale), b.action, _ref(payload, b))
+        for b in kind.buttons
+        if b.shown(payload)
     )
     return Rendered(text, buttons, _item_rows(kind, payload, locale))
 
@@ -70,6 +76,7 @@ def _item_rows(
         tuple(
             RenderedButton(t(b.label, locale=locale, n=n), b.action, _ref(item, b))
             for n, item in enumerate(items, 1)
+            if b.shown(item)
         )
         for b in kind.item_buttons
     )

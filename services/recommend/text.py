@@ -43,6 +43,8 @@ def book_lines(tr: Tr, books: Sequence[Mapping[str, object]]) -> list[str]:
         reasons = book.get("reasons")
         if isinstance(reasons, list) and reasons:
             lines.append(tr("recommend.reason_line", reason=esc(reasons_text(reasons, tr.locale))))
+        if book.get("no_reserve"):
+            lines.append(tr(f"recommend.no_reserve_{book['no_reserve']}"))
     return lines
 
 

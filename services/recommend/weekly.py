@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.arrivals import window_start
+from services.circulation import title_hold_refusal
 from services.errors import ServiceError
 from services.notifications import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload, enqueue
 from services.recommend.engine import Context, Reason, Recommender, Scored
@@ -31,6 +32,7 @@ from storage.models import (
     PastLoan,
     Reader,
     ReadingListItem,
+    Record,
     Role,
     Subscription,
     TelegramBinding,
@@ -263,12 +265,21 @@ async def enqueue_weekly(
     """Queue this week's lists in the outbox; returns how many were newly queued."""
     now = now or utcnow()
     queued = 0
-    for message in await compose_weekly(session, model, now=now, days=days, tz=tz):
+    messages = await compose_weekly(session, model, now=now, days=days, tz=tz)
+    # 预约 N only where place_hold would take it: a new book on the shelf is taken, not reserved.
+    no_reserve: dict[int, str | None] = {}
+    for pk in {book.record_pk for message in messages for book in message.books}:
+        refused = await title_hold_refusal(session, await session.get_one(Record, pk))
+        no_reserve[pk] = refused.key.rpartition(".")[2] if refused is not None else None
+    for message in messages:
+        payload = message.payload()
+        for item in payload.books:
+            item.no_reserve = no_reserve.get(item.record_pk)
         queued += await enqueue(
             session,
             WEEKLY_NEW_BOOKS,
             reader_id=message.reader.reader_id,
-            payload=message.payload(),
+            payload=payload,
             now=now,
         )
     return queued

@@ -190,7 +190,10 @@ async def test_reader_by_card_name_and_class(harness: Harness) -> None:
         view = await librarian.say(query)
         assert "王芳" in view["text"] and "S3" in view["text"], query
         assert "《追风筝的人》" in view["text"] and "逾期" in view["text"], query
-        assert "📥 还 1" in buttons(view) and "📤 借书给 TA" in buttons(view)
+        assert "📥 还 1" in buttons(view), query
+        # An overdue book: checkout would refuse, so no 借书给 TA, and the view says why.
+        assert "📤 借书给 TA" not in buttons(view), query
+        assert "现在不能借书：王芳 有逾期未还的书" in view["text"], query
     # The 读者 button waits for a card or a name.
     asked = await librarian.say("👤 读者")
     assert "请扫读者证" in asked["text"]
@@ -250,8 +253,8 @@ async def test_hold_ready_at_the_limit_tells_the_reader_and_the_desk(harness: Ha
     )
     shown = await librarian.say("B4")
     assert "李明 已借满 3 本，取书前请先还一本" in shown["text"]
-    answer = await librarian.press(shown, "借给 李明")
-    assert answer.get("show_alert") and "请先还一本" in answer["text"]
+    # Checkout would refuse them: no 借给 李明 to press (the line above says why).
+    assert buttons(shown) == []
 
 
 async def test_a_students_barcode_is_the_book_card_not_the_desk(harness: Harness) -> None:
@@ -296,3 +299,67 @@ async def test_the_demo_librarian_has_the_desk(tmp_path: Path) -> None:
         assert "已还《" in (await librarian.next_message())["text"]
     finally:
         await sandbox.stop()
+
+
+async def test_a_run_of_scans_asks_before_a_second_copy_and_ends_with_a_summary(
+    harness: Harness,
+) -> None:
+    """Issue 19 item 12: 完成 sums up; a stale 完成 never says 已取消; a second copy of a title
+    asks first; the refusal at the limit keeps 完成; an unknown code is 没有这个条码."""
+    h = harness
+    await setup_desk(h)
+    librarian = await h.bound(6090, "L1")
+    await librarian.say("📤 借出")
+    await librarian.say("S1")
+    assert "已借出《追风筝的人》" in (await librarian.say("B1"))["text"]
+    assert "已借出《解忧杂货店》" in (await librarian.say("B2"))["text"]
+    # B3 is another copy of 解忧杂货店: asked first, and 不借 lends nothing.
+    asked = await librarian.say("B3")
+    assert "已经借了《解忧杂货店》（B2），还要再借一本（B3）吗" in asked["text"]
+    assert buttons(asked) == ["📤 再借一本", "✖️ 不借"]
+    await librarian.press(asked, "不借")
+    assert sorted(await open_loans(h, "S1")) == ["B1", "B2"]
+    asked = await librarian.say("B3")
+    await librarian.press(asked, "再借一本")
+    again = await librarian.next_message(contains="已借出")
+    assert "《解忧杂货店》（B3）" in again["text"] and buttons(again) == ["✅ 完成"]
+    # At the limit: the refusal keeps 完成.
+    refused = await librarian.say("B4")
+    assert "李明 已借满 3 本" in refused["text"] and buttons(refused) == ["✅ 完成"]
+    answer = await librarian.press(refused, "完成")
+    assert "结束" in answer["text"]
+    summary = await librarian.next_message(contains="本次借出")
+    assert "本次借出 3 册（李明（高一(1)班，证号 S1））" in summary["text"]
+    for line in ("1. 《追风筝的人》B1", "2. 《解忧杂货店》B2", "3. 《解忧杂货店》B3"):
+        assert line in summary["text"]
+    # The same 完成 again (or after a restart forgot the run): over, not cancelled.
+    done_data = again["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    stale = await librarian.press(again, "完成")
+    assert "已经结束" in stale["text"] and "取消" not in stale["text"]
+    # Taking back: 完成 says what came back; the last run's 完成 does not end this one.
+    await librarian.say("📥 归还")
+    pressed = h.emu.press_button(6090, again["message_id"], done_data, check=False)
+    stale = await h.emu.wait_for_callback_answer(pressed["callback_query"]["id"])
+    assert "已经结束" in stale["text"] and "取消" not in stale["text"]
+    await librarian.say("B1")
+    await librarian.say("B3")
+    nothing = await librarian.say("B5")
+    assert "没有借出记录" in nothing["text"] and buttons(nothing) == ["✅ 完成"]
+    await librarian.press(nothing, "完成")
+    back = await librarian.next_message(contains="本次归还")
+    assert "本次归还 2 册" in back["text"] and "《追风筝的人》B1" in back["text"]
+    # A code that is no copy and no card: said so, never a search offering 荐购.
+    unknown = await librarian.say("ZZ9999")
+    assert "没有这个条码：ZZ9999" in unknown["text"]
+    assert not any("荐购" in b for b in buttons(unknown))
+    assert sorted(await open_loans(h, "S1")) == ["B2"]
+    # One copy lent from its scan: asked first too, and 不借 ends the question.
+    shown = await librarian.say("B3")
+    await librarian.press(shown, "借出")
+    await librarian.next_message(contains="借给哪位读者")
+    asked = await librarian.say("S1")
+    assert "还要再借一本（B3）吗" in asked["text"]
+    answer = await librarian.press(asked, "不借")
+    assert "已取消" in answer["text"]
+    assert "在架" in (await librarian.say("B3"))["text"]  # a scan again, not a reader
+    assert sorted(await open_loans(h, "S1")) == ["B2"]

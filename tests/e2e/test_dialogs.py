@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from storage.models import Hold, PurchaseSuggestion, Record, TelegramBinding
-from tests.e2e.conftest import JSON, Harness, Person, buttons
+from tests.e2e.conftest import JSON, Harness, Person, buttons, until
 from tests.e2e.test_bot_flows import lend, setup_library
 
 
@@ -89,7 +89,7 @@ async def test_unbound_user_suggests_without_a_title_refused(harness: Harness) -
     await setup_library(h)
     visitor = Person(h.emu, 5102, "访客")
     ask = await visitor.say("/suggest")
-    assert "请发送书名" in ask["text"] and buttons(ask) == []
+    assert "请发送书名" in ask["text"] and buttons(ask) == ["✖️ 取消"]  # every step can be left
     draft = await visitor.say("x" * 201)
     assert "太长了" in draft["text"]
     draft = await visitor.say("海底两万里")
@@ -195,3 +195,54 @@ async def test_unbind_asks_first(harness: Harness) -> None:
     again = await _tap_again(h, student, ask, sure)
     assert "已经解除绑定了" in again["text"]
     assert "还没有绑定" in (await student.say("/unbind"))["text"]
+
+
+async def test_every_dialogue_can_be_left_with_a_word_or_any_command(harness: Harness) -> None:
+    """Issue 19 item 10: 取消 under every step; /cancel, 取消 or any command ends a form or a
+    desk step and says so, then the command runs; the next text is no longer taken by it."""
+    h = harness
+    await setup_library(h)
+    student = await h.bound(5110, "S1")
+    # /cancel in the 荐购 form: ended, and the next text is a search, not a suggestion.
+    ask = await student.say("/suggest")
+    assert "请发送书名" in ask["text"] and buttons(ask) == ["✖️ 取消"]
+    assert "已取消荐购" in (await student.say("/cancel"))["text"]
+    assert "《三体》" in (await student.say("三体"))["text"]
+    # Any command in the middle of a field: the form ends, then the command answers.
+    draft = await student.say("/suggest 海底两万里")
+    await student.press(draft, "填写作者")
+    asked = await student.next_message(contains="请发送作者")
+    assert buttons(asked) == ["✖️ 取消"]
+    ended = await student.say("/loans")
+    assert "已取消荐购" in ended["text"]
+    await until(lambda: any("你现在没有借书" in t for t in student.texts()), what="/loans")
+    assert await _suggestions(h) == []
+    # The 取消 under a question drops the draft too.
+    other = await h.bound(5111, "S2")
+    asked = await other.say("/suggest")
+    await other.press(asked, "取消")
+    assert "已取消荐购" in (await other.next_message())["text"]
+    # 取消 typed; /cancel (or 取消) with nothing open says so instead of 没有这个命令.
+    await other.say("/suggest 人间词话")
+    assert "已取消荐购" in (await other.say("取消"))["text"]
+    nothing = await other.say("/cancel")
+    assert "没有进行中的操作" in nothing["text"] and "没有这个命令" not in nothing["text"]
+    assert await _suggestions(h) == []
+
+    # The desk: a command ends a waiting step (a run of scans with its summary).
+    librarian = await h.bound(5112, "L1")
+    await librarian.say("📤 借出")
+    librarian.last_press_mark = h.emu.mark()
+    ended = await librarian.say("/help")
+    assert "已取消" in ended["text"]
+    await librarian.next_message(contains="使用说明")  # then /help ran
+    shown = await librarian.say("B4", contains="B4")
+    assert "《三体》" in shown["text"] and "在架" in shown["text"]  # a scan, not a reader
+    await librarian.say("📥 归还")
+    await lend(h, "S3", "B1")
+    assert "已还《追风筝的人》" in (await librarian.say("B1"))["text"]
+    summary = await librarian.say("/start")
+    assert "本次归还 1 册" in summary["text"] and "《追风筝的人》B1" in summary["text"]
+    await until(lambda: len(librarian.texts()) >= 2 and librarian.texts()[-1] != summary["text"])
+    shown = await librarian.say("B1", contains="B1")
+    assert "在架" in shown["text"]  # a scan again, not a return

@@ -69,12 +69,13 @@ async def test_due_soon_reminder_renews_in_one_tap_or_says_why_not(harness: Harn
     assert again.due_at > loan.due_at
     # The pushed buttons are gone: nothing to tap twice.
     assert buttons(h.emu.bot_messages(6001)[0]) == []
-    # The next due-soon: renewals used up, and the tap says exactly that.
+    # The next due-soon: renewals used up, so no 续借 to tap, and the text says why.
     h.clock.set(morning(-1, again.due_at))
     assert await run_job(h, "due-soon") == 1
     push = await h.emu.wait_for_bot_message(6001, contains="还有 1 天到期")
-    answer = await student.press(push, "续借")
-    assert answer["show_alert"] and "达到上限" in answer["text"]
+    assert buttons(push) == []
+    assert "请按时归还" in push["text"] and "已续借 1 次，达到上限" in push["text"]
+    assert "点下面的按钮续借" not in push["text"]
     # Running the sweep again the same morning sends nothing twice.
     assert await run_job(h, "due-soon") == 0
 

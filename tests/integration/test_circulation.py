@@ -6,13 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services import circulation as circ
+from services.catalogue import book_card
 from services.errors import ServiceError
 from services.policy import LoanPolicy, RolePolicy
 from storage.db import Database
-from storage.models import Copy, Hold, Loan, Notification, utcnow
+from storage.models import Copy, Hold, Loan, Notification, Reader, utcnow
 from tests.factories import make_world
 
 POLICY = LoanPolicy()
@@ -352,3 +353,41 @@ async def test_one_reader_borrowing_two_titles_at_once_respects_the_limit(db: Da
     outcomes = await asyncio.gather(*(attempt(f"B{i}") for i in range(1, 7)))
     assert outcomes.count("ok") == 1
     assert set(outcomes) == {"ok", "loan.limit_reached"}
+
+
+async def test_the_cards_reserve_button_follows_place_holds_rule(db: Database) -> None:
+    """Issue 19 item 4: hold_refusal is what place_hold refuses and what hides the card's 预约:
+    at the hold limit (and with a stopped card) the card has no 预约 and says why."""
+    records = {f"r{i}": (f"书{i}", [f"B{i}"]) for i in range(1, 6)}
+    world = await make_world(db, records=records, readers=READERS)
+    for i in range(1, 6):
+        await lend(db, "S2" if i <= 3 else "S3", f"B{i}")  # every copy is out
+    limit = POLICY.for_role("student").max_holds
+    for i in range(1, limit + 1):
+        await reserve(db, world.reader_ids["S1"], world.record_pks[f"r{i}"])
+    last = world.record_pks[f"r{limit + 1}"]
+    async with db.transaction(read_only=True) as s:
+        card = await book_card(
+            s, last, reader_id=world.reader_ids["S1"], shelf_map={}, policy=POLICY
+        )
+        free = await book_card(
+            s, last, reader_id=world.reader_ids["S4"], shelf_map={}, policy=POLICY
+        )
+    assert not card.can_reserve and card.reserve_refusal is not None
+    assert card.reserve_refusal.key == "hold.limit"
+    assert free.can_reserve and free.reserve_refusal is None
+    with pytest.raises(ServiceError) as refused:
+        await reserve(db, world.reader_ids["S1"], last)
+    assert refused.value.key == "hold.limit"
+    # A stopped card: the same predicate, the same word.
+    async with db.transaction() as s:
+        await s.execute(update(Reader).where(Reader.card_no == "S4").values(active=False))
+    async with db.transaction(read_only=True) as s:
+        stopped = await book_card(
+            s, last, reader_id=world.reader_ids["S4"], shelf_map={}, policy=POLICY
+        )
+    assert not stopped.can_reserve and stopped.reserve_refusal is not None
+    assert stopped.reserve_refusal.key == "reader.inactive"
+    with pytest.raises(ServiceError) as refused:
+        await reserve(db, world.reader_ids["S4"], last)
+    assert refused.value.key == "reader.inactive"

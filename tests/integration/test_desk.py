@@ -17,7 +17,7 @@ from services.import_rows import CatalogueRow, ReaderRow
 from services.notifications.render import render
 from services.policy import LoanPolicy
 from storage.db import Database
-from storage.models import Copy, Notification, Reader, Record, utcnow
+from storage.models import Copy, Loan, Notification, Reader, Record, utcnow
 from tests.factories import make_world
 
 POLICY = LoanPolicy()
@@ -209,3 +209,48 @@ async def test_hold_shelf_oldest_first_and_paged(db: Database) -> None:
     titles = [i.title for i in first.items + second.items]
     assert titles == [f"书{i:02d}" for i in range(12)]
     assert [i.reader.card_no for i in first.items][:2] == ["P00", "P01"]
+
+
+async def test_lend_refusal_is_what_checkout_refuses_and_what_the_desk_offers(
+    db: Database,
+) -> None:
+    """Issue 19 item 4: one predicate (lend_refusal) for checkout and the desk's 借出 buttons:
+    a stopped card, an overdue book, the limit; and the second copy of a title the desk asks
+    about (title_already_out_to)."""
+    ids = await world(db)
+    for barcode in ("B1", "B2", "B3"):
+        await lend(db, "S1", barcode)
+    await lend(db, "S4", "B4")
+    async with db.transaction() as s:
+        await s.execute(update(Reader).where(Reader.card_no == "T1").values(active=False))
+        overdue = await circ.reader_by_card(s, "S4")
+        await s.execute(
+            update(Loan)
+            .where(Loan.reader_id == overdue.id)
+            .values(due_at=utcnow() - timedelta(days=2))
+        )
+    expected = {
+        "S1": "loan.limit_reached",
+        "S4": "loan.has_overdue",
+        "T1": "reader.inactive",
+        "S2": None,
+    }
+    for card, key in expected.items():
+        async with db.transaction(read_only=True) as s:
+            reader = await circ.reader_by_card(s, card)
+            refusal = await circ.lend_refusal(s, reader, POLICY)
+            view = await circ.reader_desk(s, ids[card], POLICY)
+        assert (refusal.key if refusal else None) == key, card
+        assert (view.cannot_lend.key if view.cannot_lend else None) == key, card
+        if key is None:
+            continue
+        async with db.transaction() as s:
+            with pytest.raises(ServiceError) as refused:
+                await circ.checkout(s, card_no=card, barcode="b5", policy=POLICY)
+        assert refused.value.key == key, card
+    # What a reader has of a title: the desk asks before lending them another copy.
+    async with db.transaction(read_only=True) as s:
+        record_pk = await s.scalar(select(Record.id).where(Record.title == "三体"))
+        assert record_pk is not None
+        assert await circ.title_already_out_to(s, ids["S1"], record_pk) == ["B2"]
+        assert await circ.title_already_out_to(s, ids["S2"], record_pk) == []

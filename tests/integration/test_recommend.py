@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
 from services.importing import ImportRejected
+from services.notifications import Action, render
 from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
 from services.reading_lists import add_to_list, create_list, schedule_send, send_due_lists
@@ -317,3 +319,41 @@ async def test_import_loans_matches_titles_and_is_idempotent(db: Database, tmp_p
         ranked = await recommend_for(s, model, s1, n=3, now=NOW)
     titles = [model.items[r.pk].title for r in ranked]
     assert titles[0] == "银河帝国：基地" and "三体" not in titles and "球状闪电" not in titles
+
+
+async def test_weekly_list_offers_reserve_only_where_place_hold_would_take_it(
+    db: Database,
+) -> None:
+    """Issue 19 item 4: a new book on the shelf gets no 预约 N (place_hold would say 直接去借)
+    but a line saying so; a new book not on the shelf yet keeps its 预约 N."""
+    await build_library(db)
+    await history(db)
+    await bind_all(db)
+    async with db.transaction() as s:
+        model = await fit(s)
+        messages = await compose_weekly(s, model, now=NOW)
+        shelved = messages[0].books[0].record_pk  # this one is on the shelf already
+        await s.execute(
+            update(Copy).where(Copy.record_pk == shelved).values(status=CopyStatus.ON_SHELF.value)
+        )
+        assert await enqueue_weekly(s, model, now=NOW) == len(messages)
+        payloads = list(
+            await s.scalars(select(Notification.payload).where(Notification.kind == WEEKLY_KIND))
+        )
+        refusals = {}
+        for payload in payloads:
+            for book in payload["books"]:
+                refused = await circulation.title_hold_refusal(
+                    s, await s.get_one(Record, book["record_pk"])
+                )
+                refusals[book["record_pk"]] = refused.key if refused else None
+    assert refusals[shelved] == "hold.on_shelf" and None in refusals.values()
+    for payload in payloads:
+        shown = render(WEEKLY_KIND, payload, ZoneInfo("UTC"))
+        reserve = {b.ref for row in shown.item_rows for b in row if b.action == Action.RESERVE}
+        for book in payload["books"]:
+            pk = book["record_pk"]
+            assert (pk in reserve) == (refusals[pk] is None), book["title"]
+            assert (book["no_reserve"] == "on_shelf") == (refusals[pk] == "hold.on_shelf")
+        on_shelf = sum(1 for book in payload["books"] if book["no_reserve"] == "on_shelf")
+        assert shown.text.count("书架上有，直接去借") == on_shelf

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from services import circulation as circ
 from services.calendar import import_calendar
+from services.errors import ServiceError
 from services.import_files import ImportRejected
 from services.notifications import (
     DUE_SOON,
@@ -417,3 +418,57 @@ def test_every_kind_renders_from_its_template() -> None:
         assert "{" not in rendered.text and "&lt;三体&gt;" in rendered.text, name
         assert all(b.label and not b.label.startswith("notify.") for b in rendered.buttons)
     assert "2027-03-31" in render("due_soon", {**samples}, TZ).text
+
+
+async def test_due_reminders_offer_renewal_only_when_renew_would_accept_it(db: Database) -> None:
+    """Issue 19 item 4: the sweep asks the same rule as renew (renewal_refusal); a loan at its
+    renewal limit or with readers waiting gets no 续借 button, and the text says why."""
+    world = await world_with_bindings(db)
+    free = await lend(db, "S1", "B1")  # due 2027-03-31
+    waited_for = await lend(db, "S2", "B2")  # 三体: S3 will wait for it
+    async with db.transaction() as s:
+        await s.execute(
+            update(Loan).where(Loan.id == free).values(renewals=POLICY.for_role("student").renewals)
+        )
+        await circ.place_hold(
+            s, reader_id=world.reader_ids["S3"], record_pk=world.record_pks["r2"], policy=POLICY
+        )
+    rules = ReminderRules(tz=TZ, policy=POLICY)
+    assert await run(db, sweep_due_soon, at("2027-03-28"), rules) == 2
+    async with db.transaction(read_only=True) as s:
+        notes = {
+            n.payload["loan_id"]: n
+            for n in await s.scalars(select(Notification).where(Notification.kind == "due_soon"))
+        }
+    at_limit = render("due_soon", notes[free].payload, TZ)
+    assert at_limit.buttons == ()
+    assert f"已续借 {POLICY.for_role('student').renewals} 次，达到上限" in at_limit.text
+    assert "点下面的按钮续借" not in at_limit.text and "请按时归还" in at_limit.text
+    waiting = render("due_soon", notes[waited_for].payload, TZ)
+    assert waiting.buttons == () and "有 1 位同学在排队预约" in waiting.text
+    # renew refuses both for the same reasons.
+    for card, loan_id, key in (
+        ("S1", free, "renew.limit"),
+        ("S2", waited_for, "renew.others_waiting"),
+    ):
+        async with db.transaction() as s:
+            with pytest.raises(ServiceError) as refused:
+                await circ.renew(
+                    s,
+                    reader_id=world.reader_ids[card],
+                    loan_id=loan_id,
+                    policy=POLICY,
+                    now=at("2027-03-28"),
+                )
+        assert refused.value.key == key
+    # A renewable loan keeps its button (and the usual text).
+    async with db.transaction() as s:
+        await s.execute(update(Loan).where(Loan.id == free).values(renewals=0))
+    assert await run(db, sweep_due_soon, at("2027-03-30"), rules) == 2
+    async with db.transaction(read_only=True) as s:
+        latest = await s.scalar(
+            select(Notification).where(Notification.dedupe_key == f"due-soon:{free}:2027-03-30")
+        )
+    assert latest is not None
+    fine = render("due_soon", latest.payload, TZ)
+    assert [b.label for b in fine.buttons] == ["🔁 续借"] and "点下面的按钮续借" in fine.text
