@@ -18,6 +18,7 @@ from handlers.render import Translator, esc
 from handlers.replies import Replies
 from nlp.isbn import looks_like_isbn
 from services import chase, corners
+from services.circulation import find_reader_by_card
 from services.corners import Actor, BarcodeProblem, SwapView, actor_of
 from services.policy import LoanPolicy
 from services.readers import BoundReader
@@ -510,8 +511,11 @@ async def clearance_command(
     if len(args) != 1 and not send:
         replies.add(message.answer(tr("clearance.nobody")))
         return
-    # A card number has digits; a grade (高三) has none; a class (高三1班) is refused as a grade.
-    by_card = any(ch.isdigit() for ch in args[0]) and await find_class(session, args[0]) is None
+    # A reader's card; else digits make an unknown card, unless it is a class (高三1班, refused
+    # as a grade); else a grade (高三).
+    by_card = await find_reader_by_card(session, args[0]) is not None or (
+        any(ch.isdigit() for ch in args[0]) and await find_class(session, args[0]) is None
+    )
     rows = await chase.clearance(
         session,
         actor,
