@@ -93,13 +93,24 @@ def closest(text: str, names: Iterable[str], key: Callable[[str], str] = class_k
     return [keyed[h] for h in hits]
 
 
-def _refusal(key: str, text: str, names: list[str], kind_key: Callable[[str], str]) -> ServiceError:
-    near = closest(text, names, kind_key)
-    if not names:
-        return ServiceError(f"scopes.{key}_none", name=text)
+def _same_grade(text: str, classes: list[str], grades: list[str]) -> list[str]:
+    """The school's classes of the grade ``text`` starts with (初二(9)班 → 初二's classes)."""
+    key = class_key(text)
+    grade = next((g for g in grades if key.startswith(grade_key(g))), None)
+    return [c for c in classes if grade is not None and class_key(c).startswith(grade_key(grade))]
+
+
+def _class_refusal(text: str, classes: list[str], grades: list[str]) -> ServiceError:
+    """Names the classes of the grade typed; else the closest of many; else all of them."""
+    if not classes:
+        return ServiceError("scopes.unknown_class_none", name=text)
+    same = _same_grade(text, classes, grades)
+    if same:
+        return ServiceError("scopes.unknown_class_in_grade", name=text, known=_named(same))
+    near = closest(text, classes) if len(classes) > MAX_NAMED else []
     if near:
-        return ServiceError(f"scopes.{key}_near", name=text, near=_named(near))
-    return ServiceError(f"scopes.{key}", name=text, known=_named(names))
+        return ServiceError("scopes.unknown_class_near", name=text, near=_named(near))
+    return ServiceError("scopes.unknown_class", name=text, known=_named(classes))
 
 
 def _match_class(text: str, classes: list[str]) -> str | None:
@@ -133,7 +144,7 @@ async def resolve_class(session: AsyncSession, text: str) -> str:
                 name=text.strip(),
                 known=_named([c for c in classes if grade_key(c).startswith(grade_key(text))]),
             )
-        raise _refusal("unknown_class", text.strip(), classes, class_key)
+        raise _class_refusal(text.strip(), classes, await school_grades(session))
     return found
 
 
@@ -145,7 +156,9 @@ async def resolve_grade(session: AsyncSession, text: str) -> str:
     if found is None:
         if _match_class(text, await school_classes(session)) is not None:
             raise ServiceError("scopes.class_not_grade", name=text.strip(), known=_named(grades))
-        raise _refusal("unknown_grade", text.strip(), grades, grade_key)
+        if not grades:
+            raise ServiceError("scopes.unknown_grade_none", name=text.strip())
+        raise ServiceError("scopes.unknown_grade", name=text.strip(), known=_named(grades))
     return found
 
 
@@ -160,12 +173,12 @@ async def resolve_grade_or_class(session: AsyncSession, text: str) -> NamedScope
     grade = _match_grade(text, grades)
     if grade is not None:
         return NamedScope(ScopeKind.GRADE, grade)
-    near = closest(text, grades, grade_key) + closest(text, classes, class_key)
     name = text.strip()
     if not classes and not grades:
         raise ServiceError("scopes.unknown_scope_none", name=name)
-    if near:
-        raise ServiceError("scopes.unknown_scope_near", name=name, near=_named(near))
+    same = _same_grade(text, classes, grades)
+    if same:
+        raise ServiceError("scopes.unknown_class_in_grade", name=name, known=_named(same))
     raise ServiceError(
         "scopes.unknown_scope", name=name, grades=_named(grades), classes=_named(classes)
     )
