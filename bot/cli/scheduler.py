@@ -87,6 +87,48 @@ def _run_forever(settings: Settings, registry: JobRegistry) -> None:
     run_with_db(settings, body)
 
 
+def kind_label(kind: str) -> str:
+    """A push's kind in words (毕业清还提醒), as /settings names it; the raw name if undeclared."""
+    from services.notifications.kinds import KINDS
+
+    declared = KINDS.get(kind)
+    return t(declared.label) if declared is not None and declared.label else kind
+
+
+def _telegram_words(detail: str) -> str:
+    """Telegram's common refusals in words; anything else as Telegram said it."""
+    lowered = detail.lower()
+    for marker, key in (
+        ("blocked", "cli_outbox.reason_blocked"),
+        ("deactivated", "cli_outbox.reason_deactivated"),
+        ("chat not found", "cli_outbox.reason_chat_not_found"),
+    ):
+        if marker in lowered:
+            return t(key)
+    return t("cli_outbox.reason_telegram", detail=detail)
+
+
+def why_unreachable(reason: str | None) -> str:
+    return _telegram_words(reason) if reason else ""
+
+
+def why_failed(error: str | None) -> str:
+    """Why a push failed, in Chinese: the outbox's own reasons and Telegram's answers."""
+    if not error:
+        return ""
+    own = {
+        "unreachable": "cli_outbox.reason_unreachable",
+        "no Telegram binding": "cli_outbox.reason_no_binding",
+        "lease expired": "cli_outbox.reason_lease_expired",
+    }
+    if error in own:
+        return t(own[error])
+    code, _, detail = error.partition(": ")
+    if code in ("400", "403"):
+        return _telegram_words(detail)
+    return t("cli_outbox.reason_error", detail=error)
+
+
 @outbox_app.command("unreachable", help=t("cli_scheduler.help_unreachable"))
 def unreachable() -> None:
     settings = settings_or_exit()
@@ -108,17 +150,20 @@ def unreachable() -> None:
                     since=binding.unreachable_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
                     if binding.unreachable_at
                     else "",
-                    reason=binding.unreachable_reason or "",
+                    reason=why_unreachable(binding.unreachable_reason),
                 )
                 for reader, binding in rows
             ]
 
     lines = run_with_db(settings, body)
-    typer.echo("\n".join(lines) if lines else t("cli_scheduler.none"))
+    header = [t("cli_outbox.unreachable_header")]
+    typer.echo("\n".join(header + lines) if lines else t("cli_scheduler.none"))
 
 
 @outbox_app.command("failed", help=t("cli_scheduler.help_failed"))
-def failed(limit: int = typer.Option(100, min=1)) -> None:
+def failed(
+    limit: int = typer.Option(100, min=1, help=t("cli_outbox.help_failed_limit")),
+) -> None:
     settings = settings_or_exit()
 
     async def body(db: Database) -> list[str]:
@@ -134,13 +179,14 @@ def failed(limit: int = typer.Option(100, min=1)) -> None:
                 t(
                     "cli_scheduler.failed_line",
                     id=note.id,
-                    kind=note.kind,
+                    kind=kind_label(note.kind),
                     card_no=reader.card_no,
                     name=reader.name,
-                    error=note.last_error or "",
+                    error=why_failed(note.last_error),
                 )
                 for note, reader in rows
             ]
 
     lines = run_with_db(settings, body)
-    typer.echo("\n".join(lines) if lines else t("cli_scheduler.none"))
+    header = [t("cli_outbox.failed_header")]
+    typer.echo("\n".join(header + lines) if lines else t("cli_scheduler.none"))
