@@ -21,6 +21,7 @@ from bot.app import Shuxiang, build_app
 from bot.config import Settings
 from nlp.index import Indexer
 from sandbox.emulator import BotApiEmulator
+from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo database
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
 from services import circulation, corners
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 # Not a secret: it only ever reaches the emulator on 127.0.0.1.
 SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"  # noqa: S105 (made up; only the local emulator)
-SANDBOX_BOT = "shuxiang_sandbox_bot"
 # What the self-check types as the sample student: input matching the sample data, not a message.
 SELF_CHECK_QUERY = "三体"
 # The seeded loan that the due-soon reminder is about is due this many days after the start.
@@ -458,7 +458,9 @@ async def start_sandbox(
         emulator.add_user(persona.user_id, first_name=persona.name)
     await emulator.start(host=host, port=port)
     # A local trial at any hour shows its pushes at once: no quiet hours in the sandbox.
-    bot_settings = settings.model_copy(update={"bot_api_url": emulator.base_url, "quiet_hours": ""})
+    bot_settings = settings.model_copy(
+        update={"bot_api_url": emulator.base_url, "quiet_hours": "", "bot_username": SANDBOX_BOT}
+    )
     app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search)
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
     # The morning sweep, now: the seeded loan due in three days gets its reminder (once).

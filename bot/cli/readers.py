@@ -38,8 +38,12 @@ def codes(
 ) -> None:
     """One-time binding codes for classes or for given readers: a CSV and a printable PDF sheet
     (one page per class, a QR code of the bot's deep link per reader)."""
+    from sandbox.identity import demo_bot_username
+
     settings = settings_or_exit()
-    username = (bot_username or settings.bot_username).strip().lstrip("@")
+    # On the demo's database the sandbox's bot, unless told otherwise.
+    configured = bot_username or settings.bot_username or demo_bot_username(settings) or ""
+    username = configured.strip().lstrip("@")
     if not re.fullmatch(r"[A-Za-z0-9_]{4,32}", username):  # Telegram's user name rules
         problem = t("binding_sheet.bad_bot", name=username) if username else None
         typer.secho(problem or t("binding_sheet.need_bot"), fg=typer.colors.RED, err=True)

@@ -130,3 +130,16 @@ def test_report_without_from_starts_at_this_term(env: dict[str, str], tmp_path: 
     assert "2026-09-01 至 2026-12-01" in summary, summary
     code, text = run(["report", "--to", "2027-03-10", "--out", str(out)], env)
     assert "2027-02-01 至 2027-03-10" in (out / "summary.csv").read_text(encoding="utf-8-sig")
+
+
+def test_readers_codes_on_the_demo_database(env: dict[str, str], tmp_path: Path) -> None:
+    """The demo's database (its sandbox lock beside it) gets links to the sandbox's bot."""
+    assert run(["import", "readers", str(READERS_CSV)], env)[0] == 0
+    out = tmp_path / "codes.csv"
+    args = ["readers", "codes", "--class", "初二(1)班", "--out", str(out)]
+    code, text = run(args, {**env, "SHUXIANG_BOT_USERNAME": ""})
+    assert code == 1 and "SHUXIANG_BOT_USERNAME" in text  # not a demo: the name is needed
+    (tmp_path / "zh.sqlite3.lock").touch()  # what `shuxiang demo` leaves beside its database
+    code, text = run(args, {**env, "SHUXIANG_BOT_USERNAME": ""})
+    assert code == 0, text
+    assert "https://t.me/shuxiang_sandbox_bot?start=" in out.read_text(encoding="utf-8-sig")
