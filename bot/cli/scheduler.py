@@ -26,7 +26,41 @@ def register(app: typer.Typer) -> None:
 
 
 def describe(registry: JobRegistry, settings: Settings) -> list[tuple[str, str, str]]:
-    return [(job.name, str(job.trigger(settings)), t(job.help)) for job in registry]
+    return [(job.name, when(job.trigger(settings)), t(job.help)) for job in registry]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def when(trigger: object) -> str:
+    """A job's timer in words (每天 07:30, 每周五 16:00, 每 10 分钟); APScheduler's own text
+    for a timer too unusual to say simply."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if isinstance(trigger, IntervalTrigger):
+        seconds = int(trigger.interval.total_seconds())
+        for unit, size in (("hours", 3600), ("minutes", 60)):
+            if seconds % size == 0:
+                return t(f"cli_jobs.every_{unit}", count=seconds // size)
+        return t("cli_jobs.every_seconds", count=seconds)
+    if isinstance(trigger, CronTrigger):
+        fields = {f.name: str(f) for f in trigger.fields}
+        hour, minute = fields.get("hour", "*"), fields.get("minute", "*")
+        rest = {k: v for k, v in fields.items() if k not in ("hour", "minute", "second")}
+        if hour.isdigit() and minute.isdigit() and fields.get("second", "0") == "0":
+            clock = f"{int(hour):02d}:{int(minute):02d}"
+            day, weekday = rest.pop("day", "*"), rest.pop("day_of_week", "*")
+            if any(v != "*" for v in rest.values()):
+                return str(trigger)
+            if day == "*" and weekday == "*":
+                return t("cli_jobs.daily", clock=clock)
+            if day == "*" and weekday in WEEKDAYS:
+                name = t(f"cli_jobs.weekday_{WEEKDAYS.index(weekday)}")
+                return t("cli_jobs.weekly", weekday=name, clock=clock)
+            if weekday == "*" and day.isdigit():
+                return t("cli_jobs.monthly", day=day, clock=clock)
+    return str(trigger)
 
 
 def scheduler(

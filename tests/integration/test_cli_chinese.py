@@ -119,6 +119,9 @@ def test_statuses_kinds_and_reasons_are_words(env: dict[str, str], tmp_path: Pat
     assert "读者没有绑定书香" in text and "读者屏蔽了机器人" in text
     assert "no Telegram binding" not in text and "Forbidden" not in text
     assert text.startswith("编号\t类型\t证号\t姓名\t原因")
+    code, text = run(["scheduler", "--list"], env)
+    assert code == 0 and "due-soon\t每天 07:30\t" in text and "weekly\t每周五 16:00\t" in text
+    assert "cron[" not in text and "interval[" not in text
 
 
 def test_report_without_from_starts_at_this_term(env: dict[str, str], tmp_path: Path) -> None:
