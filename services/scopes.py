@@ -18,9 +18,10 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.codes import clean_code
 from services.errors import ServiceError
 from services.i18n import t
-from storage.models import ClassCorner, ClassMonitor, Reader
+from storage.models import ClassCorner, ClassMonitor, Copy, Reader
 
 # School order: junior forms, then senior forms.
 GRADE_ORDER = ("初一", "初二", "初三", "高一", "高二", "高三")
@@ -184,6 +185,54 @@ async def resolve_grade_or_class(session: AsyncSession, text: str) -> NamedScope
     )
 
 
+# A typo in a card number or a barcode: one or two characters off (J24109 for J24101).
+NEAR_CODE = 0.75
+# Barcodes compared with a typed one: those sharing its start (a library has 200k of them).
+MAX_BARCODE_CANDIDATES = 2000
+
+
+def _nearest_codes(code: str, candidates: list[str]) -> list[str]:
+    """At most three codes like ``code``: the most alike first, and of those the ones that
+    start most like it (SX1001 → SX10001 before SX10401)."""
+    scored = []
+    for candidate in candidates:
+        ratio = difflib.SequenceMatcher(None, code, candidate).ratio()
+        if ratio >= NEAR_CODE:
+            same_start = next(
+                (i for i, (a, b) in enumerate(zip(code, candidate, strict=False)) if a != b),
+                min(len(code), len(candidate)),
+            )
+            scored.append((-ratio, -same_start, candidate))
+    return [candidate for *_, candidate in sorted(scored)[:3]]
+
+
+async def near_cards(session: AsyncSession, card_no: str) -> list[str]:
+    """The card numbers most like ``card_no``, best first (at most three)."""
+    cards = list(await session.scalars(select(Reader.card_no)))
+    return _nearest_codes(clean_code(card_no), cards)
+
+
+async def near_barcodes(session: AsyncSession, barcode: str) -> list[str]:
+    """The barcodes most like ``barcode`` among those that start as it does."""
+    code = clean_code(barcode)
+    if len(code) < 3:
+        return []
+    prefix = code[: max(2, len(code) - 3)]
+    candidates = list(
+        await session.scalars(
+            select(Copy.barcode)
+            .where(Copy.barcode.startswith(prefix, autoescape=True))
+            .limit(MAX_BARCODE_CANDIDATES)
+        )
+    )
+    return _nearest_codes(code, candidates)
+
+
+def named(names: list[str]) -> str:
+    """Names in a refusal: 甲、乙、丙 (and how many more)."""
+    return _named(names)
+
+
 async def resolve_card(session: AsyncSession, card_no: str) -> Reader:
     """The reader with this card number (any case or width); refused with the closest numbers."""
     from services.circulation import find_reader_by_card
@@ -192,8 +241,7 @@ async def resolve_card(session: AsyncSession, card_no: str) -> Reader:
     if reader is not None:
         return reader
     wanted = card_no.strip()
-    cards = list(await session.scalars(select(Reader.card_no)))
-    near = difflib.get_close_matches(grade_key(wanted), cards, n=3, cutoff=0.75)
+    near = await near_cards(session, wanted)
     if near:
         raise ServiceError("scopes.unknown_card_near", card_no=wanted, near=_named(near))
     raise ServiceError("scopes.unknown_card", card_no=wanted)

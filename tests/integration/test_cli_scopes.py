@@ -43,6 +43,9 @@ def test_unknown_scopes_are_refused_everywhere(env: dict[str, str], tmp_path: Pa
         ("corners", "monitor", "add", "J24101", "--class", "初三(1)班"): "本校没有班级",
         ("report", "--scope", "高三", "--out", str(tmp_path / "r")): "本校没有班级或年级「高三」",
         ("lists", "send", "书单", "--grade", "高三"): "本校没有年级「高三」",
+        # a card or barcode one keystroke off: the one meant
+        ("circ", "checkout", "J2410", "SX10001"): "找不到证号为 J2410 的读者。你是不是要找：J24101",
+        ("circ", "return", "SX1001"): "找不到条码为 SX1001 的图书。你是不是要找：SX10010",
     }
     assert run(["lists", "create", "书单"], env)[0] == 0
     for args, says in refused.items():
