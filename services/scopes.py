@@ -245,3 +245,20 @@ async def resolve_card(session: AsyncSession, card_no: str) -> Reader:
     if near:
         raise ServiceError("scopes.unknown_card_near", card_no=wanted, near=_named(near))
     raise ServiceError("scopes.unknown_card", card_no=wanted)
+
+
+async def why_no_reader(session: AsyncSession, query: str) -> ServiceError | None:
+    """Why a desk lookup (card, name, name + class) found nobody, when the words say more than
+    "not found": a class the school does not have, or a card number one keystroke off."""
+    text = unicodedata.normalize("NFKC", query).strip()
+    classes = [tok for tok in text.split() if any(ch.isdigit() or ch in "班()" for ch in tok)]
+    if len(text.split()) > 1 and classes:
+        try:
+            await resolve_class(session, "".join(classes))
+        except ServiceError as refused:
+            return refused
+    if text.isascii() and text:
+        near = await near_cards(session, text)
+        if near:
+            return ServiceError("scopes.unknown_card_near", card_no=text, near=_named(near))
+    return None

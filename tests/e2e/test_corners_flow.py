@@ -284,6 +284,9 @@ async def test_clearance_in_the_bot(harness: Harness) -> None:
     assert "高一(5)班没有待确认的还书" in (await librarian.say("/desk 高一5"))["text"]
     assert f"这个年级的班级：{A}" in (await librarian.say("/desk 高一6班"))["text"]
     assert "你是不是要找：X1" in (await librarian.say("/checkout SB X11"))["text"]
+    nobody = (await librarian.say("/reader 甲同学 高一(9)班"))["text"]
+    assert "本校没有班级「高一(9)班」" in nobody and A in nobody, nobody
+    assert "你是不是要找：SA" in (await librarian.say("/reader SA1"))["text"]
     async with h.db.transaction() as s:
         await circulation.return_copy(s, barcode="X1", policy=h.policy)
     assert "全部清还完毕" in (await librarian.say("/clearance 高一"))["text"]
