@@ -19,9 +19,11 @@ from handlers.replies import Replies
 from handlers.start import role_commands
 from nlp.isbn import looks_like_isbn
 from services import chase, corners
+from services.circulation import find_reader_by_card
 from services.corners import Actor, BarcodeProblem, SwapView, actor_of
 from services.policy import LoanPolicy
 from services.readers import BoundReader
+from services.scopes import find_class, resolve_class
 from services.talk import bound_reader_chat
 from storage.models import SwapDirection, SwapOutcome, SwapStatus
 
@@ -29,6 +31,8 @@ OUTCOMES = (SwapOutcome.RECEIVED, SwapOutcome.MISSING, SwapOutcome.DAMAGED)
 # Three buttons per copy; Telegram allows 100 buttons in a keyboard.
 MAX_BUTTON_ROWS = 30
 MAX_LISTED = 40
+# `/clearance 高三 提醒`: the word that asks for the reminders to go out, not just the list.
+SEND_WORDS = ("提醒", "send", "--send")
 
 
 async def _actor(session: AsyncSession, reader: BoundReader | None) -> Actor | None:
@@ -288,7 +292,7 @@ async def desk_command(
     if len(args) != 1:
         replies.add(message.answer(tr("corners.usage_desk")))
         return
-    class_name = corners.clean_class(args[0])
+    class_name = await resolve_class(session, args[0])
     view = await corners.batch_for(session, actor, class_name)
     text, markup = batch_message(tr, view, SwapDirection.OUT, class_name)
     replies.add(message.answer(text, reply_markup=markup))
@@ -387,7 +391,7 @@ async def corner_command(
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
-    class_name = corners.clean_class(args[0]) if args else corners.own_class(actor)
+    class_name = await resolve_class(session, args[0]) if args else corners.own_class(actor)
     view = await corners.batch_for(session, actor, class_name)
     _, books = await corners.corner_contents(session, actor, class_name)
     lines = [tr("corners.contents_title", class_name=esc(class_name), count=len(books))]
@@ -510,14 +514,19 @@ async def clearance_command(
     replies: Replies,
     tz: ZoneInfo,
 ) -> None:
+    """``/clearance 高三`` lists who still owes books; ``/clearance 高三 提醒`` reminds them."""
     actor = await _actor(session, reader)
     args = _args(command)
     corners.require_librarian(actor)
-    if len(args) != 1:
+    send = len(args) == 2 and args[1] in SEND_WORDS
+    if len(args) != 1 and not send:
         replies.add(message.answer(tr("clearance.nobody")))
         return
-    # A card number has digits; a grade (高三) has none.
-    by_card = any(ch.isdigit() for ch in args[0])
+    # A reader's card; else digits make an unknown card, unless it is a class (高三1班, refused
+    # as a grade); else a grade (高三).
+    by_card = await find_reader_by_card(session, args[0]) is not None or (
+        any(ch.isdigit() for ch in args[0]) and await find_class(session, args[0]) is None
+    )
     rows = await chase.clearance(
         session,
         actor,
@@ -525,10 +534,17 @@ async def clearance_command(
         card_no=args[0] if by_card else None,
         tz=tz,
     )
-    replies.add(message.answer(render_clearance(tr, rows)))
+    sent = await chase.remind_owing(session, actor, rows, tz=tz) if send and rows else None
+    replies.add(message.answer(render_clearance(tr, rows, sent, scope=args[0])))
 
 
-def render_clearance(tr: Translator, rows: list[chase.ClearanceRow]) -> str:
+def render_clearance(
+    tr: Translator,
+    rows: list[chase.ClearanceRow],
+    sent: chase.ClearanceSent | None = None,
+    *,
+    scope: str = "",
+) -> str:
     if not rows:
         return tr("clearance.none")
     lines = [tr("clearance.title", count=len(rows))]
@@ -548,7 +564,18 @@ def render_clearance(tr: Translator, rows: list[chase.ClearanceRow]) -> str:
         )
     if len(rows) > MAX_LISTED:
         lines.append(tr("corners.draft_more", count=len(rows) - MAX_LISTED))
-    lines.append(tr("clearance.reminded", count=len(rows)))
+    if sent is None:
+        lines.append(tr("clearance.not_sent_chat", scope=esc(scope)))
+        return "\n".join(lines)
+    lines.append(tr("clearance.sent", count=sent.sent))
+    if sent.earlier:
+        lines.append(tr("clearance.sent_earlier", count=sent.earlier))
+    if sent.unreachable:
+        names = tr("scopes.separator").join(
+            tr("clearance.unreachable_name", name=esc(r.name), card_no=esc(r.card_no))
+            for r in sent.unreachable
+        )
+        lines.append(tr("clearance.unreachable", count=len(sent.unreachable), names=names))
     return "\n".join(lines)
 
 

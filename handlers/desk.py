@@ -66,6 +66,7 @@ from services.errors import ServiceError
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
 from services.readers import BoundReader
+from services.scopes import why_no_reader
 from storage.models import CopyStatus, HoldStatus
 
 MAX_SCAN = 40  # a barcode or a card number fits in 40 characters (the columns' width)
@@ -301,7 +302,11 @@ async def show_reader(
     """/reader and the 读者 button: one match shows the reader, several a list to pick from."""
     people = await find_readers(session, query)
     if not people:
-        # A refusal: plain text, the query quoted as typed.
+        # A refusal: plain text, the query quoted as typed; an unknown class or a mistyped
+        # card says so.
+        refused = await why_no_reader(session, query)
+        if refused is not None:
+            raise refused
         if query.isascii():
             raise ServiceError("reader.not_found", card_no=query)
         raise ServiceError("desk.no_reader", query=query)

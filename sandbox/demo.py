@@ -23,6 +23,7 @@ from bot.config import Settings
 from nlp.index import Indexer
 from sandbox.clock import ClockControl, DemoClock
 from sandbox.emulator import BotApiEmulator
+from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo database
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
 from services import circulation, corners
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 # Not a secret: it only ever reaches the emulator on 127.0.0.1.
 SANDBOX_TOKEN = "100000001:SANDBOX-shuxiang-local-only"  # noqa: S105 (made up; only the local emulator)
-SANDBOX_BOT = "shuxiang_sandbox_bot"
 # What the self-check types as the sample student: input matching the sample data, not a message.
 SELF_CHECK_QUERY = "三体"
 # The seeded loan that the due-soon reminder is about is due this many days after the start.
@@ -485,6 +485,7 @@ async def start_sandbox(
             "bot_api_url": emulator.base_url,
             "quiet_hours": "",
             "weekly_new_days": DEMO_NEW_DAYS,
+            "bot_username": SANDBOX_BOT,
         }
     )
     app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search, clock=control.clock)

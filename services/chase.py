@@ -2,7 +2,7 @@
 
 A class's overdue list goes privately to that class's monitors (weekly, and on request), never
 to the class; every student on it gets their own reminder the same day. Clearance lists the
-graduating (or transferring) students who still owe books, and reminds each of them.
+graduating (or transferring) students who still owe books, and reminds them only when asked.
 Both are idempotent by dedupe key: running a sweep twice sends nothing twice.
 """
 
@@ -17,10 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.circulation import find_reader_by_card
 from services.corners import (
     Actor,
-    clean_class,
     monitor_or_librarian,
     own_class,
     require_librarian,
@@ -32,8 +30,18 @@ from services.notifications import CLEARANCE_REMINDER as CLEARANCE_KIND
 from services.notifications.kinds import ChaseListPayload, ChaseStudentPayload, ClearancePayload
 from services.policy import calendar_days
 from services.school_order import class_key
+from services.scopes import resolve_card, resolve_class, resolve_grade
 from services.titles import book_names
-from storage.models import ClassMonitor, Copy, CopyStatus, Loan, Reader, Record, utcnow
+from storage.models import (
+    ClassMonitor,
+    Copy,
+    CopyStatus,
+    Loan,
+    Reader,
+    Record,
+    TelegramBinding,
+    utcnow,
+)
 
 MONITOR_LIST = CHASE_MONITOR_LIST.name
 STUDENT_REMINDER = CHASE_STUDENT.name
@@ -135,7 +143,7 @@ async def overdue_for(
     now = now or utcnow()
     if class_name is None:
         class_name = own_class(actor)
-    class_name = clean_class(class_name)
+    class_name = await resolve_class(session, class_name)
     actor = monitor_or_librarian(actor, class_name)
     lines = await class_overdue(session, class_name, now=now, tz=tz)
     await _remind_students(session, lines, now=now, tz=tz)
@@ -213,18 +221,26 @@ class ClearanceRow:
     books: list[OwedBook]
 
 
+@dataclass(frozen=True, slots=True)
+class ClearanceSent:
+    sent: int  # reminders queued now
+    earlier: int  # reminded earlier today (once a day at most)
+    unreachable: list[ClearanceRow]  # no Telegram binding, or they blocked the bot: tell them
+
+
 async def clearance(
     session: AsyncSession,
     actor: Actor | None,
     *,
     grade: str | None = None,
     card_no: str | None = None,
-    remind: bool = True,
+    remind: bool = False,
     now: datetime | None = None,
     tz: ZoneInfo,
 ) -> list[ClearanceRow]:
-    """Who of a graduating grade (or one transferring student) still owes the library books;
-    each is reminded at most once a day, so the list can be rerun as it shrinks."""
+    """Who of a graduating grade (or one transferring student) still owes the library books.
+    A grade or card the school does not have is refused with what it has; ``remind`` also
+    reminds them (``remind_owing``)."""
     actor = require_librarian(actor)
     now = now or utcnow()
     if not grade and not card_no:
@@ -238,41 +254,80 @@ async def clearance(
         .order_by(Reader.class_name, Reader.card_no, Loan.due_at)
     )
     if grade:
-        query = query.where(Reader.grade == grade.strip())
+        query = query.where(Reader.grade == await resolve_grade(session, grade))
     if card_no:
-        who = await find_reader_by_card(session, card_no)
-        if who is None:
-            raise ServiceError("reader.not_found", card_no=card_no.strip())
+        who = await resolve_card(session, card_no)
         query = query.where(Reader.id == who.id)
     rows: dict[int, ClearanceRow] = {}
-    found = list(await session.execute(query))
-    names = await book_names(session, (r[1] for r in found))
-    for reader, pk, barcode, due_at, status in found:
+    owed = list(await session.execute(query))
+    names = await book_names(session, (r[1] for r in owed))
+    for reader, pk, barcode, due_at, status in owed:
         row = rows.setdefault(
             reader.id, ClearanceRow(reader.id, reader.card_no, reader.name, reader.class_name, [])
         )
         row.books.append(OwedBook(names[pk], barcode, due_at, status == CopyStatus.LOST.value))
-    day = now.astimezone(tz).date().isoformat()
-    if remind:
-        for row in rows.values():
-            books = "\n".join(
-                t(
-                    "notify_corners.clearance_lost" if b.lost else "notify_corners.clearance_line",
-                    title=b.title,
-                    barcode=b.barcode,
-                )
-                for b in row.books[:MAX_LINES]
-            )
-            payload = ClearancePayload(reader_id=row.reader_id, day=day, books=books)
-            await enqueue(
-                session, CLEARANCE_KIND, reader_id=row.reader_id, payload=payload, now=now
-            )
+    # Classes in the school's order, readers by card number within one.
+    found = sorted(rows.values(), key=lambda r: (class_key(r.class_name), r.card_no))
     record_audit(
         session,
         actor.audit_name,
         "clearance",
-        {"grade": grade, "card_no": card_no, "owing": len(rows), "reminded": remind},
+        {"grade": grade, "card_no": card_no, "owing": len(found), "reminded": remind},
         now=now,
     )
-    # Classes in the school's order, readers by card number within one.
-    return sorted(rows.values(), key=lambda r: (class_key(r.class_name), r.card_no))
+    if remind:
+        await remind_owing(session, actor, found, now=now, tz=tz)
+    return found
+
+
+async def remind_owing(
+    session: AsyncSession,
+    actor: Actor | None,
+    rows: Sequence[ClearanceRow],
+    *,
+    now: datetime | None = None,
+    tz: ZoneInfo,
+) -> ClearanceSent:
+    """Remind each student on a clearance list who can be reached, at most once a day (so the
+    list can be rerun as it shrinks); those without a working binding are named instead of
+    queued to fail."""
+    actor = require_librarian(actor)
+    now = now or utcnow()
+    reachable = set(
+        await session.scalars(
+            select(TelegramBinding.reader_id).where(
+                TelegramBinding.reader_id.in_([r.reader_id for r in rows]),
+                TelegramBinding.unreachable_at.is_(None),
+            )
+        )
+    )
+    day = now.astimezone(tz).date().isoformat()
+    sent = earlier = 0
+    unreachable = []
+    for row in rows:
+        if row.reader_id not in reachable:
+            unreachable.append(row)
+            continue
+        books = "\n".join(
+            t(
+                "notify_corners.clearance_lost" if b.lost else "notify_corners.clearance_line",
+                title=b.title,
+                barcode=b.barcode,
+            )
+            for b in row.books[:MAX_LINES]
+        )
+        payload = ClearancePayload(reader_id=row.reader_id, day=day, books=books)
+        if await enqueue(
+            session, CLEARANCE_KIND, reader_id=row.reader_id, payload=payload, now=now
+        ):
+            sent += 1
+        else:
+            earlier += 1
+    record_audit(
+        session,
+        actor.audit_name,
+        "clearance_remind",
+        {"sent": sent, "earlier": earlier, "unreachable": len(unreachable)},
+        now=now,
+    )
+    return ClearanceSent(sent, earlier, unreachable)

@@ -28,6 +28,7 @@ from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
 from services.notifications.kinds import CornerBatchPayload, CornerDiscrepancyPayload
 from services.policy import LoanPolicy
 from services.school_order import class_key
+from services.scopes import resolve_class
 from services.titles import book_names, record_name
 from storage.models import (
     ClassCorner,
@@ -172,7 +173,7 @@ async def appoint_monitor(
 ) -> MonitorView:
     actor = require_librarian(actor)
     now = now or utcnow()
-    class_name = clean_class(class_name)
+    class_name = await resolve_class(session, class_name)
     reader = await reader_by_card(session, card_no)
     if not reader.active:
         raise ServiceError("reader.inactive", name=reader.name)
@@ -235,7 +236,7 @@ async def list_monitors(
         .order_by(Reader.card_no)
     )
     if class_name:
-        query = query.where(ClassMonitor.class_name == clean_class(class_name))
+        query = query.where(ClassMonitor.class_name == await resolve_class(session, class_name))
     found = [MonitorView(*row) for row in await session.execute(query)]
     return sorted(found, key=lambda m: class_key(m.class_name))
 
@@ -356,7 +357,7 @@ async def open_draft(
     """The class's draft batch (a new one when there is none), for barcodes to be added to."""
     actor = require_librarian(actor)
     now = now or utcnow()
-    corner = await corner_for(session, clean_class(class_name))
+    corner = await corner_for(session, await resolve_class(session, class_name))
     draft = await _open_swap(session, corner.id, SwapStatus.DRAFT)
     if draft is None:
         draft = CornerSwap(
@@ -616,7 +617,7 @@ async def batch_for(
     """The open batch of a class: monitors see their own class, librarians any class."""
     if class_name is None:
         class_name = own_class(actor)
-    class_name = clean_class(class_name)
+    class_name = await resolve_class(session, class_name)
     monitor_or_librarian(actor, class_name)
     return await open_batch(session, class_name)
 
@@ -953,8 +954,9 @@ class CornerBook:
 async def corner_contents(
     session: AsyncSession, actor: Actor | None, class_name: str | None = None
 ) -> tuple[str, list[CornerBook]]:
-    if class_name is None:
-        class_name = own_class(actor)
+    class_name = (
+        own_class(actor) if class_name is None else await resolve_class(session, class_name)
+    )
     monitor_or_librarian(actor, class_name)
     rows = await session.execute(
         select(CopyRow.barcode, Record.id, CopyRow.status, Reader.name)

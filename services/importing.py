@@ -231,7 +231,7 @@ class _CatalogueChecker:
                 if self.parsed.generated_ids
                 else ("import.duplicate_record_id")
             )
-            return [t(key, record_id=record_id, line=first.line)]
+            return [t(key, record_id=record_id, line=first.line, title=row.title)]
         self.parsed.rows[at] = merged
         return []
 
@@ -359,14 +359,16 @@ async def import_catalogue(
         # Still look at the database so the rejection lists barcode clashes too.
         owners = await _load_barcodes(session)
         existing_pks = await _load_record_pks(session)
-        _check_barcode_owners(parsed, owners, existing_pks)
+        await _check_barcode_owners(session, parsed, owners, existing_pks)
         raise ImportRejected(_problems(parsed.problems, parsed.unit))
 
     now = utcnow()
     # Loaded in the transaction that writes: the clash check and the writes see the same state.
     existing = await _load_records(session)
     owners = await _load_barcodes(session)
-    _check_barcode_owners(parsed, owners, {rid: pk for rid, (pk, _) in existing.items()})
+    await _check_barcode_owners(
+        session, parsed, owners, {rid: pk for rid, (pk, _) in existing.items()}
+    )
     if parsed.problems and not skip_bad:
         raise ImportRejected(_problems(parsed.problems, parsed.unit))
     rows = [row for row in parsed.rows if row.line not in parsed.problems]
@@ -424,13 +426,17 @@ async def _load_barcodes(session: AsyncSession) -> dict[str, int]:
     return {barcode: record_pk for barcode, record_pk in result}
 
 
-def _check_barcode_owners(
-    parsed: _ParsedCatalogue, owners: dict[str, int], record_pks: dict[str, int]
+async def _check_barcode_owners(
+    session: AsyncSession,
+    parsed: _ParsedCatalogue,
+    owners: dict[str, int],
+    record_pks: dict[str, int],
 ) -> None:
-    """Flag rows whose barcodes already belong to another record in the database."""
+    """Flag rows whose barcodes already belong to another record in the database, naming that
+    book by its title (and record id), never by an internal row number."""
     if not owners:
         return
-    record_ids: dict[int, str] | None = None
+    clashes: list[tuple[int, str, int]] = []
     for row in parsed.rows:
         if not row.barcodes:
             continue
@@ -438,15 +444,22 @@ def _check_barcode_owners(
         for barcode in row.barcodes:
             owner = owners.get(barcode)
             if owner is not None and owner != pk:
-                if record_ids is None:
-                    record_ids = {v: k for k, v in record_pks.items()}
-                parsed.problems.setdefault(row.line, []).append(
-                    t(
-                        "import.barcode_owned",
-                        barcode=barcode,
-                        record_id=record_ids.get(owner, owner),
-                    )
-                )
+                clashes.append((row.line, barcode, owner))
+    if not clashes:
+        return
+    books = {
+        pk: (record_id, title)
+        for pk, record_id, title in await session.execute(
+            select(RECORDS.c.id, RECORDS.c.record_id, RECORDS.c.title).where(
+                RECORDS.c.id.in_({owner for _, _, owner in clashes})
+            )
+        )
+    }
+    for line, barcode, owner in clashes:
+        record_id, title = books.get(owner, ("", ""))
+        parsed.problems.setdefault(line, []).append(
+            t("import.barcode_owned", barcode=barcode, title=title, record_id=record_id)
+        )
 
 
 async def _write_records(

@@ -14,6 +14,7 @@ from services.audit import actor_for, record_audit
 from services.codes import clean_code
 from services.errors import ServiceError
 from services.policy import LoanPolicy
+from services.scopes import resolve_class
 from storage.models import (
     BindAttempt,
     BindingCode,
@@ -74,7 +75,8 @@ async def issue_codes(
         raise ServiceError("codes.nobody")
     query = select(Reader).where(Reader.active.is_(True))
     if class_name:
-        query = query.where(Reader.class_name == class_name.strip())
+        class_name = await resolve_class(session, class_name)
+        query = query.where(Reader.class_name == class_name)
     if card_nos:
         # As stored, or in any case or width (services/codes.py).
         wanted = {c.strip() for c in card_nos} | {clean_code(c) for c in card_nos}

@@ -16,6 +16,7 @@ from services.catalogue import search_page
 from services.circulation import find_copy_by_barcode
 from services.errors import ServiceError
 from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue
+from services.scopes import resolve_class, resolve_grade
 from services.titles import book_names
 from storage.models import (
     Reader,
@@ -147,12 +148,12 @@ async def schedule_send(
 ) -> ReadingListSend:
     """Send a list to grades/classes (nobody named: every student) at ``at`` (default now)."""
     reading_list = await find_list(session, name_or_id)
+    # Grades and classes the school has, as the roster spells them; anything else is refused.
+    grades = [await resolve_grade(session, g) for g in grades]
+    classes = [await resolve_class(session, c) for c in classes]
     send = ReadingListSend(
         list_id=reading_list.id,
-        audience={
-            "grades": grades,
-            "classes": [c.replace("（", "(").replace("）", ")") for c in classes],
-        },
+        audience={"grades": grades, "classes": classes},
         send_at=at or utcnow(),
     )
     session.add(send)

@@ -157,22 +157,16 @@ async def classes_monitored_by(session: AsyncSession, reader_id: int) -> list[st
 
 
 async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:
-    """``None`` or empty → the school; a known class name → that class; a known grade → it.
-    Full-width brackets typed on a phone (高一（3）班) match half-width ones and back."""
+    """``None`` or empty → the school; one of the school's classes → that class; one of its
+    grades → it (any usual spelling: 高一（3）班, 高一3班); anything else is refused with what
+    the school has (``services.scopes``)."""
+    from services.scopes import ScopeKind, resolve_grade_or_class
+
     text = (name or "").strip()
     if not text:
         return Scope.school()
-    variants = {text, text.replace("（", "(").replace("）", ")")}
-    variants.add(text.replace("(", "（").replace(")", "）"))
-    klass = await session.scalar(
-        select(Reader.class_name).where(Reader.class_name.in_(variants)).limit(1)
-    )
-    if klass is not None:
-        return Scope.klass(klass)
-    grade = await session.scalar(select(Reader.grade).where(Reader.grade.in_(variants)).limit(1))
-    if grade is not None:
-        return Scope.grade(grade)
-    raise ServiceError("stats.unknown_scope", name=text)
+    found = await resolve_grade_or_class(session, text)
+    return Scope.klass(found.name) if found.kind == ScopeKind.CLASS else Scope.grade(found.name)
 
 
 @dataclass(frozen=True, slots=True)

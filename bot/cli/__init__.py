@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from bot.cli.chrome import ChineseGroup
 from services.i18n import t
 
 app = typer.Typer(
+    cls=ChineseGroup,  # usage, help and click's errors in Chinese
     help=t("cli.help_app"),
     no_args_is_help=True,
     add_completion=False,

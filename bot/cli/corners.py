@@ -199,8 +199,22 @@ def _status_lines(view: SwapView | None, class_name: str) -> list[str]:
     ]
     for item in view.items:
         outcome = t(f"corners.outcome_{item.outcome}") if item.outcome else "…"
-        lines.append(f"{item.direction:>3} {item.barcode} {item.title} {outcome}")
+        lines.append(
+            t(
+                "cli_corners.item_line",
+                direction=t(f"cli_corners.direction_{item.direction}"),
+                barcode=item.barcode,
+                title=item.title,
+                outcome=outcome,
+            )
+        )
     return lines
+
+
+def status_word(book: corners.CornerBook) -> str:
+    """在班级图书角 / 破损待修 …, and who has it out of the corner."""
+    word = t(f"copy_status.{book.status}")
+    return t("cli_corners.held_by", status=word, name=book.holder) if book.holder else word
 
 
 @corners_app.command("status", help=t("cli_corners.help_status"))
@@ -210,12 +224,13 @@ def status(class_name: ClassOption) -> None:
     async def body(db: Database) -> str:
         async with db.transaction(read_only=True) as session:
             actor = Actor.cli()
-            name, books = await corners.corner_contents(
-                session, actor, corners.clean_class(class_name)
-            )
+            name, books = await corners.corner_contents(session, actor, class_name)
             view = await corners.batch_for(session, actor, name)
         lines = [t("cli_corners.batch_ready", class_name=name, count=len(books))]
-        lines += [f"  {b.barcode} {b.title} {b.status}" for b in books]
+        lines += [
+            t("cli_corners.status_line", barcode=b.barcode, title=b.title, status=status_word(b))
+            for b in books
+        ]
         return "\n".join(lines + _status_lines(view, name))
 
     _run(settings, body)

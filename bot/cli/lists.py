@@ -139,7 +139,10 @@ def send(
                     count = await send_due_lists(session, now=planned.send_at)
                     return t("cli_lists.sent", name=name, count=count)
                 when = moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-                return t("cli_lists.scheduled", name=name, at=when, audience=audience)
+                # As the roster spells them (初二3班 → 初二(3)班).
+                named = [*planned.audience["grades"], *planned.audience["classes"]]
+                said = t("import.list_separator").join(named) or audience
+                return t("cli_lists.scheduled", name=name, at=when, audience=said)
         except ServiceError as exc:
             fail(exc.render(), code=1)
 

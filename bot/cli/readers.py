@@ -17,6 +17,7 @@ from services.i18n import t
 from services.readers import IssuedCode, issue_codes
 from storage.db import Database
 
+CODES_COLUMNS = ("card_no", "name", "class_name", "code", "link")
 readers_app = typer.Typer(help=t("cli.help_readers"), no_args_is_help=True)
 
 
@@ -37,8 +38,12 @@ def codes(
 ) -> None:
     """One-time binding codes for classes or for given readers: a CSV and a printable PDF sheet
     (one page per class, a QR code of the bot's deep link per reader)."""
+    from sandbox.identity import demo_bot_username
+
     settings = settings_or_exit()
-    username = (bot_username or settings.bot_username).strip().lstrip("@")
+    # On the demo's database the sandbox's bot, unless told otherwise.
+    configured = bot_username or settings.bot_username or demo_bot_username(settings) or ""
+    username = configured.strip().lstrip("@")
     if not re.fullmatch(r"[A-Za-z0-9_]{4,32}", username):  # Telegram's user name rules
         problem = t("binding_sheet.bad_bot", name=username) if username else None
         typer.secho(problem or t("binding_sheet.need_bot"), fg=typer.colors.RED, err=True)
@@ -62,9 +67,10 @@ def codes(
     except ServiceError as exc:
         typer.secho(exc.render(), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    with out.open("w", encoding="utf-8", newline="") as fh:
+    # Chinese headers, and a BOM so that Excel on a Chinese Windows opens it as UTF-8.
+    with out.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["card_no", "name", "class_name", "code", "link"])
+        writer.writerow([t(f"cli_codes.column_{c}") for c in CODES_COLUMNS])
         for c in issued:
             writer.writerow(
                 [c.card_no, c.name, c.class_name or "", c.code, deep_link(username, c.code)]

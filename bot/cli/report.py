@@ -30,8 +30,8 @@ def _day(value: str) -> date:
 
 
 def report(
-    first: Annotated[str, typer.Option("--from", help=t("stats.cli_help_from"))],
     out: Annotated[Path, typer.Option("--out", help=t("stats.cli_help_out"))],
+    first: Annotated[str | None, typer.Option("--from", help=t("stats.cli_help_from"))] = None,
     last: Annotated[str | None, typer.Option("--to", help=t("stats.cli_help_to"))] = None,
     scope_name: Annotated[
         str | None, typer.Option("--scope", help=t("stats.cli_help_scope"))
@@ -41,12 +41,17 @@ def report(
         int, typer.Option("--weed-years", min=1, max=100, help=t("stats.cli_help_weed_years"))
     ] = 5,
 ) -> None:
-    """Write the report for ``--from``..``--to`` (both included) into ``--out``."""
+    """Write the report for ``--from``..``--to`` (both included; by default this term up to
+    today) into ``--out``."""
     settings = settings_or_exit()
     if fmt not in FORMATS:
         fail(t("stats.cli_bad_format", value=fmt))
-    start = _day(first)
-    end = _day(last) if last else datetime.now(settings.tz).date()
+    from services.stats import current_term
+
+    today = datetime.now(settings.tz).date()
+    end = _day(last) if last else today
+    # Without --from: this term so far, as /stats counts it.
+    start = _day(first) if first else current_term(end if last else today)[0]
 
     async def body(db: Database) -> list[Path]:
         from services.reports.charts import render_charts

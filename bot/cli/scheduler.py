@@ -27,7 +27,41 @@ def register(app: typer.Typer) -> None:
 
 
 def describe(registry: JobRegistry, settings: Settings) -> list[tuple[str, str, str]]:
-    return [(job.name, str(job.trigger(settings)), t(job.help)) for job in registry]
+    return [(job.name, when(job.trigger(settings)), t(job.help)) for job in registry]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def when(trigger: object) -> str:
+    """A job's timer in words (每天 07:30, 每周五 16:00, 每 10 分钟); APScheduler's own text
+    for a timer too unusual to say simply."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if isinstance(trigger, IntervalTrigger):
+        seconds = int(trigger.interval.total_seconds())
+        for unit, size in (("hours", 3600), ("minutes", 60)):
+            if seconds % size == 0:
+                return t(f"cli_jobs.every_{unit}", count=seconds // size)
+        return t("cli_jobs.every_seconds", count=seconds)
+    if isinstance(trigger, CronTrigger):
+        fields = {f.name: str(f) for f in trigger.fields}
+        hour, minute = fields.get("hour", "*"), fields.get("minute", "*")
+        rest = {k: v for k, v in fields.items() if k not in ("hour", "minute", "second")}
+        if hour.isdigit() and minute.isdigit() and fields.get("second", "0") == "0":
+            clock = f"{int(hour):02d}:{int(minute):02d}"
+            day, weekday = rest.pop("day", "*"), rest.pop("day_of_week", "*")
+            if any(v != "*" for v in rest.values()):
+                return str(trigger)
+            if day == "*" and weekday == "*":
+                return t("cli_jobs.daily", clock=clock)
+            if day == "*" and weekday in WEEKDAYS:
+                name = t(f"cli_jobs.weekday_{WEEKDAYS.index(weekday)}")
+                return t("cli_jobs.weekly", weekday=name, clock=clock)
+            if weekday == "*" and day.isdigit():
+                return t("cli_jobs.monthly", day=day, clock=clock)
+    return str(trigger)
 
 
 def scheduler(
@@ -88,6 +122,48 @@ def _run_forever(settings: Settings, registry: JobRegistry) -> None:
     run_with_db(settings, body)
 
 
+def kind_label(kind: str) -> str:
+    """A push's kind in words (毕业清还提醒), as /settings names it; the raw name if undeclared."""
+    from services.notifications.kinds import KINDS
+
+    declared = KINDS.get(kind)
+    return t(declared.label) if declared is not None and declared.label else kind
+
+
+def _telegram_words(detail: str) -> str:
+    """Telegram's common refusals in words; anything else as Telegram said it."""
+    lowered = detail.lower()
+    for marker, key in (
+        ("blocked", "cli_outbox.reason_blocked"),
+        ("deactivated", "cli_outbox.reason_deactivated"),
+        ("chat not found", "cli_outbox.reason_chat_not_found"),
+    ):
+        if marker in lowered:
+            return t(key)
+    return t("cli_outbox.reason_telegram", detail=detail)
+
+
+def why_unreachable(reason: str | None) -> str:
+    return _telegram_words(reason) if reason else ""
+
+
+def why_failed(error: str | None) -> str:
+    """Why a push failed, in Chinese: the outbox's own reasons and Telegram's answers."""
+    if not error:
+        return ""
+    own = {
+        "unreachable": "cli_outbox.reason_unreachable",
+        "no Telegram binding": "cli_outbox.reason_no_binding",
+        "lease expired": "cli_outbox.reason_lease_expired",
+    }
+    if error in own:
+        return t(own[error])
+    code, _, detail = error.partition(": ")
+    if code in ("400", "403"):
+        return _telegram_words(detail)
+    return t("cli_outbox.reason_error", detail=error)
+
+
 @outbox_app.command("unreachable", help=t("cli_scheduler.help_unreachable"))
 def unreachable() -> None:
     settings = settings_or_exit()
@@ -110,17 +186,20 @@ def unreachable() -> None:
                     since=binding.unreachable_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
                     if binding.unreachable_at
                     else "",
-                    reason=binding.unreachable_reason or "",
+                    reason=why_unreachable(binding.unreachable_reason),
                 )
                 for reader, binding in rows
             ]
 
     lines = run_with_db(settings, body)
-    typer.echo("\n".join(lines) if lines else t("cli_scheduler.none"))
+    header = [t("cli_outbox.unreachable_header")]
+    typer.echo("\n".join(header + lines) if lines else t("cli_scheduler.none"))
 
 
 @outbox_app.command("failed", help=t("cli_scheduler.help_failed"))
-def failed(limit: int = typer.Option(100, min=1)) -> None:
+def failed(
+    limit: int = typer.Option(100, min=1, help=t("cli_outbox.help_failed_limit")),
+) -> None:
     settings = settings_or_exit()
 
     async def body(db: Database) -> list[str]:
@@ -136,13 +215,14 @@ def failed(limit: int = typer.Option(100, min=1)) -> None:
                 t(
                     "cli_scheduler.failed_line",
                     id=note.id,
-                    kind=note.kind,
+                    kind=kind_label(note.kind),
                     card_no=reader.card_no,
                     name=reader.name,
-                    error=note.last_error or "",
+                    error=why_failed(note.last_error),
                 )
                 for note, reader in rows
             ]
 
     lines = run_with_db(settings, body)
-    typer.echo("\n".join(lines) if lines else t("cli_scheduler.none"))
+    header = [t("cli_outbox.failed_header")]
+    typer.echo("\n".join(header + lines) if lines else t("cli_scheduler.none"))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.codes import clean_code, loose_match, may_be_code
 from services.errors import ServiceError
+from services.scopes import named, near_barcodes, near_cards
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record
 
 LENDABLE = (CopyStatus.ON_SHELF.value, CopyStatus.IN_TRANSIT.value)
@@ -38,6 +39,11 @@ async def find_reader_by_card(session: AsyncSession, card_no: str) -> Reader | N
 async def reader_by_card(session: AsyncSession, card_no: str) -> Reader:
     reader = await find_reader_by_card(session, card_no)
     if reader is None:
+        near = await near_cards(session, card_no)  # a typo: name the card meant
+        if near:
+            raise ServiceError(
+                "scopes.unknown_card_near", card_no=card_no.strip(), near=named(near)
+            )
         raise ServiceError("reader.not_found", card_no=card_no.strip())
     return reader
 
@@ -58,6 +64,11 @@ async def find_copy_by_barcode(session: AsyncSession, barcode: str) -> Copy | No
 async def copy_by_barcode(session: AsyncSession, barcode: str) -> Copy:
     copy = await find_copy_by_barcode(session, barcode)
     if copy is None:
+        near = await near_barcodes(session, barcode)  # a typo: name the copy meant
+        if near:
+            raise ServiceError(
+                "scopes.unknown_barcode_near", barcode=barcode.strip(), near=named(near)
+            )
         raise ServiceError("copy.not_found", barcode=barcode.strip())
     return copy
 

@@ -267,7 +267,26 @@ async def test_clearance_in_the_bot(harness: Harness) -> None:
     assert "只有图书管理员" in (await sa.say("/clearance 高一"))["text"]
     listed = await librarian.say("/clearance 高一")
     assert "1 位学生" in listed["text"] and "红楼梦" in listed["text"]
+    # Listing messages nobody; the librarian asks for the reminders, and is told how many.
+    assert "/clearance 高一 提醒" in listed["text"]
+    async with h.db.transaction(read_only=True) as s:
+        assert await s.scalar(select(Notification.id)) is None
+    sent = await librarian.say("/clearance 高一 提醒")
+    assert "已提醒 1 位学生" in sent["text"] and "无法送达" not in sent["text"], sent["text"]
     await h.emu.wait_for_bot_message(7302, contains="离校前请还清")
+    # Names the school does not have are refused with what it has; any usual spelling works.
+    unknown = await librarian.say("/clearance 高三")
+    assert "本校没有年级「高三」" in unknown["text"] and "高一" in unknown["text"]
+    assert "是一个班级" in (await librarian.say("/clearance 高一3班"))["text"]
+    missing = await librarian.say("/corner 高一(9)班")
+    assert "本校没有班级" in missing["text"] and A in missing["text"], missing["text"]
+    assert "没有超期" in (await librarian.say("/cuishu 高一（4）班"))["text"]
+    assert "高一(5)班没有待确认的还书" in (await librarian.say("/desk 高一5"))["text"]
+    assert f"这个年级的班级：{A}" in (await librarian.say("/desk 高一6班"))["text"]
+    assert "你是不是要找：X1" in (await librarian.say("/checkout SB X11"))["text"]
+    nobody = (await librarian.say("/reader 甲同学 高一(9)班"))["text"]
+    assert "本校没有班级「高一(9)班」" in nobody and A in nobody, nobody
+    assert "你是不是要找：SA" in (await librarian.say("/reader SA1"))["text"]
     async with h.db.transaction() as s:
         await circulation.return_copy(s, barcode="X1", policy=h.policy)
     assert "全部清还完毕" in (await librarian.say("/clearance 高一"))["text"]

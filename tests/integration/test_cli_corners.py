@@ -74,8 +74,11 @@ def test_clearance_and_chase(env: dict[str, str]) -> None:
     assert run(["circ", "checkout", "J24101", "SX10001"], env)[0] == 0
     code, text = run(["clearance", "--grade", "初二"], env)
     assert code == 0 and "1 位学生" in text and "J24101" in text and "红楼梦" in text, text
-    code, text = run(["clearance", "--card", "J24101", "--no-remind"], env)
-    assert code == 0 and "J24101" in text and "提醒" not in text
+    assert "没有提醒学生" in text and "--send" in text  # listing never messages anyone
+    code, text = run(["clearance", "--card", "J24101", "--send"], env)
+    # Nobody is bound in this library: nothing is queued to fail, the student is named instead.
+    assert code == 0 and "已提醒 0 位学生" in text and "1 位无法送达" in text, text
+    assert "J24101" in text.split("无法送达")[1]
     assert run(["circ", "return", "SX10001"], env)[0] == 0
     assert "全部清还完毕" in run(["clearance", "--grade", "初二"], env)[1]
     code, text = run(["clearance"], env)

@@ -37,14 +37,17 @@ def test_codes_for_a_class_and_for_cards(tmp_path: Path, env: dict[str, str]) ->
     code, text = run(["readers", "codes", "--class", klass, "--out", str(out)], env)
     assert code == 0, text
     assert f"已为 {len(members)} 位读者生成绑定码" in text
-    with out.open(encoding="utf-8") as fh:
+    # Chinese headers, with a BOM for Excel.
+    assert out.read_bytes().startswith("\ufeff证号,姓名,班级,绑定码,绑定链接".encode())
+    with out.open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["card_no"] for r in rows] == sorted(m["card_no"] for m in members)
-    assert all(r["link"] == f"https://t.me/school_library_bot?start={r['code']}" for r in rows)
-    assert len({r["code"] for r in rows}) == len(rows)
+    assert [r["证号"] for r in rows] == sorted(m["card_no"] for m in members)
+    link = "https://t.me/school_library_bot?start="
+    assert all(r["绑定链接"] == link + r["绑定码"] for r in rows)
+    assert len({r["绑定码"] for r in rows}) == len(rows)
     sheet = PdfReader(out.with_suffix(".pdf")).pages[0].extract_text()
-    assert rows[0]["code"] in sheet and rows[0]["name"] in sheet
-    assert f"证号 {rows[0]['card_no']}" in sheet and "书香 · 借书证绑定码" in sheet
+    assert rows[0]["绑定码"] in sheet and rows[0]["姓名"] in sheet
+    assert f"证号 {rows[0]['证号']}" in sheet and "书香 · 借书证绑定码" in sheet
     # Two classes: one page each, in one go.
     other = next(r["class_name"] for r in roster if r["class_name"] not in ("", klass))
     both = tmp_path / "both.csv"
@@ -69,8 +72,8 @@ def test_codes_for_a_class_and_for_cards(tmp_path: Path, env: dict[str, str]) ->
         ["readers", "codes", "--card", cards[0], "--card", cards[1], "--out", str(one)], env
     )
     assert code == 0, text
-    with one.open(encoding="utf-8") as fh:
-        assert [r["card_no"] for r in csv.DictReader(fh)] == sorted(cards)
+    with one.open(encoding="utf-8-sig") as fh:
+        assert [r["证号"] for r in csv.DictReader(fh)] == sorted(cards)
 
     code, text = run(["readers", "codes", "--card", "NOBODY", "--out", str(one)], env)
     assert code == 1 and "NOBODY" in text

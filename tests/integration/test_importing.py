@@ -271,7 +271,7 @@ async def test_each_bad_row_is_reported_with_its_line_and_nothing_is_written(
     # The full wording, as the catalogue (services/locales/zh-CN/*.toml) gives it.
     assert str(caught.value) == "11 处问题，未导入任何数据"
     assert problems[6] == "ISBN「9787536692931」校验位不正确"
-    assert problems[8] == "记录号 sx:1 与第 2 行重复"
+    assert problems[8] == "《T5》的记录号 sx:1 与第 2 行重复"  # names the book
     assert problems[17] == "条码 G00000001-1 的格式（G+8位数字-序号）留给系统自动生成，请换一个"
     assert await count(db, Record) == 0
     assert await count(db, Copy) == 0
@@ -310,6 +310,7 @@ async def test_barcode_owned_by_another_record_in_the_database(
     [problem] = caught.value.problems
     assert problem.line == 3
     assert "B2" in problem.reason and "sx:1" in problem.reason
+    assert "《三体》" in problem.reason  # the book, not an internal row number
     assert await count(db, Record) == 1
 
     report = await run_catalogue(db, write(tmp_path, clash, "clash.csv"), skip_bad=True)

@@ -67,6 +67,9 @@ ALLOWED_CJK_LITERALS: dict[str, set[str]] = {
     "services/circulation/desk.py": {"班级年"},
     # Input vocabulary: how schools name their grades (初一, 高中二年级, 七年级).
     "services/school_order.py": {"一二三四五六七八九", "初", "高", "中", "年级"},
+    # Input vocabulary: the school order of grades, 高三年级 for 高三, 初二3 for 初二(3)班, and
+    # the characters that mark a class in /reader 王小明 初二(3)班.
+    "services/scopes.py": {"初一", "初二", "初三", "高一", "高二", "高三", "年级", "班", "班()"},
 }
 
 
