@@ -159,16 +159,20 @@ class DeskReturnCB(CallbackData, prefix="dr"):
 
 
 class DeskLendCB(CallbackData, prefix="dl"):
-    """借出 a copy on the shelf: asks for the reader next."""
+    """借出 a copy on the shelf: asks for the reader next. ``corner``: a class corner's copy the
+    librarian was shown and lends anyway (it leaves the corner)."""
 
     copy_id: RowId
+    corner: bool = False
 
 
 class DeskLendToCB(CallbackData, prefix="dt"):
-    """Lend this copy to this reader (the one it is kept for, or the one picked from a list)."""
+    """Lend this copy to this reader (the one it is kept for, or the one picked from a list);
+    ``corner``: a class corner's copy, lent anyway after the desk said where it is."""
 
     copy_id: RowId
     reader_id: RowId
+    corner: bool = False
 
 
 class DeskReaderCB(CallbackData, prefix="dv"):

@@ -157,6 +157,9 @@ def _state_line(tr: Translator, state: CopyState, tz: ZoneInfo, policy: LoanPoli
                 tr("desk.copy_hold_shelf_at_limit", name=esc(state.held_for.name), limit=limit)
             )
         return lines
+    if state.corner is not None:  # in the corner cycle: where it is, and lend only when asked
+        place = state.corner
+        return [tr(f"desk.copy_corner_{place.stage.value}", class_name=esc(place.class_name))]
     if status == CopyStatus.ON_SHELF:
         return [tr("desk.copy_on_shelf")]
     if status == CopyStatus.IN_TRANSIT:
@@ -182,6 +185,9 @@ def copy_keyboard(tr: Translator, state: CopyState) -> InlineKeyboardMarkup | No
     if state.held_for is not None:
         data = DeskLendToCB(copy_id=state.copy_id, reader_id=state.held_for.reader_id).pack()
         return _markup([_button(tr("desk.lend_to_button", name=state.held_for.name), data)])
+    if state.corner is not None:
+        data = DeskLendCB(copy_id=state.copy_id, corner=True).pack()
+        return _markup([_button(tr("desk.lend_corner_button"), data)])
     if state.status in (CopyStatus.ON_SHELF, CopyStatus.IN_TRANSIT):
         return _markup([_button(tr("desk.lend_button"), DeskLendCB(copy_id=state.copy_id).pack())])
     return None
@@ -252,13 +258,18 @@ def pick_text(tr: Translator, people: list[Person]) -> str:
 
 
 def pick_keyboard(
-    tr: Translator, people: list[Person], copy_id: int | None, *, lend: bool = False
+    tr: Translator,
+    people: list[Person],
+    copy_id: int | None,
+    *,
+    lend: bool = False,
+    corner: bool = False,
 ) -> InlineKeyboardMarkup:
     """Numbered buttons: lend the waiting copy to them, start lending to them, or show them."""
     buttons = []
     for n, person in enumerate(people[:MAX_MATCHES], 1):
         if copy_id is not None:
-            data = DeskLendToCB(copy_id=copy_id, reader_id=person.reader_id).pack()
+            data = DeskLendToCB(copy_id=copy_id, reader_id=person.reader_id, corner=corner).pack()
         else:
             data = DeskReaderCB(reader_id=person.reader_id, lend=lend).pack()
         buttons.append(_button(str(n), data))
@@ -406,7 +417,8 @@ async def lend_reader_text(
 ) -> None:
     """The reader for the scanned copy (or for the books scanned next)."""
     query = _scan(message)
-    copy_id = (await state.get_data()).get("copy_id")
+    data = await state.get_data()
+    copy_id, from_corner = data.get("copy_id"), bool(data.get("corner"))
     people = await find_readers(session, query)
     if not people:
         book = await find_copy_by_barcode(session, query) if len(query) <= MAX_SCAN else None
@@ -414,24 +426,35 @@ async def lend_reader_text(
         replies.add(message.answer(tr(key, query=esc(query)), reply_markup=_cancel(tr)))
         return
     if len(people) > 1:
-        keyboard = pick_keyboard(tr, people, copy_id, lend=True)
+        keyboard = pick_keyboard(tr, people, copy_id, lend=True, corner=from_corner)
         replies.add(message.answer(pick_text(tr, people), reply_markup=keyboard))
         return
     if copy_id is None:
         await _start_lending(message.chat.id, state, people[0], tr, replies)
         return
-    done = await _lend(session, copy_id, people[0].card_no, reader, policy)
+    done = await _lend(session, copy_id, people[0].card_no, reader, policy, from_corner=from_corner)
     await state.clear()
     replies.add(message.answer(checked_out_text(tr, done, tz)))
 
 
 async def _lend(
-    session: AsyncSession, copy_id: int, card_no: str, actor: BoundReader, policy: LoanPolicy
+    session: AsyncSession,
+    copy_id: int,
+    card_no: str,
+    actor: BoundReader,
+    policy: LoanPolicy,
+    *,
+    from_corner: bool = False,
 ) -> CheckoutResult:
     copy = await copy_state(session, policy, copy_id=copy_id)
     barcode = copy.barcode if copy is not None else ""
     return await checkout(
-        session, card_no=card_no, barcode=barcode, policy=policy, actor_reader_id=actor.reader_id
+        session,
+        card_no=card_no,
+        barcode=barcode,
+        policy=policy,
+        actor_reader_id=actor.reader_id,
+        from_corner=from_corner,
     )
 
 
@@ -458,12 +481,23 @@ async def lend_books_text(
 ) -> None:
     """Each scan lends that copy to the reader chosen; a reader's card switches to them."""
     scan = _scan(message)
-    card_no = str((await state.get_data()).get("card_no", ""))
+    data = await state.get_data()
+    card_no = str(data.get("card_no", ""))
     if await find_copy_by_barcode(session, scan) is None:
         other = await find_reader_by_card(session, scan)
         if other is not None:
             await _start_lending(message.chat.id, state, Person.of(other), tr, replies)
             return
+    scanned = await copy_state(session, policy, barcode=scan)
+    if scanned is not None and scanned.corner is not None and "reader_id" in data:
+        # A class corner's copy: say where it is and lend it only when the librarian says so.
+        lend = DeskLendToCB(copy_id=scanned.copy_id, reader_id=int(data["reader_id"]), corner=True)
+        keyboard = _markup(
+            [_button(tr("desk.lend_corner_button"), lend.pack())],
+            [_button(tr("desk.done_button"), DeskCancelCB().pack())],
+        )
+        replies.add(message.answer(copy_text(tr, scanned, tz, policy), reply_markup=keyboard))
+        return
     done = await checkout(
         session, card_no=card_no, barcode=scan, policy=policy, actor_reader_id=reader.reader_id
     )
@@ -539,7 +573,7 @@ async def on_lend(
         replies.add(query.answer(tr("errors.stale_button"), show_alert=True))
         return
     await state.set_state(Desk.lend_reader)
-    await state.set_data({"copy_id": copy.copy_id})
+    await state.set_data({"copy_id": copy.copy_id, "corner": callback_data.corner})
     text = tr("desk.ask_reader_for_copy", title=esc(copy.title), barcode=esc(copy.barcode))
     replies.add(SendMessage(chat_id=query.from_user.id, text=text, reply_markup=_cancel(tr)))
     replies.add(query.answer())
@@ -557,7 +591,21 @@ async def on_lend_to(
     replies: Replies,
 ) -> None:
     view = await reader_desk(session, callback_data.reader_id, policy)
-    done = await _lend(session, callback_data.copy_id, view.person.card_no, reader, policy)
+    done = await _lend(
+        session,
+        callback_data.copy_id,
+        view.person.card_no,
+        reader,
+        policy,
+        from_corner=callback_data.corner,
+    )
+    if await state.get_state() == Desk.lend_books.state:
+        # Lending books one after another: the next scans still go to this reader.
+        keyboard = _cancel(tr, "desk.done_button")
+        text = checked_out_text(tr, done, tz)
+        replies.add(SendMessage(chat_id=query.from_user.id, text=text, reply_markup=keyboard))
+        replies.add(query.answer())
+        return
     await state.clear()
     replies.add(SendMessage(chat_id=query.from_user.id, text=checked_out_text(tr, done, tz)))
     replies.add(query.answer())

@@ -108,7 +108,10 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo, *, expanded: bool 
         lines.append(tr("card.no_copies"))
     if card.in_corners:
         lines.append(tr("card.corners", count=card.in_corners))
-        places = "、".join(tr("corners.in_corner", class_name=esc(c)) for c in card.corner_names)
+        places = "、".join(
+            [tr("corners.in_corner", class_name=esc(c)) for c in card.corner_names]
+            + [tr("corners.to_corner", class_name=esc(c)) for c in card.corners_bound]
+        )
         if places:
             lines.append(places)
     if card.waiting:

@@ -15,7 +15,7 @@ from nlp.search import SearchEngine, SearchResult
 from nlp.series import series_neighbours
 from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, queue_position, waiting_count
-from services.corners import corner_names
+from services.corner_requests import CORNER_STATUSES, CornerStage, corner_places
 from services.errors import ServiceError
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
@@ -74,6 +74,8 @@ class BookCard:
     # The volumes before and after this one in its series (None at either end or no series).
     series_previous: SeriesLink | None = None
     series_next: SeriesLink | None = None
+    # Classes whose corner a copy is on its way to (sent, not yet received): not on the shelf.
+    corners_bound: tuple[str, ...] = ()
 
     @property
     def can_reserve(self) -> bool:
@@ -186,6 +188,17 @@ async def book_card(
             .where(Copy.record_pk == record_pk, Loan.returned_at.is_(None))
         )
     previous, following = await series_links(session, record) if record.series else (None, None)
+    # Copies in a class corner or on their way there (services/corner_requests.py).
+    corner_copies = list(
+        await session.scalars(
+            select(Copy.id).where(
+                Copy.record_pk == record_pk,
+                Copy.corner_id.is_not(None),
+                Copy.status.in_(CORNER_STATUSES),
+            )
+        )
+    )
+    places = await corner_places(session, record_pk) if corner_copies else []
     return BookCard(
         record_pk=record.id,
         record_id=record.record_id,
@@ -199,11 +212,9 @@ async def book_card(
         location=shelf_location(shelf_map, record.clc or record.call_number),
         copies=copies,
         on_shelf=on_shelf,
-        in_corners=counts.get(CopyStatus.IN_CORNER.value, 0),
+        in_corners=len(corner_copies),
         waiting=await waiting_count(session, record_pk),
-        corner_names=tuple(await corner_names(session, record_pk))
-        if counts.get(CopyStatus.IN_CORNER.value)
-        else (),
+        corner_names=tuple(p.class_name for p in places if p.stage == CornerStage.IN),
         my_hold_id=hold.id if hold else None,
         my_hold_status=HoldStatus(hold.status) if hold else None,
         my_hold_position=await queue_position(session, hold) if hold else 0,
@@ -214,6 +225,7 @@ async def book_card(
         summary=(record.summary or "").strip() or None,
         series_previous=previous,
         series_next=following,
+        corners_bound=tuple(p.class_name for p in places if p.stage == CornerStage.TO),
     )
 
 

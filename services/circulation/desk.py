@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.circulation.common import find_copy_by_barcode, find_reader_by_card
 from services.circulation.refusals import Person, at_loan_limit
 from services.circulation.views import HoldView, holds_of
+from services.corner_requests import CornerPlace, corner_place
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Record, utcnow
@@ -40,6 +41,8 @@ class CopyState:
     ready_until: datetime | None = None
     # The reader it is kept for has as many books out as allowed: they return one first.
     held_for_at_limit: bool = False
+    # A copy of a class corner: on its way there, in it, or on its way back (not on the shelf).
+    corner: CornerPlace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,9 @@ async def copy_state(
                 ready_until=hold.ready_until,
                 held_for_at_limit=await at_loan_limit(session, reader, policy),
             )
+    place = await corner_place(session, copy)
+    if place is not None:
+        return _replace(state, corner=place)
     return state
 
 
