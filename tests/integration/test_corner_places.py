@@ -10,7 +10,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.search import SearchEngine
@@ -20,6 +21,7 @@ from services.corners import Actor, actor_of
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from storage.db import Database
+from storage.migrate import downgrade, upgrade
 from storage.models import (
     ClassCorner,
     ClassMonitor,
@@ -36,6 +38,8 @@ from storage.models import (
     SwapOutcome,
     SwapStatus,
 )
+from tests.conftest import BACKENDS
+from tests.integration.test_migrations import empty_db  # noqa: F401 - the fixture
 
 SEEDS = 30
 OPS = 40
@@ -338,3 +342,47 @@ async def test_every_copy_in_one_place_and_counts_agree(
                 except AssertionError as failure:
                     steps = "\n".join(world.log)
                     raise AssertionError(f"seed {seed} after:\n{steps}") from failure
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_migration_0009_takes_sent_copies_off_the_shelf(empty_db: Database) -> None:  # noqa: F811
+    """A database from before: a sent batch's unconfirmed copies were 'on_shelf'. The upgrade
+    marks them on their way to that corner; a confirmed or a draft batch's copies stay put."""
+    db = empty_db
+    try:
+        await upgrade(db.engine, "0008")
+        async with db.engine.begin() as conn:
+            for statement in (
+                "INSERT INTO records (id, record_id, title, catalogued_at, updated_at, loan_count)"
+                " VALUES (1, 'r1', '红楼梦', '2026-01-01', '2026-01-01', 0)",
+                "INSERT INTO class_corners (id, class_name, capacity, created_at)"
+                " VALUES (1, '初二(3)班', 100, '2026-01-01')",
+                "INSERT INTO copies (id, barcode, record_pk, status, created_at) VALUES"
+                " (1, 'SENT', 1, 'on_shelf', '2026-01-01'),"
+                " (2, 'DRAFT', 1, 'on_shelf', '2026-01-01'),"
+                " (3, 'DONE', 1, 'on_shelf', '2026-01-01')",
+                "INSERT INTO corner_swaps (id, corner_id, status, created_at) VALUES"
+                " (1, 1, 'proposed', '2026-01-01'), (2, 1, 'draft', '2026-01-01')",
+                "INSERT INTO corner_swap_items (id, swap_id, copy_id, direction, outcome) VALUES"
+                " (1, 1, 1, 'in', NULL), (2, 2, 2, 'in', NULL), (3, 1, 3, 'in', 'missing')",
+            ):
+                await conn.execute(text(statement))
+        await upgrade(db.engine)
+        async with db.engine.connect() as conn:
+            rows = dict(
+                (barcode, (status, corner))
+                for barcode, status, corner in await conn.execute(
+                    text("SELECT barcode, status, corner_id FROM copies")
+                )
+            )
+        assert rows == {
+            "SENT": ("in_transit", 1),
+            "DRAFT": ("on_shelf", None),
+            "DONE": ("on_shelf", None),
+        }
+        await downgrade(db.engine, "0008")
+        async with db.engine.connect() as conn:
+            back = await conn.scalar(text("SELECT status FROM copies WHERE barcode = 'SENT'"))
+        assert back == "on_shelf"
+    finally:
+        await db.dispose()
