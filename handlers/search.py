@@ -207,7 +207,8 @@ async def on_text(
         replies.add(message.reply(tr("search.too_short")))
     elif not result.hits:
         miss = render_miss(tr, query, result)
-        replies.add(message.reply(miss, reply_markup=suggest_keyboard(tr)))
+        keyboard = suggest_keyboard(tr, result.suggestions)
+        replies.add(message.reply(miss, reply_markup=keyboard))
     elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
         text, markup = await _card_reply(
             session, result.hits[0].record_pk, reader, tr, tz, shelf_map

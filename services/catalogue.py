@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import KeyKind
@@ -229,6 +229,51 @@ async def book_card(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HeldTitle:
+    """A title the library already holds, found by the name a reader would suggest it under."""
+
+    record_pk: int
+    title: str
+    call_number: str | None
+    clc: str | None
+    on_shelf: int
+    copies: int
+
+
+async def held_title(session: AsyncSession, query: str) -> HeldTitle | None:
+    """The held title named exactly so (as the search's title key has it: title, or title and
+    subtitle, normalised, 《》 and spaces dropped), with copies that still count; the one with
+    most copies on the shelf first. None when the library does not hold it."""
+    key = compact(query)[:KEY_LENGTH]
+    if not key:
+        return None
+    on_shelf = func.sum(case((Copy.status == CopyStatus.ON_SHELF.value, 1), else_=0))
+    row = (
+        await session.execute(
+            select(
+                Record.id,
+                Record.title,
+                Record.call_number,
+                Record.clc,
+                on_shelf,
+                func.count(Copy.id),
+            )
+            .join(SearchKey, SearchKey.record_pk == Record.id)
+            .join(Copy, Copy.record_pk == Record.id)
+            .where(SearchKey.kind == KeyKind.TITLE, SearchKey.key == key)
+            .where(Copy.status.in_(COUNTED))
+            .group_by(Record.id, Record.title, Record.call_number, Record.clc)
+            .order_by(on_shelf.desc(), Record.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    pk, title, call_number, clc, shelf, copies = row
+    return HeldTitle(int(pk), str(title), call_number, clc, int(shelf or 0), int(copies))
+
+
 async def suggest_purchase(
     session: AsyncSession,
     *,
@@ -244,6 +289,11 @@ async def suggest_purchase(
     by = (author or "").strip()[:MAX_AUTHOR_CHARS] or None
     if not text:
         raise ServiceError("suggest.empty")
+    held = await held_title(session, text)
+    if held is not None:  # nothing to buy: the chat shows where it is (handlers/suggest.py)
+        raise ServiceError(
+            "suggest.held", title=held.title, on_shelf=held.on_shelf, copies=held.copies
+        )
     owner = (
         PurchaseSuggestion.reader_id == reader_id
         if reader_id is not None
