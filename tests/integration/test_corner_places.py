@@ -273,6 +273,10 @@ async def places(db: Database) -> tuple[dict[int, str], dict[int, int]]:
             where.append("gone")
         elif copy.status == CopyStatus.DAMAGED.value and copy.corner_id is None:
             where.append("repair")
+        elif copy.status == CopyStatus.IN_TRANSIT.value and copy_id not in going:
+            # New books still being processed (调拨, 编目): not a corner's, not on the shelf.
+            where.append("processing")
+            assert copy.corner_id is None, f"{copy.barcode} on its way to a corner, no batch"
         if not where:
             where.append("shelf")
         assert len(where) == 1, f"{copy.barcode} ({copy.status}) is in {where}"
