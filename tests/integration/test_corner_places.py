@@ -32,6 +32,7 @@ from storage.models import (
     Hold,
     HoldStatus,
     Loan,
+    Notification,
     Reader,
     Record,
     SwapDirection,
@@ -390,3 +391,27 @@ async def test_migration_0009_takes_sent_copies_off_the_shelf(empty_db: Database
         assert back == "on_shelf"
     finally:
         await db.dispose()
+
+
+async def test_holds_count_corner_copies_as_off_the_shelf(db: Database) -> None:
+    """A title whose only free copy is on its way to a corner can be reserved, and that class's
+    monitors are asked to bring it back; a copy already on its way back asks nobody."""
+    from services.corner_requests import BRING_BACK
+    from tests.integration import test_corners as world
+
+    ids = await world.build(db)
+    await world.send(db, world.A, ["IN1"])  # IN1 goes to A; OLD1, OLD2 come back from A
+    async with db.transaction() as s:
+        with pytest.raises(ServiceError) as refused:  # IN2 is still on the shelf
+            await circulation.place_hold(s, reader_id=ids["SB"], record_pk=ids["r1"], policy=POLICY)
+        assert refused.value.key == "hold.on_shelf" and refused.value.params["count"] == 1
+        await circulation.checkout(s, card_no="SA", barcode="IN2", policy=POLICY)
+        await circulation.place_hold(s, reader_id=ids["SB"], record_pk=ids["r1"], policy=POLICY)
+        # 论语's one copy (OLD1) is already on its way back with A's batch.
+        await circulation.place_hold(s, reader_id=ids["SB"], record_pk=ids["r5"], policy=POLICY)
+    async with db.transaction(read_only=True) as s:
+        asked = [
+            (n.reader_id, n.payload["barcode"])
+            for n in await s.scalars(select(Notification).where(Notification.kind == BRING_BACK))
+        ]
+    assert asked == [(ids["MA"], "IN1")]
