@@ -213,6 +213,15 @@ async def test_a_copy_sent_to_a_corner_is_not_on_the_shelf(harness: Harness) -> 
     asked = await h.emu.wait_for_bot_message(7202, contains="有同学预约了《红楼梦》")
     assert "X1" in asked["text"]
 
+    # Lending scan after scan: the corner copy is not lent, the desk asks.
+    await replies(librarian, "📤 借出", "借给哪位读者")
+    await replies(librarian, "SA", "请扫书的条码")
+    asked = await replies(librarian, "X1", "红楼梦")
+    assert "送往高一(3)班图书角" in asked["text"] and "已借出" not in asked["text"]
+    assert buttons(asked) == ["📤 仍然借出（从图书角取回）", "✅ 完成"]
+    await librarian.press(asked, "完成")
+    assert (await statuses(h))["X1"] == (CopyStatus.IN_TRANSIT, A)
+
     scan = await replies(librarian, "X1", "红楼梦")
     assert "送往高一(3)班图书角" in scan["text"] and "可以借出" not in scan["text"]
     assert buttons(scan) == ["📤 仍然借出（从图书角取回）"]
