@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import record_audit
 from services.circulation import find_copy_by_barcode, lock_record, pass_copy_on, reader_by_card
 from services.codes import clean_code
+from services.corner_requests import CORNER_STATUSES, in_corner_cycle, take_out_of_corner
 from services.errors import ServiceError
 from services.i18n import t
 from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
@@ -870,11 +871,12 @@ async def _pending_item(
 
 
 async def _in_some_corner(session: AsyncSession, barcode: str) -> bool:
+    """In a corner, or on its way to one (a monitor may bring it before confirming it)."""
     found = await session.scalar(
         select(CopyRow.id).where(
             CopyRow.barcode == barcode,
             CopyRow.corner_id.is_not(None),
-            CopyRow.status == CopyStatus.IN_CORNER.value,
+            CopyRow.status.in_(CORNER_STATUSES),
         )
     )
     return found is not None
@@ -892,13 +894,14 @@ async def receive_from_corner(
     actor = require_librarian(actor)
     now = now or utcnow()
     copy = await find_copy_by_barcode(session, barcode)
-    if copy is None or copy.corner_id is None or copy.status != CopyStatus.IN_CORNER.value:
+    if copy is None or not in_corner_cycle(copy):
         raise ServiceError("corners.not_in_corner", barcode=barcode.strip())
     record = await lock_record(session, copy.record_pk)
     await session.refresh(copy, with_for_update=True)
-    corner = await session.get_one(ClassCorner, copy.corner_id)
-    await session.execute(delete(CornerHolder).where(CornerHolder.copy_id == copy.id))
-    copy.corner_id = None
+    # Out of its corner and of any batch it was in (services/corner_requests.py).
+    class_name = await take_out_of_corner(
+        session, copy, actor_reader_id=actor.reader_id, actor=actor.audit_name, now=now
+    )
     hold = await pass_copy_on(session, copy, record, policy, now)
     record_audit(
         session,
@@ -906,12 +909,12 @@ async def receive_from_corner(
         "corner_bring_back",
         {
             "barcode": copy.barcode,
-            "class_name": corner.class_name,
+            "class_name": class_name,
             "hold_id": hold.id if hold else None,
         },
         now=now,
     )
-    return corner.class_name
+    return str(class_name)
 
 
 # --- who has a corner book (optional) -------------------------------------------------------

@@ -415,3 +415,11 @@ async def test_holds_count_corner_copies_as_off_the_shelf(db: Database) -> None:
             for n in await s.scalars(select(Notification).where(Notification.kind == BRING_BACK))
         ]
     assert asked == [(ids["MA"], "IN1")]
+    # The monitor brings it before confirming its arrival: the desk takes it back all the same,
+    # out of the batch, onto the hold shelf for the reader waiting.
+    async with db.transaction() as s:
+        done = await corners.confirm_barcodes(s, Actor.cli(), barcodes=[(1, "IN1")], policy=POLICY)
+        assert done.brought_back == [("IN1", world.A)] and done.problems == []
+    assert await world.status_of(db, "IN1") == (CopyStatus.ON_HOLD_SHELF, None)
+    found, _ = await places(db)
+    assert found[ids["IN1"]] == "hold shelf" and found[ids["IN2"]] == "loan"
