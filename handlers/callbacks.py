@@ -159,18 +159,22 @@ class DeskReturnCB(CallbackData, prefix="dr"):
 
 
 class DeskLendCB(CallbackData, prefix="dl"):
-    """借出 a copy on the shelf: asks for the reader next."""
+    """借出 a copy on the shelf: asks for the reader next. ``corner``: a class corner's copy the
+    librarian was shown and lends anyway (it leaves the corner)."""
 
     copy_id: RowId
+    corner: bool = False
 
 
 class DeskLendToCB(CallbackData, prefix="dt"):
     """Lend this copy to this reader (the one it is kept for, or the one picked from a list);
-    ``sure``: asked already (they have another copy of the title out) and told to go ahead."""
+    ``sure``: asked already (they have another copy of the title out) and told to go ahead;
+    ``corner``: a class corner's copy, lent anyway after the desk said where it is."""
 
     copy_id: RowId
     reader_id: RowId
     sure: bool = False
+    corner: bool = False
 
 
 class DeskReaderCB(CallbackData, prefix="dv"):

@@ -172,6 +172,9 @@ def _state_line(tr: Translator, state: CopyState, tz: ZoneInfo, policy: LoanPoli
             why = esc(state.held_for_refusal.render(tr.locale))
             lines.append(tr("desk.cannot_lend", why=why))
         return lines
+    if state.corner is not None:  # in the corner cycle: where it is, and lend only when asked
+        place = state.corner
+        return [tr(f"desk.copy_corner_{place.stage.value}", class_name=esc(place.class_name))]
     if status == CopyStatus.ON_SHELF:
         return [tr("desk.copy_on_shelf")]
     if status == CopyStatus.IN_TRANSIT:
@@ -199,6 +202,9 @@ def copy_keyboard(tr: Translator, state: CopyState) -> InlineKeyboardMarkup | No
             return None  # checkout would refuse them: the text says why
         data = DeskLendToCB(copy_id=state.copy_id, reader_id=state.held_for.reader_id).pack()
         return _markup([_button(tr("desk.lend_to_button", name=state.held_for.name), data)])
+    if state.corner is not None:
+        data = DeskLendCB(copy_id=state.copy_id, corner=True).pack()
+        return _markup([_button(tr("desk.lend_corner_button"), data)])
     if state.status in (CopyStatus.ON_SHELF, CopyStatus.IN_TRANSIT):
         return _markup([_button(tr("desk.lend_button"), DeskLendCB(copy_id=state.copy_id).pack())])
     return None
@@ -276,13 +282,18 @@ def pick_text(tr: Translator, people: list[Person]) -> str:
 
 
 def pick_keyboard(
-    tr: Translator, people: list[Person], copy_id: int | None, *, lend: bool = False
+    tr: Translator,
+    people: list[Person],
+    copy_id: int | None,
+    *,
+    lend: bool = False,
+    corner: bool = False,
 ) -> InlineKeyboardMarkup:
     """Numbered buttons: lend the waiting copy to them, start lending to them, or show them."""
     buttons = []
     for n, person in enumerate(people[:MAX_MATCHES], 1):
         if copy_id is not None:
-            data = DeskLendToCB(copy_id=copy_id, reader_id=person.reader_id).pack()
+            data = DeskLendToCB(copy_id=copy_id, reader_id=person.reader_id, corner=corner).pack()
         else:
             data = DeskReaderCB(reader_id=person.reader_id, lend=lend).pack()
         buttons.append(_button(str(n), data))
@@ -434,7 +445,8 @@ async def lend_reader_text(
 ) -> None:
     """The reader for the scanned copy (or for the books scanned next)."""
     query = _scan(message)
-    copy_id = (await state.get_data()).get("copy_id")
+    data = await state.get_data()
+    copy_id, from_corner = data.get("copy_id"), bool(data.get("corner"))
     people = await find_readers(session, query)
     if not people:
         book = await find_copy_by_barcode(session, query) if len(query) <= MAX_SCAN else None
@@ -442,7 +454,7 @@ async def lend_reader_text(
         replies.add(message.answer(tr(key, query=esc(query)), reply_markup=_cancel(tr)))
         return
     if len(people) > 1:
-        keyboard = pick_keyboard(tr, people, copy_id, lend=True)
+        keyboard = pick_keyboard(tr, people, copy_id, lend=True, corner=from_corner)
         replies.add(message.answer(pick_text(tr, people), reply_markup=keyboard))
         return
     if copy_id is None:
@@ -451,7 +463,7 @@ async def lend_reader_text(
     asking = (message.chat.id, session, copy_id, people[0], tr, policy, replies)
     if await _ask_first(*asking, no=DeskCancelCB().pack()):  # 不借 ends the question
         return
-    done = await _lend(session, copy_id, people[0].card_no, reader, policy)
+    done = await _lend(session, copy_id, people[0].card_no, reader, policy, from_corner=from_corner)
     await state.clear()
     replies.add(message.answer(checked_out_text(tr, done, tz)))
 
@@ -466,6 +478,7 @@ async def _ask_first(
     replies: Replies,
     *,
     no: str | None = None,
+    corner: bool = False,
 ) -> bool:
     """A second copy of a title the reader already has out: ask before lending it (再借一本 /
     不借); True when asked. The copy they have themselves is left to checkout's refusal.
@@ -483,7 +496,9 @@ async def _ask_first(
         have=esc(tr("desk.list_separator").join(have)),
         barcode=esc(copy.barcode),
     )
-    sure = DeskLendToCB(copy_id=copy_id, reader_id=person.reader_id, sure=True).pack()
+    sure = DeskLendToCB(
+        copy_id=copy_id, reader_id=person.reader_id, sure=True, corner=corner
+    ).pack()
     keyboard = _markup(
         [
             _button(tr("desk.lend_again_button"), sure),
@@ -495,12 +510,23 @@ async def _ask_first(
 
 
 async def _lend(
-    session: AsyncSession, copy_id: int, card_no: str, actor: BoundReader, policy: LoanPolicy
+    session: AsyncSession,
+    copy_id: int,
+    card_no: str,
+    actor: BoundReader,
+    policy: LoanPolicy,
+    *,
+    from_corner: bool = False,
 ) -> CheckoutResult:
     copy = await copy_state(session, policy, copy_id=copy_id)
     barcode = copy.barcode if copy is not None else ""
     return await checkout(
-        session, card_no=card_no, barcode=barcode, policy=policy, actor_reader_id=actor.reader_id
+        session,
+        card_no=card_no,
+        barcode=barcode,
+        policy=policy,
+        actor_reader_id=actor.reader_id,
+        from_corner=from_corner,
     )
 
 
@@ -579,6 +605,16 @@ async def lend_books_text(
             message.chat.id, session, copy.id, Person.of(lending_to), tr, policy, replies
         ):
             return
+    scanned = await copy_state(session, policy, barcode=scan)
+    if scanned is not None and scanned.corner is not None and "reader_id" in data:
+        # A class corner's copy: say where it is and lend it only when the librarian says so.
+        lend = DeskLendToCB(copy_id=scanned.copy_id, reader_id=int(data["reader_id"]), corner=True)
+        keyboard = _markup(
+            [_button(tr("desk.lend_corner_button"), lend.pack())],
+            [_button(tr("desk.done_button"), DeskCancelCB(done=True).pack())],
+        )
+        replies.add(message.answer(copy_text(tr, scanned, tz, policy), reply_markup=keyboard))
+        return
     done = await checkout(
         session, card_no=card_no, barcode=scan, policy=policy, actor_reader_id=reader.reader_id
     )
@@ -654,7 +690,7 @@ async def on_lend(
         replies.add(query.answer(tr("errors.stale_button"), show_alert=True))
         return
     await state.set_state(Desk.lend_reader)
-    await state.set_data({"copy_id": copy.copy_id})
+    await state.set_data({"copy_id": copy.copy_id, "corner": callback_data.corner})
     text = tr("desk.ask_reader_for_copy", title=esc(copy.title), barcode=esc(copy.barcode))
     replies.add(SendMessage(chat_id=query.from_user.id, text=text, reply_markup=_cancel(tr)))
     replies.add(query.answer())
@@ -676,11 +712,26 @@ async def on_lend_to(
     # Picked for the copy the desk asked a reader for: 不借 ends that question.
     no = DeskCancelCB().pack() if await state.get_state() == Desk.lend_reader.state else None
     if not callback_data.sure and await _ask_first(
-        chat_id, session, callback_data.copy_id, view.person, tr, policy, replies, no=no
+        chat_id,
+        session,
+        callback_data.copy_id,
+        view.person,
+        tr,
+        policy,
+        replies,
+        no=no,
+        corner=callback_data.corner,
     ):
         replies.add(query.answer())
         return
-    done = await _lend(session, callback_data.copy_id, view.person.card_no, reader, policy)
+    done = await _lend(
+        session,
+        callback_data.copy_id,
+        view.person.card_no,
+        reader,
+        policy,
+        from_corner=callback_data.corner,
+    )
     data = await state.get_data()
     if callback_data.sure and isinstance(query.message, Message):
         replies.add(query.message.edit_reply_markup(reply_markup=None))  # asked and answered

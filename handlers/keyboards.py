@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiogram.types import (
     BotCommand,
@@ -32,6 +32,7 @@ from handlers.callbacks import (
     UnbindSureCB,
 )
 from handlers.render import Translator, short_title
+from nlp.search import Suggestion
 from services.catalogue import BookCard, SeriesLink
 from services.circulation import HoldView, LoanView
 
@@ -119,11 +120,24 @@ def results_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def suggest_keyboard(tr: Translator) -> InlineKeyboardMarkup:
+def suggest_keyboard(
+    tr: Translator, did_you_mean: Sequence[Suggestion] = ()
+) -> InlineKeyboardMarkup:
+    """Under a search that found nothing: the "你是不是要找" titles first (their cards), then
+    荐购 for a book the library really lacks."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=tr("search_suggest.open", title=s.title),
+                callback_data=BookCB(record_pk=s.record_pk).pack(),
+            )
+        ]
+        for s in did_you_mean
+    ]
     button = InlineKeyboardButton(
         text=tr("search.suggest_button"), callback_data=SuggestCB().pack()
     )
-    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, [button]])
 
 
 def card_keyboard(

@@ -109,7 +109,10 @@ def render_card(tr: Translator, card: BookCard, tz: ZoneInfo, *, expanded: bool 
         lines.append(tr("card.no_copies"))
     if card.in_corners:
         lines.append(tr("card.corners", count=card.in_corners))
-        places = "、".join(tr("corners.in_corner", class_name=esc(c)) for c in card.corner_names)
+        places = "、".join(
+            [tr("corners.in_corner", class_name=esc(c)) for c in card.corner_names]
+            + [tr("corners.to_corner", class_name=esc(c)) for c in card.corners_bound]
+        )
         if places:
             lines.append(places)
     if card.waiting:
@@ -215,7 +218,8 @@ async def on_text(
         replies.add(message.reply(tr("search.too_short")))
     elif not result.hits:
         miss = render_miss(tr, query, result)
-        replies.add(message.reply(miss, reply_markup=suggest_keyboard(tr)))
+        keyboard = suggest_keyboard(tr, result.suggestions)
+        replies.add(message.reply(miss, reply_markup=keyboard))
     elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
         text, markup = await _card_reply(
             session, result.hits[0].record_pk, reader, tr, tz, shelf_map, policy

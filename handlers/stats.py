@@ -159,7 +159,10 @@ async def _suggestions_view(
     lines = [tr("stats.suggest.head", count=len(groups))]
     rows = []
     for n, group in enumerate(groups[:SUGGESTIONS_SHOWN], start=1):
-        lines.append(tr("stats.suggest.line", n=n, query=esc(group.query), readers=group.readers))
+        line = tr("stats.suggest.line", n=n, query=esc(group.query), readers=group.readers)
+        if group.held is not None:
+            line += tr("stats.suggest.held", on_shelf=group.held.on_shelf, copies=group.held.copies)
+        lines.append(line)
         rows.append(
             [
                 InlineKeyboardButton(

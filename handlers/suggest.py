@@ -11,15 +11,22 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.callbacks import SuggestCB, SuggestEditCB, SuggestField, SuggestSubmitCB
+from handlers.callbacks import BookCB, SuggestCB, SuggestEditCB, SuggestField, SuggestSubmitCB
 from handlers.keyboards import suggest_cancel_keyboard, suggest_form_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
-from services.catalogue import MAX_AUTHOR_CHARS, MAX_SUGGESTION_CHARS, suggest_purchase
+from services.catalogue import (
+    MAX_AUTHOR_CHARS,
+    MAX_SUGGESTION_CHARS,
+    HeldTitle,
+    held_title,
+    shelf_location,
+    suggest_purchase,
+)
 from services.readers import BoundReader
 
 LIMITS = {SuggestField.TITLE: MAX_SUGGESTION_CHARS, SuggestField.AUTHOR: MAX_AUTHOR_CHARS}
@@ -56,22 +63,73 @@ async def _open(state: FSMContext, tr: Translator, title: str) -> tuple[str, Sug
     return tr(ASK[SuggestField.TITLE]), SuggestField.TITLE
 
 
+def held_reply(
+    tr: Translator, held: HeldTitle, shelf_map: dict[str, str]
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A suggestion for a title the library holds: where it is instead of a 荐购."""
+    location = shelf_location(shelf_map, held.clc or held.call_number)
+    lines = [tr("suggest_held.title", title=esc(held.title))]
+    if held.call_number:
+        lines.append(tr("card.call_number", call_number=esc(held.call_number)))
+    lines.append(
+        tr("card.location", location=esc(location)) if location else tr("card.location_unknown")
+    )
+    lines.append(tr("card.copies", on_shelf=held.on_shelf, copies=held.copies))
+    lines.append(tr("suggest_held.on_shelf" if held.on_shelf else "suggest_held.all_out"))
+    button = InlineKeyboardButton(
+        text=tr("suggest_held.open", title=held.title),
+        callback_data=BookCB(record_pk=held.record_pk).pack(),
+    )
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+async def _held(
+    session: AsyncSession, state: FSMContext, tr: Translator, title: str, shelf_map: dict[str, str]
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    """A held title ends the form with where the book is; None when the library lacks it."""
+    held = await held_title(session, title) if title.strip() else None
+    if held is None:
+        return None
+    await state.clear()
+    return held_reply(tr, held, shelf_map)
+
+
 async def on_suggest(
-    callback: CallbackQuery, state: FSMContext, tr: Translator, replies: Replies
+    callback: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    tr: Translator,
+    shelf_map: dict[str, str],
+    replies: Replies,
 ) -> None:
     """荐购 under a search that found nothing: the draft, titled with the query."""
     message = callback.message
     if not isinstance(message, Message) or message.reply_to_message is None:
         replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
-    text, _ = await _open(state, tr, message.reply_to_message.text or "")
+    query = message.reply_to_message.text or ""
     replies.add(callback.answer())
+    held = await _held(session, state, tr, query, shelf_map)
+    if held is not None:
+        replies.add(message.answer(held[0], reply_markup=held[1]))
+        return
+    text, _ = await _open(state, tr, query)
     replies.add(message.answer(text, reply_markup=suggest_form_keyboard(tr)))
 
 
 async def suggest_command(
-    message: Message, command: CommandObject, state: FSMContext, tr: Translator, replies: Replies
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    session: AsyncSession,
+    tr: Translator,
+    shelf_map: dict[str, str],
+    replies: Replies,
 ) -> None:
+    held = await _held(session, state, tr, command.args or "", shelf_map)
+    if held is not None:
+        replies.add(message.answer(held[0], reply_markup=held[1]))
+        return
     text, asking = await _open(state, tr, command.args or "")
     keyboard = suggest_cancel_keyboard(tr) if asking else suggest_form_keyboard(tr)
     replies.add(message.answer(text, reply_markup=keyboard))
@@ -98,15 +156,25 @@ async def on_edit(
 
 
 async def on_field_text(
-    message: Message, state: FSMContext, tr: Translator, replies: Replies
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    tr: Translator,
+    shelf_map: dict[str, str],
+    replies: Replies,
 ) -> None:
-    """The text typed after 修改书名 / 填写作者 fills that field; the draft is shown again."""
+    """The text typed after 修改书名 / 填写作者 fills that field; the draft is shown again (a
+    title the library holds ends the form with where it is)."""
     waiting = await state.get_state()
     field = SuggestField.TITLE if waiting == SuggestForm.title.state else SuggestField.AUTHOR
     text = (message.text or "").strip()
     if len(text) > LIMITS[field]:
         too_long = tr("suggest_form.too_long", limit=LIMITS[field])
         replies.add(message.reply(too_long, reply_markup=suggest_cancel_keyboard(tr)))
+        return
+    held = await _held(session, state, tr, text, shelf_map) if field == SuggestField.TITLE else None
+    if held is not None:
+        replies.add(message.answer(held[0], reply_markup=held[1]))
         return
     data = await state.update_data({"title" if field == SuggestField.TITLE else "author": text})
     await state.set_state(SuggestForm.draft)
@@ -120,6 +188,7 @@ async def on_submit(
     session: AsyncSession,
     reader: BoundReader | None,
     tr: Translator,
+    shelf_map: dict[str, str],
     replies: Replies,
 ) -> None:
     """提交 records it (the service dedupes); 取消 drops the draft. A tap on a finished or
@@ -137,6 +206,12 @@ async def on_submit(
         replies.add(callback.answer())
         if isinstance(callback.message, Message):
             replies.add(callback.message.edit_text(tr("suggest_form.dropped")))
+        return
+    held = await _held(session, state, tr, title, shelf_map)
+    if held is not None:
+        replies.add(callback.answer())
+        if isinstance(callback.message, Message):
+            replies.add(callback.message.edit_text(held[0], reply_markup=held[1]))
         return
     fresh = await suggest_purchase(
         session,

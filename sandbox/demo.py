@@ -279,13 +279,14 @@ async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Perso
         log.warning("sandbox hold shelf %s: %s", barcode, exc.render())
 
 
-# Purchase suggestions the sample students made (titles the sample catalogue lacks).
+# Purchase suggestions the sample students made: titles the sample catalogue lacks (a held
+# title cannot be suggested: services/catalogue.py held_title).
 SAMPLE_SUGGESTIONS = (
-    "哈利·波特与魔法石",
-    "哈利·波特与魔法石",
-    "小王子",
-    "哈利·波特与魔法石",
-    "夏洛的网",
+    "长安的荔枝",
+    "长安的荔枝",
+    "月亮与六便士",
+    "长安的荔枝",
+    "人生海海",
 )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import KeyKind
@@ -15,7 +15,7 @@ from nlp.search import SearchEngine, SearchResult
 from nlp.series import series_neighbours
 from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, hold_refusal, queue_position, waiting_count
-from services.corners import corner_names
+from services.corner_requests import CORNER_STATUSES, CornerStage, corner_places
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.titles import book_name
@@ -79,6 +79,8 @@ class BookCard:
     series_next: SeriesLink | None = None
     # Why place_hold would refuse the viewing reader (services.circulation.hold_refusal).
     reserve_refusal: ServiceError | None = None
+    # Classes whose corner a copy is on its way to (sent, not yet received): not on the shelf.
+    corners_bound: tuple[str, ...] = ()
 
     @property
     def can_reserve(self) -> bool:
@@ -199,6 +201,17 @@ async def book_card(
             .where(Copy.record_pk == record_pk, Loan.returned_at.is_(None))
         )
     previous, following = await series_links(session, record) if record.series else (None, None)
+    # Copies in a class corner or on their way there (services/corner_requests.py).
+    corner_copies = list(
+        await session.scalars(
+            select(Copy.id).where(
+                Copy.record_pk == record_pk,
+                Copy.corner_id.is_not(None),
+                Copy.status.in_(CORNER_STATUSES),
+            )
+        )
+    )
+    places = await corner_places(session, record_pk) if corner_copies else []
     return BookCard(
         record_pk=record.id,
         record_id=record.record_id,
@@ -212,11 +225,9 @@ async def book_card(
         location=shelf_location(shelf_map, record.clc or record.call_number),
         copies=copies,
         on_shelf=on_shelf,
-        in_corners=counts.get(CopyStatus.IN_CORNER.value, 0),
+        in_corners=len(corner_copies),
         waiting=await waiting_count(session, record_pk),
-        corner_names=tuple(await corner_names(session, record_pk))
-        if counts.get(CopyStatus.IN_CORNER.value)
-        else (),
+        corner_names=tuple(p.class_name for p in places if p.stage == CornerStage.IN),
         my_hold_id=hold.id if hold else None,
         my_hold_status=HoldStatus(hold.status) if hold else None,
         my_hold_position=await queue_position(session, hold) if hold else 0,
@@ -228,7 +239,53 @@ async def book_card(
         series_previous=previous,
         series_next=following,
         reserve_refusal=refusal,
+        corners_bound=tuple(p.class_name for p in places if p.stage == CornerStage.TO),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTitle:
+    """A title the library already holds, found by the name a reader would suggest it under."""
+
+    record_pk: int
+    title: str
+    call_number: str | None
+    clc: str | None
+    on_shelf: int
+    copies: int
+
+
+async def held_title(session: AsyncSession, query: str) -> HeldTitle | None:
+    """The held title named exactly so (as the search's title key has it: title, or title and
+    subtitle, normalised, 《》 and spaces dropped), with copies that still count; the one with
+    most copies on the shelf first. None when the library does not hold it."""
+    key = compact(query)[:KEY_LENGTH]
+    if not key:
+        return None
+    on_shelf = func.sum(case((Copy.status == CopyStatus.ON_SHELF.value, 1), else_=0))
+    row = (
+        await session.execute(
+            select(
+                Record.id,
+                Record.title,
+                Record.call_number,
+                Record.clc,
+                on_shelf,
+                func.count(Copy.id),
+            )
+            .join(SearchKey, SearchKey.record_pk == Record.id)
+            .join(Copy, Copy.record_pk == Record.id)
+            .where(SearchKey.kind == KeyKind.TITLE, SearchKey.key == key)
+            .where(Copy.status.in_(COUNTED))
+            .group_by(Record.id, Record.title, Record.call_number, Record.clc)
+            .order_by(on_shelf.desc(), Record.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return None
+    pk, title, call_number, clc, shelf, copies = row
+    return HeldTitle(int(pk), str(title), call_number, clc, int(shelf or 0), int(copies))
 
 
 async def suggest_purchase(
@@ -246,6 +303,11 @@ async def suggest_purchase(
     by = (author or "").strip()[:MAX_AUTHOR_CHARS] or None
     if not text:
         raise ServiceError("suggest.empty")
+    held = await held_title(session, text)
+    if held is not None:  # nothing to buy: the chat shows where it is (handlers/suggest.py)
+        raise ServiceError(
+            "suggest.held", title=held.title, on_shelf=held.on_shelf, copies=held.copies
+        )
     owner = (
         PurchaseSuggestion.reader_id == reader_id
         if reader_id is not None

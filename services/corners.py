@@ -2,8 +2,11 @@
 
 A swap is one batch for one class: its 'in' items go from the library to the corner (confirmed by
 a monitor of that class), its 'out' items are what the corner held when the batch was sent, going
-back to the library (confirmed by the librarian at the desk). A copy's status changes only when
-its item is confirmed; a missing or damaged copy reaches the librarians at once.
+back to the library (confirmed by the librarian at the desk). Sending a batch takes its copies off
+the shelf (``in_transit``, with the corner they go to); where they end up changes only when their
+item is confirmed; a missing or damaged copy reaches the librarians at once. A class without a
+monitor gets no batch: nobody could confirm it (services/corner_requests.py says where a copy of
+the corner cycle is).
 
 Authority lives here, not in the handlers: every action takes the acting ``Actor`` (``None`` for
 an unbound Telegram user) and refuses anyone else with a catalogue message.
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import record_audit
 from services.circulation import find_copy_by_barcode, lock_record, pass_copy_on, reader_by_card
 from services.codes import clean_code
+from services.corner_requests import CORNER_STATUSES, in_corner_cycle, take_out_of_corner
 from services.errors import ServiceError
 from services.i18n import t
 from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
@@ -63,6 +67,8 @@ BATCH_SENT = CORNER_BATCH.name
 JUNIOR_MIX = {"I": 0.45, "K": 0.15, "N": 0.05, "O": 0.05, "P": 0.05, "Q": 0.05, "G": 0.05}
 SENIOR_MIX = {"I": 0.35, "K": 0.15, "B": 0.1, "D": 0.05, "O": 0.05, "Q": 0.05, "T": 0.05}
 OPEN_SWAP = (SwapStatus.DRAFT.value, SwapStatus.PROPOSED.value)
+# A copy that arrived in a corner (a damaged one waits there for the next batch to take it back).
+IN_THE_CORNER = (CopyStatus.IN_CORNER.value, CopyStatus.DAMAGED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +364,7 @@ async def open_draft(
     actor = require_librarian(actor)
     now = now or utcnow()
     corner = await corner_for(session, await resolve_class(session, class_name))
+    await _require_monitors(session, corner.class_name)
     draft = await _open_swap(session, corner.id, SwapStatus.DRAFT)
     if draft is None:
         draft = CornerSwap(
@@ -378,6 +385,12 @@ async def open_draft(
     return await swap_view(session, draft.id)
 
 
+async def _require_monitors(session: AsyncSession, class_name: str) -> None:
+    """A batch goes to the class's monitors: without one, nobody could confirm it arrived."""
+    if not await monitors_of(session, class_name):
+        raise ServiceError("corners.no_monitor", class_name=class_name)
+
+
 async def current_draft(session: AsyncSession, actor: Actor | None) -> SwapView | None:
     """The draft this librarian opened last (barcodes they scan go there)."""
     if actor is None or not actor.is_librarian:
@@ -396,8 +409,6 @@ async def _batch_problem(session: AsyncSession, copy: CopyRow | None) -> str | N
     """Why this copy cannot go into a batch for that corner, or None."""
     if copy is None:
         return "corners.problem_unknown"
-    if copy.status != CopyStatus.ON_SHELF.value:
-        return "corners.problem_not_on_shelf"
     busy = await session.scalar(
         select(CornerSwapItem.id)
         .join(CornerSwap, CornerSwap.id == CornerSwapItem.swap_id)
@@ -405,7 +416,11 @@ async def _batch_problem(session: AsyncSession, copy: CopyRow | None) -> str | N
         .where(CornerSwap.status.in_(OPEN_SWAP))
         .limit(1)
     )
-    return "corners.problem_in_other_batch" if busy is not None else None
+    if busy is not None:
+        return "corners.problem_in_other_batch"
+    if copy.status != CopyStatus.ON_SHELF.value:
+        return "corners.problem_not_on_shelf"
+    return None
 
 
 async def add_barcodes(
@@ -553,16 +568,23 @@ async def send_batch(
     )
     if await _open_swap(session, corner.id, SwapStatus.PROPOSED) is not None:
         raise ServiceError("corners.previous_open", class_name=corner.class_name)
-    incoming = list(
-        await session.scalars(
-            select(CornerSwapItem.copy_id).where(CornerSwapItem.swap_id == swap.id)
-        )
+    await _require_monitors(session, corner.class_name)
+    # A copy lent (or reserved) since it was scanned into the draft stays where it is.
+    items = list(
+        await session.scalars(select(CornerSwapItem).where(CornerSwapItem.swap_id == swap.id))
     )
+    incoming: list[CopyRow] = []
+    for item in items:
+        copy = await session.get_one(CopyRow, item.copy_id, with_for_update=True)
+        if copy.status == CopyStatus.ON_SHELF.value:
+            incoming.append(copy)
+        else:
+            await session.delete(item)
     held = list(
         await session.scalars(
             select(CopyRow.id)
             .where(CopyRow.corner_id == corner.id)
-            .where(CopyRow.status.in_((CopyStatus.IN_CORNER.value, CopyStatus.DAMAGED.value)))
+            .where(CopyRow.status.in_(IN_THE_CORNER))
             .order_by(CopyRow.id)
         )
     )
@@ -572,6 +594,8 @@ async def send_batch(
         session.add(
             CornerSwapItem(swap_id=swap.id, copy_id=copy_id, direction=SwapDirection.OUT.value)
         )
+    for copy in incoming:  # off the shelf from now on: on its way to this corner
+        copy.status, copy.corner_id = CopyStatus.IN_TRANSIT.value, corner.id
     swap.status = SwapStatus.PROPOSED.value
     await session.flush()
     record_audit(
@@ -856,11 +880,12 @@ async def _pending_item(
 
 
 async def _in_some_corner(session: AsyncSession, barcode: str) -> bool:
+    """In a corner, or on its way to one (a monitor may bring it before confirming it)."""
     found = await session.scalar(
         select(CopyRow.id).where(
             CopyRow.barcode == barcode,
             CopyRow.corner_id.is_not(None),
-            CopyRow.status == CopyStatus.IN_CORNER.value,
+            CopyRow.status.in_(CORNER_STATUSES),
         )
     )
     return found is not None
@@ -878,13 +903,14 @@ async def receive_from_corner(
     actor = require_librarian(actor)
     now = now or utcnow()
     copy = await find_copy_by_barcode(session, barcode)
-    if copy is None or copy.corner_id is None or copy.status != CopyStatus.IN_CORNER.value:
+    if copy is None or not in_corner_cycle(copy):
         raise ServiceError("corners.not_in_corner", barcode=barcode.strip())
     record = await lock_record(session, copy.record_pk)
     await session.refresh(copy, with_for_update=True)
-    corner = await session.get_one(ClassCorner, copy.corner_id)
-    await session.execute(delete(CornerHolder).where(CornerHolder.copy_id == copy.id))
-    copy.corner_id = None
+    # Out of its corner and of any batch it was in (services/corner_requests.py).
+    class_name = await take_out_of_corner(
+        session, copy, actor_reader_id=actor.reader_id, actor=actor.audit_name, now=now
+    )
     hold = await pass_copy_on(session, copy, record, policy, now)
     record_audit(
         session,
@@ -892,12 +918,12 @@ async def receive_from_corner(
         "corner_bring_back",
         {
             "barcode": copy.barcode,
-            "class_name": corner.class_name,
+            "class_name": class_name,
             "hold_id": hold.id if hold else None,
         },
         now=now,
     )
-    return corner.class_name
+    return str(class_name)
 
 
 # --- who has a corner book (optional) -------------------------------------------------------
@@ -917,7 +943,12 @@ async def record_holder(
     actor = require_monitor(actor, class_name)
     copy = await find_copy_by_barcode(session, barcode)
     corner = await session.scalar(select(ClassCorner).where(ClassCorner.class_name == class_name))
-    if copy is None or corner is None or copy.corner_id != corner.id:
+    if (
+        copy is None
+        or corner is None
+        or copy.corner_id != corner.id
+        or copy.status not in IN_THE_CORNER
+    ):
         raise ServiceError("corners.not_in_your_corner", barcode=barcode.strip())
     title = record_name(await session.get_one(Record, copy.record_pk))
     await session.execute(delete(CornerHolder).where(CornerHolder.copy_id == copy.id))
@@ -964,23 +995,12 @@ async def corner_contents(
         .join(Record, Record.id == CopyRow.record_pk)
         .outerjoin(CornerHolder, CornerHolder.copy_id == CopyRow.id)
         .outerjoin(Reader, Reader.id == CornerHolder.reader_id)
-        .where(ClassCorner.class_name == class_name)
+        .where(ClassCorner.class_name == class_name, CopyRow.status.in_(IN_THE_CORNER))
         .order_by(CopyRow.barcode)
     )
     listed = list(rows)
     names = await book_names(session, (r[1] for r in listed))
     return class_name, [CornerBook(r[0], names[r[1]], *r[2:]) for r in listed]
-
-
-async def corner_names(session: AsyncSession, record_pk: int) -> list[str]:
-    """Which class corners hold copies of this title (for the book card)."""
-    rows = await session.scalars(
-        select(ClassCorner.class_name)
-        .join(CopyRow, CopyRow.corner_id == ClassCorner.id)
-        .where(CopyRow.record_pk == record_pk, CopyRow.status == CopyStatus.IN_CORNER.value)
-        .distinct()
-    )
-    return sorted(rows, key=class_key)
 
 
 def parse_barcodes(text: str) -> list[tuple[int, str]]:

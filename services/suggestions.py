@@ -10,6 +10,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
+from services.catalogue import HeldTitle, held_title
 from services.errors import ServiceError
 from services.notifications import SUGGESTION_RESOLVED, enqueue
 from services.notifications.kinds import SuggestionResolvedPayload
@@ -26,6 +27,8 @@ class PendingGroup:
     query: str
     readers: int
     first_at: datetime
+    # The library holds a title of that name (bought since, or suggested anyway): 馆藏已有.
+    held: HeldTitle | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,10 @@ async def pending_groups(session: AsyncSession, *, limit: int | None = None) -> 
     )
     if limit is not None:
         stmt = stmt.limit(limit)
-    rows = await session.execute(stmt)
-    return [PendingGroup(int(i), q, int(n), at) for i, q, n, at in rows]
+    rows = list(await session.execute(stmt))
+    return [
+        PendingGroup(int(i), q, int(n), at, await held_title(session, q)) for i, q, n, at in rows
+    ]
 
 
 async def resolve(

@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
 def checkout(
     card_no: Annotated[str, typer.Argument(help=t("cli.help_checkout_card"))],
     barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))],
+    from_corner: Annotated[
+        bool, typer.Option("--from-corner", help=t("cli.help_checkout_from_corner"))
+    ] = False,
 ) -> None:
     """Lend one copy to a reader."""
     settings = settings_or_exit()
@@ -33,7 +36,11 @@ def checkout(
     async def body(db: Database) -> str:
         async with db.transaction() as session:
             done = await circulation.checkout(
-                session, card_no=card_no, barcode=barcode, policy=settings.loan_policy()
+                session,
+                card_no=card_no,
+                barcode=barcode,
+                policy=settings.loan_policy(),
+                from_corner=from_corner,
             )
         return t(
             "cli.checkout_done",

@@ -31,7 +31,15 @@ def list_() -> None:
             groups = await pending_groups(session)
         if not groups:
             return t("stats.suggest.none")
-        lines = [t("stats.suggest.cli_line", readers=g.readers, query=g.query) for g in groups]
+        lines = [
+            t("stats.suggest.cli_line", readers=g.readers, query=g.query)
+            + (
+                t("stats.suggest.held", on_shelf=g.held.on_shelf, copies=g.held.copies)
+                if g.held
+                else ""
+            )
+            for g in groups
+        ]
         return "\n".join(lines)
 
     typer.echo(run_with_db(settings, body))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.circulation.common import find_copy_by_barcode, find_reader_by_card
 from services.circulation.refusals import Person, lend_refusal
 from services.circulation.views import HoldView, holds_of
+from services.corner_requests import CornerPlace, corner_place
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.school_order import class_key as school_class_key
@@ -47,6 +48,9 @@ class CopyState:
     @property
     def held_for_at_limit(self) -> bool:
         return self.held_for_refusal is not None and self.held_for_refusal.key == LIMIT_KEY
+
+    # A copy of a class corner: on its way there, in it, or on its way back (not on the shelf).
+    corner: CornerPlace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,9 @@ async def copy_state(
                 ready_until=hold.ready_until,
                 held_for_refusal=await lend_refusal(session, reader, policy, now),
             )
+    place = await corner_place(session, copy)
+    if place is not None:
+        return _replace(state, corner=place)
     return state
 
 

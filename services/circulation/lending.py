@@ -21,6 +21,7 @@ from services.circulation.common import (
 )
 from services.circulation.holds import pass_copy_on
 from services.circulation.refusals import lend_refusal, on_loan_refusal, who
+from services.corner_requests import corner_place, in_corner_cycle, take_out_of_corner
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.titles import record_name
@@ -71,9 +72,17 @@ class RenewResult:
 
 
 async def _check_lendable(
-    session: AsyncSession, copy: Copy, record: Record, reader: Reader, tz: ZoneInfo
+    session: AsyncSession,
+    copy: Copy,
+    record: Record,
+    reader: Reader,
+    tz: ZoneInfo,
+    *,
+    from_corner: bool = False,
 ) -> None:
-    """Refuse a copy that is out, kept for someone else, in a class corner or otherwise gone."""
+    """Refuse a copy that is out, kept for someone else, or otherwise gone; a copy of a class
+    corner (on its way there, in it, or on its way back) only when ``from_corner`` says the
+    librarian knows where it is and lends it anyway."""
     if copy.status == CopyStatus.ON_LOAN.value:
         raise await on_loan_refusal(session, copy, record, tz)
     if copy.status == CopyStatus.ON_HOLD_SHELF.value:
@@ -88,6 +97,15 @@ async def _check_lendable(
                 title=record_name(record),
                 who=who(kept_for),
             )
+    elif from_corner and in_corner_cycle(copy):
+        return  # the librarian was told where it is and lends it all the same
+    elif (place := await corner_place(session, copy)) is not None:
+        raise ServiceError(
+            f"copy.corner_{place.stage.value}",
+            barcode=copy.barcode,
+            title=record_name(record),
+            class_name=place.class_name,
+        )
     elif copy.status == CopyStatus.IN_CORNER.value:
         raise ServiceError("copy.in_corner", barcode=copy.barcode, title=record_name(record))
     elif copy.status not in LENDABLE:
@@ -102,7 +120,10 @@ async def checkout(
     policy: LoanPolicy,
     actor_reader_id: int | None = None,
     now: datetime | None = None,
+    from_corner: bool = False,
 ) -> CheckoutResult:
+    """Lend a copy. A copy of a class corner is refused with where it is unless ``from_corner``:
+    then it leaves its corner and batch first (services/corner_requests.py)."""
     now = now or utcnow()
     reader = await reader_by_card(session, card_no)
     if not reader.active:
@@ -116,7 +137,7 @@ async def checkout(
 
     # Every rule is checked before anything is written.
     tz = ZoneInfo(policy.timezone)
-    await _check_lendable(session, copy, record, reader, tz)
+    await _check_lendable(session, copy, record, reader, tz, from_corner=from_corner)
     rules = policy.for_role(reader.role)
     refused = await lend_refusal(session, reader, policy, now)
     if refused is not None:
@@ -142,6 +163,9 @@ async def checkout(
         # They took another copy: the one kept for them goes to the next reader or the shelf.
         await pass_copy_on(session, await session.get_one(Copy, set_aside), record, policy, now)
 
+    await take_out_of_corner(
+        session, copy, actor_reader_id=actor_reader_id, actor=actor_for(actor_reader_id), now=now
+    )
     loan = Loan(
         copy_id=copy.id,
         reader_id=reader.id,

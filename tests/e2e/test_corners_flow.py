@@ -111,8 +111,8 @@ async def test_swap_between_two_classes(harness: Harness) -> None:
     await send_batch(h, librarian, A, ["X1", "X2", "X3"])
     told = await h.emu.wait_for_bot_message(7002, contains="一批新书送到")
     assert "3 册" in told["text"]
-    # Nothing moves before the monitor confirms.
-    assert (await statuses(h))["X1"] == (CopyStatus.ON_SHELF, None)
+    # Off the shelf once sent; in the corner only when the monitor confirms.
+    assert (await statuses(h))["X1"] == (CopyStatus.IN_TRANSIT, A)
     # Students cannot confirm anything.
     assert "还不是班级图书管理员" in (await sa.say("/corner"))["text"]
     batch = await replies(ma, "/corner", "送来的新书")
@@ -188,6 +188,52 @@ async def test_reserving_a_corner_book_asks_the_monitor(harness: Harness) -> Non
     assert "已从高一(3)班图书角收回" in back["text"]
     await h.emu.wait_for_bot_message(7103, contains="你预约的《三体》到了")
     assert (await statuses(h))["Z1"] == (CopyStatus.ON_HOLD_SHELF, None)
+
+
+async def test_a_copy_sent_to_a_corner_is_not_on_the_shelf(harness: Harness) -> None:
+    """Issue 19 item 1: a class without a monitor gets no batch (with how to add one); a sent
+    copy is not on the shelf for the card, the search line and holds; the desk says where it
+    is, lends it only when asked, and it then leaves the batch the monitor would confirm."""
+    h = harness
+    await setup(h)
+    librarian = await h.bound(7201, "L1")
+    ma = await h.bound(7202, "MA")
+    sb = await h.bound(7203, "SB")
+    refused = await librarian.say(f"/batch {A}")
+    assert "还没有班级图书管理员" in refused["text"] and "/monitor add" in refused["text"]
+    assert (await statuses(h))["X1"] == (CopyStatus.ON_SHELF, None)
+    await librarian.say(f"/monitor add MA {A}")
+    await send_batch(h, librarian, A, ["X1"])
+
+    card = await sb.say("红楼梦", contains="《红楼梦》")
+    assert "在架 0 / 共 1 册" in card["text"] and "正送往高一(3)班图书角" in card["text"]
+    assert "书架上有" not in card["text"]
+    await sb.press(card, "预约")  # reservable: the one copy is not on the shelf
+    await sb.next_message(contains="已预约")
+    asked = await h.emu.wait_for_bot_message(7202, contains="有同学预约了《红楼梦》")
+    assert "X1" in asked["text"]
+
+    # Lending scan after scan: the corner copy is not lent, the desk asks.
+    await replies(librarian, "📤 借出", "借给哪位读者")
+    await replies(librarian, "SA", "请扫书的条码")
+    asked = await replies(librarian, "X1", "红楼梦")
+    assert "送往高一(3)班图书角" in asked["text"] and "已借出" not in asked["text"]
+    assert buttons(asked) == ["📤 仍然借出（从图书角取回）", "✅ 完成"]
+    await librarian.press(asked, "完成")
+    assert (await statuses(h))["X1"] == (CopyStatus.IN_TRANSIT, A)
+
+    scan = await replies(librarian, "X1", "红楼梦")
+    assert "送往高一(3)班图书角" in scan["text"] and "可以借出" not in scan["text"]
+    assert buttons(scan) == ["📤 仍然借出（从图书角取回）"]
+    await librarian.press(scan, "仍然借出")
+    await librarian.next_message(contains="借给哪位读者")
+    lent = await replies(librarian, "SB", "已借出")
+    assert "X1" in lent["text"] and "已取走预约书" in lent["text"]
+    # Taken out of the batch too: the monitor has nothing left to confirm, the batch is closed.
+    assert "没有待确认的新书" in (await replies(ma, "/corner", "新书"))["text"]
+    assert (await statuses(h))["X1"] == (CopyStatus.ON_LOAN, None)
+    async with h.db.transaction(read_only=True) as s:
+        assert set(await s.scalars(select(CornerSwap.status))) == {SwapStatus.CONFIRMED}
 
 
 async def wait_outbox_settled(h: Harness) -> None:

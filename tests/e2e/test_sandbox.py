@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select
 from bot.config import load_settings
 from sandbox.demo import self_check, start_sandbox
 from storage.models import Copy, Record
+from tests.integration.test_corner_places import places
 
 
 async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) -> None:
@@ -125,6 +126,10 @@ async def test_sandbox_has_a_class_monitor_with_a_batch_and_a_chase(tmp_path: Pa
     )
     sandbox, _ = await start_sandbox(settings, port=0)
     try:
+        # The starting data keeps the corner rules: each copy in one place, the batch's eight
+        # copies on their way to the corner, not on the shelf (issue 19 item 1).
+        found, _ = await places(sandbox.app.db)
+        assert sum(place.startswith("to corner") for place in found.values()) == 8
         emu = sandbox.emulator
         monitor = next(p for p in sandbox.personas if p.label_key)
         async with aiohttp.ClientSession() as http, http.get(sandbox.url) as page:

@@ -45,6 +45,12 @@ def test_monitors(env: dict[str, str]) -> None:
 
 
 def test_batch_from_a_file_is_all_or_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("SX10001\nSX10005\n", encoding="utf-8")
+    # Nobody could confirm a batch to a class without a monitor: refused, with how to add one.
+    code, text = run(["corners", "batch", "--class", CLASS, "--file", str(good)], env)
+    assert code == 1 and "还没有班级图书管理员" in text and "corners monitor add" in text, text
+    assert run(["corners", "monitor", "add", "J24101", "--class", CLASS], env)[0] == 0
     bad = tmp_path / "bad.txt"
     bad.write_text("SX10001\nNOPE1\nSX10005\nSX10001\n", encoding="utf-8")
     code, text = run(["corners", "batch", "--class", CLASS, "--file", str(bad)], env)
@@ -54,8 +60,6 @@ def test_batch_from_a_file_is_all_or_nothing(tmp_path: Path, env: dict[str, str]
     assert "已发出" not in text
     code, text = run(["corners", "status", "--class", CLASS], env)
     assert "没有待确认的一批" in text
-    good = tmp_path / "good.txt"
-    good.write_text("SX10001\nSX10005\n", encoding="utf-8")
     code, text = run(["corners", "batch", "--class", CLASS, "--file", str(good)], env)
     assert code == 0 and "送去 2 册" in text, text
     code, text = run(["corners", "status", "--class", CLASS], env)
@@ -63,6 +67,7 @@ def test_batch_from_a_file_is_all_or_nothing(tmp_path: Path, env: dict[str, str]
 
 
 def test_proposal_dry_run_saves_nothing(env: dict[str, str]) -> None:
+    assert run(["corners", "monitor", "add", "J24101", "--class", CLASS], env)[0] == 0
     code, text = run(["corners", "batch", "--class", CLASS, "--propose", "12", "--dry-run"], env)
     assert code == 0 and "这一批 12 册" in text and "未发出" in text, text
     assert "没有待确认的一批" in run(["corners", "status", "--class", CLASS], env)[1]

@@ -316,8 +316,8 @@ async def test_role_matrix(db: Database) -> None:
                 assert refused.render() != refused.key  # a real message, not a bare key
         outcomes[name] = allowed
     assert outcomes == {name: expected for name, (_, expected) in MATRIX.items()}
-    # Nothing of all those attempts stayed.
-    assert await status_of(db, "IN1") == (CopyStatus.ON_SHELF, None)
+    # Nothing of all those attempts stayed (IN1 is on its way to A's corner since the send).
+    assert await status_of(db, "IN1") == (CopyStatus.IN_TRANSIT, A)
     assert await status_of(db, "OLD1") == (CopyStatus.IN_CORNER, A)
 
 
@@ -370,8 +370,8 @@ async def test_corner_scans_match_in_any_case_width_or_spacing(db: Database) -> 
 async def test_confirmations_set_exactly_the_confirmed_status(db: Database) -> None:
     ids = await build(db)
     swap = await send(db, A, ["IN1", "IN3", "IN4"])
-    # Nothing changes before confirmation.
-    assert await status_of(db, "IN1") == (CopyStatus.ON_SHELF, None)
+    # Off the shelf once sent (on its way to A); in the corner only once confirmed.
+    assert await status_of(db, "IN1") == (CopyStatus.IN_TRANSIT, A)
     assert await status_of(db, "OLD1") == (CopyStatus.IN_CORNER, A)
     monitor = Actor(ids["MA"], "student", A, frozenset({A}))
     async with db.transaction() as s:
@@ -627,13 +627,17 @@ async def test_a_copy_lent_while_packed_and_a_damaged_one_coming_back(db: Databa
     ids = await build(db)
     await send(db, A, ["IN1", "IN5"])
     monitor = Actor(ids["MA"], "student", A, frozenset({A}))
-    async with db.transaction() as s:  # lent at the desk before the batch left
-        await circulation.checkout(s, card_no="SB", barcode="IN1", policy=POLICY, now=NOW)
-    async with db.transaction() as s:
+    async with db.transaction() as s:  # still at the desk: lent only when the librarian insists
         with pytest.raises(ServiceError) as err:
-            await corners.confirm_barcodes(s, monitor, barcodes=[(1, "IN1")], policy=POLICY)
-        assert err.value.key == "corners.copy_busy"
-    for barcode, outcome in (("IN1", SwapOutcome.MISSING), ("IN5", SwapOutcome.DAMAGED)):
+            await circulation.checkout(s, card_no="SB", barcode="IN1", policy=POLICY, now=NOW)
+        assert err.value.key == "copy.corner_to" and err.value.params["class_name"] == A
+        await circulation.checkout(
+            s, card_no="SB", barcode="IN1", policy=POLICY, now=NOW, from_corner=True
+        )
+    async with db.transaction() as s:  # it left the batch: the monitor has nothing to confirm
+        done = await corners.confirm_barcodes(s, monitor, barcodes=[(1, "IN1")], policy=POLICY)
+        assert [p.key for p in done.problems] == ["corners.problem_not_in_batch"]
+    for barcode, outcome in (("IN5", SwapOutcome.DAMAGED),):
         iid = await item_id(db, barcode, SwapDirection.IN)
         async with db.transaction() as s:
             await corners.confirm_item(
