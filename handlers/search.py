@@ -21,6 +21,7 @@ from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
 from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page
 from services.policy import LoanPolicy
 from services.readers import BoundReader
+from services.titles import NameParts, told_apart
 from storage.models import HoldStatus, Role
 
 MAX_QUERY_MESSAGE = 200
@@ -39,6 +40,14 @@ def render_results(tr: Translator, query: str, result: SearchResult, page: int) 
         header_key = "search.class_list" if result.kind == "clc" else "search.results"
         header = tr(header_key, query=esc(query), total=result.total, page=page + 1, pages=pages)
     lines = [header, ""]
+    # Two editions of one book would read alike: say what tells them apart.
+    apart = told_apart(
+        (
+            (h.title, h.subtitle, h.author),
+            NameParts(h.record_pk, h.title, h.subtitle, h.publisher, h.pub_date, h.record_id),
+        )
+        for h in result.hits
+    )
     for n, hit in enumerate(result.hits, page * PAGE_SIZE + 1):
         if hit.copies == 0:
             availability = tr("search.no_copies")
@@ -55,6 +64,9 @@ def render_results(tr: Translator, query: str, result: SearchResult, page: int) 
                 title=esc(hit.title),
                 subtitle=subtitle,
                 author=author,
+                apart=tr("search.apart", apart=esc(apart[hit.record_pk]))
+                if hit.record_pk in apart
+                else "",
                 availability=availability,
             )
         )

@@ -16,7 +16,7 @@ that for one set of records; ``book_names`` loads a set by primary key. The name
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -122,6 +122,22 @@ def tell_apart(books: Iterable[NameParts]) -> dict[int, str]:
             if apart:
                 named[pk] = t("book_name.apart", name=name, apart=apart)
     return named
+
+
+def told_apart(books: Iterable[tuple[Hashable, NameParts]]) -> dict[int, str]:
+    """What tells apart records shown together whose lines would otherwise read the same (each
+    given with the key of what its line shows, e.g. title, subtitle and author in a search
+    list): publisher, else year, else both, else the control number. A record whose line no
+    other shares gets nothing."""
+    groups: dict[Hashable, list[NameParts]] = defaultdict(list)
+    for key, book in books:
+        if all(book.pk != other.pk for other in groups[key]):
+            groups[key].append(book)
+    found: dict[int, str] = {}
+    for group in groups.values():
+        if len(group) > 1:
+            found |= {pk: apart for pk, apart in _apart(group).items() if apart}
+    return found
 
 
 async def book_names(session: AsyncSession, pks: Iterable[int]) -> dict[int, str]:

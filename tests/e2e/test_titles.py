@@ -1,5 +1,6 @@
 """What a student reads in the chat names each volume and tells two editions apart: /loans and
-its renewal buttons, /holds, the reservation's push and its 还要 answer."""
+its renewal buttons, /holds, the reservation's push and its 还要 answer, and a search list where
+two editions of one book would otherwise read alike."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ async def test_the_chat_names_volumes_and_editions(harness: Harness) -> None:
     async with h.db.transaction() as s:
         for key, values in DETAILS.items():
             await s.execute(update(Record).where(Record.id == world.record_pks[key]).values(values))
+        await h.app.search.rebuild_index(s)
         for barcode in ("B1", "B4", "B5"):
             await circulation.checkout(s, card_no="S1", barcode=barcode, policy=h.policy)
         await circulation.checkout(s, card_no="S2", barcode="B2", policy=h.policy)
@@ -57,3 +59,12 @@ async def test_the_chat_names_volumes_and_editions(harness: Harness) -> None:
     push = await h.emu.wait_for_bot_message(8101, contains="你预约的《人世间 中部》到了")
     await student.press(push, "还要")
     assert "《人世间 中部》给你留到" in (await student.next_message(contains="给你留到"))["text"]
+
+    # The search list: two editions of 活着 by the same (missing) author say what tells them
+    # apart; the volumes of 人世间 already differ by their subtitles and get nothing added.
+    found = await student.say("活着")
+    assert "《活着》（作家出版社） · 全部借出" in found["text"]
+    assert "《活着》（北京十月文艺出版社） · 全部借出" in found["text"]
+    volumes = await student.say("人世间")
+    assert "《人世间》上部 · 全部借出" in volumes["text"]
+    assert "出版社" not in volumes["text"]
