@@ -79,6 +79,7 @@ __all__ = [
     "SearchEngine",
     "SearchResult",
     "Suggestion",
+    "in_volume_order",
     "parse_volume",
     "query_units",
     "strip_wrappers",
@@ -566,9 +567,12 @@ async def _second_pass(
     common: Sequence[str],
     probe: Sequence[int],
     candidates: Iterable[int],
-) -> tuple[list[tuple[str, int, int]], dict[int, tuple[str, int]], dict[int, Display]]:
+) -> tuple[
+    list[tuple[str, int, int]], dict[int, tuple[str, int]], dict[int, Display], dict[int, str]
+]:
     """One round trip: the common terms' postings among ``probe``, and for every candidate its
-    compact title key and loan count (records that no longer exist drop out).
+    compact title key and loan count (records that no longer exist drop out), and its title
+    with the subtitle (the volume is often there: 平凡的世界 第二部).
 
     With few candidates their display columns come along too, which saves the page query.
     """
@@ -603,6 +607,7 @@ async def _second_pass(
     postings: list[tuple[str, int, int]] = []
     info: dict[int, tuple[str, int]] = {}
     shown: dict[int, Display] = {}
+    whole: dict[int, str] = {}
     for row in rows:
         tag, key, pk, value = row[0], row[1], row[2], row[3]
         if tag == 0:
@@ -611,9 +616,11 @@ async def _second_pass(
         known = info.get(pk)
         if known is None or len(key) < len(known[0]):  # title alone, not title + subtitle
             info[pk] = (key, value or 0)
+        if len(key) > len(whole.get(pk, "")):
+            whole[pk] = key
         if rich:
             shown[pk] = tuple(row[4:])
-    return postings, info, shown
+    return postings, info, shown, whole
 
 
 async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
@@ -763,6 +770,45 @@ def _ratio_bonus(query_len: int, key_len: int, scale: float) -> float:
 def _order(scores: dict[int, float], loans: dict[int, int]) -> list[tuple[int, float]]:
     ranked = sorted(scores.items(), key=lambda item: (-item[1], -loans.get(item[0], 0), item[0]))
     return [(pk, round(score, 3)) for pk, score in ranked[:MAX_TOTAL]]
+
+
+def _volume_key(title: str) -> tuple[str, int]:
+    """(the work, the volume's place) of a compact title (with its subtitle): "三体ii" →
+    ("三体", 2), "人世间上部" → ("人世间", 1), "平凡的世界第二部" → ("平凡的世界", 2); a title
+    without a volume is itself (volume 0, before any numbered one: "三体" before "三体ii")."""
+    found = parse_volume(title)
+    if found is None:
+        return title, 0
+    base, volume = found
+    return base, -volume if volume < 0 else volume
+
+
+def in_volume_order(
+    ranked: list[tuple[int, float]], titles: dict[int, str]
+) -> list[tuple[int, float]]:
+    """Among records of equal score, the volumes of one work in volume order (刘慈欣: 三体,
+    三体Ⅱ, 三体Ⅲ; 人世间 上部, 中部, 下部). Each work keeps the places its volumes had; other
+    records do not move. ``titles``: compact title + subtitle by record."""
+    out = list(ranked)
+    start = 0
+    while start < len(out):
+        end = start
+        while end < len(out) and out[end][1] == out[start][1]:
+            end += 1
+        if end - start > 1:
+            works: dict[str, list[int]] = {}
+            keys: dict[int, tuple[str, int]] = {}
+            for at in range(start, end):
+                keys[at] = _volume_key(titles.get(out[at][0], ""))
+                works.setdefault(keys[at][0], []).append(at)
+            for places in works.values():
+                if len(places) > 1 and any(keys[at][1] for at in places):
+                    order = sorted(range(len(places)), key=lambda i: (keys[places[i]][1], i))
+                    members = [out[places[i]] for i in order]
+                    for at, hit in zip(places, members, strict=True):
+                        out[at] = hit
+        start = end
+    return out
 
 
 @dataclass(slots=True)
@@ -916,7 +962,7 @@ async def _text_search(
         probe = sorted(terms.matches)
     if not candidates:
         return [], {}, await _closest(reader, q, pinyin, {})
-    postings, info, shown = await _second_pass(
+    postings, info, shown, whole = await _second_pass(
         reader, terms.common if terms is not None else [], probe, candidates
     )
     if terms is not None:
@@ -934,7 +980,7 @@ async def _text_search(
         _score_terms(found, terms, info, q)
     loans = {pk: loans for pk, (_, loans) in info.items()}
     if found.scores:
-        return _order(found.scores, loans), shown, []
+        return in_volume_order(_order(found.scores, loans), whole), shown, []
     near = {pk: info[pk][0] for pk in found.near}
     return [], shown, await _closest(reader, q, pinyin, near)
 
