@@ -959,6 +959,7 @@ class _Query:
 
 
 YEAR_BONUS = 5.0  # a record of the year the query names, over its equals
+YEAR_MISS = 25.0  # ... and one with the year nowhere (date, title, publisher) below the rest
 
 
 def _analyse(normalised: str, pinyin: Pinyin) -> _Query:
@@ -970,11 +971,14 @@ def _analyse(normalised: str, pinyin: Pinyin) -> _Query:
     if q != typed:
         normalised = q
     years = None
+    terms = normalised
     dated = split_year(normalised)
     if dated is not None:
         normalised, years = dated
         q = normalised.replace(" ", "")
-    normalised = mark_short_names(normalised)
+        # A single year stays a term: it may be in the title or the publisher's name after all.
+        terms = f"{normalised} {years.start}" if len(years) == 1 else normalised
+    normalised = mark_short_names(terms)
     volume = parse_volume(q)
     lookups = _lookups(q, pinyin, volume)
     if q != typed:  # a title that looks wrapped ("我想借你一双眼睛") or dated ("2001太空漫游")
@@ -1009,14 +1013,23 @@ PINYIN_PART_CANDIDATES = 40  # ... tried on this many of the best candidates
 
 
 def _prefer(
-    found: _Scores, whole: dict[int, tuple[str, int | None]], query: _Query, pinyin: Pinyin
+    found: _Scores,
+    whole: dict[int, tuple[str, int | None]],
+    query: _Query,
+    pinyin: Pinyin,
+    terms: _TermMatches | None,
 ) -> None:
-    """Records satisfying the query's other parts first: the year or decade it names, and
-    Latin words beside characters that are the title's pinyin or initials ("hlm 曹雪芹")."""
+    """Records satisfying the query's other parts first: the year or decade it names (as the
+    edition's date, or as a word of the record: "富人 2009" with 2009 in the publisher's
+    name), and Latin words beside characters that are the title's pinyin or initials
+    ("hlm 曹雪芹")."""
     if query.years is not None:
+        word = str(query.years.start)
         for pk, score in found.scores.items():
             if whole[pk][1] in query.years:
                 found.scores[pk] = score + YEAR_BONUS
+            elif terms is None or word not in terms.matches.get(pk, {}):
+                found.scores[pk] = score - YEAR_MISS
     if query.latin and found.scores:
         best = sorted(found.scores, key=lambda pk: -found.scores[pk])[:PINYIN_PART_CANDIDATES]
         for pk in best:
@@ -1065,7 +1078,7 @@ async def _text_search(
     if terms is not None:
         _score_terms(found, terms, info, q)
     loans = {pk: loans for pk, (_, loans) in info.items()}
-    _prefer(found, whole, query, pinyin)
+    _prefer(found, whole, query, pinyin, terms)
     if found.scores:
         titles = {pk: title for pk, (title, _) in whole.items()}
         return in_volume_order(_order(found.scores, loans), titles), shown, []
