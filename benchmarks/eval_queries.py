@@ -113,6 +113,8 @@ class Book:
     summary: str = ""
     title_key: str = ""
     author_key: str = ""
+    translator: str = ""
+    pub_date: str = ""
 
 
 @dataclass
@@ -151,6 +153,8 @@ def load_books(paths: Iterable[Path] = CATALOGUES) -> list[Book]:
                     call_number=(row.get("call_number") or "").strip(),
                     tags=[t.strip() for t in (row.get("tags") or "").split(";") if t.strip()],
                     summary=(row.get("summary") or "").strip(),
+                    translator=(row.get("translator") or "").strip(),
+                    pub_date=(row.get("pub_date") or "").strip(),
                 )
                 book.title_key = compact(book.title)
                 book.author_key = compact(book.author)

@@ -26,8 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.normalize import (
     author_names,
+    has_number,
     name_parts,
     normalize_many,
+    numbers_canonical,
+    publisher_aliases,
     script_runs,
     strip_publisher_suffix,
 )
@@ -144,6 +147,7 @@ class KeyKind:
     AUTHOR_PINYIN = "q"  # a Chinese author name's full pinyin
     AUTHOR_INITIALS = "j"  # ... and its initials
     DELETION = "d"  # the compact title with one character left out (DELETION_LENGTHS long)
+    NUMBERS = "u"  # a title with a number, every number in digits (normalize.numbers_canonical)
 
 
 def subject_key(subject: str, rank: int) -> str:
@@ -339,20 +343,27 @@ class Indexer:
             for term in terms_of(text):
                 terms[term] = terms.get(term, 0) | bit
 
+        def add_name(name: str, bit: int) -> None:
+            add(name, bit)
+            if " " in name and has_han(name):
+                # A transliterated name typed without its dots: "卡勒德胡赛尼" has 德胡 too.
+                add(name.replace(" ", ""), bit)
+
         add(doc.title, Field.TITLE)
         add(doc.subtitle, Field.SUBTITLE)
         for name in doc.authors:
-            add(name, Field.AUTHOR)
+            add_name(name, Field.AUTHOR)
             spoken = self._name_pinyin(name)
             if spoken is not None:
                 full, initials, (surname, given) = spoken
                 add(f"{full} {initials} {surname}", Field.AUTHOR)
                 add(given, Field.GIVEN_NAME)
         for name in doc.translators:
-            add(name, Field.TRANSLATOR)
+            add_name(name, Field.TRANSLATOR)
         add(doc.series, Field.SERIES)
         add(doc.original, Field.ORIGINAL)
         add(doc.publisher, Field.PUBLISHER)
+        add(" ".join(publisher_aliases(doc.publisher)), Field.PUBLISHER)  # 人民文学 → 人文
         for subject in doc.subjects:
             add(subject, Field.SUBJECT)
         add(doc.summary, Field.SUMMARY)
@@ -373,6 +384,10 @@ class Indexer:
         if len(title) in DELETION_LENGTHS:
             for key in deletions(title):
                 add(KeyKind.DELETION, key)
+        if has_number(title):
+            add(KeyKind.NUMBERS, numbers_canonical(title))
+            if doc.title_subtitle:
+                add(KeyKind.NUMBERS, numbers_canonical(doc.title_subtitle.replace(" ", "")))
 
     def document_keys(self, doc: _Prepared) -> set[tuple[str, str]]:
         """(kind, key) pairs for one record."""

@@ -195,3 +195,171 @@ def publisher_suffixes(text: str) -> str:
 
 
 _PUBLISHER_WORD = re.compile(r"出版(?:有限责任|股份有限|有限)?(?:公司|集团|社)|有限(?:责任)?公司")
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers: one spelling for every notation (index and query alike)
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6}
+_CN_DIGITS |= {"七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMBER = re.compile(r"[零〇一二两三四五六七八九十百千万]+")
+# Roman numerals as volume marks: after a Han character, before another or the end ("三体ii").
+_ROMAN_MARK = re.compile(
+    r"(?<=[\u4e00-\u9fff])(viii|vii|iii|ii|iv|vi|ix|v|x|i)(?=[\u4e00-\u9fff]|$)"
+)
+_ROMAN_VALUES = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8}
+_ROMAN_VALUES |= {"ix": 9, "x": 10}
+_LEADING_ZEROS = re.compile(r"(?<!\d)0+(?=\d)")
+
+
+def chinese_number(text: str) -> int | None:
+    """The value of a Chinese numeral: "三十六" → 36, "一百零五" → 105, "两万" → 20000,
+    "二〇一九" → 2019 (digit by digit); None when it is not a well-formed number."""
+    if not text or any(ch not in _CN_DIGITS and ch not in _CN_UNITS and ch != "万" for ch in text):
+        return None
+    if all(ch in _CN_DIGITS for ch in text):
+        return int("".join(str(_CN_DIGITS[ch]) for ch in text))
+    total = 0
+    for part_at, part in enumerate(text.split("万")):
+        if part_at > 1 or (part_at == 0 and not part):
+            return None
+        value, digit, last_unit = 0, None, 10_000
+        for ch in part:
+            if ch in _CN_DIGITS:
+                if digit is not None and _CN_DIGITS[ch] != 0:
+                    return None
+                digit = _CN_DIGITS[ch] or None
+            else:
+                unit = _CN_UNITS[ch]
+                if unit >= last_unit:
+                    return None
+                value += (1 if digit is None else digit) * unit
+                digit, last_unit = None, unit
+        value += digit or 0
+        total = total * 10_000 + value if part_at else value
+    return total
+
+
+def numbers_canonical(compact_text: str) -> str:
+    """Compact text with every number in Arabic digits: Chinese numerals, Roman volume marks and
+    leading zeros ("三十六计" → "36计", "三体ii" → "3体2", "爱人02" → "爱人2",
+    "二〇一九" → "2019"). Index and query use the same function, so any notation finds any."""
+
+    def arabic(match: re.Match[str]) -> str:
+        value = chinese_number(match.group())
+        return match.group() if value is None else str(value)
+
+    text = _CN_NUMBER.sub(arabic, compact_text)
+    text = _ROMAN_MARK.sub(lambda m: str(_ROMAN_VALUES[m.group()]), text)
+    return _LEADING_ZEROS.sub("", text)
+
+
+def has_number(compact_text: str) -> bool:
+    return any(ch.isdigit() for ch in compact_text) or bool(
+        _CN_NUMBER.search(compact_text) or _ROMAN_MARK.search(compact_text)
+    )
+
+
+# A year typed with a title: "活着 2012", "2012年版活着", "二〇一二年 活着" ("12年版": not one).
+_YEAR_WORD = (
+    r"((?:19|20)?\d0年代|[一二三四五六七八九]?十年代|[零〇]{2}年代|(?:19|20)\d\d"
+    r"|[一二][〇零一二三四五六七八九]{3})(?:年版|年出版|年的|年|版的|版|的)?"
+)
+_YEAR_TAIL = re.compile(rf"^(.{{2,}}?)\s*{_YEAR_WORD}$")
+_YEAR_HEAD = re.compile(rf"^{_YEAR_WORD}(?:的)?\s*(.{{2,}})$")
+
+
+def _years(written: str) -> range | None:
+    """The years a year or decade names: "2012" → 2012, "八十年代" → 1980..1989."""
+    if not written.endswith("年代"):
+        year = int(written) if written.isdigit() else chinese_number(written)
+        return range(year, year + 1) if year is not None else None
+    decade = written[:-2]
+    value = int(decade) if decade.isdigit() else chinese_number(decade.replace("〇", "零"))
+    if value is None:
+        return None
+    if value < 100:  # "80年代" is 1980s, "10年代" is 2010s
+        value += 2000 if value <= 20 else 1900
+    return range(value, value + 10)
+
+
+def split_year(normalised: str) -> tuple[str, range] | None:
+    """(the rest, the years) of a normalised query that starts or ends with a year or a decade
+    in any notation ("活着 2012", "九十年代的围城"); None otherwise (or when the rest is too
+    short to search)."""
+    for pattern, year_at, rest_at in ((_YEAR_TAIL, 2, 1), (_YEAR_HEAD, 1, 2)):
+        match = pattern.match(normalised)
+        if match:
+            years = _years(match.group(year_at))
+            rest = match.group(rest_at).strip()
+            if years is not None and 1900 <= years.start < 2100 and len(rest.replace(" ", "")) >= 2:
+                return rest, years
+    return None
+
+
+def year_of(pub_date: str | None) -> int | None:
+    """The year of a catalogue date ("2012-3-1", "1989.10", "2005")."""
+    match = re.match(r"\s*((?:19|20)\d\d)", pub_date or "")
+    return int(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishers: the short names people say for them
+
+PUBLISHER_SHORT_NAMES: dict[str, tuple[str, ...]] = {
+    # publisher_core (normalised, compact) → what people call it
+    "人民文学": ("人文",),
+    "外语教学与研究": ("外研社", "外研"),
+    "人民邮电": ("人邮",),
+    "机械工业": ("机工",),
+    "北京大学": ("北大",),
+    "中国人民大学": ("人大",),
+    "华东师范大学": ("华东师大", "华师大"),
+    "北京师范大学": ("北师大",),
+    "浙江少年儿童": ("浙少",),
+    "中国少年儿童": ("中少",),
+    "少年儿童": ("少儿",),
+    "上海译文": ("译文",),
+    "生活读书新知三联": ("三联",),
+    "商务印书馆": ("商务",),
+    "中华": ("中华书局",),
+}
+_SHORT_NAMES = sorted({s for names in PUBLISHER_SHORT_NAMES.values() for s in names}, key=len)
+# "三联版", "人文社的", "译文出版社": the short name stands alone for the terms.
+_SHORT_NAME_MARK = re.compile(
+    rf"({'|'.join(reversed(_SHORT_NAMES))})(?:出版社的|出版社|社的|社|版的|版)"
+)
+
+
+def publisher_aliases(core: str) -> tuple[str, ...]:
+    """Short names of a publisher, from its core (publisher_core)."""
+    return PUBLISHER_SHORT_NAMES.get(core.replace(" ", ""), ())
+
+
+def mark_short_names(normalised: str) -> str:
+    """A publisher's short name with 版/社 after it stands alone: "三联版乡土中国" →
+    "三联 乡土中国"."""
+    return _SHORT_NAME_MARK.sub(r" \1 ", normalised).strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Names: role words after a name
+
+_ROLE_TAIL = re.compile(r"(?:编著|主编|编译|编选|编绘|选编|原著|著作|口述|整理|著|编|译|绘|等)$")
+ROLE_WORDS = frozenset(
+    ["著", "编", "译", "绘", "等", "编著", "主编", "编译", "编选", "编绘", "选编", "原著", "整理"]
+)
+
+
+def role_tail(compact_run: str) -> int:
+    """How many characters at the end of a run are a role word after a name of 2+ characters."""
+    match = _ROLE_TAIL.search(compact_run)
+    return len(match.group()) if match and match.start() >= 2 else 0
+
+
+def strip_role(compact_name: str) -> str:
+    """A name without the role word after it ("余华著" → "余华"); unchanged when nothing or
+    too little would be left."""
+    bare = _ROLE_TAIL.sub("", compact_name)
+    return bare if len(bare) >= 2 else compact_name

@@ -61,10 +61,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.index import DELETION_LENGTHS, FIELD_WEIGHTS, Indexer, KeyKind, anagram, deletions
 from nlp.isbn import one_digit_away
 from nlp.normalize import (
+    ROLE_WORDS,
+    has_number,
+    mark_short_names,
     normalize,
     normalize_query,
+    numbers_canonical,
     publisher_suffixes,
+    role_tail,
     script_runs,
+    split_year,
+    strip_role,
+    year_of,
 )
 from nlp.pinyin import Pinyin, fuzzy_pinyin, has_han, strip_tones
 from nlp.recognise import Recognised, recognise
@@ -79,6 +87,7 @@ __all__ = [
     "SearchEngine",
     "SearchResult",
     "Suggestion",
+    "in_volume_order",
     "parse_volume",
     "query_units",
     "strip_wrappers",
@@ -272,6 +281,9 @@ def query_units(normalised: str, segmenter: Segmenter) -> list[Unit]:
         chunk_of.setdefault(term, chunk)
 
     runs = list(script_runs(text))
+    if len(runs) > 1:
+        # "爱 摩福斯特 主编": a role word standing alone says nothing about the book.
+        runs = [(cjk, run) for cjk, run in runs if not (cjk and run in ROLE_WORDS)] or runs
     for chunk, (cjk, run) in enumerate(runs):
         if not cjk:
             add(run[:TERM_LENGTH], True, chunk)
@@ -285,9 +297,12 @@ def query_units(normalised: str, segmenter: Segmenter) -> list[Unit]:
         for n, word in enumerate(segmenter.cut(run)):
             word_of.extend([n] * len(word))
             single.extend([len(word) == 1] * len(word))
+        # A role word after a name ("黛比珀尔译", "余华 主编"): its bigrams are optional.
+        role_at = len(run) - role_tail(run)
         for i in range(len(run) - 1):
             same_word = word_of[i] == word_of[i + 1]
-            add(run[i : i + 2], same_word or (single[i] and single[i + 1]), chunk)
+            required = (same_word or (single[i] and single[i + 1])) and i + 1 < role_at
+            add(run[i : i + 2], required, chunk)
     units = [Unit(t, r, chunk_of[t]) for t, r in found.items()]
     units.sort(key=lambda u: not u.required)  # stable: required first, in query order
     return units[:MAX_UNITS]
@@ -343,7 +358,14 @@ def _pinyin_lookups(q: str, pinyin: Pinyin) -> list[_Lookup]:
     if not (has_han(q) and len(q) >= 2):
         return []
     out = []
-    spoken = pinyin.compact(q)[:KEY_LENGTH]
+    # Pinyin typed among the characters ("云gāngshi窟", "张xue良"): read as a whole, toneless.
+    spoken = pinyin.compact(q)
+    if not spoken.isascii():  # tone marks only: tone digits are a title's numbers here
+        spoken = strip_tones(spoken)
+    spoken = spoken[:KEY_LENGTH]
+    initials = _mixed_initials(q, pinyin)
+    if initials:  # "j忧杂货店", "张x良y赵四小姐": the letters are initials
+        out.append(_Lookup(KeyKind.INITIALS, initials, 74.0, None))
     if spoken and spoken.isascii():
         out.append(_Lookup(KeyKind.PINYIN, spoken, 78.0, 45.0 if len(q) >= 3 else None))
         # Below "the title contains the query": a folded reading is a guess.
@@ -351,6 +373,20 @@ def _pinyin_lookups(q: str, pinyin: Pinyin) -> list[_Lookup]:
     if len(q) >= 3:
         out.append(_Lookup(KeyKind.ANAGRAM, anagram(q), 73.0, None))
     return out
+
+
+def _mixed_initials(q: str, pinyin: Pinyin) -> str | None:
+    """The initials of a query mixing characters with consonants typed for the others."""
+    runs = list(script_runs(q))
+    latin = [run for cjk, run in runs if not cjk]
+    if not latin or len(latin) == len(runs) or len(q) < 3:
+        return None
+    if not all(run.isalpha() and not any(v in run for v in "aeiouv") for run in latin):
+        return None
+    out = []
+    for cjk, run in runs:
+        out.append("".join(s[:1] for s in pinyin.syllables(run)) if cjk else run)
+    return "".join(out)[:KEY_LENGTH]
 
 
 def _near_lookups(q: str) -> list[_Lookup]:
@@ -384,6 +420,12 @@ def _lookups(q: str, pinyin: Pinyin, volume: tuple[str, int] | None) -> list[_Lo
         _Lookup(KeyKind.SERIES, q, 90.0, 60.0 if len(q) >= 2 else None),
         _Lookup(KeyKind.AUTHOR, q, 88.0, None),
     ]
+    bare = strip_role(q)
+    if bare != q:  # "余华著", "黛比珀尔译"
+        out.append(_Lookup(KeyKind.AUTHOR, bare, 88.0, None))
+    if has_number(q):  # "36计" for 三十六计, "三体2" for 三体Ⅱ, "一九八四" for 1984
+        canonical = numbers_canonical(q)
+        out.append(_Lookup(KeyKind.NUMBERS, canonical, 97.0, 79.0 if len(canonical) >= 3 else None))
     out += _pinyin_lookups(q, pinyin)
     out += _near_lookups(q)
     if len(q) >= 2 and not q.isdigit():
@@ -566,9 +608,15 @@ async def _second_pass(
     common: Sequence[str],
     probe: Sequence[int],
     candidates: Iterable[int],
-) -> tuple[list[tuple[str, int, int]], dict[int, tuple[str, int]], dict[int, Display]]:
+) -> tuple[
+    list[tuple[str, int, int]],
+    dict[int, tuple[str, int]],
+    dict[int, Display],
+    dict[int, tuple[str, int | None]],
+]:
     """One round trip: the common terms' postings among ``probe``, and for every candidate its
-    compact title key and loan count (records that no longer exist drop out).
+    compact title key and loan count (records that no longer exist drop out), and its title
+    with the subtitle (the volume is often there: 平凡的世界 第二部) and year.
 
     With few candidates their display columns come along too, which saves the page query.
     """
@@ -576,7 +624,8 @@ async def _second_pass(
     rich = len(pks) <= RICH_CANDIDATES
     display = _DISPLAY if rich else ", ".join(["NULL"] * _DISPLAY_COLUMNS)
     titles = (
-        f"SELECT 1 AS tag, k.key, k.record_pk, r.loan_count, {display} FROM search_keys k "  # noqa: S608 - generated placeholders and constants; values are bound
+        f"SELECT 1 AS tag, k.key, k.record_pk, r.loan_count, r.pub_date, {display} "  # noqa: S608 - generated placeholders and constants; values are bound
+        "FROM search_keys k "
         "JOIN records r ON r.id = k.record_pk WHERE k.kind = :kind AND k.record_pk IN :pks"
     )
     params: dict[str, Any] = {"kind": KeyKind.TITLE, "pks": pks}
@@ -589,7 +638,7 @@ async def _second_pass(
 
         def build() -> str:
             probes = " ".join(
-                f"UNION ALL SELECT 0, term, record_pk, fields{nulls} FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
+                f"UNION ALL SELECT 0, term, record_pk, fields, NULL{nulls} FROM search_terms "  # noqa: S608 - generated placeholders and constants; values are bound
                 f"WHERE term = :c{n} AND record_pk IN :probe"
                 for n in range(len(common))
             )
@@ -603,6 +652,7 @@ async def _second_pass(
     postings: list[tuple[str, int, int]] = []
     info: dict[int, tuple[str, int]] = {}
     shown: dict[int, Display] = {}
+    whole: dict[int, tuple[str, int | None]] = {}
     for row in rows:
         tag, key, pk, value = row[0], row[1], row[2], row[3]
         if tag == 0:
@@ -611,9 +661,11 @@ async def _second_pass(
         known = info.get(pk)
         if known is None or len(key) < len(known[0]):  # title alone, not title + subtitle
             info[pk] = (key, value or 0)
+        if pk not in whole or len(key) > len(whole[pk][0]):
+            whole[pk] = (key, year_of(row[4]))
         if rich:
-            shown[pk] = tuple(row[4:])
-    return postings, info, shown
+            shown[pk] = tuple(row[5:])
+    return postings, info, shown, whole
 
 
 async def _records_with_all(reader: _Reader, terms: Sequence[str]) -> list[int]:
@@ -765,6 +817,45 @@ def _order(scores: dict[int, float], loans: dict[int, int]) -> list[tuple[int, f
     return [(pk, round(score, 3)) for pk, score in ranked[:MAX_TOTAL]]
 
 
+def _volume_key(title: str) -> tuple[str, int]:
+    """(the work, the volume's place) of a compact title (with its subtitle): "三体ii" →
+    ("三体", 2), "人世间上部" → ("人世间", 1), "平凡的世界第二部" → ("平凡的世界", 2); a title
+    without a volume is itself (volume 0, before any numbered one: "三体" before "三体ii")."""
+    found = parse_volume(title)
+    if found is None:
+        return title, 0
+    base, volume = found
+    return base, -volume if volume < 0 else volume
+
+
+def in_volume_order(
+    ranked: list[tuple[int, float]], titles: dict[int, str]
+) -> list[tuple[int, float]]:
+    """Among records of equal score, the volumes of one work in volume order (刘慈欣: 三体,
+    三体Ⅱ, 三体Ⅲ; 人世间 上部, 中部, 下部). Each work keeps the places its volumes had; other
+    records do not move. ``titles``: compact title + subtitle by record."""
+    out = list(ranked)
+    start = 0
+    while start < len(out):
+        end = start
+        while end < len(out) and out[end][1] == out[start][1]:
+            end += 1
+        if end - start > 1:
+            works: dict[str, list[int]] = {}
+            keys: dict[int, tuple[str, int]] = {}
+            for at in range(start, end):
+                keys[at] = _volume_key(titles.get(out[at][0], ""))
+                works.setdefault(keys[at][0], []).append(at)
+            for places in works.values():
+                if len(places) > 1 and any(keys[at][1] for at in places):
+                    order = sorted(range(len(places)), key=lambda i: (keys[places[i]][1], i))
+                    members = [out[places[i]] for i in order]
+                    for at, hit in zip(places, members, strict=True):
+                        out[at] = hit
+        start = end
+    return out
+
+
 @dataclass(slots=True)
 class _Scores:
     scores: dict[int, float] = field(default_factory=dict)
@@ -863,18 +954,41 @@ class _Query:
     normalised: str  # what the terms come from
     volume: tuple[str, int] | None
     lookups: list[_Lookup]
+    years: range | None = None  # "活着 2012", "八十年代的红楼梦": editions of those years first
+    latin: tuple[str, ...] = ()  # Latin words beside characters ("hlm 曹雪芹"): maybe pinyin
+
+
+YEAR_BONUS = 5.0  # a record of the year the query names, over its equals
+YEAR_MISS = 25.0  # ... and one with the year nowhere (date, title, publisher) below the rest
 
 
 def _analyse(normalised: str, pinyin: Pinyin) -> _Query:
+    """The query read field by field: the wrappers around it go, a year at either end is the
+    edition's year, a publisher's short name stands alone ("三联版" → 三联), and what is left
+    is looked up as title, author, series, pinyin... ("余华著" also as the name 余华)."""
     typed = normalised.replace(" ", "")
     q = strip_wrappers(typed)
     if q != typed:
         normalised = q
+    years = None
+    terms = normalised
+    dated = split_year(normalised)
+    if dated is not None:
+        normalised, years = dated
+        q = normalised.replace(" ", "")
+        # A single year stays a term: it may be in the title or the publisher's name after all.
+        terms = f"{normalised} {years.start}" if len(years) == 1 else normalised
+    normalised = mark_short_names(terms)
     volume = parse_volume(q)
     lookups = _lookups(q, pinyin, volume)
-    if q != typed:  # a title that merely looks wrapped ("我想借你一双眼睛")
+    if q != typed:  # a title that looks wrapped ("我想借你一双眼睛") or dated ("2001太空漫游")
         lookups.append(_Lookup(KeyKind.TITLE, typed[:KEY_LENGTH], 100.0, 80.0))
-    return _Query(q, normalised, volume, lookups)
+        lookups.append(_Lookup(KeyKind.SERIES, typed[:KEY_LENGTH], 90.0, None))
+    runs = list(script_runs(normalised))
+    latin: tuple[str, ...] = ()
+    if any(cjk for cjk, _ in runs):
+        latin = tuple(run for cjk, run in runs if not cjk and run.isalpha() and len(run) >= 2)
+    return _Query(q, normalised, volume, lookups, years, latin)
 
 
 def _score_terms(
@@ -892,6 +1006,37 @@ def _score_terms(
             found.offer(pk, 20.0 + 22.0 * share + 3.0 * coherent + 4.0 * like)
         elif share > 0:
             found.near[pk] = share
+
+
+PINYIN_PART_BONUS = 6.0  # a Latin word of the query read as the title's pinyin or initials
+PINYIN_PART_CANDIDATES = 40  # ... tried on this many of the best candidates
+
+
+def _prefer(
+    found: _Scores,
+    whole: dict[int, tuple[str, int | None]],
+    query: _Query,
+    pinyin: Pinyin,
+    terms: _TermMatches | None,
+) -> None:
+    """Records satisfying the query's other parts first: the year or decade it names (as the
+    edition's date, or as a word of the record: "富人 2009" with 2009 in the publisher's
+    name), and Latin words beside characters that are the title's pinyin or initials
+    ("hlm 曹雪芹")."""
+    if query.years is not None:
+        word = str(query.years.start)
+        for pk, score in found.scores.items():
+            if whole[pk][1] in query.years:
+                found.scores[pk] = score + YEAR_BONUS
+            elif terms is None or word not in terms.matches.get(pk, {}):
+                found.scores[pk] = score - YEAR_MISS
+    if query.latin and found.scores:
+        best = sorted(found.scores, key=lambda pk: -found.scores[pk])[:PINYIN_PART_CANDIDATES]
+        for pk in best:
+            spoken = pinyin.syllables(whole[pk][0], phrases=False)
+            full, initials = "".join(spoken), "".join(s[:1] for s in spoken)
+            if all(word in initials or word in full for word in query.latin):
+                found.scores[pk] += PINYIN_PART_BONUS
 
 
 async def _text_search(
@@ -916,7 +1061,7 @@ async def _text_search(
         probe = sorted(terms.matches)
     if not candidates:
         return [], {}, await _closest(reader, q, pinyin, {})
-    postings, info, shown = await _second_pass(
+    postings, info, shown, whole = await _second_pass(
         reader, terms.common if terms is not None else [], probe, candidates
     )
     if terms is not None:
@@ -933,8 +1078,10 @@ async def _text_search(
     if terms is not None:
         _score_terms(found, terms, info, q)
     loans = {pk: loans for pk, (_, loans) in info.items()}
+    _prefer(found, whole, query, pinyin, terms)
     if found.scores:
-        return _order(found.scores, loans), shown, []
+        titles = {pk: title for pk, (title, _) in whole.items()}
+        return in_volume_order(_order(found.scores, loans), titles), shown, []
     near = {pk: info[pk][0] for pk in found.near}
     return [], shown, await _closest(reader, q, pinyin, near)
 

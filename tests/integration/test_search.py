@@ -33,6 +33,8 @@ class Book:
     summary: str | None = None
     loans: int = 0
     copies: list[str] = field(default_factory=lambda: ["on_shelf"])
+    subtitle: str | None = None
+    pub_date: str = "2014-5"
 
 
 HIGASHINO_SERIES = "新经典文库·东野圭吾作品"
@@ -138,7 +140,8 @@ async def load_catalogue(lib: Library, books: list[Book] = CATALOGUE) -> dict[st
                 tags=book.tags,
                 summary=book.summary,
                 loan_count=book.loans,
-                pub_date="2014-5",
+                pub_date=book.pub_date,
+                subtitle=book.subtitle,
             )
             session.add(record)
             await session.flush()
