@@ -245,6 +245,11 @@ async def on_startup(app: Shuxiang) -> None:
             await app.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=chat_id))
         except TelegramAPIError as exc:  # a reader who left the chat must not stop the bot
             log.warning("commands for chat %s: %s", chat_id, exc)
+    # An index written by an older Shuxiang lacks what this one searches for: rebuild it once.
+    async with app.db.transaction() as session:
+        rebuilt = await app.search.indexer.refresh(session)
+    if rebuilt:
+        log.warning("search index was built by an older version: rebuilt for %d records", rebuilt)
     # Load jieba, OpenCC and pypinyin now, not on the first student's search.
     async with app.db.transaction(read_only=True) as session:
         seconds = await app.search.warm_up(session)

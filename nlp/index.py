@@ -40,7 +40,7 @@ from nlp.segment import Segmenter
 from nlp.subjects import ClassNames, split_tags
 from storage.bulk import insert_rows
 from storage.models import Copy, Record
-from storage.search_tables import KEY_LENGTH, TERM_LENGTH, SearchKey, SearchTerm
+from storage.search_tables import KEY_LENGTH, TERM_LENGTH, SearchKey, SearchMeta, SearchTerm
 
 __all__ = [
     "CATALOGUE_TABLES",
@@ -61,6 +61,9 @@ RECORDS = cast(Table, Record.__table__)
 TERMS = cast(Table, SearchTerm.__table__)
 KEYS = cast(Table, SearchKey.__table__)
 INDEX_TABLES = (TERMS.name, KEYS.name)
+# Raise it whenever what the index holds for a record changes (new key kinds or terms, another
+# normalisation): an index written by older code is then rebuilt at start-up (Indexer.refresh).
+INDEX_VERSION = "3"
 # What a catalogue import bulk-loads: the statistics and the VACUUM after it cover these.
 CATALOGUE_TABLES = (RECORDS.name, cast(Table, Copy.__table__).name, *INDEX_TABLES)
 
@@ -500,6 +503,24 @@ class Indexer:
         pks = [pk for (pk,) in result]
         count = await self._index(session, pks, fresh=True)
         await analyze(session, *INDEX_TABLES)
+        await _set_version(session)
         self.stats.records += count
         self.stats.seconds += time.perf_counter() - started
         return count
+
+    async def refresh(self, session: AsyncSession) -> int | None:
+        """Rebuild an index written by code that indexed differently (or by a version that kept
+        no version); returns the number of records rebuilt, or None when it was current."""
+        stored = await session.scalar(select(SearchMeta.value).where(SearchMeta.name == "version"))
+        if stored == INDEX_VERSION:
+            return None
+        if await session.scalar(select(RECORDS.c.id).limit(1)) is None:
+            await _set_version(session)  # nothing to index yet: what gets indexed is current
+            return 0
+        return await self.rebuild_index(session)
+
+
+async def _set_version(session: AsyncSession) -> None:
+    await session.execute(delete(SearchMeta).where(SearchMeta.name == "version"))
+    session.add(SearchMeta(name="version", value=INDEX_VERSION))
+    await session.flush()

@@ -16,6 +16,10 @@ by one (10 s instead of 0.1 s for a rebuild). ``nlp.index.index_records`` drops 
 that no longer exist, always deletes a record's rows before writing them (so a reused SQLite rowid
 never inherits old terms), and search ignores rows whose record is gone.
 
+- ``search_meta``: facts about the index as a whole; ``version`` is the ``nlp.index.INDEX_VERSION``
+  of the code that last rebuilt it, so a newer Shuxiang that indexes differently rebuilds an
+  index it did not write instead of searching it with keys it lacks.
+
 Both are clustered on their primary key in SQLite (WITHOUT ROWID): the lookups read one
 contiguous range and the tables are about half the size.
 """
@@ -27,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base
 
-__all__ = ["KEY_LENGTH", "TERM_LENGTH", "SearchKey", "SearchTerm"]
+__all__ = ["KEY_LENGTH", "TERM_LENGTH", "SearchKey", "SearchMeta", "SearchTerm"]
 
 KEY_LENGTH = 200
 TERM_LENGTH = 40
@@ -62,3 +66,10 @@ class SearchKey(Base):
     kind: Mapped[str] = mapped_column(String(1), primary_key=True)
     key: Mapped[str] = mapped_column(_binary_string(KEY_LENGTH), primary_key=True)
     record_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class SearchMeta(Base):
+    __tablename__ = "search_meta"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
