@@ -250,33 +250,9 @@ _GLUE_CN = re.compile(
     r"一下|意思|时间|让|好|是|的|了|吗|呢|么|吧|啊|呀|"
     r"我|你|您|这|那|个|本|书|一|要|想|能|会|去|和|还是|在|用|做|办|有|老师|书香|图书馆|同学"
 )
-_GLUE_EN = frozenset(
+# The question words, and the small words around what is asked.
+_GLUE_EN = _QUESTION_EN_FIRST | frozenset(
     [
-        "how",
-        "what",
-        "whats",
-        "where",
-        "when",
-        "why",
-        "can",
-        "could",
-        "may",
-        "do",
-        "does",
-        "did",
-        "is",
-        "are",
-        "will",
-        "should",
-        "which",
-        "i",
-        "im",
-        "please",
-        "help",
-        "tell",
-        "want",
-        "need",
-        "wanna",
         "me",
         "my",
         "a",
