@@ -63,7 +63,7 @@ typecheck: $(DEV_STAMP)
 
 # Two workers: most of the suite's time is spent waiting on sockets and subprocesses, not the CPU.
 test: lint typecheck cjk-font chromium
-	$(BIN)/pytest -q -rs -n 2
+	$(BIN)/pytest -q -rs -n 2 --durations=15
 
 bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py

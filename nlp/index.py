@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.normalize import (
@@ -64,6 +64,9 @@ INDEX_TABLES = (TERMS.name, KEYS.name)
 # Raise it whenever what the index holds for a record changes (new key kinds or terms, another
 # normalisation): an index written by older code is then rebuilt at start-up (Indexer.refresh).
 INDEX_VERSION = "3"
+# One writer of the index at a time on PostgreSQL (SQLite's BEGIN IMMEDIATE already makes one):
+# a start-up refresh beside an import, or two workers starting together, would write the same rows.
+INDEX_LOCK = 0x53485849  # "SHXI"
 # What a catalogue import bulk-loads: the statistics and the VACUUM after it cover these.
 CATALOGUE_TABLES = (RECORDS.name, cast(Table, Copy.__table__).name, *INDEX_TABLES)
 
@@ -458,6 +461,7 @@ class Indexer:
         while the server writes the previous one's: its work and Python's overlap on two cores
         instead of taking turns. SQLite writes in this process and binds under the GIL, so
         there the two would only slow each other down: it writes each chunk before the next."""
+        await _lock_index(session)
         overlap = (await session.connection()).dialect.name == "postgresql"
         count = 0
         pending: _ChunkRows | None = None  # worked out, not yet written
@@ -497,6 +501,7 @@ class Indexer:
         """Drop and rebuild the whole index from the records table; returns the number of
         records. The statistics are refreshed after."""
         started = time.perf_counter()
+        await _lock_index(session)
         await session.execute(delete(TERMS))
         await session.execute(delete(KEYS))
         result = await session.execute(select(RECORDS.c.id).order_by(RECORDS.c.id))
@@ -511,6 +516,7 @@ class Indexer:
     async def refresh(self, session: AsyncSession) -> int | None:
         """Rebuild an index written by code that indexed differently (or by a version that kept
         no version); returns the number of records rebuilt, or None when it was current."""
+        await _lock_index(session)  # the second of two workers starting together finds it done
         stored = await session.scalar(select(SearchMeta.value).where(SearchMeta.name == "version"))
         if stored == INDEX_VERSION:
             return None
@@ -518,6 +524,13 @@ class Indexer:
             await _set_version(session)  # nothing to index yet: what gets indexed is current
             return 0
         return await self.rebuild_index(session)
+
+
+async def _lock_index(session: AsyncSession) -> None:
+    """Held to the end of the caller's transaction; taken again in it, it is taken at once."""
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INDEX_LOCK})
 
 
 async def _set_version(session: AsyncSession) -> None:

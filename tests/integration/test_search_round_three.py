@@ -149,3 +149,22 @@ async def test_an_index_built_by_older_code_is_rebuilt_once(
         kinds = set(await s.scalars(select(SearchKey.kind).distinct()))
     assert "u" in kinds
     assert ids(await find(lib, "三体2"))[0] == "v:1"
+
+
+async def test_two_workers_starting_together_rebuild_a_stale_index_once(
+    db: Database, search_engine: SearchEngine
+) -> None:
+    """Both see an index without a version; the index lock makes the second wait for the first
+    and then find it current, instead of both writing the same rows."""
+    import asyncio
+
+    lib = Library(db, search_engine)
+    await load_catalogue(lib, SERIES)
+
+    async def start() -> int | None:
+        async with db.transaction() as s:
+            return await search_engine.indexer.refresh(s)
+
+    results = await asyncio.gather(start(), start())
+    assert sorted(results, key=lambda r: r is None) == [len(SERIES), None]
+    assert ids(await find(lib, "三体2"))[0] == "v:1"
