@@ -246,8 +246,12 @@ async def on_startup(app: Shuxiang) -> None:
         except TelegramAPIError as exc:  # a reader who left the chat must not stop the bot
             log.warning("commands for chat %s: %s", chat_id, exc)
     # An index written by an older Shuxiang lacks what this one searches for: rebuild it once.
-    async with app.db.transaction() as session:
-        rebuilt = await app.search.indexer.refresh(session)
+    async with app.db.transaction(read_only=True) as session:
+        stale = await app.search.indexer.stale(session)
+    rebuilt = None
+    if stale:
+        async with app.db.transaction() as session:
+            rebuilt = await app.search.indexer.refresh(session)
     if rebuilt:
         log.warning("search index was built by an older version: rebuilt for %d records", rebuilt)
     # Load jieba, OpenCC and pypinyin now, not on the first student's search.

@@ -492,7 +492,16 @@ class Indexer:
         """(Re)index these records inside the caller's transaction; returns how many were
         indexed. Records that no longer exist are simply dropped from the index."""
         started = time.perf_counter()
+        await _lock_index(session)
+        # Into an empty index (a first import): everything in it is this code's, so it is current.
+        first = (
+            await session.scalar(select(KEYS.c.record_pk).limit(1)) is None
+            and await session.scalar(select(SearchMeta.name).where(SearchMeta.name == "version"))
+            is None
+        )
         count = await self._index(session, sorted(set(record_pks)), fresh=False)
+        if first:
+            await _set_version(session)
         self.stats.records += count
         self.stats.seconds += time.perf_counter() - started
         return count
@@ -512,6 +521,14 @@ class Indexer:
         self.stats.records += count
         self.stats.seconds += time.perf_counter() - started
         return count
+
+    async def stale(self, session: AsyncSession) -> bool:
+        """Whether records are indexed by code that indexed differently: read only, so a bot
+        starting while the desk or an import holds SQLite's write lock is not held up."""
+        stored = await session.scalar(select(SearchMeta.value).where(SearchMeta.name == "version"))
+        if stored == INDEX_VERSION:
+            return False
+        return await session.scalar(select(RECORDS.c.id).limit(1)) is not None
 
     async def refresh(self, session: AsyncSession) -> int | None:
         """Rebuild an index written by code that indexed differently (or by a version that kept

@@ -112,6 +112,13 @@ class Harness:
     def start(self) -> None:
         self.polling = asyncio.create_task(self.app.run_polling(handle_signals=False))
 
+    async def started(self, polls_before: int = 0) -> None:
+        """Until the bot polls: its start-up (menus, the index check, warm-up) is over, as in a
+        real process, before a test holds locks or counts calls."""
+        await until(
+            lambda: len(self.emu.calls("getUpdates")) > polls_before, what="the bot's first poll"
+        )
+
     async def shut(self) -> None:
         await self.app.stop()
         if self.polling is not None:
@@ -124,7 +131,9 @@ class Harness:
         redeploy or a crash does: whatever the old process kept in memory is gone."""
         await self.shut()
         self.app = build_app(self.app.settings, token=TOKEN, db=self.db, clock=self.clock)
+        polls = len(self.emu.calls("getUpdates"))
         self.start()
+        await self.started(polls)
 
     async def bound(self, user_id: int, card_no: str, name: str = "") -> Person:
         """A Telegram user already bound to the reader with ``card_no``."""
@@ -169,6 +178,7 @@ async def harness(
             clock,
         )
         harness.start()
+        await harness.started()
         try:
             yield harness
         finally:

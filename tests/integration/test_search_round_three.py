@@ -134,14 +134,17 @@ async def test_an_index_built_by_older_code_is_rebuilt_once(
     from storage.search_tables import SearchKey, SearchMeta
 
     lib = Library(db, search_engine)
-    await load_catalogue(lib, SERIES)
+    await load_catalogue(lib, SERIES)  # a first import into an empty index: current
+    async with db.transaction(read_only=True) as s:
+        assert not await search_engine.indexer.stale(s)
     async with db.transaction() as s:
-        assert await search_engine.indexer.refresh(s) == len(SERIES)  # no version yet: rebuilt
         assert await search_engine.indexer.refresh(s) is None
     # What an older Shuxiang left: no version, none of the new kind of key.
     async with db.transaction() as s:
         await s.execute(delete(SearchMeta))
         await s.execute(delete(SearchKey).where(SearchKey.kind == "u"))
+    async with db.transaction(read_only=True) as s:
+        assert await search_engine.indexer.stale(s)
     async with db.transaction() as s:
         assert await search_engine.indexer.refresh(s) == len(SERIES)
         version = await s.scalar(select(SearchMeta.value).where(SearchMeta.name == "version"))
@@ -158,8 +161,14 @@ async def test_two_workers_starting_together_rebuild_a_stale_index_once(
     and then find it current, instead of both writing the same rows."""
     import asyncio
 
+    from sqlalchemy import delete
+
+    from storage.search_tables import SearchMeta
+
     lib = Library(db, search_engine)
     await load_catalogue(lib, SERIES)
+    async with db.transaction() as s:
+        await s.execute(delete(SearchMeta))  # as an older Shuxiang left it
 
     async def start() -> int | None:
         async with db.transaction() as s:
