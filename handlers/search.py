@@ -180,7 +180,7 @@ def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
     return "\n".join(lines)
 
 
-async def _card_reply(
+async def card_reply(
     session: AsyncSession,
     record_pk: int,
     reader: BoundReader | None,
@@ -233,7 +233,7 @@ async def on_text(
         keyboard = suggest_keyboard(tr, result.suggestions)
         replies.add(message.reply(miss, reply_markup=keyboard))
     elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
-        text, markup = await _card_reply(
+        text, markup = await card_reply(
             session, result.hits[0].record_pk, reader, tr, tz, shelf_map, policy
         )
         replies.add(message.reply(text, reply_markup=markup))
@@ -289,7 +289,7 @@ async def on_book(
     if not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
         return
-    text, markup = await _card_reply(
+    text, markup = await card_reply(
         session, callback_data.record_pk, reader, tr, tz, shelf_map, policy
     )
     replies.add(callback.answer())
@@ -311,7 +311,7 @@ async def on_summary(
     if not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
         return
-    text, markup = await _card_reply(
+    text, markup = await card_reply(
         session,
         callback_data.record_pk,
         reader,

@@ -16,13 +16,12 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB
-from handlers.keyboards import book_card_keyboard, details_keyboard
+from handlers.keyboards import details_keyboard
 from handlers.render import Translator, esc
 from handlers.replies import Replies
-from handlers.search import MAX_QUERY_MESSAGE, render_card, summary_folded
+from handlers.search import MAX_QUERY_MESSAGE, card_reply
 from handlers.start import help_text
 from nlp.intent import Intent, classify
-from services.catalogue import book_card
 from services.policy import LoanPolicy
 from services.readers import BoundReader
 from services.recommend.text import render_reading_list
@@ -57,17 +56,8 @@ async def on_text(
         return
     record_pk = await copy_record(session, text)
     if record_pk is not None:
-        card = await book_card(
-            session, record_pk, reader_id=reader.reader_id if reader else None, shelf_map=shelf_map
-        )
-        markup = book_card_keyboard(
-            tr,
-            card,
-            reader_bound=reader is not None,
-            is_teacher=reader is not None and reader.role == Role.TEACHER,
-            folded=summary_folded(card, False),
-        )
-        replies.add(message.reply(render_card(tr, card, tz), reply_markup=markup))
+        text, markup = await card_reply(session, record_pk, reader, tr, tz, shelf_map, policy)
+        replies.add(message.reply(text, reply_markup=markup))
         return
     found = await named_list(session, text)
     if found is None:
