@@ -108,20 +108,13 @@ def _join(values: tuple[str | None, ...]) -> str | None:
 
 def tell_apart(books: Iterable[NameParts]) -> dict[int, str]:
     """Each record's name in this set, with what tells it apart where two would read the same."""
-    named: dict[int, str] = {}
-    groups: dict[str, list[NameParts]] = defaultdict(list)
-    for book in books:
-        if book.pk in named:
-            continue
-        named[book.pk] = book_name(book.title, book.subtitle)
-        groups[named[book.pk]].append(book)
-    for name, group in groups.items():
-        if len(group) < 2:
-            continue
-        for pk, apart in _apart(group).items():
-            if apart:
-                named[pk] = t("book_name.apart", name=name, apart=apart)
-    return named
+    unique = {book.pk: book for book in books}
+    named = {pk: book_name(book.title, book.subtitle) for pk, book in unique.items()}
+    apart = told_apart((named[pk], book) for pk, book in unique.items())
+    return {
+        pk: t("book_name.apart", name=name, apart=apart[pk]) if pk in apart else name
+        for pk, name in named.items()
+    }
 
 
 def told_apart(books: Iterable[tuple[Hashable, NameParts]]) -> dict[int, str]:
@@ -129,14 +122,13 @@ def told_apart(books: Iterable[tuple[Hashable, NameParts]]) -> dict[int, str]:
     given with the key of what its line shows, e.g. title, subtitle and author in a search
     list): publisher, else year, else both, else the control number. A record whose line no
     other shares gets nothing."""
-    groups: dict[Hashable, list[NameParts]] = defaultdict(list)
+    groups: dict[Hashable, dict[int, NameParts]] = defaultdict(dict)
     for key, book in books:
-        if all(book.pk != other.pk for other in groups[key]):
-            groups[key].append(book)
+        groups[key].setdefault(book.pk, book)
     found: dict[int, str] = {}
     for group in groups.values():
         if len(group) > 1:
-            found |= {pk: apart for pk, apart in _apart(group).items() if apart}
+            found |= {pk: apart for pk, apart in _apart(list(group.values())).items() if apart}
     return found
 
 
