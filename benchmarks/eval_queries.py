@@ -841,6 +841,19 @@ def build_eval_set(per_kind: int = PER_KIND, seed: int = SEED) -> list[EvalQuery
     return queries
 
 
+def write_queries(queries: list[EvalQuery], out: Path | None) -> None:
+    """One JSON line per query, to ``out`` or stdout; the count per kind on stderr."""
+    lines = [json.dumps(q.as_json(), ensure_ascii=False) for q in queries]
+    if out:
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+    counts: dict[str, int] = defaultdict(int)
+    for q in queries:
+        counts[q.kind] += 1
+    print(f"{len(queries)} queries: {dict(counts)}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-kind", type=int, default=PER_KIND)
@@ -848,15 +861,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     queries = build_eval_set(args.per_kind, args.seed)
-    lines = [json.dumps(q.as_json(), ensure_ascii=False) for q in queries]
-    if args.out:
-        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    else:
-        sys.stdout.write("\n".join(lines) + "\n")
-    counts: dict[str, int] = defaultdict(int)
-    for q in queries:
-        counts[q.kind] += 1
-    print(f"{len(queries)} queries: {dict(counts)}", file=sys.stderr)
+    write_queries(queries, args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ The shapes have their own seed (SHAPES_SEED): tune on one, report on another
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import defaultdict
@@ -32,6 +31,7 @@ from benchmarks.eval_queries import (  # noqa: E402
     Generator,
     first_author,
     load_books,
+    write_queries,
 )
 from nlp.normalize import compact  # noqa: E402
 
@@ -572,15 +572,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     queries = build_shapes(args.per_kind, args.seed)
-    lines = [json.dumps(q.as_json(), ensure_ascii=False) for q in queries]
-    if args.out:
-        args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    else:
-        sys.stdout.write("\n".join(lines) + "\n")
-    counts: dict[str, int] = defaultdict(int)
-    for q in queries:
-        counts[q.kind] += 1
-    print(f"{len(queries)} queries: {dict(counts)}", file=sys.stderr)
+    write_queries(queries, args.out)
 
 
 if __name__ == "__main__":
