@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from storage.db import Database
 from storage.models import ClassMonitor, Copy, Reader, Record
@@ -47,3 +48,28 @@ async def make_world(
         for card_no, class_name in (monitors or {}).items():
             s.add(ClassMonitor(class_name=class_name, reader_id=world.reader_ids[card_no]))
     return world
+
+
+def cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a `shuxiang` command in process; (exit code, output)."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, args, env=env)
+    return result.exit_code, result.output
+
+
+def sample_school(database: Path, **settings: str) -> dict[str, str]:
+    """The environment of a SQLite school at ``database`` with the sample catalogue and roster
+    imported through the command line (plus ``settings`` as SHUXIANG_* variables)."""
+    from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
+
+    env = {
+        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "SHUXIANG_LOG_LEVEL": "WARNING",
+        **{f"SHUXIANG_{name.upper()}": value for name, value in settings.items()},
+    }
+    assert cli(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
+    assert cli(["import", "readers", str(READERS_CSV)], env)[0] == 0
+    return env

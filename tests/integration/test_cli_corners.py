@@ -5,28 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from bot.cli import app
-from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
+from tests.factories import cli as run
+from tests.factories import sample_school
 
 CLASS = "初二(1)班"
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'corners.sqlite3'}",
-        "SHUXIANG_LOG_LEVEL": "WARNING",
-    }
-    assert run(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
-    assert run(["import", "readers", str(READERS_CSV)], env)[0] == 0
-    return env
-
-
-def run(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    result = CliRunner().invoke(app, args, env=env)
-    return result.exit_code, result.output
+    return sample_school(tmp_path / "corners.sqlite3")
 
 
 def test_monitors(env: dict[str, str]) -> None:

@@ -6,27 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from bot.cli import app
-from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
+from tests.factories import cli as run
+from tests.factories import sample_school
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    env = {
-        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'scopes.sqlite3'}",
-        "SHUXIANG_LOG_LEVEL": "WARNING",
-        "SHUXIANG_BOT_USERNAME": "shuxiang_demo_bot",
-    }
-    assert run(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
-    assert run(["import", "readers", str(READERS_CSV)], env)[0] == 0
-    return env
-
-
-def run(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    result = CliRunner().invoke(app, args, env=env)
-    return result.exit_code, result.output
+    return sample_school(tmp_path / "scopes.sqlite3", bot_username="shuxiang_demo_bot")
 
 
 def test_unknown_scopes_are_refused_everywhere(env: dict[str, str], tmp_path: Path) -> None:
