@@ -40,8 +40,8 @@ async def run(directory: Path, cards: int) -> list[tuple[str, list[float]]]:
     from sqlalchemy import func, select
 
     from nlp.search import SearchEngine
-    from services.catalogue import book_card, series_links
-    from services.importing import import_catalogue
+    from services.catalogue.card import book_card, series_links
+    from services.imports.catalogue import import_catalogue
     from storage.db import Database
     from storage.migrate import upgrade
     from storage.models import Record

@@ -50,7 +50,7 @@ class PassResult:
 
 def run_pass(url: str) -> PassResult:
     """One pass over all files, in this (spawned) process."""
-    from services.importing import import_catalogue, import_readers
+    from services.imports.catalogue import import_catalogue, import_readers
     from storage.db import Database
 
     async def main() -> list[Step]:

@@ -47,7 +47,7 @@ from bot.config import load_settings  # noqa: E402
 from bot.sender import Sender  # noqa: E402
 from sandbox.broadcast import ROSTER, claimed_ids, seed_broadcast, time_to_sent  # noqa: E402
 from sandbox.emulator import BotApiEmulator  # noqa: E402
-from services.reminders import (  # noqa: E402
+from services.notifications.reminders import (  # noqa: E402
     ReminderRules,
     sweep_due_day,
     sweep_due_soon,

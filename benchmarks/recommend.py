@@ -56,9 +56,9 @@ import numpy as np  # noqa: E402
 from scipy.sparse import csr_matrix  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
-from services.importing import import_catalogue, import_readers  # noqa: E402
+from services.imports.catalogue import import_catalogue, import_readers  # noqa: E402
+from services.imports.loan_history import import_loans  # noqa: E402
 from services.recommend.engine import Context, Recommender, Weights, clean_title, title_key  # noqa: E402
-from services.recommend.history import import_loans  # noqa: E402
 from services.recommend.model import (  # noqa: E402
     ReaderInfo,
     fit,

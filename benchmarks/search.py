@@ -152,7 +152,7 @@ def _ours_build(work: Path, url: str, *, rebuild: bool) -> dict[str, Any]:
     from sqlalchemy import text
 
     from nlp.index import CATALOGUE_TABLES
-    from services.importing import import_catalogue
+    from services.imports.catalogue import import_catalogue
     from storage.db import Database
     from storage.migrate import upgrade
 

@@ -36,9 +36,9 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from services.reports.charts import render_charts  # noqa: E402
-from services.reports.document import write_report  # noqa: E402
-from services.stats import Period, Scope, compute, period_for_dates  # noqa: E402
+from services.stats.figures import Period, Scope, compute, period_for_dates  # noqa: E402
+from services.stats.reports.charts import render_charts  # noqa: E402
+from services.stats.reports.document import write_report  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Copy, Loan, Reader, Record, Role  # noqa: E402

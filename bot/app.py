@@ -42,7 +42,7 @@ from handlers.middlewares import (
 from handlers.render import Translator
 from nlp.search import SearchEngine
 from services.i18n import DEFAULT_LOCALE, t
-from services.readers import librarian_chats
+from services.readers.binding import librarian_chats
 from services.recommend.model import ModelCache
 from services.talk import monitor_chats
 from storage.db import Database

@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from services.i18n import t
 from services.notifications.quiet import QuietHours, parse_clock
 from services.policy import LoanPolicy, RolePolicy
-from services.readers import BindLimits
+from services.readers.binding import BindLimits
 
 if TYPE_CHECKING:
     from nlp.search import SearchEngine

@@ -22,13 +22,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
-from services.chase import weekly_chase as chase_sweep
+from services.corners.chase import weekly_chase as chase_sweep
 from services.notifications.quiet import parse_clock
-from services.policy import LoanPolicy
-from services.reading_lists import send_due_lists
-from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache, fit
-from services.recommend.weekly import enqueue_weekly
-from services.reminders import (
+from services.notifications.reminders import (
     ReminderRules,
     sweep_due_day,
     sweep_due_soon,
@@ -36,11 +32,15 @@ from services.reminders import (
     sweep_hold_expiry,
     sweep_overdue,
 )
-from services.stars import announce_stars as announce_stars_service
-from services.stars import monthly_stars, previous_month
-from services.updates import forget_old_updates
+from services.policy import LoanPolicy
+from services.reading_lists import send_due_lists
+from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache, fit
+from services.recommend.weekly import enqueue_weekly
+from services.stats.stars import announce_stars as announce_stars_service
+from services.stats.stars import monthly_stars, previous_month
 from storage.db import Database
 from storage.models import utcnow
+from storage.updates import forget_old_updates
 
 log = logging.getLogger(__name__)
 

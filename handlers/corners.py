@@ -1,6 +1,6 @@
 """Class reading corners in the bot: monitors confirm batches, the librarian builds and receives
 them, /cuishu shows a class's overdue list to its monitors only. Who may do what is decided by
-services.corners (a refusal is a ServiceError the unit of work turns into a polite reply)."""
+services.corners.swaps (a refusal is a ServiceError the unit of work turns into a polite reply)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from handlers.render import Translator, esc
 from handlers.replies import Replies
 from handlers.start import role_commands
 from nlp.isbn import looks_like_isbn
-from services import chase, corners
 from services.circulation import find_reader_by_card
-from services.corners import Actor, BarcodeProblem, SwapView, actor_of
+from services.corners import chase
+from services.corners import swaps as corners
+from services.corners.swaps import Actor, BarcodeProblem, SwapView, actor_of
 from services.policy import LoanPolicy
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from services.scopes import find_class, resolve_class
 from services.talk import bound_reader_chat
 from storage.models import SwapDirection, SwapOutcome, SwapStatus

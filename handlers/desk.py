@@ -65,7 +65,7 @@ from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from services.scopes import why_no_reader
 from storage.models import CopyStatus, HoldStatus
 

@@ -18,7 +18,7 @@ from handlers.replies import Replies
 from services.circulation import HoldView, cancel_hold, hold_of, holds_of, place_hold
 from services.i18n import t
 from services.policy import LoanPolicy
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from storage.models import HoldStatus
 
 

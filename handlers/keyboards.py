@@ -33,7 +33,7 @@ from handlers.callbacks import (
 )
 from handlers.render import Translator, short_title
 from nlp.search import Suggestion
-from services.catalogue import BookCard, SeriesLink
+from services.catalogue.card import BookCard, SeriesLink
 from services.circulation import HoldView, LoanView
 
 # The menu of someone not bound yet (the default scope): what works without a card.

@@ -16,7 +16,7 @@ from handlers.render import Translator
 from handlers.replies import Replies
 from services.circulation import checkout, return_copy
 from services.policy import LoanPolicy
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 
 
 def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:

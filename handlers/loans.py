@@ -20,7 +20,7 @@ from handlers.replies import Replies
 from services.circulation import HistoryPage, LoanView, loan_history, loans_of, renew
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from storage.models import utcnow
 
 DUE_SOON_DAYS = 3

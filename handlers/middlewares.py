@@ -62,9 +62,9 @@ from handlers.render import Translator
 from handlers.replies import Replies
 from services.errors import ServiceError
 from services.i18n import available_locale
-from services.readers import BoundReader, librarian_user_ids, reader_for_telegram
-from services.updates import claim_update, keep_replies, replies_sent, unsent_replies
+from services.readers.binding import BoundReader, librarian_user_ids, reader_for_telegram
 from storage.db import Database, ReadOnlyTransactionError
+from storage.updates import claim_update, keep_replies, replies_sent, unsent_replies
 
 log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]

@@ -21,7 +21,7 @@ from services.circulation import cancel_hold, hold_of, place_hold, renew
 from services.errors import ServiceError
 from services.notifications import Action, Rendered, RenderedButton
 from services.policy import LoanPolicy
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from services.recommend.weekly import fewer_books, unsubscribe_weekly
 from storage.models import HoldStatus
 

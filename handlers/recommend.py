@@ -15,7 +15,7 @@ from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists
 from handlers.middlewares import bound
 from handlers.render import Translator, esc
 from handlers.replies import Replies
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from services.reading_lists import all_lists, entries
 from services.recommend.engine import Scored
 from services.recommend.model import (

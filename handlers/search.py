@@ -18,9 +18,9 @@ from handlers.keyboards import book_card_keyboard, results_keyboard, suggest_key
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
-from services.catalogue import PAGE_SIZE, BookCard, book_card, search_page
+from services.catalogue.card import PAGE_SIZE, BookCard, book_card, search_page
 from services.policy import LoanPolicy
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from services.titles import NameParts, told_apart
 from storage.models import HoldStatus, Role
 

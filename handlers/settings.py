@@ -16,7 +16,7 @@ from handlers.render import Translator
 from handlers.replies import Replies
 from services.errors import ServiceError
 from services.notifications import kind_named, optional_kinds, preferences, set_preference
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 
 
 async def _view(

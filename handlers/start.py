@@ -15,7 +15,7 @@ from handlers.render import Translator, esc
 from handlers.replies import Replies
 from services.i18n import t
 from services.policy import LoanPolicy
-from services.readers import BindLimits, BoundReader, bind, librarian_chats, unbind
+from services.readers.binding import BindLimits, BoundReader, bind, librarian_chats, unbind
 from storage.models import Role
 
 

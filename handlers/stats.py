@@ -25,11 +25,8 @@ from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
 from services.errors import ServiceError
-from services.readers import BoundReader
-from services.reports.charts import render_charts
-from services.reports.text import stars_text, stats_text
-from services.stars import announce_stars, monthly_stars, parse_month, previous_month
-from services.stats import (
+from services.readers.binding import BoundReader
+from services.stats.figures import (
     Scope,
     classes_monitored_by,
     compute,
@@ -37,6 +34,9 @@ from services.stats import (
     period_for_dates,
     resolve_scope,
 )
+from services.stats.reports.charts import render_charts
+from services.stats.reports.text import stars_text, stats_text
+from services.stats.stars import announce_stars, monthly_stars, parse_month, previous_month
 from services.suggestions import pending_groups, resolve
 from storage.models import SuggestionStatus, utcnow
 

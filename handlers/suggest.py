@@ -19,15 +19,9 @@ from handlers.keyboards import suggest_cancel_keyboard, suggest_form_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
-from services.catalogue import (
-    MAX_AUTHOR_CHARS,
-    MAX_SUGGESTION_CHARS,
-    HeldTitle,
-    held_title,
-    shelf_location,
-    suggest_purchase,
-)
-from services.readers import BoundReader
+from services.catalogue.card import HeldTitle, held_title, shelf_location
+from services.readers.binding import BoundReader
+from services.suggestions import MAX_AUTHOR_CHARS, MAX_SUGGESTION_CHARS, suggest_purchase
 
 LIMITS = {SuggestField.TITLE: MAX_SUGGESTION_CHARS, SuggestField.AUTHOR: MAX_AUTHOR_CHARS}
 

@@ -23,7 +23,7 @@ from handlers.search import MAX_QUERY_MESSAGE, card_reply
 from handlers.start import help_text
 from nlp.intent import Intent, classify
 from services.policy import LoanPolicy
-from services.readers import BoundReader
+from services.readers.binding import BoundReader
 from services.recommend.text import render_reading_list
 from services.talk import NamedList, copy_record, named_list, same_title
 from storage.models import Role

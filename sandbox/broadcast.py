@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 
 from sandbox.emulator import BotApiEmulator
 from sandbox.shared_data import shared_data_dir
-from services.importing import import_readers
+from services.imports.catalogue import import_readers
 from services.notifications import NOTICE, enqueue_many
 from services.notifications.kinds import NoticePayload
 from storage.db import Database

@@ -26,13 +26,14 @@ from sandbox.emulator import BotApiEmulator
 from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo database
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
-from services import circulation, corners
-from services.catalogue import suggest_purchase
-from services.corners import Actor
+from services import circulation
+from services.corners import swaps as corners
+from services.corners.swaps import Actor
 from services.errors import ServiceError
 from services.i18n import t
-from services.importing import import_catalogue, import_readers
-from services.readers import bind, issue_codes, reader_for_telegram
+from services.imports.catalogue import import_catalogue, import_readers
+from services.readers.binding import bind, issue_codes, reader_for_telegram
+from services.suggestions import suggest_purchase
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import ClassMonitor, Copy, CopyStatus, Loan, Reader, Record, Role, utcnow
@@ -280,7 +281,7 @@ async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Perso
 
 
 # Purchase suggestions the sample students made: titles the sample catalogue lacks (a held
-# title cannot be suggested: services/catalogue.py held_title).
+# title cannot be suggested: services/catalogue/card.py held_title).
 SAMPLE_SUGGESTIONS = (
     "长安的荔枝",
     "长安的荔枝",
@@ -382,8 +383,8 @@ async def seed_weekly(db: Database, personas: list[Persona]) -> int:
         await session.execute(
             update(Record).where(Record.id.in_(near)).values(catalogued_at=now - timedelta(days=2))
         )
-        # Copies arrived with their titles: 新书 种 and 册 (services.arrivals) describe the same
-        # eight books.
+        # Copies arrived with their titles: 新书 种 and 册 (services.catalogue.arrivals) describe
+        # the same eight books.
         await session.execute(update(Copy).values(created_at=now - timedelta(days=120)))
         await session.execute(
             update(Copy).where(Copy.record_pk.in_(near)).values(created_at=now - timedelta(days=2))

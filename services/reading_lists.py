@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.search import SearchEngine
 from services.audit import record_audit
-from services.catalogue import search_page
+from services.catalogue.card import search_page
 from services.circulation import find_copy_by_barcode
 from services.errors import ServiceError
 from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue

@@ -1,5 +1,6 @@
-"""Purchase suggestions (荐购) from the librarian's side: grouped by title with how many readers
-asked, marked bought or declined, and every reader who asked is told."""
+"""Purchase suggestions (荐购): a reader suggests a title the library does not hold (a held one is
+shown where it is instead); the librarian sees them grouped by title with how many readers
+asked, marks them bought or declined, and every reader who asked is told."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
-from services.catalogue import HeldTitle, held_title
+from services.catalogue.card import HeldTitle, held_title
 from services.errors import ServiceError
 from services.notifications import SUGGESTION_RESOLVED, enqueue
 from services.notifications.kinds import SuggestionResolvedPayload
 from storage.models import PurchaseSuggestion, SuggestionStatus, utcnow
 
+MAX_SUGGESTION_CHARS = 200
+MAX_AUTHOR_CHARS = 100
 PENDING = (SuggestionStatus.NEW.value, SuggestionStatus.ACCEPTED.value)
 # What the librarian may decide.
 DECISIONS = (SuggestionStatus.PURCHASED, SuggestionStatus.REJECTED)
@@ -107,3 +110,49 @@ async def resolve(
     )
     await session.flush()
     return Resolved(text, decision, len(rows), notified)
+
+
+async def suggest_purchase(
+    session: AsyncSession,
+    *,
+    query: str,
+    reader_id: int | None,
+    telegram_user_id: int | None,
+    author: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Record a purchase suggestion (荐购); the same reader suggesting the same text counts once.
+    ``query`` is the title (suggestions are grouped by it); the author, if given, is its note."""
+    text = query.strip()[:MAX_SUGGESTION_CHARS]
+    by = (author or "").strip()[:MAX_AUTHOR_CHARS] or None
+    if not text:
+        raise ServiceError("suggest.empty")
+    held = await held_title(session, text)
+    if held is not None:  # nothing to buy: the chat shows where it is (handlers/suggest.py)
+        raise ServiceError(
+            "suggest.held", title=held.title, on_shelf=held.on_shelf, copies=held.copies
+        )
+    owner = (
+        PurchaseSuggestion.reader_id == reader_id
+        if reader_id is not None
+        else PurchaseSuggestion.telegram_user_id == telegram_user_id
+    )
+    seen = await session.scalar(
+        select(PurchaseSuggestion).where(owner, PurchaseSuggestion.query == text).limit(1)
+    )
+    if seen is not None:
+        if by and not seen.note:  # the author learnt on a second try is kept
+            seen.note = by
+            await session.flush()
+        return False
+    session.add(
+        PurchaseSuggestion(
+            reader_id=reader_id,
+            telegram_user_id=telegram_user_id,
+            query=text,
+            note=by,
+            created_at=now or utcnow(),
+        )
+    )
+    record_audit(session, actor_for(reader_id), "suggest", {"query": text}, now=now)
+    return True

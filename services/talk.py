@@ -15,7 +15,7 @@ from nlp.intent import list_name_key, list_query_keys
 from nlp.normalize import compact
 from nlp.search import WORK_LISTS
 from services.codes import clean_code, may_be_code
-from services.readers import BoundReader, reader_for_telegram
+from services.readers.binding import BoundReader, reader_for_telegram
 from services.reading_lists import ListEntry, all_lists, entries
 from storage.models import ClassMonitor, Copy, Reader, Record, Role, TelegramBinding
 from storage.search_tables import KEY_LENGTH, SearchKey

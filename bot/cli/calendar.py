@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
 
 @calendar_app.command("import", help=t("cli_calendar.help_import"))
 def import_closed_days(file: Path) -> None:
-    from services.calendar import CalendarReport, import_calendar
-    from services.import_files import ImportFileError, ImportRejected
+    from services.imports.calendar import CalendarReport, import_calendar
+    from services.imports.files import ImportFileError, ImportRejected
 
     settings = settings_or_exit()
 

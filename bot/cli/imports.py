@@ -1,4 +1,5 @@
-"""``shuxiang import catalogue|readers FILE``: CSV, Excel and CNMARC through services.importing."""
+"""``shuxiang import catalogue|readers FILE``: CSV, Excel and CNMARC through
+services.imports.catalogue."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ class _ProgressBar:
 
 def _columns_help(schema: str, required: Sequence[str]) -> str:
     """The columns an import reads, from the same vocabulary the importer maps headers with."""
-    from services.import_files import column_words
+    from services.imports.files import column_words
 
     lines = ["\b", t("import.cli.columns_title")]
     for column, words in column_words(schema).items():
@@ -125,7 +126,7 @@ def _print_skipped(skipped: Sequence[object]) -> None:
 
 
 def _setup(file: Path) -> Settings:
-    from services.importing import ImportFileError, check_import_file
+    from services.imports.catalogue import ImportFileError, check_import_file
 
     # Checked before the database is touched, so a typo costs no connection or migration.
     try:
@@ -141,7 +142,7 @@ def _setup(file: Path) -> Settings:
 
 def _run_import(settings: Settings, file: Path, body: Callable[[Database], Awaitable[R]]) -> R:
     """Run an import; a bad file or rejected rows end the command with their explanation."""
-    from services.importing import ImportFileError, ImportRejected
+    from services.imports.catalogue import ImportFileError, ImportRejected
 
     try:
         return run_with_db(settings, body, migrate=True)
@@ -152,7 +153,7 @@ def _run_import(settings: Settings, file: Path, body: Callable[[Database], Await
 
 
 def _print_source(source: str, unknown: Sequence[str]) -> None:
-    from services.import_files import listed
+    from services.imports.files import listed
 
     typer.echo(t("import.cli.source", source=source), err=True)
     if unknown:
@@ -196,8 +197,8 @@ def import_catalogue_command(
 ) -> None:
     """Create or update records by record_id and add missing copies (idempotent)."""
     from nlp.index import CATALOGUE_TABLES
-    from services.import_files import Unit
-    from services.importing import CatalogueReport, MarcHoldings, import_catalogue
+    from services.imports.catalogue import CatalogueReport, MarcHoldings, import_catalogue
+    from services.imports.files import Unit
 
     settings = _setup(file)
     bar = _ProgressBar(t("cli.import_progress_records"))
@@ -258,7 +259,7 @@ def import_readers_command(
     role: Annotated[str | None, typer.Option("--role", help=t("import.cli.help_role"))] = None,
 ) -> None:
     """Create or update readers by card number; readers not in the file are left alone."""
-    from services.importing import ReaderReport, import_readers
+    from services.imports.catalogue import ReaderReport, import_readers
 
     settings = _setup(file)
 

@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 
 from bot.cli.runtime import run_with_db, settings_or_exit
-from services.binding_sheet import deep_link, write_binding_sheet
 from services.errors import ServiceError
 from services.i18n import t
-from services.readers import IssuedCode, issue_codes
+from services.readers.binding import IssuedCode, issue_codes
+from services.readers.sheet import deep_link, write_binding_sheet
 from storage.db import Database
 
 CODES_COLUMNS = ("card_no", "name", "class_name", "code", "link")

@@ -92,7 +92,7 @@ def import_loans_command(
     skip_bad: SkipBad = False,
 ) -> None:
     """Loan history from an earlier system; a row must name one known reader and one record."""
-    from services.recommend.history import LoanReport, import_loans
+    from services.imports.loan_history import LoanReport, import_loans
 
     settings = _setup(file)
 

@@ -46,7 +46,7 @@ def report(
     settings = settings_or_exit()
     if fmt not in FORMATS:
         fail(t("stats.cli_bad_format", value=fmt))
-    from services.stats import current_term
+    from services.stats.figures import current_term
 
     today = datetime.now(settings.tz).date()
     end = _day(last) if last else today
@@ -54,9 +54,9 @@ def report(
     start = _day(first) if first else current_term(end if last else today)[0]
 
     async def body(db: Database) -> list[Path]:
-        from services.reports.charts import render_charts
-        from services.reports.document import write_report
-        from services.stats import compute, period_for_dates, resolve_scope, weeding_list
+        from services.stats.figures import compute, period_for_dates, resolve_scope, weeding_list
+        from services.stats.reports.charts import render_charts
+        from services.stats.reports.document import write_report
 
         period = period_for_dates(start, end, settings.tz)
         async with db.transaction(read_only=True) as session:
@@ -94,8 +94,8 @@ def stars(
     year, number = _month(month, settings.tz.key)
 
     async def body(db: Database) -> str:
-        from services.reports.text import stars_text
-        from services.stars import announce_stars, monthly_stars
+        from services.stats.reports.text import stars_text
+        from services.stats.stars import announce_stars, monthly_stars
 
         async with db.transaction() as session:
             found = await monthly_stars(session, year=year, month=number, tz=settings.tz)
@@ -113,7 +113,7 @@ def stars(
 def _month(value: str | None, tz_name: str) -> tuple[int, int]:
     from zoneinfo import ZoneInfo
 
-    from services.stars import parse_month, previous_month
+    from services.stats.stars import parse_month, previous_month
 
     if not value:
         today = datetime.now(ZoneInfo(tz_name)).date()

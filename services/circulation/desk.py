@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.circulation.common import find_copy_by_barcode, find_reader_by_card
 from services.circulation.refusals import Person, lend_refusal
 from services.circulation.views import HoldView, holds_of
-from services.corner_requests import CornerPlace, corner_place
+from services.corners.requests import CornerPlace, corner_place
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.school_order import class_key as school_class_key

@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
-from services.calendar import next_open_due
 from services.circulation.common import COUNTED, lock_record, queue_position
 from services.circulation.refusals import at_loan_limit
-from services.corner_requests import request_bring_back
+from services.corners.requests import request_bring_back
 from services.errors import ServiceError
+from services.imports.calendar import next_open_due
 from services.notifications import (
     HOLD_EXPIRED,
     HOLD_READY,

@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
-from services.calendar import next_open_due
 from services.circulation.common import (
     LENDABLE,
     copy_by_barcode,
@@ -21,8 +20,9 @@ from services.circulation.common import (
 )
 from services.circulation.holds import pass_copy_on
 from services.circulation.refusals import lend_refusal, on_loan_refusal, who
-from services.corner_requests import corner_place, in_corner_cycle, take_out_of_corner
+from services.corners.requests import corner_place, in_corner_cycle, take_out_of_corner
 from services.errors import ServiceError
+from services.imports.calendar import next_open_due
 from services.policy import LoanPolicy
 from services.titles import record_name
 from storage.models import (
@@ -123,7 +123,7 @@ async def checkout(
     from_corner: bool = False,
 ) -> CheckoutResult:
     """Lend a copy. A copy of a class corner is refused with where it is unless ``from_corner``:
-    then it leaves its corner and batch first (services/corner_requests.py)."""
+    then it leaves its corner and batch first (services/corners/requests.py)."""
     now = now or utcnow()
     reader = await reader_by_card(session, card_no)
     if not reader.active:

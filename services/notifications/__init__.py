@@ -1,6 +1,6 @@
 """Pushes: each kind declared once (kinds.py), queued in the event's transaction and claimed by
 the sender (outbox.py), rendered from its template (render.py), timed by quiet hours (quiet.py).
-The sweeps that queue reminders live in services/reminders.py; the sender in bot/sender.py."""
+The sweeps that queue reminders live in reminders.py; the sender in bot/sender.py."""
 
 from services.notifications.kinds import (
     CHASE_MONITOR_LIST,

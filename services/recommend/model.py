@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Integer, String, and_, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.arrivals import new_title
+from services.catalogue.arrivals import new_title
 from services.codes import clean_code
 from services.recommend.engine import Context, Item, Recommender, Scored, Weights
 from services.titles import book_name
@@ -255,8 +255,8 @@ async def holdable_records(session: AsyncSession, pks: Collection[int] | None = 
 
 
 async def new_records(session: AsyncSession, *, since: datetime) -> list[int]:
-    """New arrivals since ``since`` (services.arrivals: the statistics' 新书 rule, with no end,
-    so whatever was imported after ``since`` is in) that can be lent (a copy not lost or
+    """New arrivals since ``since`` (services.catalogue.arrivals: the statistics' 新书 rule, with
+    no end, so whatever was imported after ``since`` is in) that can be lent (a copy not lost or
     withdrawn)."""
     gone = (CopyStatus.LOST.value, CopyStatus.WITHDRAWN.value)
     rows = await session.scalars(

@@ -1,7 +1,7 @@
-"""The weekly new-book list: new arrivals of the last days (services.arrivals: the same rule as the
-statistics' 新书, counted from midnight so that today's imports are in), ranked for each reader,
-queued in the outbox (one message per reader per ISO week, whatever the number of runs), and the
-reader's 退订 / 少一点 / subscriptions.
+"""The weekly new-book list: new arrivals of the last days (services.catalogue.arrivals: the
+same rule as the statistics' 新书, counted from midnight so that today's imports are in), ranked
+for each reader, queued in the outbox (one message per reader per ISO week, whatever the number
+of runs), and the reader's 退订 / 少一点 / subscriptions.
 
 A reader with no history of their own gets the new books their grade borrows most, then the new
 books closest to what their grade reads; without a grade (or a grade that has borrowed nothing)
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.arrivals import window_start
+from services.catalogue.arrivals import window_start
 from services.circulation import title_hold_refusal
 from services.errors import ServiceError
 from services.notifications import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload, enqueue

@@ -17,7 +17,7 @@ from bot.config import load_settings
 from nlp.search import SearchEngine
 from sandbox.emulator import BotApiEmulator
 from services.policy import LoanPolicy
-from services.readers import bind, issue_codes
+from services.readers.binding import bind, issue_codes
 from storage.db import Database
 from storage.models import utcnow
 from tests.conftest import RedisSpace

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sandbox.emulator import BotApiEmulator
 from services import circulation
 from services.policy import LoanPolicy
-from services.readers import bind, issue_codes
+from services.readers.binding import bind, issue_codes
 from storage.db import Database
 from storage.models import (
     BindAttempt,

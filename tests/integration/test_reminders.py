@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, update
 
 from services import circulation as circ
-from services.calendar import import_calendar
 from services.errors import ServiceError
-from services.import_files import ImportRejected
+from services.imports.calendar import import_calendar
+from services.imports.files import ImportRejected
 from services.notifications import (
     DUE_SOON,
     KINDS,
@@ -29,8 +29,7 @@ from services.notifications import (
     render,
     set_preference,
 )
-from services.policy import LoanPolicy
-from services.reminders import (
+from services.notifications.reminders import (
     ReminderRules,
     sweep_due_day,
     sweep_due_soon,
@@ -38,6 +37,7 @@ from services.reminders import (
     sweep_hold_expiry,
     sweep_overdue,
 )
+from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Loan, Notification, OutboxStatus, TelegramBinding
 from tests.factories import World, make_world

@@ -1,5 +1,5 @@
-"""Every figure of services.stats against values worked out by hand from tests/stats_world.py,
-for the school, a grade and a class, on SQLite and PostgreSQL.
+"""Every figure of services.stats.figures against values worked out by hand from
+tests/stats_world.py, for the school, a grade and a class, on SQLite and PostgreSQL.
 
 September 2026 (Shanghai time), by hand:
 - students: school S1 S2 S3 S4 S6 = 5 (S5 is inactive); 高一 S1 S2 S3 = 3; 高二(1)班 S4 S6 = 2.
@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import update
 
 from services.errors import ServiceError
-from services.stats import (
+from services.stats.figures import (
     Scope,
     ScopeKind,
     compute,

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from bot.cli import app
 from nlp.search import SearchEngine
 from sandbox.demo import SAMPLE_SUGGESTIONS, load_sample_data
-from services.catalogue import held_title, suggest_purchase
+from services.catalogue.card import held_title
 from services.errors import ServiceError
+from services.suggestions import suggest_purchase
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import PurchaseSuggestion

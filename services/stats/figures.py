@@ -28,9 +28,9 @@ tests/integration/test_stats.py checks each against numbers worked out by hand.
   readers `shuxiang outbox failed` lists. It describes the outbox as it is now, whatever the
   period.
 - Holds placed in the period; filled: those of them collected by their reader.
-- 新书 ``new_titles`` / ``new_copies``: one rule for both, :mod:`services.arrivals` (titles
-  catalogued in the period with a copy added in it, and those titles' copies added in it). The
-  collection is the school's, so these do not depend on the scope.
+- 新书 ``new_titles`` / ``new_copies``: one rule for both, :mod:`services.catalogue.arrivals`
+  (titles catalogued in the period with a copy added in it, and those titles' copies added in
+  it). The collection is the school's, so these do not depend on the scope.
 - Grades and classes are listed in the school's order (:mod:`services.school_order`).
 """
 
@@ -46,7 +46,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from services.arrivals import new_copy, new_title
+from services.catalogue.arrivals import new_copy, new_title
 from services.errors import ServiceError
 from services.policy import calendar_days
 from services.school_order import class_key
@@ -312,7 +312,7 @@ async def compute(
         or 0
     )
     holds_placed, holds_filled = await _holds(session, scope, period)
-    # 新书: one rule for titles and copies (services.arrivals).
+    # 新书: one rule for titles and copies (services.catalogue.arrivals).
     new_titles = (
         await session.scalar(
             select(func.count(Record.id)).where(new_title(period.start, period.end))

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.corners import (
+from services.corners.swaps import (
     Actor,
     monitor_or_librarian,
     own_class,

@@ -1,4 +1,4 @@
-"""What a reader sees of the catalogue: search pages, the book card, purchase suggestions."""
+"""What a reader sees of the catalogue: search pages, the book card, a held title by its name."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from nlp.index import KeyKind
 from nlp.normalize import compact
 from nlp.search import SearchEngine, SearchResult
 from nlp.series import series_neighbours
-from services.audit import actor_for, record_audit
 from services.circulation import COUNTED, hold_refusal, queue_position, waiting_count
-from services.corner_requests import CORNER_STATUSES, CornerStage, corner_places
+from services.corners.requests import CORNER_STATUSES, CornerStage, corner_places
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.titles import book_name
@@ -26,16 +25,12 @@ from storage.models import (
     Hold,
     HoldStatus,
     Loan,
-    PurchaseSuggestion,
     Reader,
     Record,
-    utcnow,
 )
 from storage.search_tables import KEY_LENGTH, SearchKey
 
 PAGE_SIZE = 10
-MAX_SUGGESTION_CHARS = 200
-MAX_AUTHOR_CHARS = 100
 # Records of one series read to find a card's neighbours (a publisher's 文库 can be large).
 SERIES_FETCH = 500
 
@@ -201,7 +196,7 @@ async def book_card(
             .where(Copy.record_pk == record_pk, Loan.returned_at.is_(None))
         )
     previous, following = await series_links(session, record) if record.series else (None, None)
-    # Copies in a class corner or on their way there (services/corner_requests.py).
+    # Copies in a class corner or on their way there (services/corners/requests.py).
     corner_copies = list(
         await session.scalars(
             select(Copy.id).where(
@@ -286,49 +281,3 @@ async def held_title(session: AsyncSession, query: str) -> HeldTitle | None:
         return None
     pk, title, call_number, clc, shelf, copies = row
     return HeldTitle(int(pk), str(title), call_number, clc, int(shelf or 0), int(copies))
-
-
-async def suggest_purchase(
-    session: AsyncSession,
-    *,
-    query: str,
-    reader_id: int | None,
-    telegram_user_id: int | None,
-    author: str | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Record a purchase suggestion (荐购); the same reader suggesting the same text counts once.
-    ``query`` is the title (suggestions are grouped by it); the author, if given, is its note."""
-    text = query.strip()[:MAX_SUGGESTION_CHARS]
-    by = (author or "").strip()[:MAX_AUTHOR_CHARS] or None
-    if not text:
-        raise ServiceError("suggest.empty")
-    held = await held_title(session, text)
-    if held is not None:  # nothing to buy: the chat shows where it is (handlers/suggest.py)
-        raise ServiceError(
-            "suggest.held", title=held.title, on_shelf=held.on_shelf, copies=held.copies
-        )
-    owner = (
-        PurchaseSuggestion.reader_id == reader_id
-        if reader_id is not None
-        else PurchaseSuggestion.telegram_user_id == telegram_user_id
-    )
-    seen = await session.scalar(
-        select(PurchaseSuggestion).where(owner, PurchaseSuggestion.query == text).limit(1)
-    )
-    if seen is not None:
-        if by and not seen.note:  # the author learnt on a second try is kept
-            seen.note = by
-            await session.flush()
-        return False
-    session.add(
-        PurchaseSuggestion(
-            reader_id=reader_id,
-            telegram_user_id=telegram_user_id,
-            query=text,
-            note=by,
-            created_at=now or utcnow(),
-        )
-    )
-    record_audit(session, actor_for(reader_id), "suggest", {"query": text}, now=now)
-    return True

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from services.i18n import catalogue, t
-from services.reports.charts import Chart, png_size
-from services.reports.fonts import cjk_font
-from services.stats import ScopeKind, Stats, WeedCandidate
+from services.stats.figures import ScopeKind, Stats, WeedCandidate
+from services.stats.reports.charts import Chart, png_size
+from services.stats.reports.fonts import cjk_font
 
 if TYPE_CHECKING:
     from fpdf import FPDF

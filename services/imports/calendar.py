@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.i18n import t
-from services.import_files import ImportRejected, RowProblem, open_table
+from services.imports.files import ImportRejected, RowProblem, open_table
 from storage.models import ClosedDay, Loan
 
 # A closed period longer than this is a typo (two school years), not a holiday.

@@ -18,8 +18,8 @@ from sqlalchemy import Row, Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from services.calendar import is_closed
 from services.circulation import expire_ready_holds, renewal_refusal
+from services.imports.calendar import is_closed
 from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_rows
 from services.notifications.kinds import HoldPayload, LoanPayload
 from services.policy import LoanPolicy

@@ -5,7 +5,7 @@ a monitor of that class), its 'out' items are what the corner held when the batc
 back to the library (confirmed by the librarian at the desk). Sending a batch takes its copies off
 the shelf (``in_transit``, with the corner they go to); where they end up changes only when their
 item is confirmed; a missing or damaged copy reaches the librarians at once. A class without a
-monitor gets no batch: nobody could confirm it (services/corner_requests.py says where a copy of
+monitor gets no batch: nobody could confirm it (services/corners/requests.py says where a copy of
 the corner cycle is).
 
 Authority lives here, not in the handlers: every action takes the acting ``Actor`` (``None`` for
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import record_audit
 from services.circulation import find_copy_by_barcode, lock_record, pass_copy_on, reader_by_card
 from services.codes import clean_code
-from services.corner_requests import CORNER_STATUSES, in_corner_cycle, take_out_of_corner
+from services.corners.requests import CORNER_STATUSES, in_corner_cycle, take_out_of_corner
 from services.errors import ServiceError
 from services.i18n import t
 from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
@@ -907,7 +907,7 @@ async def receive_from_corner(
         raise ServiceError("corners.not_in_corner", barcode=barcode.strip())
     record = await lock_record(session, copy.record_pk)
     await session.refresh(copy, with_for_update=True)
-    # Out of its corner and of any batch it was in (services/corner_requests.py).
+    # Out of its corner and of any batch it was in (services/corners/requests.py).
     class_name = await take_out_of_corner(
         session, copy, actor_reader_id=actor.reader_id, actor=actor.audit_name, now=now
     )

@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nlp.isbn import normalize_isbn
 from services.codes import clean_code
 from services.i18n import t
-from services.import_files import ImportRejected, RowProblem, listed, open_table
-from services.importing import _problems
+from services.imports.files import ImportRejected, RowProblem, listed, open_table, problems_by_line
 from services.recommend.engine import title_key
 from storage.models import AuditEntry, Copy, PastLoan, Reader, Record, utcnow
 
@@ -179,8 +178,8 @@ async def import_loans(
         else:
             parsed.append(row)
     if problems and not skip_bad:
-        raise ImportRejected(_problems(problems, table.unit))
-    report.skipped = _problems(problems, table.unit)
+        raise ImportRejected(problems_by_line(problems, table.unit))
+    report.skipped = problems_by_line(problems, table.unit)
     existing = set(await session.scalars(select(PastLoan.dedupe_key)))
     now = utcnow()
     new: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ quoted fields may span lines), the row of an Excel sheet, or the record of a MAR
 - Text encodings are tried in a fixed, strict order (see ``detect_encoding``): UTF-8 (with or
   without BOM), then GB18030, which is a superset of GBK and GB2312. No guessing library: the order
   is deterministic and every Chinese school export is one of these.
-- Headers are matched to canonical columns through services/import_vocabulary.toml (English names
+- Headers are matched to canonical columns through services/imports/vocabulary.toml (English names
   and the Chinese headers of the common library systems); headers that match nothing are returned
   in ``TableFile.unknown`` so the caller can list them.
 """
@@ -51,7 +51,7 @@ __all__ = [
     "role_words",
 ]
 
-VOCABULARY = Path(__file__).with_name("import_vocabulary.toml")
+VOCABULARY = Path(__file__).with_name("vocabulary.toml")
 
 # Undecodable UTF-8 bytes come back as lone surrogates (errors="surrogateescape").
 _BROKEN_BYTES = re.compile("[\udc80-\udcff]")
@@ -446,3 +446,11 @@ def _open_xlsx(
 
     source = t("import.source_xlsx", sheet=worksheet.title)
     return TableFile(source, Unit.ROW, header_line, tuple(columns), rows(), unknown)
+
+
+def problems_by_line(by_line: dict[int, list[str]], unit: Unit = Unit.LINE) -> list[RowProblem]:
+    """A file's problems, one per line (or row, or record), in order, reasons joined."""
+    separator = t("import.reason_separator")
+    return [
+        RowProblem(line, separator.join(reasons), unit) for line, reasons in sorted(by_line.items())
+    ]

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import segno
 
 from services.i18n import t
-from services.readers import IssuedCode
-from services.reports.fonts import cjk_font
+from services.readers.binding import IssuedCode
 from services.school_order import class_key
+from services.stats.reports.fonts import cjk_font
 
 if TYPE_CHECKING:
     from fpdf import FPDF

@@ -1,8 +1,8 @@
 """Catalogue and reader-roster importers.
 
-Files are read by services.import_files (CSV in UTF-8 or GB18030/GBK, Excel sheets, Chinese
-headers) or services.import_marc (CNMARC, ISO 2709 or MARCXML); each row is checked by its model in
-services.import_rows. Both importers read and validate the whole file before writing anything.
+Files are read by services.imports.files (CSV in UTF-8 or GB18030/GBK, Excel sheets, Chinese
+headers) or services.imports.marc (CNMARC, ISO 2709 or MARCXML); each row is checked by its model in
+services.imports.rows. Both importers read and validate the whole file before writing anything.
 They work in the caller's session and unit of work: they flush but never commit or open a
 transaction, so the import (search index and audit entry included) is committed, or rolled back,
 with the rest of the caller's transaction. In the default mode any bad row rejects the file
@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import Indexer, analyze
 from services.i18n import t
-from services.import_files import (
+from services.imports.files import (
     FileFormat,
     ImportFileError,
     ImportRejected,
@@ -46,11 +46,12 @@ from services.import_files import (
     check_import_file,
     detect_format,
     open_table,
+    problems_by_line,
     read_bytes,
     role_words,
 )
-from services.import_marc import MarcHoldings, marc_table
-from services.import_rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, cells, row_reasons
+from services.imports.marc import MarcHoldings, marc_table
+from services.imports.rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, cells, row_reasons
 from storage.bulk import insert_rows
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
 
@@ -316,13 +317,6 @@ def _parse_catalogue(table: TableFile) -> _ParsedCatalogue:
     return parsed
 
 
-def _problems(by_line: dict[int, list[str]], unit: Unit = Unit.LINE) -> list[RowProblem]:
-    separator = t("import.reason_separator")
-    return [
-        RowProblem(line, separator.join(reasons), unit) for line, reasons in sorted(by_line.items())
-    ]
-
-
 async def import_catalogue(
     session: AsyncSession,
     path: Path,
@@ -337,7 +331,7 @@ async def import_catalogue(
     """Import a catalogue: CSV (UTF-8 or GB18030/GBK), an Excel sheet, or CNMARC records.
 
     Columns are the canonical ones of the shared data README or their Chinese headers (see
-    services/import_vocabulary.toml); ``sheet`` picks an Excel sheet (default: the first);
+    services/imports/vocabulary.toml); ``sheet`` picks an Excel sheet (default: the first);
     ``holdings`` says where a MARC record keeps its copies (default 905 $b $d $e).
     The written records are indexed by ``indexer`` (the process's search engine's; a fresh one
     when not given), and the planner statistics refreshed after (PostgreSQL).
@@ -360,7 +354,7 @@ async def import_catalogue(
         owners = await _load_barcodes(session)
         existing_pks = await _load_record_pks(session)
         await _check_barcode_owners(session, parsed, owners, existing_pks)
-        raise ImportRejected(_problems(parsed.problems, parsed.unit))
+        raise ImportRejected(problems_by_line(parsed.problems, parsed.unit))
 
     now = utcnow()
     # Loaded in the transaction that writes: the clash check and the writes see the same state.
@@ -370,9 +364,9 @@ async def import_catalogue(
         session, parsed, owners, {rid: pk for rid, (pk, _) in existing.items()}
     )
     if parsed.problems and not skip_bad:
-        raise ImportRejected(_problems(parsed.problems, parsed.unit))
+        raise ImportRejected(problems_by_line(parsed.problems, parsed.unit))
     rows = [row for row in parsed.rows if row.line not in parsed.problems]
-    report.skipped = _problems(parsed.problems, parsed.unit)
+    report.skipped = problems_by_line(parsed.problems, parsed.unit)
     report.truncated = [p for p in parsed.truncated if p.line not in parsed.problems]
 
     touched: list[int] = []
@@ -631,10 +625,10 @@ async def import_readers(
     parsed = _parse_readers(table, default_role.strip() if default_role else None)
     rows, problems, has_office = parsed.rows, parsed.problems, parsed.has_office
     if problems and not skip_bad:
-        raise ImportRejected(_problems(problems, table.unit))
+        raise ImportRejected(problems_by_line(problems, table.unit))
     report = ReaderReport(
         rows=parsed.row_count,
-        skipped=_problems(problems, table.unit),
+        skipped=problems_by_line(problems, table.unit),
         source=table.source,
         unknown_columns=table.unknown,
     )

@@ -18,7 +18,7 @@ from services.i18n import t
 from services.notifications import READING_STAR, READING_STAR_MONITOR, enqueue
 from services.notifications.kinds import StarMonitorPayload, StarPayload
 from services.school_order import group_key
-from services.stats import ScopeKind, month_period
+from services.stats.figures import ScopeKind, month_period
 from storage.models import ClassMonitor, Copy, Loan, Reader, Role
 
 

@@ -9,9 +9,9 @@ import re
 from zoneinfo import ZoneInfo
 
 from services.i18n import t
-from services.reports.document import scope_label, summary
-from services.stars import Star
-from services.stats import ScopeKind, Stats
+from services.stats.figures import ScopeKind, Stats
+from services.stats.reports.document import scope_label, summary
+from services.stats.stars import Star
 
 TOP_IN_MESSAGE = 5
 TAGS = re.compile(r"</?b>")

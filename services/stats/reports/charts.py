@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.i18n import t
-from services.reports.fonts import cjk_font, matplotlib_family
-from services.stats import Stats
+from services.stats.figures import Stats
+from services.stats.reports.fonts import cjk_font, matplotlib_family
 
 # Drawn for a phone: the chat shows a picture about 360 px wide. 4 inches at 180 dpi is 720 px
 # (sharp on a 2x screen); at 360 px a 10 pt label is 12.5 px tall. Bars are horizontal, one row

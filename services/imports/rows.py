@@ -19,7 +19,7 @@ from sqlalchemy import Table
 from nlp.isbn import looks_like_isbn, normalize_isbn
 from services.codes import clean_code
 from services.i18n import t
-from services.import_files import role_words
+from services.imports.files import role_words
 from storage.models import Copy, Reader, Record
 
 __all__ = [

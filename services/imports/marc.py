@@ -23,7 +23,7 @@ from xml.sax import SAXParseException
 from pymarc import MARCReader, Record, parse_xml_to_array
 
 from services.i18n import t
-from services.import_files import (
+from services.imports.files import (
     FileFormat,
     ImportFileError,
     TableFile,

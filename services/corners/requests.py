@@ -1,7 +1,7 @@
 """Asking class monitors to bring a corner copy back when a reader reserves its title, where a
 copy is in the corner cycle, and taking one out of it when the desk lends it.
 
-Kept apart from services.corners so the circulation rules can call it without an import cycle.
+Kept apart from services.corners.swaps so the circulation rules can call it without an import cycle.
 
 A copy is in the corner cycle from the moment its batch is sent until the librarian confirms it
 back: on its way there (``in_transit`` with ``corner_id``, a pending 'in' item), in the corner

@@ -1,0 +1,2 @@
+"""Readers and their bindings: single-use codes, bind and unbind (binding.py), the printable
+binding sheet (sheet.py)."""
