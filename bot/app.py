@@ -172,7 +172,8 @@ def build_app(
     search: SearchEngine | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Shuxiang:
-    """``clock`` drives the sender and the scheduled sweeps (tests inject one)."""
+    """``clock`` drives the handlers (``ctx.now()``), the sender and the scheduled sweeps (tests
+    and the demo inject one)."""
     db = db or Database(
         settings.checked_database_url(), busy_timeout_s=settings.sqlite_busy_timeout_s
     )
@@ -193,6 +194,7 @@ def build_app(
         roster=roster,
         bind_limits=settings.bind_limits(),
         recommender=recommender,
+        clock=clock,
     )
     dp.include_routers(*get_routers())
     # The path of one update: handlers/middlewares.py.

@@ -18,12 +18,12 @@ from handlers.render import Translator, esc
 from handlers.replies import Replies
 from handlers.start import role_commands
 from nlp.isbn import looks_like_isbn
+from services.actor import Actor, actor_of, own_class, require_librarian
 from services.circulation import find_reader_by_card
 from services.corners import chase
 from services.corners import swaps as corners
-from services.corners.swaps import Actor, BarcodeProblem, SwapView, actor_of
+from services.corners.swaps import BarcodeProblem, SwapView
 from services.policy import LoanPolicy
-from services.readers.binding import BoundReader
 from services.scopes import find_class, resolve_class
 from services.talk import bound_reader_chat
 from storage.models import SwapDirection, SwapOutcome, SwapStatus
@@ -36,7 +36,7 @@ MAX_LISTED = 40
 SEND_WORDS = ("提醒", "send", "--send")
 
 
-async def _actor(session: AsyncSession, reader: BoundReader | None) -> Actor | None:
+async def _actor(session: AsyncSession, reader: Actor | None) -> Actor | None:
     return await actor_of(session, reader.reader_id if reader else None)
 
 
@@ -155,7 +155,7 @@ async def monitor_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     monitors_per_class: int,
@@ -202,7 +202,7 @@ async def monitor_command(
         )
         await _menu_follows(session, tr, replies, args[1])
     else:
-        corners.require_librarian(actor)
+        require_librarian(actor)
         replies.add(message.answer(tr("corners.usage_monitor")))
 
 
@@ -220,14 +220,14 @@ async def batch_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     if len(args) != 1:
-        corners.require_librarian(actor)
+        require_librarian(actor)
         replies.add(message.answer(tr("corners.usage_batch")))
         return
     view = await corners.open_draft(session, actor, class_name=args[0])
@@ -238,14 +238,14 @@ async def propose_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     if len(args) != 2 or not args[1].isdigit():
-        corners.require_librarian(actor)
+        require_librarian(actor)
         replies.add(message.answer(tr("corners.usage_propose")))
         return
     result = await corners.propose(session, actor, class_name=args[0], size=int(args[1]))
@@ -258,7 +258,7 @@ async def on_send(
     callback: CallbackQuery,
     callback_data: SwapSendCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
@@ -283,13 +283,13 @@ async def desk_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
-    corners.require_librarian(actor)
+    require_librarian(actor)
     if len(args) != 1:
         replies.add(message.answer(tr("corners.usage_desk")))
         return
@@ -303,13 +303,13 @@ async def back_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     policy: LoanPolicy,
 ) -> None:
     actor = await _actor(session, reader)
-    corners.require_librarian(actor)
+    require_librarian(actor)
     barcodes = corners.parse_barcodes(command.args or "")
     if not barcodes:
         replies.add(message.answer(tr("corners.usage_back")))
@@ -339,7 +339,7 @@ async def _confirm_text(
 async def on_barcodes(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     policy: LoanPolicy,
@@ -386,13 +386,13 @@ async def corner_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
-    class_name = await resolve_class(session, args[0]) if args else corners.own_class(actor)
+    class_name = await resolve_class(session, args[0]) if args else own_class(actor)
     view = await corners.batch_for(session, actor, class_name)
     _, books = await corners.corner_contents(session, actor, class_name)
     lines = [tr("corners.contents_title", class_name=esc(class_name), count=len(books))]
@@ -419,7 +419,7 @@ async def on_item(
     callback: CallbackQuery,
     callback_data: SwapItemCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     policy: LoanPolicy,
@@ -454,14 +454,14 @@ async def holder_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
     actor = await _actor(session, reader)
     args = _args(command)
     if not 1 <= len(args) <= 2:
-        corners.own_class(actor)
+        own_class(actor)
         replies.add(message.answer(tr("corners.usage_holder")))
         return
     title, name = await corners.record_holder(
@@ -493,7 +493,7 @@ async def cuishu_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     tz: ZoneInfo,
@@ -510,7 +510,7 @@ async def clearance_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     tz: ZoneInfo,
@@ -518,7 +518,7 @@ async def clearance_command(
     """``/clearance 高三`` lists who still owes books; ``/clearance 高三 提醒`` reminds them."""
     actor = await _actor(session, reader)
     args = _args(command)
-    corners.require_librarian(actor)
+    require_librarian(actor)
     send = len(args) == 2 and args[1] in SEND_WORDS
     if len(args) != 1 and not send:
         replies.add(message.answer(tr("clearance.nobody")))

@@ -44,6 +44,7 @@ from handlers.middlewares import keeps, writes
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.recognise import recognise
+from services.actor import Actor
 from services.circulation import (
     CheckoutResult,
     CopyState,
@@ -65,7 +66,6 @@ from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
 from services.i18n import t
 from services.policy import LoanPolicy, calendar_days
-from services.readers.binding import BoundReader
 from services.scopes import why_no_reader
 from storage.models import CopyStatus, HoldStatus
 
@@ -80,7 +80,7 @@ class Desk(StatesGroup):
     find_reader = State()  # the next text names a reader to show
 
 
-def librarian(event: TelegramObject, reader: BoundReader | None = None) -> bool:
+def librarian(event: TelegramObject, reader: Actor | None = None) -> bool:
     return reader is not None and reader.is_librarian
 
 
@@ -437,7 +437,7 @@ async def lend_reader_text(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -513,7 +513,7 @@ async def _lend(
     session: AsyncSession,
     copy_id: int,
     card_no: str,
-    actor: BoundReader,
+    actor: Actor,
     policy: LoanPolicy,
     *,
     from_corner: bool = False,
@@ -583,7 +583,7 @@ async def lend_books_text(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -626,7 +626,7 @@ async def returning_text(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -659,7 +659,7 @@ async def on_return(
     query: CallbackQuery,
     callback_data: DeskReturnCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -701,7 +701,7 @@ async def on_lend_to(
     callback_data: DeskLendToCB,
     state: FSMContext,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,

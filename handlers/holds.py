@@ -15,10 +15,10 @@ from handlers.keyboards import cancel_hold_confirm_keyboard, holds_keyboard
 from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
+from services.actor import Actor
 from services.circulation import HoldView, cancel_hold, hold_of, holds_of, place_hold
 from services.i18n import t
 from services.policy import LoanPolicy
-from services.readers.binding import BoundReader
 from storage.models import HoldStatus
 
 
@@ -43,12 +43,12 @@ def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
 async def my_holds(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     replies: Replies,
 ) -> None:
-    holds = await holds_of(session, reader.reader_id)
+    holds = await holds_of(session, reader.own_id)
     replies.add(message.answer(render_holds(tr, holds, tz), reply_markup=holds_keyboard(tr, holds)))
 
 
@@ -56,14 +56,14 @@ async def on_reserve(
     callback: CallbackQuery,
     callback_data: ReserveCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     placed = await place_hold(
         session,
-        reader_id=reader.reader_id,
+        reader_id=reader.own_id,
         record_pk=callback_data.record_pk,
         policy=policy,
         deliver_to_office=callback_data.office,
@@ -81,12 +81,12 @@ async def on_cancel(
     callback: CallbackQuery,
     callback_data: CancelHoldCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     replies: Replies,
 ) -> None:
     """取消 asks first; only 确定 (``on_cancel_sure``) cancels."""
-    hold = await hold_of(session, reader.reader_id, callback_data.hold_id)
+    hold = await hold_of(session, reader.own_id, callback_data.hold_id)
     if hold is None or not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("hold.not_found"), show_alert=True))
         return
@@ -105,7 +105,7 @@ async def on_cancel_sure(
     callback: CallbackQuery,
     callback_data: CancelHoldSureCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -113,14 +113,14 @@ async def on_cancel_sure(
 ) -> None:
     """A second 确定 finds the hold gone: the refusal (hold.not_found) is the polite answer."""
     title = await cancel_hold(
-        session, reader_id=reader.reader_id, hold_id=callback_data.hold_id, policy=policy
+        session, reader_id=reader.own_id, hold_id=callback_data.hold_id, policy=policy
     )
     replies.add(callback.answer())
     if not isinstance(callback.message, Message):
         return
     chat_id = callback.message.chat.id
     if callback_data.in_list:  # the list it was pressed under, refreshed
-        holds = await holds_of(session, reader.reader_id)
+        holds = await holds_of(session, reader.own_id)
         replies.add(
             EditMessageText(
                 chat_id=chat_id,

@@ -14,12 +14,12 @@ from handlers.desk import checked_out_text, reader_command, returned_text
 from handlers.middlewares import writes
 from handlers.render import Translator
 from handlers.replies import Replies
+from services.actor import Actor
 from services.circulation import checkout, return_copy
 from services.policy import LoanPolicy
-from services.readers.binding import BoundReader
 
 
-def is_librarian(event: Message, reader: BoundReader | None = None) -> bool:
+def is_librarian(event: Message, reader: Actor | None = None) -> bool:
     """Filter: aiogram injects ``reader`` (set by ReaderMiddleware) by name."""
     return reader is not None and reader.is_librarian
 
@@ -32,7 +32,7 @@ async def checkout_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -54,7 +54,7 @@ async def return_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,

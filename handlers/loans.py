@@ -10,26 +10,23 @@ from zoneinfo import ZoneInfo
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import HistoryCB, RenewCB
+from handlers.context import AnyCtx, ReaderCtx
 from handlers.keyboards import history_keyboard, loans_keyboard
 from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
-from handlers.replies import Replies
 from services.circulation import HistoryPage, LoanView, loan_history, loans_of, renew
 from services.i18n import t
-from services.policy import LoanPolicy, calendar_days
-from services.readers.binding import BoundReader
-from storage.models import utcnow
+from services.policy import calendar_days
 
 DUE_SOON_DAYS = 3
 
 
-def render_loans(tr: Translator, loans: list[LoanView], tz: ZoneInfo) -> str:
+def render_loans(ctx: AnyCtx, loans: list[LoanView]) -> str:
+    tr, tz, now = ctx.tr, ctx.tz, ctx.now()
     if not loans:
         return tr("loans.empty")
-    now = utcnow()
     lines = [tr("loans.title", count=len(loans))]
     for n, loan in enumerate(loans, 1):
         state = ""
@@ -72,78 +69,55 @@ def render_history(tr: Translator, history: HistoryPage, tz: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-async def my_loans(
-    message: Message,
-    session: AsyncSession,
-    reader: BoundReader,
-    tr: Translator,
-    tz: ZoneInfo,
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
-    loans = await loans_of(session, reader.reader_id, policy=policy)
-    replies.add(message.answer(render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)))
-
-
-async def on_renew(
-    callback: CallbackQuery,
-    callback_data: RenewCB,
-    session: AsyncSession,
-    reader: BoundReader,
-    tr: Translator,
-    tz: ZoneInfo,
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
-    shown = [loan.loan_id for loan in await loans_of(session, reader.reader_id)]
-    renewed = await renew(
-        session, reader_id=reader.reader_id, loan_id=callback_data.loan_id, policy=policy
+async def my_loans(message: Message, ctx: ReaderCtx) -> None:
+    loans = await loans_of(ctx.session, ctx.actor.own_id, ctx.now(), policy=ctx.policy)
+    ctx.replies.add(
+        message.answer(render_loans(ctx, loans), reply_markup=loans_keyboard(ctx.tr, loans))
     )
-    text = tr("loans.renewed", title=esc(renewed.title), due=fmt_date(renewed.due_at, tz))
-    replies.add(callback.answer())
+
+
+async def on_renew(callback: CallbackQuery, callback_data: RenewCB, ctx: ReaderCtx) -> None:
+    now = ctx.now()
+    shown = [loan.loan_id for loan in await loans_of(ctx.session, ctx.actor.own_id, now)]
+    renewed = await renew(
+        ctx.session,
+        reader_id=ctx.actor.own_id,
+        loan_id=callback_data.loan_id,
+        policy=ctx.policy,
+        now=now,
+    )
+    text = ctx.tr("loans.renewed", title=esc(renewed.title), due=fmt_date(renewed.due_at, ctx.tz))
+    ctx.replies.add(callback.answer())
     if isinstance(callback.message, Message):
-        loans = in_order(await loans_of(session, reader.reader_id, policy=policy), shown)
-        replies.add(
+        loans = in_order(
+            await loans_of(ctx.session, ctx.actor.own_id, now, policy=ctx.policy), shown
+        )
+        ctx.replies.add(
             callback.message.edit_text(
-                render_loans(tr, loans, tz), reply_markup=loans_keyboard(tr, loans)
+                render_loans(ctx, loans), reply_markup=loans_keyboard(ctx.tr, loans)
             )
         )
-        replies.add(callback.message.answer(text))
+        ctx.replies.add(callback.message.answer(text))
 
 
-async def history(
-    message: Message,
-    session: AsyncSession,
-    reader: BoundReader,
-    tr: Translator,
-    tz: ZoneInfo,
-    replies: Replies,
-) -> None:
-    page = await loan_history(session, reader.reader_id)
-    markup = history_keyboard(tr, page.page, page.pages)
-    replies.add(message.answer(render_history(tr, page, tz), reply_markup=markup))
+async def history(message: Message, ctx: ReaderCtx) -> None:
+    page = await loan_history(ctx.session, ctx.actor.own_id)
+    markup = history_keyboard(ctx.tr, page.page, page.pages)
+    ctx.replies.add(message.answer(render_history(ctx.tr, page, ctx.tz), reply_markup=markup))
 
 
-async def on_history(
-    callback: CallbackQuery,
-    callback_data: HistoryCB,
-    session: AsyncSession,
-    reader: BoundReader,
-    tr: Translator,
-    tz: ZoneInfo,
-    replies: Replies,
-) -> None:
+async def on_history(callback: CallbackQuery, callback_data: HistoryCB, ctx: ReaderCtx) -> None:
     if not isinstance(callback.message, Message):
-        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
         return
-    page = await loan_history(session, reader.reader_id, callback_data.page)
-    text = render_history(tr, page, tz)
-    markup = history_keyboard(tr, page.page, page.pages)
-    replies.add(callback.answer())
+    page = await loan_history(ctx.session, ctx.actor.own_id, callback_data.page)
+    text = render_history(ctx.tr, page, ctx.tz)
+    markup = history_keyboard(ctx.tr, page.page, page.pages)
+    ctx.replies.add(callback.answer())
     if callback_data.fresh:
-        replies.add(callback.message.answer(text, reply_markup=markup))
+        ctx.replies.add(callback.message.answer(text, reply_markup=markup))
     else:
-        replies.add(callback.message.edit_text(text, reply_markup=markup))
+        ctx.replies.add(callback.message.edit_text(text, reply_markup=markup))
 
 
 def build_router() -> Router:

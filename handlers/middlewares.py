@@ -57,12 +57,15 @@ from aiogram.types import (
     User,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.context import Ctx
 from handlers.render import Translator
 from handlers.replies import Replies
+from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import available_locale
-from services.readers.binding import BoundReader, librarian_user_ids, reader_for_telegram
+from services.readers.binding import librarian_user_ids, reader_for_telegram
 from storage.db import Database, ReadOnlyTransactionError
 from storage.updates import claim_update, keep_replies, replies_sent, unsent_replies
 
@@ -282,17 +285,31 @@ class ReaderMiddleware(BaseMiddleware):
         locale = available_locale(user.language_code if user else None)
         data["locale"] = locale
         data["tr"] = Translator(locale)
-        data["reader"] = None
+        actor: Actor | None = None
         if user is not None:
             user_id = user.id
-            data["reader"] = await once_more_if_cut(
-                lambda: self._reader(user_id), "reading the reader"
-            )
+            actor = await once_more_if_cut(lambda: self._reader(user_id), "reading the reader")
+        data["actor"] = actor
+        data["reader"] = actor  # the name handlers used before Ctx; kept while they move over
         return await handler(event, data)
 
-    async def _reader(self, user_id: int) -> BoundReader | None:
+    async def _reader(self, user_id: int) -> Actor | None:
         async with self.db.transaction(read_only=True) as session:
             return await reader_for_telegram(session, user_id)
+
+
+def _open(data: dict[str, Any], session: AsyncSession) -> None:
+    """The handler's view of its update: the transaction just opened and the one Ctx."""
+    data["session"] = session
+    data["ctx"] = Ctx(
+        session=session,
+        actor=data.get("actor"),
+        tr=_translator(data),
+        tz=data["tz"],
+        policy=data["policy"],
+        replies=data["replies"],
+        clock=data["clock"],
+    )
 
 
 class UnitOfWork(BaseMiddleware):
@@ -305,7 +322,7 @@ class UnitOfWork(BaseMiddleware):
         replies: Replies = data["replies"]
         update: Update = data["event_update"]
         refusal = get_flag(data, BOUND)
-        if refusal is not None and data.get("reader") is None:
+        if refusal is not None and data.get("actor") is None:
             # Before any transaction: nothing to read or write for someone we do not know.
             reply = brief_reply(event, _translator(data)(str(refusal)))
             if reply is not None:
@@ -326,7 +343,7 @@ class UnitOfWork(BaseMiddleware):
             if not writing:
                 try:
                     async with self.db.transaction(read_only=True) as session:
-                        data["session"] = session
+                        _open(data, session)
                         return await handler(event, data)
                 except ReadOnlyTransactionError as exc:
                     log.warning(
@@ -365,7 +382,7 @@ class UnitOfWork(BaseMiddleware):
                         replies.load(unsent)
                         replies.kept_for = update_id
                     return None
-                data["session"] = session
+                _open(data, session)
                 result = await handler(event, data)
                 ran = True
                 await keep_replies(session, update_id, replies.dump())

@@ -17,11 +17,11 @@ from handlers.callbacks import BookCB, NotifyCB
 from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
+from services.actor import Actor
 from services.circulation import cancel_hold, hold_of, place_hold, renew
 from services.errors import ServiceError
 from services.notifications import Action, Rendered, RenderedButton
 from services.policy import LoanPolicy
-from services.readers.binding import BoundReader
 from services.recommend.weekly import fewer_books, unsubscribe_weekly
 from storage.models import HoldStatus
 
@@ -57,9 +57,9 @@ def notification_keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
 
 
 async def _kept_text(
-    session: AsyncSession, reader: BoundReader, hold_id: int, tr: Translator, tz: ZoneInfo
+    session: AsyncSession, reader: Actor, hold_id: int, tr: Translator, tz: ZoneInfo
 ) -> str:
-    hold = await hold_of(session, reader.reader_id, hold_id)
+    hold = await hold_of(session, reader.own_id, hold_id)
     if hold is None or hold.status != HoldStatus.READY:
         raise ServiceError("hold.not_found")
     if hold.deliver_to_office or hold.ready_until is None:
@@ -71,7 +71,7 @@ async def on_push_button(
     callback: CallbackQuery,
     callback_data: NotifyCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     tz: ZoneInfo,
     policy: LoanPolicy,
@@ -79,12 +79,12 @@ async def on_push_button(
 ) -> None:
     ref = callback_data.ref
     if callback_data.action == Action.RENEW:
-        done = await renew(session, reader_id=reader.reader_id, loan_id=ref, policy=policy)
+        done = await renew(session, reader_id=reader.own_id, loan_id=ref, policy=policy)
         text = tr("loans.renewed", title=esc(done.title), due=fmt_date(done.due_at, tz))
     elif callback_data.action == Action.KEEP_HOLD:
         text = await _kept_text(session, reader, ref, tr, tz)
     else:
-        title = await cancel_hold(session, reader_id=reader.reader_id, hold_id=ref, policy=policy)
+        title = await cancel_hold(session, reader_id=reader.own_id, hold_id=ref, policy=policy)
         text = tr("notify.dropped", title=esc(title))
     if isinstance(callback.message, Message):
         # The buttons did their job: a second tap would only be refused.
@@ -97,21 +97,21 @@ async def on_list_button(
     callback: CallbackQuery,
     callback_data: NotifyCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     policy: LoanPolicy,
     replies: Replies,
 ) -> None:
     if callback_data.action == Action.RESERVE:
         placed = await place_hold(
-            session, reader_id=reader.reader_id, record_pk=callback_data.ref, policy=policy
+            session, reader_id=reader.own_id, record_pk=callback_data.ref, policy=policy
         )
         text = tr("holds.placed", title=esc(placed.title), position=placed.position)
     elif callback_data.action == Action.STOP_WEEKLY:
-        await unsubscribe_weekly(session, reader.reader_id)
+        await unsubscribe_weekly(session, reader.own_id)
         text = tr("recommend.unsubscribed")
     else:
-        text = tr("recommend.fewer", count=await fewer_books(session, reader.reader_id))
+        text = tr("recommend.fewer", count=await fewer_books(session, reader.own_id))
     if isinstance(callback.message, Message):
         replies.add(callback.message.answer(text))
     replies.add(callback.answer())

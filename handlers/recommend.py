@@ -15,7 +15,7 @@ from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists
 from handlers.middlewares import bound
 from handlers.render import Translator, esc
 from handlers.replies import Replies
-from services.readers.binding import BoundReader
+from services.actor import Actor
 from services.reading_lists import all_lists, entries
 from services.recommend.engine import Scored
 from services.recommend.model import (
@@ -56,13 +56,13 @@ def _as_books(
 
 async def _for_you(
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     recommender: ModelCache,
     kind: ForYouKind,
     now: datetime,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    info = await reader_info(session, reader.reader_id)
+    info = await reader_info(session, reader.own_id)
     model = await recommender.get(session)
     if info is None:
         return tr("recommend.bind_first"), None
@@ -90,7 +90,7 @@ async def _for_you(
 async def recommend_command(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     recommender: ModelCache,
     replies: Replies,
@@ -102,7 +102,7 @@ async def recommend_command(
 async def classmates_command(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     recommender: ModelCache,
     replies: Replies,
@@ -117,7 +117,7 @@ async def on_for_you(
     callback: CallbackQuery,
     callback_data: ForYouCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     recommender: ModelCache,
     replies: Replies,
@@ -132,7 +132,7 @@ async def subscribe_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     replies: Replies,
 ) -> None:
@@ -140,16 +140,16 @@ async def subscribe_command(
     topic = (command.args or "").strip()
     if not topic:
         lines = []
-        if await resubscribe_weekly(session, reader.reader_id):
+        if await resubscribe_weekly(session, reader.own_id):
             lines.append(tr("recommend.resubscribed"))
-        topics = await topics_of(session, reader.reader_id)
+        topics = await topics_of(session, reader.own_id)
         if topics:
             separator = tr("recommend.topic_separator")
             lines.append(tr("recommend.subscriptions", topics=esc(separator.join(topics))))
         lines.append(tr("recommend.subscribe_usage"))
         replies.add(message.answer("\n".join(lines)))
         return
-    added = await subscribe_topic(session, reader.reader_id, topic)
+    added = await subscribe_topic(session, reader.own_id, topic)
     key = "recommend.subscribed" if added else "recommend.subscribed_already"
     replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
 
@@ -158,17 +158,17 @@ async def unsubscribe_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     replies: Replies,
 ) -> None:
     """/unsubscribe TOPIC stops following it; bare /unsubscribe stops the weekly list."""
     topic = (command.args or "").strip()
     if not topic:
-        await unsubscribe_weekly(session, reader.reader_id)
+        await unsubscribe_weekly(session, reader.own_id)
         replies.add(message.answer(tr("recommend.unsubscribed")))
         return
-    removed = await unsubscribe_topic(session, reader.reader_id, topic)
+    removed = await unsubscribe_topic(session, reader.own_id, topic)
     key = "recommend.unsubscribe_topic" if removed else "recommend.not_subscribed"
     replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
 

@@ -18,9 +18,9 @@ from handlers.keyboards import book_card_keyboard, results_keyboard, suggest_key
 from handlers.render import Translator, esc, fmt_date
 from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
+from services.actor import Actor
 from services.catalogue.card import PAGE_SIZE, BookCard, book_card, search_page
 from services.policy import LoanPolicy
-from services.readers.binding import BoundReader
 from services.titles import NameParts, told_apart
 from storage.models import HoldStatus, Role
 
@@ -183,7 +183,7 @@ def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
 async def card_reply(
     session: AsyncSession,
     record_pk: int,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
@@ -214,7 +214,7 @@ async def on_text(
     message: Message,
     session: AsyncSession,
     search: SearchEngine,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
@@ -279,7 +279,7 @@ async def on_book(
     callback: CallbackQuery,
     callback_data: BookCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
@@ -300,7 +300,7 @@ async def on_summary(
     callback: CallbackQuery,
     callback_data: SummaryCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],

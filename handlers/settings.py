@@ -14,9 +14,9 @@ from handlers.callbacks import SettingsCB
 from handlers.middlewares import bound
 from handlers.render import Translator
 from handlers.replies import Replies
+from services.actor import Actor
 from services.errors import ServiceError
 from services.notifications import kind_named, optional_kinds, preferences, set_preference
-from services.readers.binding import BoundReader
 
 
 async def _view(
@@ -46,12 +46,12 @@ async def _view(
 async def show_settings(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     reminder_defaults_off: frozenset[str],
     replies: Replies,
 ) -> None:
-    text, keyboard = await _view(session, reader.reader_id, tr, reminder_defaults_off)
+    text, keyboard = await _view(session, reader.own_id, tr, reminder_defaults_off)
     replies.add(message.answer(text, reply_markup=keyboard))
 
 
@@ -59,7 +59,7 @@ async def on_toggle(
     callback: CallbackQuery,
     callback_data: SettingsCB,
     session: AsyncSession,
-    reader: BoundReader,
+    reader: Actor,
     tr: Translator,
     reminder_defaults_off: frozenset[str],
     replies: Replies,
@@ -67,8 +67,8 @@ async def on_toggle(
     kind = kind_named(callback_data.kind)
     if kind is None or not kind.optional:
         raise ServiceError("settings.not_optional")
-    await set_preference(session, reader.reader_id, kind.name, callback_data.on)
-    text, keyboard = await _view(session, reader.reader_id, tr, reminder_defaults_off)
+    await set_preference(session, reader.own_id, kind.name, callback_data.on)
+    text, keyboard = await _view(session, reader.own_id, tr, reminder_defaults_off)
     if isinstance(callback.message, Message):
         replies.add(callback.message.edit_text(text, reply_markup=keyboard))
     key = "settings.changed_on" if callback_data.on else "settings.changed_off"

@@ -13,19 +13,20 @@ from handlers.keyboards import bot_commands, main_menu, unbind_confirm_keyboard
 from handlers.middlewares import LibrarianRoster, writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
+from services.actor import Actor
 from services.i18n import t
 from services.policy import LoanPolicy
-from services.readers.binding import BindLimits, BoundReader, bind, librarian_chats, unbind
+from services.readers.binding import BindLimits, bind, librarian_chats, unbind
 from storage.models import Role
 
 
-def role_commands(tr: Translator, reader: BoundReader, chat_id: int) -> SetMyCommands:
+def role_commands(tr: Translator, reader: Actor, chat_id: int) -> SetMyCommands:
     """This reader's command menu, in their chat (the default scope is a stranger's)."""
     commands = bot_commands(tr, librarian=reader.is_librarian, monitor=reader.is_monitor)
     return SetMyCommands(commands=commands, scope=BotCommandScopeChat(chat_id=chat_id))
 
 
-def help_text(tr: Translator, reader: BoundReader | None, policy: LoanPolicy) -> str:
+def help_text(tr: Translator, reader: Actor | None, policy: LoanPolicy) -> str:
     """Every feature a reader has: a student's, plus office delivery for a teacher, the corner
     for a class monitor, the desk and the corners for the librarian."""
     parts = [tr("help.student")]
@@ -93,9 +94,7 @@ async def start_with_code(
     await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
 
 
-async def start(
-    message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
-) -> None:
+async def start(message: Message, reader: Actor | None, tr: Translator, replies: Replies) -> None:
     if reader is None:
         replies.add(message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr)))
         return
@@ -111,7 +110,7 @@ async def start(
 
 async def help_(
     message: Message,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     policy: LoanPolicy,
     replies: Replies,
@@ -140,7 +139,7 @@ async def bind_command(
 
 
 async def unbind_command(
-    message: Message, reader: BoundReader | None, tr: Translator, replies: Replies
+    message: Message, reader: Actor | None, tr: Translator, replies: Replies
 ) -> None:
     """/unbind asks first; only 确定 (``on_unbind_sure``) unbinds."""
     if reader is None:
@@ -152,7 +151,7 @@ async def unbind_command(
 async def on_unbind_sure(
     callback: CallbackQuery,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
     roster: LibrarianRoster,

@@ -24,8 +24,8 @@ from handlers.librarian import is_librarian
 from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
+from services.actor import Actor
 from services.errors import ServiceError
-from services.readers.binding import BoundReader
 from services.stats.figures import (
     Scope,
     classes_monitored_by,
@@ -43,13 +43,13 @@ from storage.models import SuggestionStatus, utcnow
 SUGGESTIONS_SHOWN = 10
 
 
-async def _scope_for(session: AsyncSession, reader: BoundReader | None, asked: str) -> Scope | None:
+async def _scope_for(session: AsyncSession, reader: Actor | None, asked: str) -> Scope | None:
     """What this reader may see: librarians anything, monitors their own class, others nothing."""
     if reader is not None and reader.is_librarian:
         return await resolve_scope(session, asked)
     if reader is None or not reader.is_monitor:
         return None
-    mine = await classes_monitored_by(session, reader.reader_id)
+    mine = await classes_monitored_by(session, reader.own_id)
     if not asked:
         return await resolve_scope(session, mine[0]) if mine else None
     scope = await resolve_scope(session, asked)
@@ -62,7 +62,7 @@ async def stats_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     replies: Replies,
@@ -130,7 +130,7 @@ async def on_announce_stars(
     callback: CallbackQuery,
     callback_data: StarsCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     replies: Replies,
@@ -189,7 +189,7 @@ async def on_decide_suggestion(
     callback: CallbackQuery,
     callback_data: SuggestionCB,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:

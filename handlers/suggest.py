@@ -19,8 +19,8 @@ from handlers.keyboards import suggest_cancel_keyboard, suggest_form_keyboard
 from handlers.middlewares import writes
 from handlers.render import Translator, esc
 from handlers.replies import Replies
+from services.actor import Actor
 from services.catalogue.card import HeldTitle, held_title, shelf_location
-from services.readers.binding import BoundReader
 from services.suggestions import MAX_AUTHOR_CHARS, MAX_SUGGESTION_CHARS, suggest_purchase
 
 LIMITS = {SuggestField.TITLE: MAX_SUGGESTION_CHARS, SuggestField.AUTHOR: MAX_AUTHOR_CHARS}
@@ -180,7 +180,7 @@ async def on_submit(
     callback_data: SuggestSubmitCB,
     state: FSMContext,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     shelf_map: dict[str, str],
     replies: Replies,

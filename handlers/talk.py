@@ -22,8 +22,8 @@ from handlers.replies import Replies
 from handlers.search import MAX_QUERY_MESSAGE, card_reply
 from handlers.start import help_text
 from nlp.intent import Intent, classify
+from services.actor import Actor
 from services.policy import LoanPolicy
-from services.readers.binding import BoundReader
 from services.recommend.text import render_reading_list
 from services.talk import NamedList, copy_record, named_list, same_title
 from storage.models import Role
@@ -37,7 +37,7 @@ NEEDS_CARD = frozenset(
 async def on_text(
     message: Message,
     session: AsyncSession,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     tz: ZoneInfo,
     shelf_map: dict[str, str],
@@ -70,7 +70,7 @@ async def _small_talk(
     session: AsyncSession,
     text: str,
     intent: Intent,
-    reader: BoundReader | None,
+    reader: Actor | None,
     tr: Translator,
     replies: Replies,
 ) -> None:
@@ -96,7 +96,7 @@ async def _small_talk(
     replies.add(message.reply("\n".join(lines), reply_markup=markup))
 
 
-def _help(tr: Translator, intent: Intent, reader: BoundReader | None, policy: LoanPolicy) -> str:
+def _help(tr: Translator, intent: Intent, reader: Actor | None, policy: LoanPolicy) -> str:
     """The help for one feature (always in Chinese), with this reader's own loan rules."""
     if intent == Intent.HELP:
         return help_text(tr, reader, policy)

@@ -27,8 +27,8 @@ from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo da
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
 from services import circulation
+from services.actor import Actor
 from services.corners import swaps as corners
-from services.corners.swaps import Actor
 from services.errors import ServiceError
 from services.i18n import t
 from services.imports.catalogue import import_catalogue, import_readers

@@ -14,8 +14,9 @@ from nlp.index import KeyKind
 from nlp.intent import list_name_key, list_query_keys
 from nlp.normalize import compact
 from nlp.search import WORK_LISTS
+from services.actor import Actor
 from services.codes import clean_code, may_be_code
-from services.readers.binding import BoundReader, reader_for_telegram
+from services.readers.binding import reader_for_telegram
 from services.reading_lists import ListEntry, all_lists, entries
 from storage.models import ClassMonitor, Copy, Reader, Record, Role, TelegramBinding
 from storage.search_tables import KEY_LENGTH, SearchKey
@@ -103,7 +104,7 @@ async def monitor_chats(session: AsyncSession) -> list[int]:
     return list(rows)
 
 
-async def bound_reader_chat(session: AsyncSession, card_no: str) -> tuple[int, BoundReader] | None:
+async def bound_reader_chat(session: AsyncSession, card_no: str) -> tuple[int, Actor] | None:
     """The chat and current roles of the reader with this card, if bound (their command menu
     changes when they become or stop being a class monitor)."""
     row = (

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from bot.cli.runtime import run_with_db, settings_or_exit
+from services.actor import Actor
 from services.corners.chase import ClearanceRow, ClearanceSent, clearance, remind_owing
-from services.corners.swaps import Actor
 from services.errors import ServiceError
 from services.i18n import t
 from storage.db import Database

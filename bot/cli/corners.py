@@ -10,9 +10,10 @@ import typer
 
 from bot.cli.runtime import fail, run_with_db, settings_or_exit
 from bot.config import Settings
+from services.actor import Actor
 from services.corners import swaps as corners
 from services.corners.chase import weekly_chase
-from services.corners.swaps import Actor, AddResult, SwapView
+from services.corners.swaps import AddResult, SwapView
 from services.errors import ServiceError
 from services.i18n import t
 from storage.db import Database

@@ -16,13 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, monitor_or_librarian, own_class, require_librarian
 from services.audit import record_audit
-from services.corners.swaps import (
-    Actor,
-    monitor_or_librarian,
-    own_class,
-    require_librarian,
-)
 from services.errors import ServiceError
 from services.i18n import t
 from services.notifications import CHASE_MONITOR_LIST, CHASE_STUDENT, enqueue

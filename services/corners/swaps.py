@@ -22,6 +22,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import (
+    Actor,
+    monitor_or_librarian,
+    own_class,
+    require_librarian,
+    require_monitor,
+)
 from services.audit import record_audit
 from services.circulation import find_copy_by_barcode, lock_record, pass_copy_on, reader_by_card
 from services.codes import clean_code
@@ -69,80 +76,6 @@ SENIOR_MIX = {"I": 0.35, "K": 0.15, "B": 0.1, "D": 0.05, "O": 0.05, "Q": 0.05, "
 OPEN_SWAP = (SwapStatus.DRAFT.value, SwapStatus.PROPOSED.value)
 # A copy that arrived in a corner (a damaged one waits there for the next batch to take it back).
 IN_THE_CORNER = (CopyStatus.IN_CORNER.value, CopyStatus.DAMAGED.value)
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who is acting: a bound reader, or the command line at the server (reader_id None)."""
-
-    reader_id: int | None
-    role: str
-    class_name: str | None
-    monitor_of: frozenset[str] = frozenset()
-
-    @classmethod
-    def cli(cls) -> Actor:
-        return cls(None, Role.LIBRARIAN.value, None)
-
-    @property
-    def is_librarian(self) -> bool:
-        return self.role == Role.LIBRARIAN.value
-
-    @property
-    def audit_name(self) -> str:
-        return f"reader:{self.reader_id}" if self.reader_id is not None else "cli"
-
-    def monitors(self, class_name: str) -> bool:
-        """Monitors act for their own class only, and only while they are students of it."""
-        return (
-            self.role == Role.STUDENT.value
-            and class_name in self.monitor_of
-            and self.class_name == class_name
-        )
-
-
-async def actor_of(session: AsyncSession, reader_id: int | None) -> Actor | None:
-    if reader_id is None:
-        return None
-    reader = await session.get(Reader, reader_id)
-    if reader is None or not reader.active:
-        return None
-    classes = await session.scalars(
-        select(ClassMonitor.class_name).where(ClassMonitor.reader_id == reader_id)
-    )
-    return Actor(reader.id, reader.role, reader.class_name, frozenset(classes))
-
-
-def require_librarian(actor: Actor | None) -> Actor:
-    if actor is None:
-        raise ServiceError("corners.need_binding")
-    if not actor.is_librarian:
-        raise ServiceError("corners.librarian_only")
-    return actor
-
-
-def require_monitor(actor: Actor | None, class_name: str) -> Actor:
-    if actor is None:
-        raise ServiceError("corners.need_binding")
-    if not actor.monitors(class_name):
-        raise ServiceError("corners.monitor_only", class_name=class_name)
-    return actor
-
-
-def monitor_or_librarian(actor: Actor | None, class_name: str) -> Actor:
-    """Reading a class's corner or overdue list: its own monitors, or the librarian."""
-    if actor is not None and actor.is_librarian:
-        return actor
-    return require_monitor(actor, class_name)
-
-
-def own_class(actor: Actor | None) -> str:
-    """The class a monitor acts for (a monitor belongs to one class)."""
-    if actor is None:
-        raise ServiceError("corners.need_binding")
-    if actor.class_name and actor.monitors(actor.class_name):
-        return actor.class_name
-    raise ServiceError("corners.not_a_monitor")
 
 
 def grade_of(class_name: str) -> str:
@@ -831,7 +764,7 @@ async def confirm_barcodes(
     the librarian what comes back to the desk, including single copies brought back for a hold."""
     now = now or utcnow()
     if actor is None:
-        raise ServiceError("corners.need_binding")
+        raise ServiceError("actor.need_binding")
     direction = SwapDirection.OUT if actor.is_librarian else SwapDirection.IN
     if direction == SwapDirection.IN:
         class_name = own_class(actor)

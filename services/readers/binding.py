@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, actor_for_telegram, actor_of
 from services.audit import actor_for, record_audit
 from services.codes import clean_code
 from services.errors import ServiceError
@@ -18,7 +19,6 @@ from services.scopes import resolve_class
 from storage.models import (
     BindAttempt,
     BindingCode,
-    ClassMonitor,
     Reader,
     Role,
     TelegramBinding,
@@ -37,20 +37,6 @@ class IssuedCode:
     class_name: str | None
     code: str
     expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BoundReader:
-    reader_id: int
-    card_no: str
-    name: str
-    role: str
-    class_name: str | None
-    is_monitor: bool
-
-    @property
-    def is_librarian(self) -> bool:
-        return self.role == Role.LIBRARIAN
 
 
 def new_code() -> str:
@@ -121,7 +107,7 @@ class BindLimits:
 class BindOutcome:
     """``reader`` when bound; else ``refused`` (a catalogue key), the attempt recorded."""
 
-    reader: BoundReader | None = None
+    reader: Actor | None = None
     refused: str | None = None
     # Another Telegram account held this card until now: its chat is told.
     previous_chat_id: int | None = None
@@ -179,7 +165,7 @@ async def bind(
     await session.flush()
     detail = {"telegram_user_id": telegram_user_id, "moved": previous is not None}
     record_audit(session, actor_for(reader.id), "bind", detail)
-    return BindOutcome(reader=await _bound(session, reader), previous_chat_id=previous)
+    return BindOutcome(reader=await actor_of(session, reader.id), previous_chat_id=previous)
 
 
 async def _refused(
@@ -207,27 +193,8 @@ async def unbind(session: AsyncSession, *, telegram_user_id: int) -> bool:
     return True
 
 
-async def _bound(session: AsyncSession, reader: Reader) -> BoundReader:
-    monitor = await session.scalar(
-        select(ClassMonitor.id).where(ClassMonitor.reader_id == reader.id).limit(1)
-    )
-    return BoundReader(
-        reader_id=reader.id,
-        card_no=reader.card_no,
-        name=reader.name,
-        role=reader.role,
-        class_name=reader.class_name,
-        is_monitor=monitor is not None,
-    )
-
-
-async def reader_for_telegram(session: AsyncSession, telegram_user_id: int) -> BoundReader | None:
-    reader = await session.scalar(
-        select(Reader)
-        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
-        .where(TelegramBinding.telegram_user_id == telegram_user_id, Reader.active.is_(True))
-    )
-    return await _bound(session, reader) if reader is not None else None
+async def reader_for_telegram(session: AsyncSession, telegram_user_id: int) -> Actor | None:
+    return await actor_for_telegram(session, telegram_user_id)
 
 
 async def librarian_chats(session: AsyncSession) -> list[int]:

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.search import SearchEngine
 from services import circulation
+from services.actor import Actor, actor_of
 from services.catalogue.card import book_card
 from services.corners import swaps as corners
-from services.corners.swaps import Actor, actor_of
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from storage.db import Database

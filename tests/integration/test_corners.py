@@ -13,9 +13,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import circulation
+from services.actor import Actor, actor_of
 from services.corners import chase
 from services.corners import swaps as corners
-from services.corners.swaps import Actor, actor_of
 from services.errors import ServiceError
 from services.notifications import render
 from services.policy import LoanPolicy

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.cli import app
+from services.actor import Actor
 from services.corners.chase import clearance
-from services.corners.swaps import Actor
 from services.readers.binding import IssuedCode
 from services.readers.sheet import by_class
 from services.stats.figures import OverdueLoan, Scope, ScopeKind, Stats, compute, period_for_dates

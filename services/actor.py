@@ -1,0 +1,149 @@
+"""Who is asking: one ``Actor`` per update, CLI command, scheduled job or web request.
+
+Resolved once where the request enters (the chat's ReaderMiddleware, a CLI command, a job) and
+passed to every service that changes state or shows someone else's data; the service checks it
+with the ``require_*`` functions below and refuses with a ServiceError. A handler's filter only
+decides which menu a reader sees: no rule lives only there.
+
+- a stranger (not bound): ``None``; services that need someone refuse it;
+- a bound reader: student, teacher or librarian, and the classes whose corner they look after;
+- the server itself (``Actor.system``): the command line and the scheduler act with the
+  librarian's authority, audited as ``cli`` or ``job:<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.errors import ServiceError
+from storage.models import ClassMonitor, Reader, Role, TelegramBinding
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    reader_id: int | None
+    role: str
+    class_name: str | None = None
+    monitor_of: frozenset[str] = frozenset()
+    card_no: str = ""
+    name: str = ""
+    # How the audit log names a server-side actor (reader_id None).
+    system_name: str = "cli"
+
+    @classmethod
+    def system(cls, name: str = "cli") -> Actor:
+        """The command line at the server (``cli``) or a scheduled job (``job:<id>``)."""
+        return cls(None, Role.LIBRARIAN.value, system_name=name)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls.system("cli")
+
+    @property
+    def own_id(self) -> int:
+        """The reader's own id, for what only a reader has (their loans, holds, settings)."""
+        if self.reader_id is None:
+            raise ServiceError("actor.need_binding")
+        return self.reader_id
+
+    @property
+    def is_librarian(self) -> bool:
+        return self.role == Role.LIBRARIAN.value
+
+    @property
+    def is_monitor(self) -> bool:
+        """Looks after some class's corner (only their own class's counts: ``monitors``)."""
+        return bool(self.monitor_of)
+
+    @property
+    def audit_name(self) -> str:
+        return f"reader:{self.reader_id}" if self.reader_id is not None else self.system_name
+
+    def monitors(self, class_name: str) -> bool:
+        """Monitors act for their own class only, and only while they are students of it."""
+        return (
+            self.role == Role.STUDENT.value
+            and class_name in self.monitor_of
+            and self.class_name == class_name
+        )
+
+
+async def _actor(session: AsyncSession, reader: Reader) -> Actor:
+    classes = await session.scalars(
+        select(ClassMonitor.class_name).where(ClassMonitor.reader_id == reader.id)
+    )
+    return Actor(
+        reader.id,
+        str(reader.role),
+        reader.class_name,
+        frozenset(classes),
+        card_no=reader.card_no,
+        name=reader.name,
+    )
+
+
+async def actor_of(session: AsyncSession, reader_id: int | None) -> Actor | None:
+    """The reader as an actor; None for nobody or a reader no longer active."""
+    if reader_id is None:
+        return None
+    reader = await session.get(Reader, reader_id)
+    if reader is None or not reader.active:
+        return None
+    return await _actor(session, reader)
+
+
+async def actor_for_telegram(session: AsyncSession, telegram_user_id: int) -> Actor | None:
+    """The active reader bound to this Telegram user, or None (a stranger)."""
+    reader = await session.scalar(
+        select(Reader)
+        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
+        .where(TelegramBinding.telegram_user_id == telegram_user_id, Reader.active.is_(True))
+    )
+    return await _actor(session, reader) if reader is not None else None
+
+
+def require_reader(actor: Actor | None) -> Actor:
+    """Someone we know: a bound reader or the server."""
+    if actor is None:
+        raise ServiceError("actor.need_binding")
+    return actor
+
+
+def require_librarian(actor: Actor | None) -> Actor:
+    actor = require_reader(actor)
+    if not actor.is_librarian:
+        raise ServiceError("actor.librarian_only")
+    return actor
+
+
+def require_monitor(actor: Actor | None, class_name: str) -> Actor:
+    actor = require_reader(actor)
+    if not actor.monitors(class_name):
+        raise ServiceError("actor.monitor_only", class_name=class_name)
+    return actor
+
+
+def monitor_or_librarian(actor: Actor | None, class_name: str) -> Actor:
+    """A class's corner or overdue list: its own monitors, or the librarian."""
+    if actor is not None and actor.is_librarian:
+        return actor
+    return require_monitor(actor, class_name)
+
+
+def own_class(actor: Actor | None) -> str:
+    """The class a monitor acts for (a monitor belongs to one class)."""
+    actor = require_reader(actor)
+    if actor.class_name and actor.monitors(actor.class_name):
+        return actor.class_name
+    raise ServiceError("actor.not_a_monitor")
+
+
+def require_self_or_librarian(actor: Actor | None, reader_id: int) -> Actor:
+    """A reader's own loans, holds and history: that reader, or the librarian."""
+    actor = require_reader(actor)
+    if actor.reader_id != reader_id and not actor.is_librarian:
+        raise ServiceError("actor.not_yours")
+    return actor
