@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from services.actor import (
@@ -30,7 +32,7 @@ async def test_each_check_lets_in_exactly_its_roles(db: Database, who: Who) -> N
     world = await role_world(db)
     actor = world.actor(who)
     classmate = world.reader_ids[CLASSMATE]
-    checks = {
+    checks: dict[str, Callable[[], object]] = {
         "librarian": lambda: require_librarian(actor),
         "monitor of CLASS": lambda: require_monitor(actor, CLASS),
         "monitor or librarian of CLASS": lambda: monitor_or_librarian(actor, CLASS),
