@@ -54,9 +54,11 @@ install: $(DEV_STAMP) cjk-font chromium
 demo: $(RUNTIME_STAMP) cjk-font
 	$(BIN)/shuxiang demo
 
+# lint-imports: the layer table of ARCHITECTURE.md (contracts in pyproject's [tool.importlinter]).
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers services storage nlp sandbox tests
