@@ -1,4 +1,6 @@
-"""Who the sandbox's bot is, light enough for any command to ask (``sandbox.demo`` is heavy)."""
+"""Who the sandbox's bot is, light enough for any command to ask (``sandbox.demo`` is heavy):
+``demo_bot_username`` is the ``shuxiang.bot_username`` entry point (pyproject.toml) that
+``shuxiang readers codes`` asks, so that bot/ never imports the sandbox."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli import plugins
 from bot.cli.runtime import run_with_db, settings_or_exit
 from services.errors import ServiceError
 from services.i18n import t
@@ -38,11 +39,9 @@ def codes(
 ) -> None:
     """One-time binding codes for classes or for given readers: a CSV and a printable PDF sheet
     (one page per class, a QR code of the bot's deep link per reader)."""
-    from sandbox.identity import demo_bot_username
-
     settings = settings_or_exit()
-    # On the demo's database the sandbox's bot, unless told otherwise.
-    configured = bot_username or settings.bot_username or demo_bot_username(settings) or ""
+    # On the demo's database the sandbox's bot (an entry point: bot/ never names the sandbox).
+    configured = bot_username or settings.bot_username or plugins.bot_username(settings) or ""
     username = configured.strip().lstrip("@")
     if not re.fullmatch(r"[A-Za-z0-9_]{4,32}", username):  # Telegram's user name rules
         problem = t("binding_sheet.bad_bot", name=username) if username else None
