@@ -74,4 +74,4 @@ bench-recommend: $(DEV_STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -W ignore benchmarks/recommend.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
