@@ -11,18 +11,16 @@ from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB, PageCB, SummaryCB
+from handlers.context import AnyCtx
 from handlers.keyboards import book_card_keyboard, results_keyboard, suggest_keyboard
 from handlers.render import Translator, esc, fmt_date
-from handlers.replies import Replies
 from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
-from services.actor import Actor
+from services.actor import Role
 from services.catalogue.card import PAGE_SIZE, BookCard, book_card, search_page
-from services.policy import LoanPolicy
+from services.circulation import HoldStatus
 from services.titles import NameParts, told_apart
-from storage.models import HoldStatus, Role
 
 MAX_QUERY_MESSAGE = 200
 # A summary longer than FOLD_AT characters shows its first FOLDED characters (about three lines
@@ -181,51 +179,37 @@ def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
 
 
 async def card_reply(
-    session: AsyncSession,
-    record_pk: int,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    *,
-    expanded: bool = False,
+    ctx: AnyCtx, record_pk: int, shelf_map: dict[str, str], *, expanded: bool = False
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The card's text and buttons for this reader (actions only for a bound reader, and only
     those the rules would accept: 预约 as place_hold decides)."""
+    reader = ctx.actor
     card = await book_card(
-        session,
+        ctx.session,
         record_pk,
         reader_id=reader.reader_id if reader else None,
         shelf_map=shelf_map,
-        policy=policy,
+        policy=ctx.policy,
     )
     markup = book_card_keyboard(
-        tr,
+        ctx.tr,
         card,
         reader_bound=reader is not None,
         is_teacher=reader is not None and reader.role == Role.TEACHER,
         folded=summary_folded(card, expanded),
     )
-    return render_card(tr, card, tz, expanded=expanded), markup
+    return render_card(ctx.tr, card, ctx.tz, expanded=expanded), markup
 
 
 async def on_text(
-    message: Message,
-    session: AsyncSession,
-    search: SearchEngine,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
+    message: Message, ctx: AnyCtx, search: SearchEngine, shelf_map: dict[str, str]
 ) -> None:
+    tr, replies = ctx.tr, ctx.replies
     query = (message.text or "").strip()
     if len(query) > MAX_QUERY_MESSAGE:
         replies.add(message.reply(tr("errors.too_long")))
         return
-    result = await search_page(session, search, query, 0)
+    result = await search_page(ctx.session, search, query, 0)
     if result.kind == "empty":
         replies.add(message.reply(tr("search.too_short")))
     elif not result.hits:
@@ -233,9 +217,7 @@ async def on_text(
         keyboard = suggest_keyboard(tr, result.suggestions)
         replies.add(message.reply(miss, reply_markup=keyboard))
     elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
-        text, markup = await card_reply(
-            session, result.hits[0].record_pk, reader, tr, tz, shelf_map, policy
-        )
+        text, markup = await card_reply(ctx, result.hits[0].record_pk, shelf_map)
         replies.add(message.reply(text, reply_markup=markup))
     else:
         pages = max(1, math.ceil(result.total / PAGE_SIZE))
@@ -248,18 +230,14 @@ async def on_text(
 
 
 async def on_page(
-    callback: CallbackQuery,
-    callback_data: PageCB,
-    session: AsyncSession,
-    search: SearchEngine,
-    tr: Translator,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: PageCB, ctx: AnyCtx, search: SearchEngine
 ) -> None:
+    tr, replies = ctx.tr, ctx.replies
     query = _query_of(callback)
     if query is None or not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
-    result = await search_page(session, search, query, callback_data.page)
+    result = await search_page(ctx.session, search, query, callback_data.page)
     if not result.hits:
         replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
@@ -276,53 +254,28 @@ async def on_page(
 
 
 async def on_book(
-    callback: CallbackQuery,
-    callback_data: BookCB,
-    session: AsyncSession,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: BookCB, ctx: AnyCtx, shelf_map: dict[str, str]
 ) -> None:
     if not isinstance(callback.message, Message):
-        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
         return
-    text, markup = await card_reply(
-        session, callback_data.record_pk, reader, tr, tz, shelf_map, policy
-    )
-    replies.add(callback.answer())
-    replies.add(callback.message.answer(text, reply_markup=markup))
+    text, markup = await card_reply(ctx, callback_data.record_pk, shelf_map)
+    ctx.replies.add(callback.answer())
+    ctx.replies.add(callback.message.answer(text, reply_markup=markup))
 
 
 async def on_summary(
-    callback: CallbackQuery,
-    callback_data: SummaryCB,
-    session: AsyncSession,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: SummaryCB, ctx: AnyCtx, shelf_map: dict[str, str]
 ) -> None:
     """展开 / 收起: the same card, edited in place, with the whole summary or the folded one."""
     if not isinstance(callback.message, Message):
-        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
         return
     text, markup = await card_reply(
-        session,
-        callback_data.record_pk,
-        reader,
-        tr,
-        tz,
-        shelf_map,
-        policy,
-        expanded=callback_data.expanded,
+        ctx, callback_data.record_pk, shelf_map, expanded=callback_data.expanded
     )
-    replies.add(callback.answer())
-    replies.add(callback.message.edit_text(text, reply_markup=markup))
+    ctx.replies.add(callback.answer())
+    ctx.replies.add(callback.message.edit_text(text, reply_markup=markup))
 
 
 def build_router() -> Router:
