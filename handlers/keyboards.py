@@ -34,7 +34,7 @@ from handlers.callbacks import (
 )
 from handlers.render import Translator, short_title
 from nlp.search import Suggestion
-from services.catalogue.card import BookCard
+from services.catalogue.card import PAGE_SIZE, BookCard
 from services.circulation import HoldView, LoanView
 
 # The menu of someone not bound yet (the default scope): what works without a card.
@@ -123,7 +123,7 @@ def results_keyboard(
     """The hits' numbers five a row, then the pages on a row of their own."""
     keyboard = InlineKeyboardBuilder()
     for i, pk in enumerate(record_pks):
-        keyboard.button(text=str(i + 1 + page * 10), callback_data=BookCB(record_pk=pk))
+        keyboard.button(text=str(i + 1 + page * PAGE_SIZE), callback_data=BookCB(record_pk=pk))
     keyboard.adjust(5)
     keyboard.row(*_pager(tr, "search", page, pages, lambda to: PageCB(page=to)))
     return keyboard.as_markup()
