@@ -89,31 +89,28 @@ def bot_commands(
 def main_menu(tr: Translator, *, librarian: bool = False) -> ReplyKeyboardMarkup:
     if librarian:
         return desk_menu(tr)
-    return _menu(tr, ["menu.loans", "menu.holds", "menu.help"], 2, 1)
+    return _menu([tr("menu.loans"), tr("menu.holds"), tr("menu.help")], 2, 1)
 
 
-def _menu(tr: Translator, labels: Sequence[str], *sizes: int) -> ReplyKeyboardMarkup:
+def _menu(labels: Sequence[str], *sizes: int) -> ReplyKeyboardMarkup:
     """A reply keyboard that stays under the input field, rows of ``sizes`` buttons."""
     menu = ReplyKeyboardBuilder()
     for label in labels:
-        menu.button(text=tr(label))
+        menu.button(text=label)
     menu.adjust(*sizes)
     return menu.as_markup(resize_keyboard=True, is_persistent=True)
 
 
 def _pager(
-    tr: Translator, prefix: str, page: int, pages: int, to: Callable[[int], CallbackData]
+    labels: tuple[str, str], page: int, pages: int, to: Callable[[int], CallbackData]
 ) -> list[InlineKeyboardButton]:
-    """``prefix``.prev and ``prefix``.next, each where there is such a page."""
+    """上一页 and 下一页 (``labels``), each where there is such a page."""
+    previous, following = labels
     nav = []
     if page > 0:
-        nav.append(
-            InlineKeyboardButton(text=tr(f"{prefix}.prev"), callback_data=to(page - 1).pack())
-        )
+        nav.append(InlineKeyboardButton(text=previous, callback_data=to(page - 1).pack()))
     if page + 1 < pages:
-        nav.append(
-            InlineKeyboardButton(text=tr(f"{prefix}.next"), callback_data=to(page + 1).pack())
-        )
+        nav.append(InlineKeyboardButton(text=following, callback_data=to(page + 1).pack()))
     return nav
 
 
@@ -125,7 +122,8 @@ def results_keyboard(
     for i, pk in enumerate(record_pks):
         keyboard.button(text=str(i + 1 + page * PAGE_SIZE), callback_data=BookCB(record_pk=pk))
     keyboard.adjust(5)
-    keyboard.row(*_pager(tr, "search", page, pages, lambda to: PageCB(page=to)))
+    pager = (tr("search.prev"), tr("search.next"))
+    keyboard.row(*_pager(pager, page, pages, lambda to: PageCB(page=to)))
     return keyboard.as_markup()
 
 
@@ -185,7 +183,8 @@ def loans_keyboard(tr: Translator, loans: list[LoanView]) -> InlineKeyboardMarku
 
 
 def history_keyboard(tr: Translator, page: int, pages: int) -> InlineKeyboardMarkup | None:
-    nav = _pager(tr, "history", page, pages, lambda to: HistoryCB(page=to))
+    pager = (tr("history.prev"), tr("history.next"))
+    nav = _pager(pager, page, pages, lambda to: HistoryCB(page=to))
     return InlineKeyboardMarkup(inline_keyboard=[nav]) if nav else None
 
 
@@ -325,5 +324,5 @@ def suggest_cancel_keyboard(tr: Translator) -> InlineKeyboardMarkup:
 
 def desk_menu(tr: Translator) -> ReplyKeyboardMarkup:
     """The librarian's keyboard: the desk first (a scanner types barcodes into the chat)."""
-    labels = ["desk.menu_lend", "desk.menu_return", "desk.menu_reader", "desk.menu_shelf"]
-    return _menu(tr, [*labels, "menu.help"], 2, 2, 1)
+    desk = [tr("desk.menu_lend"), tr("desk.menu_return"), tr("desk.menu_reader")]
+    return _menu([*desk, tr("desk.menu_shelf"), tr("menu.help")], 2, 2, 1)
