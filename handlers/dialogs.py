@@ -14,9 +14,9 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from handlers.context import AnyCtx
 from handlers.desk import RUNS, summary_text
 from handlers.render import Translator
-from handlers.replies import Replies
 from services.i18n import t
 
 CANCEL = "cancel"
@@ -42,18 +42,16 @@ def _is_cancel(text: str) -> bool:
     return command.partition("@")[0].lower() == f"/{CANCEL}"
 
 
-async def end_dialogue(
-    message: Message, state: FSMContext, raw_state: str, tr: Translator, replies: Replies
-) -> None:
+async def end_dialogue(message: Message, ctx: AnyCtx, state: FSMContext, raw_state: str) -> None:
     data = await state.get_data()
     await state.clear()
-    replies.add(message.answer(ended_text(tr, raw_state, data)))
+    ctx.replies.add(message.answer(ended_text(ctx.tr, raw_state, data)))
     if not _is_cancel(message.text or ""):
         raise SkipHandler  # another command: it runs now, outside the dialogue
 
 
-async def nothing_to_cancel(message: Message, tr: Translator, replies: Replies) -> None:
-    replies.add(message.answer(tr("dialog_end.nothing")))
+async def nothing_to_cancel(message: Message, ctx: AnyCtx) -> None:
+    ctx.replies.add(message.answer(ctx.tr("dialog_end.nothing")))
 
 
 def build_router() -> Router:

@@ -5,20 +5,19 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
-from handlers.render import Translator
-from handlers.replies import Replies
+from handlers.context import AnyCtx
 
 
-async def unknown_command(message: Message, tr: Translator, replies: Replies) -> None:
-    replies.add(message.answer(tr("errors.unknown_command")))
+async def unknown_command(message: Message, ctx: AnyCtx) -> None:
+    ctx.replies.add(message.answer(ctx.tr("errors.unknown_command")))
 
 
-async def unsupported(message: Message, tr: Translator, replies: Replies) -> None:
-    replies.add(message.answer(tr("errors.unsupported")))
+async def unsupported(message: Message, ctx: AnyCtx) -> None:
+    ctx.replies.add(message.answer(ctx.tr("errors.unsupported")))
 
 
-async def stale_button(callback: CallbackQuery, tr: Translator, replies: Replies) -> None:
-    replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+async def stale_button(callback: CallbackQuery, ctx: AnyCtx) -> None:
+    ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
 
 
 def build_router() -> Router:

@@ -7,23 +7,18 @@ weekly new-book list, 预约 N places a hold, 详情 N opens the book card (the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB, NotifyCB
+from handlers.context import ReaderCtx
 from handlers.middlewares import bound
-from handlers.render import Translator, esc, fmt_date
-from handlers.replies import Replies
-from services.actor import Actor
-from services.circulation import cancel_hold, hold_of, place_hold, renew
+from handlers.render import esc, fmt_date
+from services.circulation import HoldStatus, cancel_hold, hold_of, place_hold, renew
 from services.errors import ServiceError
 from services.notifications import Action, Rendered, RenderedButton
-from services.policy import LoanPolicy
 from services.recommend.weekly import fewer_books, unsubscribe_weekly
-from storage.models import HoldStatus
 
 # Done once: the buttons go away after the press.
 ONCE_ACTIONS = frozenset({Action.RENEW, Action.KEEP_HOLD, Action.DROP_HOLD})
@@ -56,65 +51,55 @@ def notification_keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-async def _kept_text(
-    session: AsyncSession, reader: Actor, hold_id: int, tr: Translator, tz: ZoneInfo
-) -> str:
-    hold = await hold_of(session, reader.own_id, hold_id)
+async def _kept_text(ctx: ReaderCtx, hold_id: int) -> str:
+    hold = await hold_of(ctx.session, ctx.actor.own_id, hold_id)
     if hold is None or hold.status != HoldStatus.READY:
         raise ServiceError("hold.not_found")
     if hold.deliver_to_office or hold.ready_until is None:
-        return tr("notify.kept_office", title=esc(hold.title))
-    return tr("notify.kept", title=esc(hold.title), until=fmt_date(hold.ready_until, tz))
+        return ctx.tr("notify.kept_office", title=esc(hold.title))
+    until = fmt_date(hold.ready_until, ctx.tz)
+    return ctx.tr("notify.kept", title=esc(hold.title), until=until)
 
 
-async def on_push_button(
-    callback: CallbackQuery,
-    callback_data: NotifyCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    tz: ZoneInfo,
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
+async def on_push_button(callback: CallbackQuery, callback_data: NotifyCB, ctx: ReaderCtx) -> None:
+    session, tr, reader_id, now = ctx.session, ctx.tr, ctx.actor.own_id, ctx.now()
     ref = callback_data.ref
     if callback_data.action == Action.RENEW:
-        done = await renew(session, reader_id=reader.own_id, loan_id=ref, policy=policy)
-        text = tr("loans.renewed", title=esc(done.title), due=fmt_date(done.due_at, tz))
+        done = await renew(session, reader_id=reader_id, loan_id=ref, policy=ctx.policy, now=now)
+        text = tr("loans.renewed", title=esc(done.title), due=fmt_date(done.due_at, ctx.tz))
     elif callback_data.action == Action.KEEP_HOLD:
-        text = await _kept_text(session, reader, ref, tr, tz)
+        text = await _kept_text(ctx, ref)
     else:
-        title = await cancel_hold(session, reader_id=reader.own_id, hold_id=ref, policy=policy)
+        title = await cancel_hold(
+            session, reader_id=reader_id, hold_id=ref, policy=ctx.policy, now=now
+        )
         text = tr("notify.dropped", title=esc(title))
     if isinstance(callback.message, Message):
         # The buttons did their job: a second tap would only be refused.
-        replies.add(callback.message.edit_reply_markup(reply_markup=None))
-        replies.add(callback.message.answer(text))
-    replies.add(callback.answer())
+        ctx.replies.add(callback.message.edit_reply_markup(reply_markup=None))
+        ctx.replies.add(callback.message.answer(text))
+    ctx.replies.add(callback.answer())
 
 
-async def on_list_button(
-    callback: CallbackQuery,
-    callback_data: NotifyCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
+async def on_list_button(callback: CallbackQuery, callback_data: NotifyCB, ctx: ReaderCtx) -> None:
+    session, tr, reader_id = ctx.session, ctx.tr, ctx.actor.own_id
     if callback_data.action == Action.RESERVE:
         placed = await place_hold(
-            session, reader_id=reader.own_id, record_pk=callback_data.ref, policy=policy
+            session,
+            reader_id=reader_id,
+            record_pk=callback_data.ref,
+            policy=ctx.policy,
+            now=ctx.now(),
         )
         text = tr("holds.placed", title=esc(placed.title), position=placed.position)
     elif callback_data.action == Action.STOP_WEEKLY:
-        await unsubscribe_weekly(session, reader.own_id)
+        await unsubscribe_weekly(session, reader_id)
         text = tr("recommend.unsubscribed")
     else:
-        text = tr("recommend.fewer", count=await fewer_books(session, reader.own_id))
+        text = tr("recommend.fewer", count=await fewer_books(session, reader_id))
     if isinstance(callback.message, Message):
-        replies.add(callback.message.answer(text))
-    replies.add(callback.answer())
+        ctx.replies.add(callback.message.answer(text))
+    ctx.replies.add(callback.answer())
 
 
 def build_router() -> Router:

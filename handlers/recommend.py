@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import ForYouCB, ForYouKind, ReadingListCB
+from handlers.context import AnyCtx, ReaderCtx
 from handlers.keyboards import details_keyboard, for_you_keyboard, reading_lists_keyboard
 from handlers.middlewares import bound
-from handlers.render import Translator, esc
-from handlers.replies import Replies
-from services.actor import Actor
+from handlers.render import esc
 from services.reading_lists import all_lists, entries
 from services.recommend.engine import Scored
 from services.recommend.model import (
@@ -32,7 +29,6 @@ from services.recommend.weekly import (
     unsubscribe_topic,
     unsubscribe_weekly,
 )
-from storage.models import utcnow
 
 SHOWN = 5
 
@@ -55,14 +51,10 @@ def _as_books(
 
 
 async def _for_you(
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    recommender: ModelCache,
-    kind: ForYouKind,
-    now: datetime,
+    ctx: ReaderCtx, recommender: ModelCache, kind: ForYouKind
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    info = await reader_info(session, reader.own_id)
+    session, tr, now = ctx.session, ctx.tr, ctx.now()
+    info = await reader_info(session, ctx.actor.own_id)
     model = await recommender.get(session)
     if info is None:
         return tr("recommend.bind_first"), None
@@ -87,98 +79,62 @@ async def _for_you(
     return "\n".join([tr(title), *book_lines(tr, books)]), keyboard
 
 
-async def recommend_command(
-    message: Message,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    recommender: ModelCache,
-    replies: Replies,
-) -> None:
-    text, keyboard = await _for_you(session, reader, tr, recommender, ForYouKind.MINE, utcnow())
-    replies.add(message.answer(text, reply_markup=keyboard))
+async def recommend_command(message: Message, ctx: ReaderCtx, recommender: ModelCache) -> None:
+    text, keyboard = await _for_you(ctx, recommender, ForYouKind.MINE)
+    ctx.replies.add(message.answer(text, reply_markup=keyboard))
 
 
-async def classmates_command(
-    message: Message,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    recommender: ModelCache,
-    replies: Replies,
-) -> None:
-    text, keyboard = await _for_you(
-        session, reader, tr, recommender, ForYouKind.CLASSMATES, utcnow()
-    )
-    replies.add(message.answer(text, reply_markup=keyboard))
+async def classmates_command(message: Message, ctx: ReaderCtx, recommender: ModelCache) -> None:
+    text, keyboard = await _for_you(ctx, recommender, ForYouKind.CLASSMATES)
+    ctx.replies.add(message.answer(text, reply_markup=keyboard))
 
 
 async def on_for_you(
-    callback: CallbackQuery,
-    callback_data: ForYouCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    recommender: ModelCache,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: ForYouCB, ctx: ReaderCtx, recommender: ModelCache
 ) -> None:
-    text, keyboard = await _for_you(session, reader, tr, recommender, callback_data.kind, utcnow())
+    text, keyboard = await _for_you(ctx, recommender, callback_data.kind)
     if isinstance(callback.message, Message):
-        replies.add(callback.message.answer(text, reply_markup=keyboard))
-    replies.add(callback.answer())
+        ctx.replies.add(callback.message.answer(text, reply_markup=keyboard))
+    ctx.replies.add(callback.answer())
 
 
-async def subscribe_command(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    replies: Replies,
-) -> None:
+async def subscribe_command(message: Message, command: CommandObject, ctx: ReaderCtx) -> None:
     """/subscribe TOPIC follows a subject or author; bare /subscribe restarts the weekly list."""
+    session, tr, reader_id = ctx.session, ctx.tr, ctx.actor.own_id
     topic = (command.args or "").strip()
     if not topic:
         lines = []
-        if await resubscribe_weekly(session, reader.own_id):
+        if await resubscribe_weekly(session, reader_id):
             lines.append(tr("recommend.resubscribed"))
-        topics = await topics_of(session, reader.own_id)
+        topics = await topics_of(session, reader_id)
         if topics:
             separator = tr("recommend.topic_separator")
             lines.append(tr("recommend.subscriptions", topics=esc(separator.join(topics))))
         lines.append(tr("recommend.subscribe_usage"))
-        replies.add(message.answer("\n".join(lines)))
+        ctx.replies.add(message.answer("\n".join(lines)))
         return
-    added = await subscribe_topic(session, reader.own_id, topic)
+    added = await subscribe_topic(session, reader_id, topic)
     key = "recommend.subscribed" if added else "recommend.subscribed_already"
-    replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
+    ctx.replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
 
 
-async def unsubscribe_command(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    replies: Replies,
-) -> None:
+async def unsubscribe_command(message: Message, command: CommandObject, ctx: ReaderCtx) -> None:
     """/unsubscribe TOPIC stops following it; bare /unsubscribe stops the weekly list."""
     topic = (command.args or "").strip()
     if not topic:
-        await unsubscribe_weekly(session, reader.own_id)
-        replies.add(message.answer(tr("recommend.unsubscribed")))
+        await unsubscribe_weekly(ctx.session, ctx.actor.own_id)
+        ctx.replies.add(message.answer(ctx.tr("recommend.unsubscribed")))
         return
-    removed = await unsubscribe_topic(session, reader.own_id, topic)
+    removed = await unsubscribe_topic(ctx.session, ctx.actor.own_id, topic)
     key = "recommend.unsubscribe_topic" if removed else "recommend.not_subscribed"
-    replies.add(message.answer(tr(key, topic=esc(" ".join(topic.split())))))
+    ctx.replies.add(message.answer(ctx.tr(key, topic=esc(" ".join(topic.split())))))
 
 
-async def lists_command(
-    message: Message, session: AsyncSession, tr: Translator, replies: Replies
-) -> None:
-    summaries = [s for s in await all_lists(session) if s.count]
+async def lists_command(message: Message, ctx: AnyCtx) -> None:
+    tr = ctx.tr
+    summaries = [s for s in await all_lists(ctx.session) if s.count]
     if not summaries:
-        replies.add(message.answer(tr("lists.browse_empty")))
+        ctx.replies.add(message.answer(tr("lists.browse_empty")))
         return
     lines = [tr("lists.browse_title")]
     lines += [
@@ -186,34 +142,31 @@ async def lists_command(
         for n, s in enumerate(summaries, 1)
     ]
     keyboard = reading_lists_keyboard(tr, [s.list_id for s in summaries])
-    replies.add(message.answer("\n".join(lines), reply_markup=keyboard))
+    ctx.replies.add(message.answer("\n".join(lines), reply_markup=keyboard))
 
 
 async def on_reading_list(
-    callback: CallbackQuery,
-    callback_data: ReadingListCB,
-    session: AsyncSession,
-    tr: Translator,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: ReadingListCB, ctx: AnyCtx
 ) -> None:
-    summaries = {s.list_id: s for s in await all_lists(session)}
+    tr = ctx.tr
+    summaries = {s.list_id: s for s in await all_lists(ctx.session)}
     summary = summaries.get(callback_data.list_id)
     if summary is None:
-        replies.add(callback.answer(tr("lists.not_found"), show_alert=True))
+        ctx.replies.add(callback.answer(tr("lists.not_found"), show_alert=True))
         return
-    books = await entries(session, summary.list_id)
+    books = await entries(ctx.session, summary.list_id)
     payload = {
         "name": summary.name,
         "books": [{"title": b.title, "authors": b.authors, "blurb": b.blurb} for b in books],
     }
     if isinstance(callback.message, Message):
-        replies.add(
+        ctx.replies.add(
             callback.message.answer(
                 render_reading_list(tr, payload, sent=False),
                 reply_markup=details_keyboard(tr, [b.record_pk for b in books]),
             )
         )
-    replies.add(callback.answer())
+    ctx.replies.add(callback.answer())
 
 
 def build_router() -> Router:

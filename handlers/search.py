@@ -2,156 +2,24 @@
 
 A search with exactly one hit answers with that book's card directly. The card folds a long
 summary (内容简介) to a few lines with 展开/收起 (the card is edited in place) and links the
-previous and next volume of its series."""
+previous and next volume of its series. The text of results and cards: search_views.py."""
 
 from __future__ import annotations
 
 import math
-from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import BookCB, PageCB, SummaryCB
+from handlers.context import AnyCtx
 from handlers.keyboards import book_card_keyboard, results_keyboard, suggest_keyboard
-from handlers.render import Translator, esc, fmt_date
-from handlers.replies import Replies
-from nlp.search import MAX_TOTAL, SearchEngine, SearchResult
-from services.actor import Actor
-from services.catalogue.card import PAGE_SIZE, BookCard, book_card, search_page
-from services.policy import LoanPolicy
-from services.titles import NameParts, told_apart
-from storage.models import HoldStatus, Role
+from handlers.search_views import render_card, render_miss, render_results, summary_folded
+from nlp.search import SearchEngine
+from services.actor import Role
+from services.catalogue.card import PAGE_SIZE, book_card, search_page
 
 MAX_QUERY_MESSAGE = 200
-# A summary longer than FOLD_AT characters shows its first FOLDED characters (about three lines
-# on a phone) until 展开; unfolded it is still capped so a card stays far below 4,096 characters.
-FOLD_AT = 90
-FOLDED = 70
-SUMMARY_MAX = 2500
-
-
-def render_results(tr: Translator, query: str, result: SearchResult, page: int) -> str:
-    pages = max(1, math.ceil(result.total / PAGE_SIZE))
-    if result.total >= MAX_TOTAL:  # counting stops there: say "more than"
-        header = tr("search.results_capped", query=esc(query), total=MAX_TOTAL, page=page + 1)
-    else:
-        header_key = "search.class_list" if result.kind == "clc" else "search.results"
-        header = tr(header_key, query=esc(query), total=result.total, page=page + 1, pages=pages)
-    lines = [header, ""]
-    # Two editions of one book would read alike: say what tells them apart.
-    apart = told_apart(
-        (
-            (h.title, h.subtitle, h.author),
-            NameParts(h.record_pk, h.title, h.subtitle, h.publisher, h.pub_date, h.record_id),
-        )
-        for h in result.hits
-    )
-    for n, hit in enumerate(result.hits, page * PAGE_SIZE + 1):
-        if hit.copies == 0:
-            availability = tr("search.no_copies")
-        elif hit.on_shelf == 0:
-            availability = tr("search.none_on_shelf")
-        else:
-            availability = tr("search.available", on_shelf=hit.on_shelf, copies=hit.copies)
-        author = f" {esc(hit.author)}" if hit.author else ""
-        subtitle = esc(hit.subtitle) if hit.subtitle else ""
-        lines.append(
-            tr(
-                "search.line",
-                n=n,
-                title=esc(hit.title),
-                subtitle=subtitle,
-                author=author,
-                apart=tr("search.apart", apart=esc(apart[hit.record_pk]))
-                if hit.record_pk in apart
-                else "",
-                availability=availability,
-            )
-        )
-    return "\n".join(lines)
-
-
-def _earliest_due(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
-    """All copies out: when the soonest is due back (not for its own borrower)."""
-    if card.earliest_due is None or card.my_loan_due is not None:
-        return []
-    return [tr("due.card_earliest", due=fmt_date(card.earliest_due, tz))]
-
-
-def summary_folded(card: BookCard, expanded: bool) -> bool | None:
-    """None: no summary or a short one (no button); else whether it is shown folded."""
-    if card.summary is None or len(card.summary) <= FOLD_AT:
-        return None
-    return not expanded
-
-
-def _summary(tr: Translator, card: BookCard, expanded: bool) -> list[str]:
-    if card.summary is None:
-        return []
-    text = card.summary
-    limit = FOLDED if summary_folded(card, expanded) else SUMMARY_MAX
-    if len(text) > limit:
-        text = text[:limit].rstrip() + "…"
-    return ["", tr("card_more.summary", summary=esc(text))]
-
-
-def render_card(tr: Translator, card: BookCard, tz: ZoneInfo, *, expanded: bool = False) -> str:
-    lines = [tr("card.title", title=esc(card.title))]
-    if card.subtitle:
-        lines.append(tr("card.subtitle", subtitle=esc(card.subtitle)))
-    if card.authors:
-        lines.append(tr("card.authors", authors=esc(card.authors)))
-    if card.publisher and card.pub_year:
-        lines.append(tr("card.publisher_year", publisher=esc(card.publisher), year=card.pub_year))
-    elif card.publisher:
-        lines.append(tr("card.publisher", publisher=esc(card.publisher)))
-    if card.call_number:
-        lines.append(tr("card.call_number", call_number=esc(card.call_number)))
-    lines.append(
-        tr("card.location", location=esc(card.location))
-        if card.location
-        else tr("card.location_unknown")
-    )
-    if card.copies:
-        lines.append(tr("card.copies", on_shelf=card.on_shelf, copies=card.copies))
-        lines += _earliest_due(tr, card, tz)
-    else:
-        lines.append(tr("card.no_copies"))
-    if card.in_corners:
-        lines.append(tr("card.corners", count=card.in_corners))
-        places = "、".join(
-            [tr("corners.in_corner", class_name=esc(c)) for c in card.corner_names]
-            + [tr("corners.to_corner", class_name=esc(c)) for c in card.corners_bound]
-        )
-        if places:
-            lines.append(places)
-    if card.waiting:
-        lines.append(tr("card.waiting", count=card.waiting))
-    return "\n".join(lines + _summary(tr, card, expanded) + _my_state(tr, card, tz))
-
-
-def _my_state(tr: Translator, card: BookCard, tz: ZoneInfo) -> list[str]:
-    """The reader's own relation to the title (their loan, their hold), after a blank line."""
-    if card.my_loan_due is not None:
-        mine = [tr("card.my_loan", due=fmt_date(card.my_loan_due, tz))]
-        if card.waiting:
-            mine.append(tr("card.my_loan_waiting", count=card.waiting))
-    elif card.my_hold_status == HoldStatus.READY and card.my_hold_office:
-        mine = [tr("card.my_hold_ready_office")]
-    elif card.my_hold_status == HoldStatus.READY and card.my_hold_ready_until is not None:
-        mine = [tr("card.my_hold_ready", until=fmt_date(card.my_hold_ready_until, tz))]
-    elif card.my_hold_id is not None:
-        mine = [tr("card.my_hold_waiting", position=card.my_hold_position)]
-    elif card.on_shelf:
-        mine = [tr("card.on_shelf_hint")]
-    elif card.copies and card.reserve_refusal is not None:
-        # No 预约 button: place_hold would refuse (hold limit, card stopped), and this is why.
-        mine = [tr("card.cannot_reserve", why=esc(card.reserve_refusal.render(tr.locale)))]
-    else:
-        return []
-    return ["", *mine]
 
 
 def _query_of(callback: CallbackQuery) -> str | None:
@@ -163,69 +31,38 @@ def _query_of(callback: CallbackQuery) -> str | None:
     return message.reply_to_message.text
 
 
-def render_miss(tr: Translator, query: str, result: SearchResult) -> str:
-    """Nothing found; the closest titles (or ISBNs one digit away) when there are some."""
-    text = tr("search.miss", query=esc(query))
-    if not result.suggestions:
-        return text
-    lines = [text, "", tr("search_suggest.did_you_mean")]
-    for suggestion in result.suggestions:
-        author = f" {esc(suggestion.author)}" if suggestion.author else ""
-        isbn = suggestion.isbn if result.kind == "isbn" and suggestion.isbn else ""
-        lines.append(
-            tr(
-                "search_suggest.suggestion", title=esc(suggestion.title), author=author, isbn=isbn
-            ).rstrip()
-        )
-    return "\n".join(lines)
-
-
 async def card_reply(
-    session: AsyncSession,
-    record_pk: int,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    *,
-    expanded: bool = False,
+    ctx: AnyCtx, record_pk: int, shelf_map: dict[str, str], *, expanded: bool = False
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The card's text and buttons for this reader (actions only for a bound reader, and only
     those the rules would accept: 预约 as place_hold decides)."""
+    reader = ctx.actor
     card = await book_card(
-        session,
+        ctx.session,
         record_pk,
         reader_id=reader.reader_id if reader else None,
         shelf_map=shelf_map,
-        policy=policy,
+        policy=ctx.policy,
     )
     markup = book_card_keyboard(
-        tr,
+        ctx.tr,
         card,
         reader_bound=reader is not None,
         is_teacher=reader is not None and reader.role == Role.TEACHER,
         folded=summary_folded(card, expanded),
     )
-    return render_card(tr, card, tz, expanded=expanded), markup
+    return render_card(ctx.tr, card, ctx.tz, expanded=expanded), markup
 
 
 async def on_text(
-    message: Message,
-    session: AsyncSession,
-    search: SearchEngine,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
+    message: Message, ctx: AnyCtx, search: SearchEngine, shelf_map: dict[str, str]
 ) -> None:
+    tr, replies = ctx.tr, ctx.replies
     query = (message.text or "").strip()
     if len(query) > MAX_QUERY_MESSAGE:
         replies.add(message.reply(tr("errors.too_long")))
         return
-    result = await search_page(session, search, query, 0)
+    result = await search_page(ctx.session, search, query, 0)
     if result.kind == "empty":
         replies.add(message.reply(tr("search.too_short")))
     elif not result.hits:
@@ -233,9 +70,7 @@ async def on_text(
         keyboard = suggest_keyboard(tr, result.suggestions)
         replies.add(message.reply(miss, reply_markup=keyboard))
     elif result.total == 1 and len(result.hits) == 1:  # one book: its card, not a list of one
-        text, markup = await card_reply(
-            session, result.hits[0].record_pk, reader, tr, tz, shelf_map, policy
-        )
+        text, markup = await card_reply(ctx, result.hits[0].record_pk, shelf_map)
         replies.add(message.reply(text, reply_markup=markup))
     else:
         pages = max(1, math.ceil(result.total / PAGE_SIZE))
@@ -248,18 +83,14 @@ async def on_text(
 
 
 async def on_page(
-    callback: CallbackQuery,
-    callback_data: PageCB,
-    session: AsyncSession,
-    search: SearchEngine,
-    tr: Translator,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: PageCB, ctx: AnyCtx, search: SearchEngine
 ) -> None:
+    tr, replies = ctx.tr, ctx.replies
     query = _query_of(callback)
     if query is None or not isinstance(callback.message, Message):
         replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
-    result = await search_page(session, search, query, callback_data.page)
+    result = await search_page(ctx.session, search, query, callback_data.page)
     if not result.hits:
         replies.add(callback.answer(tr("search.stale"), show_alert=True))
         return
@@ -276,53 +107,28 @@ async def on_page(
 
 
 async def on_book(
-    callback: CallbackQuery,
-    callback_data: BookCB,
-    session: AsyncSession,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: BookCB, ctx: AnyCtx, shelf_map: dict[str, str]
 ) -> None:
     if not isinstance(callback.message, Message):
-        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
         return
-    text, markup = await card_reply(
-        session, callback_data.record_pk, reader, tr, tz, shelf_map, policy
-    )
-    replies.add(callback.answer())
-    replies.add(callback.message.answer(text, reply_markup=markup))
+    text, markup = await card_reply(ctx, callback_data.record_pk, shelf_map)
+    ctx.replies.add(callback.answer())
+    ctx.replies.add(callback.message.answer(text, reply_markup=markup))
 
 
 async def on_summary(
-    callback: CallbackQuery,
-    callback_data: SummaryCB,
-    session: AsyncSession,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: SummaryCB, ctx: AnyCtx, shelf_map: dict[str, str]
 ) -> None:
     """展开 / 收起: the same card, edited in place, with the whole summary or the folded one."""
     if not isinstance(callback.message, Message):
-        replies.add(callback.answer(tr("errors.stale_button"), show_alert=True))
+        ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
         return
     text, markup = await card_reply(
-        session,
-        callback_data.record_pk,
-        reader,
-        tr,
-        tz,
-        shelf_map,
-        policy,
-        expanded=callback_data.expanded,
+        ctx, callback_data.record_pk, shelf_map, expanded=callback_data.expanded
     )
-    replies.add(callback.answer())
-    replies.add(callback.message.edit_text(text, reply_markup=markup))
+    ctx.replies.add(callback.answer())
+    ctx.replies.add(callback.message.edit_text(text, reply_markup=markup))
 
 
 def build_router() -> Router:

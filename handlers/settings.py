@@ -7,25 +7,22 @@ from collections.abc import Collection
 
 from aiogram import Router
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.callbacks import SettingsCB
+from handlers.context import ReaderCtx
 from handlers.middlewares import bound
-from handlers.render import Translator
-from handlers.replies import Replies
-from services.actor import Actor
 from services.errors import ServiceError
 from services.notifications import kind_named, optional_kinds, preferences, set_preference
 
 
-async def _view(
-    session: AsyncSession, reader_id: int, tr: Translator, defaults_off: Collection[str]
-) -> tuple[str, InlineKeyboardMarkup]:
+async def _view(ctx: ReaderCtx, defaults_off: Collection[str]) -> tuple[str, InlineKeyboardMarkup]:
+    tr = ctx.tr
     kinds = optional_kinds()
-    chosen = await preferences(session, reader_id, [k.name for k in kinds], defaults_off)
+    chosen = await preferences(ctx.session, ctx.actor.own_id, [k.name for k in kinds], defaults_off)
     lines = [tr("settings.title")]
-    rows = []
+    keyboard = InlineKeyboardBuilder()
     for kind in kinds:
         on = chosen[kind.name]
         label = tr(kind.label)
@@ -33,46 +30,33 @@ async def _view(
             tr("settings.line", state=tr("settings.on" if on else "settings.off"), label=label)
         )
         toggle = tr("settings.toggle_off" if on else "settings.toggle_on", label=label)
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=toggle, callback_data=SettingsCB(kind=kind.name, on=not on).pack()
-                )
-            ]
-        )
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+        keyboard.button(text=toggle, callback_data=SettingsCB(kind=kind.name, on=not on))
+    keyboard.adjust(1)  # one switch a row: its label names the reminder
+    return "\n".join(lines), keyboard.as_markup()
 
 
 async def show_settings(
-    message: Message,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    reminder_defaults_off: frozenset[str],
-    replies: Replies,
+    message: Message, ctx: ReaderCtx, reminder_defaults_off: frozenset[str]
 ) -> None:
-    text, keyboard = await _view(session, reader.own_id, tr, reminder_defaults_off)
-    replies.add(message.answer(text, reply_markup=keyboard))
+    text, keyboard = await _view(ctx, reminder_defaults_off)
+    ctx.replies.add(message.answer(text, reply_markup=keyboard))
 
 
 async def on_toggle(
     callback: CallbackQuery,
     callback_data: SettingsCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
+    ctx: ReaderCtx,
     reminder_defaults_off: frozenset[str],
-    replies: Replies,
 ) -> None:
     kind = kind_named(callback_data.kind)
     if kind is None or not kind.optional:
         raise ServiceError("settings.not_optional")
-    await set_preference(session, reader.own_id, kind.name, callback_data.on)
-    text, keyboard = await _view(session, reader.own_id, tr, reminder_defaults_off)
+    await set_preference(ctx.session, ctx.actor.own_id, kind.name, callback_data.on, ctx.now())
+    text, keyboard = await _view(ctx, reminder_defaults_off)
     if isinstance(callback.message, Message):
-        replies.add(callback.message.edit_text(text, reply_markup=keyboard))
+        ctx.replies.add(callback.message.edit_text(text, reply_markup=keyboard))
     key = "settings.changed_on" if callback_data.on else "settings.changed_off"
-    replies.add(callback.answer(tr(key, label=tr(kind.label))))
+    ctx.replies.add(callback.answer(ctx.tr(key, label=ctx.tr(kind.label))))
 
 
 def build_router() -> Router:

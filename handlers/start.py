@@ -6,18 +6,16 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.methods import DeleteMyCommands, SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import KeepCB, UnbindSureCB
+from handlers.context import AnyCtx
 from handlers.keyboards import bot_commands, main_menu, unbind_confirm_keyboard
 from handlers.middlewares import LibrarianRoster, writes
 from handlers.render import Translator, esc
-from handlers.replies import Replies
-from services.actor import Actor
+from services.actor import Actor, Role
 from services.i18n import t
 from services.policy import LoanPolicy
 from services.readers.binding import BindLimits, bind, librarian_chats, unbind
-from storage.models import Role
 
 
 def role_commands(tr: Translator, reader: Actor, chat_id: int) -> SetMyCommands:
@@ -41,29 +39,25 @@ def help_text(tr: Translator, reader: Actor | None, policy: LoanPolicy) -> str:
 
 
 async def _bind(
-    message: Message,
-    code: str,
-    session: AsyncSession,
-    tr: Translator,
-    replies: Replies,
-    roster: LibrarianRoster,
-    bind_limits: BindLimits,
+    message: Message, code: str, ctx: AnyCtx, roster: LibrarianRoster, bind_limits: BindLimits
 ) -> None:
     if message.from_user is None:  # private chats always have a sender
         return
+    tr, replies = ctx.tr, ctx.replies
     outcome = await bind(
-        session,
+        ctx.session,
         code=code,
         telegram_user_id=message.from_user.id,
         chat_id=message.chat.id,
         limits=bind_limits,
+        now=ctx.now(),
     )
     bound = outcome.reader
     if bound is None:
         replies.add(message.answer(tr(outcome.refused or "binding.invalid"), parse_mode=None))
         if outcome.flood is not None:
             alert = tr("binding.flood_alert", count=outcome.flood)
-            for chat_id in await librarian_chats(session):
+            for chat_id in await librarian_chats(ctx.session):
                 replies.add(SendMessage(chat_id=chat_id, text=alert))
         return
     replies.add(
@@ -85,18 +79,17 @@ async def _bind(
 async def start_with_code(
     message: Message,
     command: CommandObject,
-    session: AsyncSession,
-    tr: Translator,
-    replies: Replies,
+    ctx: AnyCtx,
     roster: LibrarianRoster,
     bind_limits: BindLimits,
 ) -> None:
-    await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
+    await _bind(message, command.args or "", ctx, roster, bind_limits)
 
 
-async def start(message: Message, reader: Actor | None, tr: Translator, replies: Replies) -> None:
+async def start(message: Message, ctx: AnyCtx) -> None:
+    tr, reader = ctx.tr, ctx.actor
     if reader is None:
-        replies.add(message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr)))
+        ctx.replies.add(message.answer(tr("start.welcome_unbound"), reply_markup=main_menu(tr)))
         return
     parts = [tr("start.welcome_bound", name=esc(reader.name))]
     if reader.is_librarian:
@@ -104,63 +97,49 @@ async def start(message: Message, reader: Actor | None, tr: Translator, replies:
     elif reader.is_monitor:
         parts.append(tr("help.start_monitor", class_name=esc(reader.class_name or "")))
     menu = main_menu(tr, librarian=reader.is_librarian)
-    replies.add(message.answer("\n\n".join(parts), reply_markup=menu))
-    replies.add(role_commands(tr, reader, message.chat.id))
+    ctx.replies.add(message.answer("\n\n".join(parts), reply_markup=menu))
+    ctx.replies.add(role_commands(tr, reader, message.chat.id))
 
 
-async def help_(
-    message: Message,
-    reader: Actor | None,
-    tr: Translator,
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
-    text = help_text(tr, reader, policy)
+async def help_(message: Message, ctx: AnyCtx) -> None:
+    reader = ctx.actor
+    text = help_text(ctx.tr, reader, ctx.policy)
     librarian = reader is not None and reader.is_librarian
-    replies.add(message.answer(text, reply_markup=main_menu(tr, librarian=librarian)))
+    ctx.replies.add(message.answer(text, reply_markup=main_menu(ctx.tr, librarian=librarian)))
     if reader is not None:
-        replies.add(role_commands(tr, reader, message.chat.id))
+        ctx.replies.add(role_commands(ctx.tr, reader, message.chat.id))
 
 
-async def need_code(message: Message, tr: Translator, replies: Replies) -> None:
-    replies.add(message.answer(tr("bind.need_code")))
+async def need_code(message: Message, ctx: AnyCtx) -> None:
+    ctx.replies.add(message.answer(ctx.tr("bind.need_code")))
 
 
 async def bind_command(
     message: Message,
     command: CommandObject,
-    session: AsyncSession,
-    tr: Translator,
-    replies: Replies,
+    ctx: AnyCtx,
     roster: LibrarianRoster,
     bind_limits: BindLimits,
 ) -> None:
-    await _bind(message, command.args or "", session, tr, replies, roster, bind_limits)
+    await _bind(message, command.args or "", ctx, roster, bind_limits)
 
 
-async def unbind_command(
-    message: Message, reader: Actor | None, tr: Translator, replies: Replies
-) -> None:
+async def unbind_command(message: Message, ctx: AnyCtx) -> None:
     """/unbind asks first; only 确定 (``on_unbind_sure``) unbinds."""
-    if reader is None:
-        replies.add(message.answer(tr("bind.not_bound")))
+    if ctx.actor is None:
+        ctx.replies.add(message.answer(ctx.tr("bind.not_bound")))
         return
-    replies.add(message.answer(tr("confirm.unbind"), reply_markup=unbind_confirm_keyboard(tr)))
+    keyboard = unbind_confirm_keyboard(ctx.tr)
+    ctx.replies.add(message.answer(ctx.tr("confirm.unbind"), reply_markup=keyboard))
 
 
-async def on_unbind_sure(
-    callback: CallbackQuery,
-    session: AsyncSession,
-    reader: Actor | None,
-    tr: Translator,
-    replies: Replies,
-    roster: LibrarianRoster,
-) -> None:
-    if not await unbind(session, telegram_user_id=callback.from_user.id):
+async def on_unbind_sure(callback: CallbackQuery, ctx: AnyCtx, roster: LibrarianRoster) -> None:
+    tr, replies = ctx.tr, ctx.replies
+    if not await unbind(ctx.session, telegram_user_id=callback.from_user.id):
         # A second tap, or unbound meanwhile elsewhere.
         replies.add(callback.answer(tr("confirm.already_unbound"), show_alert=True))
         return
-    if reader is not None and reader.is_librarian:
+    if ctx.actor is not None and ctx.actor.is_librarian:
         roster.forget()
     replies.add(callback.answer())
     if isinstance(callback.message, Message):
@@ -169,11 +148,11 @@ async def on_unbind_sure(
         replies.add(callback.message.edit_text(tr("bind.unbound")))
 
 
-async def on_keep(callback: CallbackQuery, tr: Translator, replies: Replies) -> None:
+async def on_keep(callback: CallbackQuery, ctx: AnyCtx) -> None:
     """再想想: the question becomes a note that nothing changed (a second tap edits nothing)."""
-    replies.add(callback.answer())
+    ctx.replies.add(callback.answer())
     if isinstance(callback.message, Message):
-        replies.add(callback.message.edit_text(tr("confirm.kept")))
+        ctx.replies.add(callback.message.edit_text(ctx.tr("confirm.kept")))
 
 
 def build_router() -> Router:

@@ -8,25 +8,20 @@ is small talk and also a title (谢谢你, 早安) gets the answer with a button
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiogram.types import InlineKeyboardMarkup, Message
 
-from handlers.callbacks import BookCB
-from handlers.keyboards import details_keyboard
+from handlers.context import AnyCtx
+from handlers.keyboards import details_keyboard, title_buttons
 from handlers.render import Translator, esc
-from handlers.replies import Replies
 from handlers.search import MAX_QUERY_MESSAGE, card_reply
 from handlers.start import help_text
 from nlp.intent import Intent, classify
-from services.actor import Actor
+from services.actor import Actor, Role
 from services.policy import LoanPolicy
 from services.recommend.text import render_reading_list
 from services.talk import NamedList, copy_record, named_list, same_title
-from storage.models import Role
 
 # Help that only a bound reader can use: the answer says how to bind as well.
 NEEDS_CARD = frozenset(
@@ -34,66 +29,42 @@ NEEDS_CARD = frozenset(
 )
 
 
-async def on_text(
-    message: Message,
-    session: AsyncSession,
-    reader: Actor | None,
-    tr: Translator,
-    tz: ZoneInfo,
-    shelf_map: dict[str, str],
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
+async def on_text(message: Message, ctx: AnyCtx, shelf_map: dict[str, str]) -> None:
     text = (message.text or "").strip()
     if len(text) > MAX_QUERY_MESSAGE:
         raise SkipHandler
     intent = classify(text)
     if intent is not None and intent.small_talk:
-        await _small_talk(message, session, text, intent, reader, tr, replies)
+        await _small_talk(message, ctx, text, intent)
         return
     if intent is not None:
-        replies.add(message.reply(_help(tr, intent, reader, policy)))
+        ctx.replies.add(message.reply(_help(ctx.tr, intent, ctx.actor, ctx.policy)))
         return
-    record_pk = await copy_record(session, text)
+    record_pk = await copy_record(ctx.session, text)
     if record_pk is not None:
-        text, markup = await card_reply(session, record_pk, reader, tr, tz, shelf_map, policy)
-        replies.add(message.reply(text, reply_markup=markup))
+        text, markup = await card_reply(ctx, record_pk, shelf_map)
+        ctx.replies.add(message.reply(text, reply_markup=markup))
         return
-    found = await named_list(session, text)
+    found = await named_list(ctx.session, text)
     if found is None:
         raise SkipHandler  # a search
-    replies.add(message.reply(_list_text(tr, found), reply_markup=_list_keyboard(tr, found)))
+    reply = message.reply(_list_text(ctx.tr, found), reply_markup=_list_keyboard(ctx.tr, found))
+    ctx.replies.add(reply)
 
 
-async def _small_talk(
-    message: Message,
-    session: AsyncSession,
-    text: str,
-    intent: Intent,
-    reader: Actor | None,
-    tr: Translator,
-    replies: Replies,
-) -> None:
+async def _small_talk(message: Message, ctx: AnyCtx, text: str, intent: Intent) -> None:
     """A friendly word; a book titled like the message (谢谢你) is one tap away."""
-    if reader is not None and intent == Intent.GREETING:
-        lines = [tr("talk.greeting_named", name=esc(reader.name))]
+    tr = ctx.tr
+    if ctx.actor is not None and intent == Intent.GREETING:
+        lines = [tr("talk.greeting_named", name=esc(ctx.actor.name))]
     else:
         lines = [tr(f"talk.{intent}")]
-    books = await same_title(session, text)
+    books = await same_title(ctx.session, text)
     markup = None
     if books:
         lines += ["", tr("talk.title_too")]
-        rows = [
-            [
-                InlineKeyboardButton(
-                    text=tr("talk.title_button", title=title),
-                    callback_data=BookCB(record_pk=pk).pack(),
-                )
-            ]
-            for pk, title in books
-        ]
-        markup = InlineKeyboardMarkup(inline_keyboard=rows)
-    replies.add(message.reply("\n".join(lines), reply_markup=markup))
+        markup = title_buttons(tr, books)
+    ctx.replies.add(message.reply("\n".join(lines), reply_markup=markup))
 
 
 def _help(tr: Translator, intent: Intent, reader: Actor | None, policy: LoanPolicy) -> str:

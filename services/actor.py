@@ -19,7 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.errors import ServiceError
-from storage.models import ClassMonitor, Reader, Role, TelegramBinding
+from storage.models import ClassMonitor, Reader, TelegramBinding
+
+# Re-exported: the chat names roles through the actor, never through storage.
+from storage.models import Role as Role
 
 
 @dataclass(frozen=True, slots=True)

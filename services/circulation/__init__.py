@@ -63,6 +63,9 @@ from services.circulation.views import (
     loans_of,
 )
 
+# Re-exported: a hold's status is part of HoldView, read by the chat without storage.
+from storage.models import HoldStatus
+
 __all__ = [
     "COUNTED",
     "LENDABLE",
@@ -71,6 +74,7 @@ __all__ = [
     "DeskLoan",
     "HistoryPage",
     "HoldPlaced",
+    "HoldStatus",
     "HoldView",
     "LoanView",
     "PastLoan",
