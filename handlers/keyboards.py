@@ -229,10 +229,16 @@ def holds_keyboard(tr: Translator, holds: list[HoldView]) -> InlineKeyboardMarku
     return _or_none(keyboard.adjust(3))
 
 
+# 详情 buttons under one message, leaving room for the rows a keyboard adds below them.
+MAX_DETAIL_BUTTONS = 90
+
+
 def _details(tr: Translator, record_pks: list[int]) -> InlineKeyboardBuilder:
-    """详情 N for each book, five a row: N is the book's number in the message above."""
+    """详情 N for each book, five a row: N is the book's number in the message above. Telegram
+    takes at most 100 buttons a message (the builder refuses more): a longer list (a librarian's
+    书单 has no cap) gets buttons for its first MAX_DETAIL_BUTTONS books."""
     keyboard = InlineKeyboardBuilder()
-    for n, pk in enumerate(record_pks, 1):
+    for n, pk in enumerate(record_pks[:MAX_DETAIL_BUTTONS], 1):
         keyboard.button(
             text=tr("recommend.details_button", n=n), callback_data=BookCB(record_pk=pk)
         )

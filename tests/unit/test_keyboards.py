@@ -119,3 +119,14 @@ def test_menus_keep_their_rows() -> None:
     assert shape(desk_menu(tr)) == [2, 2, 1]
     assert main_menu(tr, librarian=True) == desk_menu(tr)
     assert main_menu(tr).resize_keyboard and main_menu(tr).is_persistent
+
+
+def test_a_list_longer_than_telegram_allows_gets_buttons_for_its_first_books() -> None:
+    from handlers.keyboards import MAX_DETAIL_BUTTONS, details_keyboard
+    from handlers.render import Translator
+
+    markup = details_keyboard(Translator("zh-CN"), list(range(1, 151)))
+    assert markup is not None
+    buttons = [b for row in markup.inline_keyboard for b in row]
+    assert len(buttons) == MAX_DETAIL_BUTTONS < 100
+    assert buttons[-1].text.endswith(str(MAX_DETAIL_BUTTONS))
