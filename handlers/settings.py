@@ -16,7 +16,8 @@ from handlers.render import Translator
 from handlers.replies import Replies
 from services.actor import Actor
 from services.errors import ServiceError
-from services.notifications import kind_named, optional_kinds, preferences, set_preference
+from services.notifications import preferences, set_preference
+from services.notifications.registry import kind_named, optional_kinds
 
 
 async def _view(
