@@ -35,19 +35,18 @@ from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.proxy import bot_session
-from handlers.notify import notification_keyboard
+from handlers.notify_keyboards import notification_keyboard
 from services.i18n import DEFAULT_LOCALE
 from services.notifications import (
     Outgoing,
-    UnknownKind,
     claim,
     mark_failed,
     mark_retry,
     mark_sent,
     mark_unreachable,
     release_claims,
-    render,
 )
+from services.notifications.render import UnknownKind, render
 from storage.db import Database
 from storage.models import utcnow
 

@@ -1,23 +1,21 @@
-"""Pushes in Telegram form: a kind's buttons (services/notifications/kinds.py) become an inline
-keyboard, and pressing one does what it says: 续借 renews in one tap (or the refusal says exactly
+"""A push's buttons pressed (handlers/notify_keyboards.py makes the keyboard from the kind's
+buttons): pressing one does what it says: 续借 renews in one tap (or the refusal says exactly
 why not), 还要 confirms a ready hold, 不要了 gives it up so the copy passes on at once. Under the
 weekly new-book list, 预约 N places a hold, 详情 N opens the book card (the search router's), and
 退订/少一点 change the list; those leave the list's buttons in place for the next press."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 
-from handlers.callbacks import BookCB, NotifyCB
+from handlers.callbacks import NotifyCB
 from handlers.context import ReaderCtx
 from handlers.middlewares import bound
 from handlers.render import esc, fmt_date
 from services.circulation import HoldStatus, cancel_hold, hold_of, place_hold, renew
 from services.errors import ServiceError
-from services.notifications import Action, Rendered, RenderedButton
+from services.notifications import Action
 from services.recommend.weekly import fewer_books, unsubscribe_weekly
 
 # Done once: the buttons go away after the press.
@@ -25,30 +23,6 @@ ONCE_ACTIONS = frozenset({Action.RENEW, Action.KEEP_HOLD, Action.DROP_HOLD})
 # Under a list of several books: the list keeps its buttons for the next press.
 LIST_ACTIONS = frozenset({Action.RESERVE, Action.STOP_WEEKLY, Action.FEWER_WEEKLY})
 # Action.DETAILS is packed as the search router's BookCB; a forged NotifyCB of it falls through.
-ITEMS_PER_ROW = 5
-
-
-def _button(b: RenderedButton) -> InlineKeyboardButton:
-    # 详情 is the book card everywhere: the search router shows it, in a read-only transaction.
-    if b.action == Action.DETAILS:
-        data = BookCB(record_pk=b.ref).pack()
-    else:
-        data = NotifyCB(action=b.action, ref=b.ref).pack()
-    return InlineKeyboardButton(text=b.label, callback_data=data)
-
-
-def _row(buttons: Sequence[RenderedButton]) -> list[list[InlineKeyboardButton]]:
-    return [
-        [_button(b) for b in buttons[i : i + ITEMS_PER_ROW]]
-        for i in range(0, len(buttons), ITEMS_PER_ROW)
-    ]
-
-
-def notification_keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
-    rows = [row for item_row in rendered.item_rows for row in _row(item_row)]
-    if rendered.buttons:
-        rows.append([_button(b) for b in rendered.buttons])
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 async def _kept_text(ctx: ReaderCtx, hold_id: int) -> str:

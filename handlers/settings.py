@@ -14,7 +14,8 @@ from handlers.callbacks import SettingsCB
 from handlers.context import ReaderCtx
 from handlers.middlewares import bound
 from services.errors import ServiceError
-from services.notifications import kind_named, optional_kinds, preferences, set_preference
+from services.notifications import preferences, set_preference
+from services.notifications.registry import kind_named, optional_kinds
 
 
 async def _view(ctx: ReaderCtx, defaults_off: Collection[str]) -> tuple[str, InlineKeyboardMarkup]:

@@ -13,8 +13,8 @@ from sqlalchemy import insert, select
 from sandbox.emulator import BotApiEmulator
 from sandbox.shared_data import shared_data_dir
 from services.imports.catalogue import import_readers
-from services.notifications import NOTICE, enqueue_many
-from services.notifications.kinds import NoticePayload
+from services.notifications import enqueue_many
+from services.notifications.notice import NOTICE, NoticePayload
 from storage.db import Database
 from storage.models import Notification, OutboxStatus, Reader, TelegramBinding, utcnow
 

@@ -1,7 +1,10 @@
 """The locale catalogue: every user-facing string, looked up by key (zh-CN first).
 
 A locale is a folder of TOML files, one per feature (``services/locales/zh-CN/*.toml``), merged
-into one flat table; the same key in two files is an error, not a silent override."""
+into one flat table; the same key in two files is an error, not a silent override, while a table
+shared by features (``[commands]``, ``[notify]``, ``[cli]``) has its entries in each feature's file.
+``{name}`` fields are filled by ``str.format``; values put into bot messages are HTML-escaped by
+the caller."""
 
 from __future__ import annotations
 

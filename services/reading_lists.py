@@ -15,7 +15,9 @@ from services.audit import record_audit
 from services.catalogue.card import search_page
 from services.circulation import find_copy_by_barcode
 from services.errors import ServiceError
-from services.notifications import READING_LIST, BookItem, ReadingListPayload, enqueue
+from services.notifications import enqueue
+from services.reading_list_kinds import READING_LIST, ReadingListPayload
+from services.recommend.kinds import BookItem
 from services.scopes import resolve_class, resolve_grade
 from services.titles import book_names
 from storage.models import (

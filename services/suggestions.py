@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import actor_for, record_audit
 from services.catalogue.card import HeldTitle, held_title
 from services.errors import ServiceError
-from services.notifications import SUGGESTION_RESOLVED, enqueue
-from services.notifications.kinds import SuggestionResolvedPayload
+from services.notifications import enqueue
+from services.suggestion_kinds import SUGGESTION_RESOLVED, SuggestionResolvedPayload
 from storage.models import PurchaseSuggestion, SuggestionStatus, utcnow
 
 MAX_SUGGESTION_CHARS = 200

@@ -124,7 +124,7 @@ def _run_forever(settings: Settings, registry: JobRegistry) -> None:
 
 def kind_label(kind: str) -> str:
     """A push's kind in words (毕业清还提醒), as /settings names it; the raw name if undeclared."""
-    from services.notifications.kinds import KINDS
+    from services.notifications.registry import KINDS
 
     declared = KINDS.get(kind)
     return t(declared.label) if declared is not None and declared.label else kind

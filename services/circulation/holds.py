@@ -12,18 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for, record_audit
 from services.circulation.common import COUNTED, lock_record, queue_position
+from services.circulation.kinds import (
+    HOLD_EXPIRED,
+    HOLD_READY,
+    RESERVED_NOTE,
+    HoldPayload,
+    HoldReadyPayload,
+    ReservedPayload,
+)
 from services.circulation.refusals import at_loan_limit
 from services.corners.requests import request_bring_back
 from services.errors import ServiceError
 from services.imports.calendar import next_open_due
-from services.notifications import (
-    HOLD_EXPIRED,
-    HOLD_READY,
-    RESERVED_NOTE,
-    enqueue,
-    enqueue_many,
-)
-from services.notifications.kinds import HoldPayload, HoldReadyPayload, ReservedPayload
+from services.notifications import enqueue, enqueue_many
 from services.policy import LoanPolicy
 from services.titles import record_name
 from storage.models import (

@@ -18,11 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor, monitor_or_librarian, own_class, require_librarian
 from services.audit import record_audit
+from services.corners.kinds import (
+    CHASE_MONITOR_LIST,
+    CHASE_STUDENT,
+    ChaseListPayload,
+    ChaseStudentPayload,
+    ClearancePayload,
+)
+from services.corners.kinds import CLEARANCE_REMINDER as CLEARANCE_KIND
 from services.errors import ServiceError
 from services.i18n import t
-from services.notifications import CHASE_MONITOR_LIST, CHASE_STUDENT, enqueue
-from services.notifications import CLEARANCE_REMINDER as CLEARANCE_KIND
-from services.notifications.kinds import ChaseListPayload, ChaseStudentPayload, ClearancePayload
+from services.notifications import enqueue
 from services.policy import calendar_days
 from services.school_order import class_key
 from services.scopes import resolve_card, resolve_class, resolve_grade

@@ -18,8 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
-from services.notifications import CORNER_BRING_BACK, enqueue
-from services.notifications.kinds import CornerBringBackPayload
+from services.corners.kinds import CORNER_BRING_BACK, CornerBringBackPayload
+from services.notifications import enqueue
 from services.titles import record_name
 from storage.models import (
     ClassCorner,

@@ -32,11 +32,16 @@ from services.actor import (
 from services.audit import record_audit
 from services.circulation import find_copy_by_barcode, lock_record, pass_copy_on, reader_by_card
 from services.codes import clean_code
+from services.corners.kinds import (
+    CORNER_BATCH,
+    CORNER_DISCREPANCY,
+    CornerBatchPayload,
+    CornerDiscrepancyPayload,
+)
 from services.corners.requests import CORNER_STATUSES, in_corner_cycle, take_out_of_corner
 from services.errors import ServiceError
 from services.i18n import t
-from services.notifications import CORNER_BATCH, CORNER_DISCREPANCY, enqueue
-from services.notifications.kinds import CornerBatchPayload, CornerDiscrepancyPayload
+from services.notifications import enqueue
 from services.policy import LoanPolicy
 from services.school_order import class_key
 from services.scopes import resolve_class

@@ -19,9 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.circulation import expire_ready_holds, renewal_refusal
+from services.circulation.kinds import (
+    DUE_DAY,
+    DUE_SOON,
+    HOLD_ENDING,
+    OVERDUE,
+    HoldPayload,
+    LoanPayload,
+)
 from services.imports.calendar import is_closed
-from services.notifications import DUE_DAY, DUE_SOON, HOLD_ENDING, OVERDUE, Kind, enqueue_rows
-from services.notifications.kinds import HoldPayload, LoanPayload
+from services.notifications import Kind, enqueue_rows
 from services.policy import LoanPolicy
 from services.titles import book_name
 from storage.models import (

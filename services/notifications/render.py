@@ -1,4 +1,5 @@
-"""A notification's text and buttons, from its kind's template: no per-kind code here."""
+"""A notification's text and buttons, from its kind's template: no per-kind code here. The kind
+is looked up by name in the registry, so importing this module imports every feature's kinds."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.i18n import DEFAULT_LOCALE, t
-from services.notifications.kinds import Action, Button, Kind, kind_named
-from services.recommend.text import Words
+from services.notifications.kinds import Action, Button, Kind
+from services.notifications.registry import kind_named
 
 
 class UnknownKind(ValueError):
@@ -48,7 +49,7 @@ def render(
         raise UnknownKind(f"unknown notification kind {kind_name!r}")
     payload = kind.load(data)
     if kind.compose is not None:
-        text = kind.compose(payload, Words(locale or DEFAULT_LOCALE))
+        text = kind.compose(payload, locale or DEFAULT_LOCALE)
     else:
         params = {name: _param(getattr(payload, name), tz) for name in type(payload).model_fields}
         text = t(kind.template_for(payload), locale=locale, **params)

@@ -1,5 +1,6 @@
-"""The words of recommendation messages: shared by the bot's replies and the pushes (the
-notification kinds in services/notifications/kinds.py compose their text here)."""
+"""The words of recommendation messages: shared by the bot's replies and the pushes (the weekly
+list's kind, services/recommend/kinds.py, and the reading list's, services/reading_list_kinds.py,
+compose their text here)."""
 
 from __future__ import annotations
 

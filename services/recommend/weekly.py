@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.catalogue.arrivals import window_start
 from services.circulation import title_hold_refusal
 from services.errors import ServiceError
-from services.notifications import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload, enqueue
+from services.notifications import enqueue
 from services.recommend.engine import Context, Reason, Recommender, Scored
+from services.recommend.kinds import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload
 from services.recommend.model import ReaderInfo, context_for, new_records
 from storage.models import (
     Copy,

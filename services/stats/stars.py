@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import record_audit
 from services.i18n import t
-from services.notifications import READING_STAR, READING_STAR_MONITOR, enqueue
-from services.notifications.kinds import StarMonitorPayload, StarPayload
+from services.notifications import enqueue
 from services.school_order import group_key
 from services.stats.figures import ScopeKind, month_period
+from services.stats.kinds import READING_STAR, READING_STAR_MONITOR, StarMonitorPayload, StarPayload
 from storage.models import ClassMonitor, Copy, Loan, Reader, Role
 
 

@@ -17,8 +17,8 @@ from bot.config import load_settings
 from bot.sender import Sender
 from sandbox.emulator import BotApiEmulator
 from services import circulation
-from services.notifications import OVERDUE, enqueue
-from services.notifications.kinds import LoanPayload
+from services.circulation.kinds import OVERDUE, LoanPayload
+from services.notifications import enqueue
 from storage.db import Database
 from storage.models import Hold, Loan, Notification, OutboxStatus, TelegramBinding
 from tests.e2e.conftest import TOKEN, Clock, Harness, buttons

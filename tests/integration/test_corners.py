@@ -17,7 +17,7 @@ from services.actor import Actor, actor_of
 from services.corners import chase
 from services.corners import swaps as corners
 from services.errors import ServiceError
-from services.notifications import render
+from services.notifications.render import render
 from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import (

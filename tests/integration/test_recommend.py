@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from services import circulation
 from services.imports.catalogue import ImportRejected
 from services.imports.loan_history import import_loans
-from services.notifications import Action, render
+from services.notifications import Action
+from services.notifications.render import render
 from services.policy import LoanPolicy
 from services.readers.binding import bind, issue_codes
 from services.reading_lists import add_to_list, create_list, schedule_send, send_due_lists

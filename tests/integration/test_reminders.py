@@ -12,13 +12,11 @@ import pytest
 from sqlalchemy import select, update
 
 from services import circulation as circ
+from services.circulation.kinds import DUE_SOON, OVERDUE
 from services.errors import ServiceError
 from services.imports.calendar import import_calendar
 from services.imports.files import ImportRejected
 from services.notifications import (
-    DUE_SOON,
-    KINDS,
-    OVERDUE,
     QuietHours,
     claim,
     enqueue_raw,
@@ -26,9 +24,9 @@ from services.notifications import (
     mark_sent,
     mark_unreachable,
     release_claims,
-    render,
     set_preference,
 )
+from services.notifications.registry import KINDS
 from services.notifications.reminders import (
     ReminderRules,
     sweep_due_day,
@@ -37,6 +35,7 @@ from services.notifications.reminders import (
     sweep_hold_expiry,
     sweep_overdue,
 )
+from services.notifications.render import render
 from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Loan, Notification, OutboxStatus, TelegramBinding

@@ -8,14 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from services.errors import ServiceError
-from services.notifications import (
-    READING_STAR,
-    READING_STAR_MONITOR,
-    SUGGESTION_RESOLVED,
-    render,
-)
+from services.notifications.render import render
 from services.stats.figures import ScopeKind
+from services.stats.kinds import READING_STAR, READING_STAR_MONITOR
 from services.stats.stars import announce_stars, monthly_stars
+from services.suggestion_kinds import SUGGESTION_RESOLVED
 from services.suggestions import pending_groups, resolve
 from storage.db import Database
 from storage.models import Notification, PurchaseSuggestion, SuggestionStatus

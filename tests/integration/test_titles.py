@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from services import circulation as circ
+from services.circulation.kinds import HOLD_READY
 from services.corners.chase import class_overdue
-from services.notifications import HOLD_READY, render
 from services.notifications.reminders import ReminderRules, sweep_due_day
+from services.notifications.render import render
 from services.policy import LoanPolicy
 from services.recommend.engine import Context
 from services.recommend.model import fit

@@ -130,3 +130,32 @@ def test_a_list_longer_than_telegram_allows_gets_buttons_for_its_first_books() -
     buttons = [b for row in markup.inline_keyboard for b in row]
     assert len(buttons) == MAX_DETAIL_BUTTONS < 100
     assert buttons[-1].text.endswith(str(MAX_DETAIL_BUTTONS))
+
+
+def test_a_push_keyboard_has_its_items_five_a_row_each_list_on_its_own_rows_then_its_buttons() -> (
+    None
+):
+    from handlers.callbacks import BookCB, NotifyCB
+    from handlers.notify_keyboards import notification_keyboard
+    from services.notifications import Action
+    from services.notifications.render import Rendered, RenderedButton
+
+    reserve = tuple(RenderedButton(f"预约 {n}", Action.RESERVE, n) for n in range(1, 8))
+    details = tuple(RenderedButton(f"详情 {n}", Action.DETAILS, 100 + n) for n in range(1, 3))
+    stop = (
+        RenderedButton("退订", Action.STOP_WEEKLY, 0),
+        RenderedButton("少一点", Action.FEWER_WEEKLY, 0),
+    )
+    markup = notification_keyboard(Rendered("text", stop, (reserve, details)))
+    assert markup is not None
+    rows = [[b.text for b in row] for row in markup.inline_keyboard]
+    assert rows == [
+        ["预约 1", "预约 2", "预约 3", "预约 4", "预约 5"],
+        ["预约 6", "预约 7"],
+        ["详情 1", "详情 2"],
+        ["退订", "少一点"],
+    ]
+    first = markup.inline_keyboard[0][0].callback_data
+    assert first == NotifyCB(action=Action.RESERVE, ref=1).pack()
+    assert markup.inline_keyboard[2][0].callback_data == BookCB(record_pk=101).pack()
+    assert notification_keyboard(Rendered("text", ())) is None

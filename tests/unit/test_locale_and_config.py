@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import io
 import logging
 import re
@@ -17,7 +18,9 @@ from bot.cli import app
 from bot.cli.runtime import RedactingFormatter
 from bot.config import ConfigError, load_settings
 from handlers.keyboards import LIBRARIAN_COMMANDS, READER_COMMANDS
+from services import i18n
 from services.i18n import catalogue, t
+from services.notifications.registry import KINDS
 from storage.models import Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,15 +28,29 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY_CALL = re.compile(
     r"""\b(?:tr|t|ServiceError)\(\s*["']([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)["']"""
 )
+# Any literal shaped like a key: push kinds name their templates, labels and buttons as data.
+KEY_LITERAL = re.compile(r"""["']([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)["']""")
+
+
+def kind_keys() -> set[str]:
+    """The keys the push kinds name (template, variants, label, buttons), read from the module
+    each feature declares its kinds in."""
+    modules = {inspect.getsourcefile(kind.payload) for kind in KINDS.values()}
+    keys: set[str] = set()
+    for module in modules:
+        assert module is not None
+        keys.update(KEY_LITERAL.findall(Path(module).read_text(encoding="utf-8")))
+    return keys
 
 
 def used_keys() -> set[str]:
     keys: set[str] = set()
-    for folder in ("bot", "handlers", "services"):
+    for folder in ("bot", "handlers", "services", "sandbox"):
         for path in (ROOT / folder).rglob("*.py"):
             keys.update(KEY_CALL.findall(path.read_text(encoding="utf-8")))
     keys.update(f"commands.{c}" for c in READER_COMMANDS + LIBRARIAN_COMMANDS)
     keys.update(f"role.{r.value}" for r in Role)
+    keys.update(kind_keys())
     return keys
 
 
@@ -51,6 +68,42 @@ def test_every_used_key_is_in_the_catalogue() -> None:
     assert {"import.missing_title", "config.missing_token", "cli.help_app", "cli.error"} <= keys
     missing = sorted(k for k in keys if k not in catalogue("zh-CN"))
     assert missing == []
+
+
+def test_every_push_kind_names_keys_in_the_catalogue() -> None:
+    keys = kind_keys()
+    for kind in KINDS.values():
+        named = {kind.template, kind.label}
+        named.update(b.label for b in (*kind.buttons, *kind.item_buttons))
+        # The scan of the kinds modules sees every key a kind names as data.
+        assert named <= keys, kind.name
+    # Variants are code: the scan finds them too (the 送到办公室 hold-ready text, for one).
+    assert {"notify.hold_ready_office_at_limit", "stats.suggest.notify_bought"} <= keys
+    assert sorted(k for k in keys if k not in catalogue("zh-CN")) == []
+
+
+def _write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_a_table_may_span_feature_files_but_a_key_is_defined_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files are by feature, so a shared table ([commands], [notify]) has entries in several.
+    monkeypatch.setattr(i18n, "LOCALES", tmp_path)
+    zh = tmp_path / "zh-CN"
+    _write(zh, "loans.toml", '[commands]\nloans = "我的借阅"\n')
+    _write(zh, "stats.toml", '[commands]\nstats = "借阅统计"\n[stats.star]\nnone = "无"\n')
+    merged = i18n.catalogue.__wrapped__("zh-CN")
+    assert merged == {
+        "commands.loans": "我的借阅",
+        "commands.stats": "借阅统计",
+        "stats.star.none": "无",
+    }
+    _write(zh, "talk.toml", '[commands]\nstats = "又一个"\n')
+    with pytest.raises(ValueError, match=r"talk.toml repeats locale keys: commands.stats"):
+        i18n.catalogue.__wrapped__("zh-CN")
 
 
 CJK = re.compile("[\u4e00-\u9fff]")
