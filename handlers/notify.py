@@ -59,7 +59,7 @@ def notification_keyboard(rendered: Rendered) -> InlineKeyboardMarkup | None:
 async def _kept_text(
     session: AsyncSession, reader: Actor, hold_id: int, tr: Translator, tz: ZoneInfo
 ) -> str:
-    hold = await hold_of(session, reader.own_id, hold_id)
+    hold = await hold_of(session, reader.own_id, hold_id, actor=reader)
     if hold is None or hold.status != HoldStatus.READY:
         raise ServiceError("hold.not_found")
     if hold.deliver_to_office or hold.ready_until is None:
@@ -79,12 +79,12 @@ async def on_push_button(
 ) -> None:
     ref = callback_data.ref
     if callback_data.action == Action.RENEW:
-        done = await renew(session, reader_id=reader.own_id, loan_id=ref, policy=policy)
+        done = await renew(session, actor=reader, loan_id=ref, policy=policy)
         text = tr("loans.renewed", title=esc(done.title), due=fmt_date(done.due_at, tz))
     elif callback_data.action == Action.KEEP_HOLD:
         text = await _kept_text(session, reader, ref, tr, tz)
     else:
-        title = await cancel_hold(session, reader_id=reader.own_id, hold_id=ref, policy=policy)
+        title = await cancel_hold(session, actor=reader, hold_id=ref, policy=policy)
         text = tr("notify.dropped", title=esc(title))
     if isinstance(callback.message, Message):
         # The buttons did their job: a second tap would only be refused.
@@ -104,7 +104,11 @@ async def on_list_button(
 ) -> None:
     if callback_data.action == Action.RESERVE:
         placed = await place_hold(
-            session, reader_id=reader.own_id, record_pk=callback_data.ref, policy=policy
+            session,
+            actor=reader,
+            reader_id=reader.own_id,
+            record_pk=callback_data.ref,
+            policy=policy,
         )
         text = tr("holds.placed", title=esc(placed.title), position=placed.position)
     elif callback_data.action == Action.STOP_WEEKLY:

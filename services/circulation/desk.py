@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, require_librarian
 from services.circulation.common import find_copy_by_barcode, find_reader_by_card
 from services.circulation.refusals import Person, lend_refusal
 from services.circulation.views import HoldView, holds_of
@@ -76,11 +77,14 @@ async def copy_state(
     session: AsyncSession,
     policy: LoanPolicy,
     *,
+    actor: Actor | None,
     barcode: str | None = None,
     copy_id: int | None = None,
     now: datetime | None = None,
 ) -> CopyState | None:
-    """A copy by its barcode (any case or width) or id; None when there is no such copy."""
+    """A copy by its barcode (any case or width) or id; None when there is no such copy. The
+    librarian's view: it names who has the copy or whom it is kept for."""
+    require_librarian(actor)
     now = now or utcnow()
     if copy_id is not None:
         copy = await session.get(Copy, copy_id)
@@ -145,10 +149,11 @@ def _looks_like_class(token: str) -> bool:
     return any(ch.isdigit() or ch in CLASS_MARKS for ch in unicodedata.normalize("NFKC", token))
 
 
-async def find_readers(session: AsyncSession, query: str) -> list[Person]:
+async def find_readers(session: AsyncSession, query: str, *, actor: Actor | None) -> list[Person]:
     """By card number, name, or name and class in either order (``王小明 初二(3)班``, also
-    without the space); at most
-    MAX_MATCHES + 1, so the caller can tell "more than MAX_MATCHES"."""
+    without the space); at most MAX_MATCHES + 1, so the caller can tell "more than MAX_MATCHES".
+    The librarian's look-up: nobody else searches the school's readers."""
+    require_librarian(actor)
     text = unicodedata.normalize("NFKC", query).strip()
     if not text:
         return []
@@ -209,8 +214,9 @@ async def _by_name(session: AsyncSession, name: str, *, like: bool) -> list[Pers
     return [Person.of(r) for r in found]
 
 
-async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:
-    """Copies kept for readers, the one whose time runs out first on top."""
+async def hold_shelf(session: AsyncSession, page: int = 0, *, actor: Actor | None) -> ShelfPage:
+    """Copies kept for readers, the one whose time runs out first on top (the librarian's)."""
+    require_librarian(actor)
     total = int(
         await session.scalar(
             select(func.count(Hold.id)).where(Hold.status == HoldStatus.READY.value)
@@ -270,9 +276,16 @@ class ReaderDesk:
 
 
 async def reader_desk(
-    session: AsyncSession, reader_id: int, policy: LoanPolicy, now: datetime | None = None
+    session: AsyncSession,
+    reader_id: int,
+    policy: LoanPolicy,
+    now: datetime | None = None,
+    *,
+    actor: Actor | None,
 ) -> ReaderDesk:
-    """What the desk needs about one reader: loans (copy ids for 归还), holds, the limit."""
+    """What the desk needs about one reader: loans (copy ids for 归还), holds, the limit. The
+    librarian's view of any reader."""
+    require_librarian(actor)
     now = now or utcnow()
     reader = await session.get(Reader, reader_id)
     if reader is None:
@@ -290,7 +303,7 @@ async def reader_desk(
     return ReaderDesk(
         Person.of(reader),
         loans,
-        await holds_of(session, reader_id),
+        await holds_of(session, reader_id, actor=actor),
         policy.for_role(reader.role).max_loans,
         await lend_refusal(session, reader, policy, now),
     )
