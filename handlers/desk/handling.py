@@ -47,10 +47,10 @@ from nlp.recognise import recognise
 from services.circulation import (
     CheckoutResult,
     Person,
+    card_at_desk,
     checkout,
+    copy_at_desk,
     copy_state,
-    find_copy_by_barcode,
-    find_reader_by_card,
     find_readers,
     hold_shelf,
     reader_desk,
@@ -161,7 +161,11 @@ async def lend_reader_text(message: Message, state: FSMContext, ctx: ReaderCtx) 
     copy_id, from_corner = data.get("copy_id"), bool(data.get("corner"))
     people = await find_readers(ctx.session, query, actor=ctx.actor)
     if not people:
-        book = await find_copy_by_barcode(ctx.session, query) if len(query) <= MAX_SCAN else None
+        book = (
+            await copy_at_desk(ctx.session, query, actor=ctx.actor)
+            if len(query) <= MAX_SCAN
+            else None
+        )
         key = "desk.that_is_a_book" if book is not None else "desk.no_reader"
         ctx.replies.add(message.answer(tr(key, query=esc(query)), reply_markup=cancel_markup(tr)))
         return
@@ -257,17 +261,15 @@ async def lend_books_text(message: Message, state: FSMContext, ctx: ReaderCtx) -
     scan = _scan(message)
     data = await state.get_data()
     card_no = str(data.get("card_no", ""))
-    copy = await find_copy_by_barcode(session, scan)
-    if copy is None:
-        other = await find_reader_by_card(session, scan)
+    copy_id = await copy_at_desk(session, scan, actor=ctx.actor)
+    if copy_id is None:
+        other = await card_at_desk(session, scan, actor=ctx.actor)
         if other is not None:
-            await _start_lending(message, state, Person.of(other), ctx)
+            await _start_lending(message, state, other, ctx)
             return
     else:
-        lending_to = await find_reader_by_card(session, card_no)
-        if lending_to is not None and await _ask_first(
-            message.chat.id, copy.id, Person.of(lending_to), ctx
-        ):
+        lending_to = await card_at_desk(session, card_no, actor=ctx.actor)
+        if lending_to is not None and await _ask_first(message.chat.id, copy_id, lending_to, ctx):
             return
     scanned = await copy_state(session, ctx.policy, actor=ctx.actor, barcode=scan, now=now)
     if scanned is not None and scanned.corner is not None and "reader_id" in data:
@@ -439,14 +441,14 @@ async def on_scan(message: Message, ctx: ReaderCtx) -> None:
         text = copy_text(tr, state, ctx.tz, ctx.policy)
         ctx.replies.add(message.answer(text, reply_markup=copy_keyboard(tr, state)))
         return
-    card = await find_reader_by_card(ctx.session, scan)
+    card = await card_at_desk(ctx.session, scan, actor=ctx.actor)
     if card is None:
         known = recognise(scan)
         if known is not None and known.kind in ("isbn", "call_number"):
             raise SkipHandler  # an ISBN or a call number: the search finds the book
         # A scanned code that is no copy and no card: say so (a search would offer 荐购).
         raise ServiceError("desk.no_such_code", code=scan)
-    view = await reader_desk(ctx.session, card.id, ctx.policy, now, actor=ctx.actor)
+    view = await reader_desk(ctx.session, card.reader_id, ctx.policy, now, actor=ctx.actor)
     ctx.replies.add(
         message.answer(reader_text(tr, view, ctx.tz), reply_markup=reader_keyboard(tr, view))
     )

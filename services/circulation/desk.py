@@ -140,6 +140,20 @@ def _replace(state: CopyState, **changes: object) -> CopyState:
     return replace(state, **changes)  # type: ignore[arg-type]
 
 
+async def card_at_desk(session: AsyncSession, code: str, *, actor: Actor | None) -> Person | None:
+    """The reader a scanned or typed card number belongs to (any case or width), or None."""
+    require_librarian(actor)
+    reader = await find_reader_by_card(session, code)
+    return Person.of(reader) if reader is not None else None
+
+
+async def copy_at_desk(session: AsyncSession, code: str, *, actor: Actor | None) -> int | None:
+    """The id of the copy a scanned barcode belongs to (any case or width), or None."""
+    require_librarian(actor)
+    copy = await find_copy_by_barcode(session, code)
+    return copy.id if copy is not None else None
+
+
 def class_key(text: str) -> str:
     """初二(3)班, 初二（3）班, 初二 3 班 and 初二3班 are one class."""
     return re.sub(r"[\s()]", "", unicodedata.normalize("NFKC", text)).upper()

@@ -188,6 +188,11 @@ CASES: dict[str, tuple[frozenset[Who], Call]] = {
         lambda s, a, lib: circ.reader_desk(s, lib.classmate, POLICY, actor=a),
     ),
     "find readers by name": (DESK, lambda s, a, lib: circ.find_readers(s, "学生乙", actor=a)),
+    "a card at the desk": (
+        DESK,
+        lambda s, a, lib: circ.card_at_desk(s, CARDS[Who.STUDENT], actor=a),
+    ),
+    "a barcode at the desk": (DESK, lambda s, a, lib: circ.copy_at_desk(s, "RB1", actor=a)),
     "the hold shelf": (DESK, lambda s, a, lib: circ.hold_shelf(s, actor=a)),
     "a copy's state (who has it)": (
         DESK,
