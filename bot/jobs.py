@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
+from services.actor import Actor
 from services.corners.chase import weekly_chase as chase_sweep
 from services.notifications.quiet import parse_clock
 from services.notifications.reminders import (
@@ -179,7 +180,9 @@ def _sweep(
 
 async def hold_expiry(ctx: JobContext) -> int:
     async with ctx.db.transaction() as session:
-        return await sweep_hold_expiry(session, ctx.policy, ctx.clock())
+        return await sweep_hold_expiry(
+            session, ctx.policy, ctx.clock(), actor=Actor.system("job:hold-expiry")
+        )
 
 
 async def forget_updates(ctx: JobContext) -> int:

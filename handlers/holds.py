@@ -8,18 +8,14 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.methods import EditMessageReplyMarkup, EditMessageText
 from aiogram.types import CallbackQuery, Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.callbacks import CancelHoldCB, CancelHoldSureCB, ReserveCB
+from handlers.context import ReaderCtx
 from handlers.keyboards import cancel_hold_confirm_keyboard, holds_keyboard
 from handlers.middlewares import bound
 from handlers.render import Translator, esc, fmt_date
-from handlers.replies import Replies
-from services.actor import Actor
-from services.circulation import HoldView, cancel_hold, hold_of, holds_of, place_hold
+from services.circulation import HoldStatus, HoldView, cancel_hold, hold_of, holds_of, place_hold
 from services.i18n import t
-from services.policy import LoanPolicy
-from storage.models import HoldStatus
 
 
 def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
@@ -40,61 +36,45 @@ def render_holds(tr: Translator, holds: list[HoldView], tz: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
-async def my_holds(
-    message: Message,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    tz: ZoneInfo,
-    replies: Replies,
-) -> None:
-    holds = await holds_of(session, reader.own_id)
-    replies.add(message.answer(render_holds(tr, holds, tz), reply_markup=holds_keyboard(tr, holds)))
+async def my_holds(message: Message, ctx: ReaderCtx) -> None:
+    holds = await holds_of(ctx.session, ctx.actor.own_id, actor=ctx.actor)
+    ctx.replies.add(
+        message.answer(
+            render_holds(ctx.tr, holds, ctx.tz), reply_markup=holds_keyboard(ctx.tr, holds)
+        )
+    )
 
 
-async def on_reserve(
-    callback: CallbackQuery,
-    callback_data: ReserveCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    policy: LoanPolicy,
-    replies: Replies,
-) -> None:
+async def on_reserve(callback: CallbackQuery, callback_data: ReserveCB, ctx: ReaderCtx) -> None:
     placed = await place_hold(
-        session,
-        reader_id=reader.own_id,
+        ctx.session,
+        actor=ctx.actor,
+        reader_id=ctx.actor.own_id,
         record_pk=callback_data.record_pk,
-        policy=policy,
+        policy=ctx.policy,
         deliver_to_office=callback_data.office,
+        now=ctx.now(),
     )
     key = "holds.placed_office" if placed.deliver_to_office else "holds.placed"
-    replies.add(callback.answer())
+    ctx.replies.add(callback.answer())
     if isinstance(callback.message, Message):
-        replies.add(callback.message.edit_reply_markup(reply_markup=None))
-        replies.add(
-            callback.message.answer(tr(key, title=esc(placed.title), position=placed.position))
-        )
+        ctx.replies.add(callback.message.edit_reply_markup(reply_markup=None))
+        text = ctx.tr(key, title=esc(placed.title), position=placed.position)
+        ctx.replies.add(callback.message.answer(text))
 
 
-async def on_cancel(
-    callback: CallbackQuery,
-    callback_data: CancelHoldCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    replies: Replies,
-) -> None:
+async def on_cancel(callback: CallbackQuery, callback_data: CancelHoldCB, ctx: ReaderCtx) -> None:
     """取消 asks first; only 确定 (``on_cancel_sure``) cancels."""
-    hold = await hold_of(session, reader.own_id, callback_data.hold_id)
+    tr = ctx.tr
+    hold = await hold_of(ctx.session, ctx.actor.own_id, callback_data.hold_id, actor=ctx.actor)
     if hold is None or not isinstance(callback.message, Message):
-        replies.add(callback.answer(tr("hold.not_found"), show_alert=True))
+        ctx.replies.add(callback.answer(tr("hold.not_found"), show_alert=True))
         return
     keyboard = cancel_hold_confirm_keyboard(
         tr, hold.hold_id, callback.message.message_id, in_list=callback_data.in_list
     )
-    replies.add(callback.answer())
-    replies.add(
+    ctx.replies.add(callback.answer())
+    ctx.replies.add(
         callback.message.answer(
             tr("confirm.cancel_hold", title=esc(hold.title)), reply_markup=keyboard
         )
@@ -102,36 +82,34 @@ async def on_cancel(
 
 
 async def on_cancel_sure(
-    callback: CallbackQuery,
-    callback_data: CancelHoldSureCB,
-    session: AsyncSession,
-    reader: Actor,
-    tr: Translator,
-    tz: ZoneInfo,
-    policy: LoanPolicy,
-    replies: Replies,
+    callback: CallbackQuery, callback_data: CancelHoldSureCB, ctx: ReaderCtx
 ) -> None:
     """A second 确定 finds the hold gone: the refusal (hold.not_found) is the polite answer."""
+    tr = ctx.tr
     title = await cancel_hold(
-        session, reader_id=reader.own_id, hold_id=callback_data.hold_id, policy=policy
+        ctx.session,
+        actor=ctx.actor,
+        hold_id=callback_data.hold_id,
+        policy=ctx.policy,
+        now=ctx.now(),
     )
-    replies.add(callback.answer())
+    ctx.replies.add(callback.answer())
     if not isinstance(callback.message, Message):
         return
     chat_id = callback.message.chat.id
     if callback_data.in_list:  # the list it was pressed under, refreshed
-        holds = await holds_of(session, reader.own_id)
-        replies.add(
+        holds = await holds_of(ctx.session, ctx.actor.own_id, actor=ctx.actor)
+        ctx.replies.add(
             EditMessageText(
                 chat_id=chat_id,
                 message_id=callback_data.origin,
-                text=render_holds(tr, holds, tz),
+                text=render_holds(tr, holds, ctx.tz),
                 reply_markup=holds_keyboard(tr, holds),
             )
         )
     else:  # the book card: its 取消预约 button no longer applies
-        replies.add(EditMessageReplyMarkup(chat_id=chat_id, message_id=callback_data.origin))
-    replies.add(callback.message.edit_text(tr("holds.cancelled", title=esc(title))))
+        ctx.replies.add(EditMessageReplyMarkup(chat_id=chat_id, message_id=callback_data.origin))
+    ctx.replies.add(callback.message.edit_text(tr("holds.cancelled", title=esc(title))))
 
 
 def build_router() -> Router:

@@ -70,7 +70,9 @@ def render_history(tr: Translator, history: HistoryPage, tz: ZoneInfo) -> str:
 
 
 async def my_loans(message: Message, ctx: ReaderCtx) -> None:
-    loans = await loans_of(ctx.session, ctx.actor.own_id, ctx.now(), policy=ctx.policy)
+    loans = await loans_of(
+        ctx.session, ctx.actor.own_id, ctx.now(), actor=ctx.actor, policy=ctx.policy
+    )
     ctx.replies.add(
         message.answer(render_loans(ctx, loans), reply_markup=loans_keyboard(ctx.tr, loans))
     )
@@ -78,10 +80,11 @@ async def my_loans(message: Message, ctx: ReaderCtx) -> None:
 
 async def on_renew(callback: CallbackQuery, callback_data: RenewCB, ctx: ReaderCtx) -> None:
     now = ctx.now()
-    shown = [loan.loan_id for loan in await loans_of(ctx.session, ctx.actor.own_id, now)]
+    mine = await loans_of(ctx.session, ctx.actor.own_id, now, actor=ctx.actor)
+    shown = [loan.loan_id for loan in mine]
     renewed = await renew(
         ctx.session,
-        reader_id=ctx.actor.own_id,
+        actor=ctx.actor,
         loan_id=callback_data.loan_id,
         policy=ctx.policy,
         now=now,
@@ -90,7 +93,8 @@ async def on_renew(callback: CallbackQuery, callback_data: RenewCB, ctx: ReaderC
     ctx.replies.add(callback.answer())
     if isinstance(callback.message, Message):
         loans = in_order(
-            await loans_of(ctx.session, ctx.actor.own_id, now, policy=ctx.policy), shown
+            await loans_of(ctx.session, ctx.actor.own_id, now, actor=ctx.actor, policy=ctx.policy),
+            shown,
         )
         ctx.replies.add(
             callback.message.edit_text(
@@ -101,7 +105,7 @@ async def on_renew(callback: CallbackQuery, callback_data: RenewCB, ctx: ReaderC
 
 
 async def history(message: Message, ctx: ReaderCtx) -> None:
-    page = await loan_history(ctx.session, ctx.actor.own_id)
+    page = await loan_history(ctx.session, ctx.actor.own_id, actor=ctx.actor)
     markup = history_keyboard(ctx.tr, page.page, page.pages)
     ctx.replies.add(message.answer(render_history(ctx.tr, page, ctx.tz), reply_markup=markup))
 
@@ -110,7 +114,7 @@ async def on_history(callback: CallbackQuery, callback_data: HistoryCB, ctx: Rea
     if not isinstance(callback.message, Message):
         ctx.replies.add(callback.answer(ctx.tr("errors.stale_button"), show_alert=True))
         return
-    page = await loan_history(ctx.session, ctx.actor.own_id, callback_data.page)
+    page = await loan_history(ctx.session, ctx.actor.own_id, callback_data.page, actor=ctx.actor)
     text = render_history(ctx.tr, page, ctx.tz)
     markup = history_keyboard(ctx.tr, page.page, page.pages)
     ctx.replies.add(callback.answer())

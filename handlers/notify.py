@@ -26,7 +26,7 @@ LIST_ACTIONS = frozenset({Action.RESERVE, Action.STOP_WEEKLY, Action.FEWER_WEEKL
 
 
 async def _kept_text(ctx: ReaderCtx, hold_id: int) -> str:
-    hold = await hold_of(ctx.session, ctx.actor.own_id, hold_id)
+    hold = await hold_of(ctx.session, ctx.actor.own_id, hold_id, actor=ctx.actor)
     if hold is None or hold.status != HoldStatus.READY:
         raise ServiceError("hold.not_found")
     if hold.deliver_to_office or hold.ready_until is None:
@@ -36,17 +36,15 @@ async def _kept_text(ctx: ReaderCtx, hold_id: int) -> str:
 
 
 async def on_push_button(callback: CallbackQuery, callback_data: NotifyCB, ctx: ReaderCtx) -> None:
-    session, tr, reader_id, now = ctx.session, ctx.tr, ctx.actor.own_id, ctx.now()
+    session, tr, now = ctx.session, ctx.tr, ctx.now()
     ref = callback_data.ref
     if callback_data.action == Action.RENEW:
-        done = await renew(session, reader_id=reader_id, loan_id=ref, policy=ctx.policy, now=now)
+        done = await renew(session, actor=ctx.actor, loan_id=ref, policy=ctx.policy, now=now)
         text = tr("loans.renewed", title=esc(done.title), due=fmt_date(done.due_at, ctx.tz))
     elif callback_data.action == Action.KEEP_HOLD:
         text = await _kept_text(ctx, ref)
     else:
-        title = await cancel_hold(
-            session, reader_id=reader_id, hold_id=ref, policy=ctx.policy, now=now
-        )
+        title = await cancel_hold(session, actor=ctx.actor, hold_id=ref, policy=ctx.policy, now=now)
         text = tr("notify.dropped", title=esc(title))
     if isinstance(callback.message, Message):
         # The buttons did their job: a second tap would only be refused.
@@ -60,7 +58,8 @@ async def on_list_button(callback: CallbackQuery, callback_data: NotifyCB, ctx: 
     if callback_data.action == Action.RESERVE:
         placed = await place_hold(
             session,
-            reader_id=reader_id,
+            actor=ctx.actor,
+            reader_id=ctx.actor.own_id,
             record_pk=callback_data.ref,
             policy=ctx.policy,
             now=ctx.now(),

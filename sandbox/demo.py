@@ -177,6 +177,7 @@ async def seed_corner(db: Database, settings: Settings, personas: list[Persona])
             if late and shelf:
                 await circulation.checkout(
                     session,
+                    actor=Actor.cli(),
                     card_no=late,
                     barcode=shelf,
                     policy=settings.loan_policy(),
@@ -227,7 +228,12 @@ async def seed_circulation(db: Database, settings: Settings, personas: list[Pers
         try:
             async with db.transaction() as session:
                 await circulation.checkout(
-                    session, card_no=card_no, barcode=barcode, policy=policy, now=lent_at
+                    session,
+                    actor=Actor.cli(),
+                    card_no=card_no,
+                    barcode=barcode,
+                    policy=policy,
+                    now=lent_at,
                 )
         except ServiceError as exc:  # sample data that doesn't fit the plan is not fatal
             log.warning("sandbox seed %s %s: %s", card_no, barcode, exc.render())
@@ -268,14 +274,20 @@ async def seed_hold_shelf(db: Database, settings: Settings, personas: list[Perso
     try:
         async with db.transaction() as session:
             lent = await circulation.checkout(
-                session, card_no=students[0], barcode=barcode, policy=policy
+                session, actor=Actor.cli(), card_no=students[0], barcode=barcode, policy=policy
             )
             copy = await circulation.copy_by_barcode(session, barcode)
             waiting = await circulation.reader_by_card(session, student.card_no)
             await circulation.place_hold(
-                session, reader_id=waiting.id, record_pk=copy.record_pk, policy=policy
+                session,
+                actor=Actor.cli(),
+                reader_id=waiting.id,
+                record_pk=copy.record_pk,
+                policy=policy,
             )
-            await circulation.return_copy(session, barcode=lent.barcode, policy=policy)
+            await circulation.return_copy(
+                session, actor=Actor.cli(), barcode=lent.barcode, policy=policy
+            )
     except ServiceError as exc:  # sample data that doesn't fit the plan is not fatal
         log.warning("sandbox hold shelf %s: %s", barcode, exc.render())
 
@@ -331,9 +343,16 @@ async def seed_history(
             try:
                 async with session.begin_nested():
                     await circulation.checkout(
-                        session, card_no=card_no, barcode=barcode, policy=policy, now=lent
+                        session,
+                        actor=Actor.cli(),
+                        card_no=card_no,
+                        barcode=barcode,
+                        policy=policy,
+                        now=lent,
                     )
-                    await circulation.return_copy(session, barcode=barcode, policy=policy, now=back)
+                    await circulation.return_copy(
+                        session, actor=Actor.cli(), barcode=barcode, policy=policy, now=back
+                    )
             except ServiceError as exc:  # e.g. an inactive reader: skip that one
                 log.debug("sandbox history %s %s: %s", card_no, barcode, exc.render())
     async with db.transaction() as session:

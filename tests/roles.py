@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.actor import Actor, actor_of
 from storage.db import Database
 from storage.models import ClassMonitor, Copy, Reader, Record
@@ -92,3 +94,12 @@ async def role_world(db: Database) -> RoleWorld:
         for who, card in CARDS.items():
             actors[who] = await actor_of(s, reader_ids[card])
     return RoleWorld(actors, reader_ids, copy_ids, record_pks)
+
+
+async def as_reader(session: AsyncSession, reader_id: int) -> Actor:
+    """The reader acting for themselves (their loans, holds and renewals), whether or not their
+    card is still active: a stopped card is still told why the rule refuses it."""
+    reader = await session.get_one(Reader, reader_id)
+    return Actor(
+        reader.id, str(reader.role), reader.class_name, card_no=reader.card_no, name=reader.name
+    )

@@ -10,6 +10,7 @@ import typer
 from bot.cli.runtime import run_with_db, settings_or_exit
 from bot.config import Settings
 from services import circulation
+from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import t
 from services.policy import calendar_days
@@ -37,6 +38,7 @@ def checkout(
         async with db.transaction() as session:
             done = await circulation.checkout(
                 session,
+                actor=Actor.cli(),
                 card_no=card_no,
                 barcode=barcode,
                 policy=settings.loan_policy(),
@@ -62,7 +64,7 @@ def return_(barcode: Annotated[str, typer.Argument(help=t("cli.help_barcode"))])
     async def body(db: Database) -> str:
         async with db.transaction() as session:
             done = await circulation.return_copy(
-                session, barcode=barcode, policy=settings.loan_policy()
+                session, actor=Actor.cli(), barcode=barcode, policy=settings.loan_policy()
             )
         lines = [
             t(

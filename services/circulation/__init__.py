@@ -6,6 +6,11 @@ per-update session) and never commits. Anything that changes a title's copies, l
 locks that title's record row, so on PostgreSQL concurrent returns, renewals and reservations of
 one title queue up instead of interleaving; on SQLite ``BEGIN IMMEDIATE`` already serialises
 writers.
+
+The services that change state or show a reader's data take the ``actor`` asking
+(services/actor.py) and check it themselves: lending, returns and the desk's look-ups are the
+librarian's (or the server's); a reader's own loans, holds and renewals are that reader's (or the
+librarian's); a stranger is refused.
 """
 
 from services.circulation.common import (
@@ -27,6 +32,8 @@ from services.circulation.desk import (
     ReaderDesk,
     ShelfItem,
     ShelfPage,
+    card_at_desk,
+    copy_at_desk,
     copy_state,
     find_readers,
     hold_shelf,
@@ -63,14 +70,15 @@ from services.circulation.views import (
     loans_of,
 )
 
-# Re-exported: a hold's status is part of HoldView, read by the chat without storage.
-from storage.models import HoldStatus
+# The statuses the chat's texts branch on, so handlers need not reach into storage.
+from storage.models import CopyStatus, HoldStatus
 
 __all__ = [
     "COUNTED",
     "LENDABLE",
     "CheckoutResult",
     "CopyState",
+    "CopyStatus",
     "DeskLoan",
     "HistoryPage",
     "HoldPlaced",
@@ -86,7 +94,9 @@ __all__ = [
     "ShelfItem",
     "ShelfPage",
     "cancel_hold",
+    "card_at_desk",
     "checkout",
+    "copy_at_desk",
     "copy_by_barcode",
     "copy_state",
     "expire_ready_holds",

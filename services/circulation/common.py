@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor
 from services.codes import clean_code, loose_match, may_be_code
 from services.errors import ServiceError
 from services.scopes import named, near_barcodes, near_cards
@@ -14,6 +15,13 @@ from storage.models import Copy, CopyStatus, Hold, HoldStatus, Loan, Reader, Rec
 
 LENDABLE = (CopyStatus.ON_SHELF.value, CopyStatus.IN_TRANSIT.value)
 COUNTED = tuple(s.value for s in CopyStatus if s not in (CopyStatus.LOST, CopyStatus.WITHDRAWN))
+
+
+def acts_for(actor: Actor, reader_id: int) -> bool:
+    """The reader themselves or the librarian (the desk, the CLI, a job) may touch a reader's
+    loan or hold. A bool, not a refusal of its own: another reader's loan or hold gets the same
+    answer as a missing one, so nobody learns which ids exist."""
+    return actor.is_librarian or actor.reader_id == reader_id
 
 
 async def lock_record(session: AsyncSession, record_pk: int) -> Record:

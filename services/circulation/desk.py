@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, require_librarian
 from services.circulation.common import find_copy_by_barcode, find_reader_by_card
 from services.circulation.refusals import Person, lend_refusal
 from services.circulation.views import HoldView, holds_of
@@ -76,11 +77,14 @@ async def copy_state(
     session: AsyncSession,
     policy: LoanPolicy,
     *,
+    actor: Actor | None,
     barcode: str | None = None,
     copy_id: int | None = None,
     now: datetime | None = None,
 ) -> CopyState | None:
-    """A copy by its barcode (any case or width) or id; None when there is no such copy."""
+    """A copy by its barcode (any case or width) or id; None when there is no such copy. The
+    librarian's view: it names who has the copy or whom it is kept for."""
+    require_librarian(actor)
     now = now or utcnow()
     if copy_id is not None:
         copy = await session.get(Copy, copy_id)
@@ -136,6 +140,20 @@ def _replace(state: CopyState, **changes: object) -> CopyState:
     return replace(state, **changes)  # type: ignore[arg-type]
 
 
+async def card_at_desk(session: AsyncSession, code: str, *, actor: Actor | None) -> Person | None:
+    """The reader a scanned or typed card number belongs to (any case or width), or None."""
+    require_librarian(actor)
+    reader = await find_reader_by_card(session, code)
+    return Person.of(reader) if reader is not None else None
+
+
+async def copy_at_desk(session: AsyncSession, code: str, *, actor: Actor | None) -> int | None:
+    """The id of the copy a scanned barcode belongs to (any case or width), or None."""
+    require_librarian(actor)
+    copy = await find_copy_by_barcode(session, code)
+    return copy.id if copy is not None else None
+
+
 def class_key(text: str) -> str:
     """初二(3)班, 初二（3）班, 初二 3 班 and 初二3班 are one class."""
     return re.sub(r"[\s()]", "", unicodedata.normalize("NFKC", text)).upper()
@@ -145,10 +163,11 @@ def _looks_like_class(token: str) -> bool:
     return any(ch.isdigit() or ch in CLASS_MARKS for ch in unicodedata.normalize("NFKC", token))
 
 
-async def find_readers(session: AsyncSession, query: str) -> list[Person]:
+async def find_readers(session: AsyncSession, query: str, *, actor: Actor | None) -> list[Person]:
     """By card number, name, or name and class in either order (``王小明 初二(3)班``, also
-    without the space); at most
-    MAX_MATCHES + 1, so the caller can tell "more than MAX_MATCHES"."""
+    without the space); at most MAX_MATCHES + 1, so the caller can tell "more than MAX_MATCHES".
+    The librarian's look-up: nobody else searches the school's readers."""
+    require_librarian(actor)
     text = unicodedata.normalize("NFKC", query).strip()
     if not text:
         return []
@@ -209,8 +228,9 @@ async def _by_name(session: AsyncSession, name: str, *, like: bool) -> list[Pers
     return [Person.of(r) for r in found]
 
 
-async def hold_shelf(session: AsyncSession, page: int = 0) -> ShelfPage:
-    """Copies kept for readers, the one whose time runs out first on top."""
+async def hold_shelf(session: AsyncSession, page: int = 0, *, actor: Actor | None) -> ShelfPage:
+    """Copies kept for readers, the one whose time runs out first on top (the librarian's)."""
+    require_librarian(actor)
     total = int(
         await session.scalar(
             select(func.count(Hold.id)).where(Hold.status == HoldStatus.READY.value)
@@ -270,9 +290,16 @@ class ReaderDesk:
 
 
 async def reader_desk(
-    session: AsyncSession, reader_id: int, policy: LoanPolicy, now: datetime | None = None
+    session: AsyncSession,
+    reader_id: int,
+    policy: LoanPolicy,
+    now: datetime | None = None,
+    *,
+    actor: Actor | None,
 ) -> ReaderDesk:
-    """What the desk needs about one reader: loans (copy ids for 归还), holds, the limit."""
+    """What the desk needs about one reader: loans (copy ids for 归还), holds, the limit. The
+    librarian's view of any reader."""
+    require_librarian(actor)
     now = now or utcnow()
     reader = await session.get(Reader, reader_id)
     if reader is None:
@@ -290,7 +317,7 @@ async def reader_desk(
     return ReaderDesk(
         Person.of(reader),
         loans,
-        await holds_of(session, reader_id),
+        await holds_of(session, reader_id, actor=actor),
         policy.for_role(reader.role).max_loans,
         await lend_refusal(session, reader, policy, now),
     )

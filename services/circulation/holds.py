@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import actor_for, record_audit
-from services.circulation.common import COUNTED, lock_record, queue_position
+from services.actor import Actor, require_librarian, require_reader, require_self_or_librarian
+from services.audit import record_audit
+from services.circulation.common import COUNTED, acts_for, lock_record, queue_position
 from services.circulation.kinds import (
     HOLD_EXPIRED,
     HOLD_READY,
@@ -175,12 +176,15 @@ async def hold_refusal(
 async def place_hold(
     session: AsyncSession,
     *,
+    actor: Actor | None,
     reader_id: int,
     record_pk: int,
     policy: LoanPolicy,
     deliver_to_office: bool = False,
     now: datetime | None = None,
 ) -> HoldPlaced:
+    """Reserve a title for ``reader_id``: that reader, or the librarian on their behalf."""
+    actor = require_self_or_librarian(actor, reader_id)
     now = now or utcnow()
     record = await lock_record(session, record_pk)
     reader = await session.get_one(Reader, reader_id, with_for_update=True)
@@ -200,7 +204,7 @@ async def place_hold(
         await session.flush()
     except IntegrityError:
         raise ServiceError("hold.already", title=record_name(record)) from None
-    record_audit(session, actor_for(reader.id), "hold", {"hold_id": hold.id}, now=now)
+    record_audit(session, actor.audit_name, "hold", {"hold_id": hold.id}, now=now)
     # Nothing on the shelf: a copy in a class corner is the quickest way to this reader.
     await request_bring_back(session, hold=hold, record=record, now=now)
     await tell_borrowers(session, record, now)
@@ -215,15 +219,21 @@ async def place_hold(
 async def cancel_hold(
     session: AsyncSession,
     *,
-    reader_id: int,
+    actor: Actor | None,
     hold_id: int,
     policy: LoanPolicy,
     now: datetime | None = None,
 ) -> str:
-    """Cancel one's own active hold; a copy set aside for it goes to the next reader."""
+    """Cancel an active hold (one's own, or any as the librarian); a copy set aside for it goes
+    to the next reader. Another reader's hold gets the same answer as a missing one."""
+    actor = require_reader(actor)
     now = now or utcnow()
-    hold = await session.scalar(select(Hold).where(Hold.id == hold_id, Hold.reader_id == reader_id))
-    if hold is None or hold.status not in ACTIVE_HOLD_STATUSES:
+    hold = await session.scalar(select(Hold).where(Hold.id == hold_id))
+    if (
+        hold is None
+        or not acts_for(actor, hold.reader_id)
+        or hold.status not in ACTIVE_HOLD_STATUSES
+    ):
         raise ServiceError("hold.not_found")
     record = await lock_record(session, hold.record_pk)
     await session.refresh(hold, with_for_update=True)
@@ -236,14 +246,16 @@ async def cancel_hold(
     if was_ready_copy is not None:
         copy = await session.get_one(Copy, was_ready_copy)
         await pass_copy_on(session, copy, record, policy, now)
-    record_audit(session, actor_for(reader_id), "hold_cancel", {"hold_id": hold.id}, now=now)
+    record_audit(session, actor.audit_name, "hold_cancel", {"hold_id": hold.id}, now=now)
     return record_name(record)
 
 
 async def expire_ready_holds(
-    session: AsyncSession, *, policy: LoanPolicy, now: datetime | None = None
+    session: AsyncSession, *, actor: Actor | None, policy: LoanPolicy, now: datetime | None = None
 ) -> int:
-    """Ready holds not collected in time expire; their copies go to the next reader or the shelf."""
+    """Ready holds not collected in time expire; their copies go to the next reader or the shelf.
+    The scheduler's sweep (or the librarian): nobody else ends other readers' holds."""
+    require_librarian(actor)
     now = now or utcnow()
     stale = list(
         await session.scalars(

@@ -10,9 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.audit import actor_for, record_audit
+from services.actor import Actor, require_librarian, require_reader
+from services.audit import record_audit
 from services.circulation.common import (
     LENDABLE,
+    acts_for,
     copy_by_barcode,
     lock_record,
     reader_by_card,
@@ -115,15 +117,18 @@ async def _check_lendable(
 async def checkout(
     session: AsyncSession,
     *,
+    actor: Actor | None,
     card_no: str,
     barcode: str,
     policy: LoanPolicy,
-    actor_reader_id: int | None = None,
     now: datetime | None = None,
     from_corner: bool = False,
 ) -> CheckoutResult:
-    """Lend a copy. A copy of a class corner is refused with where it is unless ``from_corner``:
-    then it leaves its corner and batch first (services/corners/requests.py)."""
+    """Lend a copy: the librarian (or the server) only. A copy of a class corner is refused with
+    where it is unless ``from_corner``: then it leaves its corner and batch first
+    (services/corners/requests.py)."""
+    # Before any look-up: a student learns nothing about cards or copies from a refusal.
+    actor = require_librarian(actor)
     now = now or utcnow()
     reader = await reader_by_card(session, card_no)
     if not reader.active:
@@ -164,7 +169,7 @@ async def checkout(
         await pass_copy_on(session, await session.get_one(Copy, set_aside), record, policy, now)
 
     await take_out_of_corner(
-        session, copy, actor_reader_id=actor_reader_id, actor=actor_for(actor_reader_id), now=now
+        session, copy, actor_reader_id=actor.reader_id, actor=actor.audit_name, now=now
     )
     loan = Loan(
         copy_id=copy.id,
@@ -173,7 +178,7 @@ async def checkout(
         due_at=await next_open_due(
             session, policy.due(now, rules.loan_days), ZoneInfo(policy.timezone)
         ),
-        lent_by=actor_reader_id,
+        lent_by=actor.reader_id,
     )
     session.add(loan)
     copy.status = CopyStatus.ON_LOAN.value
@@ -186,7 +191,7 @@ async def checkout(
         ) from None
     record_audit(
         session,
-        actor_for(actor_reader_id),
+        actor.audit_name,
         "checkout",
         {"loan_id": loan.id, "card_no": reader.card_no, "barcode": copy.barcode},
         now=now,
@@ -205,11 +210,13 @@ async def checkout(
 async def return_copy(
     session: AsyncSession,
     *,
+    actor: Actor | None,
     barcode: str,
     policy: LoanPolicy,
-    actor_reader_id: int | None = None,
     now: datetime | None = None,
 ) -> ReturnResult:
+    """Take a copy back: the librarian (or the server) only."""
+    actor = require_librarian(actor)
     now = now or utcnow()
     copy = await copy_by_barcode(session, barcode)
     record = await lock_record(session, copy.record_pk)
@@ -225,7 +232,7 @@ async def return_copy(
     held_for = await session.get_one(Reader, hold.reader_id) if hold else None
     record_audit(
         session,
-        actor_for(actor_reader_id),
+        actor.audit_name,
         "return",
         {"loan_id": loan.id, "barcode": copy.barcode, "hold_id": hold.id if hold else None},
         now=now,
@@ -273,22 +280,23 @@ def renewal_refusal(
 async def renew(
     session: AsyncSession,
     *,
-    reader_id: int,
+    actor: Actor | None,
     loan_id: int,
     policy: LoanPolicy,
     now: datetime | None = None,
 ) -> RenewResult:
+    """Renew an open loan: its borrower, or the librarian (at the desk, the CLI)."""
+    actor = require_reader(actor)
     now = now or utcnow()
-    # Only the borrower's own open loan: another reader's id gives the same answer as a missing one.
-    loan = await session.scalar(select(Loan).where(Loan.id == loan_id, Loan.reader_id == reader_id))
-    if loan is None or loan.returned_at is not None:
+    loan = await session.scalar(select(Loan).where(Loan.id == loan_id))
+    if loan is None or not acts_for(actor, loan.reader_id) or loan.returned_at is not None:
         raise ServiceError("renew.not_found")
     copy = await session.get_one(Copy, loan.copy_id)
     record = await lock_record(session, copy.record_pk)
     await session.refresh(loan, with_for_update=True)
     if loan.returned_at is not None:
         raise ServiceError("renew.not_found")
-    reader = await session.get_one(Reader, reader_id)
+    reader = await session.get_one(Reader, loan.reader_id)
     rules = policy.for_role(reader.role)
     refusal = renewal_refusal(
         due_at=loan.due_at,
@@ -303,7 +311,7 @@ async def renew(
         session, policy.due(loan.due_at, rules.renewal_days), ZoneInfo(policy.timezone)
     )
     loan.renewals += 1
-    record_audit(session, actor_for(reader_id), "renew", {"loan_id": loan.id}, now=now)
+    record_audit(session, actor.audit_name, "renew", {"loan_id": loan.id}, now=now)
     return RenewResult(
         loan_id=loan.id,
         title=record_name(record),

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, require_librarian
 from services.circulation.common import open_loan_count, overdue_count
 from services.errors import ServiceError
 from services.i18n import t
@@ -55,9 +56,12 @@ async def lend_refusal(
     return None
 
 
-async def title_already_out_to(session: AsyncSession, reader_id: int, record_pk: int) -> list[str]:
+async def title_already_out_to(
+    session: AsyncSession, reader_id: int, record_pk: int, *, actor: Actor | None
+) -> list[str]:
     """Barcodes of the copies of this title the reader has out now: the desk asks before
-    lending them a second copy of a title."""
+    lending them a second copy of a title (the librarian's question)."""
+    require_librarian(actor)
     rows = await session.scalars(
         select(Copy.barcode)
         .join(Loan, Loan.copy_id == Copy.id)

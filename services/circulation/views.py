@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.actor import Actor, require_self_or_librarian
 from services.circulation.lending import RenewalRefusal, renewal_refusal
 from services.policy import LoanPolicy
 from services.titles import book_names
@@ -56,10 +57,13 @@ async def loans_of(
     reader_id: int,
     now: datetime | None = None,
     *,
+    actor: Actor | None,
     policy: LoanPolicy | None = None,
 ) -> list[LoanView]:
     """Open loans by due date, then title, then loan id (a stable order for equal dates). With
-    ``policy``, each loan says whether renewal would be refused and why (the same rule as renew)."""
+    ``policy``, each loan says whether renewal would be refused and why (the same rule as renew).
+    The reader's own, or the librarian's look."""
+    require_self_or_librarian(actor, reader_id)
     now = now or utcnow()
     rows = list(
         await session.execute(
@@ -137,9 +141,16 @@ class HistoryPage:
 
 
 async def loan_history(
-    session: AsyncSession, reader_id: int, page: int = 0, *, page_size: int = HISTORY_PAGE_SIZE
+    session: AsyncSession,
+    reader_id: int,
+    page: int = 0,
+    *,
+    actor: Actor | None,
+    page_size: int = HISTORY_PAGE_SIZE,
 ) -> HistoryPage:
-    """Returned loans, newest return first (then newest loan id), one page at a time."""
+    """Returned loans, newest return first (then newest loan id), one page at a time: the
+    reader's own, or the librarian's look."""
+    require_self_or_librarian(actor, reader_id)
     owned = (Loan.reader_id == reader_id) & Loan.returned_at.is_not(None)
     total = int(await session.scalar(select(func.count(Loan.id)).where(owned)) or 0)
     pages = max(1, -(-total // page_size))
@@ -163,13 +174,18 @@ async def loan_history(
     return HistoryPage(loans=loans, page=page, pages=pages, total=total, page_size=page_size)
 
 
-async def holds_of(session: AsyncSession, reader_id: int) -> list[HoldView]:
-    """Active holds with their queue positions, in one query (1 = next in line; 0 when ready)."""
+async def holds_of(session: AsyncSession, reader_id: int, *, actor: Actor | None) -> list[HoldView]:
+    """Active holds with their queue positions, in one query (1 = next in line; 0 when ready):
+    the reader's own, or the librarian's look."""
+    require_self_or_librarian(actor, reader_id)
     return await _active_holds(session, Hold.reader_id == reader_id)
 
 
-async def hold_of(session: AsyncSession, reader_id: int, hold_id: int) -> HoldView | None:
+async def hold_of(
+    session: AsyncSession, reader_id: int, hold_id: int, *, actor: Actor | None
+) -> HoldView | None:
     """One of the reader's active holds (None when it is another reader's, or no longer active)."""
+    require_self_or_librarian(actor, reader_id)
     found = await _active_holds(session, Hold.reader_id == reader_id, Hold.id == hold_id)
     return found[0] if found else None
 

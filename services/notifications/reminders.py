@@ -18,6 +18,7 @@ from sqlalchemy import Row, Select, and_, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.actor import Actor
 from services.circulation import expire_ready_holds, renewal_refusal
 from services.circulation.kinds import (
     DUE_DAY,
@@ -262,7 +263,7 @@ async def sweep_hold_ending(session: AsyncSession, rules: ReminderRules, now: da
 
 
 async def sweep_hold_expiry(
-    session: AsyncSession, policy: LoanPolicy, now: datetime | None = None
+    session: AsyncSession, policy: LoanPolicy, now: datetime | None = None, *, actor: Actor | None
 ) -> int:
     """Uncollected holds expire; their copies pass to the next reader, who is told."""
-    return await expire_ready_holds(session, policy=policy, now=now or utcnow())
+    return await expire_ready_holds(session, actor=actor, policy=policy, now=now or utcnow())

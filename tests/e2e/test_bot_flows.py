@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
+from services.actor import Actor
 from storage.models import (
     BindingCode,
     Copy,
@@ -50,6 +51,7 @@ async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
     async with h.db.transaction() as session:
         await circulation.checkout(
             session,
+            actor=Actor.cli(),
             card_no=card,
             barcode=barcode,
             policy=h.policy,
@@ -435,8 +437,8 @@ async def test_notifications_survive_rate_limits_and_stop_at_blocked_users(
     h.emu.block(5024)
     h.emu.faults.add(method="sendMessage", kind="429", retry_after=1, times=1, chat_id=5023)
     async with h.db.transaction() as s:
-        await circulation.return_copy(s, barcode="B4", policy=h.policy)
-        await circulation.return_copy(s, barcode="B1", policy=h.policy)
+        await circulation.return_copy(s, actor=Actor.cli(), barcode="B4", policy=h.policy)
+        await circulation.return_copy(s, actor=Actor.cli(), barcode="B1", policy=h.policy)
     await h.emu.wait_for_bot_message(5023, contains="你预约的《三体》到了", timeout=15)
 
     async def statuses() -> dict[int, tuple[str, int]]:

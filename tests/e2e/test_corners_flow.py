@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from handlers.middlewares import ThrottlingMiddleware
 from services import circulation
+from services.actor import Actor
 from storage.models import (
     ClassCorner,
     Copy,
@@ -266,9 +267,16 @@ async def test_weekly_overdue_list_each_monitor_own_class_once(harness: Harness)
     async with h.db.transaction() as s:
         for card, barcode in (("SA", "X1"), ("SA", "X2"), ("SB", "Y1"), ("SC", "Z1")):
             await circulation.checkout(
-                s, card_no=card, barcode=barcode, policy=h.policy, now=now - timedelta(days=40)
+                s,
+                actor=Actor.cli(),
+                card_no=card,
+                barcode=barcode,
+                policy=h.policy,
+                now=now - timedelta(days=40),
             )
-        await circulation.checkout(s, card_no="MB", barcode="Y2", policy=h.policy, now=now)
+        await circulation.checkout(
+            s, actor=Actor.cli(), card_no="MB", barcode="Y2", policy=h.policy, now=now
+        )
     # The registry's job: three lists (two monitors of one class, one of the other), two reminders.
     h.clock.set(now)
     assert await h.app.jobs.run_once("weekly-chase", h.app.job_context) == 3 + 2
@@ -309,7 +317,9 @@ async def test_clearance_in_the_bot(harness: Harness) -> None:
     librarian = await h.bound(7301, "L1")
     sa = await h.bound(7302, "SA")
     async with h.db.transaction() as s:
-        await circulation.checkout(s, card_no="SA", barcode="X1", policy=h.policy)
+        await circulation.checkout(
+            s, actor=Actor.cli(), card_no="SA", barcode="X1", policy=h.policy
+        )
     assert "只有图书管理员" in (await sa.say("/clearance 高一"))["text"]
     listed = await librarian.say("/clearance 高一")
     assert "1 位学生" in listed["text"] and "红楼梦" in listed["text"]
@@ -334,7 +344,7 @@ async def test_clearance_in_the_bot(harness: Harness) -> None:
     assert "本校没有班级「高一(9)班」" in nobody and A in nobody, nobody
     assert "你是不是要找：SA" in (await librarian.say("/reader SA1"))["text"]
     async with h.db.transaction() as s:
-        await circulation.return_copy(s, barcode="X1", policy=h.policy)
+        await circulation.return_copy(s, actor=Actor.cli(), barcode="X1", policy=h.policy)
     assert "全部清还完毕" in (await librarian.say("/clearance 高一"))["text"]
     assert "全部清还完毕" in (await librarian.say("/clearance SA"))["text"]
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select, text
 
 from services import circulation
+from services.actor import Actor
 from storage import db as db_module
 from storage.db import Database
 from storage.models import Loan
@@ -44,7 +45,9 @@ async def test_updates_after_the_connections_died_are_answered(
         h.db, records={"r1": ("追风筝的人", ["B1"])}, readers={"S1": ("李明", "student")}
     )
     async with h.db.transaction() as session:
-        await circulation.checkout(session, card_no="S1", barcode="B1", policy=h.policy)
+        await circulation.checkout(
+            session, actor=Actor.cli(), card_no="S1", barcode="B1", policy=h.policy
+        )
     student = await h.bound(9401, "S1")
     loans = await student.say("/loans")
     assert "追风筝的人" in loans["text"]

@@ -12,9 +12,11 @@ from sqlalchemy import select, update
 from bot.config import load_settings
 from sandbox.demo import start_sandbox
 from services import circulation
+from services.actor import Actor
 from storage.models import Copy, Loan, Reader, Record
 from tests.e2e.conftest import Harness, Person, buttons, until
 from tests.factories import make_world
+from tests.roles import as_reader
 
 READERS = {
     "S1": ("李明", "student"),
@@ -47,13 +49,20 @@ async def setup_desk(h: Harness) -> None:
 
 async def lend(h: Harness, card: str, barcode: str) -> None:
     async with h.db.transaction() as session:
-        await circulation.checkout(session, card_no=card, barcode=barcode, policy=h.policy)
+        await circulation.checkout(
+            session, actor=Actor.cli(), card_no=card, barcode=barcode, policy=h.policy
+        )
 
 
 async def open_loans(h: Harness, card: str) -> list[str]:
     async with h.db.transaction(read_only=True) as session:
         reader = await circulation.reader_by_card(session, card)
-        return [v.barcode for v in await circulation.loans_of(session, reader.id)]
+        return [
+            v.barcode
+            for v in await circulation.loans_of(
+                session, reader.id, actor=await as_reader(session, reader.id)
+            )
+        ]
 
 
 def keyboard_texts(h: Harness, user_id: int) -> list[str]:
@@ -215,8 +224,14 @@ async def test_hold_shelf_list_scan_and_lend_to_the_reader_it_is_kept_for(
         s4 = await circulation.reader_by_card(session, "S4")
         record_pk = await session.scalar(select(Record.id).where(Record.title == "三体"))
         assert record_pk is not None
-        await circulation.place_hold(session, reader_id=s4.id, record_pk=record_pk, policy=h.policy)
-        await circulation.return_copy(session, barcode="B4", policy=h.policy)
+        await circulation.place_hold(
+            session,
+            actor=await as_reader(session, s4.id),
+            reader_id=s4.id,
+            record_pk=record_pk,
+            policy=h.policy,
+        )
+        await circulation.return_copy(session, actor=Actor.cli(), barcode="B4", policy=h.policy)
     librarian = await h.bound(6060, "L1")
     shelf = await librarian.say("🔖 预约架")
     assert "预约架：1 本" in shelf["text"] and "《三体》" in shelf["text"]
@@ -244,7 +259,13 @@ async def test_hold_ready_at_the_limit_tells_the_reader_and_the_desk(harness: Ha
         s1 = await circulation.reader_by_card(session, "S1")
         record_pk = await session.scalar(select(Record.id).where(Record.title == "三体"))
         assert record_pk is not None
-        await circulation.place_hold(session, reader_id=s1.id, record_pk=record_pk, policy=h.policy)
+        await circulation.place_hold(
+            session,
+            actor=await as_reader(session, s1.id),
+            reader_id=s1.id,
+            record_pk=record_pk,
+            policy=h.policy,
+        )
     librarian = await h.bound(6071, "L1")
     back = await librarian.say("/return B4")
     assert "预约架，留给 李明" in back["text"]

@@ -17,6 +17,7 @@ from bot.config import load_settings
 from bot.sender import Sender
 from sandbox.emulator import BotApiEmulator
 from services import circulation
+from services.actor import Actor
 from services.circulation.kinds import OVERDUE, LoanPayload
 from services.notifications import enqueue
 from storage.db import Database
@@ -24,6 +25,7 @@ from storage.models import Hold, Loan, Notification, OutboxStatus, TelegramBindi
 from tests.e2e.conftest import TOKEN, Clock, Harness, buttons
 from tests.e2e.test_bot_flows import lend, setup_library
 from tests.factories import make_world
+from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -90,8 +92,14 @@ async def test_hold_ready_keep_and_give_up_passes_the_copy_on_at_once(harness: H
         for card in ("S1", "S2"):
             reader = await circulation.reader_by_card(s, card)
             record = (await circulation.copy_by_barcode(s, "B4")).record_pk
-            await circulation.place_hold(s, reader_id=reader.id, record_pk=record, policy=h.policy)
-        await circulation.return_copy(s, barcode="B4", policy=h.policy)
+            await circulation.place_hold(
+                s,
+                actor=await as_reader(s, reader.id),
+                reader_id=reader.id,
+                record_pk=record,
+                policy=h.policy,
+            )
+        await circulation.return_copy(s, actor=Actor.cli(), barcode="B4", policy=h.policy)
     push = await h.emu.wait_for_bot_message(6011, contains="你预约的《三体》到了")
     assert buttons(push) == ["✅ 还要", "🙅 不要了"]
     await first.press(push, "还要")

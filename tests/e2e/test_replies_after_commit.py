@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from sandbox.emulator import BotApiEmulator
 from services import circulation
+from services.actor import Actor
 from services.policy import LoanPolicy
 from services.readers.binding import bind, issue_codes
 from storage.db import Database
@@ -202,7 +203,9 @@ async def test_fifty_searches_while_the_librarian_lends(
 
 async def lend_with(db: Database, card: str, barcode: str) -> None:
     async with db.transaction() as session:
-        await circulation.checkout(session, card_no=card, barcode=barcode, policy=LoanPolicy())
+        await circulation.checkout(
+            session, actor=Actor.cli(), card_no=card, barcode=barcode, policy=LoanPolicy()
+        )
 
 
 async def test_oversized_and_forged_callback_data_is_refused_politely(

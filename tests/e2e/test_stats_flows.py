@@ -11,6 +11,7 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from services import circulation
+from services.actor import Actor
 from services.stats.figures import month_period
 from services.stats.reports.charts import DPI, MIN_TEXT_PX, WIDTH_IN
 from services.stats.stars import previous_month
@@ -50,6 +51,7 @@ async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
     async with h.db.transaction() as s:
         await circulation.checkout(
             s,
+            actor=Actor.cli(),
             card_no=card,
             barcode=barcode,
             policy=h.policy,
@@ -161,7 +163,9 @@ async def test_stars_announced_to_winner_and_monitor(
         lent = start + timedelta(hours=n)
         await lend(h, card, barcode, now=lent)
         async with h.db.transaction() as s:
-            await circulation.return_copy(s, barcode=barcode, policy=h.policy, now=lent + kept)
+            await circulation.return_copy(
+                s, actor=Actor.cli(), barcode=barcode, policy=h.policy, now=lent + kept
+            )
     librarian = await h.bound(7001, "L1")
     winner = await h.bound(7003, "S1")
     monitor = await h.bound(7002, "S2")

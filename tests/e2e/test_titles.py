@@ -7,9 +7,11 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from services import circulation
+from services.actor import Actor
 from storage.models import Record
 from tests.e2e.conftest import Harness, buttons
 from tests.factories import make_world
+from tests.roles import as_reader
 
 READERS = {"S1": ("李明", "student"), "S2": ("王芳", "student")}
 RECORDS = {
@@ -36,10 +38,18 @@ async def test_the_chat_names_volumes_and_editions(harness: Harness) -> None:
             await s.execute(update(Record).where(Record.id == world.record_pks[key]).values(values))
         await h.app.search.rebuild_index(s)
         for barcode in ("B1", "B4", "B5"):
-            await circulation.checkout(s, card_no="S1", barcode=barcode, policy=h.policy)
-        await circulation.checkout(s, card_no="S2", barcode="B2", policy=h.policy)
+            await circulation.checkout(
+                s, actor=Actor.cli(), card_no="S1", barcode=barcode, policy=h.policy
+            )
+        await circulation.checkout(
+            s, actor=Actor.cli(), card_no="S2", barcode="B2", policy=h.policy
+        )
         await circulation.place_hold(
-            s, reader_id=world.reader_ids["S1"], record_pk=world.record_pks["rs2"], policy=h.policy
+            s,
+            actor=await as_reader(s, world.reader_ids["S1"]),
+            reader_id=world.reader_ids["S1"],
+            record_pk=world.record_pks["rs2"],
+            policy=h.policy,
         )
     student = await h.bound(8101, "S1")
 
@@ -55,7 +65,7 @@ async def test_the_chat_names_volumes_and_editions(harness: Harness) -> None:
     assert "《人世间 中部》排在第 1 位" in holds["text"]
 
     async with h.db.transaction() as s:
-        await circulation.return_copy(s, barcode="B2", policy=h.policy)
+        await circulation.return_copy(s, actor=Actor.cli(), barcode="B2", policy=h.policy)
     push = await h.emu.wait_for_bot_message(8101, contains="你预约的《人世间 中部》到了")
     await student.press(push, "还要")
     assert "《人世间 中部》给你留到" in (await student.next_message(contains="给你留到"))["text"]

@@ -17,6 +17,7 @@ from handlers.callbacks import (
     SettingsCB,
 )
 from services import circulation
+from services.actor import Actor
 from services.notifications.kinds import Action
 from storage.models import Hold, Loan, ProcessedUpdate, Subscription, WeeklyPreference
 from tests.e2e.conftest import Harness, Person
@@ -39,7 +40,9 @@ async def test_bound_only_commands_and_buttons_refuse_the_unbound(harness: Harne
         readers={"S1": ("李明", "student")},
     )
     async with h.db.transaction() as session:
-        await circulation.checkout(session, card_no="S1", barcode="B1", policy=h.policy)
+        await circulation.checkout(
+            session, actor=Actor.cli(), card_no="S1", barcode="B1", policy=h.policy
+        )
         loan_id = int(await session.scalar(select(Loan.id)) or 0)
     # Strangers take turns: one person sending this much would be throttled (8 updates in 5 s).
     strangers = iter(Person(h.emu, 9310 + n, f"路人{n}") for n in range(20))

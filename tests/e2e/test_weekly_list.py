@@ -16,6 +16,7 @@ from bot import jobs
 from bot.config import load_settings
 from sandbox.demo import start_sandbox
 from services import circulation
+from services.actor import Actor
 from services.reading_lists import add_to_list, create_list
 from storage.models import (
     Copy,
@@ -68,10 +69,12 @@ async def library(h: Harness, catalogued: datetime) -> None:
                 )
             )
     async with h.db.transaction() as s:
-        await circulation.checkout(s, card_no="S1", barcode="sf1-0", policy=h.policy, now=old)
+        await circulation.checkout(
+            s, actor=Actor.cli(), card_no="S1", barcode="sf1-0", policy=h.policy, now=old
+        )
     async with h.db.transaction() as s:
         await circulation.return_copy(
-            s, barcode="sf1-0", policy=h.policy, now=old + timedelta(days=9)
+            s, actor=Actor.cli(), barcode="sf1-0", policy=h.policy, now=old + timedelta(days=9)
         )
 
 
@@ -146,7 +149,9 @@ async def test_recommend_classmates_subscribe_and_lists(harness: Harness) -> Non
     s1 = await h.bound(8201, "S1", "李明")
     await h.bound(8202, "S2", "王芳")
     async with h.db.transaction() as s:
-        await circulation.checkout(s, card_no="S2", barcode="cl1-0", policy=h.policy)
+        await circulation.checkout(
+            s, actor=Actor.cli(), card_no="S2", barcode="cl1-0", policy=h.policy
+        )
 
     reply = await s1.say("/recommend")
     assert "猜你喜欢" in reply["text"]

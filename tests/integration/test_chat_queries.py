@@ -9,11 +9,13 @@ from sqlalchemy import update
 
 from nlp.search import SearchEngine
 from services import circulation as circ
+from services.actor import Actor
 from services.catalogue.card import book_card
 from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Record, utcnow
 from tests.factories import make_world
+from tests.roles import as_reader
 
 POLICY = LoanPolicy()
 READERS = {"S1": ("学生一", "student"), "S2": ("学生二", "student"), "T1": ("王老师", "teacher")}
@@ -21,12 +23,19 @@ READERS = {"S1": ("学生一", "student"), "S2": ("学生二", "student"), "T1":
 
 async def lend(db: Database, card: str, barcode: str, **kw: object) -> circ.CheckoutResult:
     async with db.transaction() as s:
-        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
+        return await circ.checkout(
+            s,
+            actor=Actor.cli(),
+            card_no=card,
+            barcode=barcode,
+            policy=POLICY,
+            **kw,  # type: ignore[arg-type]
+        )
 
 
 async def give_back(db: Database, barcode: str, **kw: object) -> None:
     async with db.transaction() as s:
-        await circ.return_copy(s, barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
+        await circ.return_copy(s, actor=Actor.cli(), barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
 
 
 async def test_loans_say_why_renewal_is_refused_and_keep_a_stable_order(db: Database) -> None:
@@ -50,11 +59,22 @@ async def test_loans_say_why_renewal_is_refused_and_keep_a_stable_order(db: Data
     await lend(db, "S2", "D2")
     async with db.transaction() as s:
         await circ.place_hold(
-            s, reader_id=world.reader_ids["S1"], record_pk=world.record_pks["d"], policy=POLICY
+            s,
+            actor=await as_reader(s, world.reader_ids["S1"]),
+            reader_id=world.reader_ids["S1"],
+            record_pk=world.record_pks["d"],
+            policy=POLICY,
         )
     async with db.transaction() as s:
-        loans = await circ.loans_of(s, world.reader_ids["T1"], policy=POLICY)
-        plain = await circ.loans_of(s, world.reader_ids["T1"])
+        loans = await circ.loans_of(
+            s,
+            world.reader_ids["T1"],
+            actor=await as_reader(s, world.reader_ids["T1"]),
+            policy=POLICY,
+        )
+        plain = await circ.loans_of(
+            s, world.reader_ids["T1"], actor=await as_reader(s, world.reader_ids["T1"])
+        )
     assert [v.title for v in loans] == ["追风筝的人", "三体", "趣味数学第1讲", "趣味数学第2讲"]
     reasons = {v.title: v.refusal.reason if v.refusal else None for v in loans}
     assert reasons == {
@@ -71,10 +91,18 @@ async def test_loans_say_why_renewal_is_refused_and_keep_a_stable_order(db: Data
     for _ in range(2):
         async with db.transaction() as s:
             await circ.renew(
-                s, reader_id=world.reader_ids["T1"], loan_id=first.loan_id, policy=POLICY
+                s,
+                actor=await as_reader(s, world.reader_ids["T1"]),
+                loan_id=first.loan_id,
+                policy=POLICY,
             )
     async with db.transaction() as s:
-        after = await circ.loans_of(s, world.reader_ids["T1"], policy=POLICY)
+        after = await circ.loans_of(
+            s,
+            world.reader_ids["T1"],
+            actor=await as_reader(s, world.reader_ids["T1"]),
+            policy=POLICY,
+        )
     limited = next(v for v in after if v.loan_id == first.loan_id)
     assert limited.refusal is not None and limited.refusal.key == "renew.limit"
     assert limited.refusal.params == {"limit": 2}
@@ -93,10 +121,18 @@ async def test_history_pages_newest_first_without_open_loans(db: Database) -> No
     await lend(db, "S2", "A1")  # someone else's
     reader = world.reader_ids["S1"]
     async with db.transaction(read_only=True) as s:
-        first = await circ.loan_history(s, reader, 0, page_size=2)
-        last = await circ.loan_history(s, reader, 2, page_size=2)
-        beyond = await circ.loan_history(s, reader, 99, page_size=2)
-        nobody = await circ.loan_history(s, world.reader_ids["T1"], 0, page_size=2)
+        first = await circ.loan_history(s, reader, 0, actor=await as_reader(s, reader), page_size=2)
+        last = await circ.loan_history(s, reader, 2, actor=await as_reader(s, reader), page_size=2)
+        beyond = await circ.loan_history(
+            s, reader, 99, actor=await as_reader(s, reader), page_size=2
+        )
+        nobody = await circ.loan_history(
+            s,
+            world.reader_ids["T1"],
+            0,
+            actor=await as_reader(s, world.reader_ids["T1"]),
+            page_size=2,
+        )
     assert (first.total, first.pages, first.page, first.first_number) == (5, 3, 0, 1)
     assert [v.title for v in first.loans] == ["三体", "三体"]
     assert first.loans[0].returned_at > first.loans[1].returned_at

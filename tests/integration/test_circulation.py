@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation as circ
+from services.actor import Actor
 from services.catalogue.card import book_card
 from services.errors import ServiceError
 from services.policy import LoanPolicy, RolePolicy
 from storage.db import Database
 from storage.models import Copy, Hold, Loan, Notification, Reader, utcnow
 from tests.factories import make_world
+from tests.roles import as_reader
 
 POLICY = LoanPolicy()
 READERS = {f"S{i}": (f"学生{i}", "student") for i in range(1, 23)} | {
@@ -24,18 +26,26 @@ READERS = {f"S{i}": (f"学生{i}", "student") for i in range(1, 23)} | {
 
 async def lend(db: Database, card: str, barcode: str, **kw: object) -> circ.CheckoutResult:
     async with db.transaction() as s:
-        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
+        return await circ.checkout(
+            s,
+            actor=Actor.cli(),
+            card_no=card,
+            barcode=barcode,
+            policy=POLICY,
+            **kw,  # type: ignore[arg-type]
+        )
 
 
 async def give_back(db: Database, barcode: str, **kw: object) -> circ.ReturnResult:
     async with db.transaction() as s:
-        return await circ.return_copy(s, barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
+        return await circ.return_copy(s, actor=Actor.cli(), barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
 
 
 async def reserve(db: Database, reader_id: int, record_pk: int, **kw: object) -> circ.HoldPlaced:
     async with db.transaction() as s:
         return await circ.place_hold(
             s,
+            actor=await as_reader(s, reader_id),
             reader_id=reader_id,
             record_pk=record_pk,
             policy=POLICY,
@@ -87,18 +97,23 @@ async def test_renewal_rules(db: Database) -> None:
     loan = await lend(db, "S1", "B1")
     s1 = world.reader_ids["S1"]
     async with db.transaction() as s:
-        renewed = await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+        renewed = await circ.renew(
+            s, actor=await as_reader(s, s1), loan_id=loan.loan_id, policy=POLICY
+        )
     assert renewed.due_at - loan.due_at == timedelta(days=15)
     assert renewed.renewals_left == 0
     with pytest.raises(ServiceError) as err:
         async with db.transaction() as s:
-            await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+            await circ.renew(s, actor=await as_reader(s, s1), loan_id=loan.loan_id, policy=POLICY)
     assert err.value.key == "renew.limit"
     # Nobody renews another reader's loan: it looks like a missing one.
     with pytest.raises(ServiceError) as err:
         async with db.transaction() as s:
             await circ.renew(
-                s, reader_id=world.reader_ids["S2"], loan_id=loan.loan_id, policy=POLICY
+                s,
+                actor=await as_reader(s, world.reader_ids["S2"]),
+                loan_id=loan.loan_id,
+                policy=POLICY,
             )
     assert err.value.key == "renew.not_found"
 
@@ -109,14 +124,14 @@ async def test_no_renewal_when_overdue_or_someone_waits(db: Database) -> None:
     loan = await lend(db, "S1", "B1", now=utcnow() - timedelta(days=31))
     with pytest.raises(ServiceError) as err:
         async with db.transaction() as s:
-            await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+            await circ.renew(s, actor=await as_reader(s, s1), loan_id=loan.loan_id, policy=POLICY)
     assert err.value.key == "renew.overdue"
     await give_back(db, "B1")
     loan = await lend(db, "S1", "B1")
     await reserve(db, s2, world.record_pks["r1"])
     with pytest.raises(ServiceError) as err:
         async with db.transaction() as s:
-            await circ.renew(s, reader_id=s1, loan_id=loan.loan_id, policy=POLICY)
+            await circ.renew(s, actor=await as_reader(s, s1), loan_id=loan.loan_id, policy=POLICY)
     assert err.value.key == "renew.others_waiting" and err.value.params["waiting"] == 1
 
 
@@ -140,12 +155,34 @@ async def test_hold_queue_ready_and_hold_shelf(db: Database) -> None:
     back = await give_back(db, "B1")
     assert back.held_for_card == "S2"
     async with db.transaction(read_only=True) as s:
-        holds = await circ.holds_of(s, world.reader_ids["S2"])
+        holds = await circ.holds_of(
+            s, world.reader_ids["S2"], actor=await as_reader(s, world.reader_ids["S2"])
+        )
         assert holds[0].status == "ready" and holds[0].ready_until is not None
-        assert (await circ.holds_of(s, world.reader_ids["S3"]))[0].position == 1
+        assert (
+            await circ.holds_of(
+                s, world.reader_ids["S3"], actor=await as_reader(s, world.reader_ids["S3"])
+            )
+        )[0].position == 1
         # One hold by id, the same view as in the list; never another reader's.
-        assert await circ.hold_of(s, world.reader_ids["S2"], holds[0].hold_id) == holds[0]
-        assert await circ.hold_of(s, world.reader_ids["S3"], holds[0].hold_id) is None
+        assert (
+            await circ.hold_of(
+                s,
+                world.reader_ids["S2"],
+                holds[0].hold_id,
+                actor=await as_reader(s, world.reader_ids["S2"]),
+            )
+            == holds[0]
+        )
+        assert (
+            await circ.hold_of(
+                s,
+                world.reader_ids["S3"],
+                holds[0].hold_id,
+                actor=await as_reader(s, world.reader_ids["S3"]),
+            )
+            is None
+        )
         notes = list(await s.scalars(select(Notification).order_by(Notification.id)))
         # The borrower was told once (two holds, one note), then the first in line.
         assert [(n.kind, n.reader_id) for n in notes] == [
@@ -160,7 +197,12 @@ async def test_hold_queue_ready_and_hold_shelf(db: Database) -> None:
     out = await lend(db, "S2", "B1")
     assert out.collected_hold
     async with db.transaction(read_only=True) as s:
-        assert await circ.holds_of(s, world.reader_ids["S2"]) == []
+        assert (
+            await circ.holds_of(
+                s, world.reader_ids["S2"], actor=await as_reader(s, world.reader_ids["S2"])
+            )
+            == []
+        )
 
 
 async def test_cancelling_a_ready_hold_passes_the_copy_on(db: Database) -> None:
@@ -172,16 +214,23 @@ async def test_cancelling_a_ready_hold_passes_the_copy_on(db: Database) -> None:
     await give_back(db, "B1")
     async with db.transaction() as s:
         title = await circ.cancel_hold(
-            s, reader_id=world.reader_ids["S2"], hold_id=h2.hold_id, policy=POLICY
+            s, actor=await as_reader(s, world.reader_ids["S2"]), hold_id=h2.hold_id, policy=POLICY
         )
     assert title == "追风筝的人"
     async with db.transaction(read_only=True) as s:
-        assert (await circ.holds_of(s, world.reader_ids["S3"]))[0].status == "ready"
+        assert (
+            await circ.holds_of(
+                s, world.reader_ids["S3"], actor=await as_reader(s, world.reader_ids["S3"])
+            )
+        )[0].status == "ready"
     # Someone else's hold id is refused like a missing one.
     with pytest.raises(ServiceError) as err:
         async with db.transaction() as s:
             await circ.cancel_hold(
-                s, reader_id=world.reader_ids["S1"], hold_id=h2.hold_id, policy=POLICY
+                s,
+                actor=await as_reader(s, world.reader_ids["S1"]),
+                hold_id=h2.hold_id,
+                policy=POLICY,
             )
     assert err.value.key == "hold.not_found"
 
@@ -194,7 +243,7 @@ async def test_expired_ready_hold_goes_to_next_then_shelf(db: Database) -> None:
     await give_back(db, "B1")
     later = utcnow() + timedelta(days=POLICY.hold_pickup_days + 1)
     async with db.transaction() as s:
-        assert await circ.expire_ready_holds(s, policy=POLICY, now=later) == 1
+        assert await circ.expire_ready_holds(s, actor=Actor.cli(), policy=POLICY, now=later) == 1
     async with db.transaction(read_only=True) as s:
         copy = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
         assert copy is not None and copy.status == "on_shelf"
@@ -261,7 +310,9 @@ async def test_return_racing_a_renewal(db: Database) -> None:
         async def renewal(loan_id: int = loan.loan_id) -> str:
             try:
                 async with db.transaction() as s:
-                    await circ.renew(s, reader_id=s1, loan_id=loan_id, policy=POLICY)
+                    await circ.renew(
+                        s, actor=await as_reader(s, s1), loan_id=loan_id, policy=POLICY
+                    )
                 return "renewed"
             except ServiceError as exc:
                 return exc.key
@@ -302,16 +353,23 @@ async def test_taking_another_copy_releases_the_one_kept_on_the_hold_shelf(db: D
     await give_back(db, "B1")  # kept for S3
     await give_back(db, "B2")  # kept for S4
     async with db.transaction() as s:  # S4 cancels: B2 goes back to the shelf
-        (hold,) = await circ.holds_of(s, world.reader_ids["S4"])
+        (hold,) = await circ.holds_of(
+            s, world.reader_ids["S4"], actor=await as_reader(s, world.reader_ids["S4"])
+        )
         await circ.cancel_hold(
-            s, reader_id=world.reader_ids["S4"], hold_id=hold.hold_id, policy=POLICY
+            s, actor=await as_reader(s, world.reader_ids["S4"]), hold_id=hold.hold_id, policy=POLICY
         )
     out = await lend(db, "S3", "B2")  # S3 takes the shelf copy instead of the one kept
     assert out.collected_hold
     async with db.transaction(read_only=True) as s:
         b1 = await s.scalar(select(Copy).where(Copy.barcode == "B1"))
         assert b1 is not None and b1.status == "on_shelf"
-        assert await circ.holds_of(s, world.reader_ids["S3"]) == []
+        assert (
+            await circ.holds_of(
+                s, world.reader_ids["S3"], actor=await as_reader(s, world.reader_ids["S3"])
+            )
+            == []
+        )
 
 
 async def test_refused_checkout_writes_nothing(db: Database) -> None:
@@ -326,13 +384,15 @@ async def test_refused_checkout_writes_nothing(db: Database) -> None:
     with pytest.raises(ServiceError) as err:
         async with db.transaction() as s:
             try:
-                await circ.checkout(s, card_no="S1", barcode="B4", policy=POLICY)
+                await circ.checkout(s, actor=Actor.cli(), card_no="S1", barcode="B4", policy=POLICY)
             except ServiceError:
                 await s.commit()  # even a caller that commits anyway finds nothing written
                 raise
     assert err.value.key == "loan.limit_reached"
     async with db.transaction(read_only=True) as s:
-        (hold,) = await circ.holds_of(s, world.reader_ids["S1"])
+        (hold,) = await circ.holds_of(
+            s, world.reader_ids["S1"], actor=await as_reader(s, world.reader_ids["S1"])
+        )
         assert hold.status == "ready"
 
 
@@ -345,7 +405,9 @@ async def test_one_reader_borrowing_two_titles_at_once_respects_the_limit(db: Da
     async def attempt(barcode: str) -> str:
         try:
             async with db.transaction() as s:
-                await circ.checkout(s, card_no="S1", barcode=barcode, policy=one_book)
+                await circ.checkout(
+                    s, actor=Actor.cli(), card_no="S1", barcode=barcode, policy=one_book
+                )
             return "ok"
         except ServiceError as exc:
             return exc.key

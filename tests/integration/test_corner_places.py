@@ -42,6 +42,7 @@ from storage.models import (
 )
 from tests.conftest import BACKENDS
 from tests.integration.test_migrations import empty_db  # noqa: F401 - the fixture
+from tests.roles import as_reader
 
 SEEDS = 30
 OPS = 40
@@ -180,6 +181,7 @@ class World:
         card = self.rng.choice(list(STUDENTS))
         done = await circulation.checkout(
             s,
+            actor=Actor.cli(),
             card_no=card,
             barcode=barcode,
             policy=POLICY,
@@ -204,7 +206,9 @@ class World:
             )
         barcode = self.rng.choice(out or await self.barcodes())
         async with self.db.transaction() as s:
-            done = await circulation.return_copy(s, barcode=barcode, policy=POLICY, now=self.now)
+            done = await circulation.return_copy(
+                s, actor=Actor.cli(), barcode=barcode, policy=POLICY, now=self.now
+            )
         return f"{done.barcode} back, held for {done.held_for_card}"
 
     async def hold(self) -> str:
@@ -215,7 +219,12 @@ class World:
             record_pk = await s.scalar(select(Record.id).where(Record.title == title))
             assert record_pk is not None
             placed = await circulation.place_hold(
-                s, reader_id=reader.id, record_pk=record_pk, policy=POLICY, now=self.now
+                s,
+                actor=await as_reader(s, reader.id),
+                reader_id=reader.id,
+                record_pk=record_pk,
+                policy=POLICY,
+                now=self.now,
             )
         return f"{card} on {title}: #{placed.position}"
 
@@ -232,7 +241,7 @@ class World:
                 return "no holds"
             hold_id, reader_id = self.rng.choice(holds)
             await circulation.cancel_hold(
-                s, reader_id=reader_id, hold_id=hold_id, policy=POLICY, now=self.now
+                s, actor=await as_reader(s, reader_id), hold_id=hold_id, policy=POLICY, now=self.now
             )
         return f"hold {hold_id} cancelled"
 
@@ -404,12 +413,30 @@ async def test_holds_count_corner_copies_as_off_the_shelf(db: Database) -> None:
     await world.send(db, world.A, ["IN1"])  # IN1 goes to A; OLD1, OLD2 come back from A
     async with db.transaction() as s:
         with pytest.raises(ServiceError) as refused:  # IN2 is still on the shelf
-            await circulation.place_hold(s, reader_id=ids["SB"], record_pk=ids["r1"], policy=POLICY)
+            await circulation.place_hold(
+                s,
+                actor=await as_reader(s, ids["SB"]),
+                reader_id=ids["SB"],
+                record_pk=ids["r1"],
+                policy=POLICY,
+            )
         assert refused.value.key == "hold.on_shelf" and refused.value.params["count"] == 1
-        await circulation.checkout(s, card_no="SA", barcode="IN2", policy=POLICY)
-        await circulation.place_hold(s, reader_id=ids["SB"], record_pk=ids["r1"], policy=POLICY)
+        await circulation.checkout(s, actor=Actor.cli(), card_no="SA", barcode="IN2", policy=POLICY)
+        await circulation.place_hold(
+            s,
+            actor=await as_reader(s, ids["SB"]),
+            reader_id=ids["SB"],
+            record_pk=ids["r1"],
+            policy=POLICY,
+        )
         # 论语's one copy (OLD1) is already on its way back with A's batch.
-        await circulation.place_hold(s, reader_id=ids["SB"], record_pk=ids["r5"], policy=POLICY)
+        await circulation.place_hold(
+            s,
+            actor=await as_reader(s, ids["SB"]),
+            reader_id=ids["SB"],
+            record_pk=ids["r5"],
+            policy=POLICY,
+        )
     async with db.transaction(read_only=True) as s:
         asked = [
             (n.reader_id, n.payload["barcode"])

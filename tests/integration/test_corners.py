@@ -38,6 +38,7 @@ from storage.models import (
     SwapStatus,
     TelegramBinding,
 )
+from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = LoanPolicy()
@@ -505,7 +506,12 @@ async def test_bring_back_when_a_corner_copy_is_reserved(db: Database) -> None:
     ids = await build(db)
     async with db.transaction() as s:
         placed = await circulation.place_hold(
-            s, reader_id=ids["SB"], record_pk=ids["r6"], policy=POLICY, now=NOW
+            s,
+            actor=await as_reader(s, ids["SB"]),
+            reader_id=ids["SB"],
+            record_pk=ids["r6"],
+            policy=POLICY,
+            now=NOW,
         )
     async with db.transaction(read_only=True) as s:
         asks = list(
@@ -538,11 +544,16 @@ async def _overdue_world(db: Database, ids: dict[str, int]) -> None:
     async with db.transaction() as s:
         for card, barcode in (("SA", "IN1"), ("SA", "IN3"), ("SB", "IN5"), ("G1", "GL1")):
             await circulation.checkout(
-                s, card_no=card, barcode=barcode, policy=POLICY, now=long_ago
+                s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY, now=long_ago
             )
         # Not overdue: borrowed yesterday.
         await circulation.checkout(
-            s, card_no="MA", barcode="SH1", policy=POLICY, now=NOW - timedelta(days=1)
+            s,
+            actor=Actor.cli(),
+            card_no="MA",
+            barcode="SH1",
+            policy=POLICY,
+            now=NOW - timedelta(days=1),
         )
 
 
@@ -582,7 +593,9 @@ async def test_clearance_lists_and_shrinks(db: Database) -> None:
     ids = await build(db)
     await _overdue_world(db, ids)
     async with db.transaction() as s:
-        await circulation.checkout(s, card_no="G2", barcode="GL2", policy=POLICY, now=NOW)
+        await circulation.checkout(
+            s, actor=Actor.cli(), card_no="G2", barcode="GL2", policy=POLICY, now=NOW
+        )
         lost = await s.scalar(select(Copy).where(Copy.barcode == "GL2"))
         assert lost is not None
         lost.status = CopyStatus.LOST.value
@@ -603,7 +616,7 @@ async def test_clearance_lists_and_shrinks(db: Database) -> None:
     assert (resent.sent, resent.earlier) == (0, 1)  # once a day each
     assert len(again) == 2
     async with db.transaction() as s:
-        await circulation.return_copy(s, barcode="GL1", policy=POLICY, now=NOW)
+        await circulation.return_copy(s, actor=Actor.cli(), barcode="GL1", policy=POLICY, now=NOW)
         after = await chase.clearance(s, Actor.cli(), grade="高三", now=NOW, tz=TZ)
         single = await chase.clearance(s, Actor.cli(), card_no="SA", now=NOW, tz=TZ)
         for grade, key in (("高四", "scopes.unknown_grade"), (A, "scopes.class_not_grade")):
@@ -631,10 +644,18 @@ async def test_a_copy_lent_while_packed_and_a_damaged_one_coming_back(db: Databa
     monitor = Actor(ids["MA"], "student", A, frozenset({A}))
     async with db.transaction() as s:  # still at the desk: lent only when the librarian insists
         with pytest.raises(ServiceError) as err:
-            await circulation.checkout(s, card_no="SB", barcode="IN1", policy=POLICY, now=NOW)
+            await circulation.checkout(
+                s, actor=Actor.cli(), card_no="SB", barcode="IN1", policy=POLICY, now=NOW
+            )
         assert err.value.key == "copy.corner_to" and err.value.params["class_name"] == A
         await circulation.checkout(
-            s, card_no="SB", barcode="IN1", policy=POLICY, now=NOW, from_corner=True
+            s,
+            actor=Actor.cli(),
+            card_no="SB",
+            barcode="IN1",
+            policy=POLICY,
+            now=NOW,
+            from_corner=True,
         )
     async with db.transaction() as s:  # it left the batch: the monitor has nothing to confirm
         done = await corners.confirm_barcodes(s, monitor, barcodes=[(1, "IN1")], policy=POLICY)

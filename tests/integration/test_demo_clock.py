@@ -18,9 +18,11 @@ from bot.sender import Sender, build_sender_bot
 from sandbox.clock import STEPS, DemoClock, advance, moments
 from sandbox.emulator import BotApiEmulator
 from services import circulation as circ
+from services.actor import Actor
 from storage.db import Database
 from storage.models import Notification, Reader, TelegramBinding
 from tests.factories import make_world
+from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
 TOKEN = "123456789:DEMO-clock-test-token"
@@ -53,14 +55,25 @@ async def demo_world(db: Database, policy_settings: Settings) -> None:
     async with db.transaction() as s:
         for n, reader_id in enumerate(world.reader_ids.values(), 1):
             s.add(TelegramBinding(reader_id=reader_id, telegram_user_id=7000 + n, chat_id=7000 + n))
-        await circ.checkout(s, card_no="S1", barcode="B1", policy=policy, now=T0 - timedelta(28))
-        await circ.checkout(s, card_no="S2", barcode="B2", policy=policy, now=T0 - timedelta(40))
-        await circ.checkout(s, card_no="M1", barcode="B3", policy=policy, now=T0 - timedelta(1))
+        await circ.checkout(
+            s, actor=Actor.cli(), card_no="S1", barcode="B1", policy=policy, now=T0 - timedelta(28)
+        )
+        await circ.checkout(
+            s, actor=Actor.cli(), card_no="S2", barcode="B2", policy=policy, now=T0 - timedelta(40)
+        )
+        await circ.checkout(
+            s, actor=Actor.cli(), card_no="M1", barcode="B3", policy=policy, now=T0 - timedelta(1)
+        )
         s1 = await circ.reader_by_card(s, "S1")
         await circ.place_hold(
-            s, reader_id=s1.id, record_pk=world.record_pks["r3"], policy=policy, now=T0
+            s,
+            actor=await as_reader(s, s1.id),
+            reader_id=s1.id,
+            record_pk=world.record_pks["r3"],
+            policy=policy,
+            now=T0,
         )
-        await circ.return_copy(s, barcode="B3", policy=policy, now=T0)
+        await circ.return_copy(s, actor=Actor.cli(), barcode="B3", policy=policy, now=T0)
 
 
 async def outbox(db: Database) -> list[tuple[str, str, datetime]]:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from services import circulation as circ
+from services.actor import Actor
 from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
 from services.imports.rows import CatalogueRow, ReaderRow
@@ -19,6 +20,7 @@ from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Copy, Loan, Notification, Reader, Record, utcnow
 from tests.factories import make_world
+from tests.roles import as_reader
 
 POLICY = LoanPolicy()
 TZ = ZoneInfo(POLICY.timezone)
@@ -51,7 +53,9 @@ async def world(db: Database) -> dict[str, int]:
 
 async def lend(db: Database, card: str, barcode: str) -> circ.CheckoutResult:
     async with db.transaction() as s:
-        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY)
+        return await circ.checkout(
+            s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY
+        )
 
 
 def test_clean_code() -> None:
@@ -71,7 +75,7 @@ async def test_codes_match_whatever_the_case_width_or_spaces(db: Database) -> No
     done = await lend(db, "S3X", "B5")
     assert (done.card_no, done.barcode) == ("s3x", "b5 ")
     async with db.transaction() as s:
-        back = await circ.return_copy(s, barcode="b1", policy=POLICY)
+        back = await circ.return_copy(s, actor=Actor.cli(), barcode="b1", policy=POLICY)
     assert back.barcode == "B1"
     with pytest.raises(ServiceError) as err:
         await lend(db, "S9", "B2")
@@ -90,21 +94,27 @@ def test_imports_store_clean_codes() -> None:
 async def test_copy_state_on_shelf_lent_and_on_the_hold_shelf(db: Database) -> None:
     ids = await world(db)
     async with db.transaction(read_only=True) as s:
-        state = await circ.copy_state(s, POLICY, barcode="b2")
+        state = await circ.copy_state(s, POLICY, actor=Actor.cli(), barcode="b2")
         assert state is not None and state.status == "on_shelf"
         assert (state.title, state.call_number, state.borrower) == ("三体", "I247.5/1", None)
-        assert await circ.copy_state(s, POLICY, barcode="NOPE") is None
+        assert await circ.copy_state(s, POLICY, actor=Actor.cli(), barcode="NOPE") is None
     await lend(db, "S1", "B2")
     async with db.transaction(read_only=True) as s:
-        state = await circ.copy_state(s, POLICY, barcode="B2")
+        state = await circ.copy_state(s, POLICY, actor=Actor.cli(), barcode="B2")
     assert state is not None and state.borrower is not None
     assert state.borrower.card_no == "S1" and state.due_at is not None and not state.overdue
 
     async with db.transaction() as s:
-        await circ.place_hold(s, reader_id=ids["S4"], record_pk=state.record_pk, policy=POLICY)
-        await circ.return_copy(s, barcode="B2", policy=POLICY)
+        await circ.place_hold(
+            s,
+            actor=await as_reader(s, ids["S4"]),
+            reader_id=ids["S4"],
+            record_pk=state.record_pk,
+            policy=POLICY,
+        )
+        await circ.return_copy(s, actor=Actor.cli(), barcode="B2", policy=POLICY)
     async with db.transaction(read_only=True) as s:
-        kept = await circ.copy_state(s, POLICY, copy_id=state.copy_id)
+        kept = await circ.copy_state(s, POLICY, actor=Actor.cli(), copy_id=state.copy_id)
     assert kept is not None and kept.held_for is not None and kept.held_for.card_no == "S4"
     assert kept.ready_until is not None and not kept.held_for_at_limit
 
@@ -125,7 +135,7 @@ async def test_find_readers_by_card_name_and_class(db: Database) -> None:
     async with db.transaction(read_only=True) as s:
 
         async def cards(query: str) -> list[str]:
-            return [p.card_no for p in await circ.find_readers(s, query)]
+            return [p.card_no for p in await circ.find_readers(s, query, actor=Actor.cli())]
 
         assert await cards("s1") == ["S1"]
         assert await cards("Ｓ１") == ["S1"]
@@ -165,12 +175,18 @@ async def test_hold_ready_for_a_reader_at_the_limit_says_return_one_first(db: Da
     async with db.transaction() as s:
         record_pk = await s.scalar(select(Record.id).where(Record.title == "追风筝的人"))
         assert record_pk is not None
-        await circ.place_hold(s, reader_id=ids["S1"], record_pk=record_pk, policy=POLICY)
-        await circ.return_copy(s, barcode="B1", policy=POLICY)
+        await circ.place_hold(
+            s,
+            actor=await as_reader(s, ids["S1"]),
+            reader_id=ids["S1"],
+            record_pk=record_pk,
+            policy=POLICY,
+        )
+        await circ.return_copy(s, actor=Actor.cli(), barcode="B1", policy=POLICY)
     async with db.transaction(read_only=True) as s:
         note = await s.scalar(select(Notification).where(Notification.kind == "hold_ready"))
         assert note is not None and note.payload["at_limit"] is True
-        state = await circ.copy_state(s, POLICY, barcode="B1")
+        state = await circ.copy_state(s, POLICY, actor=Actor.cli(), barcode="B1")
     assert state is not None and state.held_for_at_limit
     text = render("hold_ready", note.payload, TZ).text
     assert "取书前请先还一本" in text and "已借满 3 本" in text
@@ -190,6 +206,7 @@ async def test_hold_shelf_oldest_first_and_paged(db: Database) -> None:
             await s.execute(update(Copy).where(Copy.id == copy.id).values(status="on_loan"))
             await circ.place_hold(
                 s,
+                actor=await as_reader(s, made.reader_ids[f"P{i:02d}"]),
                 reader_id=made.reader_ids[f"P{i:02d}"],
                 record_pk=copy.record_pk,
                 policy=POLICY,
@@ -203,8 +220,8 @@ async def test_hold_shelf_oldest_first_and_paged(db: Database) -> None:
             record = await s.get_one(Record, copy.record_pk)
             await circ.pass_copy_on(s, copy, record, POLICY, start + timedelta(days=i))
     async with db.transaction(read_only=True) as s:
-        first = await circ.hold_shelf(s, 0)
-        second = await circ.hold_shelf(s, 1)
+        first = await circ.hold_shelf(s, 0, actor=Actor.cli())
+        second = await circ.hold_shelf(s, 1, actor=Actor.cli())
     assert (first.total, first.pages, len(first.items), len(second.items)) == (12, 2, 10, 2)
     titles = [i.title for i in first.items + second.items]
     assert titles == [f"书{i:02d}" for i in range(12)]
@@ -239,18 +256,18 @@ async def test_lend_refusal_is_what_checkout_refuses_and_what_the_desk_offers(
         async with db.transaction(read_only=True) as s:
             reader = await circ.reader_by_card(s, card)
             refusal = await circ.lend_refusal(s, reader, POLICY)
-            view = await circ.reader_desk(s, ids[card], POLICY)
+            view = await circ.reader_desk(s, ids[card], POLICY, actor=Actor.cli())
         assert (refusal.key if refusal else None) == key, card
         assert (view.cannot_lend.key if view.cannot_lend else None) == key, card
         if key is None:
             continue
         async with db.transaction() as s:
             with pytest.raises(ServiceError) as refused:
-                await circ.checkout(s, card_no=card, barcode="b5", policy=POLICY)
+                await circ.checkout(s, actor=Actor.cli(), card_no=card, barcode="b5", policy=POLICY)
         assert refused.value.key == key, card
     # What a reader has of a title: the desk asks before lending them another copy.
     async with db.transaction(read_only=True) as s:
         record_pk = await s.scalar(select(Record.id).where(Record.title == "三体"))
         assert record_pk is not None
-        assert await circ.title_already_out_to(s, ids["S1"], record_pk) == ["B2"]
-        assert await circ.title_already_out_to(s, ids["S2"], record_pk) == []
+        assert await circ.title_already_out_to(s, ids["S1"], record_pk, actor=Actor.cli()) == ["B2"]
+        assert await circ.title_already_out_to(s, ids["S2"], record_pk, actor=Actor.cli()) == []

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
+from services.actor import Actor
 from services.imports.catalogue import ImportRejected
 from services.imports.loan_history import import_loans
 from services.notifications import Action
@@ -89,13 +90,15 @@ async def build_library(db: Database) -> dict[str, int]:
 async def lend(db: Database, card: str, record_id: str, when: datetime) -> None:
     async with db.transaction() as s:
         await circulation.checkout(
-            s, card_no=card, barcode=f"{record_id}-0", policy=POLICY, now=when
+            s, actor=Actor.cli(), card_no=card, barcode=f"{record_id}-0", policy=POLICY, now=when
         )
 
 
 async def give_back(db: Database, record_id: str, when: datetime) -> None:
     async with db.transaction() as s:
-        await circulation.return_copy(s, barcode=f"{record_id}-0", policy=POLICY, now=when)
+        await circulation.return_copy(
+            s, actor=Actor.cli(), barcode=f"{record_id}-0", policy=POLICY, now=when
+        )
 
 
 async def history(db: Database) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from services import circulation as circ
+from services.actor import Actor
 from services.circulation.kinds import DUE_SOON, OVERDUE
 from services.errors import ServiceError
 from services.imports.calendar import import_calendar
@@ -40,6 +41,7 @@ from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Loan, Notification, OutboxStatus, TelegramBinding
 from tests.factories import World, make_world
+from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = LoanPolicy()
@@ -67,7 +69,9 @@ async def world_with_bindings(db: Database) -> World:
 async def lend(db: Database, card: str, barcode: str, now: datetime = T0) -> int:
     async with db.transaction() as s:
         return (
-            await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, now=now)
+            await circ.checkout(
+                s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY, now=now
+            )
         ).loan_id
 
 
@@ -117,9 +121,15 @@ async def test_returned_or_renewed_books_get_no_stale_reminder(db: Database) -> 
     await lend(db, "S1", "B1")
     loan2 = await lend(db, "S2", "B2")
     async with db.transaction() as s:
-        await circ.return_copy(s, barcode="B1", policy=POLICY, now=at("2027-03-20"))
+        await circ.return_copy(
+            s, actor=Actor.cli(), barcode="B1", policy=POLICY, now=at("2027-03-20")
+        )
         renewed = await circ.renew(
-            s, reader_id=world.reader_ids["S2"], loan_id=loan2, policy=POLICY, now=at("2027-03-20")
+            s,
+            actor=await as_reader(s, world.reader_ids["S2"]),
+            loan_id=loan2,
+            policy=POLICY,
+            now=at("2027-03-20"),
         )
     assert renewed.due_at.astimezone(TZ).date() == date(2027, 4, 15)
     assert await run(db, sweep_due_soon, at("2027-03-28")) == 0
@@ -177,14 +187,33 @@ async def test_hold_ending_and_expiry_tell_both_readers(db: Database) -> None:
     await lend(db, "S1", "B1")
     rec = world.record_pks["r1"]
     async with db.transaction() as s:
-        await circ.place_hold(s, reader_id=world.reader_ids["S2"], record_pk=rec, policy=POLICY)
-        await circ.place_hold(s, reader_id=world.reader_ids["S3"], record_pk=rec, policy=POLICY)
-        await circ.return_copy(s, barcode="B1", policy=POLICY, now=at("2027-03-10", "10:00"))
+        await circ.place_hold(
+            s,
+            actor=await as_reader(s, world.reader_ids["S2"]),
+            reader_id=world.reader_ids["S2"],
+            record_pk=rec,
+            policy=POLICY,
+        )
+        await circ.place_hold(
+            s,
+            actor=await as_reader(s, world.reader_ids["S3"]),
+            reader_id=world.reader_ids["S3"],
+            record_pk=rec,
+            policy=POLICY,
+        )
+        await circ.return_copy(
+            s, actor=Actor.cli(), barcode="B1", policy=POLICY, now=at("2027-03-10", "10:00")
+        )
     # Ready until 03-13: the day before, S2 is reminded; on 03-14 the hold expires, S3 is told.
     assert await run(db, sweep_hold_ending, at("2027-03-11")) == 0
     assert await run(db, sweep_hold_ending, at("2027-03-12")) == 1
     async with db.transaction() as s:
-        assert await sweep_hold_expiry(s, POLICY, at("2027-03-14", "00:10")) == 1
+        assert (
+            await sweep_hold_expiry(
+                s, POLICY, at("2027-03-14", "00:10"), actor=Actor.system("job:hold-expiry")
+            )
+            == 1
+        )
     async with db.transaction(read_only=True) as s:
         rows = (await s.execute(select(Notification.kind, Notification.reader_id))).all()
     ids = world.reader_ids
@@ -209,8 +238,16 @@ async def test_every_sweep_stores_its_kinds_own_payload_and_queues_nothing_twice
     await lend(db, "S2", "B2", now=T0 + timedelta(days=3))  # due 04-03
     rec = world.record_pks["r1"]
     async with db.transaction() as s:
-        await circ.place_hold(s, reader_id=world.reader_ids["S3"], record_pk=rec, policy=POLICY)
-        await circ.return_copy(s, barcode="B1", policy=POLICY, now=at("2027-03-30", "10:00"))
+        await circ.place_hold(
+            s,
+            actor=await as_reader(s, world.reader_ids["S3"]),
+            reader_id=world.reader_ids["S3"],
+            record_pk=rec,
+            policy=POLICY,
+        )
+        await circ.return_copy(
+            s, actor=Actor.cli(), barcode="B1", policy=POLICY, now=at("2027-03-30", "10:00")
+        )
     sweeps = [
         (sweep_due_soon, at("2027-03-31")),  # S2's loan: 3 days before
         (sweep_due_day, at("2027-04-03")),
@@ -362,7 +399,12 @@ async def test_calendar_moves_due_dates_and_rejects_bad_files_whole(
     # A new loan due on a closed day moves too.
     async with db.transaction() as s:
         result = await circ.checkout(
-            s, card_no="S2", barcode="B2", policy=POLICY, now=datetime(2027, 3, 1, 8, tzinfo=UTC)
+            s,
+            actor=Actor.cli(),
+            card_no="S2",
+            barcode="B2",
+            policy=POLICY,
+            now=datetime(2027, 3, 1, 8, tzinfo=UTC),
         )
     assert result.due_at.astimezone(TZ).date() == date(2027, 4, 2)
 
@@ -430,7 +472,11 @@ async def test_due_reminders_offer_renewal_only_when_renew_would_accept_it(db: D
             update(Loan).where(Loan.id == free).values(renewals=POLICY.for_role("student").renewals)
         )
         await circ.place_hold(
-            s, reader_id=world.reader_ids["S3"], record_pk=world.record_pks["r2"], policy=POLICY
+            s,
+            actor=await as_reader(s, world.reader_ids["S3"]),
+            reader_id=world.reader_ids["S3"],
+            record_pk=world.record_pks["r2"],
+            policy=POLICY,
         )
     rules = ReminderRules(tz=TZ, policy=POLICY)
     assert await run(db, sweep_due_soon, at("2027-03-28"), rules) == 2
@@ -454,7 +500,7 @@ async def test_due_reminders_offer_renewal_only_when_renew_would_accept_it(db: D
             with pytest.raises(ServiceError) as refused:
                 await circ.renew(
                     s,
-                    reader_id=world.reader_ids[card],
+                    actor=await as_reader(s, world.reader_ids[card]),
                     loan_id=loan_id,
                     policy=POLICY,
                     now=at("2027-03-28"),

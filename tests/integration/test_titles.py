@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from services import circulation as circ
+from services.actor import Actor
 from services.circulation.kinds import HOLD_READY
 from services.corners.chase import class_overdue
 from services.notifications.reminders import ReminderRules, sweep_due_day
@@ -26,6 +27,7 @@ from services.stats.reports.document import tables, write_csv
 from services.titles import book_names
 from storage.db import Database
 from storage.models import Copy, Notification, Reader, Record, TelegramBinding
+from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = LoanPolicy()
@@ -69,7 +71,9 @@ async def library(db: Database) -> dict[str, int]:
 
 async def lend(db: Database, card: str, barcode: str) -> circ.CheckoutResult:
     async with db.transaction() as s:
-        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, now=T0)
+        return await circ.checkout(
+            s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY, now=T0
+        )
 
 
 async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
@@ -82,15 +86,20 @@ async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
     await lend(db, "S2", "B2")
     async with db.transaction() as s:
         placed = await circ.place_hold(
-            s, reader_id=pks["T1"], record_pk=pks["rs2"], policy=POLICY, now=T0
+            s,
+            actor=await as_reader(s, pks["T1"]),
+            reader_id=pks["T1"],
+            record_pk=pks["rs2"],
+            policy=POLICY,
+            now=T0,
         )
     assert placed.title == "人世间 中部"
 
     both_editions = ["活着（北京十月文艺出版社）", "活着（作家出版社）"]
     async with db.transaction(read_only=True) as s:
-        loans = await circ.loans_of(s, pks["T1"], T0)
-        desk = await circ.reader_desk(s, pks["T1"], POLICY, T0)
-        holds = await circ.holds_of(s, pks["T1"])
+        loans = await circ.loans_of(s, pks["T1"], T0, actor=await as_reader(s, pks["T1"]))
+        desk = await circ.reader_desk(s, pks["T1"], POLICY, T0, actor=Actor.cli())
+        holds = await circ.holds_of(s, pks["T1"], actor=await as_reader(s, pks["T1"]))
     # /loans and the desk: four different lines for four different books.
     assert sorted(loan.title for loan in loans) == sorted(
         ["人世间 上部", "人世间 下部", *both_editions]
@@ -100,7 +109,9 @@ async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
 
     # The reservation's push, when the copy comes back.
     async with db.transaction() as s:
-        await circ.return_copy(s, barcode="B2", policy=POLICY, now=T0 + timedelta(days=1))
+        await circ.return_copy(
+            s, actor=Actor.cli(), barcode="B2", policy=POLICY, now=T0 + timedelta(days=1)
+        )
     async with db.transaction(read_only=True) as s:
         ready = await s.scalar(select(Notification).where(Notification.kind == HOLD_READY.name))
     assert ready is not None
