@@ -16,7 +16,6 @@ from bot.cli import app
 from services import circulation as circ
 from services.chase import class_overdue
 from services.notifications import HOLD_READY, render
-from services.policy import LoanPolicy
 from services.recommend.engine import Context
 from services.recommend.model import fit
 from services.reminders import ReminderRules, sweep_due_day
@@ -25,9 +24,9 @@ from services.stats import Scope, compute, period_for_dates
 from services.titles import book_names
 from storage.db import Database
 from storage.models import Copy, Notification, Reader, Record, TelegramBinding
+from tests.factories import POLICY, lend
 
 TZ = ZoneInfo("Asia/Shanghai")
-POLICY = LoanPolicy()
 T0 = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 # record_id: (title, subtitle, publisher, pub_date, barcodes)
 BOOKS = {
@@ -66,19 +65,14 @@ async def library(db: Database) -> dict[str, int]:
     return pks
 
 
-async def lend(db: Database, card: str, barcode: str) -> circ.CheckoutResult:
-    async with db.transaction() as s:
-        return await circ.checkout(s, card_no=card, barcode=barcode, policy=POLICY, now=T0)
-
-
 async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
     db: Database, tmp_path: Path
 ) -> None:
     pks = await library(db)
-    assert (await lend(db, "T1", "B3")).title == "人世间 下部"
+    assert (await lend(db, "T1", "B3", now=T0)).title == "人世间 下部"
     for barcode in ("B1", "B4", "B5"):
-        await lend(db, "T1", barcode)
-    await lend(db, "S2", "B2")
+        await lend(db, "T1", barcode, now=T0)
+    await lend(db, "S2", "B2", now=T0)
     async with db.transaction() as s:
         placed = await circ.place_hold(
             s, reader_id=pks["T1"], record_pk=pks["rs2"], policy=POLICY, now=T0
