@@ -92,7 +92,7 @@ async def give_back(
         )
 
 
-def cli_env(database: Path, **settings: str) -> dict[str, str]:
+def sqlite_env(database: Path, **settings: str) -> dict[str, str]:
     """The environment of a `shuxiang` command on the SQLite file ``database`` (plus
     ``settings`` as SHUXIANG_* variables)."""
     return {
@@ -102,13 +102,16 @@ def cli_env(database: Path, **settings: str) -> dict[str, str]:
     }
 
 
-def cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run a `shuxiang` command in process; (exit code, output)."""
+def cli(args: list[str], env: dict[str, str], *, stdin: str | None = None) -> tuple[int, str]:
+    """Run a `shuxiang` command in process; (exit code, output). A command that crashes (an
+    exception other than its exit) raises it here, with its traceback."""
     from typer.testing import CliRunner
 
     from bot.cli import app
 
-    result = CliRunner().invoke(app, args, env=env)
+    result = CliRunner().invoke(app, args, env=env, input=stdin)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.output
 
 
@@ -117,7 +120,7 @@ def sample_school(database: Path, **settings: str) -> dict[str, str]:
     imported through the command line (plus ``settings`` as SHUXIANG_* variables)."""
     from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 
-    env = cli_env(database, **settings)
+    env = sqlite_env(database, **settings)
     assert cli(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
     assert cli(["import", "readers", str(READERS_CSV)], env)[0] == 0
     return env
