@@ -10,6 +10,7 @@ from typing import cast
 import pytest
 from sqlalchemy import Table, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.bulk import insert_rows
 from storage.db import Database, ReadOnlyTransactionError
@@ -48,9 +49,17 @@ async def _days(db: Database) -> dict[date, str | None]:
         return {day: name for day, name in (await s.execute(select(ClosedDay.day, ClosedDay.name)))}
 
 
-async def _a_writer_still_writes(db: Database, day: date) -> None:
-    """A writer on the same pool (the connection the reader just gave back) writes."""
+async def _connection_id(s: AsyncSession) -> int:
+    """Which pooled connection the unit of work runs on (the driver's connection object)."""
+    raw = await (await s.connection()).get_raw_connection()
+    return id(raw.dbapi_connection)
+
+
+async def _a_writer_still_writes(db: Database, day: date, *, on: int | None = None) -> None:
+    """A writer on the same pool (``on``: the very connection a reader just gave back) writes."""
     async with db.transaction() as s:
+        if on is not None:
+            assert await _connection_id(s) == on
         if db.is_sqlite:
             assert await s.scalar(text("PRAGMA query_only")) == 0
         else:
@@ -65,9 +74,11 @@ async def test_a_write_in_a_read_only_transaction_is_refused(db: Database, state
     await _seed(db)
     with pytest.raises(ReadOnlyTransactionError):
         async with db.transaction(read_only=True) as s:
+            reader = await _connection_id(s)
             await s.execute(text(WRITES_ON_BOTH[statement]))
-    assert await _days(db) == {date(2026, 1, 1): "元旦"}  # nothing written
-    await _a_writer_still_writes(db, date(2026, 2, 1))
+    # The pool holds this one connection only: the writer gets the refused reader's.
+    await _a_writer_still_writes(db, date(2026, 2, 1), on=reader)
+    assert await _days(db) == {date(2026, 1, 1): "元旦", date(2026, 2, 1): "补"}
 
 
 @PG_ONLY
@@ -78,9 +89,10 @@ async def test_a_lock_or_a_hidden_write_in_a_read_only_transaction_is_refused(
     await _seed(db)
     with pytest.raises(ReadOnlyTransactionError):
         async with db.transaction(read_only=True) as s:
+            reader = await _connection_id(s)
             await s.execute(text(WRITES_ON_PG[statement]))
-    assert await _days(db) == {date(2026, 1, 1): "元旦"}
-    await _a_writer_still_writes(db, date(2026, 2, 1))
+    await _a_writer_still_writes(db, date(2026, 2, 1), on=reader)
+    assert await _days(db) == {date(2026, 1, 1): "元旦", date(2026, 2, 1): "补"}
 
 
 @PG_ONLY
