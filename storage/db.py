@@ -168,8 +168,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
         # ends, before the connection can go back to the pool.
         if conn.invalidated or not conn.connection.info.get(_QUERY_ONLY):
             return
-        # A dead connection: the pool drops it, or the next writer's BEGIN clears the pragma.
-        with contextlib.suppress(sqlite3.Error):
+        # Not on a dead connection (the pool drops it) nor anywhere it cannot run: the next
+        # writer's BEGIN clears the pragma then, and a rollback must not fail over it.
+        with contextlib.suppress(Exception):
             _query_only_off(conn)
 
 

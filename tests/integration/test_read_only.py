@@ -8,10 +8,11 @@ from datetime import date
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, select, text
+from sqlalchemy import Connection, Table, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import db as db_module
 from storage.bulk import insert_rows
 from storage.db import Database, ReadOnlyTransactionError
 from storage.models import ClosedDay
@@ -175,3 +176,19 @@ async def test_a_writer_refusal_is_not_a_read_only_error(db: Database) -> None:
     with pytest.raises(SQLAlchemyError):  # a duplicate key, in a writer: a database error
         async with db.transaction() as s:
             await s.execute(text(WRITES_ON_BOTH["insert"].replace("01-02", "01-01")))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_writer_clears_query_only_a_reader_could_not(db: Database) -> None:
+    """The pragma left on (its clearing at the reader's end failed): the next writer's BEGIN
+    clears it before BEGIN IMMEDIATE."""
+
+    def leave_it_on(conn: Connection) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("PRAGMA query_only = ON")
+        cursor.close()
+        conn.connection.info[db_module._QUERY_ONLY] = True
+
+    async with db.engine.connect() as conn:  # no transaction: no end to clear it at
+        await conn.run_sync(leave_it_on)
+    await _a_writer_still_writes(db, date(2026, 2, 1))
