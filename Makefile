@@ -37,7 +37,8 @@ $(CJK_FONT):
 
 cjk-font: $(CJK_FONT)
 
-# The same for the browser; without it the browser test skips (fails when SHUXIANG_REQUIRE_PG=1).
+# The same for the browser; without it the browser test skips (fails when
+# SHUXIANG_TESTS_REQUIRE_ALL=1, as in .ci/run).
 $(CHROMEDRIVER):
 	@if command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing Chromium for the web chat page's test (chromium, chromium-driver)"; \

@@ -160,7 +160,12 @@ def build_bot(settings: Settings, token: str) -> Bot:
     # Replies go out after the update's transaction, but updates are handled one at a time: wait
     # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
     # through the sender, which has a Bot of its own.
-    session.middleware(RetryMiddleware(max_wait_s=5.0))
+    session.middleware(
+        RetryMiddleware(
+            max_wait_s=settings.bot_retry_max_wait_seconds,
+            backoff_s=settings.bot_retry_backoff_seconds,
+        )
+    )
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 

@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     # A killed sender's claims come free again after this long.
     sender_lease_seconds: int = Field(default=30, ge=5, le=300)
     send_max_attempts: int = Field(default=8, ge=1)
+    # A push refused with a 5xx or lost to the network is tried again this long later, doubling
+    # with each attempt (30 s, 1 min, 2 min, ...), never more than sender_backoff_max_seconds.
+    sender_backoff_seconds: float = Field(default=30.0, ge=0)
+    sender_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    # The bot's own requests (replies): a 5xx or a network error is retried after this long,
+    # doubling (0.5 s, 1 s, 2 s); a 429 is waited out in line only when Telegram asks for no
+    # more than bot_retry_max_wait_seconds, so one user's long wait does not stall everyone.
+    bot_retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    bot_retry_max_wait_seconds: float = Field(default=5.0, ge=0)
     # When the daily reminder sweeps run (school time zone), and what they send.
     reminder_time: str = "07:30"
     due_soon_days: list[int] = Field(default_factory=lambda: [3, 1])

@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class RetryMiddleware(BaseRequestMiddleware):
-    def __init__(
-        self, *, attempts: int = 4, max_wait_s: float = 60.0, backoff_s: float = 0.5
-    ) -> None:
+    """``backoff_s``: the first wait before retrying a 5xx or a network error, doubled for each
+    later one; ``max_wait_s``: the longest 429 waited out (a longer one is raised). The assembly
+    function passes them from the settings (bot_retry_*)."""
+
+    def __init__(self, *, max_wait_s: float, backoff_s: float, attempts: int = 4) -> None:
         self.attempts = attempts
         self.max_wait_s = max_wait_s
         self.backoff_s = backoff_s

@@ -52,9 +52,6 @@ from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-# Network errors and 5xx: 30 s, 1 min, 2 min, ... at most an hour.
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_MAX = timedelta(hours=1)
 GLOBAL_BURST = 3
 # Rate kept after a 429, as a share of the rate before it.
 SLOWDOWN = 0.8
@@ -96,6 +93,9 @@ class Sender:
         self.quiet = settings.quiet
         self.rate = settings.send_rate
         self.lease = timedelta(seconds=settings.sender_lease_seconds)
+        # Network errors and 5xx: 30 s, 1 min, 2 min, ... at most an hour (the settings').
+        self.backoff = timedelta(seconds=settings.sender_backoff_seconds)
+        self.backoff_max = timedelta(seconds=settings.sender_backoff_max_seconds)
         self.limiter = self._global_limiter(self.rate)
         self.chat_limiters: dict[int, AsyncLimiter] = {}
         self.concurrency = asyncio.Semaphore(settings.sender_concurrency)
@@ -273,7 +273,7 @@ class Sender:
             await mark_failed(session, note.notification_id, error=reason)
 
     async def _retry_later(self, note: Outgoing, reason: str) -> None:
-        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, note.attempts - 1))
+        delay = min(self.backoff_max, self.backoff * 2 ** max(0, note.attempts - 1))
         async with self.db.transaction() as session:
             again = await mark_retry(
                 session,

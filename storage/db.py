@@ -3,24 +3,33 @@
 SQLite: WAL, a busy timeout, and every transaction that may write starts with ``BEGIN IMMEDIATE``
 so that two writers queue on the lock instead of failing with "database is locked" when a read
 transaction tries to upgrade. Read-only units of work start a plain deferred ``BEGIN`` and take
-no lock; a statement that would write inside one raises ReadOnlyTransactionError (both databases),
-so work that writes without asking for a write transaction is caught instead of taking the lock.
+no lock.
+
+A read-only unit of work is read-only in the database itself, not by a look at the SQL text:
+SQLite runs it under ``PRAGMA query_only`` (set for the transaction, cleared when it ends, so a
+pooled connection never carries it to a writer), PostgreSQL as a ``READ ONLY`` transaction
+(asyncpg's ``BEGIN READ ONLY``, SQLAlchemy's ``postgresql_readonly``, reset when the connection
+goes back to the pool). Whatever the database refuses there (an INSERT behind a WITH, a SELECT
+... FOR UPDATE, a COPY) raises ReadOnlyTransactionError, so work that writes without asking for
+a write transaction is caught instead of taking the lock. (PostgreSQL does let an advisory lock
+be taken in a READ ONLY transaction; no unit of work takes one.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import os
-import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -41,25 +50,49 @@ SQLITE_MMAP_BYTES = 32 * 1024 * 1024
 # A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "shuxiang_idle_since"
-_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|TRUNCATE)\b", re.I)
+# Set in a pooled SQLite connection's info while it runs under PRAGMA query_only.
+_QUERY_ONLY = "shuxiang_query_only"
+# PostgreSQL's read_only_sql_transaction (asyncpg: ReadOnlySQLTransactionError).
+_PG_READ_ONLY_SQLSTATE = "25006"
 
 
 class ReadOnlyTransactionError(RuntimeError):
     """A statement that writes ran in a transaction opened with ``read_only=True``."""
 
 
-def _install_read_only_guard(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _guard(
-        conn: Connection,
-        _cursor: Any,
-        statement: str,
-        _parameters: Any,
-        _context: Any,
-        _executemany: bool,
-    ) -> None:
-        if conn.get_execution_options().get(READ_ONLY, False) and _WRITES.match(statement):
-            raise ReadOnlyTransactionError(statement.split(None, 1)[0])
+def _refused_as_read_only(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what it wraps) is the database refusing a write in a read-only
+    transaction: SQLITE_READONLY under query_only, SQLSTATE 25006 on PostgreSQL."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, "sqlite_errorcode", None)
+            if isinstance(code, int):
+                return code & 0xFF == sqlite3.SQLITE_READONLY
+            return "readonly database" in str(exc)
+        if getattr(exc, "sqlstate", None) == _PG_READ_ONLY_SQLSTATE:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
+
+
+def _install_read_only_errors(engine: AsyncEngine) -> None:
+    """The database's refusal of a write in a read-only transaction, raised where the statement
+    ran as ReadOnlyTransactionError (not a SQLAlchemyError: nothing that catches those takes it
+    for a database fault)."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _refusal(context: ExceptionContext) -> None:
+        conn = context.connection
+        if conn is None or not conn.get_execution_options().get(READ_ONLY, False):
+            return
+        if _refused_as_read_only(context.original_exception):
+            statement = (context.statement or "").split(None, 1)[:1]
+            raise ReadOnlyTransactionError(
+                f"{statement[0] if statement else 'a statement'} in a read-only transaction: "
+                f"{context.original_exception}"
+            ) from context.original_exception
 
 
 def _install_idle_ping(engine: AsyncEngine) -> None:
@@ -109,8 +142,36 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        info = conn.connection.info
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+            info[_QUERY_ONLY] = True
+            conn.exec_driver_sql("BEGIN")  # deferred: a reader takes no lock
+            return
+        if info.get(_QUERY_ONLY):
+            # A reader's connection whose clearing below failed: never lend it to a writer so.
+            _query_only_off(conn)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _query_only_off(conn: Connection) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute("PRAGMA query_only = OFF")
+        finally:
+            cursor.close()
+        conn.connection.info.pop(_QUERY_ONLY, None)
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_end(conn: Connection) -> None:
+        # The pragma is the connection's, not the transaction's: clear it as the transaction
+        # ends, before the connection can go back to the pool.
+        if conn.invalidated or not conn.connection.info.get(_QUERY_ONLY):
+            return
+        # Not on a dead connection (the pool drops it) nor anywhere it cannot run: the next
+        # writer's BEGIN clears the pragma then, and a rollback must not fail over it.
+        with contextlib.suppress(Exception):
+            _query_only_off(conn)
 
 
 def create_engine(
@@ -129,7 +190,7 @@ def create_engine(
     else:
         engine = create_async_engine(parsed, echo=echo, pool_size=10)
         _install_idle_ping(engine)
-    _install_read_only_guard(engine)
+    _install_read_only_errors(engine)
     return engine
 
 
@@ -154,11 +215,26 @@ class Database:
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error. ``read_only`` takes no
-        write lock (SQLite: deferred BEGIN) and refuses statements that write."""
-        async with self.sessionmaker() as session, session.begin():
-            if read_only:
-                await session.connection(execution_options={READ_ONLY: True})
-            yield session
+        write lock (SQLite: deferred BEGIN) and the database refuses anything that writes in it:
+        ReadOnlyTransactionError."""
+        if not read_only:
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+            return
+        options: dict[str, Any] = {READ_ONLY: True}
+        if not self.is_sqlite:
+            options["postgresql_readonly"] = True
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await session.connection(execution_options=options)
+                yield session
+        except ReadOnlyTransactionError:
+            raise
+        except Exception as exc:
+            # What went around SQLAlchemy's statement execution (asyncpg's COPY for one).
+            if _refused_as_read_only(exc):
+                raise ReadOnlyTransactionError(str(exc)) from exc
+            raise
 
     async def vacuum(self, *tables: str) -> None:
         """After a bulk load has committed: on PostgreSQL, VACUUM the tables so their pages are

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from services import circulation as circ
+from services.actor import Actor
+from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import ClassMonitor, Copy, Reader, Record
+
+# The school's default loan rules, as the services' tests lend and take back under.
+POLICY = LoanPolicy()
 
 
 @dataclass
@@ -50,13 +57,63 @@ async def make_world(
     return world
 
 
-def cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run a `shuxiang` command in process; (exit code, output)."""
+async def lend(
+    db: Database,
+    card: str,
+    barcode: str,
+    *,
+    now: datetime | None = None,
+    policy: LoanPolicy = POLICY,
+    actor: Actor | None = None,
+) -> circ.CheckoutResult:
+    """Lend the copy ``barcode`` to the reader with card ``card`` in a unit of work of its own,
+    as ``actor`` (the desk at the server by default)."""
+    async with db.transaction() as s:
+        return await circ.checkout(
+            s,
+            card_no=card,
+            barcode=barcode,
+            policy=policy,
+            actor=actor or Actor.cli(),
+            now=now,
+        )
+
+
+async def give_back(
+    db: Database,
+    barcode: str,
+    *,
+    now: datetime | None = None,
+    policy: LoanPolicy = POLICY,
+    actor: Actor | None = None,
+) -> circ.ReturnResult:
+    """Take the copy ``barcode`` back in a unit of work of its own."""
+    async with db.transaction() as s:
+        return await circ.return_copy(
+            s, actor=actor or Actor.cli(), barcode=barcode, policy=policy, now=now
+        )
+
+
+def sqlite_env(database: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `shuxiang` command on the SQLite file ``database`` (plus
+    ``settings`` as SHUXIANG_* variables)."""
+    return {
+        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "SHUXIANG_LOG_LEVEL": "WARNING",
+        **{f"SHUXIANG_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
+def cli(args: list[str], env: dict[str, str], *, stdin: str | None = None) -> tuple[int, str]:
+    """Run a `shuxiang` command in process; (exit code, output). A command that crashes (an
+    exception other than its exit) raises it here, with its traceback."""
     from typer.testing import CliRunner
 
     from bot.cli import app
 
-    result = CliRunner().invoke(app, args, env=env)
+    result = CliRunner().invoke(app, args, env=env, input=stdin)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.output
 
 
@@ -65,11 +122,7 @@ def sample_school(database: Path, **settings: str) -> dict[str, str]:
     imported through the command line (plus ``settings`` as SHUXIANG_* variables)."""
     from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 
-    env = {
-        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
-        "SHUXIANG_LOG_LEVEL": "WARNING",
-        **{f"SHUXIANG_{name.upper()}": value for name, value in settings.items()},
-    }
+    env = sqlite_env(database, **settings)
     assert cli(["import", "catalogue", str(CATALOGUE_CSV)], env)[0] == 0
     assert cli(["import", "readers", str(READERS_CSV)], env)[0] == 0
     return env

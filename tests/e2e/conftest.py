@@ -166,6 +166,9 @@ async def harness(
             bot_api_url=emu.base_url,
             bot_token=TOKEN,
             outbox_interval_seconds=0.3,
+            # A refused reply is retried at once: the backoff's production 0.5 s, 1 s, 2 s is
+            # wall-clock time the suite would spend waiting.
+            bot_retry_backoff_seconds=0.01,
             # Pushes go out whatever the hour the suite runs at, unless a test's marker sets them.
             **overrides,
         )

@@ -262,6 +262,7 @@ def _env(tmp_path: Path, api_url: str, db_url: str) -> dict[str, str]:
         "SHUXIANG_BOT_API_URL": api_url,
         "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
         "SHUXIANG_LOG_LEVEL": "INFO",
+        "SHUXIANG_BOT_RETRY_BACKOFF_SECONDS": "0.01",  # no production backoff to wait through
     }
 
 

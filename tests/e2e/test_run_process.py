@@ -32,6 +32,8 @@ def _env(tmp_path: Path, api_url: str, token: str, **extra: str) -> dict[str, st
         "SHUXIANG_BOT_API_URL": api_url,
         "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
         "SHUXIANG_LOG_LEVEL": "INFO",
+        # An unreachable Bot API is retried without the production backoff's 3.5 s of waiting.
+        "SHUXIANG_BOT_RETRY_BACKOFF_SECONDS": "0.01",
         **extra,
     }
 

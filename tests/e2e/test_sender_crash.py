@@ -28,6 +28,7 @@ from sandbox.broadcast import ROSTER, claimed_ids, deliveries, seed_broadcast, t
 from sandbox.emulator import BotApiEmulator
 from storage.db import Database
 from storage.models import Notification, OutboxStatus
+from tests.conftest import needs
 
 TOKEN = "555000555:CRASH-test-token"
 KILLS = 10
@@ -38,7 +39,7 @@ CONCURRENCY = 4
 RATE = 30.0
 
 pytestmark = [
-    pytest.mark.skipif(not ROSTER.exists(), reason="shared roster not available"),
+    needs(ROSTER.exists(), f"shared roster not available: {ROSTER}"),
     # Some 45 s of sending plus ten process restarts, per database.
     pytest.mark.slow,
 ]

@@ -10,7 +10,6 @@ database, a Chromium profile under tmp_path), so it runs beside others under pyt
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -28,6 +27,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bot.config import load_settings
 from sandbox.demo import SELF_CHECK_QUERY, Sandbox, start_sandbox
+from tests.conftest import resource_missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -41,11 +41,10 @@ def _require_chromium() -> None:
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
     if not missing:
         return
-    message = f"no {', '.join(missing)}: apt-get install chromium chromium-driver (make test does)"
     # Like PostgreSQL (tests/conftest.py): CI must run this test, a laptop may skip it.
-    if os.environ.get("SHUXIANG_REQUIRE_PG") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    resource_missing(
+        f"no {', '.join(missing)}: apt-get install chromium chromium-driver (make test does)"
+    )
 
 
 @pytest.fixture

@@ -9,33 +9,13 @@ from sqlalchemy import update
 
 from nlp.search import SearchEngine
 from services import circulation as circ
-from services.actor import Actor
 from services.catalogue.card import book_card
-from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Record, utcnow
-from tests.factories import make_world
+from tests.factories import POLICY, give_back, lend, make_world
 from tests.roles import as_reader
 
-POLICY = LoanPolicy()
 READERS = {"S1": ("学生一", "student"), "S2": ("学生二", "student"), "T1": ("王老师", "teacher")}
-
-
-async def lend(db: Database, card: str, barcode: str, **kw: object) -> circ.CheckoutResult:
-    async with db.transaction() as s:
-        return await circ.checkout(
-            s,
-            actor=Actor.cli(),
-            card_no=card,
-            barcode=barcode,
-            policy=POLICY,
-            **kw,  # type: ignore[arg-type]
-        )
-
-
-async def give_back(db: Database, barcode: str, **kw: object) -> None:
-    async with db.transaction() as s:
-        await circ.return_copy(s, actor=Actor.cli(), barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
 
 
 async def test_loans_say_why_renewal_is_refused_and_keep_a_stable_order(db: Database) -> None:

@@ -15,30 +15,12 @@ from services.errors import ServiceError
 from services.policy import LoanPolicy, RolePolicy
 from storage.db import Database
 from storage.models import Copy, Hold, Loan, Notification, Reader, utcnow
-from tests.factories import make_world
+from tests.factories import POLICY, give_back, lend, make_world
 from tests.roles import as_reader
 
-POLICY = LoanPolicy()
 READERS = {f"S{i}": (f"学生{i}", "student") for i in range(1, 23)} | {
     "T1": ("王老师", "teacher"),
 }
-
-
-async def lend(db: Database, card: str, barcode: str, **kw: object) -> circ.CheckoutResult:
-    async with db.transaction() as s:
-        return await circ.checkout(
-            s,
-            actor=Actor.cli(),
-            card_no=card,
-            barcode=barcode,
-            policy=POLICY,
-            **kw,  # type: ignore[arg-type]
-        )
-
-
-async def give_back(db: Database, barcode: str, **kw: object) -> circ.ReturnResult:
-    async with db.transaction() as s:
-        return await circ.return_copy(s, actor=Actor.cli(), barcode=barcode, policy=POLICY, **kw)  # type: ignore[arg-type]
 
 
 async def reserve(db: Database, reader_id: int, record_pk: int, **kw: object) -> circ.HoldPlaced:

@@ -16,13 +16,11 @@ from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
 from services.imports.rows import CatalogueRow, ReaderRow
 from services.notifications.render import render
-from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Copy, Loan, Notification, Reader, Record, utcnow
-from tests.factories import make_world
+from tests.factories import POLICY, lend, make_world
 from tests.roles import as_reader
 
-POLICY = LoanPolicy()
 TZ = ZoneInfo(POLICY.timezone)
 READERS = {
     "S1": ("王小明", "student"),
@@ -49,13 +47,6 @@ async def world(db: Database) -> dict[str, int]:
         await s.execute(update(Copy).where(Copy.barcode == "B5").values(barcode="b5 "))
         await s.execute(update(Record).where(Record.title == "三体").values(call_number="I247.5/1"))
     return made.reader_ids
-
-
-async def lend(db: Database, card: str, barcode: str) -> circ.CheckoutResult:
-    async with db.transaction() as s:
-        return await circ.checkout(
-            s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY
-        )
 
 
 def test_clean_code() -> None:

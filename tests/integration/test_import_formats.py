@@ -28,6 +28,7 @@ from services.imports.catalogue import (
 from storage.db import Database
 from storage.models import AuditEntry, Copy, Reader
 from storage.models import Record as BookRecord
+from tests.factories import sqlite_env
 
 # A 图创-style export: Chinese headers, no control numbers, one row per copy, a column we don't
 # know (价格) and one with a remark in brackets.
@@ -470,10 +471,7 @@ async def test_broken_marcxml_says_which_line(db: Database, tmp_path: Path) -> N
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
-        "SHUXIANG_LOG_LEVEL": "WARNING",
-    }
+    return sqlite_env(tmp_path / "cli.sqlite3")
 
 
 def test_cli_imports_gbk_csv_xlsx_roster_and_marc(tmp_path: Path, cli_env: dict[str, str]) -> None:

@@ -31,6 +31,8 @@ from storage.bulk import insert_rows
 from storage.db import Database
 from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
 from storage.search_tables import SearchKey, SearchTerm
+from tests.conftest import resource_missing
+from tests.factories import sqlite_env
 
 SHARED_DATA = shared_data_dir()
 
@@ -612,7 +614,7 @@ def test_cli_import_and_reindex_vacuum_on_postgresql(db_url: str) -> None:
 async def test_shared_books_6k_imports_with_counts_matching_the_file(db: Database) -> None:
     path = SHARED_DATA / "catalogue" / "books_6k.csv"
     if not path.is_file():
-        pytest.skip(f"shared data not present: {path}")
+        resource_missing(f"shared data not present: {path}")
     records, copies = _expected_copies(path)
 
     report = await run_catalogue(db, path)
@@ -631,10 +633,7 @@ async def test_shared_books_6k_imports_with_counts_matching_the_file(db: Databas
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "SHUXIANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}",
-        "SHUXIANG_LOG_LEVEL": "WARNING",
-    }
+    return sqlite_env(tmp_path / "cli.sqlite3")
 
 
 def test_cli_rejects_bad_file_with_line_numbers(tmp_path: Path, cli_env: dict[str, str]) -> None:

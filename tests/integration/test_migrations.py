@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from storage.db import Database
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Base
-from tests.conftest import BACKENDS, _pg_admin, _pg_db_url
+from tests.conftest import BACKENDS, _pg_admin, _pg_db_url, resource_missing
 
 
 @pytest.fixture
@@ -24,9 +24,7 @@ async def empty_db(backend: str, tmp_path: Path) -> Database:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
         await _pg_admin(f'CREATE DATABASE "{name}"')
     except (OSError, ConnectionError) as exc:
-        if os.environ.get("SHUXIANG_REQUIRE_PG") == "1":
-            pytest.fail(f"PostgreSQL unreachable: {exc}")
-        pytest.skip("PostgreSQL unreachable")
+        resource_missing(f"PostgreSQL unreachable: {exc}")
     return Database(_pg_db_url(name))
 
 

@@ -10,12 +10,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
-from services.actor import Actor
 from services.imports.catalogue import ImportRejected
 from services.imports.loan_history import import_loans
 from services.notifications import Action
 from services.notifications.render import render
-from services.policy import LoanPolicy
 from services.readers.binding import bind, issue_codes
 from services.reading_lists import add_to_list, create_list, schedule_send, send_due_lists
 from services.recommend.model import (
@@ -37,10 +35,10 @@ from services.recommend.weekly import (
 )
 from storage.db import Database
 from storage.models import Copy, CopyStatus, Notification, PastLoan, Reader, Record
+from tests.factories import POLICY, give_back, lend
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=200)
-POLICY = LoanPolicy()
 
 # record_id -> (title, authors, clc, tags, copies' statuses, catalogued at)
 BOOKS: dict[str, tuple[str, str, str, str, list[CopyStatus], datetime]] = {
@@ -87,27 +85,13 @@ async def build_library(db: Database) -> dict[str, int]:
     return pks
 
 
-async def lend(db: Database, card: str, record_id: str, when: datetime) -> None:
-    async with db.transaction() as s:
-        await circulation.checkout(
-            s, actor=Actor.cli(), card_no=card, barcode=f"{record_id}-0", policy=POLICY, now=when
-        )
-
-
-async def give_back(db: Database, record_id: str, when: datetime) -> None:
-    async with db.transaction() as s:
-        await circulation.return_copy(
-            s, actor=Actor.cli(), barcode=f"{record_id}-0", policy=POLICY, now=when
-        )
-
-
 async def history(db: Database) -> None:
     """S1 reads 科幻, S2 reads 名著; S3 (S1's classmate) has 球状闪电 out this month."""
-    await lend(db, "S1", "sf1", OLD)
-    await give_back(db, "sf1", OLD + timedelta(days=10))
-    await lend(db, "S2", "cl1", OLD)
-    await give_back(db, "cl1", OLD + timedelta(days=10))
-    await lend(db, "S3", "sf2", NOW - timedelta(days=3))
+    await lend(db, "S1", "sf1-0", now=OLD)
+    await give_back(db, "sf1-0", now=OLD + timedelta(days=10))
+    await lend(db, "S2", "cl1-0", now=OLD)
+    await give_back(db, "cl1-0", now=OLD + timedelta(days=10))
+    await lend(db, "S3", "sf2-0", now=NOW - timedelta(days=3))
 
 
 async def bind_all(db: Database) -> None:
@@ -156,7 +140,7 @@ async def test_recommend_never_borrowed_never_off_shelf_and_class_reason(db: Dat
     assert titles[0] == "银河帝国：基地"
 
     # Once 球状闪电 is back it comes first, with the classmate as a reason.
-    await give_back(db, "sf2", NOW - timedelta(days=1))
+    await give_back(db, "sf2-0", now=NOW - timedelta(days=1))
     async with db.transaction() as s:
         s1 = await reader_by_card(s, "S1")
         assert s1 is not None
@@ -166,7 +150,7 @@ async def test_recommend_never_borrowed_never_off_shelf_and_class_reason(db: Dat
     assert "高一(3)班 1 位同学在读" in words
 
     # A loan made after the model was fitted is still never recommended.
-    await lend(db, "S1", "sf3", NOW)
+    await lend(db, "S1", "sf3-0", now=NOW)
     async with db.transaction() as s:
         s1 = await reader_by_card(s, "S1")
         assert s1 is not None

@@ -37,14 +37,12 @@ from services.notifications.reminders import (
     sweep_overdue,
 )
 from services.notifications.render import render
-from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Loan, Notification, OutboxStatus, TelegramBinding
-from tests.factories import World, make_world
+from tests.factories import POLICY, World, lend, make_world
 from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
-POLICY = LoanPolicy()
 RULES = ReminderRules(tz=TZ)
 T0 = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 READERS = {"S1": ("张三", "student"), "S2": ("李四", "student"), "S3": ("王五", "student")}
@@ -66,15 +64,6 @@ async def world_with_bindings(db: Database) -> World:
     return world
 
 
-async def lend(db: Database, card: str, barcode: str, now: datetime = T0) -> int:
-    async with db.transaction() as s:
-        return (
-            await circ.checkout(
-                s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY, now=now
-            )
-        ).loan_id
-
-
 async def run(db: Database, sweep, now: datetime, rules: ReminderRules = RULES) -> int:  # type: ignore[no-untyped-def]
     async with db.transaction() as s:
         return int(await sweep(s, rules, now))
@@ -90,7 +79,7 @@ async def keys(db: Database, kind: str | None = None) -> list[str]:
 
 async def test_due_soon_is_sent_once_per_slot_and_only_what_still_matters(db: Database) -> None:
     await world_with_bindings(db)
-    loan = await lend(db, "S1", "B1")  # due 2027-03-31
+    loan = (await lend(db, "S1", "B1", now=T0)).loan_id  # due 2027-03-31
     assert await run(db, sweep_due_soon, at("2027-03-27")) == 0  # four days before: nothing
     assert await run(db, sweep_due_soon, at("2027-03-28")) == 1  # three days before
     assert await run(db, sweep_due_soon, at("2027-03-28", "15:00")) == 0  # run twice
@@ -110,7 +99,7 @@ async def test_due_soon_is_sent_once_per_slot_and_only_what_still_matters(db: Da
 
 async def test_after_a_week_of_downtime_only_the_latest_slot_goes_out(db: Database) -> None:
     await world_with_bindings(db)
-    loan = await lend(db, "S1", "B1")
+    loan = (await lend(db, "S1", "B1", now=T0)).loan_id
     # The sweeps did not run from 03-25 to 03-30: the 1-day reminder, not the stale 3-day one.
     assert await run(db, sweep_due_soon, at("2027-03-30", "11:00")) == 1
     assert await keys(db) == [f"due-soon:{loan}:2027-03-30"]
@@ -118,8 +107,8 @@ async def test_after_a_week_of_downtime_only_the_latest_slot_goes_out(db: Databa
 
 async def test_returned_or_renewed_books_get_no_stale_reminder(db: Database) -> None:
     world = await world_with_bindings(db)
-    await lend(db, "S1", "B1")
-    loan2 = await lend(db, "S2", "B2")
+    await lend(db, "S1", "B1", now=T0)
+    loan2 = (await lend(db, "S2", "B2", now=T0)).loan_id
     async with db.transaction() as s:
         await circ.return_copy(
             s, actor=Actor.cli(), barcode="B1", policy=POLICY, now=at("2027-03-20")
@@ -141,7 +130,9 @@ async def test_overdue_day_one_then_weekly_at_most_four_paused_on_closed_days(
     db: Database, tmp_path: Path
 ) -> None:
     await world_with_bindings(db)
-    loan = await lend(db, "S1", "B1")  # due 03-31: slots 04-01, 04-08, 04-15, 04-22
+    loan = (
+        await lend(db, "S1", "B1", now=T0)
+    ).loan_id  # due 03-31: slots 04-01, 04-08, 04-15, 04-22
     assert await run(db, sweep_overdue, at("2027-03-31")) == 0
     assert await run(db, sweep_overdue, at("2027-04-01")) == 1
     assert await run(db, sweep_overdue, at("2027-04-05")) == 0
@@ -163,8 +154,8 @@ async def test_overdue_day_one_then_weekly_at_most_four_paused_on_closed_days(
 
 async def test_settings_switch_optional_reminders_but_never_overdue(db: Database) -> None:
     world = await world_with_bindings(db)
-    await lend(db, "S1", "B1")
-    await lend(db, "S2", "B2")
+    await lend(db, "S1", "B1", now=T0)
+    await lend(db, "S2", "B2", now=T0)
     async with db.transaction() as s:
         await set_preference(s, world.reader_ids["S1"], DUE_SOON.name, False)
     assert await run(db, sweep_due_soon, at("2027-03-28")) == 1  # S2 only
@@ -184,7 +175,7 @@ async def test_settings_switch_optional_reminders_but_never_overdue(db: Database
 
 async def test_hold_ending_and_expiry_tell_both_readers(db: Database) -> None:
     world = await world_with_bindings(db)
-    await lend(db, "S1", "B1")
+    await lend(db, "S1", "B1", now=T0)
     rec = world.record_pks["r1"]
     async with db.transaction() as s:
         await circ.place_hold(
@@ -234,7 +225,7 @@ async def test_every_sweep_stores_its_kinds_own_payload_and_queues_nothing_twice
     """The sweeps build payloads and keys without a pydantic model per row: what they store is
     exactly what the kind would dump and key, and a second run adds nothing."""
     world = await world_with_bindings(db)
-    await lend(db, "S1", "B1")  # due 03-31
+    await lend(db, "S1", "B1", now=T0)  # due 03-31
     await lend(db, "S2", "B2", now=T0 + timedelta(days=3))  # due 04-03
     rec = world.record_pks["r1"]
     async with db.transaction() as s:
@@ -272,8 +263,8 @@ async def test_every_sweep_stores_its_kinds_own_payload_and_queues_nothing_twice
 
 async def test_a_sender_starting_alone_takes_back_a_killed_senders_claims(db: Database) -> None:
     world = await world_with_bindings(db)
-    await lend(db, "S1", "B1")
-    await lend(db, "S2", "B2")
+    await lend(db, "S1", "B1", now=T0)
+    await lend(db, "S2", "B2", now=T0)
     now = at("2027-03-28")
     await run(db, sweep_due_soon, now)
     async with db.transaction() as s:
@@ -302,8 +293,8 @@ async def test_a_sender_starting_alone_takes_back_a_killed_senders_claims(db: Da
 
 async def test_unreachable_readers_get_nothing_more(db: Database) -> None:
     world = await world_with_bindings(db)
-    await lend(db, "S1", "B1")
-    await lend(db, "S2", "B2")
+    await lend(db, "S1", "B1", now=T0)
+    await lend(db, "S2", "B2", now=T0)
     assert await run(db, sweep_due_soon, at("2027-03-28")) == 2
     async with db.transaction() as s:
         claimed = await claim(s, now=at("2027-03-28"))
@@ -322,7 +313,7 @@ async def test_unreachable_readers_get_nothing_more(db: Database) -> None:
 
 async def test_claims_lease_quiet_hours_and_attempt_cap(db: Database) -> None:
     await world_with_bindings(db)
-    await lend(db, "S1", "B1")
+    await lend(db, "S1", "B1", now=T0)
     await run(db, sweep_due_soon, at("2027-03-28", "06:00"))
     quiet = QuietHours.parse("21:30-07:00", TZ)
     async with db.transaction() as s:
@@ -381,7 +372,7 @@ async def test_calendar_moves_due_dates_and_rejects_bad_files_whole(
     db: Database, tmp_path: Path
 ) -> None:
     await world_with_bindings(db)
-    loan = await lend(db, "S1", "B1")  # due 03-31
+    loan = (await lend(db, "S1", "B1", now=T0)).loan_id  # due 03-31
     bad = tmp_path / "bad.csv"
     bad.write_text("date,name\n2027-03-31,a\n2027-13-01,b\nnext monday,c\n", encoding="utf-8")
     async with db.transaction() as s:
@@ -465,8 +456,8 @@ async def test_due_reminders_offer_renewal_only_when_renew_would_accept_it(db: D
     """Issue 19 item 4: the sweep asks the same rule as renew (renewal_refusal); a loan at its
     renewal limit or with readers waiting gets no 续借 button, and the text says why."""
     world = await world_with_bindings(db)
-    free = await lend(db, "S1", "B1")  # due 2027-03-31
-    waited_for = await lend(db, "S2", "B2")  # 三体: S3 will wait for it
+    free = (await lend(db, "S1", "B1", now=T0)).loan_id  # due 2027-03-31
+    waited_for = (await lend(db, "S2", "B2", now=T0)).loan_id  # 三体: S3 will wait for it
     async with db.transaction() as s:
         await s.execute(
             update(Loan).where(Loan.id == free).values(renewals=POLICY.for_role("student").renewals)

@@ -19,7 +19,6 @@ from services.circulation.kinds import HOLD_READY
 from services.corners.chase import class_overdue
 from services.notifications.reminders import ReminderRules, sweep_due_day
 from services.notifications.render import render
-from services.policy import LoanPolicy
 from services.recommend.engine import Context
 from services.recommend.model import fit
 from services.stats.figures import Scope, compute, period_for_dates
@@ -27,10 +26,10 @@ from services.stats.reports.document import tables, write_csv
 from services.titles import book_names
 from storage.db import Database
 from storage.models import Copy, Notification, Reader, Record, TelegramBinding
+from tests.factories import POLICY, lend
 from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
-POLICY = LoanPolicy()
 T0 = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
 # record_id: (title, subtitle, publisher, pub_date, barcodes)
 BOOKS = {
@@ -69,21 +68,14 @@ async def library(db: Database) -> dict[str, int]:
     return pks
 
 
-async def lend(db: Database, card: str, barcode: str) -> circ.CheckoutResult:
-    async with db.transaction() as s:
-        return await circ.checkout(
-            s, actor=Actor.cli(), card_no=card, barcode=barcode, policy=POLICY, now=T0
-        )
-
-
 async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
     db: Database, tmp_path: Path
 ) -> None:
     pks = await library(db)
-    assert (await lend(db, "T1", "B3")).title == "人世间 下部"
+    assert (await lend(db, "T1", "B3", now=T0)).title == "人世间 下部"
     for barcode in ("B1", "B4", "B5"):
-        await lend(db, "T1", barcode)
-    await lend(db, "S2", "B2")
+        await lend(db, "T1", barcode, now=T0)
+    await lend(db, "S2", "B2", now=T0)
     async with db.transaction() as s:
         placed = await circ.place_hold(
             s,

@@ -20,10 +20,10 @@ from services.recommend.reasons import reasons_text
 from services.recommend.weekly import compose_weekly
 from storage.db import Database
 from storage.models import Copy, CopyStatus, PastLoan, Reader, Record
+from tests.factories import POLICY
 from tests.integration.test_recommend import (
     NOW,
     OLD,
-    POLICY,
     bind_all,
     build_library,
     history,
