@@ -132,9 +132,23 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def truncate_all(db: Database) -> None:
-    names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+    """Empty every table the previous test used and restart its ids. TRUNCATE costs ~0.1 s a
+    call (new files for every table named), DELETE of a test's few rows next to nothing: so only
+    tables holding rows are emptied, children first, and only sequences that moved restart."""
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]  # children first
+    holding = " UNION ALL ".join(
+        f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in tables
+    )
+    moved = (
+        "SELECT schemaname || '.' || sequencename FROM pg_sequences"
+        " WHERE schemaname = 'public' AND last_value IS NOT NULL"
+    )
     async with db.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        full = set((await conn.execute(text(holding))).scalars())
+        for name in (t for t in tables if t in full):
+            await conn.execute(text(f'DELETE FROM "{name}"'))
+        for sequence in (await conn.execute(text(moved))).scalars():
+            await conn.execute(text(f"ALTER SEQUENCE {sequence} RESTART"))
 
 
 @pytest.fixture(params=BACKENDS)
