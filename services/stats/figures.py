@@ -46,13 +46,13 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from services.actor import Actor, require_reader
 from services.catalogue.arrivals import new_copy, new_title
 from services.errors import ServiceError
 from services.policy import calendar_days
 from services.school_order import class_key
 from services.titles import book_names
 from storage.models import (
-    ClassMonitor,
     Copy,
     CopyStatus,
     Hold,
@@ -149,13 +149,6 @@ def current_term(today: date) -> tuple[date, date]:
     return date(today.year, 2, 1), today
 
 
-async def classes_monitored_by(session: AsyncSession, reader_id: int) -> list[str]:
-    rows = await session.scalars(
-        select(ClassMonitor.class_name).where(ClassMonitor.reader_id == reader_id)
-    )
-    return sorted(rows, key=class_key)
-
-
 async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:
     """``None`` or empty → the school; one of the school's classes → that class; one of its
     grades → it (any usual spelling: 高一（3）班, 高一3班); anything else is refused with what
@@ -167,6 +160,40 @@ async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:
         return Scope.school()
     found = await resolve_grade_or_class(session, text)
     return Scope.klass(found.name) if found.kind == ScopeKind.CLASS else Scope.grade(found.name)
+
+
+def _own_classes(actor: Actor) -> list[str]:
+    """The classes whose figures a monitor may see: those they look after as students of it."""
+    return [c for c in sorted(actor.monitor_of, key=class_key) if actor.monitors(c)]
+
+
+async def allowed_scope(session: AsyncSession, actor: Actor | None, asked: str | None) -> Scope:
+    """The scope ``actor`` asked for, if they may see it (the figures name readers): the librarian
+    (and the server) any scope, the school by default; a class monitor their own class, which is
+    also the default; everyone else is refused."""
+    if actor is not None and actor.is_librarian:
+        return await resolve_scope(session, asked)
+    mine = _own_classes(actor) if actor is not None else []
+    if not mine:
+        raise ServiceError("stats.only")
+    if not (asked or "").strip():
+        return await resolve_scope(session, mine[0])
+    scope = await resolve_scope(session, asked)
+    if scope.name not in mine:
+        raise ServiceError("stats.monitor_other_class")
+    return scope
+
+
+def require_scope(actor: Actor | None, scope: Scope) -> Actor:
+    """The check behind every entry point that shows a scope's figures (see ``allowed_scope``)."""
+    actor = require_reader(actor)
+    if actor.is_librarian:
+        return actor
+    if scope.kind == ScopeKind.CLASS and scope.name in _own_classes(actor):
+        return actor
+    if not _own_classes(actor):
+        raise ServiceError("stats.only")
+    raise ServiceError("stats.monitor_other_class")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +306,7 @@ class Stats:
 
 async def compute(
     session: AsyncSession,
+    actor: Actor | None,
     scope: Scope,
     period: Period,
     *,
@@ -286,7 +314,8 @@ async def compute(
     top: int = TOP_N,
     now: datetime | None = None,
 ) -> Stats:
-    """Every figure of the report for one scope and period."""
+    """Every figure of the report for one scope and period, for those who may see that scope."""
+    require_scope(actor, scope)
     now = now or utcnow()
     students = await session.scalar(select(func.count(Reader.id)).where(scope.students())) or 0
     row = (
