@@ -120,7 +120,7 @@ async def appoint_monitor(
         raise ServiceError("reader.inactive", name=reader.name)
     if reader.role != Role.STUDENT.value or reader.class_name != class_name:
         raise ServiceError("corners.monitor_not_in_class", name=reader.name, class_name=class_name)
-    await corner_for(session, class_name)  # locks the class: two appointments queue up
+    await _corner_for(session, class_name)  # locks the class: two appointments queue up
     current = list(
         await session.scalars(
             select(ClassMonitor.reader_id).where(ClassMonitor.class_name == class_name)
@@ -182,7 +182,7 @@ async def list_monitors(
     return sorted(found, key=lambda m: class_key(m.class_name))
 
 
-async def monitors_of(session: AsyncSession, class_name: str) -> list[int]:
+async def _monitors_of(session: AsyncSession, class_name: str) -> list[int]:
     rows = await session.scalars(
         select(ClassMonitor.reader_id)
         .join(Reader, Reader.id == ClassMonitor.reader_id)
@@ -199,7 +199,9 @@ async def monitors_of(session: AsyncSession, class_name: str) -> list[int]:
 # --- corners and batches --------------------------------------------------------------------
 
 
-async def corner_for(session: AsyncSession, class_name: str, *, create: bool = True) -> ClassCorner:
+async def _corner_for(
+    session: AsyncSession, class_name: str, *, create: bool = True
+) -> ClassCorner:
     corner = await session.scalar(
         select(ClassCorner).where(ClassCorner.class_name == class_name).with_for_update()
     )
@@ -298,7 +300,7 @@ async def open_draft(
     """The class's draft batch (a new one when there is none), for barcodes to be added to."""
     actor = require_librarian(actor)
     now = now or utcnow()
-    corner = await corner_for(session, await resolve_class(session, class_name))
+    corner = await _corner_for(session, await resolve_class(session, class_name))
     await _require_monitors(session, corner.class_name)
     draft = await _open_swap(session, corner.id, SwapStatus.DRAFT)
     if draft is None:
@@ -322,7 +324,7 @@ async def open_draft(
 
 async def _require_monitors(session: AsyncSession, class_name: str) -> None:
     """A batch goes to the class's monitors: without one, nobody could confirm it arrived."""
-    if not await monitors_of(session, class_name):
+    if not await _monitors_of(session, class_name):
         raise ServiceError("corners.no_monitor", class_name=class_name)
 
 
@@ -426,7 +428,7 @@ async def propose(
     if not 1 <= size <= MAX_BATCH:
         raise ServiceError("corners.bad_size", limit=MAX_BATCH)
     draft = await open_draft(session, actor, class_name=class_name, now=now)
-    corner = await corner_for(session, draft.class_name)
+    corner = await _corner_for(session, draft.class_name)
     had = (
         select(CopyRow.record_pk)
         .join(CornerSwapItem, CornerSwapItem.copy_id == CopyRow.id)
@@ -498,7 +500,7 @@ async def send_batch(
     swap = await session.get(CornerSwap, swap_id, with_for_update=True)
     if swap is None or swap.status != SwapStatus.DRAFT.value:
         raise ServiceError("corners.no_draft")
-    corner = await corner_for(
+    corner = await _corner_for(
         session, (await session.get_one(ClassCorner, swap.corner_id)).class_name
     )
     if await _open_swap(session, corner.id, SwapStatus.PROPOSED) is not None:
@@ -545,7 +547,7 @@ async def send_batch(
         },
         now=now,
     )
-    for monitor_id in await monitors_of(session, corner.class_name):
+    for monitor_id in await _monitors_of(session, corner.class_name):
         payload = CornerBatchPayload(
             swap_id=swap.id,
             monitor_id=monitor_id,

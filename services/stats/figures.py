@@ -32,6 +32,11 @@ tests/integration/test_stats.py checks each against numbers worked out by hand.
   (titles catalogued in the period with a copy added in it, and those titles' copies added in
   it). The collection is the school's, so these do not depend on the scope.
 - Grades and classes are listed in the school's order (:mod:`services.school_order`).
+
+The figures name readers (the most active, the overdue, the unreachable), so :func:`compute` is
+the one entry point and checks its caller: the librarian (and the server) any scope, a class
+monitor their own class (:func:`allowed_scope` decides what /stats shows; the others are
+refused).
 """
 
 from __future__ import annotations
@@ -356,7 +361,7 @@ async def compute(
         )
         or 0
     )
-    still_out, returned_late = await late_loans(session, scope, period, tz=tz, now=now)
+    still_out, returned_late = await _late_loans(session, scope, period, tz=tz, now=now)
     return Stats(
         scope=scope,
         period=period,
@@ -368,9 +373,9 @@ async def compute(
         collection=int(collection),
         by_clc=await loans_by_clc(session, scope, period),
         top_books=await top_books(session, scope, period, limit=top),
-        top_readers=await top_readers(session, scope, period, limit=top),
+        top_readers=await _top_readers(session, scope, period, limit=top),
         overdue=still_out,
-        unreachable=await unreachable_readers(session, scope),
+        unreachable=await _unreachable_readers(session, scope),
         holds_placed=holds_placed,
         holds_filled=holds_filled,
         suggestions=await suggestion_groups(session, scope, period),
@@ -432,7 +437,7 @@ async def top_books(
     return [BookCount(pk, names[pk], int(n)) for pk, _, n in listed]
 
 
-async def top_readers(
+async def _top_readers(
     session: AsyncSession, scope: Scope, period: Period, *, limit: int = TOP_N
 ) -> list[ReaderCount]:
     """The students with the most loans in the period."""
@@ -449,7 +454,7 @@ async def top_readers(
     return [ReaderCount(rid, name, klass, int(n)) for rid, name, klass, n in rows]
 
 
-async def late_loans(
+async def _late_loans(
     session: AsyncSession,
     scope: Scope,
     period: Period,
@@ -501,19 +506,7 @@ async def late_loans(
     return still_out, returned_late
 
 
-async def overdue_loans(
-    session: AsyncSession,
-    scope: Scope,
-    period: Period,
-    *,
-    tz: ZoneInfo,
-    now: datetime | None = None,
-) -> list[OverdueLoan]:
-    """逾期未还 only: the loans still owed (see :func:`late_loans`)."""
-    return (await late_loans(session, scope, period, tz=tz, now=now))[0]
-
-
-async def unreachable_readers(session: AsyncSession, scope: Scope) -> list[UnreachableReader]:
+async def _unreachable_readers(session: AsyncSession, scope: Scope) -> list[UnreachableReader]:
     """无法送达通知的读者: scope readers with at least one failed notification (blocked the bot,
     no Telegram binding, or out of retries) — the readers `shuxiang outbox failed` lists;
     ``count`` is how many of their notifications failed, ``reason`` the latest one's error.
