@@ -277,7 +277,10 @@ async def on_decide_suggestion(
             suggestion_id=callback_data.suggestion_id,
             now=ctx.now(),
         )
-    except ServiceError:  # decided meanwhile (another tap, the CLI): nothing left to decide
+    except ServiceError as refused:
+        if refused.key != "stats.suggest.unknown":
+            raise  # a refusal of the actor is answered as such
+        # Decided meanwhile (another tap, the CLI): nothing left to decide.
         ctx.replies.add(callback.answer(tr("stats.suggest.gone"), show_alert=True))
         return
     status = tr(f"stats.suggestion_status.{decision.value}")
