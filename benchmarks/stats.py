@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
+from services.actor import Actor  # noqa: E402
 from services.stats.figures import Period, Scope, compute, period_for_dates  # noqa: E402
 from services.stats.reports.charts import render_charts  # noqa: E402
 from services.stats.reports.document import write_report  # noqa: E402
@@ -149,12 +150,12 @@ async def bench(url: str, label: str, args: argparse.Namespace) -> list[tuple[st
 
         async def ours(scope: Scope = scope) -> None:
             async with db.transaction(read_only=True) as s:
-                await compute(s, scope, period, tz=TZ, now=now)
+                await compute(s, Actor.system(), scope, period, tz=TZ, now=now)
 
         results.append((label, f"ours: compute, {name}", await timed(ours)))
     results.append((label, "peer: rows into Python, school", await timed(lambda: peer(db, period))))
     async with db.transaction(read_only=True) as s:
-        stats = await compute(s, Scope.school(), period, tz=TZ, now=now)
+        stats = await compute(s, Actor.system(), Scope.school(), period, tz=TZ, now=now)
     began = time.perf_counter()
     charts = render_charts(stats)
     results.append((label, "charts (3 PNG)", (time.perf_counter() - began) * 1000))

@@ -198,9 +198,10 @@ async def announce_stars(ctx: JobContext) -> int:
     today = ctx.clock().astimezone(tz).date()
     year, month = previous_month(today.year, today.month)
     async with ctx.db.transaction() as session:
-        found = await monthly_stars(session, year=year, month=month, tz=tz)
+        actor = Actor.system("job:reading-stars")
+        found = await monthly_stars(session, actor, year=year, month=month, tz=tz)
         return await announce_stars_service(
-            session, found, year=year, month=month, tell_monitors=False, actor="scheduler"
+            session, actor, found, year=year, month=month, tell_monitors=False
         )
 
 
@@ -211,7 +212,9 @@ def monthly(settings: Settings) -> BaseTrigger:
 async def weekly_chase(ctx: JobContext) -> int:
     """Each class's overdue list to its own monitors, once per week (the sender delivers it)."""
     async with ctx.db.transaction() as session:
-        run = await chase_sweep(session, now=ctx.clock(), tz=ctx.settings.tz)
+        run = await chase_sweep(
+            session, Actor.system("job:weekly-chase"), now=ctx.clock(), tz=ctx.settings.tz
+        )
     log.info("weekly chase: %d lists, %d student reminders", run.lists, run.reminders)
     return run.lists + run.reminders
 
@@ -223,7 +226,8 @@ async def weekly_new_books(
     list; a second run in the same ISO week queues nothing."""
     async with db.transaction() as session:
         model = await fit(session)
-        return await enqueue_weekly(session, model, now=now, days=days, tz=tz)
+        actor = Actor.system("job:weekly")
+        return await enqueue_weekly(session, actor, model, now=now, days=days, tz=tz)
 
 
 async def weekly_list(ctx: JobContext) -> int:
@@ -241,7 +245,7 @@ async def refit_recommender(ctx: JobContext) -> int:
 
 async def reading_lists(ctx: JobContext) -> int:
     async with ctx.db.transaction() as session:
-        return await send_due_lists(session, now=ctx.clock())
+        return await send_due_lists(session, Actor.system("job:reading-lists"), now=ctx.clock())
 
 
 def build_registry() -> JobRegistry:

@@ -1,5 +1,6 @@
 """The librarian's themed lists (书单): make one, add books by barcode or search with a blurb, send
-it to grades or classes now or on a date, browse it in the bot."""
+it to grades or classes now or on a date, browse it in the bot. Making, filling and sending a list
+(a message to many readers) are the librarian's, or the server's (the CLI, the send job)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.search import SearchEngine
+from services.actor import Actor, require_librarian
 from services.audit import record_audit
 from services.catalogue.card import search_page
 from services.circulation import find_copy_by_barcode
@@ -49,14 +51,15 @@ class ListEntry:
     blurb: str | None
 
 
-async def create_list(session: AsyncSession, name: str, *, actor: str = "cli") -> ReadingList:
+async def create_list(session: AsyncSession, actor: Actor | None, name: str) -> ReadingList:
+    actor = require_librarian(actor)
     name = " ".join(name.split())
     if await session.scalar(select(ReadingList.id).where(ReadingList.name == name)):
         raise ServiceError("cli_lists.exists", name=name)
     reading_list = ReadingList(name=name)
     session.add(reading_list)
     await session.flush()
-    record_audit(session, actor, "list_create", {"list_id": reading_list.id})
+    record_audit(session, actor.audit_name, "list_create", {"list_id": reading_list.id})
     return reading_list
 
 
@@ -86,6 +89,7 @@ async def _book(session: AsyncSession, book: str, search: SearchEngine | None) -
 
 async def add_to_list(
     session: AsyncSession,
+    actor: Actor | None,
     name_or_id: str,
     book: str,
     *,
@@ -93,6 +97,7 @@ async def add_to_list(
     search: SearchEngine | None = None,
 ) -> tuple[ReadingList, Record, bool]:
     """Add a book (or update its blurb); returns (list, record, newly added)."""
+    require_librarian(actor)
     reading_list = await find_list(session, name_or_id)
     record = await _book(session, book, search)
     blurb = (blurb or "").strip()[:MAX_BLURB_CHARS] or None
@@ -141,14 +146,15 @@ async def entries(session: AsyncSession, list_id: int) -> list[ListEntry]:
 
 async def schedule_send(
     session: AsyncSession,
+    actor: Actor | None,
     name_or_id: str,
     *,
     grades: list[str],
     classes: list[str],
     at: datetime | None = None,
-    actor: str = "cli",
 ) -> ReadingListSend:
     """Send a list to grades/classes (nobody named: every student) at ``at`` (default now)."""
+    actor = require_librarian(actor)
     reading_list = await find_list(session, name_or_id)
     # Grades and classes the school has, as the roster spells them; anything else is refused.
     grades = [await resolve_grade(session, g) for g in grades]
@@ -160,7 +166,9 @@ async def schedule_send(
     )
     session.add(send)
     await session.flush()
-    record_audit(session, actor, "list_send", {"send_id": send.id, "list_id": reading_list.id})
+    record_audit(
+        session, actor.audit_name, "list_send", {"send_id": send.id, "list_id": reading_list.id}
+    )
     return send
 
 
@@ -179,8 +187,11 @@ async def _audience(session: AsyncSession, audience: dict[str, Any]) -> list[int
     return list(await session.scalars(stmt.order_by(Reader.id)))
 
 
-async def send_due_lists(session: AsyncSession, *, now: datetime | None = None) -> int:
+async def send_due_lists(
+    session: AsyncSession, actor: Actor | None, *, now: datetime | None = None
+) -> int:
     """Fan due sends out to the outbox, one message per reader; returns messages queued."""
+    require_librarian(actor)
     now = now or utcnow()
     due = list(
         await session.scalars(

@@ -10,12 +10,14 @@ from datetime import datetime
 from sqlalchemy import distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, require_librarian
 from services.audit import actor_for, record_audit
 from services.catalogue.card import HeldTitle, held_title
 from services.errors import ServiceError
 from services.notifications import enqueue
 from services.suggestion_kinds import SUGGESTION_RESOLVED, SuggestionResolvedPayload
-from storage.models import PurchaseSuggestion, SuggestionStatus, utcnow
+from storage.models import PurchaseSuggestion, utcnow
+from storage.models import SuggestionStatus as SuggestionStatus  # the chat's decisions name it
 
 MAX_SUGGESTION_CHARS = 200
 MAX_AUTHOR_CHARS = 100
@@ -42,8 +44,12 @@ class Resolved:
     notified: int
 
 
-async def pending_groups(session: AsyncSession, *, limit: int | None = None) -> list[PendingGroup]:
-    """Undecided suggestions by title, most asked first. Unbound Telegram users count too."""
+async def pending_groups(
+    session: AsyncSession, actor: Actor | None, *, limit: int | None = None
+) -> list[PendingGroup]:
+    """Undecided suggestions by title, most asked first, for the librarian (or the server) to
+    review. Unbound Telegram users count too."""
+    require_librarian(actor)
     askers = func.count(
         distinct(func.coalesce(PurchaseSuggestion.reader_id, -PurchaseSuggestion.telegram_user_id))
     )
@@ -64,14 +70,16 @@ async def pending_groups(session: AsyncSession, *, limit: int | None = None) -> 
 
 async def resolve(
     session: AsyncSession,
+    actor: Actor | None,
     *,
     decision: SuggestionStatus,
     suggestion_id: int | None = None,
     query: str | None = None,
-    actor_reader_id: int | None = None,
     now: datetime | None = None,
 ) -> Resolved:
-    """Decide every pending suggestion of one title (named by one of its ids or by its text)."""
+    """Decide every pending suggestion of one title (named by one of its ids or by its text):
+    the librarian's (or the server's) decision, told to every reader who asked."""
+    actor = require_librarian(actor)
     if decision not in DECISIONS:
         raise ValueError(f"not a decision: {decision}")
     if suggestion_id is not None:
@@ -103,7 +111,7 @@ async def resolve(
         )
     record_audit(
         session,
-        actor_for(actor_reader_id),
+        actor.audit_name,
         "suggestion_resolve",
         {"query": text, "status": decision.value, "suggestions": len(rows)},
         now=moment,

@@ -67,10 +67,12 @@ def clearance_command(
 
     async def body(db: Database) -> tuple[list[ClearanceRow], ClearanceSent | None]:
         async with db.transaction() as session:
-            rows = await clearance(session, Actor.cli(), grade=grade, card_no=card, tz=settings.tz)
+            rows = await clearance(
+                session, Actor.system(), grade=grade, card_no=card, tz=settings.tz
+            )
             if not send or not rows:
                 return rows, None
-            return rows, await remind_owing(session, Actor.cli(), rows, tz=settings.tz)
+            return rows, await remind_owing(session, Actor.system(), rows, tz=settings.tz)
 
     try:
         rows, sent = run_with_db(settings, body)

@@ -61,7 +61,7 @@ def monitor_add(card_no: CardArgument, class_name: ClassOption) -> None:
         async with db.transaction() as session:
             done = await corners.appoint_monitor(
                 session,
-                Actor.cli(),
+                Actor.system(),
                 card_no=card_no,
                 class_name=class_name,
                 limit=settings.corner_monitors_per_class,
@@ -86,7 +86,7 @@ def monitor_list(
 
     async def body(db: Database) -> str:
         async with db.transaction(read_only=True) as session:
-            monitors = await corners.list_monitors(session, Actor.cli(), class_name)
+            monitors = await corners.list_monitors(session, Actor.system(), class_name)
         if not monitors:
             return t("corners.monitors_none")
         return "\n".join(
@@ -103,7 +103,7 @@ def monitor_remove(card_no: CardArgument) -> None:
 
     async def body(db: Database) -> str:
         async with db.transaction() as session:
-            classes = await corners.remove_monitor(session, Actor.cli(), card_no=card_no)
+            classes = await corners.remove_monitor(session, Actor.system(), card_no=card_no)
         return t("corners.monitor_removed", name=card_no, classes="、".join(classes))
 
     _run(settings, body)
@@ -144,7 +144,7 @@ def batch(
     barcodes = read_barcode_file(file) if file is not None else []
 
     async def body(db: Database) -> str:
-        actor = Actor.cli()
+        actor = Actor.system()
         async with db.transaction() as session:
             if propose is not None:
                 result = await corners.propose(session, actor, class_name=class_name, size=propose)
@@ -224,7 +224,7 @@ def status(class_name: ClassOption) -> None:
 
     async def body(db: Database) -> str:
         async with db.transaction(read_only=True) as session:
-            actor = Actor.cli()
+            actor = Actor.system()
             name, books = await corners.corner_contents(session, actor, class_name)
             view = await corners.batch_for(session, actor, name)
         lines = [t("cli_corners.batch_ready", class_name=name, count=len(books))]
@@ -244,7 +244,7 @@ def chase_now() -> None:
 
     async def body(db: Database) -> str:
         async with db.transaction() as session:
-            run = await weekly_chase(session, now=utcnow(), tz=settings.tz)
+            run = await weekly_chase(session, Actor.system(), now=utcnow(), tz=settings.tz)
         return t("cli_corners.chase_done", lists=run.lists, reminders=run.reminders)
 
     _run(settings, body)

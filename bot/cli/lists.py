@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from bot.cli.runtime import configure_logging, fail, run_with_db, settings_or_exit
+from services.actor import Actor
 from services.i18n import t
 from services.titles import record_name
 from storage.db import Database
@@ -27,7 +28,7 @@ def create(name: Annotated[str, typer.Argument(help=t("cli_lists.help_name"))]) 
     async def body(db: Database) -> str:
         try:
             async with db.transaction() as session:
-                made = await create_list(session, name)
+                made = await create_list(session, Actor.system(), name)
                 return t("cli_lists.created", name=made.name, list_id=made.id)
         except ServiceError as exc:
             fail(exc.render(), code=1)
@@ -51,7 +52,12 @@ def add(
         try:
             async with db.transaction() as session:
                 found, record, added = await add_to_list(
-                    session, name, book, blurb=blurb, search=settings.search_engine()
+                    session,
+                    Actor.system(),
+                    name,
+                    book,
+                    blurb=blurb,
+                    search=settings.search_engine(),
                 )
                 key = "cli_lists.added" if added else "cli_lists.already"
                 return t(key, title=record_name(record), name=found.name)
@@ -132,11 +138,12 @@ def send(
     async def body(db: Database) -> str:
         try:
             async with db.transaction() as session:
+                actor = Actor.system()
                 planned = await schedule_send(
-                    session, name, grades=grades, classes=classes, at=moment
+                    session, actor, name, grades=grades, classes=classes, at=moment
                 )
                 if moment is None:
-                    count = await send_due_lists(session, now=planned.send_at)
+                    count = await send_due_lists(session, actor, now=planned.send_at)
                     return t("cli_lists.sent", name=name, count=count)
                 when = moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
                 # As the roster spells them (初二3班 → 初二(3)班).

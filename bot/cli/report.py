@@ -54,14 +54,16 @@ def report(
     start = _day(first) if first else current_term(end if last else today)[0]
 
     async def body(db: Database) -> list[Path]:
-        from services.stats.figures import compute, period_for_dates, resolve_scope, weeding_list
+        from services.actor import Actor
+        from services.stats.figures import allowed_scope, compute, period_for_dates, weeding_list
         from services.stats.reports.charts import render_charts
         from services.stats.reports.document import write_report
 
         period = period_for_dates(start, end, settings.tz)
         async with db.transaction(read_only=True) as session:
-            scope = await resolve_scope(session, scope_name)
-            stats = await compute(session, scope, period, tz=settings.tz)
+            actor = Actor.system()
+            scope = await allowed_scope(session, actor, scope_name)
+            stats = await compute(session, actor, scope, period, tz=settings.tz)
             weeding = await weeding_list(session, years=weed_years)
         return write_report(
             out, stats, settings.tz, render_charts(stats), weeding, xlsx=fmt == "xlsx"
@@ -94,15 +96,17 @@ def stars(
     year, number = _month(month, settings.tz.key)
 
     async def body(db: Database) -> str:
+        from services.actor import Actor
         from services.stats.reports.text import stars_text
         from services.stats.stars import announce_stars, monthly_stars
 
+        actor = Actor.system()
         async with db.transaction() as session:
-            found = await monthly_stars(session, year=year, month=number, tz=settings.tz)
+            found = await monthly_stars(session, actor, year=year, month=number, tz=settings.tz)
             lines = [stars_text(found, year=year, month=number)]
             if announce or monitors:
                 queued = await announce_stars(
-                    session, found, year=year, month=number, tell_monitors=monitors, actor="cli"
+                    session, actor, found, year=year, month=number, tell_monitors=monitors
                 )
                 lines.append(t("stats.star.announced", count=queued))
         return "\n".join(lines)

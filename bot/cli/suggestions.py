@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.runtime import fail, run_with_db, settings_or_exit
+from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import t
 from storage.db import Database
@@ -28,7 +29,7 @@ def list_() -> None:
         from services.suggestions import pending_groups
 
         async with db.transaction(read_only=True) as session:
-            groups = await pending_groups(session)
+            groups = await pending_groups(session, Actor.system())
         if not groups:
             return t("stats.suggest.none")
         lines = [
@@ -62,7 +63,7 @@ def _decide(query: str, decision: SuggestionStatus) -> None:
         from services.suggestions import resolve
 
         async with db.transaction() as session:
-            done = await resolve(session, decision=decision, query=query)
+            done = await resolve(session, Actor.system(), decision=decision, query=query)
         return t(
             "stats.suggest.done",
             query=done.query,

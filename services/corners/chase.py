@@ -98,8 +98,10 @@ def _student_text(lines: Sequence[OverdueLine], tz: ZoneInfo) -> str:
 
 
 async def class_overdue(
-    session: AsyncSession, class_name: str, *, now: datetime, tz: ZoneInfo
+    session: AsyncSession, actor: Actor | None, class_name: str, *, now: datetime, tz: ZoneInfo
 ) -> list[OverdueLine]:
+    """A class's overdue readers and books: for its own monitors and the librarian."""
+    monitor_or_librarian(actor, class_name)
     rows = await session.execute(
         select(Reader.id, Reader.name, Reader.card_no, Record.id, Copy.barcode, Loan.due_at)
         .join(Loan, Loan.reader_id == Reader.id)
@@ -146,7 +148,7 @@ async def overdue_for(
         class_name = own_class(actor)
     class_name = await resolve_class(session, class_name)
     actor = monitor_or_librarian(actor, class_name)
-    lines = await class_overdue(session, class_name, now=now, tz=tz)
+    lines = await class_overdue(session, actor, class_name, now=now, tz=tz)
     await _remind_students(session, lines, now=now, tz=tz)
     record_audit(
         session,
@@ -164,8 +166,12 @@ class ChaseRun:
     reminders: int
 
 
-async def weekly_chase(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> ChaseRun:
-    """The weekly sweep: each monitor gets their own class's list once per ISO week."""
+async def weekly_chase(
+    session: AsyncSession, actor: Actor | None, *, now: datetime, tz: ZoneInfo
+) -> ChaseRun:
+    """The weekly sweep: each monitor gets their own class's list once per ISO week. Every
+    class's overdue readers, sent to many: the server's job (or the librarian's CLI)."""
+    actor = require_librarian(actor)
     year, week, _ = now.astimezone(tz).isocalendar()
     monitors = list(
         await session.execute(
@@ -180,7 +186,7 @@ async def weekly_chase(session: AsyncSession, *, now: datetime, tz: ZoneInfo) ->
         classes.setdefault(class_name, []).append(reader_id)
     lists = reminders = 0
     for class_name, monitor_ids in classes.items():
-        lines = await class_overdue(session, class_name, now=now, tz=tz)
+        lines = await class_overdue(session, actor, class_name, now=now, tz=tz)
         if not lines:
             continue
         text = list_text(lines, tz)
@@ -197,7 +203,11 @@ async def weekly_chase(session: AsyncSession, *, now: datetime, tz: ZoneInfo) ->
         reminders += await _remind_students(session, lines, now=now, tz=tz)
     if lists:
         record_audit(
-            session, "scheduler", "chase_weekly", {"lists": lists, "reminders": reminders}, now=now
+            session,
+            actor.audit_name,
+            "chase_weekly",
+            {"lists": lists, "reminders": reminders},
+            now=now,
         )
     return ChaseRun(lists, reminders)
 

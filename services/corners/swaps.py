@@ -58,12 +58,14 @@ from storage.models import (
     Reader,
     Record,
     Role,
-    SwapDirection,
-    SwapOutcome,
-    SwapStatus,
     utcnow,
 )
 from storage.models import Copy as CopyRow
+
+# Named by the chat's batch views too (handlers/corners/), which reach storage only through here.
+from storage.models import SwapDirection as SwapDirection
+from storage.models import SwapOutcome as SwapOutcome
+from storage.models import SwapStatus as SwapStatus
 
 DEFAULT_MONITORS_PER_CLASS = 2
 # A proposal avoids what this class had in its corner within this window.
@@ -123,7 +125,7 @@ async def appoint_monitor(
         raise ServiceError("reader.inactive", name=reader.name)
     if reader.role != Role.STUDENT.value or reader.class_name != class_name:
         raise ServiceError("corners.monitor_not_in_class", name=reader.name, class_name=class_name)
-    await corner_for(session, class_name)  # locks the class: two appointments queue up
+    await _corner_for(session, class_name)  # locks the class: two appointments queue up
     current = list(
         await session.scalars(
             select(ClassMonitor.reader_id).where(ClassMonitor.class_name == class_name)
@@ -185,7 +187,7 @@ async def list_monitors(
     return sorted(found, key=lambda m: class_key(m.class_name))
 
 
-async def monitors_of(session: AsyncSession, class_name: str) -> list[int]:
+async def _monitors_of(session: AsyncSession, class_name: str) -> list[int]:
     rows = await session.scalars(
         select(ClassMonitor.reader_id)
         .join(Reader, Reader.id == ClassMonitor.reader_id)
@@ -202,7 +204,9 @@ async def monitors_of(session: AsyncSession, class_name: str) -> list[int]:
 # --- corners and batches --------------------------------------------------------------------
 
 
-async def corner_for(session: AsyncSession, class_name: str, *, create: bool = True) -> ClassCorner:
+async def _corner_for(
+    session: AsyncSession, class_name: str, *, create: bool = True
+) -> ClassCorner:
     corner = await session.scalar(
         select(ClassCorner).where(ClassCorner.class_name == class_name).with_for_update()
     )
@@ -301,7 +305,7 @@ async def open_draft(
     """The class's draft batch (a new one when there is none), for barcodes to be added to."""
     actor = require_librarian(actor)
     now = now or utcnow()
-    corner = await corner_for(session, await resolve_class(session, class_name))
+    corner = await _corner_for(session, await resolve_class(session, class_name))
     await _require_monitors(session, corner.class_name)
     draft = await _open_swap(session, corner.id, SwapStatus.DRAFT)
     if draft is None:
@@ -325,7 +329,7 @@ async def open_draft(
 
 async def _require_monitors(session: AsyncSession, class_name: str) -> None:
     """A batch goes to the class's monitors: without one, nobody could confirm it arrived."""
-    if not await monitors_of(session, class_name):
+    if not await _monitors_of(session, class_name):
         raise ServiceError("corners.no_monitor", class_name=class_name)
 
 
@@ -429,7 +433,7 @@ async def propose(
     if not 1 <= size <= MAX_BATCH:
         raise ServiceError("corners.bad_size", limit=MAX_BATCH)
     draft = await open_draft(session, actor, class_name=class_name, now=now)
-    corner = await corner_for(session, draft.class_name)
+    corner = await _corner_for(session, draft.class_name)
     had = (
         select(CopyRow.record_pk)
         .join(CornerSwapItem, CornerSwapItem.copy_id == CopyRow.id)
@@ -501,7 +505,7 @@ async def send_batch(
     swap = await session.get(CornerSwap, swap_id, with_for_update=True)
     if swap is None or swap.status != SwapStatus.DRAFT.value:
         raise ServiceError("corners.no_draft")
-    corner = await corner_for(
+    corner = await _corner_for(
         session, (await session.get_one(ClassCorner, swap.corner_id)).class_name
     )
     if await _open_swap(session, corner.id, SwapStatus.PROPOSED) is not None:
@@ -548,7 +552,7 @@ async def send_batch(
         },
         now=now,
     )
-    for monitor_id in await monitors_of(session, corner.class_name):
+    for monitor_id in await _monitors_of(session, corner.class_name):
         payload = CornerBatchPayload(
             swap_id=swap.id,
             monitor_id=monitor_id,

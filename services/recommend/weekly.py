@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, require_librarian
 from services.catalogue.arrivals import window_start
 from services.circulation import title_hold_refusal
 from services.errors import ServiceError
@@ -257,13 +258,16 @@ async def compose_weekly(
 
 async def enqueue_weekly(
     session: AsyncSession,
+    actor: Actor | None,
     model: Recommender,
     *,
     now: datetime | None = None,
     days: int = 7,
     tz: ZoneInfo | None = None,
 ) -> int:
-    """Queue this week's lists in the outbox; returns how many were newly queued."""
+    """Queue this week's lists in the outbox; returns how many were newly queued. A message to
+    every reader: the server's weekly job (or the librarian) sends it."""
+    require_librarian(actor)
     now = now or utcnow()
     queued = 0
     messages = await compose_weekly(session, model, now=now, days=days, tz=tz)

@@ -32,6 +32,11 @@ tests/integration/test_stats.py checks each against numbers worked out by hand.
   (titles catalogued in the period with a copy added in it, and those titles' copies added in
   it). The collection is the school's, so these do not depend on the scope.
 - Grades and classes are listed in the school's order (:mod:`services.school_order`).
+
+The figures name readers (the most active, the overdue, the unreachable), so :func:`compute` is
+the one entry point and checks its caller: the librarian (and the server) any scope, a class
+monitor their own class (:func:`allowed_scope` decides what /stats shows; the others are
+refused).
 """
 
 from __future__ import annotations
@@ -46,13 +51,13 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from services.actor import Actor, require_reader
 from services.catalogue.arrivals import new_copy, new_title
 from services.errors import ServiceError
 from services.policy import calendar_days
 from services.school_order import class_key
 from services.titles import book_names
 from storage.models import (
-    ClassMonitor,
     Copy,
     CopyStatus,
     Hold,
@@ -149,13 +154,6 @@ def current_term(today: date) -> tuple[date, date]:
     return date(today.year, 2, 1), today
 
 
-async def classes_monitored_by(session: AsyncSession, reader_id: int) -> list[str]:
-    rows = await session.scalars(
-        select(ClassMonitor.class_name).where(ClassMonitor.reader_id == reader_id)
-    )
-    return sorted(rows, key=class_key)
-
-
 async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:
     """``None`` or empty → the school; one of the school's classes → that class; one of its
     grades → it (any usual spelling: 高一（3）班, 高一3班); anything else is refused with what
@@ -167,6 +165,40 @@ async def resolve_scope(session: AsyncSession, name: str | None) -> Scope:
         return Scope.school()
     found = await resolve_grade_or_class(session, text)
     return Scope.klass(found.name) if found.kind == ScopeKind.CLASS else Scope.grade(found.name)
+
+
+def _own_classes(actor: Actor) -> list[str]:
+    """The classes whose figures a monitor may see: those they look after as students of it."""
+    return [c for c in sorted(actor.monitor_of, key=class_key) if actor.monitors(c)]
+
+
+async def allowed_scope(session: AsyncSession, actor: Actor | None, asked: str | None) -> Scope:
+    """The scope ``actor`` asked for, if they may see it (the figures name readers): the librarian
+    (and the server) any scope, the school by default; a class monitor their own class, which is
+    also the default; everyone else is refused."""
+    if actor is not None and actor.is_librarian:
+        return await resolve_scope(session, asked)
+    mine = _own_classes(actor) if actor is not None else []
+    if not mine:
+        raise ServiceError("stats.only")
+    if not (asked or "").strip():
+        return await resolve_scope(session, mine[0])
+    scope = await resolve_scope(session, asked)
+    if scope.name not in mine:
+        raise ServiceError("stats.monitor_other_class")
+    return scope
+
+
+def require_scope(actor: Actor | None, scope: Scope) -> Actor:
+    """The check behind every entry point that shows a scope's figures (see ``allowed_scope``)."""
+    actor = require_reader(actor)
+    if actor.is_librarian:
+        return actor
+    if scope.kind == ScopeKind.CLASS and scope.name in _own_classes(actor):
+        return actor
+    if not _own_classes(actor):
+        raise ServiceError("stats.only")
+    raise ServiceError("stats.monitor_other_class")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +311,7 @@ class Stats:
 
 async def compute(
     session: AsyncSession,
+    actor: Actor | None,
     scope: Scope,
     period: Period,
     *,
@@ -286,7 +319,8 @@ async def compute(
     top: int = TOP_N,
     now: datetime | None = None,
 ) -> Stats:
-    """Every figure of the report for one scope and period."""
+    """Every figure of the report for one scope and period, for those who may see that scope."""
+    require_scope(actor, scope)
     now = now or utcnow()
     students = await session.scalar(select(func.count(Reader.id)).where(scope.students())) or 0
     row = (
@@ -327,7 +361,7 @@ async def compute(
         )
         or 0
     )
-    still_out, returned_late = await late_loans(session, scope, period, tz=tz, now=now)
+    still_out, returned_late = await _late_loans(session, scope, period, tz=tz, now=now)
     return Stats(
         scope=scope,
         period=period,
@@ -339,9 +373,9 @@ async def compute(
         collection=int(collection),
         by_clc=await loans_by_clc(session, scope, period),
         top_books=await top_books(session, scope, period, limit=top),
-        top_readers=await top_readers(session, scope, period, limit=top),
+        top_readers=await _top_readers(session, scope, period, limit=top),
         overdue=still_out,
-        unreachable=await unreachable_readers(session, scope),
+        unreachable=await _unreachable_readers(session, scope),
         holds_placed=holds_placed,
         holds_filled=holds_filled,
         suggestions=await suggestion_groups(session, scope, period),
@@ -403,7 +437,7 @@ async def top_books(
     return [BookCount(pk, names[pk], int(n)) for pk, _, n in listed]
 
 
-async def top_readers(
+async def _top_readers(
     session: AsyncSession, scope: Scope, period: Period, *, limit: int = TOP_N
 ) -> list[ReaderCount]:
     """The students with the most loans in the period."""
@@ -420,7 +454,7 @@ async def top_readers(
     return [ReaderCount(rid, name, klass, int(n)) for rid, name, klass, n in rows]
 
 
-async def late_loans(
+async def _late_loans(
     session: AsyncSession,
     scope: Scope,
     period: Period,
@@ -472,19 +506,7 @@ async def late_loans(
     return still_out, returned_late
 
 
-async def overdue_loans(
-    session: AsyncSession,
-    scope: Scope,
-    period: Period,
-    *,
-    tz: ZoneInfo,
-    now: datetime | None = None,
-) -> list[OverdueLoan]:
-    """逾期未还 only: the loans still owed (see :func:`late_loans`)."""
-    return (await late_loans(session, scope, period, tz=tz, now=now))[0]
-
-
-async def unreachable_readers(session: AsyncSession, scope: Scope) -> list[UnreachableReader]:
+async def _unreachable_readers(session: AsyncSession, scope: Scope) -> list[UnreachableReader]:
     """无法送达通知的读者: scope readers with at least one failed notification (blocked the bot,
     no Telegram binding, or out of retries) — the readers `shuxiang outbox failed` lists;
     ``count`` is how many of their notifications failed, ``reason`` the latest one's error.

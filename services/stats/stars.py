@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, distinct, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor, require_librarian
 from services.audit import record_audit
 from services.i18n import t
 from services.notifications import enqueue
@@ -40,10 +41,12 @@ def _kept_a_day(dialect: str) -> ColumnElement[bool]:
 
 
 async def monthly_stars(
-    session: AsyncSession, *, year: int, month: int, tz: ZoneInfo
+    session: AsyncSession, actor: Actor | None, *, year: int, month: int, tz: ZoneInfo
 ) -> list[Star]:
     """The month's 读书之星 per grade and per class, grades first, then classes, each in the
-    school's order (初一 … 高三, then class number); winners of a group by name."""
+    school's order (初一 … 高三, then class number); winners of a group by name. The whole
+    school's winners by name: for the librarian (or the server) only."""
+    require_librarian(actor)
     period = month_period(year, month, tz)
     dialect = session.get_bind().dialect.name
     books = func.count(distinct(Copy.record_pk)).label("books")
@@ -104,15 +107,17 @@ def _month_label(year: int, month: int) -> str:
 
 async def announce_stars(
     session: AsyncSession,
+    actor: Actor | None,
     stars: list[Star],
     *,
     year: int,
     month: int,
     tell_monitors: bool,
-    actor: str,
 ) -> int:
     """Queue the winners' messages (and, if approved, their class monitors'); idempotent by month,
-    so announcing twice sends nothing new. Returns how many messages were newly queued."""
+    so announcing twice sends nothing new. Returns how many messages were newly queued. A message
+    to many readers: the librarian's (or the server's) to send."""
+    actor = require_librarian(actor)
     label = _month_label(year, month)
     queued = 0
     for star in stars:
@@ -129,7 +134,7 @@ async def announce_stars(
         queued += await _tell_monitors(session, stars, label)
     record_audit(
         session,
-        actor,
+        actor.audit_name,
         "stars_announce",
         {"month": label, "winners": len(stars), "monitors": tell_monitors},
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.actor import Actor
 from services.reading_lists import add_to_list, create_list
 from tests.e2e.conftest import Harness, Person, buttons, until
 from tests.factories import make_world
@@ -45,9 +46,9 @@ async def setup(h: Harness) -> None:
     await make_world(h.db, records=RECORDS, readers=READERS, monitors={"S2": "高一(1)班"}, clc=clc)
     async with h.db.transaction() as s:
         await h.app.search.rebuild_index(s)
-        await create_list(s, "中考必读")
-        await add_to_list(s, "中考必读", "H1")
-        await add_to_list(s, "中考必读", "Y1")
+        await create_list(s, Actor.system(), "中考必读")
+        await add_to_list(s, Actor.system(), "中考必读", "H1")
+        await add_to_list(s, Actor.system(), "中考必读", "Y1")
 
 
 def menu(h: Harness, chat_id: int | None = None) -> list[str]:

@@ -169,8 +169,8 @@ async def test_recommend_classmates_subscribe_and_lists(harness: Harness) -> Non
         assert await s.scalar(select(Subscription.topic)) == "科幻"
 
     async with h.db.transaction() as s:
-        await create_list(s, "我爱名著")
-        await add_to_list(s, "我爱名著", "cl1-0", blurb="四大名著之首")
+        await create_list(s, Actor.system(), "我爱名著")
+        await add_to_list(s, Actor.system(), "我爱名著", "cl1-0", blurb="四大名著之首")
     reply = await s1.say("/lists")
     assert "我爱名著（1 本）" in reply["text"]
     await s1.press(reply, "1")

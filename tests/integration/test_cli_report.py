@@ -13,6 +13,7 @@ from pypdf import PdfReader
 
 from bot.config import load_settings
 from sandbox.demo import load_sample_data, seed_history
+from services.actor import Actor
 from services.stats.figures import Scope, Stats, compute, period_for_dates
 from storage.db import Database
 from storage.migrate import upgrade
@@ -40,7 +41,11 @@ async def _demo(env: dict[str, str], first: date, last: date) -> Stats:
     await seed_history(db, settings)
     async with db.transaction(read_only=True) as s:
         expected = await compute(
-            s, Scope.school(), period_for_dates(first, last, settings.tz), tz=settings.tz
+            s,
+            Actor.system(),
+            Scope.school(),
+            period_for_dates(first, last, settings.tz),
+            tz=settings.tz,
         )
     await db.dispose()
     return expected

@@ -567,7 +567,7 @@ async def test_weekly_chase_once_per_monitor_per_week(db: Database) -> None:
     await _overdue_world(db, ids)
     for moment in (NOW, NOW + timedelta(hours=3), NOW + timedelta(days=2)):
         async with db.transaction() as s:
-            await chase.weekly_chase(s, now=moment, tz=TZ)
+            await chase.weekly_chase(s, Actor.system(), now=moment, tz=TZ)
     async with db.transaction(read_only=True) as s:
         rows = list(
             await s.execute(select(Notification.kind, Notification.reader_id, Notification.payload))
@@ -587,7 +587,7 @@ async def test_weekly_chase_once_per_monitor_per_week(db: Database) -> None:
     # NOW+2 days is another day: one more reminder each, but no second list the same week.
     assert reminded == sorted([ids["SA"], ids["SA"], ids["SB"], ids["SB"]])
     async with db.transaction() as s:
-        await chase.weekly_chase(s, now=NOW + timedelta(days=7), tz=TZ)
+        await chase.weekly_chase(s, Actor.system(), now=NOW + timedelta(days=7), tz=TZ)
         fresh = await s.scalar(
             select(func.count(Notification.id)).where(Notification.kind == chase.MONITOR_LIST)
         )

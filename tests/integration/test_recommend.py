@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
+from services.actor import Actor
 from services.imports.catalogue import ImportRejected
 from services.imports.loan_history import import_loans
 from services.notifications import Action
@@ -206,8 +207,8 @@ async def test_weekly_queued_once_per_week_and_preferences(db: Database) -> None
     await bind_all(db)
     async with db.transaction() as s:
         model = await fit(s)
-        assert await enqueue_weekly(s, model, now=NOW) == 4
-        assert await enqueue_weekly(s, model, now=NOW + timedelta(hours=2)) == 0
+        assert await enqueue_weekly(s, Actor.system(), model, now=NOW) == 4
+        assert await enqueue_weekly(s, Actor.system(), model, now=NOW + timedelta(hours=2)) == 0
         s1 = await reader_by_card(s, "S1")
         s2 = await reader_by_card(s, "S2")
         assert s1 is not None and s2 is not None
@@ -217,7 +218,7 @@ async def test_weekly_queued_once_per_week_and_preferences(db: Database) -> None
     async with db.transaction() as s:
         await s.execute(update(Record).values(catalogued_at=next_week))
         model = await fit(s)
-        assert await enqueue_weekly(s, model, now=next_week) == 3
+        assert await enqueue_weekly(s, Actor.system(), model, now=next_week) == 3
         rows = (
             await s.execute(
                 select(Notification.reader_id, Notification.payload).where(
@@ -235,10 +236,12 @@ async def test_librarian_picks_go_first_and_lists_reach_their_audience(db: Datab
     await history(db)
     await bind_all(db)
     async with db.transaction() as s:
-        await create_list(s, "我爱名著")
-        _, record, added = await add_to_list(s, "我爱名著", "new_ma-0", blurb="期末复习必备")
+        await create_list(s, Actor.system(), "我爱名著")
+        _, record, added = await add_to_list(
+            s, Actor.system(), "我爱名著", "new_ma-0", blurb="期末复习必备"
+        )
         assert added and record.title == "高等数学"
-        await add_to_list(s, "我爱名著", "cl2-0", blurb="梁山好汉")
+        await add_to_list(s, Actor.system(), "我爱名著", "cl2-0", blurb="梁山好汉")
         model = await fit(s)
         messages = {m.reader.card_no: m for m in await compose_weekly(s, model, now=NOW)}
     first = messages["S1"].books[0]
@@ -246,11 +249,17 @@ async def test_librarian_picks_go_first_and_lists_reach_their_audience(db: Datab
     assert "馆员推荐：期末复习必备" in reasons_text(first.reasons)
 
     async with db.transaction() as s:
-        await schedule_send(s, "我爱名著", grades=[], classes=["高一（5）班"], at=NOW)
-        await schedule_send(s, "我爱名著", grades=["高一"], classes=[], at=NOW + timedelta(days=3))
-        assert await send_due_lists(s, now=NOW) == 1  # S4 only; the other send is not due
-        assert await send_due_lists(s, now=NOW) == 0
-        assert await send_due_lists(s, now=NOW + timedelta(days=3)) == 4
+        await schedule_send(
+            s, Actor.system(), "我爱名著", grades=[], classes=["高一（5）班"], at=NOW
+        )
+        await schedule_send(
+            s, Actor.system(), "我爱名著", grades=["高一"], classes=[], at=NOW + timedelta(days=3)
+        )
+        assert (
+            await send_due_lists(s, Actor.system(), now=NOW) == 1
+        )  # S4 only; the other send is not due
+        assert await send_due_lists(s, Actor.system(), now=NOW) == 0
+        assert await send_due_lists(s, Actor.system(), now=NOW + timedelta(days=3)) == 4
         count = await s.scalar(
             select(func.count(Notification.id)).where(Notification.kind == "reading_list")
         )
@@ -324,7 +333,7 @@ async def test_weekly_list_offers_reserve_only_where_place_hold_would_take_it(
         await s.execute(
             update(Copy).where(Copy.record_pk == shelved).values(status=CopyStatus.ON_SHELF.value)
         )
-        assert await enqueue_weekly(s, model, now=NOW) == len(messages)
+        assert await enqueue_weekly(s, Actor.system(), model, now=NOW) == len(messages)
         payloads = list(
             await s.scalars(select(Notification.payload).where(Notification.kind == WEEKLY_KIND))
         )

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageChops
 from pypdf import PdfReader
 
+from services.actor import Actor
 from services.stats.figures import Scope, compute, period_for_dates, weeding_list
 from services.stats.reports.charts import (
     BAR_COLOUR,
@@ -53,7 +54,7 @@ def _ink(image: Image.Image) -> int:
 async def test_charts_are_pngs_with_chinese_glyphs(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+        stats = await compute(s, Actor.system(), Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         charts = render_charts(stats)
@@ -160,7 +161,7 @@ def test_charts_read_on_a_phone() -> None:
 async def test_report_files_pdf_text_and_tables(db: Database, tmp_path: Path) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stats = await compute(s, Scope.grade("高一"), SEPTEMBER, tz=TZ, now=NOW)
+        stats = await compute(s, Actor.system(), Scope.grade("高一"), SEPTEMBER, tz=TZ, now=NOW)
         weeding = await weeding_list(s, years=5, now=NOW)
     written = write_report(tmp_path, stats, TZ, render_charts(stats), weeding)
     names = {p.name for p in written}
@@ -195,7 +196,9 @@ async def test_report_as_xlsx(db: Database, tmp_path: Path) -> None:
 
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stats = await compute(s, Scope.klass("高二(1)班"), SEPTEMBER, tz=TZ, now=NOW)
+        stats = await compute(
+            s, Actor.system(), Scope.klass("高二(1)班"), SEPTEMBER, tz=TZ, now=NOW
+        )
     written = write_report(tmp_path, stats, TZ, render_charts(stats), None, xlsx=True)
     book = load_workbook(tmp_path / "report.xlsx")
     overview = {row[0]: row[1] for row in book["总览"].iter_rows(values_only=True)}
@@ -223,7 +226,7 @@ def _agg() -> None:
 async def test_long_tables_are_cut_in_the_pdf_not_in_the_csv(db: Database, tmp_path: Path) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+        stats = await compute(s, Actor.system(), Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
     many = replace(stats, overdue=stats.overdue * 45)  # 45 rows
     write_report(tmp_path, many, TZ, [], None)
     text = "".join(page.extract_text() for page in PdfReader(tmp_path / "report.pdf").pages)
@@ -237,7 +240,7 @@ async def test_typed_text_never_becomes_a_formula(db: Database, tmp_path: Path) 
 
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stats = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+        stats = await compute(s, Actor.system(), Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
     evil = replace(stats.suggestions[0], query='=HYPERLINK("http://x","y")')
     stats = replace(stats, suggestions=[evil])
     write_report(tmp_path / "c", stats, TZ, [], None)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from services.actor import Actor
 from services.errors import ServiceError
 from services.notifications.render import render
 from services.stats.figures import ScopeKind
@@ -22,7 +23,7 @@ from tests.stats_world import TZ, build_stats_world
 async def test_september_stars(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stars = await monthly_stars(s, year=2026, month=9, tz=TZ)
+        stars = await monthly_stars(s, Actor.system(), year=2026, month=9, tz=TZ)
     # 张一: 三体 and 红楼梦. 李二: 三体 twice counts once. 王三: back the same day, nothing.
     # 赵四: 无分类之书 and 红楼梦 (lent in August, returned in September).
     assert [(st.kind, st.group, st.name, st.books) for st in stars] == [
@@ -32,7 +33,7 @@ async def test_september_stars(db: Database) -> None:
         (ScopeKind.CLASS, "高二(1)班", "赵四", 2),
     ]
     async with db.transaction(read_only=True) as s:
-        october = await monthly_stars(s, year=2026, month=10, tz=TZ)
+        october = await monthly_stars(s, Actor.system(), year=2026, month=10, tz=TZ)
     # 王三 returned 三体 on 20 Oct after 15 days: star of 高一, of 高一(2)班.
     assert [(st.group, st.name, st.books) for st in october] == [
         ("高一", "王三", 1),
@@ -43,7 +44,7 @@ async def test_september_stars(db: Database) -> None:
 async def test_ties_share_the_title(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        stars = await monthly_stars(s, year=2026, month=9, tz=TZ)
+        stars = await monthly_stars(s, Actor.system(), year=2026, month=9, tz=TZ)
     by_group: dict[str, list[str]] = {}
     for st in stars:
         by_group.setdefault(st.group, []).append(st.name)
@@ -55,13 +56,17 @@ async def test_ties_share_the_title(db: Database) -> None:
 async def test_announce_to_winners_then_monitors_once(db: Database) -> None:
     ids = await build_stats_world(db)
     async with db.transaction() as s:
-        stars = await monthly_stars(s, year=2026, month=9, tz=TZ)
-        first = await announce_stars(s, stars, year=2026, month=9, tell_monitors=False, actor="cli")
+        stars = await monthly_stars(s, Actor.system(), year=2026, month=9, tz=TZ)
+        first = await announce_stars(
+            s, Actor.system(), stars, year=2026, month=9, tell_monitors=False
+        )
     async with db.transaction() as s:
         approved = await announce_stars(
-            s, stars, year=2026, month=9, tell_monitors=True, actor="cli"
+            s, Actor.system(), stars, year=2026, month=9, tell_monitors=True
         )
-        again = await announce_stars(s, stars, year=2026, month=9, tell_monitors=True, actor="cli")
+        again = await announce_stars(
+            s, Actor.system(), stars, year=2026, month=9, tell_monitors=True
+        )
     assert (first, approved, again) == (4, 2, 0)
     async with db.transaction(read_only=True) as s:
         notes = list(
@@ -93,7 +98,7 @@ async def test_announce_to_winners_then_monitors_once(db: Database) -> None:
 async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -> None:
     ids = await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        groups = await pending_groups(s)
+        groups = await pending_groups(s, Actor.system())
     assert [(g.query, g.readers) for g in groups] == [
         ("哈利波特", 3),
         ("小王子", 1),
@@ -101,15 +106,17 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
     ]
     async with db.transaction() as s:
         done = await resolve(
-            s, decision=SuggestionStatus.PURCHASED, suggestion_id=groups[0].first_id
+            s, Actor.system(), decision=SuggestionStatus.PURCHASED, suggestion_id=groups[0].first_id
         )
     # Three suggestions; the unbound Telegram user has no reader to tell.
     assert (done.query, done.suggestions, done.notified) == ("哈利波特", 3, 2)
     async with db.transaction() as s:
-        declined = await resolve(s, decision=SuggestionStatus.REJECTED, query=" 小王子 ")
+        declined = await resolve(
+            s, Actor.system(), decision=SuggestionStatus.REJECTED, query=" 小王子 "
+        )
     assert declined.notified == 1
     async with db.transaction(read_only=True) as s:
-        assert [g.query for g in await pending_groups(s)] == ["百年孤独"]
+        assert [g.query for g in await pending_groups(s, Actor.system())] == ["百年孤独"]
         rows = await s.execute(select(PurchaseSuggestion.query, PurchaseSuggestion.status))
         statuses: dict[str, str] = {query: status for query, status in rows}
         notes = list(
@@ -133,7 +140,12 @@ async def test_suggestions_grouped_then_decided_and_readers_told(db: Database) -
     # Decided already: a second press says so and changes nothing.
     with pytest.raises(ServiceError):
         async with db.transaction() as s:
-            await resolve(s, decision=SuggestionStatus.REJECTED, suggestion_id=groups[0].first_id)
+            await resolve(
+                s,
+                Actor.system(),
+                decision=SuggestionStatus.REJECTED,
+                suggestion_id=groups[0].first_id,
+            )
 
 
 async def test_monthly_job_tells_last_months_winners_once(db: Database) -> None:

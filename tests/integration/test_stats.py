@@ -21,6 +21,7 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
+from services.actor import Actor
 from services.errors import ServiceError
 from services.stats.figures import (
     Scope,
@@ -40,7 +41,7 @@ SEPTEMBER = period_for_dates(date(2026, 9, 1), date(2026, 9, 30), TZ)
 async def test_school_figures(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        st = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+        st = await compute(s, Actor.system(), Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
     assert (st.students, st.loans, st.student_loans, st.borrowers) == (5, 8, 7, 4)
     assert st.loans_per_student == pytest.approx(7 / 5)
     assert st.borrow_rate == pytest.approx(4 / 5)
@@ -78,7 +79,7 @@ async def test_school_figures(db: Database) -> None:
 async def test_grade_figures(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        st = await compute(s, Scope.grade("高一"), SEPTEMBER, tz=TZ, now=NOW)
+        st = await compute(s, Actor.system(), Scope.grade("高一"), SEPTEMBER, tz=TZ, now=NOW)
     assert (st.students, st.loans, st.student_loans, st.borrowers) == (3, 6, 6, 3)
     assert st.loans_per_student == pytest.approx(2.0)
     assert st.borrow_rate == pytest.approx(1.0)
@@ -98,7 +99,7 @@ async def test_grade_figures(db: Database) -> None:
 async def test_class_figures(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        st = await compute(s, Scope.klass("高二(1)班"), SEPTEMBER, tz=TZ, now=NOW)
+        st = await compute(s, Actor.system(), Scope.klass("高二(1)班"), SEPTEMBER, tz=TZ, now=NOW)
     assert (st.students, st.loans, st.student_loans, st.borrowers) == (2, 1, 1, 1)
     assert st.loans_per_student == pytest.approx(0.5)
     assert st.borrow_rate == pytest.approx(0.5)
@@ -118,7 +119,7 @@ async def test_period_not_over_counts_overdue_days_to_today(db: Database) -> Non
     # On 28 Sep (Shanghai) #3 is 2 days late and #2, due the 25th, is still out: 3 days.
     today = period_for_dates(date(2026, 9, 28), date(2026, 9, 28), TZ).start
     async with db.transaction(read_only=True) as s:
-        st = await compute(s, Scope.klass("高一(1)班"), SEPTEMBER, tz=TZ, now=today)
+        st = await compute(s, Actor.system(), Scope.klass("高一(1)班"), SEPTEMBER, tz=TZ, now=today)
     # On that day #2 was not back yet: still owed, not "returned late".
     assert [(o.barcode, o.days) for o in st.overdue] == [("B3", 3), ("B4", 2)]
     assert st.returned_late == []

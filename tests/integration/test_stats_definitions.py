@@ -80,8 +80,8 @@ async def _with_more_classes(db: Database) -> dict[str, int]:
 async def test_grades_and_classes_in_the_school_order(db: Database) -> None:
     await _with_more_classes(db)
     async with db.transaction(read_only=True) as s:
-        st = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
-        stars = await monthly_stars(s, year=2026, month=9, tz=TZ)
+        st = await compute(s, Actor.system(), Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+        stars = await monthly_stars(s, Actor.system(), year=2026, month=9, tz=TZ)
     assert [c.label for c in st.by_class] == SCHOOL_ORDER
     assert {c.label: c.count for c in st.by_class}["高一(10)班"] == 2
     grades = [x.group for x in stars if x.kind == ScopeKind.GRADE]
@@ -103,7 +103,7 @@ async def test_grades_and_classes_in_the_school_order(db: Database) -> None:
 async def test_overdue_still_out_and_returned_late_are_apart(db: Database) -> None:
     await build_stats_world(db)
     async with db.transaction(read_only=True) as s:
-        st = await compute(s, Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
+        st = await compute(s, Actor.system(), Scope.school(), SEPTEMBER, tz=TZ, now=NOW)
     owed = {(o.barcode, o.returned_at is None) for o in st.overdue}
     late = {(o.barcode, o.returned_at is not None) for o in st.returned_late}
     assert owed == {("B4", True)} and late == {("B3", True)}

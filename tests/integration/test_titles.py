@@ -122,7 +122,7 @@ async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
     # The class's 催书单 once they are overdue.
     async with db.transaction(read_only=True) as s:
         late = loans[0].due_at + timedelta(days=3)
-        chase_lines = await class_overdue(s, "高一(1)班", now=late, tz=TZ)
+        chase_lines = await class_overdue(s, Actor.system(), "高一(1)班", now=late, tz=TZ)
     assert sorted(line.title for line in chase_lines) == sorted(
         ["人世间 上部", "人世间 下部", *both_editions]
     )
@@ -131,7 +131,11 @@ async def test_lists_messages_and_pushes_say_which_volume_and_which_edition(
     async with db.transaction(read_only=True) as s:
         first = T0.astimezone(TZ).date()
         stats = await compute(
-            s, Scope.school(), period_for_dates(first, first + timedelta(days=1), TZ), tz=TZ
+            s,
+            Actor.system(),
+            Scope.school(),
+            period_for_dates(first, first + timedelta(days=1), TZ),
+            tz=TZ,
         )
     (top,) = write_csv(tmp_path, [t for t in tables(stats, TZ) if t.name == "top_books"])
     with top.open(encoding="utf-8-sig") as fh:
