@@ -9,11 +9,14 @@ Outer middlewares on ``dp.update``, after aiogram's own (errors, user and chat c
    the buffer; the error handler (handlers/errors.py) then apologises.
 3. ThrottlingMiddleware: a per-user window, before any transaction; a throttled update never
    touches the database (librarians are exempt through a roster cached for a minute).
-4. ReaderMiddleware: locale, translator and the bound reader, read in a short read-only
-   transaction (filters such as ``is_librarian`` need the reader).
+4. ReaderMiddleware: locale, translator and the update's one Actor (services/actor.py: the bound
+   reader with their role and monitored classes, or None), read once in a short read-only
+   transaction (filters such as ``is_librarian`` need it; the services check it again).
 
 aiogram's routers then choose the handler by its filters, and the inner middleware UnitOfWork (on
-the message and callback_query observers) opens the transaction that handler asked for. A handler
+the message and callback_query observers) opens the transaction that handler asked for and gives
+the handler its one typed context, ``ctx`` (handlers/context.py: session, actor, translator,
+time zone, policy, replies and the injected clock). A handler
 registered with ``flags=bound()`` is for bound readers only: anyone else is told how to bind
 (``bind.required``, or the handler's own refusal) and the handler does not run.
 
@@ -290,7 +293,6 @@ class ReaderMiddleware(BaseMiddleware):
             user_id = user.id
             actor = await once_more_if_cut(lambda: self._reader(user_id), "reading the reader")
         data["actor"] = actor
-        data["reader"] = actor  # the name handlers used before Ctx; kept while they move over
         return await handler(event, data)
 
     async def _reader(self, user_id: int) -> Actor | None:
@@ -299,8 +301,7 @@ class ReaderMiddleware(BaseMiddleware):
 
 
 def _open(data: dict[str, Any], session: AsyncSession) -> None:
-    """The handler's view of its update: the transaction just opened and the one Ctx."""
-    data["session"] = session
+    """The handler's view of its update: the one Ctx, holding the transaction just opened."""
     data["ctx"] = Ctx(
         session=session,
         actor=data.get("actor"),
