@@ -13,8 +13,6 @@ from handlers.filters import is_librarian
 from handlers.middlewares import bound
 from services.circulation import checkout, return_copy
 
-__all__ = ["build_router", "is_librarian"]  # is_librarian: handlers/stats.py imports it here
-
 
 async def refuse(message: Message, ctx: AnyCtx) -> None:
     ctx.replies.add(message.answer(ctx.tr("lib.only")))

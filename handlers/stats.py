@@ -19,7 +19,7 @@ from aiogram.types import (
 
 from handlers.callbacks import StarsCB
 from handlers.context import AnyCtx, ReaderCtx
-from handlers.librarian import is_librarian
+from handlers.filters import is_librarian
 from handlers.middlewares import bound
 from handlers.render import Translator, esc
 from services.stats.figures import allowed_scope, compute, current_term, period_for_dates

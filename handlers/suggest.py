@@ -23,8 +23,8 @@ from handlers.callbacks import (
     SuggestSubmitCB,
 )
 from handlers.context import AnyCtx, ReaderCtx
+from handlers.filters import is_librarian
 from handlers.keyboards import suggest_cancel_keyboard, suggest_form_keyboard
-from handlers.librarian import is_librarian
 from handlers.middlewares import bound, writes
 from handlers.render import Translator, esc
 from services.catalogue.card import HeldTitle, held_title, shelf_location

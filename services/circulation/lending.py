@@ -168,9 +168,7 @@ async def checkout(
         # They took another copy: the one kept for them goes to the next reader or the shelf.
         await pass_copy_on(session, await session.get_one(Copy, set_aside), record, policy, now)
 
-    await take_out_of_corner(
-        session, copy, actor_reader_id=actor.reader_id, actor=actor.audit_name, now=now
-    )
+    await take_out_of_corner(session, copy, actor=actor, now=now)
     loan = Loan(
         copy_id=copy.id,
         reader_id=reader.id,

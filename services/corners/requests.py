@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.actor import Actor
 from services.audit import record_audit
 from services.corners.kinds import CORNER_BRING_BACK, CornerBringBackPayload
 from services.notifications import enqueue
@@ -97,7 +98,7 @@ async def corner_places(session: AsyncSession, record_pk: int) -> list[CornerPla
 
 
 async def take_out_of_corner(
-    session: AsyncSession, copy: Copy, *, actor_reader_id: int | None, actor: str, now: datetime
+    session: AsyncSession, copy: Copy, *, actor: Actor, now: datetime
 ) -> str | None:
     """A corner copy is at the desk and is being lent: it leaves its corner and its batch for
     good (a copy on its way there is dropped from the batch, one on its way back counts as
@@ -124,7 +125,7 @@ async def take_out_of_corner(
         else:
             item.outcome = SwapOutcome.RECEIVED.value
             item.confirmed_at = now
-            item.confirmed_by = actor_reader_id
+            item.confirmed_by = actor.reader_id
     await session.execute(delete(CornerHolder).where(CornerHolder.copy_id == copy.id))
     copy.corner_id = None
     copy.status = CopyStatus.ON_SHELF.value
@@ -139,11 +140,11 @@ async def take_out_of_corner(
             swap = await session.get_one(CornerSwap, swap_id, with_for_update=True)
             swap.status = SwapStatus.CONFIRMED.value
             swap.confirmed_at = now
-            swap.confirmed_by = actor_reader_id
+            swap.confirmed_by = actor.reader_id
     await session.flush()
     record_audit(
         session,
-        actor,
+        actor.audit_name,
         "corner_take_out",
         {"barcode": copy.barcode, "class_name": class_name, "swaps": sorted(swaps)},
         now=now,

@@ -850,9 +850,7 @@ async def receive_from_corner(
     record = await lock_record(session, copy.record_pk)
     await session.refresh(copy, with_for_update=True)
     # Out of its corner and of any batch it was in (services/corners/requests.py).
-    class_name = await take_out_of_corner(
-        session, copy, actor_reader_id=actor.reader_id, actor=actor.audit_name, now=now
-    )
+    class_name = await take_out_of_corner(session, copy, actor=actor, now=now)
     hold = await pass_copy_on(session, copy, record, policy, now)
     record_audit(
         session,
