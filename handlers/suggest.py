@@ -13,6 +13,7 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.callbacks import (
     BookCB,
@@ -238,25 +239,22 @@ async def _suggestions_view(ctx: ReaderCtx) -> tuple[str, InlineKeyboardMarkup |
     if not groups:
         return tr("stats.suggest.none"), None
     lines = [tr("stats.suggest.head", count=len(groups))]
-    rows = []
+    keyboard = InlineKeyboardBuilder()
     for n, group in enumerate(groups[:SUGGESTIONS_SHOWN], start=1):
         line = tr("stats.suggest.line", n=n, query=esc(group.query), readers=group.readers)
         if group.held is not None:
             line += tr("stats.suggest.held", on_shelf=group.held.on_shelf, copies=group.held.copies)
         lines.append(line)
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=tr("stats.suggest.bought_button", n=n),
-                    callback_data=SuggestionCB(suggestion_id=group.first_id, bought=True).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=tr("stats.suggest.declined_button", n=n),
-                    callback_data=SuggestionCB(suggestion_id=group.first_id, bought=False).pack(),
-                ),
-            ]
+        keyboard.button(
+            text=tr("stats.suggest.bought_button", n=n),
+            callback_data=SuggestionCB(suggestion_id=group.first_id, bought=True),
         )
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+        keyboard.button(
+            text=tr("stats.suggest.declined_button", n=n),
+            callback_data=SuggestionCB(suggestion_id=group.first_id, bought=False),
+        )
+    keyboard.adjust(2)  # one title a row: 已购 N and 不采购 N
+    return "\n".join(lines), keyboard.as_markup()
 
 
 async def suggestions_command(message: Message, ctx: ReaderCtx) -> None:

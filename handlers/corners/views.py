@@ -7,6 +7,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.callbacks import SwapItemCB, SwapSendCB
 from handlers.render import Translator, esc
@@ -116,22 +117,16 @@ def batch_keyboard(
 ) -> InlineKeyboardMarkup | None:
     if view is None or view.status != SwapStatus.PROPOSED.value:
         return None
-    rows = []
-    for n, item in enumerate(view.of(direction), 1):
-        if item.outcome is not None:
-            continue
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=tr(f"corners.button_{outcome.value}", n=n),
-                    callback_data=SwapItemCB(item_id=item.item_id, outcome=index).pack(),
-                )
-                for index, outcome in enumerate(OUTCOMES)
-            ]
-        )
-        if len(rows) >= MAX_BUTTON_ROWS:
-            break
-    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+    keyboard = InlineKeyboardBuilder()
+    pending = [(n, item) for n, item in enumerate(view.of(direction), 1) if item.outcome is None]
+    for n, item in pending[:MAX_BUTTON_ROWS]:  # one row per book: its outcomes side by side
+        for index, outcome in enumerate(OUTCOMES):
+            keyboard.button(
+                text=tr(f"corners.button_{outcome.value}", n=n),
+                callback_data=SwapItemCB(item_id=item.item_id, outcome=index),
+            )
+    keyboard.adjust(len(OUTCOMES))
+    return keyboard.as_markup() if pending else None
 
 
 def batch_message(

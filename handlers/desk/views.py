@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from handlers.callbacks import (
     DeskCancelCB,
@@ -255,8 +256,11 @@ def reader_keyboard(tr: Translator, view: ReaderDesk) -> InlineKeyboardMarkup:
             DeskReaderCB(reader_id=view.person.reader_id, lend=True).pack(),
         )
     ]
-    rows = [returns[i : i + 4] for i in range(0, len(returns), 4)]
-    return _markup(*rows, lend if view.cannot_lend is None else [])
+    keyboard = InlineKeyboardBuilder()
+    keyboard.row(*returns, width=4)
+    if view.cannot_lend is None:
+        keyboard.row(*lend)
+    return keyboard.as_markup()
 
 
 def pick_text(tr: Translator, people: list[Person]) -> str:
@@ -285,8 +289,10 @@ def pick_keyboard(
         else:
             data = DeskReaderCB(reader_id=person.reader_id, lend=lend).pack()
         buttons.append(_button(str(n), data))
-    rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
-    return _markup(*rows, [_button(tr("desk.cancel_button"), DeskCancelCB().pack())])
+    keyboard = InlineKeyboardBuilder()
+    keyboard.row(*buttons, width=5)
+    keyboard.row(_button(tr("desk.cancel_button"), DeskCancelCB().pack()))
+    return keyboard.as_markup()
 
 
 # --- the hold shelf ---------------------------------------------------------------------------
