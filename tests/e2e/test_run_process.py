@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import ssl
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ import trustme
 
 from sandbox.emulator import BotApiEmulator
 from tests.conftest import RedisSpace
+from tests.e2e.forked import ForkServer
 from tests.e2e.proxies import Proxy
 
 TOKEN = "424242:RUN-PROCESS-secret-token"
@@ -38,9 +39,16 @@ def _env(tmp_path: Path, api_url: str, token: str, **extra: str) -> dict[str, st
     }
 
 
-async def _refused(env: dict[str, str], tmp_path: Path) -> str:
+@pytest.fixture(scope="module")
+def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    server = ForkServer(tmp_path_factory.mktemp("runs"))
+    yield server
+    server.close()
+
+
+async def _refused(env: dict[str, str], tmp_path: Path, forks: ForkServer) -> str:
     """Run a start that must fail: one line, exit code 2, never "started", no folder left."""
-    process = await _run(env)
+    process = forks.run(["run"], env)
     output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     text = output.decode()
     assert process.returncode == 2, text
@@ -51,21 +59,9 @@ async def _refused(env: dict[str, str], tmp_path: Path) -> str:
     return text
 
 
-async def _run(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-
-
-async def test_run_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+async def test_run_answers_and_stops_on_sigterm(forks: ForkServer, tmp_path: Path) -> None:
     async with BotApiEmulator(TOKEN) as emu:
-        process = await _run(_env(tmp_path, emu.base_url, TOKEN))
+        process = forks.run(["run"], _env(tmp_path, emu.base_url, TOKEN))
         try:
             emu.add_user(7001, first_name="小林")
             sent = emu.send_text(7001, "/start")
@@ -83,20 +79,20 @@ async def test_run_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert TOKEN not in text and TOKEN.split(":")[1] not in text
 
 
-async def test_wrong_token_is_one_line(tmp_path: Path) -> None:
+async def test_wrong_token_is_one_line(forks: ForkServer, tmp_path: Path) -> None:
     async with BotApiEmulator(TOKEN) as emu:
-        text = await _refused(_env(tmp_path, emu.base_url, "424242:not-the-token"), tmp_path)
+        text = await _refused(_env(tmp_path, emu.base_url, "424242:not-the-token"), tmp_path, forks)
     assert "拒绝了机器人令牌" in text
     assert "not-the-token" not in text
 
 
-async def test_malformed_token_is_one_line(tmp_path: Path) -> None:
-    text = await _refused(_env(tmp_path, "http://127.0.0.1:1", "not a token"), tmp_path)
+async def test_malformed_token_is_one_line(forks: ForkServer, tmp_path: Path) -> None:
+    text = await _refused(_env(tmp_path, "http://127.0.0.1:1", "not a token"), tmp_path, forks)
     assert "令牌格式不对" in text and "SHUXIANG_BOT_TOKEN" in text
 
 
-async def test_unreachable_bot_api_is_one_line(tmp_path: Path) -> None:
-    text = await _refused(_env(tmp_path, "http://127.0.0.1:1", TOKEN), tmp_path)
+async def test_unreachable_bot_api_is_one_line(forks: ForkServer, tmp_path: Path) -> None:
+    text = await _refused(_env(tmp_path, "http://127.0.0.1:1", TOKEN), tmp_path, forks)
     assert "无法连接 Bot API 服务器" in text and "SHUXIANG_PROXY" in text
     assert TOKEN.split(":")[1] not in text
 
@@ -113,7 +109,7 @@ def _https_proxy_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
 
 
 @pytest.mark.parametrize("scheme", ["http", "https", "socks5"])
-async def test_run_through_a_proxy(tmp_path: Path, scheme: str) -> None:
+async def test_run_through_a_proxy(forks: ForkServer, tmp_path: Path, scheme: str) -> None:
     context, ca_file = _https_proxy_tls(tmp_path)
     async with (
         BotApiEmulator(TOKEN) as emu,
@@ -123,7 +119,7 @@ async def test_run_through_a_proxy(tmp_path: Path, scheme: str) -> None:
         env["SHUXIANG_PROXY_CA"] = str(ca_file)
         emulator = emu.base_url.removeprefix("http://")
         env["SHUXIANG_LOG_LEVEL"] = "DEBUG"
-        process = await _run(env)
+        process = forks.run(["run"], env)
         try:
             emu.add_user(7002, first_name="小周")
             sent = emu.send_text(7002, "/start")
@@ -141,24 +137,28 @@ async def test_run_through_a_proxy(tmp_path: Path, scheme: str) -> None:
     assert PROXY_PASSWORD not in text and TOKEN.split(":")[1] not in text
 
 
-async def test_proxy_down_or_refusing_is_one_line(tmp_path: Path) -> None:
+async def test_proxy_down_or_refusing_is_one_line(forks: ForkServer, tmp_path: Path) -> None:
     down = _env(
         tmp_path,
         "http://127.0.0.1:1",
         TOKEN,
         SHUXIANG_PROXY=f"socks5://u:{PROXY_PASSWORD}@127.0.0.1:1",
     )
-    text = await _refused(down, tmp_path)
+    text = await _refused(down, tmp_path, forks)
     assert "经代理 socks5://127.0.0.1:1 无法连接" in text and "SHUXIANG_PROXY" in text
     assert PROXY_PASSWORD not in text
     async with BotApiEmulator(TOKEN) as emu, Proxy("http", user="u", password="right") as proxy:
         wrong = proxy.url.replace("right", PROXY_PASSWORD)
-        text = await _refused(_env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=wrong), tmp_path)
+        text = await _refused(
+            _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=wrong), tmp_path, forks
+        )
     assert "拒绝了连接" in text and "用户名和密码" in text and proxy.refused == 1
     assert PROXY_PASSWORD not in text
 
 
-async def test_https_proxy_refusing_or_untrusted_is_one_line(tmp_path: Path) -> None:
+async def test_https_proxy_refusing_or_untrusted_is_one_line(
+    forks: ForkServer, tmp_path: Path
+) -> None:
     context, ca_file = _https_proxy_tls(tmp_path)
     async with (
         BotApiEmulator(TOKEN) as emu,
@@ -166,20 +166,22 @@ async def test_https_proxy_refusing_or_untrusted_is_one_line(tmp_path: Path) -> 
     ):
         wrong = proxy.url.replace("right", PROXY_PASSWORD)
         env = _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_PROXY=wrong)
-        text = await _refused({**env, "SHUXIANG_PROXY_CA": str(ca_file)}, tmp_path)
+        text = await _refused({**env, "SHUXIANG_PROXY_CA": str(ca_file)}, tmp_path, forks)
         assert "拒绝了连接" in text and "用户名和密码" in text and proxy.refused == 1
         assert PROXY_PASSWORD not in text
         # Without the CA of its certificate the proxy cannot be trusted: said so, not "down".
-        text = await _refused(env, tmp_path)
+        text = await _refused(env, tmp_path, forks)
         assert "证书校验失败" in text and "SHUXIANG_PROXY_CA" in text
         assert PROXY_PASSWORD not in text and not proxy.tunnels
 
 
-async def test_redis_down_or_refusing_is_one_line(tmp_path: Path, redis: RedisSpace) -> None:
+async def test_redis_down_or_refusing_is_one_line(
+    forks: ForkServer, tmp_path: Path, redis: RedisSpace
+) -> None:
     async with BotApiEmulator(TOKEN) as emu:
         down = f"redis://:{PROXY_PASSWORD}@127.0.0.1:1/0"
         text = await _refused(
-            _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_REDIS_URL=down), tmp_path
+            _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_REDIS_URL=down), tmp_path, forks
         )
         assert (
             "无法连接 Redis 服务器 redis://127.0.0.1:1/0" in text and "SHUXIANG_REDIS_URL" in text
@@ -188,5 +190,5 @@ async def test_redis_down_or_refusing_is_one_line(tmp_path: Path, redis: RedisSp
         # The test server has no such user: a refused login, said as such.
         wrong = redis.url.replace("redis://", f"redis://nobody:{PROXY_PASSWORD}@")
         env = _env(tmp_path, emu.base_url, TOKEN, SHUXIANG_REDIS_URL=wrong)
-        text = await _refused({**env, "SHUXIANG_LOG_LEVEL": "DEBUG"}, tmp_path)
+        text = await _refused({**env, "SHUXIANG_LOG_LEVEL": "DEBUG"}, tmp_path, forks)
     assert "拒绝登录" in text and "用户名和密码" in text and PROXY_PASSWORD not in text
