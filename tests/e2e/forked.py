@@ -64,6 +64,21 @@ class ForkedProcess:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
 
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    async def wait(self) -> None:
+        """Until the child is gone (the fork server's kernel-reaped child leaves no zombie)."""
+        while True:  # another process: nothing here can signal its end
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.02)
+
     async def communicate(self) -> tuple[bytes, None]:
         """Wait until the child has exited; its output (stdout and stderr together)."""
         rc = self.out.with_name(self.out.name + ".rc")
