@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from services import circulation
 from storage.models import Record
-from tests.e2e.conftest import Harness, buttons
+from tests.chat.harness import Harness, buttons
 from tests.factories import make_world
 
 READERS = {"S1": ("李明", "student"), "S2": ("王芳", "student")}
