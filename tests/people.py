@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import Shuxiang
 from sandbox.emulator.methods import BotApiMethods
 from services.policy import LoanPolicy
 from services.readers import bind, issue_codes
@@ -82,12 +83,16 @@ class Clock:
 
 
 @dataclass
-class Readers:
-    """Readers bound to Telegram users, as a librarian's printed binding codes would do it."""
+class Library:
+    """A school's bot under test, whichever tier runs it: the users' side (the emulator's store),
+    the database, the application and its injected clock; and readers bound to Telegram users,
+    as a librarian's printed binding codes would do it."""
 
     emu: BotApiMethods
     db: Database
     policy: LoanPolicy
+    app: Shuxiang
+    clock: Clock
 
     async def bound(self, user_id: int, card_no: str, name: str = "") -> Person:
         """A Telegram user already bound to the reader with ``card_no``."""

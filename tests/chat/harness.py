@@ -37,13 +37,13 @@ from aiogram.types import InputFile, Update
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from bot.app import Shuxiang, build_app
+from bot.app import build_app
 from bot.config import Settings
 from nlp.search import SearchEngine
 from sandbox.emulator.methods import BotApiMethods
 from sandbox.emulator.protocol import ApiError, ConnectionDropped, coerce, dumps
 from storage.db import Database
-from tests.people import JSON, TOKEN, Clock, Person, Readers, buttons
+from tests.people import JSON, TOKEN, Clock, Library, Person, buttons
 
 __all__ = [
     "JSON",
@@ -191,12 +191,10 @@ async def _upload(key: str, file: InputFile, bot: Bot) -> web.FileField:
 
 
 @dataclass
-class Harness(Readers):
+class Harness(Library):
     """The bot of one test, fed in process; see the module doc."""
 
     emu: InProcessEmulator
-    app: Shuxiang
-    clock: Clock
     search: SearchEngine
     monkeypatch: pytest.MonkeyPatch
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.app import Shuxiang, build_app
+from bot.app import build_app
 from bot.config import load_settings
 from nlp.search import SearchEngine
 from sandbox.emulator import BotApiEmulator
 from storage.db import Database
-from tests.people import JSON, TOKEN, Clock, Person, Readers, bot_settings, buttons
+from tests.people import JSON, TOKEN, Clock, Library, Person, bot_settings, buttons
 
 __all__ = ["JSON", "TOKEN", "Clock", "Harness", "Person", "buttons", "until"]
 
@@ -36,10 +36,8 @@ async def _truth(value: object) -> bool:
 
 
 @dataclass
-class Harness(Readers):
+class Harness(Library):
     emu: BotApiEmulator
-    app: Shuxiang
-    clock: Clock
     polling: asyncio.Task[None] | None = None
 
     def start(self) -> None:

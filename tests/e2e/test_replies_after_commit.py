@@ -30,7 +30,7 @@ from storage.models import (
     TelegramBinding,
 )
 from tests.e2e.conftest import Harness, Person, until
-from tests.e2e.test_bot_flows import lend, setup_library
+from tests.chat.test_bot_flows import lend, setup_library
 from tests.factories import make_world
 
 JSON = dict[str, Any]
