@@ -29,8 +29,8 @@ from storage.models import (
     ProcessedUpdate,
     TelegramBinding,
 )
-from tests.e2e.conftest import Harness, Person, until
 from tests.chat.test_bot_flows import lend, setup_library
+from tests.e2e.conftest import Harness, Person, until
 from tests.factories import make_world
 
 JSON = dict[str, Any]
