@@ -73,6 +73,7 @@ class InProcessEmulator(BotApiMethods):
             }
         )
         self.token = token
+        self.requests: list[TelegramMethod[Any]] = []  # by the RecordingSessions
         # Set by the harness: handles every queued update and delivers the outbox.
         self.settle: Callable[[], Awaitable[None]] = _nothing
 
@@ -125,15 +126,14 @@ async def _nothing() -> None:
 
 
 class RecordingSession(BaseSession):
-    """A Bot API session without a network. Each request is recorded in :attr:`requests` and
-    answered by the emulator's implementation of its method, with the parameters aiogram would put
-    on the wire (``prepare_value``, coerced as the emulator's server does): the result object, or
-    the Telegram error aiogram raises for that answer."""
+    """A Bot API session without a network. Each request is recorded (the emulator's
+    ``requests``) and answered by the emulator's implementation of its method, given the
+    parameters aiogram would put on the wire (``prepare_value``, coerced as the emulator's server
+    does): the result object, or the Telegram error aiogram raises for that answer."""
 
     def __init__(self, emu: InProcessEmulator) -> None:
         super().__init__()
         self.emu = emu
-        self.requests: list[TelegramMethod[Any]] = []
 
     async def make_request(
         self,
@@ -141,7 +141,7 @@ class RecordingSession(BaseSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109
     ) -> TelegramType:
-        self.requests.append(method)
+        self.emu.requests.append(method)
         files: dict[str, InputFile] = {}
         params: JSON = {}
         for key, value in method.model_dump(warnings=False).items():
@@ -208,6 +208,10 @@ class Harness(Library):
         monkeypatch: pytest.MonkeyPatch,
     ) -> Harness:
         emu = InProcessEmulator()
+        # Both Bots the assembly builds (the bot's with its retry middleware, the sender's) get a
+        # recording session where they would get a network one.
+        for module in ("bot.app", "bot.sender"):
+            monkeypatch.setattr(f"{module}.bot_session", lambda _: RecordingSession(emu))
         clock = Clock()
         harness = cls(
             emu=emu,
@@ -223,13 +227,7 @@ class Harness(Library):
         return harness
 
     async def _started(self) -> None:
-        """Both Bots on recording sessions (the bot's keeps its request middlewares, the retry),
-        then the dispatcher's start-up as polling runs it: menus, the index check, warm-up."""
-        for bot in (self.app.bot, self.app.sender.bot):
-            session = RecordingSession(self.emu)
-            session.middleware = bot.session.middleware
-            await bot.session.close()
-            bot.session = session
+        """The dispatcher's start-up as polling runs it: menus, the index check, warm-up."""
         self.monkeypatch.setattr(self.app, "start_background", _no_background)
         await self.app.dp.emit_startup(**self._workflow())
 
@@ -239,10 +237,9 @@ class Harness(Library):
 
     @property
     def requests(self) -> list[TelegramMethod[Any]]:
-        """Every Bot API request the bot made, replies and pushes, in order."""
-        replies = cast("RecordingSession", self.app.bot.session).requests
-        pushes = cast("RecordingSession", self.app.sender.bot.session).requests
-        return [*replies, *pushes]
+        """Every Bot API request the bot made, replies and pushes, in order, as aiogram objects
+        (``emu.calls(method)`` has them as parameters on the wire)."""
+        return self.emu.requests
 
     async def settle(self) -> None:
         """Feed every queued update to the dispatcher, one after another as polling does, each
