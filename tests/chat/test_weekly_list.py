@@ -1,6 +1,6 @@
 """The weekly new-book list in the chat: the weekly job (injected clock) queues it, the sender
-delivers it, the student reserves from it and unsubscribes, and the next
-week's run leaves them out. Also 猜你喜欢, 同学在读, /subscribe and /lists through the real bot."""
+delivers it, the student reserves from it and unsubscribes, and the next week's run leaves them
+out. Also 猜你喜欢, 同学在读, /subscribe and /lists through the real bot."""
 
 from __future__ import annotations
 
