@@ -12,7 +12,9 @@ what they send is queued there. Every wait (a reply, a callback answer, idleness
 each queued update is fed to the dispatcher in order (``dp.feed_update``, as long polling does
 with ``handle_as_tasks=False``), then the outbox is delivered by the sender (``Sender.drain``,
 what its loop does when poked). A wait then looks once: whatever the bot was going to say has
-been said, so nothing is polled for and a missing answer fails at once with the transcript.
+been said, so nothing is polled for and a missing answer fails at once with the transcript. An
+exception that escapes the dispatcher (its error handler apologises for a handler's own) fails
+the test where polling would only log it.
 
 The scheduler and the sender's loop are not started: tests run a job with ``jobs.run_once`` and
 move the injected clock. The sender does not pace (no gap between two pushes to a chat, no global
