@@ -14,7 +14,7 @@ import pytest
 from bot.app import Shuxiang
 from sandbox.emulator.methods import BotApiMethods
 from services.policy import LoanPolicy
-from services.readers import bind, issue_codes
+from services.readers.binding import bind, issue_codes
 from storage.db import Database
 from storage.models import utcnow
 from tests.conftest import RedisSpace

@@ -11,9 +11,9 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from services import circulation
-from services.reports.charts import DPI, MIN_TEXT_PX, WIDTH_IN
-from services.stars import previous_month
-from services.stats import month_period
+from services.stats.reports.charts import DPI, MIN_TEXT_PX, WIDTH_IN
+from services.stats.stars import previous_month
+from services.stats.figures import month_period
 from storage.models import PurchaseSuggestion, Reader, utcnow
 from tests.chat.harness import Harness, Person
 from tests.factories import make_world

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sandbox.emulator import BotApiEmulator
 from services import circulation
 from services.policy import LoanPolicy
-from services.readers import bind, issue_codes
+from services.readers.binding import bind, issue_codes
 from storage.db import Database
 from storage.models import (
     Copy,

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from services.errors import ServiceError
 from services.policy import LoanPolicy
-from services.readers import BindLimits, BindOutcome, bind, issue_codes
+from services.readers.binding import BindLimits, BindOutcome, bind, issue_codes
 from storage.db import Database
 from storage.models import BindingCode, Reader, utcnow
 from tests.factories import make_world

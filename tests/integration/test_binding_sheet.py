@@ -13,10 +13,10 @@ import zxingcpp
 from pypdf import PdfReader
 from sqlalchemy import select, update
 
-from services.binding_sheet import deep_link, qr_runs, write_binding_sheet
-from services.catalogue import suggest_purchase
+from services.readers.sheet import deep_link, qr_runs, write_binding_sheet
+from services.catalogue.card import suggest_purchase
 from services.policy import LoanPolicy
-from services.readers import IssuedCode, bind, issue_codes
+from services.readers.binding import IssuedCode, bind, issue_codes
 from storage.db import Database
 from storage.models import PurchaseSuggestion, Reader
 from tests.factories import make_world
@@ -114,8 +114,8 @@ def test_every_slip_line_stays_inside_its_cell() -> None:
 
     from fpdf import FPDF
 
-    from services.binding_sheet import MARGIN, QR_MM, SLIP_W, slip_lines
-    from services.reports.fonts import cjk_font
+    from services.readers.sheet import MARGIN, QR_MM, SLIP_W, slip_lines
+    from services.stats.reports.fonts import cjk_font
 
     pdf = FPDF(format="A4", unit="mm")
     pdf.add_font("cjk", fname=str(cjk_font()), collection_font_number=0)

@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from nlp.search import SearchEngine
 from services import circulation as circ
-from services.catalogue import book_card
+from services.catalogue.card import book_card
 from services.policy import LoanPolicy
 from storage.db import Database
 from storage.models import Record, utcnow

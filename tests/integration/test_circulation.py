@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation as circ
-from services.catalogue import book_card
+from services.catalogue.card import book_card
 from services.errors import ServiceError
 from services.policy import LoanPolicy, RolePolicy
 from storage.db import Database

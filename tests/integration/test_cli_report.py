@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.config import load_settings
 from sandbox.demo import load_sample_data, seed_history
-from services.stats import Scope, Stats, compute, period_for_dates
+from services.stats.figures import Scope, Stats, compute, period_for_dates
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import utcnow

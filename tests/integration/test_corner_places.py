@@ -15,9 +15,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.search import SearchEngine
-from services import circulation, corners
-from services.catalogue import book_card
-from services.corners import Actor, actor_of
+from services import circulation
+from services.corners import swaps as corners
+from services.catalogue.card import book_card
+from services.actor import Actor, actor_of
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from storage.db import Database
@@ -396,7 +397,7 @@ async def test_migration_0009_takes_sent_copies_off_the_shelf(empty_db: Database
 async def test_holds_count_corner_copies_as_off_the_shelf(db: Database) -> None:
     """A title whose only free copy is on its way to a corner can be reserved, and that class's
     monitors are asked to bring it back; a copy already on its way back asks nobody."""
-    from services.corner_requests import BRING_BACK
+    from services.corners.requests import BRING_BACK
     from tests.integration import test_corners as world
 
     ids = await world.build(db)

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import chase, circulation, corners
-from services.corners import Actor, actor_of
+from services import circulation
+from services.corners import chase
+from services.corners import swaps as corners
+from services.actor import Actor, actor_of
 from services.errors import ServiceError
 from services.notifications import render
 from services.policy import LoanPolicy
@@ -524,7 +526,7 @@ async def test_bring_back_when_a_corner_copy_is_reserved(db: Database) -> None:
 
 async def test_book_card_names_the_corner(db: Database) -> None:
     ids = await build(db)
-    from services.catalogue import book_card
+    from services.catalogue.card import book_card
 
     async with db.transaction(read_only=True) as s:
         card = await book_card(s, ids["r6"], reader_id=ids["SB"], shelf_map={})

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from services import circulation as circ
 from services.codes import clean_code, may_be_code
 from services.errors import ServiceError
-from services.import_rows import CatalogueRow, ReaderRow
+from services.imports.rows import CatalogueRow, ReaderRow
 from services.notifications.render import render
 from services.policy import LoanPolicy
 from storage.db import Database

@@ -15,7 +15,7 @@ from pymarc import Field, Indicators, RawField, Record, Subfield, XMLWriter
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from services.importing import (
+from services.imports.catalogue import (
     CatalogueReport,
     ImportFileError,
     ImportRejected,

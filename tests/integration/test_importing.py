@@ -17,7 +17,7 @@ from nlp import index as index_module
 from nlp.index import CATALOGUE_TABLES, Indexer
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.shared_data import shared_data_dir
-from services.importing import (
+from services.imports.catalogue import (
     CatalogueReport,
     ImportFileError,
     ImportRejected,

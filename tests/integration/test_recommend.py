@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
-from services.importing import ImportRejected
+from services.imports.catalogue import ImportRejected
 from services.notifications import Action, render
 from services.policy import LoanPolicy
-from services.readers import bind, issue_codes
+from services.readers.binding import bind, issue_codes
 from services.reading_lists import add_to_list, create_list, schedule_send, send_due_lists
-from services.recommend.history import import_loans
+from services.imports.loan_history import import_loans
 from services.recommend.model import (
     SHELF_LOOKAHEAD,
     context_for,

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, update
 
 from services import circulation as circ
-from services.calendar import import_calendar
+from services.imports.calendar import import_calendar
 from services.errors import ServiceError
-from services.import_files import ImportRejected
+from services.imports.files import ImportRejected
 from services.notifications import (
     DUE_SOON,
     KINDS,
@@ -30,7 +30,7 @@ from services.notifications import (
     set_preference,
 )
 from services.policy import LoanPolicy
-from services.reminders import (
+from services.notifications.reminders import (
     ReminderRules,
     sweep_due_day,
     sweep_due_soon,

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageChops
 from pypdf import PdfReader
 
-from services.reports.charts import (
+from services.stats.reports.charts import (
     BAR_COLOUR,
     DPI,
     LABEL_PT,
@@ -29,9 +29,9 @@ from services.reports.charts import (
     render_charts,
     text_px_on_phone,
 )
-from services.reports.document import write_report
-from services.reports.fonts import cjk_font
-from services.stats import Scope, compute, period_for_dates, weeding_list
+from services.stats.reports.document import write_report
+from services.stats.reports.fonts import cjk_font
+from services.stats.figures import Scope, compute, period_for_dates, weeding_list
 from storage.db import Database
 from tests.stats_world import NOW, TZ, build_stats_world
 
@@ -113,7 +113,7 @@ def bar_pitch_on_phone(png: bytes) -> float:
 
 def test_charts_read_on_a_phone() -> None:
     """Issue 19 item 16: a school of 30 classes and 23 中图法 classes, shown 360 px wide."""
-    from services.stats import BookCount, Count, Stats
+    from services.stats.figures import BookCount, Count, Stats
 
     classes = [
         Count(f"{g}({n})班", n + 5)

@@ -14,8 +14,8 @@ from services.notifications import (
     SUGGESTION_RESOLVED,
     render,
 )
-from services.stars import announce_stars, monthly_stars
-from services.stats import ScopeKind
+from services.stats.stars import announce_stars, monthly_stars
+from services.stats.figures import ScopeKind
 from services.suggestions import pending_groups, resolve
 from storage.db import Database
 from storage.models import Notification, PurchaseSuggestion, SuggestionStatus

@@ -1,4 +1,4 @@
-"""Every figure of services.stats against values worked out by hand from tests/stats_world.py,
+"""Every figure of services.stats.figures against values worked out by hand from tests/stats_world.py,
 for the school, a grade and a class, on SQLite and PostgreSQL.
 
 September 2026 (Shanghai time), by hand:
@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import update
 
 from services.errors import ServiceError
-from services.stats import (
+from services.stats.figures import (
     Scope,
     ScopeKind,
     compute,

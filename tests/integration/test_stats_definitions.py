@@ -24,13 +24,13 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.cli import app
-from services.binding_sheet import by_class
-from services.chase import clearance
-from services.corners import Actor
-from services.readers import IssuedCode
-from services.reports.document import write_report
-from services.stars import monthly_stars
-from services.stats import OverdueLoan, Scope, ScopeKind, Stats, compute, period_for_dates
+from services.readers.sheet import by_class
+from services.corners.chase import clearance
+from services.actor import Actor
+from services.readers.binding import IssuedCode
+from services.stats.reports.document import write_report
+from services.stats.stars import monthly_stars
+from services.stats.figures import OverdueLoan, Scope, ScopeKind, Stats, compute, period_for_dates
 from storage.db import Database
 from storage.models import Copy, Loan, Reader, Role
 from tests.stats_world import NOW, OLD, TZ, at, build_stats_world

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from nlp.search import SearchEngine
 from sandbox.demo import SAMPLE_SUGGESTIONS, load_sample_data
-from services.catalogue import held_title, suggest_purchase
+from services.catalogue.card import held_title, suggest_purchase
 from services.errors import ServiceError
 from storage.db import Database
 from storage.migrate import upgrade

@@ -14,14 +14,14 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from services import circulation as circ
-from services.chase import class_overdue
+from services.corners.chase import class_overdue
 from services.notifications import HOLD_READY, render
 from services.policy import LoanPolicy
 from services.recommend.engine import Context
 from services.recommend.model import fit
-from services.reminders import ReminderRules, sweep_due_day
-from services.reports.document import tables, write_csv
-from services.stats import Scope, compute, period_for_dates
+from services.notifications.reminders import ReminderRules, sweep_due_day
+from services.stats.reports.document import tables, write_csv
+from services.stats.figures import Scope, compute, period_for_dates
 from services.titles import book_names
 from storage.db import Database
 from storage.models import Copy, Notification, Reader, Record, TelegramBinding

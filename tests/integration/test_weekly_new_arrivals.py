@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from services.readers import bind, issue_codes
+from services.readers.binding import bind, issue_codes
 from services.recommend.model import fit
 from services.recommend.reasons import reasons_text
 from services.recommend.weekly import compose_weekly
