@@ -1,32 +1,22 @@
-"""The Replies buffer against the emulator over HTTP, and the unit of work choosing transactions:
-stored calls come back identical, results reach ``then=``, failures after the commit are
-logged and skipped, and a handler that writes without the flag is caught and run as a writer."""
+"""The Replies buffer against the emulator over HTTP: stored calls come back identical, results
+reach ``then=``, failures after the commit are logged and skipped. The unit of work choosing
+transactions is in tests/chat/test_unit_of_work.py."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
 from collections.abc import AsyncIterator
 
 import pytest
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
-from aiogram.filters import Command
 from aiogram.methods import SendMessage, SetMyCommands
 from aiogram.types import BotCommand, Message
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import build_app
-from bot.config import load_settings
-from handlers import get_routers
 from handlers.replies import Replies
 from sandbox.emulator import BotApiEmulator
-from services.audit import record_audit
-from storage.db import Database
-from storage.models import AuditEntry, ProcessedUpdate
 
 TOKEN = "616161:REPLIES-secret-token"
 
@@ -100,42 +90,3 @@ async def test_then_gets_the_sent_message_and_failures_do_not_stop_the_rest(
         warnings.simplefilter("error")
         dropped.clear()
     assert len(emu.bot_messages(8002)) == 2
-
-
-async def poke(message: Message, session: AsyncSession, replies: Replies) -> None:
-    """A handler that writes but was not flagged ``writes``."""
-    record_audit(session, "test", "poke", {})
-    await session.flush()
-    replies.add(message.answer("poked"))
-
-
-async def test_a_handler_that_writes_without_the_flag_is_run_as_a_writer(
-    db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def routers() -> list[Router]:
-        router = Router(name="poke")
-        router.message.register(poke, Command("poke"))
-        return [router, *get_routers()]
-
-    monkeypatch.setattr("bot.app.get_routers", routers)
-    async with BotApiEmulator(TOKEN) as emu:
-        settings = load_settings(
-            _env_file=None, database_url=db_url, bot_api_url=emu.base_url, bot_token=TOKEN
-        )
-        app = build_app(settings, token=TOKEN, db=db)
-        polling = asyncio.create_task(app.run_polling(handle_signals=False))
-        try:
-            emu.add_user(8004, first_name="丁")
-            sent = emu.send_text(8004, "/poke")
-            reply = await emu.wait_for_bot_message(
-                8004, after_message_id=sent["message"]["message_id"], timeout=30
-            )
-        finally:
-            await app.stop()
-            await asyncio.wait_for(polling, timeout=10)
-            await app.bot.session.close()
-    assert reply["text"] == "poked"
-    assert "without flags={'writes': True}: run as a writer" in caplog.text
-    async with db.transaction(read_only=True) as s:
-        assert list(await s.scalars(select(AuditEntry.action))) == ["poke"]
-        assert list(await s.scalars(select(ProcessedUpdate.update_id))) == [sent["update_id"]]

@@ -1,4 +1,4 @@
-"""Issue 19 item 7 through the emulator: 荐购 for a title the library holds shows where it is
+"""Issue 19 item 7 in the chat: 荐购 for a title the library holds shows where it is
 instead of filing it; a search miss offers its "你是不是要找" titles before 荐购; the librarian's
 /suggestions marks a title the library holds (馆藏已有)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from storage.models import PurchaseSuggestion, Record
-from tests.e2e.conftest import Harness, buttons
+from tests.chat.harness import Harness, buttons
 from tests.factories import make_world
 
 RECORDS = {

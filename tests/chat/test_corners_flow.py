@@ -1,8 +1,7 @@
-"""Class corners and the overdue chase end to end: emulator, HTTP, aiogram, services, SQL."""
+"""Class corners and the overdue chase in the chat: the real bot, services and SQL."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from storage.models import (
     SwapStatus,
     utcnow,
 )
-from tests.e2e.conftest import Harness, Person, buttons
+from tests.chat.harness import Harness, Person, buttons
 
 TZ = ZoneInfo("Asia/Shanghai")
 A, B, C = "高一(3)班", "高一(4)班", "高一(5)班"
@@ -238,17 +237,14 @@ async def test_a_copy_sent_to_a_corner_is_not_on_the_shelf(harness: Harness) -> 
 
 
 async def wait_outbox_settled(h: Harness) -> None:
-    for _ in range(300):  # the sender wakes when a job queues
-        async with h.db.transaction(read_only=True) as s:
-            pending = await s.scalar(
-                select(Notification.id)
-                .where(Notification.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)))
-                .limit(1)
-            )
-        if pending is None:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the outbox did not drain")
+    await h.settle()  # what the sender does when a job queues
+    async with h.db.transaction(read_only=True) as s:
+        pending = await s.scalar(
+            select(Notification.id)
+            .where(Notification.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)))
+            .limit(1)
+        )
+    assert pending is None, "the outbox did not drain"
 
 
 async def test_weekly_overdue_list_each_monitor_own_class_once(harness: Harness) -> None:

@@ -1,4 +1,4 @@
-"""The student's chat on a phone, end to end: 我的借阅 renewed by title, a single search hit opening
+"""The student's chat on a phone: 我的借阅 renewed by title, a single search hit opening
 its card (summary folded, series neighbours), and 借阅历史 page by page."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from sqlalchemy import update
 
 from services import circulation
 from storage.models import Record
-from tests.e2e.conftest import Harness, Person, buttons
+from tests.chat.harness import Harness, Person, buttons
 from tests.factories import make_world
 
 READERS = {"S1": ("李明", "student"), "S2": ("王芳", "student")}

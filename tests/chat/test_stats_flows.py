@@ -1,4 +1,4 @@
-"""/stats, /stars and /suggestions through the emulator: the real bot, real HTTP, real SQL."""
+"""/stats, /stars and /suggestions in the chat: the real bot, real SQL, the charts as sent."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from services.stats.figures import month_period
 from services.stats.reports.charts import DPI, MIN_TEXT_PX, WIDTH_IN
 from services.stats.stars import previous_month
 from storage.models import PurchaseSuggestion, Reader, utcnow
-from tests.e2e.conftest import Harness, Person
+from tests.chat.harness import Harness, Person
 from tests.factories import make_world
 from tests.integration.test_reports import bar_pitch_on_phone
 
@@ -51,7 +51,6 @@ async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
     async with h.db.transaction() as s:
         await circulation.checkout(
             s,
-            actor=Actor.cli(),
             card_no=card,
             barcode=barcode,
             policy=h.policy,
@@ -60,12 +59,14 @@ async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
 
 
 async def photos_after(person: Person, since: int, count: int) -> list[bytes]:
-    found = []
+    """The pictures of the next ``count`` photos the bot sent after ``since``."""
+    found: list[bytes] = []
+    after: int | None = None  # the photo found last: the next one comes after it
     for _ in range(count):
         message = await person.emu.wait_for_bot_message(
-            person.user_id, lambda m: "photo" in m, since=since, timeout=30
+            person.user_id, lambda m: "photo" in m, since=since, after_message_id=after
         )
-        since = person.emu.mark()
+        after = message["message_id"]
         found.append(person.emu.file(message["photo"][-1]["file_id"]).data)
     return found
 

@@ -20,7 +20,7 @@ from services import circulation
 from services.actor import Actor
 from services.notifications.kinds import Action
 from storage.models import Hold, Loan, ProcessedUpdate, Subscription, WeeklyPreference
-from tests.e2e.conftest import Harness, Person
+from tests.chat.harness import Harness, Person
 from tests.factories import make_world
 
 BIND = "需要先绑定借书证"

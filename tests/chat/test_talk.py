@@ -1,4 +1,4 @@
-"""What people type that is not a search (issue 19, items 8, 9 and 13), end to end: small talk
+"""What people type that is not a search (issue 19, items 8, 9 and 13), in the chat: small talk
 and questions about Shuxiang get an answer instead of "没有找到", a copy's barcode its book
 card, a named list the list (not a CLC class), and /start, /help and the command menu follow
 the reader's role."""
@@ -9,7 +9,7 @@ from typing import Any
 
 from services.actor import Actor
 from services.reading_lists import add_to_list, create_list
-from tests.e2e.conftest import Harness, Person, buttons, until
+from tests.chat.harness import Harness, Person, buttons
 from tests.factories import make_world
 
 FOUR = {"hlm": "红楼梦", "xyj": "西游记", "sgyy": "三国演义", "shz": "水浒传"}
@@ -114,12 +114,12 @@ async def test_small_talk_questions_barcodes_and_named_lists(harness: Harness) -
 async def test_help_start_and_command_menu_follow_the_role(harness: Harness) -> None:
     h = harness
     await setup(h)
-    await until(lambda: menu(h), what="the default menu")
+    await h.until(lambda: menu(h), what="the default menu")
     assert menu(h) == ["start", "help", "bind", "lists"]  # strangers: what works without a card
 
     student = Person(h.emu, 9201, "李明")
     await student.say(f"/start {await h.code_for('S1')}")
-    await until(lambda: menu(h, 9201), what="the student's menu")
+    await h.until(lambda: menu(h, 9201), what="the student's menu")
     assert {"loans", "history", "holds", "suggest", "settings"} <= set(menu(h, 9201))
     assert "checkout" not in menu(h, 9201) and "corner" not in menu(h, 9201)
     text = (await student.say("/help"))["text"]
@@ -129,17 +129,17 @@ async def test_help_start_and_command_menu_follow_the_role(harness: Harness) -> 
     teacher = await h.bound(9202, "T1", "赵老师")
     text = (await teacher.say("/help"))["text"]
     assert "送到你的办公室" in text and "最多同时借 10 本" in text
-    await until(lambda: "loans" in menu(h, 9202), what="the teacher's menu")
+    await h.until(lambda: "loans" in menu(h, 9202), what="the teacher's menu")
 
     monitor = await h.bound(9203, "S2", "王芳")
     start = (await monitor.say("/start"))["text"]
     assert "高一(1)班" in start and "/corner" in start
-    await until(lambda: "corner" in menu(h, 9203), what="the monitor's menu")
+    await h.until(lambda: "corner" in menu(h, 9203), what="the monitor's menu")
     assert "/corner" in (await monitor.say("/help"))["text"]
 
     librarian = Person(h.emu, 9204, "周馆员")
     await librarian.say(f"/start {await h.code_for('L1')}")
-    await until(lambda: "checkout" in menu(h, 9204), what="the librarian's menu")
+    await h.until(lambda: "checkout" in menu(h, 9204), what="the librarian's menu")
     assert {"batch", "desk", "monitor"} <= set(menu(h, 9204))
     start = (await librarian.say("/start"))["text"]
     assert "服务台" in start and "班级图书角" in start
@@ -149,12 +149,12 @@ async def test_help_start_and_command_menu_follow_the_role(harness: Harness) -> 
     # Appointed a class monitor in the chat: the corner joins their menu, and leaves it again.
     await h.bound(9205, "S3", "陈晨")
     assert "已任命" in (await librarian.say("/monitor add S3 高一(1)班"))["text"]
-    await until(lambda: "corner" in menu(h, 9205), what="the new monitor's menu")
+    await h.until(lambda: "corner" in menu(h, 9205), what="the new monitor's menu")
     await librarian.say("/monitor remove S3")
-    await until(lambda: "corner" not in menu(h, 9205), what="the former monitor's menu")
+    await h.until(lambda: "corner" not in menu(h, 9205), what="the former monitor's menu")
     assert "loans" in menu(h, 9205)
 
     # Unbinding gives the stranger's menu back.
     confirm = await student.say("/unbind")
     await student.press(confirm, "确定")
-    await until(lambda: not menu(h, 9201), what="the student's menu removed")
+    await h.until(lambda: not menu(h, 9201), what="the student's menu removed")

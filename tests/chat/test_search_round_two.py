@@ -1,4 +1,4 @@
-"""Search round two through the emulator: a subject, an author in pinyin, "did you mean"."""
+"""Search round two in the chat: a subject, an author in pinyin, "did you mean"."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import update
 
 from storage.models import Record
-from tests.e2e.conftest import Harness
+from tests.chat.harness import Harness
 from tests.factories import make_world
 
 RECORDS = {

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from services import circulation
 from services.actor import Actor
 from storage.models import Record
-from tests.e2e.conftest import Harness, buttons
+from tests.chat.harness import Harness, buttons
 from tests.factories import make_world
 from tests.roles import as_reader
 

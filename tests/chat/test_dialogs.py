@@ -1,4 +1,4 @@
-"""Short dialogues, end to end: the 荐购 form (from a search miss and /suggest) and the
+"""Short dialogues in the chat: the 荐购 form (from a search miss and /suggest) and the
 confirmations before cancelling a hold or unbinding, with stale and double taps."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from storage.models import Hold, PurchaseSuggestion, Record, TelegramBinding
-from tests.e2e.conftest import JSON, Harness, Person, buttons, until
-from tests.e2e.test_bot_flows import lend, setup_library
+from tests.chat.harness import JSON, Harness, Person, buttons
+from tests.chat.test_bot_flows import lend, setup_library
 
 
 def _data(message: JSON, label: str) -> str:
@@ -215,7 +215,7 @@ async def test_every_dialogue_can_be_left_with_a_word_or_any_command(harness: Ha
     assert buttons(asked) == ["✖️ 取消"]
     ended = await student.say("/loans")
     assert "已取消荐购" in ended["text"]
-    await until(lambda: any("你现在没有借书" in t for t in student.texts()), what="/loans")
+    await h.until(lambda: any("你现在没有借书" in t for t in student.texts()), what="/loans")
     assert await _suggestions(h) == []
     # The 取消 under a question drops the draft too.
     other = await h.bound(5111, "S2")
@@ -243,6 +243,6 @@ async def test_every_dialogue_can_be_left_with_a_word_or_any_command(harness: Ha
     assert "已还《追风筝的人》" in (await librarian.say("B1"))["text"]
     summary = await librarian.say("/start")
     assert "本次归还 1 册" in summary["text"] and "《追风筝的人》B1" in summary["text"]
-    await until(lambda: len(librarian.texts()) >= 2 and librarian.texts()[-1] != summary["text"])
+    await h.until(lambda: len(librarian.texts()) >= 2 and librarian.texts()[-1] != summary["text"])
     shown = await librarian.say("B1", contains="B1")
     assert "在架" in shown["text"]  # a scan again, not a return

@@ -9,9 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.app import DIALOGUE_TTL
+from tests.chat.harness import Harness
+from tests.chat.test_desk_flows import open_loans, setup_desk
 from tests.conftest import RedisSpace
-from tests.e2e.conftest import Harness
-from tests.e2e.test_desk_flows import open_loans, setup_desk
 
 
 async def _lend_begun(h: Harness) -> None:
