@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
 from services import circulation
+from services.actor import Actor
 from storage.models import (
     BindingCode,
     Copy,
@@ -43,14 +44,15 @@ async def setup_library(h: Library) -> None:
         await h.app.search.rebuild_index(session)
 
 
-async def lend(h: Library, card: str, barcode: str, **kw: object) -> None:
+async def lend(h: Library, card: str, barcode: str, *, now: datetime | None = None) -> None:
     async with h.db.transaction() as session:
         await circulation.checkout(
             session,
+            actor=Actor.cli(),
             card_no=card,
             barcode=barcode,
             policy=h.policy,
-            **kw,  # type: ignore[arg-type]
+            now=now,
         )
 
 

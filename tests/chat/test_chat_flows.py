@@ -3,11 +3,12 @@ its card (summary folded, series neighbours), and 借阅历史 page by page."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
 from services import circulation
+from services.actor import Actor
 from storage.models import Record
 from tests.chat.harness import Harness, Person, buttons
 from tests.factories import make_world
@@ -41,14 +42,18 @@ async def setup(h: Harness) -> dict[str, int]:
     return world.record_pks
 
 
-async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
+async def lend(h: Harness, card: str, barcode: str, *, now: datetime | None = None) -> None:
     async with h.db.transaction() as session:
-        await circulation.checkout(session, card_no=card, barcode=barcode, policy=h.policy, **kw)  # type: ignore[arg-type]
+        await circulation.checkout(
+            session, actor=Actor.cli(), card_no=card, barcode=barcode, policy=h.policy, now=now
+        )
 
 
-async def give_back(h: Harness, barcode: str, **kw: object) -> None:
+async def give_back(h: Harness, barcode: str, *, now: datetime | None = None) -> None:
     async with h.db.transaction() as session:
-        await circulation.return_copy(session, barcode=barcode, policy=h.policy, **kw)  # type: ignore[arg-type]
+        await circulation.return_copy(
+            session, actor=Actor.cli(), barcode=barcode, policy=h.policy, now=now
+        )
 
 
 async def test_single_hit_opens_the_card_with_a_folded_summary_and_series_links(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -47,14 +47,15 @@ async def setup(h: Harness) -> None:
         await s.execute(update(Reader).where(Reader.class_name == "高一(1)班").values(grade="高一"))
 
 
-async def lend(h: Harness, card: str, barcode: str, **kw: object) -> None:
+async def lend(h: Harness, card: str, barcode: str, *, now: datetime | None = None) -> None:
     async with h.db.transaction() as s:
         await circulation.checkout(
             s,
+            actor=Actor.cli(),
             card_no=card,
             barcode=barcode,
             policy=h.policy,
-            **kw,  # type: ignore[arg-type]
+            now=now,
         )
 
 

@@ -8,11 +8,10 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import load_settings
 from handlers import get_routers
-from handlers.replies import Replies
+from handlers.context import AnyCtx
 from nlp.search import SearchEngine
 from services.audit import record_audit
 from storage.db import Database
@@ -20,11 +19,11 @@ from storage.models import AuditEntry, ProcessedUpdate
 from tests.chat.harness import TOKEN, Harness
 
 
-async def poke(message: Message, session: AsyncSession, replies: Replies) -> None:
+async def poke(message: Message, ctx: AnyCtx) -> None:
     """A handler that writes but was not flagged ``writes``."""
-    record_audit(session, "test", "poke", {})
-    await session.flush()
-    replies.add(message.answer("poked"))
+    record_audit(ctx.session, "test", "poke", {})
+    await ctx.session.flush()
+    ctx.replies.add(message.answer("poked"))
 
 
 async def test_a_handler_that_writes_without_the_flag_is_run_as_a_writer(
