@@ -257,7 +257,7 @@ class Harness(Library):
         workflow = self._workflow()
         del workflow["bot"]
         response = await dp.feed_update(bot, update, **workflow)
-        if isinstance(response, TelegramMethod):  # an answer returned, as a webhook would send it
+        if isinstance(response, TelegramMethod):  # a handler returned a call: polling makes it
             await dp.silent_call_request(bot, response)
 
     async def shut(self) -> None:
