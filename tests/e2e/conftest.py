@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -15,6 +15,7 @@ from bot.config import load_settings
 from nlp.search import SearchEngine
 from sandbox.emulator import BotApiEmulator
 from storage.db import Database
+from tests.e2e.forked import ForkServer
 from tests.people import JSON, TOKEN, Clock, Library, Person, bot_settings, buttons
 
 __all__ = ["JSON", "TOKEN", "Clock", "Harness", "Person", "buttons", "until"]
@@ -98,3 +99,11 @@ async def harness(
             yield harness
         finally:
             await harness.shut()
+
+
+@pytest.fixture(scope="session")
+def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
+    """`shuxiang …` as real processes forked from one that did the imports (forked.py)."""
+    server = ForkServer(tmp_path_factory.mktemp("runs"))
+    yield server
+    server.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from storage.models import (
 from tests.chat.test_bot_flows import setup_library
 from tests.chat.test_replies_after_commit import loans_list, renewals
 from tests.e2e.conftest import Harness, Person, until
+from tests.e2e.forked import ForkServer
 from tests.factories import make_world
 
 JSON = dict[str, Any]
@@ -167,20 +167,8 @@ def _env(tmp_path: Path, api_url: str, db_url: str) -> dict[str, str]:
     }
 
 
-async def _start(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-
-
 async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once(
-    db: Database, db_url: str, tmp_path: Path
+    forks: ForkServer, db: Database, db_url: str, tmp_path: Path
 ) -> None:
     await make_world(
         db, records={"r1": ("追风筝的人", ["B1"])}, readers={"S1": ("李明", "student")}
@@ -191,7 +179,7 @@ async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once
     await lend_with(db, "S1", "B1")
     async with BotApiEmulator(TOKEN) as emu:
         env = _env(tmp_path, emu.base_url, db_url)
-        first = await _start(env)
+        first = forks.run(["run"], env)
         try:
             emu.add_user(7101, first_name="李明")
             sent = emu.send_text(7101, "/loans")
@@ -209,7 +197,7 @@ async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once
             await first.wait()
         assert await renewals(db) == 1  # committed before any reply
         emu.faults.clear()
-        second = await _start(env)
+        second = forks.run(["run"], env)
         try:
             confirmed = await emu.wait_for_bot_message(7101, contains="已续借，", timeout=60)
             edited = await emu.wait_for_bot_message(7101, contains="已续借 1 次", timeout=10)
@@ -234,7 +222,7 @@ async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_desk_checkout_while_the_bot_waits_on_a_slow_bot_api(
-    harness: Harness, db_url: str, tmp_path: Path
+    forks: ForkServer, harness: Harness, db_url: str, tmp_path: Path
 ) -> None:
     """SQLite gives up on its write lock after its busy timeout: the bot must not hold it over a
     reply. The desk's timeout is cut to 2 s and the reply takes 6 s, so a lock held over the
@@ -248,22 +236,14 @@ async def test_desk_checkout_while_the_bot_waits_on_a_slow_bot_api(
         lambda: any("已借出" in c.get("text", "") for c in h.emu.calls("sendMessage")),
         what="the bot's slow reply",
     )
-    desk = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "circ",
-        "checkout",
-        "S2",
-        "B2",
-        env={
+    desk = forks.run(
+        ["circ", "checkout", "S2", "B2"],
+        {
             **os.environ,
             "SHUXIANG_DATABASE_URL": db_url,
             "SHUXIANG_LOG_LEVEL": "WARNING",
             "SHUXIANG_SQLITE_BUSY_TIMEOUT_S": "2",
         },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(desk.communicate(), timeout=60)
     text = output.decode()

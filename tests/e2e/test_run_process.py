@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,13 +36,6 @@ def _env(tmp_path: Path, api_url: str, token: str, **extra: str) -> dict[str, st
         "SHUXIANG_BOT_RETRY_BACKOFF_SECONDS": "0.01",
         **extra,
     }
-
-
-@pytest.fixture(scope="module")
-def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
-    server = ForkServer(tmp_path_factory.mktemp("runs"))
-    yield server
-    server.close()
 
 
 async def _refused(env: dict[str, str], tmp_path: Path, forks: ForkServer) -> str:
