@@ -63,6 +63,32 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """An order that keeps both cores busy to the end under xdist (``make test`` hands tests out
+    two at a time, in this order): the ``slow`` tests first (tens of seconds each, mostly
+    waiting: a rate-limited broadcast, a property test), each beside a quick one so that no
+    worker gets two; then the e2e tests (real processes and sockets, which wait) spread evenly
+    among the CPU-bound rest, so that no worker is left with a run of waiting tests."""
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    waiting = [item for item in rest if item.nodeid.startswith("tests/e2e/")]
+    busy = [item for item in rest if not item.nodeid.startswith("tests/e2e/")]
+    order: list[pytest.Item] = []
+    for item in slow:
+        order.append(item)
+        if busy:
+            order.append(busy.pop(0))
+    step = len(busy) / (len(waiting) + 1)
+    spread = 0
+    for n, item in enumerate(busy, 1):
+        order.append(item)
+        while spread < len(waiting) and (spread + 1) * step <= n:
+            order.append(waiting[spread])
+            spread += 1
+    order += waiting[spread:]
+    items[:] = order
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("needs"):
         if not mark.kwargs["present"]:

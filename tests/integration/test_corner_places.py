@@ -333,6 +333,7 @@ async def check_counts(db: Database, search: SearchEngine | None) -> None:
             assert hit.on_shelf == shelf[record_pk], title
 
 
+@pytest.mark.slow
 async def test_every_copy_in_one_place_and_counts_agree(
     db: Database, search_engine: SearchEngine
 ) -> None:
