@@ -64,9 +64,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers services storage nlp sandbox tests
 
-# Two workers: most of the suite's time is spent waiting on sockets and subprocesses, not the CPU.
+# Four workers on two cores: the e2e tests wait on sockets and processes while the others use the
+# CPU. Tests go out two at a time in the order tests/conftest.py sets (the slow ones first, the
+# waiting ones spread out), so no worker is left alone with a run of waits at the end.
 test: lint typecheck cjk-font chromium
-	$(BIN)/pytest -q -rs -n 2 --durations=15
+	$(BIN)/pytest -q -rs -n 4 --maxschedchunk 2 --durations=15
 
 bench-search: $(DEV_STAMP)
 	$(BIN)/python benchmarks/search.py

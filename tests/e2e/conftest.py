@@ -68,6 +68,15 @@ class Harness(Library):
         await self.started(polls)
 
 
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The e2e tier runs on SQLite: what the bot does is the same on both databases and is
+    tested on both in tests/integration and tests/chat. A test about PostgreSQL itself (SKIP
+    LOCKED between two senders, a cut connection) asks for it with
+    ``@pytest.mark.parametrize("backend", BACKENDS or ["postgresql"], indirect=True)``."""
+    return str(request.param)
+
+
 @pytest.fixture
 async def harness(
     db: Database, db_url: str, search_engine: SearchEngine, request: pytest.FixtureRequest

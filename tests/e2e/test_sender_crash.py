@@ -28,7 +28,7 @@ from sandbox.broadcast import ROSTER, claimed_ids, deliveries, seed_broadcast, t
 from sandbox.emulator import BotApiEmulator
 from storage.db import Database
 from storage.models import Notification, OutboxStatus
-from tests.conftest import needs
+from tests.conftest import BACKENDS, needs
 
 TOKEN = "555000555:CRASH-test-token"
 KILLS = 10
@@ -149,6 +149,8 @@ async def until(condition: Callable[[], bool], timeout: float) -> None:  # noqa:
         await asyncio.sleep(0.02)
 
 
+# Both: on PostgreSQL two senders share the outbox through SKIP LOCKED claims.
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_broadcast_through_ten_sigkills(
     db: Database, db_url: str, backend: str, tmp_path: Path
 ) -> None:
