@@ -4,15 +4,14 @@
 Jobs are short, idempotent sweeps over state kept in the database (APScheduler's own job store is
 never shared between processes, so it holds nothing but these timers). Each takes a ``JobContext``
 and returns how many things it did. The ``weekly`` slot sends the recommendations' new-book list
-(its pushes go through the sender, so quiet hours and rate limits apply); ``provide`` replaces a
-declared slot's function, keeping its name and trigger.
+(its pushes go through the sender, so quiet hours and rate limits apply).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -95,10 +94,6 @@ class JobRegistry:
         if job.name in self.jobs:
             raise ValueError(f"scheduled job {job.name!r} registered twice")
         self.jobs[job.name] = job
-
-    def provide(self, name: str, function: JobFunction) -> None:
-        """Fill (or replace) the function of a declared slot, keeping its name and trigger."""
-        self.jobs[name] = replace(self.jobs[name], function=function)
 
     def get(self, name: str) -> ScheduledJob | None:
         return self.jobs.get(name)

@@ -19,8 +19,6 @@ import threading
 import unicodedata
 from typing import Any
 
-from nlp.normalize import is_cjk
-
 __all__ = ["Pinyin", "fuzzy_pinyin", "has_han", "initials_of", "strip_tones"]
 
 MAX_READINGS = 2
@@ -56,10 +54,6 @@ def initials_of(parts: list[str]) -> str:
 
 def has_han(text: str) -> bool:
     return any(_is_han(ch) for ch in text)
-
-
-def is_cjk_text(text: str) -> bool:
-    return bool(text) and all(is_cjk(ch) for ch in text)
 
 
 def strip_tones(text: str) -> str:

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
-from typing import TypeVar
-
-T = TypeVar("T")
 
 # Input vocabulary (how schools name grades), not messages.
 NUMERALS = "一二三四五六七八九"
@@ -70,8 +66,3 @@ def group_key(name: str | None) -> tuple[int, str, int, str]:
         return class_key(name)
     rank, text = grade_key(name)
     return rank, text if rank == UNKNOWN_GRADE else "", -1, text
-
-
-def in_school_order(items: Iterable[T], key: Callable[[T], str | None]) -> list[T]:
-    """``items`` sorted by the class ``key`` gives, in the school's order (stable otherwise)."""
-    return sorted(items, key=lambda item: class_key(key(item)))

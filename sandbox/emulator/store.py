@@ -586,12 +586,6 @@ class MessageStore:
         name = method.lower()
         return [copy.deepcopy(c.params) for c in self._calls if c.method == name]
 
-    def all_calls(self) -> list[tuple[str, JSON]]:
-        return [(c.method, copy.deepcopy(c.params)) for c in self._calls]
-
-    def reset_calls(self) -> None:
-        self._calls.clear()
-
     def _is_idle(self, quiet: float) -> bool:
         return (
             not self._pending

@@ -90,13 +90,6 @@ def grade_of(class_name: str) -> str:
     return re.split(r"[(（\d]", class_name, maxsplit=1)[0].strip()
 
 
-def clean_class(class_name: str) -> str:
-    name = class_name.strip().replace("（", "(").replace("）", ")")
-    if not name or len(name) > 40:
-        raise ServiceError("corners.bad_class")
-    return name
-
-
 # --- monitors -------------------------------------------------------------------------------
 
 

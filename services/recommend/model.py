@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -243,15 +243,6 @@ async def on_shelf_among(session: AsyncSession, pks: Sequence[int]) -> set[int]:
         return set()
     rows = await session.execute(_COPIES_OF, {"pks": list(pks)})
     return {pk for pk, status in rows if status == CopyStatus.ON_SHELF.value}
-
-
-async def holdable_records(session: AsyncSession, pks: Collection[int] | None = None) -> set[int]:
-    """Records with at least one copy that is neither lost nor withdrawn."""
-    gone = (CopyStatus.LOST.value, CopyStatus.WITHDRAWN.value)
-    stmt = select(Copy.record_pk).where(Copy.status.not_in(gone)).distinct()
-    if pks is not None:
-        stmt = stmt.where(Copy.record_pk.in_(list(pks)))
-    return set(await session.scalars(stmt))
 
 
 async def new_records(session: AsyncSession, *, since: datetime) -> list[int]:

@@ -138,11 +138,6 @@ async def borrowed_by(session: AsyncSession, grade: str | None) -> Counter[int]:
     return counts
 
 
-async def grade_favourites(session: AsyncSession, grade: str, limit: int) -> list[int]:
-    """What a grade borrows most (live and imported loans): the taste of a reader with none."""
-    return [pk for pk, _ in (await borrowed_by(session, grade)).most_common(limit)]
-
-
 def _weekly_reason(reason: Reason, *, cold: bool, taste: str | None) -> Reason:
     """In the weekly list: a cold reader's "because you borrowed" is their grade's taste (or,
     without one, just a new book), and no new book is called 全校热门."""
