@@ -2,9 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# --no-compile: Python compiles what is imported on first use; compiling every installed module
-# up front (tests, unused dialects) costs a fresh clone some 20 s.
-PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # Two locks: requirements.lock is what the bot needs to run (`make demo`);
 # requirements-dev.lock adds the test and lint tools (`make test`).
 RUNTIME_STAMP := $(VENV)/.runtime-stamp

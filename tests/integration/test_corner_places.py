@@ -44,7 +44,7 @@ from tests.conftest import BACKENDS
 from tests.integration.test_migrations import empty_db  # noqa: F401 - the fixture
 from tests.roles import as_reader
 
-SEEDS = 30
+SEEDS = 30  # in all, half on each database
 OPS = 40
 POLICY = LoanPolicy()
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
@@ -335,12 +335,14 @@ async def check_counts(db: Database, search: SearchEngine | None) -> None:
 
 @pytest.mark.slow
 async def test_every_copy_in_one_place_and_counts_agree(
-    db: Database, search_engine: SearchEngine
+    db: Database, backend: str, search_engine: SearchEngine
 ) -> None:
     await build(db, search_engine)
     async with db.transaction(read_only=True) as s:
         fresh = [(c.id, c.status) for c in await s.scalars(select(Copy))]
-    for seed in range(SEEDS):
+    # The SEEDS sequences are shared out between the databases (even seeds on SQLite, odd on
+    # PostgreSQL): the rules are the same code on both, and each run is a second of CPU.
+    for seed in range(0 if backend == "sqlite" else 1, SEEDS, 2):
         async with db.transaction() as s:  # every sequence starts from the same library
             for table in (CornerSwapItem, CornerSwap, Hold, Loan):
                 for row in await s.scalars(select(table)):
