@@ -67,7 +67,10 @@ typecheck: $(DEV_STAMP)
 # Four workers on two cores: the e2e tests wait on sockets and processes while the others use the
 # CPU. Tests go out two at a time in the order tests/conftest.py sets (the slow ones first, the
 # waiting ones spread out), so no worker is left alone with a run of waits at the end.
+# Our modules are compiled once first: otherwise each worker and each process the tests start
+# compiles them again on a fresh clone.
 test: lint typecheck cjk-font chromium
+	$(BIN)/python -m compileall -q -j 0 bot handlers services storage nlp sandbox tests
 	$(BIN)/pytest -q -rs -n 4 --maxschedchunk 2 --durations=15
 
 bench-search: $(DEV_STAMP)
