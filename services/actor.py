@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.audit import actor_for
 from services.errors import ServiceError
 from storage.models import ClassMonitor, Reader, TelegramBinding
 
@@ -63,7 +64,7 @@ class Actor:
 
     @property
     def audit_name(self) -> str:
-        return f"reader:{self.reader_id}" if self.reader_id is not None else self.system_name
+        return actor_for(self.reader_id) if self.reader_id is not None else self.system_name
 
     def monitors(self, class_name: str) -> bool:
         """Monitors act for their own class only, and only while they are students of it."""

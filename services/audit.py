@@ -11,6 +11,7 @@ from storage.models import AuditEntry, utcnow
 
 
 def actor_for(reader_id: int | None) -> str:
+    """How the audit log names a reader (``Actor.audit_name`` for a bound reader, too)."""
     return f"reader:{reader_id}" if reader_id is not None else "cli"
 
 
