@@ -36,20 +36,25 @@ async def snapshot(session: AsyncSession) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
-async def attempt(db: Database, actor: Actor | None, call: Call) -> bool:
-    """True if ``actor`` was let in (and the call did its work); False if refused with a message
-    and nothing changed. Either way nothing stays."""
-    allowed = False
+async def refusal(db: Database, actor: Actor | None, call: Call) -> str | None:
+    """The key of the refusal when ``actor`` was refused (with a message, and nothing changed);
+    None when it was let in (and the call did its work). Either way nothing stays."""
+    refused_with: str | None = None
     try:
         async with db.transaction() as session:
             before = await snapshot(session)
             try:
                 assert await call(session, actor), "let in, but did not do its work"
-                allowed = True
             except ServiceError as refused:
                 assert refused.render() != refused.key  # a real message, not a bare key
                 assert await snapshot(session) == before, "refused, but something changed"
+                refused_with = refused.key
             raise _Undo
     except _Undo:
         pass
-    return allowed
+    return refused_with
+
+
+async def attempt(db: Database, actor: Actor | None, call: Call) -> bool:
+    """True if ``actor`` was let in; False if refused (see :func:`refusal`)."""
+    return await refusal(db, actor, call) is None
