@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from services import circulation
-from services.actor import Actor
 from storage.models import (
     BindingCode,
     Copy,
@@ -20,6 +18,7 @@ from storage.models import (
     TelegramBinding,
     utcnow,
 )
+from tests import factories
 from tests.chat.harness import TOKEN, Harness, Person, buttons
 from tests.factories import make_world
 from tests.people import Library
@@ -45,15 +44,7 @@ async def setup_library(h: Library) -> None:
 
 
 async def lend(h: Library, card: str, barcode: str, *, now: datetime | None = None) -> None:
-    async with h.db.transaction() as session:
-        await circulation.checkout(
-            session,
-            actor=Actor.cli(),
-            card_no=card,
-            barcode=barcode,
-            policy=h.policy,
-            now=now,
-        )
+    await factories.lend(h.db, card, barcode, now=now, policy=h.policy)
 
 
 async def test_binding_codes(harness: Harness) -> None:

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import update
 
-from services import circulation
-from services.actor import Actor
 from storage.models import Record
+from tests import factories
 from tests.chat.harness import Harness, Person, buttons
 from tests.factories import make_world
 
@@ -43,17 +42,11 @@ async def setup(h: Harness) -> dict[str, int]:
 
 
 async def lend(h: Harness, card: str, barcode: str, *, now: datetime | None = None) -> None:
-    async with h.db.transaction() as session:
-        await circulation.checkout(
-            session, actor=Actor.cli(), card_no=card, barcode=barcode, policy=h.policy, now=now
-        )
+    await factories.lend(h.db, card, barcode, now=now, policy=h.policy)
 
 
 async def give_back(h: Harness, barcode: str, *, now: datetime | None = None) -> None:
-    async with h.db.transaction() as session:
-        await circulation.return_copy(
-            session, actor=Actor.cli(), barcode=barcode, policy=h.policy, now=now
-        )
+    await factories.give_back(h.db, barcode, now=now, policy=h.policy)
 
 
 async def test_single_hit_opens_the_card_with_a_folded_summary_and_series_links(

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from services import circulation
 from services.actor import Actor
 from storage.models import Loan, Reader, Record
+from tests import factories
 from tests.chat.harness import Harness, Person, buttons
 from tests.factories import make_world
 from tests.roles import as_reader
@@ -45,10 +46,7 @@ async def setup_desk(h: Harness) -> None:
 
 
 async def lend(h: Harness, card: str, barcode: str) -> None:
-    async with h.db.transaction() as session:
-        await circulation.checkout(
-            session, actor=Actor.cli(), card_no=card, barcode=barcode, policy=h.policy
-        )
+    await factories.lend(h.db, card, barcode, policy=h.policy)
 
 
 async def open_loans(h: Harness, card: str) -> list[str]:

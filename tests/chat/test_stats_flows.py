@@ -16,6 +16,7 @@ from services.stats.figures import month_period
 from services.stats.reports.charts import DPI, MIN_TEXT_PX, WIDTH_IN
 from services.stats.stars import previous_month
 from storage.models import PurchaseSuggestion, Reader, utcnow
+from tests import factories
 from tests.chat.harness import Harness, Person
 from tests.factories import make_world
 from tests.integration.test_reports import bar_pitch_on_phone
@@ -48,15 +49,7 @@ async def setup(h: Harness) -> None:
 
 
 async def lend(h: Harness, card: str, barcode: str, *, now: datetime | None = None) -> None:
-    async with h.db.transaction() as s:
-        await circulation.checkout(
-            s,
-            actor=Actor.cli(),
-            card_no=card,
-            barcode=barcode,
-            policy=h.policy,
-            now=now,
-        )
+    await factories.lend(h.db, card, barcode, now=now, policy=h.policy)
 
 
 async def photos_after(person: Person, since: int, count: int) -> list[bytes]:

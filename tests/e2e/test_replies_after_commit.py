@@ -14,8 +14,6 @@ import pytest
 from sqlalchemy import func, select
 
 from sandbox.emulator import BotApiEmulator
-from services import circulation
-from services.actor import Actor
 from services.policy import LoanPolicy
 from services.readers.binding import bind, issue_codes
 from storage.db import Database
@@ -25,6 +23,7 @@ from storage.models import (
     ProcessedUpdate,
     TelegramBinding,
 )
+from tests import factories
 from tests.chat.test_bot_flows import setup_library
 from tests.chat.test_replies_after_commit import loans_list, renewals
 from tests.e2e.conftest import Harness, Person, until
@@ -144,10 +143,7 @@ async def test_fifty_searches_while_the_librarian_lends(
 
 
 async def lend_with(db: Database, card: str, barcode: str) -> None:
-    async with db.transaction() as session:
-        await circulation.checkout(
-            session, actor=Actor.cli(), card_no=card, barcode=barcode, policy=LoanPolicy()
-        )
+    await factories.lend(db, card, barcode, policy=LoanPolicy())
 
 
 # -- a process killed between its first Bot API call and the rest ----------------------------------
