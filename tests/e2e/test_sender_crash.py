@@ -12,11 +12,9 @@ imports done by the process it was forked from; benchmarks/pushes.py times cold 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +27,7 @@ from sandbox.emulator import BotApiEmulator
 from storage.db import Database
 from storage.models import Notification, OutboxStatus
 from tests.conftest import BACKENDS, needs
+from tests.e2e.forked import ForkedProcess, ForkServer
 
 TOKEN = "555000555:CRASH-test-token"
 KILLS = 10
@@ -45,88 +44,29 @@ pytestmark = [
 ]
 
 
-# `shuxiang scheduler` exactly (bot.cli.main with its argv), each time in a new process forked
-# from one that did the imports once: importing aiogram's types costs seconds of CPU, and eleven
-# cold starts per database were most of the test's time (benchmarks/pushes.py times a cold
-# restart). Forked before any event loop, thread or connection exists; children are reaped by
-# the kernel (SIGCHLD ignored), so a killed one is gone, not a zombie.
-FORK_SERVER = """
-import os, signal, sys
-import bot.cli, bot.sender
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-for line in sys.stdin:
-    pid = os.fork()
-    if pid == 0:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        quiet = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(quiet, fd)
-        sys.argv = ["shuxiang", "scheduler"]
-        try:
-            bot.cli.main()
-        finally:
-            os._exit(0)
-    print(pid, flush=True)
-"""
+def sender_env(db_url: str, api: str, tmp_path: Path) -> dict[str, str]:
+    """`shuxiang scheduler`'s settings here. Each sender is forked from the session's fork server
+    (tests/e2e/forked.py): eleven cold starts per database were most of the test's time
+    (benchmarks/pushes.py times a cold restart)."""
+    return {
+        **os.environ,
+        "SHUXIANG_DATABASE_URL": db_url,
+        "SHUXIANG_BOT_TOKEN": TOKEN,
+        "SHUXIANG_BOT_API_URL": api,
+        "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
+        "SHUXIANG_QUIET_HOURS": "",
+        "SHUXIANG_SEND_RATE": str(RATE),
+        "SHUXIANG_SENDER_CONCURRENCY": str(CONCURRENCY),
+        # The shortest lease, to keep the test short; the default (30 s) is benchmarked.
+        "SHUXIANG_SENDER_LEASE_SECONDS": "5",
+        "SHUXIANG_LOG_LEVEL": "WARNING",
+    }
 
 
-class Senders:
-    """Starts senders (forked `shuxiang scheduler` processes), kills and stops them by pid."""
-
-    def __init__(self, server: asyncio.subprocess.Process) -> None:
-        self.server = server
-
-    @classmethod
-    async def start(cls, db_url: str, api: str, tmp_path: Path) -> Senders:
-        env = {
-            **os.environ,
-            "SHUXIANG_DATABASE_URL": db_url,
-            "SHUXIANG_BOT_TOKEN": TOKEN,
-            "SHUXIANG_BOT_API_URL": api,
-            "SHUXIANG_DATA_DIR": str(tmp_path / "var"),
-            "SHUXIANG_QUIET_HOURS": "",
-            "SHUXIANG_SEND_RATE": str(RATE),
-            "SHUXIANG_SENDER_CONCURRENCY": str(CONCURRENCY),
-            # The shortest lease, to keep the test short; the default (30 s) is benchmarked.
-            "SHUXIANG_SENDER_LEASE_SECONDS": "5",
-            "SHUXIANG_LOG_LEVEL": "WARNING",
-        }
-        server = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            FORK_SERVER,
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        return cls(server)
-
-    async def spawn(self) -> int:
-        assert self.server.stdin is not None and self.server.stdout is not None
-        self.server.stdin.write(b"fork\n")
-        await self.server.stdin.drain()
-        return int(await asyncio.wait_for(self.server.stdout.readline(), 120))
-
-    @staticmethod
-    async def end(pid: int, sig: signal.Signals, timeout: float = 30) -> None:  # noqa: ASYNC109
-        """Send ``sig`` and wait until the process is gone."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            if loop.time() > deadline:
-                raise TimeoutError(f"sender {pid} still alive")
-            await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        self.server.kill()
-        await self.server.wait()
+async def end(sender: ForkedProcess, sig: signal.Signals) -> None:
+    """Send ``sig`` and wait until the process is gone."""
+    sender.send_signal(sig)
+    await asyncio.wait_for(sender.wait(), 30)
 
 
 async def unsent(db: Database) -> int:
@@ -152,14 +92,14 @@ async def until(condition: Callable[[], bool], timeout: float) -> None:  # noqa:
 # Both: on PostgreSQL two senders share the outbox through SKIP LOCKED claims.
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_broadcast_through_ten_sigkills(
-    db: Database, db_url: str, backend: str, tmp_path: Path
+    forks: ForkServer, db: Database, db_url: str, backend: str, tmp_path: Path
 ) -> None:
     rng = random.Random(9)
     async with BotApiEmulator(TOKEN) as emu:
         chats = await seed_broadcast(db, emu)
         senders = 2 if backend == "postgresql" else 1
-        server = await Senders.start(db_url, emu.base_url, tmp_path)
-        pids = [await server.spawn() for _ in range(senders)]
+        env = sender_env(db_url, emu.base_url, tmp_path)
+        running = [forks.run(["scheduler"], env) for _ in range(senders)]
 
         def sent() -> int:
             # A counter: emu.calls() copies every request, too slow to poll 50 times a second.
@@ -172,13 +112,13 @@ async def test_broadcast_through_ten_sigkills(
                 target = sent() + rng.randint(1, 30)
                 await until(lambda t=target: sent() >= t, timeout=120)  # type: ignore[misc]
                 victim = rng.randrange(senders)
-                await server.end(pids[victim], signal.SIGKILL)
+                await end(running[victim], signal.SIGKILL)
                 kills += 1
                 # Every claim now (on PostgreSQL the live sender's too): each must go out.
                 claims = await claimed_ids(db)
                 claimed_at_kill.append(len(claims))
                 restarted = time.monotonic()
-                pids[victim] = await server.spawn()
+                running[victim] = forks.run(["scheduler"], env)
                 recoveries.append(asyncio.create_task(time_to_sent(db, claims, restarted)))
             await until(lambda: sent() >= len(chats), timeout=300)
             recovered = await asyncio.wait_for(asyncio.gather(*recoveries), 300)
@@ -191,9 +131,8 @@ async def test_broadcast_through_ten_sigkills(
         finally:
             for task in recoveries:
                 task.cancel()
-            for pid in pids:
-                await server.end(pid, signal.SIGTERM)
-            await server.close()
+            for sender in running:
+                await end(sender, signal.SIGTERM)
     counts = deliveries(emu, chats)
     missing = sum(1 for n in counts.values() if n == 0)
     duplicates = sum(n - 1 for n in counts.values() if n > 1)
