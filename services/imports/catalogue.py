@@ -35,6 +35,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import Indexer, analyze
+from services.audit import record_audit
 from services.i18n import t
 from services.imports.files import (
     FileFormat,
@@ -53,7 +54,7 @@ from services.imports.files import (
 from services.imports.marc import MarcHoldings, marc_table
 from services.imports.rows import MAX_COPIES_PER_ROW, CatalogueRow, ReaderRow, cells, row_reasons
 from storage.bulk import insert_rows
-from storage.models import AuditEntry, Copy, CopyStatus, Reader, Record, utcnow
+from storage.models import Copy, CopyStatus, Reader, Record, utcnow
 
 __all__ = [
     "MAX_COPIES_PER_ROW",
@@ -382,22 +383,21 @@ async def import_catalogue(
     if touched:
         await (indexer or Indexer()).index_records(session, sorted(touched))
         await analyze(session)
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="import_catalogue",
-            detail={
-                "file": path.name,
-                "rows": report.rows,
-                "created": report.records_created,
-                "updated": report.records_updated,
-                "unchanged": report.records_unchanged,
-                "copies_added": report.copies_added,
-                "skipped": len(report.skipped),
-                "truncated": len(report.truncated),
-            },
-        )
+    record_audit(
+        session,
+        actor,
+        "import_catalogue",
+        {
+            "file": path.name,
+            "rows": report.rows,
+            "created": report.records_created,
+            "updated": report.records_updated,
+            "unchanged": report.records_unchanged,
+            "copies_added": report.copies_added,
+            "skipped": len(report.skipped),
+            "truncated": len(report.truncated),
+        },
+        now=now,
     )
     await session.flush()
     report.elapsed_s = time.perf_counter() - started
@@ -679,20 +679,19 @@ async def import_readers(
         )
     report.created = len(new)
     report.updated = sum(len(p) for p in groups.values())
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="import_readers",
-            detail={
-                "file": path.name,
-                "rows": report.rows,
-                "created": report.created,
-                "updated": report.updated,
-                "unchanged": report.unchanged,
-                "skipped": len(report.skipped),
-            },
-        )
+    record_audit(
+        session,
+        actor,
+        "import_readers",
+        {
+            "file": path.name,
+            "rows": report.rows,
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": len(report.skipped),
+        },
+        now=now,
     )
     await session.flush()
     report.elapsed_s = time.perf_counter() - started

@@ -22,11 +22,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.isbn import normalize_isbn
+from services.audit import record_audit
 from services.codes import clean_code
 from services.i18n import t
 from services.imports.files import ImportRejected, RowProblem, listed, open_table, problems_by_line
 from services.recommend.engine import title_key
-from storage.models import AuditEntry, Copy, PastLoan, Reader, Record, utcnow
+from storage.models import Copy, PastLoan, Reader, Record, utcnow
 
 BOOK_COLUMNS = ("record_id", "barcode", "isbn", "title")
 CHUNK_ROWS = 5000
@@ -203,19 +204,18 @@ async def import_loans(
     for start in range(0, len(new), CHUNK_ROWS):
         await session.execute(insert(PastLoan), new[start : start + CHUNK_ROWS])
     report.added = len(new)
-    session.add(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action="import_loans",
-            detail={
-                "file": path.name,
-                "rows": report.rows,
-                "added": report.added,
-                "unchanged": report.unchanged,
-                "skipped": len(report.skipped),
-            },
-        )
+    record_audit(
+        session,
+        actor,
+        "import_loans",
+        {
+            "file": path.name,
+            "rows": report.rows,
+            "added": report.added,
+            "unchanged": report.unchanged,
+            "skipped": len(report.skipped),
+        },
+        now=now,
     )
     await session.flush()
     report.elapsed_s = time.perf_counter() - started
