@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import select, update
 
 from services import circulation
-from services.actor import Actor
 from storage.models import Loan, Reader, Record
 from tests import factories
 from tests.chat.harness import Harness, Person, buttons
@@ -47,6 +46,21 @@ async def setup_desk(h: Harness) -> None:
 
 async def lend(h: Harness, card: str, barcode: str) -> None:
     await factories.lend(h.db, card, barcode, policy=h.policy)
+
+
+async def reserve(h: Harness, card: str, title: str) -> None:
+    """The reader with ``card`` reserves the book titled ``title`` themselves."""
+    async with h.db.transaction() as session:
+        reader = await circulation.reader_by_card(session, card)
+        record_pk = await session.scalar(select(Record.id).where(Record.title == title))
+        assert record_pk is not None
+        await circulation.place_hold(
+            session,
+            actor=await as_reader(session, reader.id),
+            reader_id=reader.id,
+            record_pk=record_pk,
+            policy=h.policy,
+        )
 
 
 async def open_loans(h: Harness, card: str) -> list[str]:
@@ -211,18 +225,8 @@ async def test_hold_shelf_list_scan_and_lend_to_the_reader_it_is_kept_for(
     h = harness
     await setup_desk(h)
     await lend(h, "S1", "B4")
-    async with h.db.transaction() as session:
-        s4 = await circulation.reader_by_card(session, "S4")
-        record_pk = await session.scalar(select(Record.id).where(Record.title == "三体"))
-        assert record_pk is not None
-        await circulation.place_hold(
-            session,
-            actor=await as_reader(session, s4.id),
-            reader_id=s4.id,
-            record_pk=record_pk,
-            policy=h.policy,
-        )
-        await circulation.return_copy(session, actor=Actor.cli(), barcode="B4", policy=h.policy)
+    await reserve(h, "S4", "三体")
+    await factories.give_back(h.db, "B4", policy=h.policy)
     librarian = await h.bound(6060, "L1")
     shelf = await librarian.say("🔖 预约架")
     assert "预约架：1 本" in shelf["text"] and "《三体》" in shelf["text"]
@@ -246,17 +250,7 @@ async def test_hold_ready_at_the_limit_tells_the_reader_and_the_desk(harness: Ha
     for barcode in ("B1", "B2", "B5"):
         await lend(h, "S1", barcode)
     await lend(h, "S4", "B4")
-    async with h.db.transaction() as session:
-        s1 = await circulation.reader_by_card(session, "S1")
-        record_pk = await session.scalar(select(Record.id).where(Record.title == "三体"))
-        assert record_pk is not None
-        await circulation.place_hold(
-            session,
-            actor=await as_reader(session, s1.id),
-            reader_id=s1.id,
-            record_pk=record_pk,
-            policy=h.policy,
-        )
+    await reserve(h, "S1", "三体")
     librarian = await h.bound(6071, "L1")
     back = await librarian.say("/return B4")
     assert "预约架，留给 李明" in back["text"]
