@@ -21,6 +21,7 @@ from bot import jobs
 from bot.app import Shuxiang, build_app
 from bot.config import Settings
 from nlp.index import Indexer
+from nlp.search import SearchEngine
 from sandbox.clock import ClockControl, DemoClock
 from sandbox.emulator import BotApiEmulator
 from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo database
@@ -464,12 +465,12 @@ def single_sandbox(settings: Settings) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-async def start_sandbox(
-    settings: Settings, *, host: str = "127.0.0.1", port: int = 0
-) -> tuple[Sandbox, str]:
-    settings.ensure_database_dir()
-    db = Database(settings.checked_database_url(), busy_timeout_s=settings.sqlite_busy_timeout_s)
-    search = settings.search_engine()
+async def prepare_demo_data(
+    db: Database, settings: Settings, search: SearchEngine
+) -> tuple[list[Persona], str]:
+    """The schema, the sample data and the personas; on an empty database also the history, the
+    loans, the hold shelf, the corner batch and the weekly list that make the sandbox lived-in.
+    Returns the personas and what the database holds, in words."""
     await upgrade(db.engine)
     fresh, loaded = await load_sample_data(db, search.indexer)
     personas = await ensure_personas(db, settings)
@@ -480,6 +481,16 @@ async def start_sandbox(
         await seed_hold_shelf(db, settings, personas)
         await seed_corner(db, settings, personas)
         await seed_weekly(db, personas)
+    return personas, loaded
+
+
+async def start_sandbox(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 0
+) -> tuple[Sandbox, str]:
+    settings.ensure_database_dir()
+    db = Database(settings.checked_database_url(), busy_timeout_s=settings.sqlite_busy_timeout_s)
+    search = settings.search_engine()
+    personas, loaded = await prepare_demo_data(db, settings, search)
 
     control = ClockControl(DemoClock())
 

@@ -4,15 +4,19 @@ HTTP to the Bot API emulator on 127.0.0.1, on a migrated SQLite or PostgreSQL da
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import inspect
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from bot.app import build_app
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from nlp.search import SearchEngine
+from sandbox.demo import prepare_demo_data
 from sandbox.emulator import BotApiEmulator
 from storage.db import Database
 from tests.e2e.forked import ForkServer
@@ -116,3 +120,42 @@ def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForkServer]:
     server = ForkServer(tmp_path_factory.mktemp("runs"))
     yield server
     server.close()
+
+
+def _sqlite_settings(path: Path) -> Settings:
+    return load_settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{path}")
+
+
+async def _build_demo(path: Path) -> None:
+    settings = _sqlite_settings(path)
+    db = Database(settings.checked_database_url())
+    try:
+        await prepare_demo_data(db, settings, settings.search_engine())
+    finally:
+        await db.dispose()  # the last connection checkpoints the WAL into the file
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """`shuxiang demo`'s database as it starts, built once for the whole run (all xdist workers
+    share the run's temporary folder; a lock makes one of them build it): the sample imports and
+    the seeded history are most of a sandbox's start."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    template = shared / "demo-template.sqlite3"
+    with (shared / "demo-template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            building = shared / "demo-building.sqlite3"
+            asyncio.run(_build_demo(building))
+            building.rename(template)
+    return template
+
+
+@pytest.fixture
+def demo_settings(demo_template: Path, tmp_path: Path) -> Settings:
+    """Settings of a sandbox on its own copy of the demo database (start_sandbox finds the sample
+    data there and seeds nothing more, as on a second `make demo`)."""
+    copy = tmp_path / "demo.sqlite3"
+    shutil.copyfile(demo_template, copy)
+    return _sqlite_settings(copy)

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from bot.app import build_app
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from sandbox.clock import DemoClock
 from sandbox.demo import start_sandbox
 from sandbox.emulator import BotApiEmulator
@@ -20,10 +20,10 @@ from storage.models import utcnow
 TOKEN = "123456789:E2E-demo-clock-token"
 
 
-async def test_the_clock_control_brings_every_push_to_the_demo_personas(tmp_path: Path) -> None:
-    settings = load_settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    )
+async def test_the_clock_control_brings_every_push_to_the_demo_personas(
+    demo_settings: Settings,
+) -> None:
+    settings = demo_settings
     sandbox, _ = await start_sandbox(settings, port=0)
     try:
         emu = sandbox.emulator

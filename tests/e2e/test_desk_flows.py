@@ -3,22 +3,18 @@ flows are in tests/chat/test_desk_flows.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
-from bot.config import load_settings
+from bot.config import Settings
 from sandbox.demo import start_sandbox
 from storage.models import Copy
 from tests.chat.test_desk_flows import keyboard_texts_of
 from tests.e2e.conftest import Person, buttons
 
 
-async def test_the_demo_librarian_has_the_desk(tmp_path: Path) -> None:
+async def test_the_demo_librarian_has_the_desk(demo_settings: Settings) -> None:
     """`make demo`: the sample librarian's keyboard, a seeded hold shelf, a scan and a return."""
-    settings = load_settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    )
+    settings = demo_settings
     sandbox, _ = await start_sandbox(settings, port=0)
     try:
         emu = sandbox.emulator

@@ -3,21 +3,17 @@ chat page; a person's search, reservation and renewal work through it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
 from sqlalchemy import case, func, select
 
-from bot.config import load_settings
+from bot.config import Settings
 from sandbox.demo import self_check, start_sandbox
 from storage.models import Copy, Record
 from tests.integration.test_corner_places import places
 
 
-async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) -> None:
-    settings = load_settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    )
+async def test_sandbox_serves_the_chat_page_and_the_bot_answers(demo_settings: Settings) -> None:
+    settings = demo_settings
     sandbox, loaded = await start_sandbox(settings, port=0)
     try:
         assert "291 种图书" in loaded
@@ -120,10 +116,10 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
         await sandbox.stop()
 
 
-async def test_sandbox_has_a_class_monitor_with_a_batch_and_a_chase(tmp_path: Path) -> None:
-    settings = load_settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    )
+async def test_sandbox_has_a_class_monitor_with_a_batch_and_a_chase(
+    demo_settings: Settings,
+) -> None:
+    settings = demo_settings
     sandbox, _ = await start_sandbox(settings, port=0)
     try:
         # The starting data keeps the corner rules: each copy in one place, the batch's eight

@@ -25,7 +25,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from bot.config import load_settings
+from bot.config import Settings
 from sandbox.demo import SELF_CHECK_QUERY, Sandbox, start_sandbox
 from tests.conftest import resource_missing
 
@@ -48,11 +48,9 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+def sandbox(demo_settings: Settings) -> Iterator[Sandbox]:
     """`shuxiang demo`'s sandbox on a random port, its loop running in a thread of its own."""
-    settings = load_settings(
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}"
-    )
+    settings = demo_settings
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="sandbox-loop", daemon=True)
     thread.start()

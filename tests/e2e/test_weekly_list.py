@@ -3,20 +3,16 @@ reserves from it. The weekly list's flows are in tests/chat/test_weekly_list.py.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from bot.config import load_settings
+from bot.config import Settings
 from sandbox.demo import start_sandbox
 from tests.chat.test_weekly_list import WEEKLY
 
 
-async def test_demo_student_gets_a_weekly_list_and_reserves_from_it(tmp_path: Path) -> None:
+async def test_demo_student_gets_a_weekly_list_and_reserves_from_it(
+    demo_settings: Settings,
+) -> None:
     """`make demo`: the sample student's weekly list arrives with reasons; 预约 works from it."""
-    settings = load_settings(
-        _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.sqlite3'}",
-        outbox_interval_seconds=0.3,
-    )
+    settings = demo_settings.model_copy(update={"outbox_interval_seconds": 0.3})
     sandbox, _ = await start_sandbox(settings, port=0)
     try:
         student = next(p for p in sandbox.personas if p.role == "student")

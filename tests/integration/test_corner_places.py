@@ -44,7 +44,7 @@ from tests.conftest import BACKENDS
 from tests.integration.test_migrations import empty_db  # noqa: F401 - the fixture
 from tests.roles import as_reader
 
-SEEDS = 30  # in all, half on each database
+SEEDS = 16  # in all, half on each database
 OPS = 40
 POLICY = LoanPolicy()
 START = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
