@@ -5,7 +5,10 @@ revokes a reader's endpoints."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -25,7 +28,7 @@ from services.readers.binding import (
 )
 from storage.db import Database
 from storage.models import AuditEntry, Reader, utcnow
-from tests.factories import make_world
+from tests.factories import cli, make_world, sqlite_env
 
 READERS = {"S1": ("李明", "student"), "S2": ("王芳", "student"), "L1": ("周老师", "librarian")}
 LIMITS = BindLimits(per_user=2, across_bot=50)
@@ -146,3 +149,29 @@ async def test_a_reader_no_longer_active_is_nobody_on_any_channel(db: Database) 
     async with db.transaction() as s:
         await s.execute(update(Reader).where(Reader.card_no == "S2").values(active=False))
     assert await who(db, Channel.WEB, "acct-7") is None
+
+
+def test_the_librarian_lists_and_revokes_at_the_terminal(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    database = tmp_path / "endpoints.sqlite3"
+    shutil.copyfile(sqlite_template, database)
+
+    async def seed() -> None:
+        db = Database(f"sqlite+aiosqlite:///{database}")
+        try:
+            await make_world(db, readers=READERS)
+            await bind_as(db, "S1", Channel.TELEGRAM, "701")
+            await bind_as(db, "S1", Channel.WEB, "acct-701")
+        finally:
+            await db.dispose()
+
+    asyncio.run(seed())
+    env = sqlite_env(database)
+    code, text = cli(["readers", "endpoints", "S1"], env)
+    assert code == 0 and "Telegram　701" in text and "网页聊天　acct-701" in text, text
+    assert cli(["readers", "revoke", "S1", "--channel", "mail"], env)[0] == 2
+    code, text = cli(["readers", "revoke", "S1", "--channel", "web"], env)
+    assert code == 0 and "1 个绑定" in text, text
+    assert "acct-701" not in cli(["readers", "endpoints", "S1"], env)[1]
+    assert cli(["readers", "revoke", "S9"], env)[0] == 1
