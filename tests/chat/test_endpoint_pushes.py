@@ -83,7 +83,7 @@ async def rows(h: Harness, kind: str) -> list[tuple[str, str, str | None]]:
             .where(Notification.kind == kind)
             .order_by(Notification.channel, Notification.reader_id)
         )
-        return [tuple(r) for r in found]  # type: ignore[misc]
+        return [(c, status, error) for c, status, error in found]
 
 
 async def test_each_push_once_per_channel_and_a_second_sweep_sends_nothing(
