@@ -339,11 +339,15 @@ async def claim(
             note.status = OutboxStatus.FAILED.value
             note.last_error = (note.last_error or "lease expired")[:500]
             continue
+        destination = chat or address
+        telegram = note.channel == Channel.TELEGRAM.value
+        if telegram and not destination.lstrip("-").isdigit():
+            note.status = OutboxStatus.FAILED.value
+            note.last_error = "not a Telegram chat"
+            continue
         note.status = OutboxStatus.SENDING.value
         note.attempts += 1
         note.next_attempt_at = now + lease
-        destination = chat or address
-        telegram = note.channel == Channel.TELEGRAM.value
         claimed.append(
             Outgoing(
                 note.id,
