@@ -55,7 +55,16 @@ from services.notifications.reminders import (  # noqa: E402
 )
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.models import Base, Copy, Loan, Reader, Record, TelegramBinding  # noqa: E402
+from storage.models import (  # noqa: E402
+    Base,
+    Channel,
+    Copy,
+    Endpoint,
+    Loan,
+    Reader,
+    Record,
+    Relation,
+)
 
 TOKEN = "777000777:BENCH-pushes"
 TEXT = "本周五下午图书馆闭馆盘点，请提前借还。"
@@ -186,9 +195,15 @@ async def sweep_bench(url: str) -> dict[str, tuple[float, int, float, int]]:
             ],
         )
         await s.execute(
-            insert(TelegramBinding),
+            insert(Endpoint),
             [
-                {"reader_id": i + 1, "telegram_user_id": i + 1, "chat_id": i + 1, "bound_at": now}
+                {
+                    "channel": Channel.TELEGRAM.value,
+                    "address": str(i + 1),
+                    "reader_id": i + 1,
+                    "relation": Relation.SELF.value,
+                    "bound_at": now,
+                }
                 for i in range(LOANS)
             ],
         )

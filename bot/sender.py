@@ -1,9 +1,16 @@
-"""The one sender: drains the outbox within Telegram's limits.
+"""The one sender: drains the outbox, each push to its channel, within that channel's limits.
+
+Each outbox row is one push to one channel of the reader (services/notifications/outbox.py); the
+sender renders it and dispatches it (``_dispatch``): Telegram through the sender's Bot, paced as
+below; any other channel (the web chat) through its transport (bot/channels.py), unpaced. One
+endpoint's failure is that row's alone: a 403 on Telegram leaves the reader's web pushes going.
+Telegram's limits:
 
 - A global rate (``send_rate`` messages/s, aiolimiter with a bucket of one, so no burst above the
   rate) and at least ``chat_gap_seconds`` between two messages to one chat (one limiter per chat).
 - 429: everything waits ``retry_after`` and the sender keeps a lower rate from then on.
-- 403: the reader is marked unreachable (listed by ``shuxiang outbox unreachable``), no more pushes.
+- 403: the reader's Telegram endpoint is marked unreachable (listed by ``shuxiang outbox
+  unreachable``), no more pushes there.
 - Network errors and 5xx: retried with exponential backoff; after ``send_max_attempts`` the message
   ends as failed with its reason.
 - At most ``sender_concurrency`` sends are under way at once: that is the most a SIGKILL can leave
@@ -17,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,6 +40,7 @@ from aiogram.exceptions import (
 from aiolimiter import AsyncLimiter
 from pydantic import ValidationError
 
+from bot.channels import Push, PushChannel, Unreachable
 from bot.config import Settings
 from bot.proxy import bot_session
 from handlers.notify_keyboards import notification_keyboard
@@ -46,9 +54,9 @@ from services.notifications import (
     mark_unreachable,
     release_claims,
 )
-from services.notifications.render import UnknownKind, render
+from services.notifications.render import Rendered, UnknownKind, render
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Channel, utcnow
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -83,9 +91,12 @@ class Sender:
         *,
         clock: Clock = utcnow,
         locale: str = DEFAULT_LOCALE,
+        channels: Mapping[str, PushChannel] | None = None,
     ) -> None:
         self.db = db
         self.bot = bot
+        # Transports of the channels other than Telegram, by channel name (bot/channels.py).
+        self.channels: dict[str, PushChannel] = dict(channels or {})
         self.settings = settings
         self.clock = clock
         self.locale = locale
@@ -121,6 +132,10 @@ class Sender:
                 }
             limiter = self.chat_limiters[chat_id] = AsyncLimiter(1, self.settings.chat_gap_seconds)
         return limiter
+
+    def add_channel(self, channel: Channel | str, transport: PushChannel) -> None:
+        """Pushes to ``channel`` go through ``transport`` from now on."""
+        self.channels[str(channel)] = transport
 
     def poke(self) -> None:
         """Something was queued: look at the outbox now rather than at the next interval."""
@@ -202,27 +217,65 @@ class Sender:
             await self._record_failed(note, f"{type(exc).__name__}: {exc}")
             return
         async with self.concurrency:
-            if not await self._wait_turn(note.chat_id, deadline):
-                await self._hand_back(note)
-                return
-            try:
-                await self.bot.send_message(
-                    note.chat_id,
-                    rendered.text,
-                    reply_markup=notification_keyboard(rendered),
-                )
-            except TelegramRetryAfter as exc:
-                await self._throttled(note, exc.retry_after)
-            except TelegramForbiddenError as exc:
-                await self._unreachable(note, exc.message)
-            except TelegramBadRequest as exc:
-                await self._record_failed(note, f"400: {exc.message}")
-            except (TelegramAPIError, OSError, TimeoutError) as exc:
-                await self._retry_later(note, f"{type(exc).__name__}: {exc}")
-            else:
-                async with self.db.transaction() as session:
-                    await mark_sent(session, note.notification_id, self.clock())
-                self.stats.sent += 1
+            await self._dispatch(note, rendered, deadline)
+
+    async def _dispatch(self, note: Outgoing, rendered: Rendered, deadline: float) -> None:
+        """One push to its channel's transport, its outcome recorded on its row only."""
+        if note.channel == Channel.TELEGRAM.value:
+            await self._send_telegram(note, rendered, deadline)
+        else:
+            await self._send_through(note, rendered)
+
+    async def _send_telegram(self, note: Outgoing, rendered: Rendered, deadline: float) -> None:
+        if not await self._wait_turn(note.chat_id, deadline):
+            await self._hand_back(note)
+            return
+        try:
+            await self.bot.send_message(
+                note.chat_id,
+                rendered.text,
+                reply_markup=notification_keyboard(rendered),
+            )
+        except TelegramRetryAfter as exc:
+            await self._throttled(note, exc.retry_after)
+        except TelegramForbiddenError as exc:
+            await self._unreachable(note, f"403: {exc.message}")
+        except TelegramBadRequest as exc:
+            await self._record_failed(note, f"400: {exc.message}")
+        except (TelegramAPIError, OSError, TimeoutError) as exc:
+            await self._retry_later(note, f"{type(exc).__name__}: {exc}")
+        else:
+            await self._sent(note)
+
+    async def _send_through(self, note: Outgoing, rendered: Rendered) -> None:
+        """A channel with a transport of its own (the web chat): no Telegram pacing."""
+        transport = self.channels.get(note.channel)
+        if transport is None:
+            # This process has no way to that channel (yet): another try later, then failed.
+            await self._retry_later(note, f"no transport for channel {note.channel}")
+            return
+        push = Push(
+            notification_id=note.notification_id,
+            reader_id=note.reader_id,
+            kind=note.kind,
+            address=note.address,
+            text=rendered.text,
+            keyboard=notification_keyboard(rendered),
+            rendered=rendered,
+        )
+        try:
+            await transport.deliver(push)
+        except Unreachable as exc:
+            await self._unreachable(note, f"{note.channel}: {exc.reason}")
+        except Exception as exc:  # a passing fault of the transport: retried with backoff
+            await self._retry_later(note, f"{type(exc).__name__}: {exc}")
+        else:
+            await self._sent(note)
+
+    async def _sent(self, note: Outgoing) -> None:
+        async with self.db.transaction() as session:
+            await mark_sent(session, note.notification_id, self.clock())
+        self.stats.sent += 1
 
     async def _throttled(self, note: Outgoing, retry_after: int) -> None:
         loop = asyncio.get_running_loop()
@@ -262,8 +315,9 @@ class Sender:
                 session,
                 note.notification_id,
                 note.reader_id,
-                error=f"403: {reason}",
+                error=reason,
                 now=self.clock(),
+                channel=note.channel,
             )
 
     async def _record_failed(self, note: Outgoing, reason: str) -> None:

@@ -62,13 +62,14 @@ from aiogram.types import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.channels import channel_of
 from handlers.context import Ctx
 from handlers.render import Translator
 from handlers.replies import Replies
 from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import available_locale
-from services.readers.binding import librarian_user_ids, reader_for_telegram
+from services.readers.binding import librarian_accounts, reader_for_endpoint
 from storage.db import Database, ReadOnlyTransactionError
 from storage.updates import claim_update, keep_replies, replies_sent, unsent_replies
 
@@ -203,25 +204,25 @@ class UpdatePipeline(BaseMiddleware):
 
 
 class LibrarianRoster:
-    """Telegram users bound to librarians, read at most once per ``ttl_s``: the throttle exempts
-    the desk without a query per update. Binding changes call :meth:`forget`."""
+    """Accounts (channel, address) bound to librarians, read at most once per ``ttl_s``: the
+    throttle exempts the desk without a query per update. Binding changes call :meth:`forget`."""
 
     def __init__(self, db: Database, *, ttl_s: float = 60.0) -> None:
         self.db = db
         self.ttl_s = ttl_s
-        self._users: frozenset[int] = frozenset()
+        self._users: frozenset[tuple[str, str]] = frozenset()
         self._loaded_at: float | None = None
 
     def forget(self) -> None:
         self._loaded_at = None
 
-    async def includes(self, user_id: int) -> bool:
+    async def includes(self, user_id: int, channel: str = "telegram") -> bool:
         now = time.monotonic()
         if self._loaded_at is None or now - self._loaded_at > self.ttl_s:
             async with self.db.transaction(read_only=True) as session:
-                self._users = frozenset(await librarian_user_ids(session))
+                self._users = frozenset(await librarian_accounts(session))
             self._loaded_at = now
-        return user_id in self._users
+        return (str(channel), str(user_id)) in self._users
 
 
 class ThrottlingMiddleware(BaseMiddleware):
@@ -265,7 +266,8 @@ class ThrottlingMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is None or self.allow(user.id):
             return await handler(event, data)
-        if self.roster is not None and await self.roster.includes(user.id):
+        channel = channel_of(data.get("bot"))
+        if self.roster is not None and await self.roster.includes(user.id, channel):
             return await handler(event, data)
         now = time.monotonic()
         if now - self._warned.get(user.id, -1e9) > self.window_s:
@@ -288,16 +290,19 @@ class ReaderMiddleware(BaseMiddleware):
         locale = available_locale(user.language_code if user else None)
         data["locale"] = locale
         data["tr"] = Translator(locale)
+        channel = data["channel"] = channel_of(data.get("bot"))
         actor: Actor | None = None
         if user is not None:
-            user_id = user.id
-            actor = await once_more_if_cut(lambda: self._reader(user_id), "reading the reader")
+            address = str(user.id)
+            actor = await once_more_if_cut(
+                lambda: self._reader(channel, address), "reading the reader"
+            )
         data["actor"] = actor
         return await handler(event, data)
 
-    async def _reader(self, user_id: int) -> Actor | None:
+    async def _reader(self, channel: str, address: str) -> Actor | None:
         async with self.db.transaction(read_only=True) as session:
-            return await reader_for_telegram(session, user_id)
+            return await reader_for_endpoint(session, channel, address)
 
 
 def _open(data: dict[str, Any], session: AsyncSession) -> None:

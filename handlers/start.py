@@ -8,6 +8,7 @@ from aiogram.methods import DeleteMyCommands, SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, CallbackQuery, Message
 
 from handlers.callbacks import KeepCB, UnbindSureCB
+from handlers.channels import channel_of
 from handlers.context import AnyCtx
 from handlers.keyboards import bot_commands, main_menu, unbind_confirm_keyboard
 from handlers.middlewares import LibrarianRoster, writes
@@ -47,8 +48,9 @@ async def _bind(
     outcome = await bind(
         ctx.session,
         code=code,
-        telegram_user_id=message.from_user.id,
-        chat_id=message.chat.id,
+        channel=channel_of(message.bot),
+        address=str(message.from_user.id),
+        chat=str(message.chat.id),
         limits=bind_limits,
         now=ctx.now(),
     )
@@ -69,11 +71,13 @@ async def _bind(
     if bound.is_librarian:
         roster.forget()
     replies.add(role_commands(tr, bound, message.chat.id))
-    if outcome.previous_chat_id is not None:
-        moved = tr("binding.moved", name=esc(bound.name), card_no=esc(bound.card_no))
-        replies.add(SendMessage(chat_id=outcome.previous_chat_id, text=moved))
-        scope = BotCommandScopeChat(chat_id=outcome.previous_chat_id)
-        replies.add(DeleteMyCommands(scope=scope))
+    if outcome.previous is not None:
+        # The chat that held the card until now, on the channel it was typed on.
+        previous: int | str = outcome.previous_chat_id or outcome.previous
+        said = "binding.moved" if outcome.previous_chat_id is not None else "binding.moved_web"
+        moved = tr(said, name=esc(bound.name), card_no=esc(bound.card_no))
+        replies.add(SendMessage(chat_id=previous, text=moved))
+        replies.add(DeleteMyCommands(scope=BotCommandScopeChat(chat_id=previous)))
 
 
 async def start_with_code(
@@ -135,7 +139,8 @@ async def unbind_command(message: Message, ctx: AnyCtx) -> None:
 
 async def on_unbind_sure(callback: CallbackQuery, ctx: AnyCtx, roster: LibrarianRoster) -> None:
     tr, replies = ctx.tr, ctx.replies
-    if not await unbind(ctx.session, telegram_user_id=callback.from_user.id):
+    channel = channel_of(callback.bot)
+    if not await unbind(ctx.session, channel=channel, address=str(callback.from_user.id)):
         # A second tap, or unbound meanwhile elsewhere.
         replies.add(callback.answer(tr("confirm.already_unbound"), show_alert=True))
         return

@@ -16,7 +16,15 @@ from services.imports.catalogue import import_readers
 from services.notifications import enqueue_many
 from services.notifications.notice import NOTICE, NoticePayload
 from storage.db import Database
-from storage.models import Notification, OutboxStatus, Reader, TelegramBinding, utcnow
+from storage.models import (
+    Channel,
+    Endpoint,
+    Notification,
+    OutboxStatus,
+    Reader,
+    Relation,
+    utcnow,
+)
 
 ROSTER = shared_data_dir() / "readers" / "school_roster.csv"
 CHAT_BASE = 10_000_000
@@ -31,12 +39,13 @@ async def seed_broadcast(
         await import_readers(session, roster)
         reader_ids = list(await session.scalars(select(Reader.id).order_by(Reader.id)))
         await session.execute(
-            insert(TelegramBinding),
+            insert(Endpoint),
             [
                 {
+                    "channel": Channel.TELEGRAM.value,
+                    "address": str(CHAT_BASE + rid),
                     "reader_id": rid,
-                    "telegram_user_id": CHAT_BASE + rid,
-                    "chat_id": CHAT_BASE + rid,
+                    "relation": Relation.SELF.value,
                     "bound_at": now,
                 }
                 for rid in reader_ids

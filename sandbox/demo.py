@@ -33,7 +33,7 @@ from services.corners import swaps as corners
 from services.errors import ServiceError
 from services.i18n import t
 from services.imports.catalogue import import_catalogue, import_readers
-from services.readers.binding import bind, issue_codes, reader_for_telegram
+from services.readers.binding import bind_telegram, issue_codes, reader_for_telegram
 from services.suggestions import suggest_purchase
 from storage.db import Database
 from storage.migrate import upgrade
@@ -100,7 +100,9 @@ async def ensure_personas(db: Database, settings: Settings) -> list[Persona]:
                 continue
             if await reader_for_telegram(session, user_id) is None:
                 (code,) = await issue_codes(session, policy=policy, card_nos=[reader.card_no])
-                await bind(session, code=code.code, telegram_user_id=user_id, chat_id=user_id)
+                await bind_telegram(
+                    session, code=code.code, telegram_user_id=user_id, chat_id=user_id
+                )
             personas.append(Persona(user_id, role, reader.card_no, reader.name))
     return personas
 
@@ -138,7 +140,9 @@ async def ensure_monitor(db: Database, settings: Settings, personas: list[Person
             (code,) = await issue_codes(
                 session, policy=settings.loan_policy(), card_nos=[monitor.card_no]
             )
-            await bind(session, code=code.code, telegram_user_id=MONITOR_ID, chat_id=MONITOR_ID)
+            await bind_telegram(
+                session, code=code.code, telegram_user_id=MONITOR_ID, chat_id=MONITOR_ID
+            )
     personas.append(
         Persona(
             MONITOR_ID,

@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for
 from services.errors import ServiceError
-from storage.models import ClassMonitor, Reader, TelegramBinding
 
-# Re-exported: the chat names roles through the actor, never through storage.
+# Re-exported: the chat names roles and channels through the actor, never through storage.
+from storage.models import Channel as Channel
+from storage.models import ClassMonitor, Endpoint, Reader, Relation
 from storage.models import Role as Role
 
 
@@ -99,14 +100,25 @@ async def actor_of(session: AsyncSession, reader_id: int | None) -> Actor | None
     return await _actor(session, reader)
 
 
-async def actor_for_telegram(session: AsyncSession, telegram_user_id: int) -> Actor | None:
-    """The active reader bound to this Telegram user, or None (a stranger)."""
+async def actor_for_endpoint(session: AsyncSession, channel: str, address: str) -> Actor | None:
+    """The active reader this endpoint is their own (a channel and an address on it: a Telegram
+    user id as text, a web account id), or None (a stranger)."""
     reader = await session.scalar(
         select(Reader)
-        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
-        .where(TelegramBinding.telegram_user_id == telegram_user_id, Reader.active.is_(True))
+        .join(Endpoint, Endpoint.reader_id == Reader.id)
+        .where(
+            Endpoint.channel == str(channel),
+            Endpoint.address == address,
+            Endpoint.relation == Relation.SELF.value,
+            Reader.active.is_(True),
+        )
     )
     return await _actor(session, reader) if reader is not None else None
+
+
+async def actor_for_telegram(session: AsyncSession, telegram_user_id: int) -> Actor | None:
+    """The active reader bound to this Telegram user, or None (a stranger)."""
+    return await actor_for_endpoint(session, Channel.TELEGRAM, str(telegram_user_id))
 
 
 def require_reader(actor: Actor | None) -> Actor:

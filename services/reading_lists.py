@@ -18,6 +18,7 @@ from services.catalogue.card import search_page
 from services.circulation import find_copy_by_barcode
 from services.errors import ServiceError
 from services.notifications import enqueue
+from services.readers.reach import bound
 from services.reading_list_kinds import READING_LIST, ReadingListPayload
 from services.recommend.kinds import BookItem
 from services.scopes import resolve_class, resolve_grade
@@ -29,7 +30,6 @@ from storage.models import (
     ReadingListSend,
     Record,
     Role,
-    TelegramBinding,
     utcnow,
 )
 
@@ -175,11 +175,7 @@ async def schedule_send(
 async def _audience(session: AsyncSession, audience: dict[str, Any]) -> list[int]:
     grades, classes = audience.get("grades") or [], audience.get("classes") or []
     # Only readers the bot can reach: an unbound reader's message would just fail in the outbox.
-    stmt = (
-        select(Reader.id)
-        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
-        .where(Reader.active.is_(True))
-    )
+    stmt = select(Reader.id).where(Reader.active.is_(True), bound(Reader.id))
     if grades or classes:
         stmt = stmt.where(or_(Reader.grade.in_(grades), Reader.class_name.in_(classes)))
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import KeyKind
@@ -16,10 +16,25 @@ from nlp.normalize import compact
 from nlp.search import WORK_LISTS
 from services.actor import Actor
 from services.codes import clean_code, may_be_code
-from services.readers.binding import reader_for_telegram
+from services.readers.binding import reader_for_endpoint
 from services.reading_lists import ListEntry, all_lists, entries
-from storage.models import ClassMonitor, Copy, Reader, Record, Role, TelegramBinding
+from storage.models import (
+    Channel,
+    ClassMonitor,
+    Copy,
+    Endpoint,
+    Reader,
+    Record,
+    Relation,
+    Role,
+)
 from storage.search_tables import KEY_LENGTH, SearchKey
+
+# Command menus are Telegram's: the reader's own Telegram endpoint and its chat.
+_own_telegram = (Endpoint.channel == Channel.TELEGRAM.value) & (
+    Endpoint.relation == Relation.SELF.value
+)
+_telegram_chat = func.coalesce(Endpoint.chat, Endpoint.address)
 
 MAX_LIST_QUERY = 30  # longer messages are not a list's name
 MAX_WORK_EDITIONS = 5  # records shown per work of a built-in list (四大名著: 4 works)
@@ -93,15 +108,16 @@ async def _works(session: AsyncSession, works: tuple[str, ...]) -> list[ListEntr
 
 
 async def monitor_chats(session: AsyncSession) -> list[int]:
-    """The chats of class monitors who are not librarians: their command menu has the corner."""
+    """The Telegram chats of class monitors who are not librarians: their command menu has the
+    corner."""
     rows = await session.scalars(
-        select(TelegramBinding.chat_id)
-        .join(Reader, Reader.id == TelegramBinding.reader_id)
+        select(_telegram_chat)
+        .join(Reader, Reader.id == Endpoint.reader_id)
         .join(ClassMonitor, ClassMonitor.reader_id == Reader.id)
-        .where(Reader.role != Role.LIBRARIAN.value, Reader.active.is_(True))
+        .where(_own_telegram, Reader.role != Role.LIBRARIAN.value, Reader.active.is_(True))
         .distinct()
     )
-    return list(rows)
+    return [int(chat) for chat in rows]
 
 
 async def bound_reader_chat(session: AsyncSession, card_no: str) -> tuple[int, Actor] | None:
@@ -109,13 +125,13 @@ async def bound_reader_chat(session: AsyncSession, card_no: str) -> tuple[int, A
     changes when they become or stop being a class monitor)."""
     row = (
         await session.execute(
-            select(TelegramBinding.telegram_user_id, TelegramBinding.chat_id)
-            .join(Reader, Reader.id == TelegramBinding.reader_id)
-            .where(Reader.card_no == clean_code(card_no))
+            select(Endpoint.address, _telegram_chat)
+            .join(Reader, Reader.id == Endpoint.reader_id)
+            .where(_own_telegram, Reader.card_no == clean_code(card_no))
             .limit(1)
         )
     ).first()
     if row is None:
         return None
-    reader = await reader_for_telegram(session, row.telegram_user_id)
-    return (int(row.chat_id), reader) if reader is not None else None
+    reader = await reader_for_endpoint(session, Channel.TELEGRAM, row[0])
+    return (int(row[1]), reader) if reader is not None else None

@@ -215,19 +215,50 @@ class ClassMonitor(Base):
     appointed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class TelegramBinding(Base):
-    """One reader to one Telegram user, both ways."""
+class Channel(enum.StrEnum):
+    """Where a reader is reached: the Telegram bot, or the school's own web chat."""
 
-    __tablename__ = "telegram_bindings"
+    TELEGRAM = "telegram"
+    WEB = "web"
+
+
+class Relation(enum.StrEnum):
+    """Whose endpoint it is, to the reader: their own (a parent's comes later)."""
+
+    SELF = "self"
+
+
+class Endpoint(Base):
+    """One way to reach a reader: a channel and an address on it (a Telegram user id as text, a
+    web account id). One reader may have one endpoint of their own per channel, and an address
+    belongs to one reader; pushes go to every endpoint of the reader, each once."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (
+        UniqueConstraint("channel", "address"),
+        # Partial: a parent's endpoints (a later relation) may be many per channel.
+        Index(
+            "uq_endpoints_reader_self",
+            "reader_id",
+            "channel",
+            unique=True,
+            sqlite_where=text("relation = 'self'"),
+            postgresql_where=text("relation = 'self'"),
+        ),
+        CheckConstraint(_in("channel", Channel), name="channel"),
+        CheckConstraint(_in("relation", Relation), name="relation"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    reader_id: Mapped[int] = mapped_column(
-        ForeignKey("readers.id", ondelete="CASCADE"), unique=True
-    )
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
+    # Where messages go when it is not the address (Telegram: the chat id, as text).
+    chat: Mapped[str | None] = mapped_column(String(64))
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str] = mapped_column(String(16), default=Relation.SELF.value)
     bound_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Set on a 403 (the reader blocked the bot): no pushes until they bind again.
+    # Set when the channel says the reader cannot be reached (Telegram's 403: they blocked the
+    # bot): no pushes to this endpoint until they bind it again; the reader's others still get them.
     unreachable_at: Mapped[datetime | None]
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
 
@@ -314,13 +345,21 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         CheckConstraint(_in("status", OutboxStatus), name="status"),
+        CheckConstraint(_in("channel", Channel), name="channel"),
         Index("ix_notifications_due", "status", "next_attempt_at"),
+        # One push, once per channel of the reader (services/notifications/outbox.py fans out).
+        UniqueConstraint("dedupe_key", "channel"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    # The reader's endpoint on this channel (relation self) is looked up when it is sent, so a
+    # reader who binds again in between still gets it.
+    channel: Mapped[str] = mapped_column(
+        String(16), default=Channel.TELEGRAM.value, server_default=Channel.TELEGRAM.value
+    )
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -366,13 +405,16 @@ class ProcessedUpdate(Base):
 
 
 class BindAttempt(Base):
-    """A refused /bind (unknown, used or expired code): guessing is capped per Telegram user and
-    across the bot, in the database so that every process sees the same count."""
+    """A refused /bind (unknown, used or expired code): guessing is capped per account (a
+    channel and the address the guess came from) and across the bot, in the database so that
+    every process sees the same count."""
 
     __tablename__ = "bind_attempts"
+    __table_args__ = (Index("ix_bind_attempts_guesser", "channel", "address"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

@@ -10,7 +10,7 @@ from services import circulation as circ
 from services.actor import Actor
 from services.policy import LoanPolicy
 from storage.db import Database
-from storage.models import ClassMonitor, Copy, Reader, Record
+from storage.models import Channel, ClassMonitor, Copy, Endpoint, Reader, Record
 
 # The school's default loan rules, as the services' tests lend and take back under.
 POLICY = LoanPolicy()
@@ -21,6 +21,13 @@ class World:
     record_pks: dict[str, int]
     copy_ids: dict[str, int]
     reader_ids: dict[str, int]
+
+
+def telegram_endpoint(reader_id: int, user_id: int, **fields: object) -> Endpoint:
+    """A reader's own Telegram endpoint, as /bind makes it (the private chat is the user)."""
+    return Endpoint(
+        channel=Channel.TELEGRAM.value, address=str(user_id), reader_id=reader_id, **fields
+    )
 
 
 async def make_world(

@@ -14,7 +14,7 @@ import pytest
 from bot.app import Shuxiang
 from sandbox.emulator.methods import BotApiMethods
 from services.policy import LoanPolicy
-from services.readers.binding import bind, issue_codes
+from services.readers.binding import bind_telegram, issue_codes
 from storage.db import Database
 from storage.models import utcnow
 from tests.conftest import RedisSpace
@@ -98,7 +98,7 @@ class Library:
         """A Telegram user already bound to the reader with ``card_no``."""
         async with self.db.transaction() as session:
             (code,) = await issue_codes(session, policy=self.policy, card_nos=[card_no])
-            await bind(session, code=code.code, telegram_user_id=user_id, chat_id=user_id)
+            await bind_telegram(session, code=code.code, telegram_user_id=user_id, chat_id=user_id)
         return Person(self.emu, user_id, name or card_no)
 
     async def code_for(self, card_no: str) -> str:

@@ -20,8 +20,8 @@ from storage.models import (
     Reader,
     Record,
     Role,
-    TelegramBinding,
 )
+from tests.factories import telegram_endpoint
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
@@ -181,10 +181,9 @@ async def build_stats_world(db: Database) -> dict[str, int]:
             )
         for card, user, blocked in BINDINGS:
             s.add(
-                TelegramBinding(
-                    reader_id=ids[card],
-                    telegram_user_id=user,
-                    chat_id=user,
+                telegram_endpoint(
+                    ids[card],
+                    user,
                     unreachable_at=blocked,
                     unreachable_reason="Forbidden: bot was blocked by the user"
                     if blocked

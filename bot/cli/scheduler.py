@@ -16,7 +16,7 @@ from bot.jobs import JobContext, JobRegistry, build_registry
 from services.i18n import t
 from services.school_order import class_key
 from storage.db import Database
-from storage.models import Notification, OutboxStatus, Reader, TelegramBinding
+from storage.models import Endpoint, Notification, OutboxStatus, Reader
 
 outbox_app = typer.Typer(help=t("cli_scheduler.help_outbox"), no_args_is_help=True)
 
@@ -153,7 +153,8 @@ def why_failed(error: str | None) -> str:
         return ""
     own = {
         "unreachable": "cli_outbox.reason_unreachable",
-        "no Telegram binding": "cli_outbox.reason_no_binding",
+        "no endpoint": "cli_outbox.reason_no_binding",
+        "no Telegram binding": "cli_outbox.reason_no_binding",  # written before endpoints
         "lease expired": "cli_outbox.reason_lease_expired",
     }
     if error in own:
@@ -171,9 +172,9 @@ def unreachable() -> None:
     async def body(db: Database) -> list[str]:
         async with db.transaction(read_only=True) as session:
             result = await session.execute(
-                select(Reader, TelegramBinding)
-                .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
-                .where(TelegramBinding.unreachable_at.is_not(None))
+                select(Reader, Endpoint)
+                .join(Endpoint, Endpoint.reader_id == Reader.id)
+                .where(Endpoint.unreachable_at.is_not(None))
                 .order_by(Reader.card_no)
             )
             rows = sorted(result, key=lambda row: class_key(row[0].class_name))

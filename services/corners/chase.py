@@ -30,6 +30,7 @@ from services.errors import ServiceError
 from services.i18n import t
 from services.notifications import enqueue
 from services.policy import calendar_days
+from services.readers.reach import reachable as can_reach
 from services.school_order import class_key
 from services.scopes import resolve_card, resolve_class, resolve_grade
 from services.titles import book_names
@@ -40,7 +41,6 @@ from storage.models import (
     Loan,
     Reader,
     Record,
-    TelegramBinding,
     utcnow,
 )
 
@@ -306,9 +306,8 @@ async def remind_owing(
     now = now or utcnow()
     reachable = set(
         await session.scalars(
-            select(TelegramBinding.reader_id).where(
-                TelegramBinding.reader_id.in_([r.reader_id for r in rows]),
-                TelegramBinding.unreachable_at.is_(None),
+            select(Reader.id).where(
+                Reader.id.in_([r.reader_id for r in rows]), can_reach(Reader.id)
             )
         )
     )

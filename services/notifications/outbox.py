@@ -23,11 +23,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     bindparam,
     column,
     exists,
     func,
     literal,
+    or_,
     select,
     update,
 )
@@ -39,10 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications.kinds import Kind
 from services.notifications.quiet import QuietHours
 from storage.models import (
+    Channel,
+    Endpoint,
     Notification,
     NotificationOptOut,
     OutboxStatus,
-    TelegramBinding,
+    Relation,
     utcnow,
 )
 
@@ -51,6 +55,8 @@ DEFAULT_LEASE = timedelta(seconds=30)
 # Rows per INSERT … SELECT: a few MB of JSON at most.
 ROW_CHUNK = 5000
 MAX_ATTEMPTS = 8
+# A push whose reader has no endpoint on its channel any more (its last_error).
+NO_ENDPOINT = "no endpoint"
 
 
 class _Row(TypedDict):
@@ -87,31 +93,57 @@ def _rows_source(dialect: str, rows_json: str) -> tuple[Any, dict[str, Any]]:
     return src, fields
 
 
-async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime) -> int:
-    """Insert outbox rows, skipping dedupe keys queued before; returns how many were new.
+def _fan_out(reader_id: Any) -> tuple[Any, Any]:
+    """The endpoints a push to ``reader_id`` goes to (as a join condition) and the channel of
+    each row: every reachable endpoint of the reader's own, once per channel; a reader with none
+    reachable still gets one row (on the channel of an unreachable endpoint, else Telegram) which
+    the claim ends as failed with the reason, as before there were several channels."""
+    endpoint = cast(Table, Endpoint.__table__).alias("e")
+    live = cast(Table, Endpoint.__table__).alias("live")
+    any_live = exists().where(
+        live.c.reader_id == reader_id,
+        live.c.relation == Relation.SELF.value,
+        live.c.unreachable_at.is_(None),
+    )
+    on = and_(
+        endpoint.c.reader_id == reader_id,
+        endpoint.c.relation == Relation.SELF.value,
+        or_(endpoint.c.unreachable_at.is_(None), ~any_live),
+    )
+    channel = func.coalesce(endpoint.c.channel, literal(Channel.TELEGRAM.value, String))
+    return (endpoint, on), channel
 
-    One ``INSERT … SELECT`` per chunk: keys queued before are skipped in SQL (``NOT EXISTS``, so
+
+async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime) -> int:
+    """Insert outbox rows, one per push and channel of its reader (``_fan_out``), skipping those
+    queued before; returns how many pushes were new (a push to two channels counts once).
+
+    One ``INSERT … SELECT`` per chunk: rows queued before are skipped in SQL (``NOT EXISTS``, so
     a sweep run again writes nothing and PostgreSQL spends no sequence values); the unique index
-    still decides under a race (``ON CONFLICT DO NOTHING``)."""
+    (dedupe key, channel) still decides under a race (``ON CONFLICT DO NOTHING``)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = cast(Table, Notification.__table__)
     at = table.c.created_at.type
-    new = 0
+    new: set[str] = set()
     for start in range(0, len(rows), ROW_CHUNK):
         rows_json = json.dumps(rows[start : start + ROW_CHUNK], ensure_ascii=False)
         src, f = _rows_source(dialect, rows_json)
+        (endpoint, on), channel = _fan_out(f["reader_id"])
         queued = table.alias("queued")
         select_rows = select(
             f["kind"],
             f["reader_id"],
             f["dedupe_key"],
+            channel,
             f["payload"],
             literal(OutboxStatus.PENDING.value, String),
             literal(0, Integer),
             literal(now, at),
             literal(now, at),
-        ).where(~exists().where(queued.c.dedupe_key == f["dedupe_key"]))
+        ).where(
+            ~exists().where(queued.c.dedupe_key == f["dedupe_key"], queued.c.channel == channel)
+        )
         stmt = (
             insert(table)
             .from_select(
@@ -119,19 +151,20 @@ async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime
                     "kind",
                     "reader_id",
                     "dedupe_key",
+                    "channel",
                     "payload",
                     "status",
                     "attempts",
                     "next_attempt_at",
                     "created_at",
                 ],
-                select_rows.select_from(src),
+                select_rows.select_from(src.outerjoin(endpoint, on)),
             )
-            .on_conflict_do_nothing(index_elements=[table.c.dedupe_key])
-            .returning(table.c.id)
+            .on_conflict_do_nothing(index_elements=[table.c.dedupe_key, table.c.channel])
+            .returning(table.c.dedupe_key)
         )
-        new += len((await session.execute(stmt)).all())
-    return new
+        new.update(key for (key,) in await session.execute(stmt))
+    return len(new)
 
 
 async def enqueue(
@@ -148,7 +181,7 @@ async def enqueue(
     if kind.optional and not await wants(session, reader_id, kind.name, defaults_off):
         return False
     row = _row(kind.name, reader_id, kind.dedupe(payload), kind.dump(payload))
-    return await insert_rows(session, [row], now or utcnow()) == 1
+    return await insert_rows(session, [row], now or utcnow()) > 0
 
 
 async def enqueue_many(
@@ -188,7 +221,7 @@ async def enqueue_raw(
 ) -> bool:
     """The untyped form (services.outbox.enqueue): the kind must still be declared to be sent."""
     row = _row(kind, reader_id, dedupe_key, payload)
-    return await insert_rows(session, [row], now or utcnow()) == 1
+    return await insert_rows(session, [row], now or utcnow()) > 0
 
 
 # -- preferences -------------------------------------------------------------------------------
@@ -245,9 +278,14 @@ class Outgoing:
     notification_id: int
     kind: str
     reader_id: int
+    # The Telegram chat (0 on other channels, whose destination is ``address``).
     chat_id: int
     payload: dict[str, Any]
     attempts: int
+    channel: str = Channel.TELEGRAM.value
+    # Where the channel delivers it: the endpoint's chat, else its address.
+    address: str = ""
+    endpoint_id: int | None = None
 
 
 async def claim(
@@ -264,8 +302,17 @@ async def claim(
     if quiet is not None and quiet.active(now):
         return []
     rows = await session.execute(
-        select(Notification, TelegramBinding.chat_id, TelegramBinding.unreachable_at)
-        .outerjoin(TelegramBinding, TelegramBinding.reader_id == Notification.reader_id)
+        select(Notification, Endpoint.id, Endpoint.chat, Endpoint.address, Endpoint.unreachable_at)
+        # The reader's own endpoint on the row's channel now: one who bound again since the push
+        # was queued still gets it.
+        .outerjoin(
+            Endpoint,
+            and_(
+                Endpoint.reader_id == Notification.reader_id,
+                Endpoint.channel == Notification.channel,
+                Endpoint.relation == Relation.SELF.value,
+            ),
+        )
         .where(
             Notification.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
             Notification.next_attempt_at <= now,
@@ -281,22 +328,38 @@ async def claim(
         .with_for_update(skip_locked=True, of=Notification)
     )
     claimed = []
-    for note, chat_id, unreachable_at in rows:
-        if chat_id is None or unreachable_at is not None:
-            # Nowhere to send (not bound any more, or the reader blocked the bot).
+    for note, endpoint_id, chat, address, unreachable_at in rows:
+        if endpoint_id is None or unreachable_at is not None:
+            # Nowhere to send (not bound there any more, or the reader blocked the bot).
             note.status = OutboxStatus.FAILED.value
-            note.last_error = "unreachable" if chat_id is not None else "no Telegram binding"
+            note.last_error = "unreachable" if endpoint_id is not None else NO_ENDPOINT
             continue
         if note.attempts >= max_attempts:
             # A lease ran out on the last attempt: the sender died mid-send every time.
             note.status = OutboxStatus.FAILED.value
             note.last_error = (note.last_error or "lease expired")[:500]
             continue
+        destination = chat or address
+        telegram = note.channel == Channel.TELEGRAM.value
+        if telegram and not destination.lstrip("-").isdigit():
+            note.status = OutboxStatus.FAILED.value
+            note.last_error = "not a Telegram chat"
+            continue
         note.status = OutboxStatus.SENDING.value
         note.attempts += 1
         note.next_attempt_at = now + lease
         claimed.append(
-            Outgoing(note.id, note.kind, note.reader_id, chat_id, dict(note.payload), note.attempts)
+            Outgoing(
+                note.id,
+                note.kind,
+                note.reader_id,
+                int(destination) if telegram else 0,
+                dict(note.payload),
+                note.attempts,
+                channel=note.channel,
+                address=destination,
+                endpoint_id=endpoint_id,
+            )
         )
     return claimed
 
@@ -354,13 +417,25 @@ async def mark_failed(session: AsyncSession, notification_id: int, *, error: str
 
 
 async def mark_unreachable(
-    session: AsyncSession, notification_id: int, reader_id: int, *, error: str, now: datetime
+    session: AsyncSession,
+    notification_id: int,
+    reader_id: int,
+    *,
+    error: str,
+    now: datetime,
+    channel: str = Channel.TELEGRAM.value,
 ) -> None:
-    """Telegram said 403: this message fails, and the reader gets no more pushes until they
-    bind again (the librarian lists them with `shuxiang outbox unreachable`)."""
+    """The channel said the reader cannot be reached there (Telegram's 403): this message fails,
+    and that endpoint gets no more pushes until they bind it again (the librarian lists them with
+    `shuxiang outbox unreachable`); the reader's endpoints on other channels still do."""
     await mark_failed(session, notification_id, error=error)
     await session.execute(
-        update(TelegramBinding)
-        .where(TelegramBinding.reader_id == reader_id, TelegramBinding.unreachable_at.is_(None))
+        update(Endpoint)
+        .where(
+            Endpoint.reader_id == reader_id,
+            Endpoint.channel == str(channel),
+            Endpoint.relation == Relation.SELF.value,
+            Endpoint.unreachable_at.is_(None),
+        )
         .values(unreachable_at=now, unreachable_reason=error[:200])
     )

@@ -31,6 +31,7 @@ from services.circulation.kinds import (
 from services.imports.calendar import is_closed
 from services.notifications import Kind, enqueue_rows
 from services.policy import LoanPolicy
+from services.readers.reach import reachable
 from services.titles import book_name
 from storage.models import (
     Copy,
@@ -40,7 +41,6 @@ from storage.models import (
     NotificationOptOut,
     Reader,
     Record,
-    TelegramBinding,
     utcnow,
 )
 
@@ -66,10 +66,7 @@ class ReminderRules:
 
 def _reachable(stmt: Select[Any], reader_col: Any, kind: Kind[Any], rules: ReminderRules) -> Any:
     """Only readers who can be reached and, for optional kinds, want this kind."""
-    stmt = stmt.join(
-        TelegramBinding,
-        and_(TelegramBinding.reader_id == reader_col, TelegramBinding.unreachable_at.is_(None)),
-    )
+    stmt = stmt.where(reachable(reader_col))
     if not kind.optional:
         return stmt
     pref = aliased(NotificationOptOut)

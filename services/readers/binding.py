@@ -1,4 +1,12 @@
-"""Readers and their Telegram bindings: single-use codes, bind, unbind, lookup."""
+"""Readers and their endpoints: single-use codes, bind, unbind, lookup.
+
+A reader is reached through endpoints: a channel (Telegram, the school's web chat) and an address
+on it (a Telegram user id as text, a web account id). Binding a code makes an endpoint of the
+reader's own on the channel the code was typed on: a reader has at most one own endpoint per
+channel (a new one replaces the old, whose chat is told), an address belongs to one reader (it
+leaves its old reader), and endpoints on other channels are untouched. Unbinding deletes the one
+endpoint; whatever hangs off it (the web chat's sessions) goes with it by its foreign key
+(``ON DELETE CASCADE`` on ``endpoints.id``), in the same transaction."""
 
 from __future__ import annotations
 
@@ -7,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.actor import Actor, actor_for_telegram, actor_of
+from services.actor import Actor, actor_for_endpoint, actor_of, require_librarian
 from services.audit import actor_for, record_audit
 from services.codes import clean_code
 from services.errors import ServiceError
@@ -19,9 +27,11 @@ from services.scopes import resolve_class
 from storage.models import (
     BindAttempt,
     BindingCode,
+    Channel,
+    Endpoint,
     Reader,
+    Relation,
     Role,
-    TelegramBinding,
     utcnow,
 )
 
@@ -95,8 +105,9 @@ async def issue_codes(
 
 @dataclass(frozen=True, slots=True)
 class BindLimits:
-    """Refused codes allowed per Telegram user, and across the bot, per window. Codes have
-    31^8 possible values: with these caps guessing one takes longer than any code lives."""
+    """Refused codes allowed per guesser (a channel and an account or address on it), and across
+    the bot, per window. Codes have 31^8 possible values: with these caps guessing one takes
+    longer than any code lives."""
 
     per_user: int = 5
     across_bot: int = 50
@@ -109,29 +120,45 @@ class BindOutcome:
 
     reader: Actor | None = None
     refused: str | None = None
-    # Another Telegram account held this card until now: its chat is told.
-    previous_chat_id: int | None = None
+    channel: str = Channel.TELEGRAM.value
+    # Another account on the same channel held this card until now: where to tell it.
+    previous: str | None = None
     # This refusal made the refused attempts across the bot reach the cap: alert the librarians.
     flood: int | None = None
+
+    @property
+    def previous_chat_id(self) -> int | None:
+        """The Telegram chat that held this card until now."""
+        if self.previous is None or self.channel != Channel.TELEGRAM.value:
+            return None
+        return int(self.previous)
 
 
 async def bind(
     session: AsyncSession,
     *,
     code: str,
-    telegram_user_id: int,
-    chat_id: int,
+    address: str,
+    channel: Channel | str = Channel.TELEGRAM,
+    chat: str | None = None,
+    guesser: str | None = None,
     limits: BindLimits = BindLimits(),
     now: datetime | None = None,
 ) -> BindOutcome:
-    """Bind with a single-use code. Unknown, used and expired codes (and codes of a card no longer
-    in use) get one answer, so a guesser learns nothing, and count against the caps; over a cap,
-    no code is even looked at (ServiceError)."""
+    """Bind ``address`` on ``channel`` with a single-use code (``chat``: where its messages go,
+    when not the address). Unknown, used and expired codes (and codes of a card no longer in use)
+    get one answer, so a guesser learns nothing, and count against the caps: per ``guesser`` on
+    the channel (the address itself unless given: the web counts a visitor without an account by
+    something else) and across the bot; over a cap, no code is even looked at (ServiceError)."""
     now = now or utcnow()
+    channel = Channel(channel)
+    who = guesser if guesser is not None else address
     since = now - limits.window
     failures = select(func.count(BindAttempt.id)).where(BindAttempt.at > since)
-    mine = await session.scalar(failures.where(BindAttempt.telegram_user_id == telegram_user_id))
-    if (mine or 0) >= limits.per_user:
+    guesses = await session.scalar(
+        failures.where(BindAttempt.channel == channel.value, BindAttempt.address == who)
+    )
+    if (guesses or 0) >= limits.per_user:
         raise ServiceError("binding.too_many")
     if (await session.scalar(failures) or 0) >= limits.across_bot:
         raise ServiceError("binding.busy")
@@ -140,76 +167,203 @@ async def bind(
     )
     reader = await session.get(Reader, row.reader_id) if row is not None else None
     if row is None or reader is None or row.used_at is not None or row.expires_at <= now:
-        return await _refused(session, telegram_user_id, failures, limits, now)
+        return await _refused(session, channel, who, failures, limits, now)
     if not reader.active:
-        return await _refused(session, telegram_user_id, failures, limits, now)
+        return await _refused(session, channel, who, failures, limits, now)
     row.used_at = now
-    previous = await session.scalar(
-        select(TelegramBinding.chat_id).where(
-            TelegramBinding.reader_id == reader.id,
-            TelegramBinding.telegram_user_id != telegram_user_id,
-        )
+    own = (Endpoint.channel == channel.value) & (Endpoint.relation == Relation.SELF.value)
+    theirs = await session.scalar(select(Endpoint).where(own, Endpoint.reader_id == reader.id))
+    mine = await session.scalar(
+        select(Endpoint).where(Endpoint.channel == channel.value, Endpoint.address == address)
     )
-    # A new binding replaces the reader's old one, and this Telegram user's old one.
-    await session.execute(
-        delete(TelegramBinding).where(
-            (TelegramBinding.reader_id == reader.id)
-            | (TelegramBinding.telegram_user_id == telegram_user_id)
-        )
-    )
-    session.add(
-        TelegramBinding(
-            reader_id=reader.id, telegram_user_id=telegram_user_id, chat_id=chat_id, bound_at=now
-        )
-    )
+    previous = None
+    if theirs is not None and theirs is not mine:
+        # The card leaves the account that held it on this channel (which is told).
+        previous = theirs.chat or theirs.address
+        await session.delete(theirs)
+        await session.flush()
+    if mine is None:
+        mine = Endpoint(channel=channel.value, address=address)
+        session.add(mine)
+    # Kept in place when the address was bound already: what hangs off the endpoint (a web
+    # session) survives binding again, and binding again makes it reachable again.
+    mine.reader_id = reader.id
+    mine.relation = Relation.SELF.value
+    mine.chat = chat if chat != address else None
+    mine.bound_at = now
+    mine.unreachable_at = None
+    mine.unreachable_reason = None
     await session.flush()
-    detail = {"telegram_user_id": telegram_user_id, "moved": previous is not None}
+    detail = {"channel": channel.value, "address": address, "moved": previous is not None}
     record_audit(session, actor_for(reader.id), "bind", detail)
-    return BindOutcome(reader=await actor_of(session, reader.id), previous_chat_id=previous)
+    return BindOutcome(
+        reader=await actor_of(session, reader.id), channel=channel.value, previous=previous
+    )
+
+
+async def bind_telegram(
+    session: AsyncSession,
+    *,
+    code: str,
+    telegram_user_id: int,
+    chat_id: int,
+    limits: BindLimits = BindLimits(),
+    now: datetime | None = None,
+) -> BindOutcome:
+    return await bind(
+        session,
+        code=code,
+        channel=Channel.TELEGRAM,
+        address=str(telegram_user_id),
+        chat=str(chat_id),
+        limits=limits,
+        now=now,
+    )
 
 
 async def _refused(
     session: AsyncSession,
-    telegram_user_id: int,
+    channel: Channel,
+    guesser: str,
     failures: Select[tuple[int]],
     limits: BindLimits,
     now: datetime,
 ) -> BindOutcome:
-    session.add(BindAttempt(telegram_user_id=telegram_user_id, at=now))
+    session.add(BindAttempt(channel=channel.value, address=guesser, at=now))
     await session.flush()
     total = await session.scalar(failures) or 0
     flood = total if total == limits.across_bot else None
-    return BindOutcome(refused="binding.invalid", flood=flood)
+    return BindOutcome(refused="binding.invalid", channel=channel.value, flood=flood)
 
 
-async def unbind(session: AsyncSession, *, telegram_user_id: int) -> bool:
-    binding = await session.scalar(
-        select(TelegramBinding).where(TelegramBinding.telegram_user_id == telegram_user_id)
+async def unbind(
+    session: AsyncSession, *, address: str, channel: Channel | str = Channel.TELEGRAM
+) -> bool:
+    """The reader behind this address stops being reachable there (their other endpoints stay);
+    False when it was not bound."""
+    endpoint = await session.scalar(
+        select(Endpoint).where(Endpoint.channel == str(channel), Endpoint.address == address)
     )
-    if binding is None:
+    if endpoint is None:
         return False
-    await session.delete(binding)
-    record_audit(session, actor_for(binding.reader_id), "unbind", {})
+    await session.delete(endpoint)
+    await session.flush()
+    record_audit(session, actor_for(endpoint.reader_id), "unbind", {"channel": endpoint.channel})
     return True
 
 
+async def reader_for_endpoint(
+    session: AsyncSession, channel: Channel | str, address: str
+) -> Actor | None:
+    return await actor_for_endpoint(session, channel, address)
+
+
 async def reader_for_telegram(session: AsyncSession, telegram_user_id: int) -> Actor | None:
-    return await actor_for_telegram(session, telegram_user_id)
+    return await actor_for_endpoint(session, Channel.TELEGRAM, str(telegram_user_id))
+
+
+# -- the librarian's view ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    id: int
+    channel: str
+    address: str
+    relation: str
+    bound_at: datetime
+    unreachable_at: datetime | None
+    unreachable_reason: str | None
+
+
+async def endpoints_of(
+    session: AsyncSession, actor: Actor | None, card_no: str
+) -> list[EndpointView]:
+    """Every endpoint of a reader, for the librarian (who deals with lost phones and
+    shared computers)."""
+    require_librarian(actor)
+    reader = await _reader_by_card(session, card_no)
+    rows = await session.scalars(
+        select(Endpoint)
+        .where(Endpoint.reader_id == reader.id)
+        .order_by(Endpoint.channel, Endpoint.id)
+    )
+    return [
+        EndpointView(
+            e.id,
+            e.channel,
+            e.address,
+            e.relation,
+            e.bound_at,
+            e.unreachable_at,
+            e.unreachable_reason,
+        )
+        for e in rows
+    ]
+
+
+async def revoke_endpoints(
+    session: AsyncSession,
+    actor: Actor | None,
+    card_no: str,
+    *,
+    channel: Channel | str | None = None,
+) -> int:
+    """The librarian ends a reader's endpoints (on one channel, or all); returns how many."""
+    actor = require_librarian(actor)
+    reader = await _reader_by_card(session, card_no)
+    query = select(Endpoint).where(Endpoint.reader_id == reader.id)
+    if channel is not None:
+        query = query.where(Endpoint.channel == str(channel))
+    ended = list(await session.scalars(query))
+    for endpoint in ended:
+        await session.delete(endpoint)
+    await session.flush()
+    if ended:
+        detail = {"reader_id": reader.id, "channels": sorted({e.channel for e in ended})}
+        record_audit(session, actor.audit_name, "revoke_endpoints", detail)
+    return len(ended)
+
+
+async def _reader_by_card(session: AsyncSession, card_no: str) -> Reader:
+    wanted = {card_no.strip(), clean_code(card_no)}
+    reader = await session.scalar(select(Reader).where(Reader.card_no.in_(wanted)))
+    if reader is None:
+        raise ServiceError("reader.not_found", card_no=card_no.strip())
+    return reader
+
+
+async def librarian_addresses(
+    session: AsyncSession, channel: Channel | str = Channel.TELEGRAM
+) -> list[str]:
+    """Where the librarians' own endpoints on ``channel`` receive messages."""
+    rows = await session.scalars(
+        select(func.coalesce(Endpoint.chat, Endpoint.address))
+        .join(Reader, Reader.id == Endpoint.reader_id)
+        .where(
+            Endpoint.channel == str(channel),
+            Endpoint.relation == Relation.SELF.value,
+            Reader.role == Role.LIBRARIAN.value,
+            Reader.active.is_(True),
+        )
+    )
+    return list(rows)
 
 
 async def librarian_chats(session: AsyncSession) -> list[int]:
-    rows = await session.scalars(
-        select(TelegramBinding.chat_id)
-        .join(Reader, Reader.id == TelegramBinding.reader_id)
-        .where(Reader.role == Role.LIBRARIAN.value, Reader.active.is_(True))
-    )
-    return list(rows)
+    """The librarians' Telegram chats."""
+    return [int(chat) for chat in await librarian_addresses(session, Channel.TELEGRAM)]
 
 
-async def librarian_user_ids(session: AsyncSession) -> list[int]:
-    rows = await session.scalars(
-        select(TelegramBinding.telegram_user_id)
-        .join(Reader, Reader.id == TelegramBinding.reader_id)
-        .where(Reader.role == Role.LIBRARIAN, Reader.active.is_(True))
+async def librarian_accounts(session: AsyncSession) -> set[tuple[str, str]]:
+    """The librarians' own endpoints, as (channel, address)."""
+    rows = await session.execute(
+        select(Endpoint.channel, Endpoint.address)
+        .join(Reader, Reader.id == Endpoint.reader_id)
+        .where(
+            Endpoint.relation == Relation.SELF.value,
+            Reader.role == Role.LIBRARIAN.value,
+            Reader.active.is_(True),
+        )
     )
-    return list(rows)
+    return {(channel, address) for channel, address in rows}

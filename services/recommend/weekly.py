@@ -25,6 +25,7 @@ from services.catalogue.arrivals import window_start
 from services.circulation import title_hold_refusal
 from services.errors import ServiceError
 from services.notifications import enqueue
+from services.readers.reach import bound
 from services.recommend.engine import Context, Reason, Recommender, Scored
 from services.recommend.kinds import WEEKLY_NEW_BOOKS, BookItem, WeeklyPayload
 from services.recommend.model import ReaderInfo, context_for, new_records
@@ -37,7 +38,6 @@ from storage.models import (
     Record,
     Role,
     Subscription,
-    TelegramBinding,
     WeeklyPreference,
     utcnow,
 )
@@ -90,10 +90,10 @@ async def _recipients(session: AsyncSession) -> list[tuple[ReaderInfo, int]]:
             Reader.class_name,
             WeeklyPreference.max_books,
         )
-        .join(TelegramBinding, TelegramBinding.reader_id == Reader.id)
         .outerjoin(WeeklyPreference, WeeklyPreference.reader_id == Reader.id)
         .where(
             Reader.active.is_(True),
+            bound(Reader.id),
             Reader.role.in_((Role.STUDENT.value, Role.TEACHER.value)),
             func.coalesce(WeeklyPreference.unsubscribed, False).is_(False),
         )

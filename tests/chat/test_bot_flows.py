@@ -11,11 +11,11 @@ from sqlalchemy import func, select, update
 from storage.models import (
     BindingCode,
     Copy,
+    Endpoint,
     Hold,
     Loan,
     Notification,
     Record,
-    TelegramBinding,
     utcnow,
 )
 from tests import factories
@@ -80,7 +80,7 @@ async def test_binding_codes(harness: Harness) -> None:
     await other.press(ask, "确定")
     assert "已解除绑定" in (await other.next_message())["text"]
     async with h.db.transaction(read_only=True) as s:
-        assert await s.scalar(select(func.count(TelegramBinding.id))) == 0
+        assert await s.scalar(select(func.count(Endpoint.id))) == 0
 
 
 async def test_loans_and_renewal(harness: Harness) -> None:
@@ -342,4 +342,4 @@ async def test_group_chats_are_ignored(harness: Harness) -> None:
     await h.emu.wait_idle(timeout=10)
     assert h.emu.bot_messages(-100777) == []
     async with h.db.transaction(read_only=True) as s:
-        assert await s.scalar(select(func.count(TelegramBinding.id))) == 0
+        assert await s.scalar(select(func.count(Endpoint.id))) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from storage.models import Hold, PurchaseSuggestion, Record, TelegramBinding
+from storage.models import Endpoint, Hold, PurchaseSuggestion, Record
 from tests.chat.harness import JSON, Harness, Person, buttons
 from tests.chat.test_bot_flows import lend, setup_library
 
@@ -173,7 +173,7 @@ async def test_cancelling_a_hold_asks_first(harness: Harness) -> None:
 
 async def _bindings(h: Harness) -> int:
     async with h.db.transaction(read_only=True) as s:
-        return int(await s.scalar(select(func.count(TelegramBinding.id))) or 0)
+        return int(await s.scalar(select(func.count(Endpoint.id))) or 0)
 
 
 async def test_unbind_asks_first(harness: Harness) -> None:

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from storage.db import Database
 from storage.models import (
     BindAttempt,
+    Endpoint,
     Loan,
     ProcessedUpdate,
-    TelegramBinding,
 )
 from tests.chat.harness import Harness, Person
 from tests.chat.test_bot_flows import lend, setup_library
@@ -119,5 +119,5 @@ async def test_guessing_binding_codes_is_capped_and_the_librarian_alerted(
     assert "暂时停止绑定" in (await second.say(f"/bind {code}"))["text"]
     async with h.db.transaction(read_only=True) as s:
         assert await s.scalar(select(func.count(BindAttempt.id))) == 5
-        assert await s.scalar(select(func.count(TelegramBinding.id))) == 1  # the librarian's
+        assert await s.scalar(select(func.count(Endpoint.id))) == 1  # the librarian's
     assert sum("错误的绑定码尝试" in t for t in librarian.texts()) == 1

@@ -19,9 +19,9 @@ from sandbox.emulator import BotApiEmulator
 from services.circulation.kinds import OVERDUE, LoanPayload
 from services.notifications import enqueue
 from storage.db import Database
-from storage.models import Notification, OutboxStatus, TelegramBinding
+from storage.models import Endpoint, Notification, OutboxStatus
 from tests.e2e.conftest import TOKEN, Clock
-from tests.factories import make_world
+from tests.factories import make_world, telegram_endpoint
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -44,7 +44,7 @@ async def queue_overdue(db: Database, emu: BotApiEmulator, n: int, now: datetime
             chat = 8000 + i
             emu.add_user(chat, first_name=f"学生{i}")
             chats.append(chat)
-            s.add(TelegramBinding(reader_id=reader_id, telegram_user_id=chat, chat_id=chat))
+            s.add(telegram_endpoint(reader_id, chat))
             payload = LoanPayload(loan_id=i, title="三体", due_at=now, slot="x", days=2)
             await enqueue(s, OVERDUE, reader_id=reader_id, payload=payload, now=now)
     return chats
@@ -100,7 +100,7 @@ async def test_sender_403_marks_reader_unreachable_5xx_retries_slow_is_fine(
     counts = delivered(emu, chats)
     assert counts[chats[0]] == 0 and all(counts[c] == 1 for c in chats[1:])
     async with db.transaction(read_only=True) as s:
-        binding = await s.scalar(select(TelegramBinding).where(TelegramBinding.chat_id == chats[0]))
+        binding = await s.scalar(select(Endpoint).where(Endpoint.address == str(chats[0])))
         failed = await s.scalar(
             select(Notification).where(Notification.status == OutboxStatus.FAILED)
         )

@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 
 from sandbox.emulator import BotApiEmulator
 from services.policy import LoanPolicy
-from services.readers.binding import bind, issue_codes
+from services.readers.binding import bind_telegram, issue_codes
 from storage.db import Database
 from storage.models import (
     Copy,
     CopyStatus,
+    Endpoint,
     ProcessedUpdate,
-    TelegramBinding,
 )
 from tests import factories
 from tests.chat.test_bot_flows import setup_library
@@ -73,8 +73,8 @@ async def test_binding_survives_a_refused_command_menu(harness: Harness) -> None
     stranger = Person(h.emu, 5103, "路人")
     assert "绑定码无效" in (await stranger.say(f"/bind {code}"))["text"]
     async with h.db.transaction(read_only=True) as s:
-        owners = list(await s.scalars(select(TelegramBinding.telegram_user_id)))
-    assert owners == [5102]
+        owners = list(await s.scalars(select(Endpoint.address)))
+    assert owners == ["5102"]
     assert "/checkout" in (await librarian.say("/help"))["text"]
 
 
@@ -171,7 +171,7 @@ async def test_killed_after_the_first_reply_the_redelivered_update_finishes_once
     )
     async with db.transaction() as s:
         (code,) = await issue_codes(s, policy=LoanPolicy(), card_nos=["S1"])
-        await bind(s, code=code.code, telegram_user_id=7101, chat_id=7101)
+        await bind_telegram(s, code=code.code, telegram_user_id=7101, chat_id=7101)
     await lend_with(db, "S1", "B1")
     async with BotApiEmulator(TOKEN) as emu:
         env = _env(tmp_path, emu.base_url, db_url)

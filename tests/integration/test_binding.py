@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from services.errors import ServiceError
 from services.policy import LoanPolicy
-from services.readers.binding import BindLimits, BindOutcome, bind, issue_codes
+from services.readers.binding import BindLimits, BindOutcome, bind_telegram, issue_codes
 from storage.db import Database
 from storage.models import BindingCode, Reader, utcnow
 from tests.factories import make_world
@@ -29,7 +29,7 @@ async def code_for(db: Database, card: str) -> str:
 async def attempt(db: Database, code: str, user: int, **kw: object) -> BindOutcome | str:
     try:
         async with db.transaction() as s:
-            return await bind(
+            return await bind_telegram(
                 s,
                 code=code,
                 telegram_user_id=user,

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import select, update
 
 from services.policy import LoanPolicy
-from services.readers.binding import IssuedCode, bind, issue_codes
+from services.readers.binding import IssuedCode, bind_telegram, issue_codes
 from services.readers.sheet import deep_link, qr_runs, write_binding_sheet
 from services.suggestions import suggest_purchase
 from storage.db import Database
@@ -71,7 +71,9 @@ async def test_one_page_per_class_with_qr_codes(db: Database, tmp_path: Path) ->
     assert link == f"https://t.me/school_library_bot?start={first.code}"
     assert _decode(link) == [link]
     async with db.transaction() as session:
-        outcome = await bind(session, code=link.rsplit("=", 1)[1], telegram_user_id=77, chat_id=77)
+        outcome = await bind_telegram(
+            session, code=link.rsplit("=", 1)[1], telegram_user_id=77, chat_id=77
+        )
     assert outcome.reader is not None and outcome.reader.card_no == first.card_no
 
 

@@ -36,8 +36,8 @@ from storage.models import (
     SwapDirection,
     SwapOutcome,
     SwapStatus,
-    TelegramBinding,
 )
+from tests.factories import telegram_endpoint
 from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -606,7 +606,7 @@ async def test_clearance_lists_and_shrinks(db: Database) -> None:
         lost.status = CopyStatus.LOST.value
     async with db.transaction() as s:
         # G2 can be reached in the chat; G1 never bound Shuxiang.
-        s.add(TelegramBinding(reader_id=ids["G2"], telegram_user_id=99002, chat_id=99002))
+        s.add(telegram_endpoint(ids["G2"], 99002))
         rows = await chase.clearance(s, Actor.cli(), grade="高三", now=NOW, tz=TZ)
         listed_only = await s.scalar(select(func.count(Notification.id)))
         sent = await chase.remind_owing(s, Actor.cli(), rows, now=NOW, tz=TZ)

@@ -20,8 +20,8 @@ from sandbox.emulator import BotApiEmulator
 from services import circulation as circ
 from services.actor import Actor
 from storage.db import Database
-from storage.models import Notification, Reader, TelegramBinding
-from tests.factories import make_world
+from storage.models import Notification, Reader
+from tests.factories import make_world, telegram_endpoint
 from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -54,7 +54,7 @@ async def demo_world(db: Database, policy_settings: Settings) -> None:
     world = await make_world(db, records=RECORDS, readers=READERS, monitors={"M1": CLASS})
     async with db.transaction() as s:
         for n, reader_id in enumerate(world.reader_ids.values(), 1):
-            s.add(TelegramBinding(reader_id=reader_id, telegram_user_id=7000 + n, chat_id=7000 + n))
+            s.add(telegram_endpoint(reader_id, 7000 + n))
         await circ.checkout(
             s, actor=Actor.cli(), card_no="S1", barcode="B1", policy=policy, now=T0 - timedelta(28)
         )

@@ -194,3 +194,75 @@ async def test_codes_stored_before_cleaning_are_cleaned(empty_db: Database) -> N
         assert cards == {"S1", "T9"}
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_endpoints_keep_every_binding_both_ways(empty_db: Database) -> None:
+    """0011: every Telegram binding becomes the reader's own Telegram endpoint, its unreachable
+    mark kept, and every queued push stays a Telegram push; downgrading gives the bindings back."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    at = datetime(2026, 12, 1, 8)  # naive UTC, as the columns store it
+    db = empty_db
+    try:
+        await upgrade(db.engine, "0010")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO readers (id, card_no, name, role, active, created_at, updated_at)"
+                    " VALUES (1, 'S1', 'a', 'student', true, :t, :t),"
+                    " (2, 'S2', 'b', 'student', true, :t, :t)"
+                ),
+                {"t": at},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO telegram_bindings (reader_id, telegram_user_id, chat_id, bound_at,"
+                    " unreachable_at, unreachable_reason) VALUES"
+                    " (1, 9000000001, 9000000002, :t, NULL, NULL),"
+                    " (2, 77, 77, :t, :t, 'Forbidden: bot was blocked by the user')"
+                ),
+                {"t": at},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO notifications (kind, reader_id, dedupe_key, payload, status,"
+                    " attempts, next_attempt_at, created_at)"
+                    " VALUES ('notice', 1, 'notice:x:1', '{}', 'pending', 0, :t, :t)"
+                ),
+                {"t": at},
+            )
+        await upgrade(db.engine)
+        async with db.engine.connect() as conn:
+            endpoints = (
+                await conn.execute(
+                    text(
+                        "SELECT channel, address, chat, reader_id, relation, unreachable_reason"
+                        " FROM endpoints ORDER BY reader_id"
+                    )
+                )
+            ).all()
+            channels = (await conn.execute(text("SELECT channel FROM notifications"))).all()
+        assert [tuple(e) for e in endpoints] == [
+            ("telegram", "9000000001", "9000000002", 1, "self", None),
+            ("telegram", "77", None, 2, "self", "Forbidden: bot was blocked by the user"),
+        ]
+        assert [c for (c,) in channels] == ["telegram"]
+        await downgrade(db.engine, "0010")
+        async with db.engine.connect() as conn:
+            bindings = (
+                await conn.execute(
+                    text(
+                        "SELECT reader_id, telegram_user_id, chat_id, unreachable_reason IS NULL"
+                        " FROM telegram_bindings ORDER BY reader_id"
+                    )
+                )
+            ).all()
+        assert [tuple(b) for b in bindings] == [
+            (1, 9000000001, 9000000002, True),
+            (2, 77, 77, False),
+        ]
+    finally:
+        await db.dispose()

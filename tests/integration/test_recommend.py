@@ -15,7 +15,7 @@ from services.imports.catalogue import ImportRejected
 from services.imports.loan_history import import_loans
 from services.notifications import Action
 from services.notifications.render import render
-from services.readers.binding import bind, issue_codes
+from services.readers.binding import bind_telegram, issue_codes
 from services.reading_lists import add_to_list, create_list, schedule_send, send_due_lists
 from services.recommend.model import (
     SHELF_LOOKAHEAD,
@@ -99,7 +99,7 @@ async def bind_all(db: Database) -> None:
     async with db.transaction() as s:
         codes = await issue_codes(s, policy=POLICY, card_nos=list(READERS))
         for n, code in enumerate(codes):
-            await bind(s, code=code.code, telegram_user_id=7000 + n, chat_id=7000 + n)
+            await bind_telegram(s, code=code.code, telegram_user_id=7000 + n, chat_id=7000 + n)
 
 
 async def test_weekly_ranking_rules(db: Database) -> None:

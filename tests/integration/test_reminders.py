@@ -38,8 +38,8 @@ from services.notifications.reminders import (
 )
 from services.notifications.render import render
 from storage.db import Database
-from storage.models import Loan, Notification, OutboxStatus, TelegramBinding
-from tests.factories import POLICY, World, lend, make_world
+from storage.models import Endpoint, Loan, Notification, OutboxStatus
+from tests.factories import POLICY, World, lend, make_world, telegram_endpoint
 from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -60,7 +60,7 @@ async def world_with_bindings(db: Database) -> World:
     world = await make_world(db, records=RECORDS, readers=READERS)
     async with db.transaction() as s:
         for n, reader_id in enumerate(world.reader_ids.values(), 1):
-            s.add(TelegramBinding(reader_id=reader_id, telegram_user_id=7000 + n, chat_id=7000 + n))
+            s.add(telegram_endpoint(reader_id, 7000 + n))
     return world
 
 
@@ -306,7 +306,7 @@ async def test_unreachable_readers_get_nothing_more(db: Database) -> None:
     assert await run(db, sweep_due_soon, at("2027-03-30")) == 1  # S2 only
     async with db.transaction(read_only=True) as s:
         binding = await s.scalar(
-            select(TelegramBinding).where(TelegramBinding.reader_id == world.reader_ids["S1"])
+            select(Endpoint).where(Endpoint.reader_id == world.reader_ids["S1"])
         )
         assert binding is not None and binding.unreachable_at is not None
 
@@ -338,7 +338,7 @@ async def test_concurrent_claims_on_postgresql_never_overlap(db: Database) -> No
     world = await make_world(db, readers={f"S{i}": (f"学生{i}", "student") for i in range(60)})
     async with db.transaction() as s:
         for n, reader_id in enumerate(world.reader_ids.values()):
-            s.add(TelegramBinding(reader_id=reader_id, telegram_user_id=n + 1, chat_id=n + 1))
+            s.add(telegram_endpoint(reader_id, n + 1))
             s.add(
                 Notification(
                     kind=OVERDUE.name,

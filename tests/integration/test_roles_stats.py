@@ -20,7 +20,8 @@ from services.stats.figures import Scope, allowed_scope, compute, month_period
 from services.stats.stars import announce_stars, monthly_stars
 from services.suggestions import SuggestionStatus, pending_groups, resolve, suggest_purchase
 from storage.db import Database
-from storage.models import AuditEntry, Loan, Reader, TelegramBinding
+from storage.models import AuditEntry, Loan, Reader
+from tests.factories import telegram_endpoint
 from tests.role_checks import Call, attempt
 from tests.roles import CARDS, CLASS, CLASSMATE, OTHER_CLASS, RoleWorld, Who, role_world
 
@@ -57,7 +58,7 @@ async def school(db: Database) -> RoleWorld:
         )
         for n, card in enumerate((CARDS[Who.STUDENT], CLASSMATE), 1):
             reader_id = world.reader_ids[card]
-            s.add(TelegramBinding(reader_id=reader_id, telegram_user_id=900 + n, chat_id=900 + n))
+            s.add(telegram_endpoint(reader_id, 900 + n))
         await suggest_purchase(
             s, query=WISH, reader_id=student, telegram_user_id=None, now=NOW - timedelta(days=1)
         )

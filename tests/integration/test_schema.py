@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.models import Copy, Hold, Loan, Reader, Record, TelegramBinding, utcnow
+from storage.models import Copy, Hold, Loan, Reader, Record, utcnow
+from tests.factories import telegram_endpoint
 
 
 async def _seed(db: Database) -> tuple[int, int, int, int]:
@@ -73,10 +74,10 @@ async def test_barcode_unique_and_status_checked(db: Database) -> None:
 async def test_one_reader_one_telegram_user(db: Database) -> None:
     _, _, alice, bob = await _seed(db)
     async with db.transaction() as s:
-        s.add(TelegramBinding(reader_id=alice, telegram_user_id=100, chat_id=100))
+        s.add(telegram_endpoint(alice, 100))
     with pytest.raises(IntegrityError):
         async with db.transaction() as s:
-            s.add(TelegramBinding(reader_id=bob, telegram_user_id=100, chat_id=100))
+            s.add(telegram_endpoint(bob, 100))
 
 
 async def test_times_come_back_timezone_aware(db: Database) -> None:

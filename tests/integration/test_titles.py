@@ -25,8 +25,8 @@ from services.stats.figures import Scope, compute, period_for_dates
 from services.stats.reports.document import tables, write_csv
 from services.titles import book_names
 from storage.db import Database
-from storage.models import Copy, Notification, Reader, Record, TelegramBinding
-from tests.factories import POLICY, lend
+from storage.models import Copy, Notification, Reader, Record
+from tests.factories import POLICY, lend, telegram_endpoint
 from tests.roles import as_reader
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -64,7 +64,7 @@ async def library(db: Database) -> dict[str, int]:
             s.add(reader)
             await s.flush()
             pks[card] = reader.id
-            s.add(TelegramBinding(reader_id=reader.id, telegram_user_id=800 + n, chat_id=800 + n))
+            s.add(telegram_endpoint(reader.id, 800 + n))
     return pks
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from services.readers.binding import bind, issue_codes
+from services.readers.binding import bind_telegram, issue_codes
 from services.recommend.model import fit
 from services.recommend.reasons import reasons_text
 from services.recommend.weekly import compose_weekly
@@ -63,7 +63,7 @@ async def _more(db: Database, pks: dict[str, int]) -> None:
             )
     async with db.transaction() as s:
         (code,) = await issue_codes(s, policy=POLICY, card_nos=["T1"])
-        await bind(s, code=code.code, telegram_user_id=7100, chat_id=7100)
+        await bind_telegram(s, code=code.code, telegram_user_id=7100, chat_id=7100)
 
 
 async def test_weekly_list_is_new_books_and_a_cold_reader_gets_the_grades(db: Database) -> None:
