@@ -145,8 +145,8 @@ class ClockControl:
         web_app.router.add_get("/_demo/clock", self._show)
         web_app.router.add_post("/_demo/clock", self._move)
 
-    def _state(self, app: Shuxiang, **extra: object) -> web.Response:
-        now = self.clock()
+    def _state(self, app: Shuxiang, now: datetime | None = None, **extra: object) -> web.Response:
+        now = self.clock() if now is None else now
         result: dict[str, object] = {
             "now": now.isoformat(),
             "label": describe(app, now),
@@ -177,4 +177,7 @@ class ClockControl:
             run = await advance(app.jobs, app.job_context, self.clock, step)
             pushes = await queued(app) - before
         message = t("democlock.moved", now=describe(app, run.end), count=pushes)
-        return self._state(app, done=run.done, failed=run.failed, pushes=pushes, message=message)
+        # The label of the same instant as the message: the real clock may have crossed a minute.
+        return self._state(
+            app, run.end, done=run.done, failed=run.failed, pushes=pushes, message=message
+        )
