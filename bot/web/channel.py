@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -22,9 +24,13 @@ from bot.config import Settings
 from bot.web.server import WebServer
 from bot.web.session import WEB_BOT_TOKEN, WebChannelSession
 from bot.web.store import ConversationStore, NotFound
+from services.i18n import t
 from services.web_sessions import forget_old
 from storage.db import Database
 from storage.models import utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Shuxiang
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +136,64 @@ class WebChannel:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+
+async def start_web(app: Shuxiang) -> None:
+    """Serve the web channel where SHUXIANG_WEB_LISTEN says (``shuxiang run``), and say where;
+    over plain HTTP, with the warning that this is for a school's intranet only."""
+    import typer
+
+    from bot.config import ConfigError
+
+    web_channel, settings = app.web, app.settings
+    address = settings.web_address()
+    if web_channel is None or address is None:
+        return
+    try:
+        await web_channel.start(app.dp, host=address[0], port=address[1])
+    except OSError as exc:
+        raise ConfigError(
+            t("web.cannot_listen", listen=settings.web_listen, reason=exc.strerror or exc)
+        ) from None
+    typer.echo(t("web.listening", url=settings.web_base_url(), listen=settings.web_listen))
+    if not settings.web_secure():
+        typer.echo(t("web.insecure_warning"), err=True)
+
+
+async def serve_alone(app: Shuxiang, *, stop: asyncio.Event | None = None) -> None:
+    """The web channel without Telegram: the dispatcher's start-up (menus, the search index,
+    the sweeps and the sender) as polling would run it, then serve until SIGINT or SIGTERM (or
+    ``stop``), finishing the updates in flight."""
+    import typer
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    workflow = {"dispatcher": app.dp, "bots": [app.bot], **app.dp.workflow_data}
+    try:
+        await app.dp.emit_startup(bot=app.bot, **workflow)
+        typer.echo(t("web.alone"))
+        await stop.wait()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        if app.web is not None:
+            await app.web.stop()  # no new requests; those in flight finish below
+        app.pipeline.draining = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.pipeline.idle.wait(), 30)
+        await app.dp.emit_shutdown(bot=app.bot, **workflow)
+
+
+async def run_web(app: Shuxiang) -> bool:
+    """``shuxiang run``'s web part: serve the web channel when configured; without Telegram,
+    serve it until stopped and return True (else polling runs beside it)."""
+    if app.web is None:
+        return False
+    await start_web(app)
+    if app.bot is not app.web.bot:
+        return False
+    await serve_alone(app)
+    return True

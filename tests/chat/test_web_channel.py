@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from bot.web.server import CSRF_HEADER, SESSION_COOKIE, WebServer
 from nlp.search import SearchEngine
 from services.web_sessions import revoke, token_hash
 from storage.db import Database
-from storage.models import Record, WebSession
+from storage.models import Loan, Record, WebSession
 from tests.factories import lend, make_world
 from tests.people import Clock
 
@@ -383,3 +384,20 @@ async def test_revoked_by_the_service_for_someone_else_is_refused(web: Web) -> N
         other = await s.scalar(select(Reader.id).where(Reader.card_no == "S2"))
         actor = await actor_of(s, other)
         assert not await revoke(s, actor, session_id, now=web.clock())
+
+
+async def test_a_due_soon_reminder_reaches_the_page_once_and_its_button_renews(web: Web) -> None:
+    await lend(web.db, "S1", "H1", policy=web.app.settings.loan_policy())
+    student = await web.signed_in("S1")
+    async with web.db.transaction(read_only=True) as s:
+        loan = await s.scalar(select(Loan))
+    assert loan is not None
+    web.clock.set(loan.due_at - timedelta(days=3, hours=1))
+    assert await web.app.jobs.run_once("due-soon", web.app.job_context) == 1
+    await web.app.sender.drain()
+    await web.app.sender.drain()  # delivered already: stored once
+    pushed = [m for m in await student.changes() if "到期" in m["html"]]
+    assert len(pushed) == 1 and "活着" in pushed[0]["html"]
+    answer = await student.press(pushed[0], "续借")
+    assert not answer.get("alert")
+    assert "已续借" in texts(await student.changes())
