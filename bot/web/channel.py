@@ -85,7 +85,8 @@ class WebChannel:
 
     async def start(self, dp: Dispatcher, *, host: str, port: int) -> int:
         """Serve the page and its API; returns the port (0 asks for a free one)."""
-        self.runner = web.AppRunner(self.server(dp).app(), access_log=None)
+        self.store.wakeups.closed = False
+        self.runner = web.AppRunner(self.server(dp).app(), access_log=None, shutdown_timeout=5.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
@@ -134,6 +135,7 @@ class WebChannel:
                 await self._purger
             self._purger = None
         if self.runner is not None:
+            self.store.wakeups.close()  # open pages' long polls answer now
             await self.runner.cleanup()
             self.runner = None
 

@@ -310,7 +310,7 @@ class WebServer:
         while True:
             changes = await self.store.changes(who.conversation_id, after)
             remaining = deadline - time.monotonic()
-            if changes["seq"] != after or remaining <= 0:
+            if changes["seq"] != after or remaining <= 0 or self.store.wakeups.closed:
                 return web.json_response(changes)
             await self.store.wakeups.wait(who.conversation_id, min(remaining, 5.0))
             if await self._current(request) is None:  # signed out elsewhere while waiting

@@ -40,6 +40,14 @@ class Wakeups:
 
     def __init__(self) -> None:
         self._events: dict[int, asyncio.Event] = {}
+        self.closed = False
+
+    def close(self) -> None:
+        """Shutting down: every waiting page gets its answer now, and no one waits again."""
+        self.closed = True
+        for event in self._events.values():
+            event.set()
+        self._events.clear()
 
     def notify(self, conversation_id: int) -> None:
         event = self._events.pop(conversation_id, None)
@@ -47,6 +55,8 @@ class Wakeups:
             event.set()
 
     async def wait(self, conversation_id: int, timeout: float) -> None:  # noqa: ASYNC109
+        if self.closed:
+            return
         event = self._events.setdefault(conversation_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)

@@ -401,3 +401,13 @@ async def test_a_due_soon_reminder_reaches_the_page_once_and_its_button_renews(w
     answer = await student.press(pushed[0], "续借")
     assert not answer.get("alert")
     assert "已续借" in texts(await student.changes())
+
+
+def test_the_page_needs_nothing_from_the_internet_and_weighs_under_150_kb() -> None:
+    from bot.web.server import STATIC
+
+    files = [STATIC / name for name in ("index.html", "app.js", "app.css")]
+    assert sum(f.stat().st_size for f in files) <= 150 * 1024
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, f
