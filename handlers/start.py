@@ -74,7 +74,8 @@ async def _bind(
     if outcome.previous is not None:
         # The chat that held the card until now, on the channel it was typed on.
         previous: int | str = outcome.previous_chat_id or outcome.previous
-        moved = tr("binding.moved", name=esc(bound.name), card_no=esc(bound.card_no))
+        said = "binding.moved" if outcome.previous_chat_id is not None else "binding.moved_web"
+        moved = tr(said, name=esc(bound.name), card_no=esc(bound.card_no))
         replies.add(SendMessage(chat_id=previous, text=moved))
         replies.add(DeleteMyCommands(scope=BotCommandScopeChat(chat_id=previous)))
 

@@ -1,4 +1,5 @@
-"""`shuxiang readers`: binding codes and their printable sheets."""
+"""`shuxiang readers`: binding codes and their printable sheets; a reader's endpoints, listed
+and revoked."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from bot.cli import plugins
 from bot.cli.runtime import run_with_db, settings_or_exit
+from services.actor import Actor, Channel
 from services.errors import ServiceError
 from services.i18n import t
-from services.readers.binding import IssuedCode, issue_codes
+from services.readers.binding import (
+    EndpointView,
+    IssuedCode,
+    endpoints_of,
+    issue_codes,
+    revoke_endpoints,
+)
 from services.readers.sheet import deep_link, web_link, write_binding_sheet
 from storage.db import Database
 
@@ -91,3 +100,65 @@ def codes(
         typer.secho(exc.render(), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     typer.echo(t("cli.codes_written", count=len(issued), csv=out, sheet=sheet))
+
+
+def _endpoint_line(e: EndpointView, tz: ZoneInfo) -> str:
+    def local(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    unreachable = ""
+    if e.unreachable_at is not None:
+        reason = e.unreachable_reason or ""
+        unreachable = t("cli.endpoint_unreachable", since=local(e.unreachable_at), reason=reason)
+    return t(
+        "cli.endpoint_line",
+        channel=t(f"cli.channel_{e.channel}"),
+        address=e.address,
+        bound_at=local(e.bound_at),
+        unreachable=unreachable,
+    )
+
+
+@readers_app.command("endpoints", help=t("cli.help_endpoints"))
+def endpoints(
+    card: Annotated[str, typer.Argument(help=t("cli.help_endpoint_card"))],
+) -> None:
+    settings = settings_or_exit()
+
+    async def body(db: Database) -> list[EndpointView]:
+        async with db.transaction(read_only=True) as session:
+            return await endpoints_of(session, Actor.cli(), card)
+
+    try:
+        found = run_with_db(settings, body)
+    except ServiceError as exc:
+        typer.secho(exc.render(), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    if not found:
+        typer.echo(t("cli.endpoints_none", card_no=card))
+        return
+    typer.echo("\n".join(_endpoint_line(e, settings.tz) for e in found))
+
+
+@readers_app.command("revoke", help=t("cli.help_revoke"))
+def revoke(
+    card: Annotated[str, typer.Argument(help=t("cli.help_endpoint_card"))],
+    channel: Annotated[
+        str | None, typer.Option("--channel", help=t("cli.help_endpoint_channel"))
+    ] = None,
+) -> None:
+    settings = settings_or_exit()
+    if channel is not None and channel not in {c.value for c in Channel}:
+        typer.secho(t("cli.endpoint_bad_channel", channel=channel), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+    async def body(db: Database) -> int:
+        async with db.transaction() as session:
+            return await revoke_endpoints(session, Actor.cli(), card, channel=channel)
+
+    try:
+        count = run_with_db(settings, body)
+    except ServiceError as exc:
+        typer.secho(exc.render(), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(t("cli.endpoints_revoked", card_no=card, count=count))

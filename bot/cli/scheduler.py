@@ -153,7 +153,8 @@ def why_failed(error: str | None) -> str:
         return ""
     own = {
         "unreachable": "cli_outbox.reason_unreachable",
-        "no Telegram binding": "cli_outbox.reason_no_binding",
+        "no endpoint": "cli_outbox.reason_no_binding",
+        "no Telegram binding": "cli_outbox.reason_no_binding",  # written before endpoints
         "lease expired": "cli_outbox.reason_lease_expired",
     }
     if error in own:

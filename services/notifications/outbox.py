@@ -55,6 +55,8 @@ DEFAULT_LEASE = timedelta(seconds=30)
 # Rows per INSERT … SELECT: a few MB of JSON at most.
 ROW_CHUNK = 5000
 MAX_ATTEMPTS = 8
+# A push whose reader has no endpoint on its channel any more (its last_error).
+NO_ENDPOINT = "no endpoint"
 
 
 class _Row(TypedDict):
@@ -330,20 +332,22 @@ async def claim(
         if endpoint_id is None or unreachable_at is not None:
             # Nowhere to send (not bound there any more, or the reader blocked the bot).
             note.status = OutboxStatus.FAILED.value
-            note.last_error = (
-                "unreachable" if endpoint_id is not None else f"no {note.channel} endpoint"
-            )
+            note.last_error = "unreachable" if endpoint_id is not None else NO_ENDPOINT
             continue
         if note.attempts >= max_attempts:
             # A lease ran out on the last attempt: the sender died mid-send every time.
             note.status = OutboxStatus.FAILED.value
             note.last_error = (note.last_error or "lease expired")[:500]
             continue
+        destination = chat or address
+        telegram = note.channel == Channel.TELEGRAM.value
+        if telegram and not destination.lstrip("-").isdigit():
+            note.status = OutboxStatus.FAILED.value
+            note.last_error = "not a Telegram chat"
+            continue
         note.status = OutboxStatus.SENDING.value
         note.attempts += 1
         note.next_attempt_at = now + lease
-        destination = chat or address
-        telegram = note.channel == Channel.TELEGRAM.value
         claimed.append(
             Outgoing(
                 note.id,

@@ -60,7 +60,7 @@ def failure_reason(error: str) -> str:
     lowered = error.lower()
     if "forbidden" in lowered or "blocked" in lowered or lowered == "unreachable":
         return t("stats.unreachable_reason.blocked")
-    if "binding" in lowered:
+    if "binding" in lowered or "endpoint" in lowered:
         return t("stats.unreachable_reason.unbound")
     return t("stats.unreachable_reason.error")
 
