@@ -83,10 +83,21 @@ class WebChannel:
             poll_seconds=poll_seconds,
         )
 
-    async def start(self, dp: Dispatcher, *, host: str, port: int) -> int:
-        """Serve the page and its API; returns the port (0 asks for a free one)."""
+    async def start(
+        self,
+        dp: Dispatcher,
+        *,
+        host: str,
+        port: int,
+        extra_routes: Callable[[web.Application], None] | None = None,
+    ) -> int:
+        """Serve the page and its API (and ``extra_routes``: the sandbox's); returns the port
+        (0 asks for a free one)."""
         self.store.wakeups.closed = False
-        self.runner = web.AppRunner(self.server(dp).app(), access_log=None, shutdown_timeout=5.0)
+        web_app = self.server(dp).app()
+        if extra_routes is not None:
+            extra_routes(web_app)
+        self.runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
