@@ -38,6 +38,9 @@ from storage.models import (
     utcnow,
 )
 
+# How often a session's last use is written down: the idle limit counts in days.
+TOUCH_EVERY = timedelta(minutes=5)
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -76,6 +79,11 @@ class Current:
     reader_id: int
     csrf: str
     name: str
+    last_seen: datetime
+
+    def stale(self, now: datetime) -> bool:
+        """Its last use is worth writing down again (once in a while, not every request)."""
+        return now - self.last_seen > TOUCH_EVERY
 
 
 async def sign_in(
@@ -154,7 +162,6 @@ async def current(
     *,
     days: int,
     now: datetime | None = None,
-    touch: bool = False,
 ) -> Current | None:
     """The valid session of this token, or None (unknown, revoked, idle too long, unbound)."""
     if not token:
@@ -179,13 +186,24 @@ async def current(
     web_session, name, active = found
     if not active:
         return None
-    if touch and now - web_session.last_seen > timedelta(minutes=5):
-        web_session.last_seen = now
-        await session.flush()
     conversation = await session.get(WebConversation, web_session.conversation_id)
     if conversation is None:  # pragma: no cover - joined above
         return None
-    return Current(web_session.id, conversation.id, conversation.reader_id, web_session.csrf, name)
+    return Current(
+        web_session.id,
+        conversation.id,
+        conversation.reader_id,
+        web_session.csrf,
+        name,
+        web_session.last_seen,
+    )
+
+
+async def touch(session: AsyncSession, session_id: int, now: datetime) -> None:
+    """The session was used now (it stays signed in ``days`` from here)."""
+    await session.execute(
+        update(WebSession).where(WebSession.id == session_id).values(last_seen=now)
+    )
 
 
 async def end(session: AsyncSession, token: str | None, now: datetime | None = None) -> None:

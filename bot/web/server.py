@@ -35,6 +35,7 @@ from services.errors import ServiceError
 from services.i18n import t
 from services.readers.binding import BindLimits
 from services.web_sessions import Current, chat_of, current, end, sign_in
+from services.web_sessions import touch as touch_session
 from storage.db import Database
 from storage.models import utcnow
 
@@ -196,10 +197,13 @@ class WebServer:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
-        async with self.db.transaction(read_only=not touch) as session:
-            return await current(
-                session, token, days=self.session_days, now=self.clock(), touch=touch
-            )
+        now = self.clock()
+        async with self.db.transaction(read_only=True) as session:
+            who = await current(session, token, days=self.session_days, now=now)
+        if who is not None and touch and who.stale(now):
+            async with self.db.transaction() as session:
+                await touch_session(session, who.session_id, now)
+        return who
 
     def _same_site(self, request: web.Request) -> bool:
         """A POST from this site's own page: browsers send Origin (or Sec-Fetch-Site) with

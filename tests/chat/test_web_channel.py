@@ -21,7 +21,7 @@ from bot.web.server import CSRF_HEADER, SESSION_COOKIE, WebServer
 from nlp.search import SearchEngine
 from services.web_sessions import revoke, token_hash
 from storage.db import Database
-from storage.models import Loan, Record, WebSession
+from storage.models import Loan, Record, WebMessage, WebSession
 from tests.factories import lend, make_world
 from tests.people import Clock
 
@@ -411,3 +411,31 @@ def test_the_page_needs_nothing_from_the_internet_and_weighs_under_150_kb() -> N
     for f in files:
         text = f.read_text(encoding="utf-8")
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, f
+
+
+async def test_the_librarian_signs_a_readers_browser_out_and_a_student_cannot(web: Web) -> None:
+    student = await web.signed_in("S1")
+    other = await web.signed_in("S2", address="198.51.100.9")
+    refused = await other.say("/sessions S1")
+    assert "图书管理员" in texts(refused) and not any(m["buttons"] for m in refused)
+    librarian = await web.signed_in("L1", address="198.51.100.10")
+    listing = await librarian.say("/sessions S1")
+    (sessions,) = [m for m in listing if m["buttons"]]
+    assert "（1 个）" in sessions["html"]
+    answer = await librarian.press(sessions, "1")
+    assert answer["text"] and not answer["alert"]
+    assert (await student.client.get("/api/updates?after=0")).status == 401
+    assert (await other.client.get("/api/updates?after=0")).status == 200
+
+
+async def test_old_messages_and_idle_sessions_are_forgotten_after_the_schools_days(
+    web: Web,
+) -> None:
+    student = await web.signed_in("S1")
+    await student.say("santi")
+    assert web.app.web is not None
+    web.clock.advance(days=web.app.settings.web_keep_days + 1)
+    await web.app.web.purge()
+    async with web.db.transaction(read_only=True) as s:
+        assert not list(await s.scalars(select(WebMessage.id)))
+        assert not list(await s.scalars(select(WebSession.id)))  # idle past web_session_days
