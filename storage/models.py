@@ -263,10 +263,6 @@ class Endpoint(Base):
     unreachable_at: Mapped[datetime | None]
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
 
-    @property
-    def destination(self) -> str:
-        return self.chat or self.address
-
 
 class BindingCode(Base):
     """A single-use code a librarian hands to a reader to bind their Telegram account."""

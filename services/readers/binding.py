@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor, actor_for_endpoint, actor_of, require_librarian
@@ -155,10 +155,10 @@ async def bind(
     who = guesser if guesser is not None else address
     since = now - limits.window
     failures = select(func.count(BindAttempt.id)).where(BindAttempt.at > since)
-    mine = await session.scalar(
+    guesses = await session.scalar(
         failures.where(BindAttempt.channel == channel.value, BindAttempt.address == who)
     )
-    if (mine or 0) >= limits.per_user:
+    if (guesses or 0) >= limits.per_user:
         raise ServiceError("binding.too_many")
     if (await session.scalar(failures) or 0) >= limits.across_bot:
         raise ServiceError("binding.busy")
@@ -172,28 +172,27 @@ async def bind(
         return await _refused(session, channel, who, failures, limits, now)
     row.used_at = now
     own = (Endpoint.channel == channel.value) & (Endpoint.relation == Relation.SELF.value)
-    previous = await session.scalar(
-        select(func.coalesce(Endpoint.chat, Endpoint.address)).where(
-            own, Endpoint.reader_id == reader.id, Endpoint.address != address
-        )
+    theirs = await session.scalar(select(Endpoint).where(own, Endpoint.reader_id == reader.id))
+    mine = await session.scalar(
+        select(Endpoint).where(Endpoint.channel == channel.value, Endpoint.address == address)
     )
-    # A new endpoint replaces the reader's old one on this channel, and this address's old one.
-    await session.execute(
-        delete(Endpoint).where(
-            (own & (Endpoint.reader_id == reader.id))
-            | ((Endpoint.channel == channel.value) & (Endpoint.address == address))
-        )
-    )
-    session.add(
-        Endpoint(
-            channel=channel.value,
-            address=address,
-            chat=chat if chat != address else None,
-            reader_id=reader.id,
-            relation=Relation.SELF.value,
-            bound_at=now,
-        )
-    )
+    previous = None
+    if theirs is not None and theirs is not mine:
+        # The card leaves the account that held it on this channel (which is told).
+        previous = theirs.chat or theirs.address
+        await session.delete(theirs)
+        await session.flush()
+    if mine is None:
+        mine = Endpoint(channel=channel.value, address=address)
+        session.add(mine)
+    # Kept in place when the address was bound already: what hangs off the endpoint (a web
+    # session) survives binding again, and binding again makes it reachable again.
+    mine.reader_id = reader.id
+    mine.relation = Relation.SELF.value
+    mine.chat = chat if chat != address else None
+    mine.bound_at = now
+    mine.unreachable_at = None
+    mine.unreachable_reason = None
     await session.flush()
     detail = {"channel": channel.value, "address": address, "moved": previous is not None}
     record_audit(session, actor_for(reader.id), "bind", detail)

@@ -28,7 +28,7 @@ from services.readers.binding import (
     unbind,
 )
 from storage.db import Database
-from storage.models import AuditEntry, Reader, utcnow
+from storage.models import AuditEntry, Endpoint, Reader, utcnow
 from tests.factories import cli, make_world, sqlite_env, telegram_endpoint
 from tests.role_checks import attempt as attempt_as
 from tests.roles import CLASSMATE, Who, role_world
@@ -185,3 +185,19 @@ async def test_only_the_librarian_sees_or_ends_a_readers_endpoints(db: Database)
     for call in (listed, revoked):
         allowed = {who for who in Who if await attempt_as(db, world.actor(who), call)}
         assert allowed == {Who.LIBRARIAN, Who.SYSTEM}, call.__name__
+
+
+async def test_binding_again_keeps_the_endpoint_and_makes_it_reachable(db: Database) -> None:
+    """The same account binding again keeps its endpoint row (what hangs off it, such as a web
+    session, survives) and clears an unreachable mark."""
+    await make_world(db, readers=READERS)
+    await bind_as(db, "S1", Channel.WEB, "acct-8")
+    async with db.transaction() as s:
+        await s.execute(update(Endpoint).values(unreachable_at=utcnow(), unreachable_reason="x"))
+        (first,) = await s.scalars(select(Endpoint.id))
+    again = await bind_as(db, "S2", Channel.WEB, "acct-8")  # the account moves to S2's card
+    assert again.previous is None
+    async with db.transaction(read_only=True) as s:
+        (endpoint,) = await s.scalars(select(Endpoint))
+    assert endpoint.id == first and endpoint.unreachable_at is None
+    assert await who(db, Channel.WEB, "acct-8") == "S2"

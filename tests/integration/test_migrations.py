@@ -221,7 +221,7 @@ async def test_endpoints_keep_every_binding_both_ways(empty_db: Database) -> Non
                 text(
                     "INSERT INTO telegram_bindings (reader_id, telegram_user_id, chat_id, bound_at,"
                     " unreachable_at, unreachable_reason) VALUES"
-                    " (1, 9000000001, 9000000001, :t, NULL, NULL),"
+                    " (1, 9000000001, 9000000002, :t, NULL, NULL),"
                     " (2, 77, 77, :t, :t, 'Forbidden: bot was blocked by the user')"
                 ),
                 {"t": at},
@@ -246,8 +246,8 @@ async def test_endpoints_keep_every_binding_both_ways(empty_db: Database) -> Non
             ).all()
             channels = (await conn.execute(text("SELECT channel FROM notifications"))).all()
         assert [tuple(e) for e in endpoints] == [
-            ("telegram", "9000000001", "9000000001", 1, "self", None),
-            ("telegram", "77", "77", 2, "self", "Forbidden: bot was blocked by the user"),
+            ("telegram", "9000000001", "9000000002", 1, "self", None),
+            ("telegram", "77", None, 2, "self", "Forbidden: bot was blocked by the user"),
         ]
         assert [c for (c,) in channels] == ["telegram"]
         await downgrade(db.engine, "0010")
@@ -261,7 +261,7 @@ async def test_endpoints_keep_every_binding_both_ways(empty_db: Database) -> Non
                 )
             ).all()
         assert [tuple(b) for b in bindings] == [
-            (1, 9000000001, 9000000001, True),
+            (1, 9000000001, 9000000002, True),
             (2, 77, 77, False),
         ]
     finally:

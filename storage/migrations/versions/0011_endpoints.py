@@ -62,7 +62,9 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO endpoints (channel, address, chat, reader_id, relation, bound_at,"
         " unreachable_at, unreachable_reason)"
-        " SELECT 'telegram', CAST(telegram_user_id AS VARCHAR(64)), CAST(chat_id AS VARCHAR(64)),"
+        " SELECT 'telegram', CAST(telegram_user_id AS VARCHAR(64)),"
+        # A private chat's id is its user's: kept only when it differs, as bind() does.
+        " CASE WHEN chat_id = telegram_user_id THEN NULL ELSE CAST(chat_id AS VARCHAR(64)) END,"
         " reader_id, 'self', bound_at, unreachable_at, unreachable_reason"
         " FROM telegram_bindings ORDER BY id"
     )
