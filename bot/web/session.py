@@ -61,7 +61,8 @@ def _chat(params: Mapping[str, Any]) -> int:
 
 
 def _is_html(params: Mapping[str, Any]) -> bool:
-    return str(params.get("parse_mode") or "").upper() == "HTML"
+    mode = params.get("parse_mode") or ""
+    return str(getattr(mode, "value", mode)).upper() == "HTML"  # ParseMode is a str enum
 
 
 class WebChannelSession(BaseSession):

@@ -277,6 +277,7 @@ def test_a_school_day_on_the_web_channel_in_chromium(
     before = _say(driver, "santi")
     card = _bot_says(driver, "《三体》", after=before)
     assert any("预约" in b for b in card["buttons"]), card
+    assert "<b>" in card["html"]  # formatting drawn as such
     _press(driver, card["id"], "预约")
     _bot_says(driver, "已预约")
 
