@@ -26,7 +26,7 @@ from sandbox.emulator import BotApiEmulator
 from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo database
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
-from sandbox.webdemo import add_demo_routes
+from sandbox.webdemo import add_demo_routes, page_extra
 from services import circulation
 from services.actor import Actor
 from services.corners import swaps as corners
@@ -526,7 +526,9 @@ async def start_sandbox(
             add_demo_routes(web_app, app, personas)
             control.add_routes(web_app)
 
-        web_port = await app.web.start(app.dp, host=host, port=0, extra_routes=demo_routes)
+        web_port = await app.web.start(
+            app.dp, host=host, port=0, extra_routes=demo_routes, page_extra=page_extra()
+        )
         web_url = f"http://{host}:{web_port}/_demo"
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
     # The morning sweep, now: the seeded loan due in three days gets its reminder (once).

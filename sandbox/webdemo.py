@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from sandbox.webchat import clock_control
 from services.i18n import t
 from services.readers.binding import issue_codes
 
 if TYPE_CHECKING:
     from bot.app import Shuxiang
     from sandbox.demo import Persona
+
+
+CLOCK_JS = Path(__file__).with_name("static") / "democlock.js"
+
+
+def page_extra() -> str:
+    """The demo's clock bar for the real page (its script moves it under the title bar)."""
+    return f'{clock_control()}<script src="_demo/clock.js" defer></script>'
 
 
 def add_demo_routes(web_app: web.Application, app: Shuxiang, personas: Sequence[Persona]) -> None:
@@ -51,5 +61,11 @@ def add_demo_routes(web_app: web.Application, app: Shuxiang, personas: Sequence[
             )
         raise web.HTTPFound(f"../../?code={code.code}")
 
+    async def clock_js(request: web.Request) -> web.Response:
+        return web.Response(
+            text=CLOCK_JS.read_text(encoding="utf-8"), content_type="text/javascript"
+        )
+
     web_app.router.add_get("/_demo", landing)
+    web_app.router.add_get("/_demo/clock.js", clock_js)
     web_app.router.add_get("/_demo/as/{card}", sign_in_as)

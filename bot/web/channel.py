@@ -68,7 +68,9 @@ class WebChannel:
         )
         return cls(settings, db, store, session, bot, clock)
 
-    def server(self, dp: Dispatcher, *, poll_seconds: float = 25.0) -> WebServer:
+    def server(
+        self, dp: Dispatcher, *, poll_seconds: float = 25.0, page_extra: str = ""
+    ) -> WebServer:
         return WebServer(
             db=self.db,
             store=self.store,
@@ -81,6 +83,7 @@ class WebChannel:
             bind_limits=self.settings.bind_limits(),
             clock=self.clock,
             poll_seconds=poll_seconds,
+            page_extra=page_extra,
         )
 
     async def start(
@@ -90,11 +93,12 @@ class WebChannel:
         host: str,
         port: int,
         extra_routes: Callable[[web.Application], None] | None = None,
+        page_extra: str = "",
     ) -> int:
         """Serve the page and its API (and ``extra_routes``: the sandbox's); returns the port
         (0 asks for a free one)."""
         self.store.wakeups.closed = False
-        web_app = self.server(dp).app()
+        web_app = self.server(dp, page_extra=page_extra).app()
         if extra_routes is not None:
             extra_routes(web_app)
         self.runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5.0)

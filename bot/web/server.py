@@ -122,6 +122,7 @@ class WebServer:
         bind_limits: BindLimits | None = None,
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float = POLL_SECONDS,
+        page_extra: str = "",
     ) -> None:
         self.db = db
         self.store = store
@@ -134,6 +135,8 @@ class WebServer:
         self.bind_limits = bind_limits or BindLimits()
         self.clock = clock
         self.poll_seconds = poll_seconds
+        # HTML added to the page's body (the sandbox's clock bar); nothing in a deployment.
+        self.page_extra = page_extra
         self.per_reader = Window(30, 10.0)
         self.per_address = Window(120, 10.0)
         self.signins = Window(10, 60.0)
@@ -167,6 +170,7 @@ class WebServer:
     async def page(self, request: web.Request) -> web.Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
         html = html.replace("{{title}}", self._strings["title"])
+        html = html.replace("</body>", f"{self.page_extra}</body>")
         return web.Response(text=html, content_type="text/html", charset="utf-8")
 
     async def static(self, request: web.Request) -> web.StreamResponse:

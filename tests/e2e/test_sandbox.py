@@ -59,6 +59,11 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(tmp_path: Path) 
                 assert r.status == 200
             async with http.get(f"{base}/api/updates?after=0") as updates:
                 assert student.name in str(await updates.json())
+            # The page carries the demo's clock bar, moving the same clock.
+            async with http.get(f"{base}/") as page:
+                assert 'id="clock"' in await page.text()
+            async with http.get(f"{base}/_demo/clock") as clock:
+                assert (await clock.json())["ok"]
 
         # By hand, through the page's own control routes: renew the other loan.
         emu = sandbox.emulator

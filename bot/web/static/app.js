@@ -148,7 +148,7 @@
     meta.className = "meta";
     var when = new Date(message.date * 1000);
     meta.textContent = (message.edited ? S.edited + " · " : "") +
-      when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      when.toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit", hour12: false });
     el.appendChild(meta);
     if (old) { old.replaceWith(el); } else { $("log").appendChild(el); }
     nodes[message.id] = el;
