@@ -440,3 +440,52 @@ async def test_old_messages_and_idle_sessions_are_forgotten_after_the_schools_da
     async with web.db.transaction(read_only=True) as s:
         assert not list(await s.scalars(select(WebMessage.id)))
         assert not list(await s.scalars(select(WebSession.id)))  # idle past web_session_days
+
+
+async def test_the_bot_api_of_the_web_channel_keeps_documents_edits_and_deletions(
+    web: Web,
+) -> None:
+    """The adapter alone, as the handlers and the sender call it through the web channel's Bot."""
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+    student = await web.signed_in("S1")
+    assert web.app.web is not None
+    bot = web.app.web.bot
+    chat = -(await _conversation(web, "S1"))
+    doc = await bot.send_document(
+        chat, BufferedInputFile(b"a,b\n1,2\n", filename="report.csv"), caption="<b>报表</b>"
+    )
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="好", callback_data="kp:1")]]
+    )
+    sent = await bot.send_message(chat, "<i>第一版</i>", reply_markup=markup)
+    await bot.edit_message_text("<i>第二版</i>", chat_id=chat, message_id=sent.message_id)
+    with pytest.raises(TelegramBadRequest, match="not modified"):
+        await bot.edit_message_text("<i>第二版</i>", chat_id=chat, message_id=sent.message_id)
+    gone = await bot.send_message(chat, "删掉我")
+    await bot.delete_message(chat, gone.message_id)
+    # A Telegram chat id names no web conversation: nothing can land in the wrong place.
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(abs(chat), "不该送到")
+    changes = {m["id"]: m for m in await student.changes()}
+    assert changes[doc.message_id]["media"] == "document"
+    assert changes[sent.message_id]["edited"] and changes[sent.message_id]["buttons"] == []
+    assert changes[sent.message_id]["html"] == "<i>第二版</i>"
+    assert gone.message_id not in {m["id"] for m in student.messages.values() if "html" in m}
+    download = await student.client.get(f"/api/file/{changes[doc.message_id]['file']}")
+    assert download.status == 200 and await download.read() == b"a,b\n1,2\n"
+    assert download.headers["Content-Disposition"].startswith("attachment")
+
+
+async def _conversation(web: Web, card_no: str) -> int:
+    from storage.models import Reader, WebConversation
+
+    async with web.db.transaction(read_only=True) as s:
+        found = await s.scalar(
+            select(WebConversation.id)
+            .join(Reader, Reader.id == WebConversation.reader_id)
+            .where(Reader.card_no == card_no)
+        )
+    assert found is not None
+    return int(found)
