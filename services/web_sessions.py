@@ -132,10 +132,16 @@ async def sign_in(
     if endpoint is None:  # pragma: no cover - bind just made it
         return None
     endpoint.address = address_of(conversation.id)
+    still_open = (WebSession.conversation_id == conversation.id) & WebSession.revoked_at.is_(None)
+    # The browsers on the endpoint this one replaces stay signed in; any other open session is
+    # of an endpoint unbound since, and ends for good (SQLite may even have handed that
+    # endpoint's row id to the new one: ids alone cannot tell).
+    others = still_open if before is None else still_open & (WebSession.endpoint_id != before)
+    await session.execute(update(WebSession).where(others).values(revoked_at=now))
     if before is not None:
         await session.execute(
             update(WebSession)
-            .where(WebSession.endpoint_id == before, WebSession.revoked_at.is_(None))
+            .where(still_open, WebSession.endpoint_id == before)
             .values(endpoint_id=endpoint.id)
         )
     token, csrf = new_token(), new_token()
@@ -289,8 +295,11 @@ async def reader_of_conversation(session: AsyncSession, conversation_id: int) ->
 
 
 async def forget_old(session: AsyncSession, *, days: int, now: datetime) -> None:
-    """Sessions unused or revoked more than ``days`` ago go."""
+    """Sessions unused or revoked more than ``days`` ago go, and those of unbound endpoints."""
     before = now - timedelta(days=days)
+    bound = select(Endpoint.id).where(Endpoint.id == WebSession.endpoint_id).exists()
     await session.execute(
-        delete(WebSession).where((WebSession.last_seen < before) | (WebSession.revoked_at < before))
+        delete(WebSession).where(
+            (WebSession.last_seen < before) | (WebSession.revoked_at < before) | ~bound
+        )
     )

@@ -346,6 +346,10 @@ async def test_unbind_ends_the_web_sessions(web: Web) -> None:
     label = confirm["buttons"][0][0]["text"]
     await student.press(confirm, label)
     assert (await student.client.get("/api/updates?after=0")).status == 401
+    # Signing in again (a new code, another phone) does not bring the old session back.
+    again = await web.signed_in("S1", address="198.51.100.20")
+    assert (await student.client.get("/api/updates?after=0")).status == 401
+    assert (await again.client.get("/api/updates?after=0")).status == 200
 
 
 async def test_the_conversation_and_sessions_survive_a_restart(
