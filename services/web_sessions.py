@@ -33,6 +33,7 @@ from storage.models import (
     Channel,
     Endpoint,
     Reader,
+    Relation,
     WebConversation,
     WebSession,
     utcnow,
@@ -40,6 +41,9 @@ from storage.models import (
 
 # How often a session's last use is written down: the idle limit counts in days.
 TOUCH_EVERY = timedelta(minutes=5)
+
+
+_own_web = (Endpoint.channel == Channel.WEB.value) & (Endpoint.relation == Relation.SELF.value)
 
 
 def token_hash(token: str) -> str:
@@ -103,13 +107,16 @@ async def sign_in(
     before = await session.scalar(
         select(Endpoint.id)
         .join(BindingCode, BindingCode.reader_id == Endpoint.reader_id)
-        .where(BindingCode.code == normalise_code(code), Endpoint.channel == Channel.WEB.value)
+        .where(BindingCode.code == normalise_code(code), _own_web)
     )
+    # Bound under a placeholder first: the conversation (whose id is the address) is known
+    # only once the code has named its reader.
+    placeholder = f"new-{secrets.token_hex(8)}"
     outcome = await bind(
         session,
         code=code,
         channel=Channel.WEB,
-        address=f"new-{secrets.token_hex(8)}",
+        address=placeholder,
         guesser=address,
         limits=limits or BindLimits(),
         now=now,
@@ -125,9 +132,7 @@ async def sign_in(
         session.add(conversation)
         await session.flush()
     endpoint = await session.scalar(
-        select(Endpoint).where(
-            Endpoint.channel == Channel.WEB.value, Endpoint.reader_id == reader_id
-        )
+        select(Endpoint).where(_own_web, Endpoint.address == placeholder)
     )
     if endpoint is None:  # pragma: no cover - bind just made it
         return None
