@@ -30,6 +30,8 @@ READERS = {
     "S2": ("王芳", "student"),
     "L1": ("周老师", "librarian"),
 }
+# Tests of the HTTP side alone; those through the store run on both databases.
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"])
 HOSTILE = '<img src=x onerror="document.title=1">'
 RECORDS = {
     "st": ("三体", ["B1", "B2"]),
@@ -192,6 +194,7 @@ async def test_sign_in_then_search_by_pinyin_open_a_card_reserve_and_renew(web: 
     assert {"loans", "sessions"} <= {c["command"] for c in commands}
 
 
+@SQLITE_ONLY  # the HTTP side alone: the store is tested on both elsewhere
 async def test_session_cookie_is_httponly_strict_and_secure_under_https(
     db: Database, db_url: str, search_engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,6 +229,7 @@ async def test_session_cookie_is_httponly_strict_and_secure_under_https(
         await w.app.dp.storage.close()
 
 
+@SQLITE_ONLY  # the HTTP side alone: the store is tested on both elsewhere
 async def test_state_changing_requests_without_the_csrf_token_or_from_elsewhere_are_refused(
     web: Web,
 ) -> None:
@@ -328,6 +332,7 @@ async def test_another_readers_conversation_is_unreachable_by_id(web: Web) -> No
     assert forged.status == 404
 
 
+@SQLITE_ONLY  # the HTTP side alone: the store is tested on both elsewhere
 async def test_hostile_titles_and_messages_stay_text(web: Web) -> None:
     student = await web.signed_in("S1")
     said = await student.say(f"活着 {HOSTILE}")
@@ -373,6 +378,7 @@ async def test_the_conversation_and_sessions_survive_a_restart(
         await again.app.dp.storage.close()
 
 
+@SQLITE_ONLY  # the HTTP side alone: the store is tested on both elsewhere
 async def test_a_reader_sending_too_fast_is_slowed_down(web: Web) -> None:
     student = await web.signed_in("S1")
     statuses = [(await student.post("/api/send", {"text": f"santi {i}"})).status for i in range(32)]
