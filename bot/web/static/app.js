@@ -210,6 +210,14 @@
         if (generation !== polling) return;
         $("banner").hidden = true;
         failures = 0;
+        if ((changes.seq || 0) < seq) {
+          // The conversation is not the one this page saw (kept days passed, a new card): redraw.
+          $("log").textContent = "";
+          nodes = {};
+          seq = 0;
+          wait = 0;
+          continue;
+        }
         apply(changes);
         wait = 25;
       } catch (e) {
