@@ -182,6 +182,15 @@ class Settings(BaseSettings):
             raise ValueError(t("config.unknown_timezone", value=value)) from exc
         return value
 
+    @field_validator("web_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if value and (parts.scheme.lower() not in ("http", "https") or not parts.hostname):
+            raise ValueError(t("web.bad_url", value=value))
+        return value
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours(cls, value: str) -> str:
