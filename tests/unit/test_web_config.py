@@ -11,7 +11,7 @@ def test_listen_and_public_address() -> None:
     off = load_settings(_env_file=None)
     assert off.web_address() is None and off.web_base_url() == ""
     intranet = load_settings(_env_file=None, web_listen="0.0.0.0:8080")
-    assert intranet.web_address() == ("0.0.0.0", 8080)
+    assert intranet.web_address() == ("0.0.0.0", 8080)  # noqa: S104 (what the school asked)
     assert intranet.web_base_url() == "http://127.0.0.1:8080" and not intranet.web_secure()
     public = load_settings(
         _env_file=None, web_listen="127.0.0.1:8080", web_url="https://library.school.cn/"
