@@ -265,7 +265,8 @@ class WebServer:
     async def signin(self, request: web.Request) -> web.Response:
         pre = request.cookies.get(PRE_COOKIE, "")
         sent = request.headers.get(CSRF_HEADER, "")
-        if not self._same_site(request) or not pre or not secrets.compare_digest(sent, pre):
+        matches = secrets.compare_digest(sent.encode(), pre.encode())  # bytes: any header
+        if not self._same_site(request) or not pre or not matches:
             raise _refused(403, "csrf")
         address = self.address(request)
         if not self.signins.allow(address):

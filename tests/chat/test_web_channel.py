@@ -251,6 +251,9 @@ async def test_state_changing_requests_without_the_csrf_token_or_from_elsewhere_
         "/api/signin", json={"code": await web.code("S2")}, headers={"Origin": stranger.origin}
     )
     assert response.status == 403
+    await stranger.state()
+    odd = await stranger.post("/api/signin", {"code": "X"}, **{CSRF_HEADER: "令牌"})
+    assert odd.status == 403
 
 
 async def test_a_cookie_planted_before_sign_in_never_becomes_a_session(web: Web) -> None:
