@@ -527,7 +527,12 @@ async def start_sandbox(
             control.add_routes(web_app)
 
         web_port = await app.web.start(
-            app.dp, host=host, port=0, extra_routes=demo_routes, page_extra=page_extra()
+            app.dp,
+            host=host,
+            port=0,
+            extra_routes=demo_routes,
+            page_extra=page_extra(),
+            telegram=app.bot,
         )
         web_url = f"http://{host}:{web_port}/_demo"
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")

@@ -75,6 +75,14 @@ class SignedIn:
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """A refused code; ``flood`` when this refusal brought the school's refusals to the cap
+    (the librarians are told, as for /bind)."""
+
+    flood: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Current:
     """The session a request's cookie names, still valid."""
 
@@ -98,9 +106,9 @@ async def sign_in(
     user_agent: str = "",
     limits: BindLimits | None = None,
     now: datetime | None = None,
-) -> SignedIn | None:
-    """A session for the reader whose code this is, or None (refused, counted for ``address``:
-    the same answer for every reason). ServiceError over a cap."""
+) -> SignedIn | Refused:
+    """A session for the reader whose code this is, or Refused (counted for ``address``: the
+    same answer for every reason). ServiceError over a cap."""
     now = now or utcnow()
     # The endpoint this reader's browsers hang on until now, if any (their sessions move to the
     # new one: a second phone does not sign out the first).
@@ -122,7 +130,7 @@ async def sign_in(
         now=now,
     )
     if outcome.reader is None or outcome.reader.reader_id is None:
-        return None
+        return Refused(outcome.flood)
     reader_id = outcome.reader.reader_id
     conversation = await session.scalar(
         select(WebConversation).where(WebConversation.reader_id == reader_id)
@@ -135,7 +143,7 @@ async def sign_in(
         select(Endpoint).where(_own_web, Endpoint.address == placeholder)
     )
     if endpoint is None:  # pragma: no cover - bind just made it
-        return None
+        return Refused()
     endpoint.address = address_of(conversation.id)
     still_open = (WebSession.conversation_id == conversation.id) & WebSession.revoked_at.is_(None)
     # The browsers on the endpoint this one replaces stay signed in; any other open session is

@@ -69,7 +69,12 @@ class WebChannel:
         return cls(settings, db, store, session, bot, clock)
 
     def server(
-        self, dp: Dispatcher, *, poll_seconds: float = 25.0, page_extra: str = ""
+        self,
+        dp: Dispatcher,
+        *,
+        poll_seconds: float = 25.0,
+        page_extra: str = "",
+        telegram: Bot | None = None,
     ) -> WebServer:
         return WebServer(
             db=self.db,
@@ -84,6 +89,7 @@ class WebChannel:
             clock=self.clock,
             poll_seconds=poll_seconds,
             page_extra=page_extra,
+            telegram=telegram,
         )
 
     async def start(
@@ -94,11 +100,12 @@ class WebChannel:
         port: int,
         extra_routes: Callable[[web.Application], None] | None = None,
         page_extra: str = "",
+        telegram: Bot | None = None,
     ) -> int:
         """Serve the page and its API (and ``extra_routes``: the sandbox's); returns the port
         (0 asks for a free one)."""
         self.store.wakeups.closed = False
-        web_app = self.server(dp, page_extra=page_extra).app()
+        web_app = self.server(dp, page_extra=page_extra, telegram=telegram).app()
         if extra_routes is not None:
             extra_routes(web_app)
         self.runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5.0)
@@ -166,8 +173,9 @@ async def start_web(app: Shuxiang) -> None:
     address = settings.web_address()
     if web_channel is None or address is None:
         return
+    telegram = None if app.bot is web_channel.bot else app.bot
     try:
-        await web_channel.start(app.dp, host=address[0], port=address[1])
+        await web_channel.start(app.dp, host=address[0], port=address[1], telegram=telegram)
     except OSError as exc:
         raise ConfigError(
             t("web.cannot_listen", listen=settings.web_listen, reason=exc.strerror or exc)

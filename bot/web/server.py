@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from aiohttp import web
@@ -33,11 +34,11 @@ from bot.web.html import plain
 from bot.web.store import ConversationStore, NotFound
 from services.errors import ServiceError
 from services.i18n import t
-from services.readers.binding import BindLimits
-from services.web_sessions import Current, chat_of, current, end, sign_in
+from services.readers.binding import BindLimits, librarian_addresses
+from services.web_sessions import Current, Refused, chat_of, current, end, sign_in
 from services.web_sessions import touch as touch_session
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Channel, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class WebServer:
         clock: Callable[[], datetime] = utcnow,
         poll_seconds: float = POLL_SECONDS,
         page_extra: str = "",
+        telegram: Bot | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -137,6 +139,8 @@ class WebServer:
         self.poll_seconds = poll_seconds
         # HTML added to the page's body (the sandbox's clock bar); nothing in a deployment.
         self.page_extra = page_extra
+        # Telegram's Bot when it runs beside: the librarians there hear of code guessing too.
+        self.telegram = telegram
         self.per_reader = Window(30, 10.0)
         self.per_address = Window(120, 10.0)
         self.signins = Window(10, 60.0)
@@ -288,7 +292,9 @@ class WebServer:
                 )
         except ServiceError:
             raise _refused(429, "signin_busy") from None
-        if signed is None:
+        if isinstance(signed, Refused):
+            if signed.flood is not None:
+                await self._alert_librarians(signed.flood)
             raise _refused(400, "signin_refused")
         response = web.json_response({"signed_in": True, "csrf": signed.csrf})
         self._cookie(response, SESSION_COOKIE, signed.token)
@@ -296,6 +302,23 @@ class WebServer:
         # The conversation opens as Telegram's does: /start, which also sets the reader's menu.
         await self._feed_text(signed.conversation_id, signed.reader.name, "/start", keep=False)
         return response
+
+    async def _alert_librarians(self, count: int) -> None:
+        """Binding is paused for too many wrong codes: the librarians hear of it, on the web
+        and on Telegram, as /bind tells them."""
+        log.warning("web sign-in: %d refused codes within the hour; binding paused", count)
+        text = t("binding.flood_alert", count=count)
+        async with self.db.transaction(read_only=True) as session:
+            web_chats = await librarian_addresses(session, Channel.WEB)
+            telegram_chats = await librarian_addresses(session, Channel.TELEGRAM)
+        targets = [(self.bot, chat) for chat in web_chats]
+        if self.telegram is not None:
+            targets += [(self.telegram, chat) for chat in telegram_chats]
+        for bot, chat in targets:
+            try:
+                await bot.send_message(int(chat), text)
+            except (TelegramAPIError, ValueError) as exc:  # one librarian's chat: not the rest
+                log.warning("flood alert to a librarian: %s", exc)
 
     async def signout(self, request: web.Request) -> web.Response:
         await self._signed_in(request)

@@ -502,3 +502,29 @@ async def _conversation(web: Web, card_no: str) -> int:
         )
     assert found is not None
     return int(found)
+
+
+async def test_guessing_across_the_school_pauses_sign_in_and_tells_the_librarian(
+    db: Database, db_url: str, search_engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_world(db, records=RECORDS, readers=READERS)
+    w = await _web(db, db_url, search_engine, monkeypatch, bind_fails_across_bot=3)
+    try:
+        librarian = await w.signed_in("L1", address="198.51.100.50")
+        for n in range(3):  # three guessers, one wrong code each
+            guesser = await w.browser(address=f"203.0.113.{n + 1}")
+            await guesser.state()
+            guesser.csrf = guesser.pre
+            assert (await guesser.post("/api/signin", {"code": "ZZZZZZZZ"})).status == 400
+        alert = await librarian.changes()
+        assert "3 次错误的绑定码" in texts(alert)
+        # Paused for everyone now, a right code too.
+        late = await w.browser(address="203.0.113.9")
+        await late.state()
+        late.csrf = late.pre
+        assert (await late.post("/api/signin", {"code": await w.code("S1")})).status == 429
+    finally:
+        for browser in w.browsers:
+            await browser.client.close()
+        await w.server.close()
+        await w.app.dp.storage.close()

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor
 from services.readers.binding import issue_codes
-from services.web_sessions import revoke, sessions_of, sign_in
+from services.web_sessions import SignedIn, revoke, sessions_of, sign_in
 from storage.db import Database
 from storage.models import WebSession
 from tests.factories import POLICY
@@ -26,7 +26,8 @@ async def _signed_in_student(db: Database) -> tuple[dict[Who, Actor | None], int
     world = await role_world(db)
     async with db.transaction() as s:
         (code,) = await issue_codes(s, policy=POLICY, card_nos=[CARDS[Who.STUDENT]], now=NOW)
-        assert await sign_in(s, code=code.code, address="198.51.100.1", now=NOW)
+        signed = await sign_in(s, code=code.code, address="198.51.100.1", now=NOW)
+        assert isinstance(signed, SignedIn)
         session_id = await s.scalar(select(WebSession.id))
     assert session_id is not None
     return world.actors, session_id
