@@ -44,9 +44,8 @@ def test_the_web_sign_in_link_fills_in_the_code_and_reads_back_from_its_qr() -> 
     assert _decode(link) == [link]
 
 
-def test_sheets_for_the_web_alone_and_beside_telegram(tmp_path: Path) -> None:
-    alone, both = tmp_path / "web.pdf", tmp_path / "both.pdf"
-    write_binding_sheet(alone, CODES, web_url="http://10.0.0.5:8080", issued_on=date(2026, 12, 1))
+def test_a_sheet_beside_telegram_has_both_codes(tmp_path: Path) -> None:
+    both = tmp_path / "both.pdf"
     write_binding_sheet(
         both,
         CODES,
@@ -54,11 +53,9 @@ def test_sheets_for_the_web_alone_and_beside_telegram(tmp_path: Path) -> None:
         web_url="http://10.0.0.5:8080",
         issued_on=date(2026, 12, 1),
     )
-    web_text = PdfReader(alone).pages[0].extract_text()
-    assert "书香网页" in web_text and "/bind" not in web_text
-    assert all(c.code in web_text and c.card_no in web_text for c in CODES)
     both_text = PdfReader(both).pages[0].extract_text()
-    assert "Telegram" in both_text and all(f"/bind {c.code}" in both_text for c in CODES)
+    assert "Telegram" in both_text and "书香网页" in both_text
+    assert all(f"/bind {c.code}" in both_text for c in CODES)
 
 
 def test_two_qr_codes_leave_every_slip_line_inside_its_cell() -> None:
@@ -78,3 +75,35 @@ def test_two_qr_codes_leave_every_slip_line_inside_its_cell() -> None:
             assert pdf.get_string_width(line.text) <= line.width, line
             assert line.x + line.width <= x + SLIP_W, line
         assert lines[-1].y + lines[-1].height <= y + SLIP_H, lines[-1]
+
+
+def test_codes_for_the_web_alone_need_no_bot(tmp_path: Path, sqlite_template: Path) -> None:
+    """`shuxiang readers codes` with only SHUXIANG_WEB_URL: each reader's sign-in link in the
+    CSV (no Telegram link), and on the sheet."""
+    import asyncio
+    import csv
+    import shutil
+
+    from storage.db import Database
+    from tests.factories import cli, make_world, sqlite_env
+
+    database = tmp_path / "school.sqlite3"
+    shutil.copyfile(sqlite_template, database)
+
+    async def readers() -> None:
+        db = Database(f"sqlite+aiosqlite:///{database}")
+        await make_world(db, readers={"S1": ("李明", "student"), "S2": ("王芳", "student")})
+        await db.dispose()
+
+    asyncio.run(readers())
+    out = tmp_path / "codes.csv"
+    env = sqlite_env(database, web_url="https://library.school.cn")
+    code, text = cli(["readers", "codes", "--card", "S1", "--card", "S2", "--out", str(out)], env)
+    assert code == 0, text
+    with out.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["证号"] for r in rows] == ["S1", "S2"]
+    assert all(r["绑定链接"] == "" for r in rows)
+    assert all(r["网页登录链接"] == f"https://library.school.cn/?code={r['绑定码']}" for r in rows)
+    sheet = PdfReader(out.with_suffix(".pdf")).pages[0].extract_text()
+    assert rows[0]["绑定码"] in sheet and "/bind" not in sheet
