@@ -272,6 +272,15 @@ def test_a_school_day_on_the_web_channel_in_chromium(
     assert driver.execute_script("return window.innerWidth") == 360
     assert driver.execute_script("return document.documentElement.scrollWidth") <= 360
     assert driver.execute_script("return document.characterSet") == "UTF-8"
+    # The reader's reply keyboard and command menu, as /start set them.
+    keyboard = driver.execute_script(
+        "return [...document.querySelectorAll('#keyboard button')].map((b) => b.textContent)"
+    )
+    assert any("我的借阅" in label for label in keyboard), keyboard
+    driver.find_element(By.ID, "menu").click()
+    menu = driver.find_element(By.CSS_SELECTOR, '#commands button[data-command="sessions"]')
+    assert menu.is_displayed()
+    driver.find_element(By.ID, "menu").click()
 
     # Pinyin finds 三体 (both copies out): the card offers 预约.
     before = _say(driver, "santi")
