@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import (
     Actor,
-    actor_of,
     require_librarian,
     require_reader,
     require_self_or_librarian,
@@ -300,11 +299,6 @@ async def revoke(
     who = actor.audit_name if actor is not None else "system"
     record_audit(session, who, "web_sign_out", {"reader_id": conversation.reader_id})
     return True
-
-
-async def reader_of_conversation(session: AsyncSession, conversation_id: int) -> Actor | None:
-    conversation = await session.get(WebConversation, conversation_id)
-    return await actor_of(session, conversation.reader_id) if conversation else None
 
 
 async def forget_old(session: AsyncSession, *, days: int, now: datetime) -> None:

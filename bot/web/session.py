@@ -12,9 +12,7 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any, cast
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.base import BaseSession
-from aiogram.enums import ParseMode
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
@@ -238,14 +236,3 @@ async def _upload(bot: Bot, value: Any, files: dict[str, InputFile], kind: str) 
     name = file.filename or kind
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return Upload(name=name, mime=mime, data=data)
-
-
-def build_web_bot(store: ConversationStore) -> tuple[Bot, WebChannelSession]:
-    session = WebChannelSession(store)
-    bot = Bot(
-        WEB_BOT_TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
-    )
-    return bot, session
-
-
-__all__ = ["WEB_BOT_ID", "WebChannelSession", "build_web_bot"]

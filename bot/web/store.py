@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -104,8 +105,6 @@ def message_json(row: WebMessage) -> dict[str, Any]:
 
 
 def _escaped(text: str) -> str:
-    from html import escape
-
     return escape(text, quote=False)
 
 
