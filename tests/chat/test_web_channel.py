@@ -528,3 +528,32 @@ async def test_guessing_across_the_school_pauses_sign_in_and_tells_the_librarian
             await browser.client.close()
         await w.server.close()
         await w.app.dp.storage.close()
+
+
+@SQLITE_ONLY
+async def test_run_serves_the_web_channel_alone_until_stopped(
+    db: Database, db_url: str, search_engine: SearchEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `shuxiang run` does without a bot token (bot/web/channel.py): the page on
+    SHUXIANG_WEB_LISTEN, the dispatcher's start-up, and a graceful stop."""
+    import asyncio
+
+    import aiohttp
+
+    from bot.web.channel import serve_alone, start_web
+
+    settings = load_settings(_env_file=None, database_url=db_url, web_listen="127.0.0.1:0")
+    app = build_app(settings, token=None, db=db, search=search_engine)
+    assert app.web is not None and app.bot is app.web.bot  # no Telegram at all
+    monkeypatch.setattr(app, "start_background", lambda: None)
+    await start_web(app)
+    assert app.web.runner is not None
+    host, port = app.web.runner.addresses[0][:2]
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_alone(app, stop=stop))
+    async with aiohttp.ClientSession() as http, http.get(f"http://{host}:{port}/") as page:
+        assert page.status == 200 and "static/app.js" in await page.text()
+    stop.set()
+    await serving
+    assert app.web.runner is None  # stopped serving
+    await app.close()
