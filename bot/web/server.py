@@ -141,9 +141,11 @@ class WebServer:
         self.page_extra = page_extra
         # Telegram's Bot when it runs beside: the librarians there hear of code guessing too.
         self.telegram = telegram
+        # A whole school may come from one address (its Wi-Fi's NAT): the per-address windows
+        # only stop a flood; wrong codes are capped in the database (BIND_FAILS_PER_USER).
         self.per_reader = Window(30, 10.0)
-        self.per_address = Window(120, 10.0)
-        self.signins = Window(10, 60.0)
+        self.per_address = Window(600, 10.0)
+        self.signins = Window(120, 60.0)
         self._locks: dict[int, asyncio.Lock] = {}
         self._strings = {key: t(f"web.{key}") for key in PAGE_STRINGS}
 
