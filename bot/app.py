@@ -29,6 +29,7 @@ from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.proxy import bot_session
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
+from bot.web.channel import WebChannel
 from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import (
@@ -46,7 +47,7 @@ from services.readers.binding import librarian_chats
 from services.recommend.model import ModelCache
 from services.talk import monitor_chats
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Channel, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class Shuxiang:
     sender: Sender
     pipeline: UpdatePipeline
     sender_task: asyncio.Task[None] | None = None
+    # The school's own web chat (bot/web), when SHUXIANG_WEB_LISTEN is set.
+    web: WebChannel | None = None
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         """Long polling. Updates are handled one by one before the next getUpdates confirms
@@ -120,6 +123,8 @@ class Shuxiang:
 
     async def close(self) -> None:
         await self.stop_background()
+        if self.web is not None:
+            await self.web.stop()
         await self.sender.bot.session.close()
         await self.bot.session.close()
         await self.dp.storage.close()  # also on polling's shutdown; closing twice is harmless
@@ -172,18 +177,20 @@ def build_bot(settings: Settings, token: str) -> Bot:
 def build_app(
     settings: Settings,
     *,
-    token: str,
+    token: str | None,
     db: Database | None = None,
     search: SearchEngine | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Shuxiang:
     """``clock`` drives the handlers (``ctx.now()``), the sender and the scheduled sweeps (tests
-    and the demo inject one)."""
+    and the demo inject one). Without a ``token`` the web channel runs alone: its Bot is the
+    app's."""
     db = db or Database(
         settings.checked_database_url(), busy_timeout_s=settings.sqlite_busy_timeout_s
     )
     search = search or settings.search_engine()
-    bot = build_bot(settings, token)
+    web = WebChannel.build(settings, db, clock=clock) if settings.web_listen or not token else None
+    bot = build_bot(settings, token) if token else cast("WebChannel", web).bot
     policy = settings.loan_policy()
     roster = LibrarianRoster(db)
     recommender = ModelCache()
@@ -200,6 +207,7 @@ def build_app(
         bind_limits=settings.bind_limits(),
         recommender=recommender,
         clock=clock,
+        web_session_days=settings.web_session_days,
     )
     dp.include_routers(*get_routers())
     # The path of one update: handlers/middlewares.py.
@@ -213,7 +221,10 @@ def build_app(
     dp.callback_query.middleware(unit_of_work)
 
     jobs = build_registry()
-    sender = Sender(db, build_sender_bot(settings, token), settings, clock=clock)
+    sender_bot = build_sender_bot(settings, token) if token else cast("WebChannel", web).bot
+    sender = Sender(db, sender_bot, settings, clock=clock)
+    if web is not None:
+        sender.add_channel(Channel.WEB, web)
     job_context = JobContext(
         db=db, settings=settings, clock=clock, poke=sender.poke, recommender=recommender
     )
@@ -229,6 +240,7 @@ def build_app(
         job_context=job_context,
         sender=sender,
         pipeline=pipeline,
+        web=web,
     )
     dp["app"] = app  # startup/shutdown hooks receive it by parameter name
     dp.startup.register(on_startup)
@@ -247,6 +259,8 @@ async def on_startup(app: Shuxiang) -> None:
             (chat, bot_commands(tr, librarian=True)) for chat in await librarian_chats(session)
         ]
         menus += [(chat, bot_commands(tr, monitor=True)) for chat in await monitor_chats(session)]
+    if app.web is not None and app.bot is app.web.bot:  # the web channel alone: no Telegram chats
+        menus = []
     for chat_id, commands in menus:
         try:
             await app.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id=chat_id))

@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     corner_monitors_per_class: int = Field(default=2, ge=1, le=10)
     chase_weekday: str = Field(default="fri", pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")
     chase_time: str = Field(default="16:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # The web channel (bot/web): the school's own chat page. SHUXIANG_WEB_LISTEN (host:port)
+    # turns it on; SHUXIANG_WEB_URL is its public address, written into sign-in links and
+    # deciding Secure cookies (https); sessions last web_session_days after their last use, a
+    # conversation's messages web_keep_days.
+    web_listen: str = Field(default="", pattern=r"^(|\[?[A-Za-z0-9_.:-]*\]?:\d{1,5})$")
+    web_url: str = ""
+    web_session_days: int = Field(default=180, ge=1)
+    web_keep_days: int = Field(default=365, ge=1)
     # CLC class prefix -> where it stands; the longest matching prefix wins.
     shelf_map: dict[str, str] = Field(default_factory=default_shelf_map)
 
@@ -172,6 +180,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(t("config.unknown_timezone", value=value)) from exc
+        return value
+
+    @field_validator("web_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if value and (parts.scheme.lower() not in ("http", "https") or not parts.hostname):
+            raise ValueError(t("web.bad_url", value=value))
         return value
 
     @field_validator("quiet_hours")
@@ -281,6 +298,30 @@ class Settings(BaseSettings):
         from nlp.search import SearchEngine
 
         return SearchEngine(cache_dir=self.data_dir / "cache", clc_source=self.clc_file)
+
+    def web_address(self) -> tuple[str, int] | None:
+        """Where the web channel listens, or None when it is off."""
+        if not self.web_listen:
+            return None
+        host, _, port = self.web_listen.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 (a server's choice)
+
+    def web_base_url(self) -> str:
+        """The public address of the web chat (no trailing slash); without SHUXIANG_WEB_URL,
+        the address it listens on."""
+        if self.web_url.strip():
+            return self.web_url.strip().rstrip("/")
+        address = self.web_address()
+        if address is None:
+            return ""
+        host = "127.0.0.1" if address[0] in ("0.0.0.0", "::", "") else address[0]  # noqa: S104
+        return f"http://{host}:{address[1]}"
+
+    def web_secure(self) -> bool:
+        return self.web_base_url().lower().startswith("https://")
+
+    def has_token(self) -> bool:
+        return self.bot_token is not None and bool(self.bot_token.get_secret_value().strip())
 
     def require_token(self) -> str:
         if self.bot_token is None or not self.bot_token.get_secret_value().strip():

@@ -27,6 +27,7 @@ def get_routers() -> list[Router]:
         stats,
         suggest,
         talk,
+        web_sessions,
     )
 
     modules = (
@@ -43,6 +44,7 @@ def get_routers() -> list[Router]:
         notify,
         settings,
         suggest,
+        web_sessions,
         talk,
         search,
         fallback,

@@ -195,3 +195,9 @@ class HoldShelfCB(CallbackData, prefix="hs"):
     """A page of 预约架."""
 
     page: Page
+
+
+class WebSessionCB(CallbackData, prefix="ws"):
+    """退出 under /sessions: sign one web browser out."""
+
+    session_id: RowId

@@ -53,6 +53,7 @@ READER_COMMANDS = (
     "suggest",
     "bind",
     "unbind",
+    "sessions",
 )
 LIBRARIAN_COMMANDS = ("checkout", "return", "reader", "stats", "stars", "suggestions")
 # Class corners: described under the corners catalogue.

@@ -45,6 +45,8 @@ def demo(
             if monitor is not None:
                 typer.echo(t("corners.demo_monitor", name=monitor.name, card_no=monitor.card_no))
             typer.echo(t("democlock.hint"))
+            if sandbox.web_url:
+                typer.echo(t("web.demo_ready", url=sandbox.web_url))
             typer.echo(
                 t(
                     "cli.demo_ready",

@@ -27,6 +27,7 @@ from sandbox.emulator import BotApiEmulator
 from sandbox.identity import SANDBOX_BOT  # readers codes uses it on the demo database
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from sandbox.webchat import add_webchat_routes
+from sandbox.webdemo import add_demo_routes, page_extra
 from services import circulation
 from services.actor import Actor
 from services.corners import swaps as corners
@@ -429,6 +430,8 @@ class Sandbox:
     clock: ClockControl
     # Due-soon reminders queued at this start (the seeded one, on the first start only).
     reminders: int = 0
+    # The school's own web chat (bot/web), served beside the emulated Telegram.
+    web_url: str = ""
 
     @property
     def url(self) -> str:
@@ -522,14 +525,31 @@ async def start_sandbox(
             "quiet_hours": "",
             "weekly_new_days": DEMO_NEW_DAYS,
             "bot_username": SANDBOX_BOT,
+            "web_listen": f"{host}:0",
         }
     )
     app = build_app(bot_settings, token=SANDBOX_TOKEN, db=db, search=search, clock=control.clock)
     control.app = app
+    web_url = ""
+    if app.web is not None:
+
+        def demo_routes(web_app: web.Application) -> None:
+            add_demo_routes(web_app, app, personas)
+            control.add_routes(web_app)
+
+        web_port = await app.web.start(
+            app.dp,
+            host=host,
+            port=0,
+            extra_routes=demo_routes,
+            page_extra=page_extra(),
+            telegram=app.bot,
+        )
+        web_url = f"http://{host}:{web_port}/_demo"
     polling = asyncio.create_task(app.run_polling(handle_signals=False), name="sandbox-polling")
     # The morning sweep, now: the seeded loan due in three days gets its reminder (once).
     reminders = await app.jobs.run_once("due-soon", app.job_context)
-    return Sandbox(emulator, app, personas, polling, control, reminders), loaded
+    return Sandbox(emulator, app, personas, polling, control, reminders, web_url), loaded
 
 
 async def self_check(sandbox: Sandbox) -> str:

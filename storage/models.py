@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -573,3 +574,87 @@ class ReadingListSend(Base):
     sent_at: Mapped[datetime | None]
     recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- The web channel (bot/web): a school's own chat page beside Telegram. ---------------------
+
+
+class WebConversation(Base):
+    """One reader's conversation on the web channel: its id is the chat id and user id the
+    web channel's updates carry. ``seq`` orders every change (a message, an edit, a deletion),
+    so an open page asks only for what changed since the last one it saw."""
+
+    __tablename__ = "web_conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(
+        ForeignKey("readers.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The command menu and the reply keyboard the bot last set for this conversation.
+    commands: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    keyboard: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class WebSession(Base):
+    """A signed-in browser. Only the hash of its cookie is kept; ``csrf`` is sent back in a
+    header with every state-changing request."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("web_conversations.id", ondelete="CASCADE"), index=True
+    )
+    # The web endpoint it was opened on (or the one a later sign-in put in its place); no
+    # foreign key, so that a sign-in on another phone can move it over when binding replaces
+    # the endpoint. Unbound: no endpoint of that id, the session no longer holds.
+    endpoint_id: Mapped[int] = mapped_column(Integer, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class WebMessage(Base):
+    """A message of a web conversation, either way. The bot's text is Telegram's HTML subset,
+    a reader's is plain text; the page renders both as text but for the subset's tags."""
+
+    __tablename__ = "web_messages"
+    __table_args__ = (Index(None, "conversation_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("web_conversations.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    outgoing: Mapped[bool] = mapped_column(Boolean)
+    date: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[bool] = mapped_column(Boolean, default=False)
+    markup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    media: Mapped[str | None] = mapped_column(String(10))  # photo | document
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("web_files.id", ondelete="SET NULL"))
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A push (the outbox row): stored once however often the sender delivers it.
+    notification_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+
+
+class WebFile(Base):
+    """A photo or document the bot sent into a web conversation (a chart, an export)."""
+
+    __tablename__ = "web_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("web_conversations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

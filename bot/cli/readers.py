@@ -24,7 +24,7 @@ from services.readers.binding import (
     issue_codes,
     revoke_endpoints,
 )
-from services.readers.sheet import deep_link, write_binding_sheet
+from services.readers.sheet import deep_link, web_link, write_binding_sheet
 from storage.db import Database
 
 CODES_COLUMNS = ("card_no", "name", "class_name", "code", "link")
@@ -52,7 +52,10 @@ def codes(
     # On the demo's database the sandbox's bot (an entry point: bot/ never names the sandbox).
     configured = bot_username or settings.bot_username or plugins.bot_username(settings) or ""
     username = configured.strip().lstrip("@")
-    if not re.fullmatch(r"[A-Za-z0-9_]{4,32}", username):  # Telegram's user name rules
+    # The web chat's sign-in link too, when the school runs it (alone: no bot name needed).
+    web_url = settings.web_base_url()
+    needed = bool(username) or not web_url
+    if needed and not re.fullmatch(r"[A-Za-z0-9_]{4,32}", username):  # Telegram's name rules
         problem = t("binding_sheet.bad_bot", name=username) if username else None
         typer.secho(problem or t("binding_sheet.need_bot"), fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
@@ -78,15 +81,20 @@ def codes(
     # Chinese headers, and a BOM so that Excel on a Chinese Windows opens it as UTF-8.
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([t(f"cli_codes.column_{c}") for c in CODES_COLUMNS])
+        columns = CODES_COLUMNS + (("web_link",) if web_url else ())
+        writer.writerow([t(f"cli_codes.column_{c}") for c in columns])
         for c in issued:
-            writer.writerow(
-                [c.card_no, c.name, c.class_name or "", c.code, deep_link(username, c.code)]
-            )
+            link = deep_link(username, c.code) if username else ""
+            web = [web_link(web_url, c.code)] if web_url else []
+            writer.writerow([c.card_no, c.name, c.class_name or "", c.code, link, *web])
     sheet = out.with_suffix(".pdf")
     try:
         write_binding_sheet(
-            sheet, issued, bot_username=username, issued_on=datetime.now(settings.tz).date()
+            sheet,
+            issued,
+            bot_username=username,
+            web_url=web_url,
+            issued_on=datetime.now(settings.tz).date(),
         )
     except ServiceError as exc:  # no CJK font: the CSV is written, say how to get the sheet
         typer.secho(exc.render(), fg=typer.colors.RED, err=True)

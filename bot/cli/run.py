@@ -30,10 +30,14 @@ def run() -> None:
 
     settings = settings_or_exit()
     try:
-        token = settings.require_token()
+        # The web channel alone (SHUXIANG_WEB_LISTEN without a token) needs no Telegram.
+        token = (
+            settings.require_token() if settings.has_token() or not settings.web_listen else None
+        )
         proxy = settings.proxy_url()
         settings.checked_redis_url()
-        validate_token(token)
+        if token is not None:
+            validate_token(token)
     except ConfigError as exc:
         fail(str(exc))
     except TokenValidationError:
@@ -54,6 +58,10 @@ def run() -> None:
             await check_storage(settings, shuxiang.dp.storage)  # a ConfigError line if down
             settings.ensure_database_dir()
             await upgrade(shuxiang.db.engine)
+            from bot.web.channel import run_web
+
+            if await run_web(shuxiang):  # the web channel alone: served until stopped
+                return
             typer.echo(t("cli.run_started", api=api))
             await shuxiang.run_polling()
         except TelegramUnauthorizedError:

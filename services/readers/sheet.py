@@ -1,6 +1,8 @@
 """The printable binding sheet: one A4 page per class (class name and date in the header), one
 cut-out slip per reader with a QR code of the bot's deep link ``https://t.me/<bot>?start=<code>``
-(scanning it opens the bot and binds), the code itself for ``/bind`` and the card number.
+(scanning it opens the bot and binds), the code itself for ``/bind`` and the card number. A
+school running the web chat (bot/web) gets its sign-in link ``<web>/?code=<code>`` as a QR code
+too: the only one without a bot, the second (below the Telegram one, both smaller) beside it.
 
 The QR codes are drawn as vector squares from segno's module matrix (crisp at any printer
 resolution); the text uses the installed CJK font, embedded like the statistics report's."""
@@ -31,11 +33,18 @@ SLIP_W = (PAGE_W - 2 * MARGIN) / COLUMNS
 SLIP_H = (PAGE_H - 2 * MARGIN - HEADER_H) / ROWS
 QR_MM = 19.0
 QR_BORDER = 2  # quiet-zone modules inside the QR square (the slip's margin adds to it)
+# Two QR codes on one slip (Telegram above, the web chat below): each this size.
+QR_SMALL_MM = 12.5
 
 
 def deep_link(bot_username: str, code: str) -> str:
     """The Telegram link that opens the bot with ``/start <code>`` (binding at once)."""
     return f"https://t.me/{bot_username.lstrip('@')}?start={code}"
+
+
+def web_link(web_url: str, code: str) -> str:
+    """The web chat's sign-in link: the page opens with the code filled in."""
+    return f"{web_url.rstrip('/')}/?code={code}"
 
 
 def qr_runs(payload: str) -> tuple[int, list[tuple[int, int, int]]]:
@@ -71,9 +80,16 @@ def by_class(codes: Sequence[IssuedCode]) -> list[ClassPage]:
 
 
 def write_binding_sheet(
-    path: Path, codes: Sequence[IssuedCode], *, bot_username: str, issued_on: date
+    path: Path,
+    codes: Sequence[IssuedCode],
+    *,
+    bot_username: str = "",
+    web_url: str = "",
+    issued_on: date,
 ) -> int:
-    """Write the sheet as a PDF; returns its page count (one per class of up to 50)."""
+    """Write the sheet as a PDF; returns its page count (one per class of up to 50). Each slip
+    has the Telegram deep link (with ``bot_username``), the web chat's sign-in link (with
+    ``web_url``), or both."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4", unit="mm")
@@ -83,11 +99,11 @@ def write_binding_sheet(
     for page in by_class(codes):
         for chunk in _chunks(page.codes, COLUMNS * ROWS):
             pdf.add_page()
-            _header(pdf, page.class_name, issued_on, len(page.codes))
+            _header(pdf, page.class_name, issued_on, len(page.codes), bot_username, web_url)
             for n, code in enumerate(chunk):
                 x = MARGIN + (n % COLUMNS) * SLIP_W
                 y = MARGIN + HEADER_H + (n // COLUMNS) * SLIP_H
-                _slip(pdf, x, y, code, bot_username)
+                _slip(pdf, x, y, code, bot_username, web_url)
     pdf.output(str(path))
     return int(pdf.page_no())
 
@@ -97,13 +113,18 @@ def _chunks(items: list[IssuedCode], size: int) -> Iterator[list[IssuedCode]]:
         yield items[start : start + size]
 
 
-def _header(pdf: FPDF, class_name: str, issued_on: date, count: int) -> None:
+def _header(
+    pdf: FPDF, class_name: str, issued_on: date, count: int, bot_username: str, web_url: str
+) -> None:
     pdf.set_xy(MARGIN, MARGIN)
     pdf.set_font("cjk", size=14)
     title = t("binding_sheet.title", class_name=class_name)
     pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("cjk", size=8)
-    line = t("binding_sheet.subtitle", date=issued_on.isoformat(), count=count)
+    key = "binding_sheet.subtitle"
+    if web_url:
+        key = "binding_sheet.subtitle_both" if bot_username else "binding_sheet.subtitle_web"
+    line = t(key, date=issued_on.isoformat(), count=count)
     pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
 
 
@@ -166,14 +187,24 @@ def _fitted(
         current -= 0.5
 
 
-def slip_lines(pdf: FPDF, x: float, y: float, code: IssuedCode) -> list[PlacedLine]:
-    """The name, the card number and the expiry beside the QR code, each inside the slip: a
-    line too long for the column at a readable size goes onto two lines (有效期至 / the date)."""
-    text_x, text_w = x + QR_MM + 1.5, SLIP_W - QR_MM - 2.5
+def slip_lines(
+    pdf: FPDF,
+    x: float,
+    y: float,
+    code: IssuedCode,
+    *,
+    qr_mm: float = QR_MM,
+    more: Sequence[tuple[str, float, float]] = (),
+) -> list[PlacedLine]:
+    """The name, the card number and the expiry beside the QR code (``qr_mm`` wide), then
+    ``more`` lines (text, size, smallest size), each inside the slip: a line too long for the
+    column at a readable size goes onto two lines (有效期至 / the date)."""
+    text_x, text_w = x + qr_mm + 1.5, SLIP_W - qr_mm - 2.5
     lines = (
         (code.name, 9.0, 7.0),
         (t("cli.codes_sheet_card", card_no=code.card_no), 6.5, 5.5),
         (t("cli.codes_sheet_expires", date=code.expires_at.date().isoformat()), 6.5, 6.0),
+        *more,
     )
     placed: list[PlacedLine] = []
     top = y + 2
@@ -186,22 +217,34 @@ def slip_lines(pdf: FPDF, x: float, y: float, code: IssuedCode) -> list[PlacedLi
     return placed
 
 
-def _slip(pdf: FPDF, x: float, y: float, code: IssuedCode, bot_username: str) -> None:
+def _qr(pdf: FPDF, x: float, y: float, size: float, payload: str) -> None:
+    modules, runs = qr_runs(payload)
+    module = size / modules
+    pdf.set_fill_color(0, 0, 0)
+    for row, column, length in runs:
+        pdf.rect(x + column * module, y + row * module, length * module, module, style="F")
+
+
+def _slip(pdf: FPDF, x: float, y: float, code: IssuedCode, bot_username: str, web_url: str) -> None:
     pdf.set_draw_color(150, 150, 150)
     pdf.set_dash_pattern(dash=1, gap=1)
     pdf.rect(x, y, SLIP_W, SLIP_H)
     pdf.set_dash_pattern()
-    modules, runs = qr_runs(deep_link(bot_username, code.code))
-    module = QR_MM / modules
-    pdf.set_fill_color(0, 0, 0)
-    for row, column, length in runs:
-        pdf.rect(x + 1 + column * module, y + 1 + row * module, length * module, module, style="F")
-    for line in slip_lines(pdf, x, y, code):
+    # The code in full width under the QR, for typing as /bind <code> (or into the web page).
+    typed = f"/bind {code.code}" if bot_username else code.code
+    if bot_username and web_url:
+        _qr(pdf, x + 1, y + 0.5, QR_SMALL_MM, deep_link(bot_username, code.code))
+        _qr(pdf, x + 1, y + QR_SMALL_MM + 1, QR_SMALL_MM, web_link(web_url, code.code))
+        more = ((t("binding_sheet.two_codes"), 5.5, 4.5), (typed, 8.0, 6.0))
+        lines = slip_lines(pdf, x, y, code, qr_mm=QR_SMALL_MM, more=more)
+    else:
+        link = deep_link(bot_username, code.code) if bot_username else web_link(web_url, code.code)
+        _qr(pdf, x + 1, y + 1, QR_MM, link)
+        lines = slip_lines(pdf, x, y, code)
+        pdf.set_xy(x, y + QR_MM + 1.2)
+        _fit(pdf, typed, SLIP_W - 2, 11.0)
+        pdf.cell(SLIP_W, 4.5, typed, align="C")
+    for line in lines:
         pdf.set_font("cjk", size=line.size)
         pdf.set_xy(line.x, line.y)
         pdf.cell(line.width, line.height, line.text)
-    # The code in full width under the QR, for typing as /bind <code>.
-    typed = f"/bind {code.code}"
-    pdf.set_xy(x, y + QR_MM + 1.2)
-    _fit(pdf, typed, SLIP_W - 2, 11.0)
-    pdf.cell(SLIP_W, 4.5, typed, align="C")

@@ -38,6 +38,29 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(demo_settings: S
         for part in ("《平凡的世界》第一部", "《平凡的世界》第二部", "《平凡的世界》第三部"):
             assert part in volumes["text"]
 
+        # The school's own web chat beside it: /_demo hands a sample reader a fresh code and
+        # opens the page with it, which signs in (tests/chat/test_web_channel.py has the rest).
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.get(sandbox.web_url) as landing:
+                assert student.name in await landing.text()
+            go = f"{sandbox.web_url}/as/{student.card_no}"
+            async with http.get(go, allow_redirects=False) as to_page:
+                code = to_page.headers["Location"].rsplit("=", 1)[1]
+            base = sandbox.web_url.removesuffix("/_demo")
+            async with http.get(f"{base}/api/state") as state:
+                pre = (await state.json())["pre"]
+            headers = {"Origin": base, "X-Shuxiang-CSRF": pre}
+            async with http.post(f"{base}/api/signin", json={"code": code}, headers=headers) as r:
+                assert r.status == 200
+            async with http.get(f"{base}/api/updates?after=0") as updates:
+                assert student.name in str(await updates.json())
+            # The page carries the demo's clock bar, moving the same clock.
+            async with http.get(f"{base}/") as page:
+                assert 'id="clock"' in await page.text()
+            async with http.get(f"{base}/_demo/clock") as clock:
+                assert (await clock.json())["ok"]
+
         # By hand, through the page's own control routes: renew the other loan.
         emu = sandbox.emulator
         loans = emu.send_text(student.user_id, "/loans")
