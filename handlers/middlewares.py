@@ -157,21 +157,28 @@ class PrivateChatsOnly(BaseMiddleware):
 
 
 class UpdatePipeline(BaseMiddleware):
-    """One Replies buffer per update, sent after its transaction; tracks the update in flight."""
+    """One Replies buffer per update, sent after its transaction; tracks the updates in flight."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # For a graceful stop: ``idle`` tells when the update in flight has sent its replies;
-        # once draining, a newly fetched update waits here until polling is cancelled. The poller
-        # is held up with it, so no later getUpdates confirms it: Telegram delivers it again
-        # after the restart.
+        # For a graceful stop: ``idle`` tells when no update is in flight. With aiogram's own
+        # sequential polling (``hold_when_draining``), a newly fetched update waits here once
+        # draining until polling is cancelled: the poller is held up with it, so no later
+        # getUpdates confirms it and Telegram delivers it again after the restart. The bounded
+        # poller (bot/concurrency.py) stops fetching itself and lets what it started finish.
         self.draining = False
+        self.hold_when_draining = True
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        # Sent replies are forgotten (their stored copy cleared) at once, or with
+        # ``batch_sent`` in one write per getUpdates, by flush_sent before the offset confirms
+        # their updates: a redelivery (only ever of an unconfirmed update) still finds them.
+        self.batch_sent = False
+        self._sent: list[int] = []
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if self.draining:
+        if self.draining and self.hold_when_draining:
             await asyncio.Event().wait()
         self.in_flight += 1
         self.idle.clear()
@@ -194,12 +201,21 @@ class UpdatePipeline(BaseMiddleware):
         kept_for = replies.kept_for
         await replies.send()
         if kept_for is not None:
-            try:
-                async with self.db.transaction() as session:
-                    await replies_sent(session, kept_for)
-            except SQLAlchemyError:  # a redelivery would send them again: edits are harmless
-                log.warning("update %s: could not mark its replies sent", kept_for)
+            self._sent.append(kept_for)
+            if not self.batch_sent:
+                await self.flush_sent()
         return result
+
+    async def flush_sent(self) -> None:
+        """Clear the stored copies of the replies sent since the last call, in one write."""
+        if not self._sent:
+            return
+        sent, self._sent = self._sent, []
+        try:
+            async with self.db.transaction() as session:
+                await replies_sent(session, sent)
+        except SQLAlchemyError:  # a redelivery would send them again: edits are harmless
+            log.warning("updates %s: could not mark their replies sent", sent)
 
 
 class LibrarianRoster:

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -47,6 +47,11 @@ SQLITE_CACHE_KIB = 32_768
 # Mapped pages count toward the process's memory: 32 MB keeps the search process under its
 # 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
 SQLITE_MMAP_BYTES = 32 * 1024 * 1024
+# Connections a pool keeps open, and how many more a burst may open. An update holds one only
+# while its transaction is open (never over a Bot API call), so the bot's updates in flight
+# (max_updates_in_flight, 32) need far fewer; the others wait their turn in the pool's queue.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
 # A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "shuxiang_idle_since"
@@ -175,20 +180,29 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
 
 
 def create_engine(
-    url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+    url: str,
+    *,
+    echo: bool = False,
+    busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+    pool_size: int = POOL_SIZE,
 ) -> AsyncEngine:
+    """``pool_size``: connections kept open; POOL_OVERFLOW more may open for a burst."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
         engine = create_async_engine(
             parsed,
             echo=echo,
             connect_args={"timeout": busy_timeout_s},
             # One file, one host: a fresh connection per checkout keeps threads simple.
-            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+            poolclass=NullPool if memory else None,
+            **({} if memory else {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW}),
         )
         _install_sqlite_hooks(engine, busy_timeout_s)
     else:
-        engine = create_async_engine(parsed, echo=echo, pool_size=10)
+        engine = create_async_engine(
+            parsed, echo=echo, pool_size=pool_size, max_overflow=POOL_OVERFLOW
+        )
         _install_idle_ping(engine)
     _install_read_only_errors(engine)
     return engine
@@ -198,11 +212,25 @@ class Database:
     """Owns the engine and the session factory; one per process, built by the assembly function."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         self.url = url
-        self.engine = create_engine(url, echo=echo, busy_timeout_s=busy_timeout_s)
+        self.busy_timeout_s = busy_timeout_s
+        self.engine = create_engine(
+            url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one write lock per file; the writers of this process queue for it here,
+        # in order, instead of polling for it in SQLite's busy handler (which gives up after
+        # the busy timeout with "database is locked" when many wait). Readers never take it.
+        self._write_lock: asyncio.Lock | None = None
+        self._write_lock_loop: asyncio.AbstractEventLoop | None = None
+        self._writer: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -218,7 +246,7 @@ class Database:
         write lock (SQLite: deferred BEGIN) and the database refuses anything that writes in it:
         ReadOnlyTransactionError."""
         if not read_only:
-            async with self.sessionmaker() as session, session.begin():
+            async with self._writing(), self.sessionmaker() as session, session.begin():
                 yield session
             return
         options: dict[str, Any] = {READ_ONLY: True}
@@ -235,6 +263,33 @@ class Database:
             if _refused_as_read_only(exc):
                 raise ReadOnlyTransactionError(str(exc)) from exc
             raise
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """SQLite: this process's write transactions one at a time (see __init__). A write
+        transaction opened inside another by the same task does not wait for itself: SQLite's
+        busy timeout handles it as before."""
+        task = asyncio.current_task()
+        if not self.is_sqlite or (task is not None and task is self._writer):
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._write_lock is None or self._write_lock_loop is not loop:
+            self._write_lock, self._write_lock_loop = asyncio.Lock(), loop
+        lock = self._write_lock
+        try:
+            async with asyncio.timeout(self.busy_timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        self._writer = task
+        try:
+            yield
+        finally:
+            self._writer = None
+            lock.release()
 
     async def vacuum(self, *tables: str) -> None:
         """After a bulk load has committed: on PostgreSQL, VACUUM the tables so their pages are
