@@ -28,6 +28,7 @@ from bot.concurrency import BoundedPolling
 from bot.config import ConfigError, Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.proxy import bot_session
+from bot.response_types import KeepResponseTypes
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
 from handlers import get_routers
@@ -180,6 +181,7 @@ def build_bot(settings: Settings, token: str) -> Bot:
     # Replies go out after the update's transaction, but updates are handled one at a time: wait
     # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
     # through the sender, which has a Bot of its own.
+    session.middleware(KeepResponseTypes())
     session.middleware(
         RetryMiddleware(
             max_wait_s=settings.bot_retry_max_wait_seconds,

@@ -47,11 +47,13 @@ SQLITE_CACHE_KIB = 32_768
 # Mapped pages count toward the process's memory: 32 MB keeps the search process under its
 # 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
 SQLITE_MMAP_BYTES = 32 * 1024 * 1024
-# Connections a pool keeps open, and how many more a burst may open. An update holds one only
-# while its transaction is open (never over a Bot API call), so the bot's updates in flight
-# (max_updates_in_flight, 32) need far fewer; the others wait their turn in the pool's queue.
-POOL_SIZE = 10
-POOL_OVERFLOW = 10
+# Connections a pool keeps open, and how many more a burst may open on PostgreSQL. An update
+# holds one only while its transaction is open (never over a Bot API call), so the bot's updates
+# in flight (max_updates_in_flight, 32) need fewer; the others wait their turn in the pool's
+# queue. No overflow on SQLite: connections opened and closed again for each burst cost more
+# than the wait (a thread and eight pragmas each).
+POOL_SIZE = 16
+POOL_OVERFLOW = 4
 # A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "shuxiang_idle_since"
@@ -129,7 +131,12 @@ def _install_idle_ping(engine: AsyncEngine) -> None:
             raise
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
+def _install_sqlite_hooks(
+    engine: AsyncEngine, busy_timeout_s: float, *, query_only: bool = False
+) -> None:
+    """``query_only``: the engine of read-only transactions, whose connections refuse writes
+    for good (set once as they connect, not twice per transaction)."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
@@ -143,10 +150,15 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
         # memory-mapped reads save a system call and a copy per page.
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        if query_only:
+            cursor.execute("PRAGMA query_only = ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if query_only:
+            conn.exec_driver_sql("BEGIN")  # deferred: a reader takes no lock
+            return
         info = conn.connection.info
         if conn.get_execution_options().get(READ_ONLY, False):
             conn.exec_driver_sql("PRAGMA query_only = ON")
@@ -185,8 +197,10 @@ def create_engine(
     echo: bool = False,
     busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
     pool_size: int = POOL_SIZE,
+    query_only: bool = False,
 ) -> AsyncEngine:
-    """``pool_size``: connections kept open; POOL_OVERFLOW more may open for a burst."""
+    """``pool_size``: connections kept open (PostgreSQL: POOL_OVERFLOW more for a burst).
+    ``query_only`` (SQLite): connections that refuse every write."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
@@ -196,9 +210,9 @@ def create_engine(
             connect_args={"timeout": busy_timeout_s},
             # One file, one host: a fresh connection per checkout keeps threads simple.
             poolclass=NullPool if memory else None,
-            **({} if memory else {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW}),
+            **({} if memory else {"pool_size": pool_size, "max_overflow": 0}),
         )
-        _install_sqlite_hooks(engine, busy_timeout_s)
+        _install_sqlite_hooks(engine, busy_timeout_s, query_only=query_only)
     else:
         engine = create_async_engine(
             parsed, echo=echo, pool_size=pool_size, max_overflow=POOL_OVERFLOW
@@ -218,13 +232,25 @@ class Database:
         echo: bool = False,
         busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
         pool_size: int = POOL_SIZE,
+        write_wait_s: float | None = None,
     ) -> None:
+        """``write_wait_s``: how long a SQLite writer waits its turn in this process (by
+        default ``busy_timeout_s``, what it would wait for the lock without the queue)."""
         self.url = url
-        self.busy_timeout_s = busy_timeout_s
+        self.write_wait_s = busy_timeout_s if write_wait_s is None else write_wait_s
         self.engine = create_engine(
             url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite file: read-only transactions on connections of their own, query_only from the
+        # start, so a read costs no pragma round trips (PostgreSQL: BEGIN READ ONLY does it).
+        self._readers = self.sessionmaker
+        self._read_engine: AsyncEngine | None = None
+        if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
+            self._read_engine = create_engine(
+                url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size, query_only=True
+            )
+            self._readers = async_sessionmaker(self._read_engine, expire_on_commit=False)
         # SQLite has one write lock per file; the writers of this process queue for it here,
         # in order, instead of polling for it in SQLite's busy handler (which gives up after
         # the busy timeout with "database is locked" when many wait). Readers never take it.
@@ -253,7 +279,7 @@ class Database:
         if not self.is_sqlite:
             options["postgresql_readonly"] = True
         try:
-            async with self.sessionmaker() as session, session.begin():
+            async with self._readers() as session, session.begin():
                 await session.connection(execution_options=options)
                 yield session
         except ReadOnlyTransactionError:
@@ -278,7 +304,7 @@ class Database:
             self._write_lock, self._write_lock_loop = asyncio.Lock(), loop
         lock = self._write_lock
         try:
-            async with asyncio.timeout(self.busy_timeout_s):
+            async with asyncio.timeout(self.write_wait_s):
                 await lock.acquire()
         except TimeoutError:
             raise OperationalError(
@@ -305,6 +331,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
 
     @asynccontextmanager
     async def role(self, name: str) -> AsyncIterator[bool]:
