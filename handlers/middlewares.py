@@ -10,8 +10,10 @@ Outer middlewares on ``dp.update``, after aiogram's own (errors, user and chat c
 3. ThrottlingMiddleware: a per-user window, before any transaction; a throttled update never
    touches the database (librarians are exempt through a roster cached for a minute).
 4. ReaderMiddleware: locale, translator and the update's one Actor (services/actor.py: the bound
-   reader with their role and monitored classes, or None), read once in a short read-only
-   transaction (filters such as ``is_librarian`` need it; the services check it again).
+   reader with their role and monitored classes, or None), read once in a read-only
+   transaction (filters such as ``is_librarian`` need it; the services check it again). That
+   transaction stays open for a read-only handler to carry on in (one BEGIN and COMMIT per
+   update); a writer's unit ends it before opening its own.
 
 aiogram's routers then choose the handler by its filters, and the inner middleware UnitOfWork (on
 the message and callback_query observers) opens the transaction that handler asked for and gives
@@ -23,8 +25,9 @@ registered with ``flags=bound()`` is for bound readers only: anyone else is told
 - registered with ``flags=writes()``: a write transaction (SQLite ``BEGIN IMMEDIATE``). The update
   id is claimed first: a repeat runs nothing and sends the replies it had not sent yet. The
   handler runs, its replies are stored with the update id, and the transaction commits;
-- anything else: a read-only transaction (deferred ``BEGIN``, no lock, no update id; a
-  redelivered read is simply answered again). A read-only handler that writes after all is
+- anything else: the read-only transaction of ReaderMiddleware (deferred ``BEGIN``, no lock, no
+  update id; on SQLite a connection that is query_only for good; a redelivered read is simply
+  answered again). A read-only handler that writes after all is
   stopped by the database guard, rolled back and run again as a writer, with a warning to flag it.
 - ServiceError (a rule said no): rollback, and the only reply is the refusal (a writer's update
   id is recorded with it), with the buttons of the dialogue step when the handler was
@@ -40,6 +43,7 @@ No Bot API call is made while a write transaction is open: handlers only queue t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -69,7 +73,7 @@ from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import available_locale
 from services.readers.binding import librarian_user_ids, reader_for_telegram
-from storage.db import Database, ReadOnlyTransactionError
+from storage.db import Database, Reading, ReadOnlyTransactionError
 from storage.updates import claim_update, keep_replies, replies_sent, unsent_replies
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ WRITES = "writes"
 T = TypeVar("T")
 BOUND = "bound"  # value: the locale key of the refusal for a user who is not bound
 REFUSAL_MARKUP = "refusal_markup"  # value: Translator -> the buttons a refusal keeps
+READING = "reading"  # handler data: ReaderMiddleware's open read-only transaction
 
 
 def writes() -> dict[str, Any]:
@@ -304,16 +309,33 @@ class ReaderMiddleware(BaseMiddleware):
         locale = available_locale(user.language_code if user else None)
         data["locale"] = locale
         data["tr"] = Translator(locale)
-        actor: Actor | None = None
-        if user is not None:
-            user_id = user.id
-            actor = await once_more_if_cut(lambda: self._reader(user_id), "reading the reader")
-        data["actor"] = actor
-        return await handler(event, data)
+        data["actor"] = None
+        if user is None:
+            return await handler(event, data)
+        user_id = user.id
+        # The lookup's read-only transaction stays open: a read-only handler carries on in it
+        # (UnitOfWork), one BEGIN and COMMIT for the update; a writer's unit ends it first.
+        reading, data["actor"] = await once_more_if_cut(
+            lambda: self._reader(user_id), "reading the reader"
+        )
+        data[READING] = reading
+        try:
+            result = await handler(event, data)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await reading.end(exc)
+            raise
+        await reading.end()
+        return result
 
-    async def _reader(self, user_id: int) -> Actor | None:
-        async with self.db.transaction(read_only=True) as session:
-            return await reader_for_telegram(session, user_id)
+    async def _reader(self, user_id: int) -> tuple[Reading, Actor | None]:
+        reading = self.db.reading()
+        try:
+            return reading, await reader_for_telegram(await reading.begin(), user_id)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await reading.end(exc)
+            raise
 
 
 def _open(data: dict[str, Any], session: AsyncSession) -> None:
@@ -356,10 +378,12 @@ class UnitOfWork(BaseMiddleware):
         replies: Replies = data["replies"]
         update: Update = data["event_update"]
         writing = bool(get_flag(data, WRITES))
+        # ReaderMiddleware's transaction, on the first run only (a second runs afresh).
+        reading: Reading = data.pop(READING, None) or self.db.reading()
         try:
             if not writing:
                 try:
-                    async with self.db.transaction(read_only=True) as session:
+                    async with reading as session:
                         _open(data, session)
                         return await handler(event, data)
                 except ReadOnlyTransactionError as exc:
@@ -371,6 +395,7 @@ class UnitOfWork(BaseMiddleware):
                     )
                     replies.clear()
                     writing = True
+            await reading.end()
             return await self._write(handler, event, data, update.update_id)
         except ServiceError as refused:
             text = refused.render(_translator(data).locale)

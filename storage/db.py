@@ -290,6 +290,10 @@ class Database:
                 raise ReadOnlyTransactionError(str(exc)) from exc
             raise
 
+    def reading(self) -> Reading:
+        """A read-only transaction that can change hands (see :class:`Reading`)."""
+        return Reading(self)
+
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
         """SQLite: this process's write transactions one at a time (see __init__). A write
@@ -357,6 +361,40 @@ class Database:
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": key})
                 await conn.commit()
+
+
+class Reading:
+    """``Database.transaction(read_only=True)``, begun by one part of the code and ended by
+    another: the update's reader lookup begins it, a read-only handler carries on in it
+    (``async with reading as session``, which ends it as the transaction would) and anything
+    else ends it (:meth:`end`). One BEGIN and COMMIT for both instead of two."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._context: contextlib.AbstractAsyncContextManager[AsyncSession] | None = None
+        self.session: AsyncSession | None = None
+
+    async def begin(self) -> AsyncSession:
+        if self.session is None:
+            context = self._db.transaction(read_only=True)
+            self.session = await context.__aenter__()
+            self._context = context
+        return self.session
+
+    async def end(self, exc: BaseException | None = None) -> None:
+        """Commit (or with ``exc``, roll back); nothing when it has ended already."""
+        context, self._context, self.session = self._context, None, None
+        if context is not None:
+            await context.__aexit__(
+                type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+            )
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self.begin()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        context, self._context, self.session = self._context, None, None
+        return None if context is None else await context.__aexit__(*exc_info)
 
 
 def _role_key(name: str) -> int:
