@@ -21,7 +21,7 @@ Two of the seven write (the hold placed and cancelled). Reported per database an
 updates/s (updates / time from the first to the last), p50 and p99 from an update to its
 answer (the reply a reader waits for), the bot's CPU (share of one core, and CPU milliseconds
 per update), SQL statements and transactions per update (BEGIN, COMMIT and pragmas are
-statements too), the most updates running at once (peak), updates without an
+statements too), getUpdates per update, the most updates running at once (peak), updates without an
 answer (missing), replies out of order, and updates answered twice. The per-user throttle
 (8 updates in 5 s) is lifted: a reader in a closed loop against a fast bot exceeds it, and
 that is not what is measured. Targets per worker: ≥ 120 updates/s with no delay and ≥ 100/s
@@ -366,6 +366,7 @@ class Row:
     cpu_ms: float  # CPU per update
     statements: float  # SQL statements per update (BEGIN, COMMIT and pragmas included)
     transactions: float  # per update
+    polls: float  # getUpdates per update
     missing: int
     out_of_order: int
     duplicates: int
@@ -421,6 +422,7 @@ async def scenario(
         reply = loop.run_in_executor(None, parent.recv)
         cpu0 = time.process_time()
         counts.update(statements=0, transactions=0)
+        polls0 = app.poller.polls if app.poller is not None else 0
         if profile is not None:
             profile.enable()
         _, tally, duplicates = await reply
@@ -428,6 +430,7 @@ async def scenario(
             profile.disable()
         cpu = time.process_time() - cpu0
         measured = dict(counts)
+        measured["polls"] = (app.poller.polls if app.poller is not None else 0) - polls0
     finally:
         await app.stop()
         await asyncio.wait_for(polling, timeout=60)
@@ -447,6 +450,7 @@ async def scenario(
         cpu_ms=cpu / max(tally.updates, 1) * 1000,
         statements=measured["statements"] / max(tally.updates, 1),
         transactions=measured["transactions"] / max(tally.updates, 1),
+        polls=measured["polls"] / max(tally.updates, 1),
         missing=tally.missing,
         out_of_order=tally.out_of_order,
         duplicates=duplicates,
@@ -470,6 +474,7 @@ COLUMNS = (
     ("ms/upd", ">6"),
     ("SQL/u", ">5"),
     ("tx/u", ">4"),
+    ("poll/u", ">6"),
     ("peak", ">4"),
     ("missing", ">7"),
     ("order", ">5"),
@@ -495,6 +500,7 @@ def table(rows: list[Row]) -> str:
             f"{r.cpu_ms:.2f}",
             f"{r.statements:.1f}",
             f"{r.transactions:.1f}",
+            f"{r.polls:.2f}",
             r.peak,
             r.missing,
             r.out_of_order,

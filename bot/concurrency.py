@@ -89,6 +89,7 @@ class BoundedPolling:
         self.running = 0
         self.peak = 0  # most updates running at once (what the bound promises)
         self.handled = 0
+        self.polls = 0
 
     @property
     def held(self) -> int:
@@ -177,6 +178,7 @@ class BoundedPolling:
             allowed_updates=self.allowed_updates,
         )
         timeout = int((self.bot.session.timeout or 0) + self.polling_timeout)
+        self.polls += 1
         fetch = asyncio.ensure_future(self.bot(request, request_timeout=timeout))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
