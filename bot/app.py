@@ -28,9 +28,9 @@ from bot.concurrency import BoundedPolling
 from bot.config import ConfigError, Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.proxy import bot_session
-from bot.response_types import KeepResponseTypes
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
+from bot.speedups import KeepResponseTypes, inline_filters
 from handlers import get_routers
 from handlers.keyboards import bot_commands
 from handlers.middlewares import (
@@ -224,6 +224,7 @@ def build_app(
         clock=clock,
     )
     dp.include_routers(*get_routers())
+    inline_filters(dp)
     # The path of one update: handlers/middlewares.py.
     pipeline = UpdatePipeline(db)
     dp.update.outer_middleware(PrivateChatsOnly())

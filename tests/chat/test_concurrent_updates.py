@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from bot.app import Shuxiang, build_app
 from bot.concurrency import BoundedPolling
 from bot.config import load_settings
+from bot.speedups import inline_filters
 from handlers.context import AnyCtx
 from handlers.middlewares import writes
 from nlp.search import SearchEngine
@@ -231,3 +232,24 @@ async def test_a_stop_finishes_the_running_update_and_leaves_the_queued_one(rig:
         assert set(await s.scalars(select(ProcessedUpdate.update_id))) == {first}
     # The finished one is confirmed, the queued one is delivered again to the next process.
     assert [u["update_id"] for u in rig.emu.pending_updates] == [second]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_filters_run_in_the_event_loop(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiogram sends a synchronous filter (``F.text == ...``) through a thread; the assembly
+    makes every filter of the bot's routers run in the loop (bot/speedups.py)."""
+    threads: list[object] = []
+    real = asyncio.to_thread
+
+    async def counted(func: Callable[..., object], /, *args: object, **kwargs: object) -> object:
+        threads.append(func)
+        return await real(func, *args, **kwargs)
+
+    inline_filters(rig.app.dp)  # the probe router came after the assembly
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    rig.send(7000, 0, "r")
+    rig.emu.send_text(7001, "/help")
+    rig.start(max_in_flight=4)
+    assert await rig.acks(7000, 1) == ["ack 0"]
+    assert "使用说明" in (await rig.acks(7001, 1))[0]
+    assert threads == []
