@@ -178,9 +178,9 @@ async def check_storage(settings: Settings, storage: BaseStorage) -> None:
 
 def build_bot(settings: Settings, token: str) -> Bot:
     session = bot_session(settings)
-    # Replies go out after the update's transaction, but updates are handled one at a time: wait
-    # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
-    # through the sender, which has a Bot of its own.
+    # Replies go out after the update's transaction, while the update holds one of the few
+    # places in flight: wait out only short 429s, so one user's long Retry-After does not stall
+    # others. Pushes go through the sender, which has a Bot of its own.
     session.middleware(KeepResponseTypes())
     session.middleware(
         RetryMiddleware(
