@@ -24,11 +24,13 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault, MenuButto
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import AuthenticationError, RedisError
 
+from bot.concurrency import BoundedPolling
 from bot.config import ConfigError, Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
 from bot.proxy import bot_session
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
+from bot.speedups import KeepResponseTypes, inline_filters
 from bot.web.channel import WebChannel
 from handlers import get_routers
 from handlers.keyboards import bot_commands
@@ -70,38 +72,57 @@ class Shuxiang:
     sender: Sender
     pipeline: UpdatePipeline
     sender_task: asyncio.Task[None] | None = None
+    poller: BoundedPolling | None = None
     # The school's own web chat (bot/web), when SHUXIANG_WEB_LISTEN is set.
     web: WebChannel | None = None
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
-        """Long polling. Updates are handled one by one before the next getUpdates confirms
-        them, so an update in flight when the process dies is delivered again (and the
+        """Long polling (bot/concurrency.py): users' updates handled concurrently, each user's
+        in order, at most ``max_updates_in_flight`` held; an update is confirmed only once
+        handled, so one in flight when the process dies is delivered again (and the
         processed-update record keeps it from changing anything twice). SIGINT and SIGTERM
-        stop gracefully: the update in flight finishes first (aiogram's own handling would
-        cancel it half-way)."""
+        stop gracefully: the running updates finish first."""
         stopping: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
         signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
         for sig in signals:
             loop.add_signal_handler(sig, lambda: stopping.append(loop.create_task(self.stop())))
+        self.poller = BoundedPolling(
+            self.dp,
+            self.bot,
+            max_in_flight=self.settings.max_updates_in_flight,
+            allowed_updates=self.dp.resolve_used_update_types(),
+            before_confirm=self.pipeline.flush_sent,
+        )
+        # The poller lets an update it started finish even while stopping.
+        self.pipeline.hold_when_draining = False
+        self.pipeline.batch_sent = True
+        workflow = {**self.dp.workflow_data, "dispatcher": self.dp, "bots": [self.bot]}
         try:
-            await self.dp.start_polling(
-                self.bot,
-                handle_as_tasks=False,
-                handle_signals=False,
-                close_bot_session=True,
-                allowed_updates=self.dp.resolve_used_update_types(),
-            )
+            await self.dp.emit_startup(bot=self.bot, **workflow)
+            try:
+                await self.poller.run(**workflow)
+            finally:
+                try:
+                    await self.dp.emit_shutdown(bot=self.bot, **workflow)
+                finally:
+                    await self.bot.session.close()
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
             await asyncio.gather(*stopping, return_exceptions=True)
 
     async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Finish the update in flight, then stop polling."""
+        """Finish the updates in flight, then stop polling."""
+        if self.poller is not None:
+            self.poller.stop()
         self.pipeline.draining = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.pipeline.idle.wait(), timeout)
+        if self.poller is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.poller.stopped.wait(), timeout)
+            return
         with contextlib.suppress(RuntimeError):  # not polling (any more)
             await self.dp.stop_polling()
 
@@ -162,9 +183,10 @@ async def check_storage(settings: Settings, storage: BaseStorage) -> None:
 
 def build_bot(settings: Settings, token: str) -> Bot:
     session = bot_session(settings)
-    # Replies go out after the update's transaction, but updates are handled one at a time: wait
-    # out only short 429s, so one user's long Retry-After does not stall everyone. Pushes go
-    # through the sender, which has a Bot of its own.
+    # Replies go out after the update's transaction, while the update holds one of the few
+    # places in flight: wait out only short 429s, so one user's long Retry-After does not stall
+    # others. Pushes go through the sender, which has a Bot of its own.
+    session.middleware(KeepResponseTypes())
     session.middleware(
         RetryMiddleware(
             max_wait_s=settings.bot_retry_max_wait_seconds,
@@ -210,6 +232,7 @@ def build_app(
         web_session_days=settings.web_session_days,
     )
     dp.include_routers(*get_routers())
+    inline_filters(dp)
     # The path of one update: handlers/middlewares.py.
     pipeline = UpdatePipeline(db)
     dp.update.outer_middleware(PrivateChatsOnly())

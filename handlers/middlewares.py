@@ -10,8 +10,10 @@ Outer middlewares on ``dp.update``, after aiogram's own (errors, user and chat c
 3. ThrottlingMiddleware: a per-user window, before any transaction; a throttled update never
    touches the database (librarians are exempt through a roster cached for a minute).
 4. ReaderMiddleware: locale, translator and the update's one Actor (services/actor.py: the bound
-   reader with their role and monitored classes, or None), read once in a short read-only
-   transaction (filters such as ``is_librarian`` need it; the services check it again).
+   reader with their role and monitored classes, or None), read once in a read-only
+   transaction (filters such as ``is_librarian`` need it; the services check it again). That
+   transaction stays open for a read-only handler to carry on in (one BEGIN and COMMIT per
+   update); a writer's unit ends it before opening its own.
 
 aiogram's routers then choose the handler by its filters, and the inner middleware UnitOfWork (on
 the message and callback_query observers) opens the transaction that handler asked for and gives
@@ -23,8 +25,9 @@ registered with ``flags=bound()`` is for bound readers only: anyone else is told
 - registered with ``flags=writes()``: a write transaction (SQLite ``BEGIN IMMEDIATE``). The update
   id is claimed first: a repeat runs nothing and sends the replies it had not sent yet. The
   handler runs, its replies are stored with the update id, and the transaction commits;
-- anything else: a read-only transaction (deferred ``BEGIN``, no lock, no update id; a
-  redelivered read is simply answered again). A read-only handler that writes after all is
+- anything else: the read-only transaction of ReaderMiddleware (deferred ``BEGIN``, no lock, no
+  update id; on SQLite a connection that is query_only for good; a redelivered read is simply
+  answered again). A read-only handler that writes after all is
   stopped by the database guard, rolled back and run again as a writer, with a warning to flag it.
 - ServiceError (a rule said no): rollback, and the only reply is the refusal (a writer's update
   id is recorded with it), with the buttons of the dialogue step when the handler was
@@ -40,6 +43,7 @@ No Bot API call is made while a write transaction is open: handlers only queue t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -70,7 +74,7 @@ from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import available_locale
 from services.readers.binding import librarian_accounts, reader_for_endpoint
-from storage.db import Database, ReadOnlyTransactionError
+from storage.db import Database, Reading, ReadOnlyTransactionError
 from storage.updates import claim_update, keep_replies, replies_sent, unsent_replies
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,7 @@ WRITES = "writes"
 T = TypeVar("T")
 BOUND = "bound"  # value: the locale key of the refusal for a user who is not bound
 REFUSAL_MARKUP = "refusal_markup"  # value: Translator -> the buttons a refusal keeps
+READING = "reading"  # handler data: ReaderMiddleware's open read-only transaction
 
 
 def writes() -> dict[str, Any]:
@@ -158,21 +163,28 @@ class PrivateChatsOnly(BaseMiddleware):
 
 
 class UpdatePipeline(BaseMiddleware):
-    """One Replies buffer per update, sent after its transaction; tracks the update in flight."""
+    """One Replies buffer per update, sent after its transaction; tracks the updates in flight."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # For a graceful stop: ``idle`` tells when the update in flight has sent its replies;
-        # once draining, a newly fetched update waits here until polling is cancelled. The poller
-        # is held up with it, so no later getUpdates confirms it: Telegram delivers it again
-        # after the restart.
+        # For a graceful stop: ``idle`` tells when no update is in flight. With aiogram's own
+        # sequential polling (``hold_when_draining``), a newly fetched update waits here once
+        # draining until polling is cancelled: the poller is held up with it, so no later
+        # getUpdates confirms it and Telegram delivers it again after the restart. The bounded
+        # poller (bot/concurrency.py) stops fetching itself and lets what it started finish.
         self.draining = False
+        self.hold_when_draining = True
         self.in_flight = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        # Sent replies are forgotten (their stored copy cleared) at once, or with
+        # ``batch_sent`` in one write per getUpdates, by flush_sent before the offset confirms
+        # their updates: a redelivery (only ever of an unconfirmed update) still finds them.
+        self.batch_sent = False
+        self._sent: list[int] = []
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if self.draining:
+        if self.draining and self.hold_when_draining:
             await asyncio.Event().wait()
         self.in_flight += 1
         self.idle.clear()
@@ -195,12 +207,21 @@ class UpdatePipeline(BaseMiddleware):
         kept_for = replies.kept_for
         await replies.send()
         if kept_for is not None:
-            try:
-                async with self.db.transaction() as session:
-                    await replies_sent(session, kept_for)
-            except SQLAlchemyError:  # a redelivery would send them again: edits are harmless
-                log.warning("update %s: could not mark its replies sent", kept_for)
+            self._sent.append(kept_for)
+            if not self.batch_sent:
+                await self.flush_sent()
         return result
+
+    async def flush_sent(self) -> None:
+        """Clear the stored copies of the replies sent since the last call, in one write."""
+        if not self._sent:
+            return
+        sent, self._sent = self._sent, []
+        try:
+            async with self.db.transaction() as session:
+                await replies_sent(session, sent)
+        except SQLAlchemyError:  # a redelivery would send them again: edits are harmless
+            log.warning("updates %s: could not mark their replies sent", sent)
 
 
 class LibrarianRoster:
@@ -291,18 +312,33 @@ class ReaderMiddleware(BaseMiddleware):
         data["locale"] = locale
         data["tr"] = Translator(locale)
         channel = data["channel"] = channel_of(data.get("bot"))
-        actor: Actor | None = None
-        if user is not None:
-            address = str(user.id)
-            actor = await once_more_if_cut(
-                lambda: self._reader(channel, address), "reading the reader"
-            )
-        data["actor"] = actor
-        return await handler(event, data)
+        data["actor"] = None
+        if user is None:
+            return await handler(event, data)
+        address = str(user.id)
+        # The lookup's read-only transaction stays open: a read-only handler carries on in it
+        # (UnitOfWork), one BEGIN and COMMIT for the update; a writer's unit ends it first.
+        reading, data["actor"] = await once_more_if_cut(
+            lambda: self._reader(channel, address), "reading the reader"
+        )
+        data[READING] = reading
+        try:
+            result = await handler(event, data)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await reading.end(exc)
+            raise
+        await reading.end()
+        return result
 
-    async def _reader(self, channel: str, address: str) -> Actor | None:
-        async with self.db.transaction(read_only=True) as session:
-            return await reader_for_endpoint(session, channel, address)
+    async def _reader(self, channel: str, address: str) -> tuple[Reading, Actor | None]:
+        reading = self.db.reading()
+        try:
+            return reading, await reader_for_endpoint(await reading.begin(), channel, address)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await reading.end(exc)
+            raise
 
 
 def _open(data: dict[str, Any], session: AsyncSession) -> None:
@@ -345,10 +381,12 @@ class UnitOfWork(BaseMiddleware):
         replies: Replies = data["replies"]
         update: Update = data["event_update"]
         writing = bool(get_flag(data, WRITES))
+        # ReaderMiddleware's transaction, on the first run only (a second runs afresh).
+        reading: Reading = data.pop(READING, None) or self.db.reading()
         try:
             if not writing:
                 try:
-                    async with self.db.transaction(read_only=True) as session:
+                    async with reading as session:
                         _open(data, session)
                         return await handler(event, data)
                 except ReadOnlyTransactionError as exc:
@@ -360,6 +398,7 @@ class UnitOfWork(BaseMiddleware):
                     )
                     replies.clear()
                     writing = True
+            await reading.end()
             return await self._write(handler, event, data, update.update_id)
         except ServiceError as refused:
             text = refused.render(_translator(data).locale)

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -47,6 +47,13 @@ SQLITE_CACHE_KIB = 32_768
 # Mapped pages count toward the process's memory: 32 MB keeps the search process under its
 # 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
 SQLITE_MMAP_BYTES = 32 * 1024 * 1024
+# Connections a pool keeps open, and how many more a burst may open on PostgreSQL. An update
+# holds one only while its transaction is open (never over a Bot API call), so the bot's updates
+# in flight (max_updates_in_flight, 32) need fewer; the others wait their turn in the pool's
+# queue. No overflow on SQLite: connections opened and closed again for each burst cost more
+# than the wait (a thread and eight pragmas each).
+POOL_SIZE = 16
+POOL_OVERFLOW = 4
 # A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "shuxiang_idle_since"
@@ -124,7 +131,12 @@ def _install_idle_ping(engine: AsyncEngine) -> None:
             raise
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
+def _install_sqlite_hooks(
+    engine: AsyncEngine, busy_timeout_s: float, *, query_only: bool = False
+) -> None:
+    """``query_only``: the engine of read-only transactions, whose connections refuse writes
+    for good (set once as they connect, not twice per transaction)."""
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is deferred).
@@ -138,10 +150,15 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
         # memory-mapped reads save a system call and a copy per page.
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        if query_only:
+            cursor.execute("PRAGMA query_only = ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if query_only:
+            conn.exec_driver_sql("BEGIN")  # deferred: a reader takes no lock
+            return
         info = conn.connection.info
         if conn.get_execution_options().get(READ_ONLY, False):
             conn.exec_driver_sql("PRAGMA query_only = ON")
@@ -175,20 +192,31 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_s: float) -> None:
 
 
 def create_engine(
-    url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+    url: str,
+    *,
+    echo: bool = False,
+    busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+    pool_size: int = POOL_SIZE,
+    query_only: bool = False,
 ) -> AsyncEngine:
+    """``pool_size``: connections kept open (PostgreSQL: POOL_OVERFLOW more for a burst).
+    ``query_only`` (SQLite): connections that refuse every write."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        memory = parsed.database in (None, "", ":memory:")
         engine = create_async_engine(
             parsed,
             echo=echo,
             connect_args={"timeout": busy_timeout_s},
             # One file, one host: a fresh connection per checkout keeps threads simple.
-            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+            poolclass=NullPool if memory else None,
+            **({} if memory else {"pool_size": pool_size, "max_overflow": 0}),
         )
-        _install_sqlite_hooks(engine, busy_timeout_s)
+        _install_sqlite_hooks(engine, busy_timeout_s, query_only=query_only)
     else:
-        engine = create_async_engine(parsed, echo=echo, pool_size=10)
+        engine = create_async_engine(
+            parsed, echo=echo, pool_size=pool_size, max_overflow=POOL_OVERFLOW
+        )
         _install_idle_ping(engine)
     _install_read_only_errors(engine)
     return engine
@@ -198,11 +226,37 @@ class Database:
     """Owns the engine and the session factory; one per process, built by the assembly function."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+        pool_size: int = POOL_SIZE,
+        write_wait_s: float | None = None,
     ) -> None:
+        """``write_wait_s``: how long a SQLite writer waits its turn in this process (by
+        default ``busy_timeout_s``, what it would wait for the lock without the queue)."""
         self.url = url
-        self.engine = create_engine(url, echo=echo, busy_timeout_s=busy_timeout_s)
+        self.write_wait_s = busy_timeout_s if write_wait_s is None else write_wait_s
+        self.engine = create_engine(
+            url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite file: read-only transactions on connections of their own, query_only from the
+        # start, so a read costs no pragma round trips (PostgreSQL: BEGIN READ ONLY does it).
+        self._readers = self.sessionmaker
+        self._read_engine: AsyncEngine | None = None
+        if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
+            self._read_engine = create_engine(
+                url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size, query_only=True
+            )
+            self._readers = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        # SQLite has one write lock per file; the writers of this process queue for it here,
+        # in order, instead of polling for it in SQLite's busy handler (which gives up after
+        # the busy timeout with "database is locked" when many wait). Readers never take it.
+        self._write_lock: asyncio.Lock | None = None
+        self._write_lock_loop: asyncio.AbstractEventLoop | None = None
+        self._writer: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -218,14 +272,14 @@ class Database:
         write lock (SQLite: deferred BEGIN) and the database refuses anything that writes in it:
         ReadOnlyTransactionError."""
         if not read_only:
-            async with self.sessionmaker() as session, session.begin():
+            async with self._writing(), self.sessionmaker() as session, session.begin():
                 yield session
             return
         options: dict[str, Any] = {READ_ONLY: True}
         if not self.is_sqlite:
             options["postgresql_readonly"] = True
         try:
-            async with self.sessionmaker() as session, session.begin():
+            async with self._readers() as session, session.begin():
                 await session.connection(execution_options=options)
                 yield session
         except ReadOnlyTransactionError:
@@ -235,6 +289,37 @@ class Database:
             if _refused_as_read_only(exc):
                 raise ReadOnlyTransactionError(str(exc)) from exc
             raise
+
+    def reading(self) -> Reading:
+        """A read-only transaction that can change hands (see :class:`Reading`)."""
+        return Reading(self)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """SQLite: this process's write transactions one at a time (see __init__). A write
+        transaction opened inside another by the same task does not wait for itself: SQLite's
+        busy timeout handles it as before."""
+        task = asyncio.current_task()
+        if not self.is_sqlite or (task is not None and task is self._writer):
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._write_lock is None or self._write_lock_loop is not loop:
+            self._write_lock, self._write_lock_loop = asyncio.Lock(), loop
+        lock = self._write_lock
+        try:
+            async with asyncio.timeout(self.write_wait_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            ) from None
+        self._writer = task
+        try:
+            yield
+        finally:
+            self._writer = None
+            lock.release()
 
     async def vacuum(self, *tables: str) -> None:
         """After a bulk load has committed: on PostgreSQL, VACUUM the tables so their pages are
@@ -250,6 +335,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
 
     @asynccontextmanager
     async def role(self, name: str) -> AsyncIterator[bool]:
@@ -274,6 +361,40 @@ class Database:
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": key})
                 await conn.commit()
+
+
+class Reading:
+    """``Database.transaction(read_only=True)``, begun by one part of the code and ended by
+    another: the update's reader lookup begins it, a read-only handler carries on in it
+    (``async with reading as session``, which ends it as the transaction would) and anything
+    else ends it (:meth:`end`). One BEGIN and COMMIT for both instead of two."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._context: contextlib.AbstractAsyncContextManager[AsyncSession] | None = None
+        self.session: AsyncSession | None = None
+
+    async def begin(self) -> AsyncSession:
+        if self.session is None:
+            context = self._db.transaction(read_only=True)
+            self.session = await context.__aenter__()
+            self._context = context
+        return self.session
+
+    async def end(self, exc: BaseException | None = None) -> None:
+        """Commit (or with ``exc``, roll back); nothing when it has ended already."""
+        context, self._context, self.session = self._context, None, None
+        if context is not None:
+            await context.__aexit__(
+                type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+            )
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self.begin()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        context, self._context, self.session = self._context, None, None
+        return None if context is None else await context.__aexit__(*exc_info)
 
 
 def _role_key(name: str) -> int:

@@ -1,11 +1,13 @@
 """Processed Telegram update ids: a redelivered update changes things once.
 
 A writing update records its id in the transaction of its change, with the replies it decided on
-(Bot API calls as JSON). They are cleared once sent; an update redelivered after a crash between
-the commit and the end of sending finds them still there and sends them again."""
+(Bot API calls as JSON). They are cleared once sent (under long polling, in one write per
+getUpdates, before it confirms their updates); an update redelivered after a crash between the
+commit and the end of sending finds them still there and sends them again."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,8 +52,13 @@ async def unsent_replies(session: AsyncSession, update_id: int) -> list[dict[str
     return list(replies) if replies else None
 
 
-async def replies_sent(session: AsyncSession, update_id: int) -> None:
-    await keep_replies(session, update_id, None)
+async def replies_sent(session: AsyncSession, update_ids: Sequence[int]) -> None:
+    """Forget the stored replies of these updates: they were sent."""
+    await session.execute(
+        update(ProcessedUpdate)
+        .where(ProcessedUpdate.update_id.in_(update_ids))
+        .values(replies=None)
+    )
 
 
 async def forget_old_updates(session: AsyncSession, now: datetime | None = None) -> int:
