@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from bot.cli.runtime import configure_logging, fail, run_async, settings_or_exit
@@ -10,10 +12,25 @@ from services.i18n import t
 
 def register(app: typer.Typer) -> None:
     app.command("run", help=t("cli.help_run"))(run)
+    app.command("health", help=t("cli.help_health"))(health)
 
 
-def run() -> None:
-    """Start the bot (long polling against SHUXIANG_BOT_API_URL)."""
+def run(
+    webhook: Annotated[bool, typer.Option("--webhook", help=t("cli.help_run_webhook"))] = False,
+    listen: Annotated[
+        str | None, typer.Option("--listen", metavar="HOST:PORT", help=t("cli.help_run_listen"))
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", metavar="URL", help=t("cli.help_run_url"))
+    ] = None,
+    path: Annotated[
+        str | None, typer.Option("--path", metavar="PATH", help=t("cli.help_run_path"))
+    ] = None,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help=t("cli.help_run_no_register"))
+    ] = False,
+) -> None:
+    """Start the bot: long polling against SHUXIANG_BOT_API_URL, or a webhook worker."""
     from aiogram.exceptions import (
         TelegramAPIError,
         TelegramNetworkError,
@@ -38,6 +55,11 @@ def run() -> None:
         fail(str(exc))
     except TokenValidationError:
         fail(t("cli_run.bad_token"))
+    listen = listen or settings.webhook_listen
+    url = url or settings.webhook_url
+    path = path or settings.webhook_path
+    if webhook:
+        _check_webhook_options(listen, url)
     configure_logging(settings)
     api = settings.bot_api_url
     unreachable = (
@@ -54,6 +76,19 @@ def run() -> None:
             await check_storage(settings, shuxiang.dp.storage)  # a ConfigError line if down
             settings.ensure_database_dir()
             await upgrade(shuxiang.db.engine)
+            if webhook:
+                from bot.webhook import serve_webhook
+
+                typer.echo(t("cli.webhook_started", listen=listen, path=path, api=api))
+                await serve_webhook(
+                    shuxiang,
+                    token=token,
+                    listen=listen,
+                    url=url,
+                    path=path,
+                    register=not no_register,
+                )
+                return
             typer.echo(t("cli.run_started", api=api))
             await shuxiang.run_polling()
         except TelegramUnauthorizedError:
@@ -72,3 +107,54 @@ def run() -> None:
             await shuxiang.close()
 
     run_async(main(), database_url=settings.checked_database_url())
+
+
+def _check_webhook_options(listen: str, url: str) -> None:
+    from bot.webhook import parse_listen
+
+    if not url:
+        fail(t("cli.webhook_url_missing"))
+    try:
+        parse_listen(listen)
+    except ValueError:
+        fail(t("cli.webhook_bad_listen", listen=listen))
+
+
+def health() -> None:
+    """One line per part of the deployment; exit code 1 when any is down."""
+    import asyncio
+
+    from aiogram import Bot
+    from aiogram.utils.token import TokenValidationError, validate_token
+
+    from bot.config import ConfigError
+    from bot.health import check_health
+    from bot.proxy import bot_session
+    from storage.db import Database
+
+    settings = settings_or_exit()
+    try:
+        url = settings.checked_database_url()
+        settings.checked_redis_url()
+        token = settings.require_token()
+        validate_token(token)
+    except ConfigError as exc:
+        fail(str(exc))
+    except TokenValidationError:
+        fail(t("cli_run.bad_token"))
+
+    async def main() -> bool:
+        db = Database(url, busy_timeout_s=settings.sqlite_busy_timeout_s)
+        bot = Bot(token, session=bot_session(settings))  # no retries: a health check answers now
+        try:
+            report = await check_health(settings, db=db, bot=bot)
+        finally:
+            await bot.session.close()
+            await db.dispose()
+        for line in report.lines():
+            typer.echo(line)
+        typer.echo(t("health.all_ok") if report.ok else t("health.some_down"))
+        return report.ok
+
+    if not asyncio.run(main()):
+        raise typer.Exit(1)
