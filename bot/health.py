@@ -10,8 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, RedisError
 from sqlalchemy import func, select, text
 
+from bot.cli.runtime import database_problem
 from bot.leader import scheduler_holder
 from services.i18n import t
 from storage.models import Notification, OutboxStatus, utcnow
@@ -54,8 +58,6 @@ class HealthReport:
 
 
 async def _database(settings: Settings, db: Database) -> Check:
-    from bot.cli.runtime import database_problem
-
     try:
         async with asyncio.timeout(TIMEOUT_S):
             async with db.transaction(read_only=True) as session:
@@ -66,9 +68,6 @@ async def _database(settings: Settings, db: Database) -> Check:
 
 
 async def _redis(settings: Settings) -> Check:
-    from redis.asyncio import Redis
-    from redis.exceptions import AuthenticationError, RedisError
-
     url = settings.checked_redis_url()
     if url is None:
         return Check("redis", True, t("health.redis_off"))
@@ -86,12 +85,6 @@ async def _redis(settings: Settings) -> Check:
 
 
 async def _bot_api(settings: Settings, bot: Bot | None) -> Check:
-    from aiogram.exceptions import (
-        TelegramAPIError,
-        TelegramNetworkError,
-        TelegramUnauthorizedError,
-    )
-
     api = settings.bot_api_url
     if bot is None:
         return Check("bot_api", False, t("config.missing_token"))
