@@ -384,7 +384,9 @@ async def check_library(db: Database, readings: list[Reading], problems: Problem
         processed = await s.scalar(select(func.count()).select_from(ProcessedUpdate))
         bindings = await s.scalar(select(func.count()).select_from(TelegramBinding))
         renewals = dict(
-            (await s.execute(select(Loan.renewals, func.count()).group_by(Loan.renewals))).tuples()
+            (await s.execute(select(Loan.renewals, func.count()).group_by(Loan.renewals)))
+            .tuples()
+            .all()
         )
         holds = await s.scalar(select(func.count()).select_from(Hold))
         per_reader = (
@@ -417,23 +419,11 @@ async def check_library(db: Database, readings: list[Reading], problems: Problem
 
 async def broadcast(emu: BotApiEmulator, db: Database, n: int, rate: float) -> dict[str, float]:
     emu.flood.enable(global_rate=30, global_burst=30, chat_rate=1, chat_burst=3)
-    before = emu.sent_total
-    stamps: list[float] = []
+    before, first_stamp = emu.sent_total, len(emu.send_times)
     chats = await seed_broadcast(db, emu, n)
-
-    async def watch() -> None:
-        seen = emu.sent_total
-        while True:
-            now = time.perf_counter()
-            stamps.extend([now] * (emu.sent_total - seen))
-            seen = emu.sent_total
-            await asyncio.sleep(0.005)
-
-    watcher = asyncio.create_task(watch())
-    try:
-        await emu.wait_for_sent(before + len(chats), timeout=len(chats) / rate * 3 + 120)
-    finally:
-        watcher.cancel()
+    await emu.wait_for_sent(before + len(chats), timeout=len(chats) / rate * 3 + 120)
+    # When each send reached the emulator (its own stamp on arrival): the rate Telegram sees.
+    stamps = emu.send_times[first_stamp:]
     counts = emu.sent_counts()
     most = max(bisect_left(stamps, t + 1.0) - i for i, t in enumerate(stamps)) if stamps else 0
     async with db.transaction(read_only=True) as s:

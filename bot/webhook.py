@@ -26,6 +26,7 @@ import hmac
 import logging
 import secrets
 import signal
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiogram.types import ErrorEvent, TelegramObject, Update
 from aiohttp import web
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
@@ -59,6 +61,7 @@ HEALTH_PATH = "/healthz"
 # A user's lock outlives a killed worker by this long at most; an update taking longer loses its
 # exclusivity (the processed-update record still keeps it from changing anything twice).
 USER_LOCK_S = 10
+HANDLED_TTL_S = 24 * 3600
 # Failures worth Telegram's retry: the update did nothing, and may well work on another attempt.
 TRANSIENT = (
     OperationalError,
@@ -108,7 +111,7 @@ class RetryTransient(BaseMiddleware):
         return await handler(event, data)
 
 
-def share_between_workers(app: Shuxiang) -> None:
+def share_between_workers(app: Shuxiang) -> HandledUpdates:
     """What several workers share, when Redis is configured; one worker alone keeps per-user
     order with an in-process lock. Exactly one scheduler either way."""
     settings = app.settings
@@ -135,6 +138,83 @@ def share_between_workers(app: Shuxiang) -> None:
         app.dp.fsm.events_isolation = SimpleEventIsolation()
     app.dp.errors.outer_middleware(RetryTransient())
     app.leader = Leader(app.db)
+    redis = storage.redis if isinstance(storage, RedisStorage) else None
+    handled = HandledUpdates(redis, settings.redis_prefix)
+    _just_inside_the_user_lock(app, SkipHandled(handled))
+    return handled
+
+
+class HandledUpdates:
+    """Update ids answered 2xx, so that a repeat (Telegram's retry after a lost answer, or one
+    nginx passed on while the first was still running) is not handled again: the
+    processed-update record guards what writes, this guards the replies of what only reads.
+    Kept in Redis for a day (Telegram gives up on an update after that) when workers share it,
+    else the last 10,000 ids in the process."""
+
+    def __init__(self, redis: Redis | None, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.recent: OrderedDict[int, None] = OrderedDict()
+
+    def _key(self, update_id: int) -> str:
+        return f"{self.prefix}:handled:{update_id}"
+
+    async def seen(self, update_id: int) -> bool:
+        if self.redis is None:
+            return update_id in self.recent
+        try:
+            return bool(await self.redis.exists(self._key(update_id)))
+        except (RedisError, OSError):
+            return False  # handled again at worst: writes are still guarded by the database
+
+    async def done(self, update_id: int) -> None:
+        if self.redis is None:
+            self.recent[update_id] = None
+            while len(self.recent) > 10_000:
+                self.recent.popitem(last=False)
+            return
+        try:
+            await self.redis.set(self._key(update_id), 1, ex=HANDLED_TTL_S)
+        except (RedisError, OSError):
+            log.warning("update %s: could not record it as answered", update_id)
+
+
+class SkipHandled(BaseMiddleware):
+    """Right inside the user's lock (aiogram's FSM middleware holds it), around the whole
+    pipeline: an update already answered is not handled again, and an update is marked once
+    its replies went out, before the lock is released, so a repeat waiting for the lock finds
+    the mark. A failure escapes before the mark: Telegram's retry handles it."""
+
+    def __init__(self, handled: HandledUpdates) -> None:
+        self.handled = handled
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, Update) or data.get("webhook_outcome") is None:
+            return await handler(event, data)
+        if await self.handled.seen(event.update_id):
+            log.info("update %s already answered: not handled again", event.update_id)
+            return None
+        result = await handler(event, data)
+        await self.handled.done(event.update_id)
+        return result
+
+
+def _just_inside_the_user_lock(app: Shuxiang, middleware: BaseMiddleware) -> None:
+    """aiogram registers only at the end: take the assembly's middlewares off and put them
+    back after this one."""
+    manager = app.dp.update.outer_middleware
+    registered = list(manager)
+    after = registered[registered.index(app.dp.fsm) + 1 :]
+    for later in after:
+        manager.unregister(later)
+    manager.register(middleware)
+    for later in after:
+        manager.register(later)
 
 
 class WebhookServer:

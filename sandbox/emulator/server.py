@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from sandbox.emulator.control import ControlApi, control_errors
+from sandbox.emulator.flood import SEND_METHODS
 from sandbox.emulator.protocol import (
     DEFAULT_BOT_ID,
     JSON,
@@ -47,6 +48,7 @@ class BotApiEmulator(ControlApi):
         webhook_retries: int = 3,
         webhook_backoff: float = 0.05,
         webhook_backoff_max: float = 2.0,
+        webhook_timeout: float = 60.0,
         first_update_id: int = 1,
     ) -> None:
         self.token = token
@@ -63,8 +65,12 @@ class BotApiEmulator(ControlApi):
         self.webhook_retries = webhook_retries
         self.webhook_backoff = webhook_backoff
         self.webhook_backoff_max = webhook_backoff_max
+        # Telegram waits about a minute for the webhook's answer before sending it again.
+        self.webhook_timeout = webhook_timeout
         # Every webhook POST's outcome: (update id, HTTP status or 0 for no connection).
         self.webhook_attempts: list[tuple[int, int]] = []
+        # When each send request arrived (monotonic), to measure the rate Telegram would see.
+        self.send_times: list[float] = []
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._client: ClientSession | None = None
@@ -168,6 +174,8 @@ class BotApiEmulator(ControlApi):
             return ApiError(401, "Unauthorized").response()
         name = request.match_info["method"].lower()
         counted = name != "getupdates"
+        if name in SEND_METHODS:
+            self.send_times.append(time.monotonic())
         if counted:
             self._inflight += 1
             self._touch()
@@ -272,7 +280,12 @@ class BotApiEmulator(ControlApi):
                     min(self.webhook_backoff_max, self.webhook_backoff * 2 ** (attempt - 1))
                 )
             try:
-                async with self._client.post(hook["url"], data=body.encode(), headers=headers) as r:
+                async with self._client.post(
+                    hook["url"],
+                    data=body.encode(),
+                    headers=headers,
+                    timeout=ClientTimeout(total=self.webhook_timeout),
+                ) as r:
                     self.webhook_attempts.append((update_id, r.status))
                     if 200 <= r.status < 300:
                         await self._webhook_reply(r)

@@ -114,6 +114,31 @@ async def test_a_transient_failure_is_answered_503_and_the_retry_handled_once(
     assert len(h.emu.bot_messages(6002)) == 1
 
 
+async def answered_once(h: Harness, hook: TestClient[Any, Any]) -> None:
+    await setup_library(h)
+    update = queued(h, 6003, "三体")
+    assert await post(hook, update) == 200
+    assert await post(hook, update) == 200
+    assert len(h.emu.bot_messages(6003)) == 1
+    assert "三体" in h.emu.bot_messages(6003)[0]["text"]
+
+
+async def test_a_read_posted_again_is_not_answered_again(
+    harness: Harness, hook: TestClient[Any, Any]
+) -> None:
+    """A search changes nothing, so the database keeps no record of it: the answered mark (the
+    worker's memory here) keeps a repeat from replying twice."""
+    await answered_once(harness, hook)
+
+
+@pytest.mark.redis
+async def test_a_read_posted_again_to_another_worker_is_not_answered_again(
+    harness: Harness, hook: TestClient[Any, Any]
+) -> None:
+    """The same with the mark in Redis, shared by workers."""
+    await answered_once(harness, hook)
+
+
 @pytest.mark.redis
 async def test_one_users_updates_are_handled_one_at_a_time_and_each_once(
     harness: Harness, hook: TestClient[Any, Any]
