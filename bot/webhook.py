@@ -8,7 +8,10 @@ worker or another; the processed-update record makes the repeat change nothing t
 Redis or network failure that escapes the pipeline answers 503 without an apology, so Telegram
 tries again later; any other failure is answered by the error router's apology and 200 (retrying
 a bug would only repeat the apology). Requests without Telegram's secret-token header, or with
-a wrong one, are refused with 403 before anything is read.
+a wrong one, are refused with 403 before anything is read. An update already answered 2xx is
+not handled again when it comes back (a retry racing a slow first attempt, nginx passing a
+request on): the processed-update record guards what writes, a mark in Redis (``HandledUpdates``)
+what only reads, so a search is not answered twice.
 
 Several workers share (with SHUXIANG_REDIS_URL): dialogue state (the FSM storage), one lock per
 user around each update (aiogram's RedisEventIsolation: a user's updates are handled one at a
