@@ -199,3 +199,36 @@ async def test_health_names_the_scheduler_holder_and_the_backlog(db: Database, d
         assert "web-2:4242" in checks["scheduler"]["text"]
     finally:
         await leader.release()
+
+
+def test_the_health_command_says_what_is_down_in_chinese_without_secrets() -> None:
+    from tests.factories import cli
+
+    password, token = "s3cret-pw", "123456:HEALTH-secret-token"
+    code, out = cli(
+        ["health"],
+        {
+            "SHUXIANG_DATABASE_URL": f"postgresql://shuxiang:{password}@127.0.0.1:1/library",
+            "SHUXIANG_BOT_TOKEN": token,
+            "SHUXIANG_BOT_API_URL": "http://127.0.0.1:1",
+            "SHUXIANG_REDIS_URL": "",
+            "SHUXIANG_PROXY": "",
+        },
+    )
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("✗ 数据库不可用：无法连接数据库服务器 127.0.0.1:1")
+    assert lines[1].startswith("✓ 未配置 Redis")
+    assert lines[2].startswith("✗ 无法连接 Bot API 服务器 http://127.0.0.1:1")
+    assert lines[-1] == "有部件不可用，见上"
+    assert password not in out and token not in out and "Traceback" not in out
+
+
+def test_webhook_mode_needs_its_public_url() -> None:
+    from tests.factories import cli
+
+    code, out = cli(
+        ["run", "--webhook"],
+        {"SHUXIANG_BOT_TOKEN": "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "SHUXIANG_PROXY": ""},
+    )
+    assert code == 2 and "webhook 方式需要公开地址" in out
