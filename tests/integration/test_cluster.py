@@ -232,3 +232,22 @@ def test_webhook_mode_needs_its_public_url() -> None:
         {"SHUXIANG_BOT_TOKEN": "123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0", "SHUXIANG_PROXY": ""},
     )
     assert code == 2 and "webhook 方式需要公开地址" in out
+
+
+def test_deadlocks_and_dropped_connections_are_left_for_telegram_to_retry() -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.webhook import is_transient
+
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def wrapped(sqlstate: str) -> DBAPIError:
+        return DBAPIError("INSERT …", {}, PgError(sqlstate))
+
+    assert is_transient(wrapped("40P01")) and is_transient(wrapped("40001"))
+    assert is_transient(ConnectionResetError())
+    assert not is_transient(wrapped("23505"))  # a broken rule is a bug, not bad luck
+    assert not is_transient(ValueError("bug"))
