@@ -35,15 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiogram.types import ErrorEvent, TelegramObject, Update
 from aiohttp import web
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from bot.health import check_health
@@ -53,7 +52,7 @@ from handlers.middlewares import ThrottlingMiddleware
 from handlers.throttle import RedisWindow
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import Awaitable, Callable
 
     from bot.app import Shuxiang
     from bot.config import Settings
@@ -62,7 +61,9 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 HEALTH_PATH = "/healthz"
-# A user's lock outlives a killed worker by this long at most (a live worker keeps extending it).
+# A user's lock outlives a killed worker by this long at most. An update of an overloaded worker
+# taking longer loses its exclusivity: its lock's release then fails and it is answered 503, and
+# Telegram's retry finds it answered (HandledUpdates) or recorded (writes): nothing happens twice.
 USER_LOCK_S = 10
 HANDLED_TTL_S = 24 * 3600
 # Failures worth Telegram's retry: the update did nothing, and may well work on another attempt.
@@ -89,44 +90,6 @@ def is_transient(exc: BaseException) -> bool:
             if getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES:
                 return True
     return False
-
-
-class KeptRedisIsolation(RedisEventIsolation):
-    """aiogram's per-user Redis lock, kept alive while its update runs: it expires
-    ``USER_LOCK_S`` after a worker dies (its users wait no longer than that), yet never under a
-    slow update of a live worker (aiogram's fixed timeout would let a second worker in, and its
-    release would then fail although the update was handled)."""
-
-    @contextlib.asynccontextmanager
-    async def lock(self, key: StorageKey) -> AsyncIterator[None]:
-        lock = self.redis.lock(
-            name=self.key_builder.build(key, "lock"),
-            timeout=USER_LOCK_S,
-            sleep=0.02,
-            blocking_timeout=120,
-        )
-        if not await lock.acquire():
-            raise LockError("the user's lock stayed taken")  # type: ignore[no-untyped-call]
-        keeper = asyncio.create_task(self._keep(lock))
-        try:
-            yield None
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            try:
-                await lock.release()
-            except LockError:  # expired after all: the update is done either way
-                log.warning("user lock %s had expired", key.user_id)
-
-    @staticmethod
-    async def _keep(lock: Lock) -> None:
-        while True:
-            await asyncio.sleep(USER_LOCK_S / 3)
-            try:
-                await lock.reacquire()
-            except LockError:
-                return
 
 
 def webhook_secret(settings: Settings, token: str) -> str:
@@ -169,7 +132,11 @@ def share_between_workers(app: Shuxiang) -> HandledUpdates:
     storage = app.dp.storage
     if isinstance(storage, RedisStorage):
         key_builder = DefaultKeyBuilder(prefix=settings.redis_prefix)
-        app.dp.fsm.events_isolation = KeptRedisIsolation(storage.redis, key_builder=key_builder)
+        app.dp.fsm.events_isolation = RedisEventIsolation(
+            storage.redis,
+            key_builder=key_builder,
+            lock_kwargs={"timeout": USER_LOCK_S, "sleep": 0.02, "blocking_timeout": 60},
+        )
         for middleware in app.dp.update.outer_middleware:
             if isinstance(middleware, ThrottlingMiddleware):
                 middleware.shared = RedisWindow(
