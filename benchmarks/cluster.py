@@ -24,7 +24,11 @@ header, up to 100 at once, one user's in order, any non-2xx or lost connection r
    missing. Also reported: the most sends arriving within any sliding second (the limiter's
    slots are exactly 1/rate apart; arrival adds the machine's scheduling jitter).
 
-Prints tables. Needs root (or sudo) for deploy/up.sh's nginx site; PostgreSQL at --pg-admin.
+Prints tables, and the CPU each part used (the workers, this process: emulator and readers,
+PostgreSQL) against the machine's two cores. Needs root (or sudo) for deploy/up.sh's nginx site;
+PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one deployment (trying it out);
+BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run goes wrong (workers' logs in
+/tmp/shuxiang-cluster-bench/log).
 """
 
 from __future__ import annotations
