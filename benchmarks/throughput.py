@@ -270,12 +270,14 @@ async def seed(url: str, readers: int) -> None:
     from storage.migrate import upgrade
     from storage.models import (
         Base,
+        Channel,
         Copy,
         CopyStatus,
+        Endpoint,
         Loan,
         Reader,
         Record,
-        TelegramBinding,
+        Relation,
         utcnow,
     )
 
@@ -298,12 +300,13 @@ async def seed(url: str, readers: int) -> None:
         )
         ids = dict((await s.execute(select(Reader.card_no, Reader.id))).tuples().all())
         await s.execute(
-            insert(TelegramBinding),
+            insert(Endpoint),
             [
                 {
                     "reader_id": ids[f"B{i:04d}"],
-                    "telegram_user_id": CHAT_BASE + i,
-                    "chat_id": CHAT_BASE + i,
+                    "channel": Channel.TELEGRAM.value,
+                    "address": str(CHAT_BASE + i),
+                    "relation": Relation.SELF.value,
                     "bound_at": now,
                 }
                 for i in range(readers)

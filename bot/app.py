@@ -27,6 +27,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from bot.concurrency import BoundedPolling
 from bot.config import ConfigError, Settings
 from bot.jobs import JobContext, JobRegistry, build_registry
+from bot.leader import Leader
 from bot.proxy import bot_session
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
@@ -73,6 +74,9 @@ class Shuxiang:
     pipeline: UpdatePipeline
     sender_task: asyncio.Task[None] | None = None
     poller: BoundedPolling | None = None
+    # Webhook workers: the scheduler runs only while this worker holds the lock (bot/leader.py).
+    leader: Leader | None = None
+    leader_task: asyncio.Task[None] | None = None
     # The school's own web chat (bot/web), when SHUXIANG_WEB_LISTEN is set.
     web: WebChannel | None = None
 
@@ -128,12 +132,21 @@ class Shuxiang:
 
     def start_background(self) -> None:
         """The scheduled sweeps and the sender (on_startup; the sandbox and tests too)."""
-        if not self.scheduler.running:
+        if self.leader is not None:
+            if self.leader_task is None:
+                self.scheduler.start(paused=True)
+                self.leader_task = asyncio.create_task(self.leader.run(self.scheduler))
+        elif not self.scheduler.running:
             self.scheduler.start()
         if self.sender_task is None:
             self.sender_task = asyncio.create_task(self.sender.run(), name="sender")
 
     async def stop_background(self) -> None:
+        if self.leader is not None and self.leader_task is not None:
+            self.leader.stop()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self.leader_task, 10)
+            self.leader_task = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.sender_task is not None:

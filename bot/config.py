@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     # Keys are <prefix>:<chat>:<user>:…, so several bots can share one Redis.
     redis_prefix: str = Field(default="shuxiang", pattern=r"^[A-Za-z0-9_.-]+$")
     bot_api_url: str = TELEGRAM_API_URL
+    # Webhook mode (`shuxiang run --webhook`): the public https URL Telegram posts to (with its
+    # path), where this worker listens, and the path it serves. The secret Telegram sends back
+    # in X-Telegram-Bot-Api-Secret-Token ([A-Za-z0-9_-], the same on every worker); unset, one
+    # is derived from the token.
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1:8081"
+    webhook_path: str = Field(default="/telegram", pattern=r"^/[A-Za-z0-9_./-]*$")
+    webhook_secret: SecretStr | None = None
     # Bot API traffic through a proxy (http://, https://, socks5:// or socks4://, may carry
     # user:password), as networks in mainland China need for Telegram.
     proxy: SecretStr | None = None

@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from bot.channels import Push, PushChannel, Unreachable
 from bot.config import Settings
 from bot.proxy import bot_session
+from bot.shared_rate import SharedRate
 from handlers.notify_keyboards import notification_keyboard
 from services.i18n import DEFAULT_LOCALE
 from services.notifications import (
@@ -109,6 +110,8 @@ class Sender:
         self.backoff_max = timedelta(seconds=settings.sender_backoff_max_seconds)
         self.limiter = self._global_limiter(self.rate)
         self.chat_limiters: dict[int, AsyncLimiter] = {}
+        # Several workers: one rate across all their senders, kept in Redis (bot/shared_rate.py).
+        self.shared_rate: SharedRate | None = None
         self.concurrency = asyncio.Semaphore(settings.sender_concurrency)
         # Small claims: what a killed sender leaves leased is at most this many messages.
         self.batch = settings.sender_concurrency * 2
@@ -208,6 +211,8 @@ class Sender:
             await asyncio.sleep(self.resume_at - loop.time())
         await self._chat_limiter(chat_id).acquire()
         await self.limiter.acquire()
+        if self.shared_rate is not None:
+            await self.shared_rate.acquire()
         return loop.time() < deadline and loop.time() >= self.resume_at
 
     async def _send_one(self, note: Outgoing, deadline: float) -> None:

@@ -70,6 +70,7 @@ from handlers.channels import channel_of
 from handlers.context import Ctx
 from handlers.render import Translator
 from handlers.replies import Replies
+from handlers.throttle import ALLOWED, REFUSED_FIRST, RedisWindow
 from services.actor import Actor
 from services.errors import ServiceError
 from services.i18n import available_locale
@@ -257,8 +258,11 @@ class ThrottlingMiddleware(BaseMiddleware):
         limit: int = 8,
         window_s: float = 5.0,
         max_users: int = 10_000,
+        shared: RedisWindow | None = None,
     ) -> None:
         self.roster = roster
+        # Several workers: the window lives in Redis (handlers/throttle.py), counted once.
+        self.shared = shared
         self.limit = limit
         self.window_s = window_s
         self.max_users = max_users
@@ -285,13 +289,21 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        if user is None or self.allow(user.id):
+        if user is None:
+            return await handler(event, data)
+        verdict = await self.shared.check(user.id) if self.shared is not None else None
+        if verdict == ALLOWED or (verdict is None and self.allow(user.id)):
             return await handler(event, data)
         channel = channel_of(data.get("bot"))
         if self.roster is not None and await self.roster.includes(user.id, channel):
             return await handler(event, data)
         now = time.monotonic()
-        if now - self._warned.get(user.id, -1e9) > self.window_s:
+        first = (
+            verdict == REFUSED_FIRST
+            if verdict is not None
+            else now - self._warned.get(user.id, -1e9) > self.window_s
+        )
+        if first:
             self._warned[user.id] = now
             replies: Replies | None = data.get("replies")
             refusal = brief_reply(event, _translator(data)("errors.throttled"))

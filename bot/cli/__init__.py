@@ -29,6 +29,7 @@ def build_app(found: Iterable[EntryPoint] | None = None) -> typer.Typer:
         corners,
         db,
         desk,
+        health,
         imports,
         lists,
         readers,
@@ -58,6 +59,7 @@ def build_app(found: Iterable[EntryPoint] | None = None) -> typer.Typer:
         lists,
         scheduler,
         calendar,
+        health,
     )
     for group in groups:
         group.register(app)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from sandbox.emulator.control import ControlApi, control_errors
+from sandbox.emulator.flood import SEND_METHODS
 from sandbox.emulator.protocol import (
     DEFAULT_BOT_ID,
     JSON,
@@ -46,6 +47,8 @@ class BotApiEmulator(ControlApi):
         extra_routes: Callable[[web.Application], None] | None = None,
         webhook_retries: int = 3,
         webhook_backoff: float = 0.05,
+        webhook_backoff_max: float = 2.0,
+        webhook_timeout: float = 60.0,
         first_update_id: int = 1,
     ) -> None:
         self.token = token
@@ -61,6 +64,13 @@ class BotApiEmulator(ControlApi):
         )
         self.webhook_retries = webhook_retries
         self.webhook_backoff = webhook_backoff
+        self.webhook_backoff_max = webhook_backoff_max
+        # Telegram waits about a minute for the webhook's answer before sending it again.
+        self.webhook_timeout = webhook_timeout
+        # Every webhook POST's outcome: (update id, HTTP status or 0 for no connection).
+        self.webhook_attempts: list[tuple[int, int]] = []
+        # When each send request arrived (monotonic), to measure the rate Telegram would see.
+        self.send_times: list[float] = []
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._client: ClientSession | None = None
@@ -164,6 +174,8 @@ class BotApiEmulator(ControlApi):
             return ApiError(401, "Unauthorized").response()
         name = request.match_info["method"].lower()
         counted = name != "getupdates"
+        if name in SEND_METHODS:
+            self.send_times.append(time.monotonic())
         if counted:
             self._inflight += 1
             self._touch()
@@ -195,26 +207,64 @@ class BotApiEmulator(ControlApi):
     # -- webhook delivery -----------------------------------------------------------------------
 
     async def _webhook_worker(self) -> None:
-        while not self._closing:
-            ready = await self._wait_until(
-                lambda: True if self._webhook is not None and self._deliverable(1) else None,
-                3600.0,
-            )
-            if ready is None or self._webhook is None:
-                continue
-            update_id = self._deliverable(1)[0]
-            self._inflight += 1
-            self._touch()
-            try:
-                await self._deliver(self._webhook, update_id)
-            finally:
-                self._inflight -= 1
+        """As Telegram: up to the webhook's ``max_connections`` updates in flight at once, but
+        one user's updates one at a time and in order (a later one waits while an earlier one
+        is in flight or waiting for a retry)."""
+        tasks: set[asyncio.Task[None]] = set()
+        busy: set[int] = set()  # users with an update in flight
+        in_flight: set[int] = set()
+        try:
+            while not self._closing:
+                pick = await self._wait_until(lambda: self._next_webhook(in_flight, busy), 3600.0)
+                if pick is None or self._webhook is None:
+                    continue
+                update_id, user = pick
+                in_flight.add(update_id)
+                if user is not None:
+                    busy.add(user)
+                self._inflight += 1
                 self._touch()
-                if update_id in self._forced:
-                    self._forced.remove(update_id)
-                if update_id in self._pending:
-                    self._pending.remove(update_id)
-                self._notify()
+                task = asyncio.create_task(
+                    self._deliver_tracked(self._webhook, update_id, user, in_flight, busy)
+                )
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    def _next_webhook(self, in_flight: set[int], busy: set[int]) -> tuple[int, int | None] | None:
+        hook = self._webhook
+        if hook is None or len(in_flight) >= int(hook.get("max_connections") or 40):
+            return None
+        seen: set[int] = set(busy)
+        for update_id in self._deliverable(len(self._pending) + len(self._forced)):
+            if update_id in in_flight:
+                continue
+            user = _update_user(self._updates[update_id])
+            if user is None:
+                return update_id, None
+            if user not in seen:
+                return update_id, user
+            # This user's earlier update is in flight or waiting: the later one waits too.
+        return None
+
+    async def _deliver_tracked(
+        self, hook: JSON, update_id: int, user: int | None, in_flight: set[int], busy: set[int]
+    ) -> None:
+        try:
+            await self._deliver(hook, update_id)
+        finally:
+            self._inflight -= 1
+            self._touch()
+            if update_id in self._forced:
+                self._forced.remove(update_id)
+            if update_id in self._pending:
+                self._pending.remove(update_id)
+            in_flight.discard(update_id)
+            if user is not None:
+                busy.discard(user)
+            self._notify()
 
     async def _deliver(self, hook: JSON, update_id: int) -> None:
         if self._client is None:
@@ -226,14 +276,23 @@ class BotApiEmulator(ControlApi):
         error = "no attempt"
         for attempt in range(self.webhook_retries + 1):
             if attempt:
-                await asyncio.sleep(self.webhook_backoff * 2 ** (attempt - 1))
+                await asyncio.sleep(
+                    min(self.webhook_backoff_max, self.webhook_backoff * 2 ** (attempt - 1))
+                )
             try:
-                async with self._client.post(hook["url"], data=body.encode(), headers=headers) as r:
+                async with self._client.post(
+                    hook["url"],
+                    data=body.encode(),
+                    headers=headers,
+                    timeout=ClientTimeout(total=self.webhook_timeout),
+                ) as r:
+                    self.webhook_attempts.append((update_id, r.status))
                     if 200 <= r.status < 300:
                         await self._webhook_reply(r)
                         return
                     error = f"Wrong response from the webhook: {r.status} {r.reason}"
             except (ClientError, TimeoutError) as exc:
+                self.webhook_attempts.append((update_id, 0))
                 error = f"Connection failed: {type(exc).__name__}"
         log.warning("webhook delivery of update %s failed: %s", update_id, error)
         self.webhook_errors.append(
@@ -254,3 +313,13 @@ class BotApiEmulator(ControlApi):
                     log.warning("webhook reply %s failed: %s", payload["method"], exc.description)
                 except ConnectionDropped:
                     log.warning("webhook reply %s dropped by a fault", payload["method"])
+
+
+def _update_user(update: JSON) -> int | None:
+    """Who an update comes from (its message's, callback's, … ``from``)."""
+    for value in update.values():
+        if isinstance(value, dict):
+            sender = value.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+    return None

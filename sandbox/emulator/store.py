@@ -311,6 +311,32 @@ class MessageStore:
             lines.append(f"  #{m['message_id']} {who}: {body!r}{flags} {' '.join(buttons)}")
         return "\n".join(lines) or "  (empty)"
 
+    async def wait_for_bot_count(
+        self,
+        chat_id: int,
+        after_message_id: int,
+        count: int,
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> list[JSON]:
+        """The bot's first ``count`` messages sent after message ``after_message_id``, in the
+        order they arrived, once there are that many (TimeoutError otherwise)."""
+
+        def check() -> list[JSON] | None:
+            chat = self._chats.get(chat_id)
+            if chat is None:
+                return None
+            sent = [
+                r.message
+                for mid, r in chat.records.items()
+                if mid > after_message_id and r.outgoing
+            ]
+            return copy.deepcopy(sent[:count]) if len(sent) >= count else None
+
+        found = await self._wait_until(check, timeout)
+        if found is None:
+            raise TimeoutError(f"chat {chat_id}: fewer than {count} bot messages in {timeout}s")
+        return found
+
     async def wait_for_bot_message(
         self,
         chat_id: int,
