@@ -1,15 +1,19 @@
 """Pushes to every endpoint (issue 23), through the real bot and sender in process, on both
 databases: a reader bound on Telegram and on the web gets each push once per channel, a second
 sweep sends nothing again, and one endpoint that cannot be reached (a blocked bot, a web account
-gone) does not hold up the other. The web chat's transport is the one thing stood in for: an
-inbox keeping what the sender hands it (the real one is built under bot/web/). Also: the channel
+gone) does not hold up the other. In most tests the web chat's transport is stood in for by an
+inbox keeping what the sender hands it; the last one runs the real web chat (bot/web/) signed in
+over HTTP beside the emulated Telegram. Also: the channel
 of the Bot carrying an update decides whose endpoint the sender of the update is."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.channels import Push, Unreachable
@@ -19,8 +23,9 @@ from services.notifications import enqueue_many
 from services.notifications.notice import NOTICE, NoticePayload
 from services.notifications.reminders import ReminderRules, sweep_due_soon
 from services.readers.binding import bind
-from storage.models import Endpoint, Notification, OutboxStatus, Reader
+from storage.models import Endpoint, Loan, Notification, OutboxStatus, Reader
 from tests.chat.harness import Harness, Person
+from tests.chat.test_web_channel import Browser
 from tests.factories import lend, make_world
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -168,3 +173,51 @@ async def test_the_bot_an_update_came_through_names_its_channel(harness: Harness
     assert "你好！我是" in (await visitor.say("/start"))["text"]  # on Telegram: a stranger
     mark_channel(h.app.bot, Channel.WEB)
     assert "你好，张三" in (await visitor.say("/start"))["text"]
+
+
+@pytest.mark.settings(web_listen="127.0.0.1:0")
+async def test_telegram_and_the_real_web_chat_each_get_a_reminder_once(harness: Harness) -> None:
+    """The same, with the school's web chat itself (bot/web) beside the emulated Telegram: S1
+    signs in on the web with a code and is bound on Telegram; the due-soon reminder arrives once
+    in each; once Telegram says S1 blocked the bot, the next reminder still reaches the page."""
+    h = harness
+    await make_world(h.db, records=RECORDS, readers=READERS)
+    telegram = await h.bound(7001, "S1")
+    web = h.app.web
+    assert web is not None
+    server = TestServer(web.server(h.app.dp, poll_seconds=0).app())
+    client: TestClient[Any, Any] = TestClient(server)
+    await client.start_server()
+    try:
+        page = Browser(client, f"http://{server.host}:{server.port}")
+        assert await page.sign_in(await h.code_for("S1")) == 200
+        await page.changes()
+        await lend(h.db, "S1", "B1", policy=h.app.settings.loan_policy())
+        async with h.db.transaction(read_only=True) as s:
+            due = await s.scalar(select(Loan.due_at))
+        assert due is not None
+
+        async def reminder(before: timedelta, words: str) -> list[dict[str, Any]]:
+            h.clock.set(due - before)
+            assert await h.app.jobs.run_once("due-soon", h.app.job_context) == 1
+            await h.settle()
+            await h.settle()  # delivered already: nothing goes out twice
+            return [m for m in await page.changes() if words in m["html"]]
+
+        shown = await reminder(timedelta(days=3, hours=1), "还有 3 天到期")
+        assert len(shown) == 1 and "追风筝的人" in shown[0]["html"]
+        on_telegram = [m for m in h.emu.bot_messages(7001) if "还有 3 天到期" in m["text"]]
+        assert len(on_telegram) == 1
+
+        h.emu.block(telegram.user_id)
+        assert len(await reminder(timedelta(days=1, hours=1), "还有 1 天到期")) == 1
+        assert not [m for m in h.emu.bot_messages(7001) if "还有 1 天到期" in m["text"]]
+        async with h.db.transaction(read_only=True) as s:
+            marked = (
+                await s.execute(
+                    select(Endpoint.channel).where(Endpoint.unreachable_at.is_not(None))
+                )
+            ).scalars()
+            assert list(marked) == ["telegram"]
+    finally:
+        await client.close()
