@@ -4,8 +4,9 @@ on loopback, over a migrated SQLite database.
 
 One walk through what a school's readers do: sign in with the link from a generated binding
 sheet, search by pinyin, reserve from the card, renew, a due-soon reminder arriving while the
-page is open and another while it is closed, hostile text staying text; then the librarian's
-desk checkout and /stats charts, a batch to a class corner, and its monitor confirming a copy.
+page is open and another while it is closed; then the librarian's desk checkout and /stats
+charts, a batch to a class corner, and its monitor confirming a copy. A test of its own: hostile
+text (a catalogue title, a reader's message) staying text in the browser.
 
 The application runs on its own event loop in a thread (Selenium's calls block); the sweeps and
 the sender are run by hand on the injected clock, as the chat tier does."""
@@ -313,18 +314,6 @@ def test_a_school_day_on_the_web_channel_in_chromium(
     assert site.run(site.sweep("due-soon")) >= 1
     _bot_says(driver, "还有 3 天到期")
 
-    # Hostile text stays text: a catalogue title and the reader's own message.
-    before = _say(driver, "围城")
-    found = _bot_says(driver, "围城", after=before)
-    assert "<img" not in found["html"] and "onerror" in found["text"]
-    before = _say(driver, HOSTILE)
-    mine = _wait_for(
-        driver, lambda log: next((m for m in log if not m["bot"] and m["id"] > before), None)
-    )
-    assert mine["text"] == HOSTILE and "<img" not in mine["html"]
-    assert driver.execute_script("return document.querySelectorAll('#log img').length") == 0
-    assert driver.execute_script("return window.__pwned") is None
-
     # Another reminder while the page is closed: there when it opens again.
     driver.get("about:blank")
     site.clock.set(due - timedelta(days=1, hours=1))
@@ -359,3 +348,23 @@ def test_a_school_day_on_the_web_channel_in_chromium(
     batch = _bot_says(driver, "送来的新书", after=before)
     _press(driver, batch["id"], "1 收到")
     _bot_says(driver, "全部确认完毕")
+
+
+def test_hostile_titles_and_messages_stay_text_in_chromium(
+    browser: webdriver.Chrome, site: Site, tmp_path: Path
+) -> None:
+    """A catalogue title and a reader's own message holding markup are shown as text by the
+    browser itself: no element made of them, no script run."""
+    driver = browser
+    links = site.run(_codes(site, tmp_path))
+    _sign_in(driver, links["S2"], "王芳")
+    before = _say(driver, "围城")
+    found = _bot_says(driver, "围城", after=before)
+    assert "<img" not in found["html"] and "onerror" in found["text"]
+    before = _say(driver, HOSTILE)
+    mine = _wait_for(
+        driver, lambda log: next((m for m in log if not m["bot"] and m["id"] > before), None)
+    )
+    assert mine["text"] == HOSTILE and "<img" not in mine["html"]
+    assert driver.execute_script("return document.querySelectorAll('#log img').length") == 0
+    assert driver.execute_script("return window.__pwned") is None
