@@ -26,7 +26,6 @@ import pytest
 from pypdf import PdfReader
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -39,7 +38,7 @@ from services.readers.binding import issue_codes
 from services.readers.sheet import web_link, write_binding_sheet
 from storage.db import Database
 from storage.models import Copy, Loan, Reader
-from tests.e2e.test_webchat_browser import CHROMEDRIVER, CHROMIUM, _require_chromium
+from tests.e2e.test_webchat_browser import chromium
 from tests.factories import lend, make_world
 from tests.people import Clock
 
@@ -121,36 +120,13 @@ async def _stop(site: Site) -> None:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """Headless Chromium, 360 px wide like a small phone, with its own profile."""
-    _require_chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--no-first-run",
-        "--lang=zh-CN",
-        "--window-size=500,800",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(arg)
     # A phone: 360 CSS px wide, touch, and WeChat's in-app browser's User-Agent.
-    options.add_experimental_option(
-        "mobileEmulation",
-        {
-            "deviceMetrics": {"width": 360, "height": 760, "pixelRatio": 2.0, "touch": True},
-            "userAgent": WECHAT_UA,
-        },
-    )
-    service = Service(
-        executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
-    )
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
+    phone = {
+        "deviceMetrics": {"width": 360, "height": 760, "pixelRatio": 2.0, "touch": True},
+        "userAgent": WECHAT_UA,
+    }
+    with chromium(tmp_path, window="500,800", mobile=phone) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

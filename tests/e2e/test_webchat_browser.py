@@ -10,6 +10,7 @@ database, a Chromium profile under tmp_path), so it runs beside others under pyt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -70,6 +71,16 @@ def sandbox(demo_settings: Settings) -> Iterator[Sandbox]:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """Headless Chromium with its own profile; console messages kept for get_log('browser')."""
+    with chromium(tmp_path, window="900,1000", console=True) as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def chromium(
+    tmp_path: Path, *, window: str, console: bool = False, mobile: dict[str, Any] | None = None
+) -> Iterator[webdriver.Chrome]:
+    """Debian's headless Chromium with a profile under ``tmp_path``; ``mobile``: Chrome's
+    mobileEmulation (a phone's screen and User-Agent)."""
     _require_chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -80,11 +91,14 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         "--disable-gpu",
         "--no-first-run",
         "--lang=zh-CN",
-        "--window-size=900,1000",
+        f"--window-size={window}",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if mobile is not None:
+        options.add_experimental_option("mobileEmulation", mobile)
     # An explicit driver path: Selenium Manager is never asked (it would try to download one).
     service = Service(
         executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log")
