@@ -540,7 +540,8 @@ async def start_sandbox(
         web_port = await app.web.start(
             app.dp,
             host=host,
-            port=0,
+            # The page students would use, at an address that stays the same between demos.
+            port=port + 1 if port else 0,
             extra_routes=demo_routes,
             page_extra=page_extra(),
             telegram=app.bot,
