@@ -193,10 +193,15 @@ async def place_hold(
     )
     if refused is not None:
         raise refused
+    # The queue is in the order holds got the title's lock: a request that read the clock, then
+    # waited on the lock while others were placed (or a return served the queue), goes after them.
+    latest = await session.scalar(
+        select(func.max(Hold.placed_at)).where(Hold.record_pk == record.id)
+    )
     hold = Hold(
         record_pk=record.id,
         reader_id=reader.id,
-        placed_at=now,
+        placed_at=now if latest is None else max(now, latest),
         deliver_to_office=deliver_to_office,
     )
     session.add(hold)
