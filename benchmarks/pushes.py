@@ -170,13 +170,20 @@ def _roster_size() -> int:
         return sum(1 for line in fh if line.strip()) - 1
 
 
-async def sweep_bench(url: str) -> dict[str, tuple[float, int, float, int]]:
+async def empty_database(url: str) -> Database:
+    """The database at ``url`` migrated, and emptied when it is a PostgreSQL one a run before
+    left full (SQLite runs start from a new file)."""
     db = Database(url)
     await upgrade(db.engine)
     if db.dialect == "postgresql":
         names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
         async with db.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return db
+
+
+async def sweep_bench(url: str) -> dict[str, tuple[float, int, float, int]]:
+    db = await empty_database(url)
     now = datetime(2027, 3, 28, 7, 30, tzinfo=TZ).astimezone(UTC)
     due = datetime(2027, 3, 31, 23, 59, 59, tzinfo=TZ).astimezone(UTC)
     async with db.transaction() as s:

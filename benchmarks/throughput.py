@@ -264,12 +264,10 @@ async def _reader(
 async def seed(url: str, readers: int) -> None:
     """Bound readers with one loan each (another title); 40 titles 趣味数学第N讲 whose every
     copy is out, so the card offers 预约."""
-    from sqlalchemy import insert, select, text
+    from sqlalchemy import insert, select
 
-    from storage.db import Database
-    from storage.migrate import upgrade
+    from benchmarks.pushes import empty_database
     from storage.models import (
-        Base,
         Channel,
         Copy,
         CopyStatus,
@@ -281,12 +279,7 @@ async def seed(url: str, readers: int) -> None:
         utcnow,
     )
 
-    db = Database(url)
-    await upgrade(db.engine)
-    if db.dialect == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
-        async with db.engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db = await empty_database(url)
     now = utcnow()
     due = now + timedelta(days=20)
     async with db.transaction() as s:

@@ -48,12 +48,10 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from bot.health import check_health
 from bot.leader import Leader
 from bot.shared_rate import SharedRate
-from handlers.middlewares import ThrottlingMiddleware
+from handlers.middlewares import Handler, ThrottlingMiddleware
 from handlers.throttle import RedisWindow
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from bot.app import Shuxiang
     from bot.config import Settings
 
@@ -109,7 +107,7 @@ class RetryTransient(BaseMiddleware):
 
     async def __call__(
         self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        handler: Handler,
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
@@ -204,7 +202,7 @@ class SkipHandled(BaseMiddleware):
 
     async def __call__(
         self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        handler: Handler,
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
