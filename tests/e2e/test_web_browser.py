@@ -20,12 +20,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from pypdf import PdfReader
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -38,7 +37,7 @@ from services.readers.binding import issue_codes
 from services.readers.sheet import web_link, write_binding_sheet
 from storage.db import Database
 from storage.models import Copy, Loan, Reader
-from tests.e2e.test_webchat_browser import chromium
+from tests.e2e.test_webchat_browser import chromium, click_drawn, wait_drawn
 from tests.factories import lend, make_world
 from tests.people import Clock
 
@@ -169,10 +168,7 @@ def _log(driver: webdriver.Chrome) -> list[Message]:
 
 
 def _wait_for(driver: webdriver.Chrome, pick: Callable[[list[Message]], Message | None]) -> Message:
-    def probe(d: webdriver.Chrome) -> Message | Literal[False]:
-        return pick(_log(d)) or False
-
-    return WebDriverWait(driver, WAIT).until(probe)
+    return wait_drawn(driver, _log, pick)
 
 
 def _bot_says(driver: webdriver.Chrome, words: str, *, after: int = 0) -> Message:
@@ -194,12 +190,9 @@ def _say(driver: webdriver.Chrome, text: str) -> int:
 
 
 def _press(driver: webdriver.Chrome, message_id: int, label: str) -> None:
-    def click(d: webdriver.Chrome) -> bool:
-        xpath = f'//div[@data-id="{message_id}"]//button[contains(normalize-space(), "{label}")]'
-        d.find_element(By.XPATH, xpath).click()
-        return True
-
-    WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(click)
+    click_drawn(
+        driver, f'//div[@data-id="{message_id}"]//button[contains(normalize-space(), "{label}")]'
+    )
 
 
 def _sign_in(driver: webdriver.Chrome, link: str, name: str) -> None:

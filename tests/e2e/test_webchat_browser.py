@@ -142,24 +142,38 @@ def _log(driver: webdriver.Chrome) -> list[Message]:
     return messages
 
 
-def _wait_for(driver: webdriver.Chrome, pick: Callable[[list[Message]], Message | None]) -> Message:
-    """The message ``pick`` finds in the page's log, once it is drawn (bounded wait)."""
+def wait_drawn(
+    driver: webdriver.Chrome,
+    log: Callable[[webdriver.Chrome], list[Message]],
+    pick: Callable[[list[Message]], Message | None],
+) -> Message:
+    """The message ``pick`` finds in the page's log as ``log`` reads it, once it is drawn
+    (bounded wait). For both chat pages: this one and the web channel's."""
 
     def probe(d: webdriver.Chrome) -> Message | Literal[False]:
-        return pick(_log(d)) or False
+        return pick(log(d)) or False
 
     return WebDriverWait(driver, WAIT).until(probe)
 
 
-def _press(driver: webdriver.Chrome, mid: int, label: str) -> None:
-    """Click the button as drawn now (a redraw between finding and clicking makes it stale)."""
+def click_drawn(driver: webdriver.Chrome, xpath: str) -> None:
+    """Click the element as drawn now (a redraw between finding and clicking makes it stale)."""
 
     def click(d: webdriver.Chrome) -> bool:
-        xpath = f'//div[@data-mid="{mid}"]//button[@data-cb and normalize-space()="{label}"]'
         d.find_element(By.XPATH, xpath).click()
         return True
 
     WebDriverWait(driver, WAIT, ignored_exceptions=[StaleElementReferenceException]).until(click)
+
+
+def _wait_for(driver: webdriver.Chrome, pick: Callable[[list[Message]], Message | None]) -> Message:
+    return wait_drawn(driver, _log, pick)
+
+
+def _press(driver: webdriver.Chrome, mid: int, label: str) -> None:
+    click_drawn(
+        driver, f'//div[@data-mid="{mid}"]//button[@data-cb and normalize-space()="{label}"]'
+    )
 
 
 def _changed(element: WebElement, before: str) -> Callable[[webdriver.Chrome], bool]:
