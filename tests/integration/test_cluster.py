@@ -4,6 +4,7 @@ shared send rate and throttling window across instances (on an injected clock), 
 
 from __future__ import annotations
 
+import asyncio
 from itertools import pairwise
 from typing import Any
 
@@ -52,6 +53,15 @@ async def test_exactly_one_scheduler_and_a_takeover_when_its_holder_dies(
                 )
             )
         assert killed
+        # pg_terminate_backend only signals: the lock is free once that backend has exited.
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = :n"
+        for _ in range(200):
+            async with other_db.transaction(read_only=True) as s:
+                if not await s.scalar(text(gone), {"n": "shuxiang-scheduler:w1:101"}):
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the terminated holder's backend is still there after 10 s")
         assert await second.step() is True
         assert await first.step() is False
         assert await scheduler_holder(db) == "w2:202"
