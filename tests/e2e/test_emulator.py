@@ -454,11 +454,11 @@ async def test_dispatcher_polling_end_to_end(emu: BotApiEmulator) -> None:
     try:
         update = emu.send_text(STUDENT, "三体")
         reply = await emu.wait_for_bot_message(
-            STUDENT, timeout=3, after_message_id=update["message"]["message_id"]
+            STUDENT, timeout=30, after_message_id=update["message"]["message_id"]
         )
         assert reply["text"] == "你说：三体"
         press = emu.press_button(STUDENT, reply["message_id"], "ok")
-        answer = await emu.wait_for_callback_answer(press["callback_query"]["id"], timeout=3)
+        answer = await emu.wait_for_callback_answer(press["callback_query"]["id"], timeout=30)
         assert answer["text"] == "收到"
         await emu.wait_idle(timeout=3)
         assert emu.pending_updates == []
