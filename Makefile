@@ -17,7 +17,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test suite lint typecheck unit bench-search bench-recommend install clean cjk-font chromium
+.PHONY: demo test suite lint typecheck system-packages unit bench-search bench-recommend install clean cjk-font chromium
 
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,22 @@ $(CHROMEDRIVER):
 
 chromium: $(CHROMEDRIVER)
 
-install: $(DEV_STAMP) cjk-font chromium
+# What the tests need from Debian, in one apt run (one package index update, not one per
+# package); a no-op when both are there.
+system-packages:
+	@missing=""; \
+	[ -e $(CJK_FONT) ] || missing="$$missing fonts-wqy-microhei"; \
+	[ -e $(CHROMEDRIVER) ] || missing="$$missing chromium chromium-driver"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing for the tests (charts' CJK font, the browser test's Chromium):$$missing"; \
+		$(SUDO) apt-get -o DPkg::Lock::Timeout=300 update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing >/dev/null; \
+	else \
+		echo "No apt-get: install$$missing (or set SHUXIANG_CJK_FONT; Chromium and ChromeDriver at /usr/bin)"; \
+	fi
+
+install: $(DEV_STAMP) system-packages
 
 demo: $(RUNTIME_STAMP) cjk-font
 	$(BIN)/shuxiang demo
@@ -71,7 +86,9 @@ typecheck: $(DEV_STAMP)
 
 # lint and typecheck run beside the tests (make -j): pytest leaves part of the two cores idle while
 # its end-to-end tests wait on sockets and processes. Output is kept whole line by line.
-test: $(DEV_STAMP) cjk-font chromium
+# The venv (downloads) and Debian's packages (apt) are set up side by side on a fresh machine.
+test:
+	@$(MAKE) --no-print-directory -j 2 $(DEV_STAMP) system-packages
 	@$(MAKE) --no-print-directory -j 3 --output-sync=line lint typecheck suite
 
 # Four workers on two cores: the e2e tests wait on sockets and processes while the others use the
@@ -79,7 +96,7 @@ test: $(DEV_STAMP) cjk-font chromium
 # waiting ones spread out), so no worker is left alone with a run of waits at the end.
 # Our modules are compiled once first: otherwise each worker and each process the tests start
 # compiles them again on a fresh clone.
-suite: $(DEV_STAMP) cjk-font chromium
+suite: $(DEV_STAMP) system-packages
 	$(BIN)/python -m compileall -q -j 0 bot handlers services storage nlp sandbox tests
 	$(BIN)/pytest -q -rs -n 4 --maxschedchunk 2 --durations=15
 
