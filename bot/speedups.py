@@ -52,7 +52,9 @@ def inline_filters(dp: Dispatcher) -> int:
     changed = 0
     for router in dp.chain_tail:
         for observer in router.observers.values():
-            for handler in [*observer.handlers, observer._handler]:
+            # Handlers' own filters only: no router here sets observer-wide ones (``.filter()``),
+            # which aiogram keeps in a private field; those would stay in threads (slower, correct).
+            for handler in observer.handlers:
                 for check in handler.filters or ():
                     if not check.awaitable:
                         check.callback = _in_loop(check.callback)
