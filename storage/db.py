@@ -23,7 +23,9 @@ finds the database locked is run again after an asyncio sleep, until ``busy_time
 price: a statement holds the loop for as long as it runs. The bot's statements take well under
 a millisecond (the longest, a catalogue search or the weekly list's enqueueing, a few ms); the
 long ones (an import's bulk inserts, the search index rebuild) run in the CLI, whose process runs
-one command and has nothing else to keep responsive, so one code path serves both.
+one command and has nothing else to keep responsive, so one code path serves both. The bot's few
+units of work whose statements are long (a whole school's statistics) say so (``off_the_loop``):
+their statements go to a worker thread.
 """
 
 from __future__ import annotations
@@ -376,6 +378,24 @@ class Database:
             finally:
                 await conn.execute(text("SELECT pg_advisory_unlock_shared(:k)"), {"k": key})
                 await conn.commit()
+
+
+@asynccontextmanager
+async def off_the_loop(session: AsyncSession) -> AsyncIterator[None]:
+    """SQLite: the session's statements in the block run on a worker thread, not in the event
+    loop's, for a unit of work whose statements take long (a whole school's statistics: ~200 ms
+    each at 100k loans), so that the loop serves other updates meanwhile. PostgreSQL waits on a
+    socket anyway: nothing to do."""
+    raw = await (await session.connection()).get_raw_connection()
+    driver = raw.driver_connection
+    if not isinstance(driver, sqlite_inloop.InLoopConnection) or driver.off_loop:
+        yield
+        return
+    driver.off_loop = True
+    try:
+        yield
+    finally:
+        driver.off_loop = False
 
 
 class Reading:

@@ -30,8 +30,10 @@ returns SQLITE_BUSY where it could not take a lock, before the statement has cha
 * ``executemany`` is run again only when it changed no row (``total_changes`` unchanged), so
   the rows before a failing one are never written twice.
 
-A long statement (an 80k-title import's inserts, a report) now holds the loop for its length;
-see storage/db.py for where that matters.
+A long statement holds the loop for its length. Where a unit of work's statements are known to
+be long (a whole school's statistics: ~200 ms each at 100k loans), ``off_loop`` sends them,
+and their fetches, to a worker thread (``asyncio.to_thread``) for the while: storage.db's
+``off_the_loop``.
 
 No maintained library does this for SQLAlchemy (aiosqlite, aiosqlitepool, asqlite and the
 like all run sqlite3 on threads), hence this small adapter.
@@ -81,6 +83,8 @@ class InLoopConnection:
         self._conn = conn
         self.busy_timeout_s = busy_timeout_s
         self._tx = _RunNow()
+        # Statements (and fetches) on a worker thread instead of the loop's (see the module).
+        self.off_loop = False
 
     @property
     def isolation_level(self) -> str | None:
@@ -133,7 +137,7 @@ class InLoopConnection:
         """``call()``; on SQLITE_BUSY, again after a sleep until ``busy_timeout_s`` has passed
         (``again``: whether a failed call may be repeated)."""
         try:
-            return call()
+            return await self.run(call)
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc) or (again is not None and not again()):
                 raise
@@ -143,15 +147,27 @@ class InLoopConnection:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return call()  # once more, and its "database is locked" is the answer
+                return await self.run(call)  # once more: its "database is locked" is the answer
             _busy_waits += 1
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, BUSY_BACKOFF_MAX_S)
             try:
-                return call()
+                return await self.run(call)
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or (again is not None and not again()):
                     raise
+
+    async def run(self, call: Callable[[], T]) -> T:
+        """``call()`` here and now, or with ``off_loop`` on a worker thread."""
+        if not self.off_loop:
+            return call()
+        try:
+            return await asyncio.to_thread(call)
+        except asyncio.CancelledError:
+            # Nobody waits for the statement any more: stop it, so the connection is free
+            # for the rollback that follows.
+            self._conn.interrupt()
+            raise
 
 
 class InLoopCursor:
@@ -199,13 +215,16 @@ class InLoopCursor:
         return self
 
     async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
+        return await self._owner.run(self._cursor.fetchone)
 
     async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+        cursor = self._cursor
+        return await self._owner.run(
+            lambda: cursor.fetchmany(cursor.arraysize if size is None else size)
+        )
 
     async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
+        return await self._owner.run(self._cursor.fetchall)
 
     async def close(self) -> None:
         self._cursor.close()

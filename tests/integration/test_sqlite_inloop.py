@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -19,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from storage import sqlite_inloop
-from storage.db import Database, ReadOnlyTransactionError
+from storage.db import Database, ReadOnlyTransactionError, off_the_loop
 from storage.models import ClosedDay
 
 SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -213,3 +214,30 @@ async def test_an_old_snapshot_that_tries_to_write_fails_at_once(tmp_path: Path)
         await old.close()
         await new.close()
         setup.close()
+
+
+@SQLITE
+async def test_off_the_loop_runs_the_statements_on_a_worker_thread(db: Database) -> None:
+    """A statement in ``off_the_loop`` runs while the loop goes on: here the statement itself
+    waits until a task in the loop has let it go (in the loop's thread it would wait forever)."""
+    loop_thread = threading.get_ident()
+    released = threading.Event()
+
+    def wait_for_the_loop() -> int:
+        return int(released.wait(timeout=30))
+
+    async def release() -> None:
+        released.set()
+
+    async with db.transaction(read_only=True) as s:
+        raw = await (await s.connection()).get_raw_connection()
+        sqlite = raw.driver_connection._conn  # type: ignore[union-attr]
+        sqlite.create_function("thread_id", 0, threading.get_ident)
+        sqlite.create_function("wait_for_the_loop", 0, wait_for_the_loop)
+        assert await s.scalar(text("SELECT thread_id()")) == loop_thread
+        async with off_the_loop(s):
+            assert await s.scalar(text("SELECT thread_id()")) != loop_thread
+            releaser = asyncio.create_task(release())
+            assert await s.scalar(text("SELECT wait_for_the_loop()")) == 1
+            await releaser
+        assert await s.scalar(text("SELECT thread_id()")) == loop_thread
