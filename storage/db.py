@@ -15,17 +15,18 @@ a write transaction is caught instead of taking the lock. (PostgreSQL does let a
 be taken in a READ ONLY transaction; no unit of work takes one.)
 
 SQLite runs in the event loop's thread (storage/sqlite_inloop.py), not on aiosqlite's threads:
-each of aiosqlite's calls (four per statement) is a round trip to the connection's thread, and
-on the bot's small WAL database those hops cost more than the SQL. Measured with
-benchmarks/throughput.py, the bot's CPU per update fell from ~20 ms to ~9 ms (PostgreSQL:
-~11 ms). The connections never wait for a lock inside SQLite (busy timeout 0): a statement that
-finds the database locked is run again after an asyncio sleep, until ``busy_timeout_s``. The
-price: a statement holds the loop for as long as it runs. The bot's statements take well under
-a millisecond (the longest, a catalogue search or the weekly list's enqueueing, a few ms); the
-long ones (an import's bulk inserts, the search index rebuild) run in the CLI, whose process runs
-one command and has nothing else to keep responsive, so one code path serves both. The bot's few
-units of work whose statements are long (a whole school's statistics) say so (``off_the_loop``):
-their statements go to a worker thread.
+each of aiosqlite's calls (four per statement) is a round trip to the connection's thread (a
+queue, a GIL hand-off, a self-pipe write to wake the loop), and on the bot's small WAL database
+those hops cost more than the SQL. Measured with benchmarks/throughput.py back to back on the
+same (busy) machine, the bot's CPU per update fell from 29-32 ms to 20-21 ms (PostgreSQL in the
+same conditions: 24-26 ms). The connections never wait for a lock inside SQLite (busy timeout
+0): a statement that finds the database locked runs again after an asyncio sleep, until
+``busy_timeout_s``. The price: a statement holds the loop for as long as it runs. An update's
+statements take well under a millisecond each. The long ones are a whole school's statistics
+(~200 ms each at 100k loans) and the scheduled jobs' sweeps: those units of work send their
+statements to a worker thread (``off_the_loop``). An import's bulk inserts and the search index
+rebuild (up to seconds) run in the CLI, whose process runs one command with nothing else to keep
+responsive: they stay in its loop, so one code path serves the bot and the CLI.
 """
 
 from __future__ import annotations
@@ -314,8 +315,8 @@ class Database:
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
         """SQLite: this process's write transactions one at a time (see __init__). A write
-        transaction opened inside another by the same task does not wait for itself: SQLite's
-        busy timeout handles it as before."""
+        transaction opened inside another by the same task does not wait for itself: it meets
+        the lock in SQLite and waits out the busy timeout (storage/sqlite_inloop.py)."""
         task = asyncio.current_task()
         if not self.is_sqlite or (task is not None and task is self._writer):
             yield
