@@ -22,7 +22,8 @@ same (busy) machine, the bot's CPU per update fell from 29-32 ms to 20-21 ms (Po
 same conditions: 24-26 ms). The connections never wait for a lock inside SQLite (busy timeout
 0): a statement that finds the database locked runs again after an asyncio sleep, until
 ``busy_timeout_s``. The price: a statement holds the loop for as long as it runs. An update's
-statements take well under a millisecond each. The long ones are a whole school's statistics
+statements take ~0.05 ms each at the median (wall time in the benchmark; p99 ~4 ms, the longest
+12 ms, on a machine with other work on both cores). The long ones are a whole school's statistics
 (~200 ms each at 100k loans) and the scheduled jobs' sweeps: those units of work send their
 statements to a worker thread (``off_the_loop``). An import's bulk inserts and the search index
 rebuild (up to seconds) run in the CLI, whose process runs one command with nothing else to keep
