@@ -4,7 +4,9 @@
 Jobs are short, idempotent sweeps over state kept in the database (APScheduler's own job store is
 never shared between processes, so it holds nothing but these timers). Each takes a ``JobContext``
 and returns how many things it did. The ``weekly`` slot sends the recommendations' new-book list
-(its pushes go through the sender, so quiet hours and rate limits apply).
+(its pushes go through the sender, so quiet hours and rate limits apply). A job's SQL reads
+every open loan or a term's history, rarely: on SQLite it runs on a worker thread
+(storage.db.off_the_loop), not in the event loop's, so the bot's chats are not held up meanwhile.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from services.recommend.model import MODEL_REFRESH_MINUTES, ModelCache, fit
 from services.recommend.weekly import enqueue_weekly
 from services.stats.stars import announce_stars as announce_stars_service
 from services.stats.stars import monthly_stars, previous_month
-from storage.db import Database
+from storage.db import Database, off_the_loop
 from storage.models import utcnow
 from storage.updates import forget_old_updates
 
@@ -167,21 +169,21 @@ def _sweep(
     function: Callable[..., Awaitable[int]],
 ) -> JobFunction:
     async def job(ctx: JobContext) -> int:
-        async with ctx.db.transaction() as session:
+        async with ctx.db.transaction() as session, off_the_loop(session):
             return await function(session, ctx.rules, ctx.clock())
 
     return job
 
 
 async def hold_expiry(ctx: JobContext) -> int:
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as session, off_the_loop(session):
         return await sweep_hold_expiry(
             session, ctx.policy, ctx.clock(), actor=Actor.system("job:hold-expiry")
         )
 
 
 async def forget_updates(ctx: JobContext) -> int:
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as session, off_the_loop(session):
         await forget_old_updates(session)
     return 0
 
@@ -192,7 +194,7 @@ async def announce_stars(ctx: JobContext) -> int:
     tz = ctx.settings.tz
     today = ctx.clock().astimezone(tz).date()
     year, month = previous_month(today.year, today.month)
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as session, off_the_loop(session):
         actor = Actor.system("job:reading-stars")
         found = await monthly_stars(session, actor, year=year, month=month, tz=tz)
         return await announce_stars_service(
@@ -206,7 +208,7 @@ def monthly(settings: Settings) -> BaseTrigger:
 
 async def weekly_chase(ctx: JobContext) -> int:
     """Each class's overdue list to its own monitors, once per week (the sender delivers it)."""
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as session, off_the_loop(session):
         run = await chase_sweep(
             session, Actor.system("job:weekly-chase"), now=ctx.clock(), tz=ctx.settings.tz
         )
@@ -219,7 +221,7 @@ async def weekly_new_books(
 ) -> int:
     """Fit the recommender afresh (this week's books in it) and queue each reader's new-book
     list; a second run in the same ISO week queues nothing."""
-    async with db.transaction() as session:
+    async with db.transaction() as session, off_the_loop(session):
         model = await fit(session)
         actor = Actor.system("job:weekly")
         return await enqueue_weekly(session, actor, model, now=now, days=days, tz=tz)
@@ -233,13 +235,13 @@ async def weekly_list(ctx: JobContext) -> int:
 
 
 async def refit_recommender(ctx: JobContext) -> int:
-    async with ctx.db.transaction(read_only=True) as session:
+    async with ctx.db.transaction(read_only=True) as session, off_the_loop(session):
         await ctx.recommender.refresh(session)
     return 0
 
 
 async def reading_lists(ctx: JobContext) -> int:
-    async with ctx.db.transaction() as session:
+    async with ctx.db.transaction() as session, off_the_loop(session):
         return await send_due_lists(session, Actor.system("job:reading-lists"), now=ctx.clock())
 
 

@@ -31,8 +31,8 @@ An ISBN with a wrong check digit, and a text that matches nothing, come back wit
 
 Everything lives in a ``SearchEngine`` built once per process (the assembly function, the CLI) and
 passed to whoever searches or indexes: it owns jieba (nlp.segment.Segmenter), the pinyin caches
-and the indexer, and runs its statements on the driver's connection (aiosqlite, asyncpg), one
-statement text per shape whatever the length of its lists (see "Index reads").
+and the indexer, and runs its statements on the driver's connection (storage.sqlite_inloop's,
+asyncpg's), one statement text per shape whatever the length of its lists (see "Index reads").
 
 Candidates (a few hundred at most) are scored in Python by tier: exact title (100) > full
 pinyin (95) > series (90) > author (88) > original title (86) > title prefix (80) > homophone
@@ -441,8 +441,8 @@ def _lookups(q: str, pinyin: Pinyin, volume: tuple[str, int] | None) -> list[_Lo
 # Index reads
 #
 # Plain SQL text, compiled once per statement shape and run on the driver's own connection:
-# SQLAlchemy's execute costs several thread hops per statement on aiosqlite and builds a Row per
-# row; aiosqlite's ``execute_fetchall`` is one hop and asyncpg's ``fetch`` one round trip, rows
+# SQLAlchemy's execute costs several driver calls per statement and builds a Row per row; the
+# SQLite connection's ``execute_fetchall`` is one call and asyncpg's ``fetch`` one round trip, rows
 # as tuples (records). ``IN :name`` lists are one parameter (SQLite: a JSON array read by
 # json_each; PostgreSQL: ``= ANY`` of an array), so a statement's text does not change with the
 # length of a list: SQLite's statement cache and asyncpg's prepared statements are reused.
@@ -481,7 +481,7 @@ class _Reader:
     connection). PostgreSQL: inside it once SQLAlchemy has begun it (lazily, at its first
     statement); before that each read sees what is committed, which is all a search needs."""
 
-    driver: Any  # aiosqlite.Connection or asyncpg.Connection
+    driver: Any  # storage.sqlite_inloop.InLoopConnection or asyncpg.Connection
     sqlite: bool
     statements: dict[Any, _Statement]
 
