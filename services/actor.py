@@ -22,6 +22,7 @@ from services.audit import actor_for
 from services.errors import ServiceError
 
 # Re-exported: the chat names roles and channels through the actor, never through storage.
+from storage import core
 from storage.models import Channel as Channel
 from storage.models import ClassMonitor, Endpoint, Reader, Relation
 from storage.models import Role as Role
@@ -127,7 +128,7 @@ async def actor_for_endpoint(session: AsyncSession, channel: str, address: str) 
     """The active reader this endpoint is their own (a channel and an address on it: a Telegram
     user id as text, a web account id), or None (a stranger)."""
     rows = (
-        await session.execute(_BY_ENDPOINT, {"channel": str(channel), "address": address})
+        await core.execute(session, _BY_ENDPOINT, {"channel": str(channel), "address": address})
     ).all()
     if not rows:
         return None

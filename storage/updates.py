@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import core
 from storage.models import ProcessedUpdate, utcnow
 
 # Telegram keeps unconfirmed updates for 24 hours; remembering a week is ample.
@@ -39,7 +40,7 @@ _CLAIM = (
 
 async def claim_update(session: AsyncSession, update_id: int, now: datetime | None = None) -> bool:
     """True the first time an update id is seen; False for a repeat."""
-    claimed = await session.execute(_CLAIM, {"update_id": update_id, "at": now or utcnow()})
+    claimed = await core.execute(session, _CLAIM, {"update_id": update_id, "at": now or utcnow()})
     return claimed.scalar_one_or_none() is not None
 
 

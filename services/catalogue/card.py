@@ -19,6 +19,7 @@ from services.corners.requests import CORNER_STATUSES, CornerStage, corner_place
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.titles import book_name
+from storage import core
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -216,7 +217,9 @@ async def book_card(
     policy: LoanPolicy | None = None,
 ) -> BookCard:
     """With ``policy``, the card also says whether the reader's 预约 would be accepted."""
-    row = (await session.execute(_CARD, {"record_pk": record_pk, "reader_id": reader_id})).first()
+    row = (
+        await core.execute(session, _CARD, {"record_pk": record_pk, "reader_id": reader_id})
+    ).first()
     if row is None:
         raise ServiceError("book.not_found")
     title = book_name(row.title, row.subtitle)

@@ -30,6 +30,7 @@ from services.imports.calendar import next_open_due
 from services.notifications import enqueue, enqueue_many
 from services.policy import LoanPolicy
 from services.titles import record_name
+from storage import core
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -213,7 +214,7 @@ def refusal_of(
 
 async def _hold_facts(session: AsyncSession, record_pk: int, reader_id: int) -> Row[Any]:
     params = {"record_pk": record_pk, "reader_id": reader_id}
-    return (await session.execute(_HOLD_FACTS, params)).one()
+    return (await core.execute(session, _HOLD_FACTS, params)).one()
 
 
 async def hold_refusal(
