@@ -23,6 +23,7 @@ from aiohttp.hdrs import USER_AGENT
 from aiohttp.http import SERVER_SOFTWARE
 
 from bot.config import Settings
+from bot.speedups import SkipUnusedResults
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -35,7 +36,11 @@ class ProxyAuthRefused(TelegramAPIError):
     user name and password cannot help."""
 
 
-class HttpsProxySession(AiohttpSession):
+class BotApiSession(SkipUnusedResults, AiohttpSession):
+    """aiogram's session, leaving the answers of replies nobody reads unread (bot/speedups.py)."""
+
+
+class HttpsProxySession(BotApiSession):
     """``AiohttpSession`` whose requests all go through one https:// proxy (credentials, if any,
     in its URL: aiohttp sends them as Proxy-Authorization)."""
 
@@ -86,4 +91,4 @@ def bot_session(settings: Settings) -> AiohttpSession:
     proxy = settings.proxy_url()
     if proxy is not None and proxy.startswith("https://"):
         return HttpsProxySession(proxy, ca_file=settings.proxy_ca, api=api)
-    return AiohttpSession(api=api, proxy=proxy)
+    return BotApiSession(api=api, proxy=proxy)

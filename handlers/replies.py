@@ -30,6 +30,9 @@ queuing one is just keeping it. Consequences:
   ``bot.send_message(...)``: both are sent, but only method objects are stored for a resend.
 - ``then=`` receives the call's result (e.g. a sent Message and its ``message_id``) after it was
   sent, outside any transaction: open one there to save it. It runs on the first delivery only.
+- A queued method object without ``then=`` is sent with :data:`RESULT_UNUSED` naming it: the
+  Bot API session may skip building its result (a whole Message with its keyboard, dozens of
+  pydantic objects) and return None; errors are raised as ever (bot/speedups.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,6 +56,12 @@ T = TypeVar("T")
 # Bot API answers that mean the reply is already there (an edit redone after a crash) or no longer
 # possible and no longer wanted (a button answer after Telegram's ~15 s window).
 DONE_ALREADY = ("message is not modified", "query is too old", "query id is invalid")
+
+# The method object being sent whose result nobody reads (see the module doc). The object itself,
+# not a flag: a task started meanwhile inherits the context, and its own calls are other objects.
+RESULT_UNUSED: ContextVar[TelegramMethod[Any] | None] = ContextVar(
+    "shuxiang_result_unused", default=None
+)
 
 
 @dataclass
@@ -128,7 +138,11 @@ class Replies:
             name = item.name
             try:
                 if isinstance(item.method, TelegramMethod):
-                    result = await self.bot(item.method)
+                    unused = RESULT_UNUSED.set(item.method if item.then is None else None)
+                    try:
+                        result = await self.bot(item.method)
+                    finally:
+                        RESULT_UNUSED.reset(unused)
                 else:
                     result = await item.method
             except TelegramBadRequest as exc:

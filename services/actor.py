@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import actor_for
 from services.errors import ServiceError
 
 # Re-exported: the chat names roles and channels through the actor, never through storage.
+from storage import core
 from storage.models import Channel as Channel
 from storage.models import ClassMonitor, Endpoint, Reader, Relation
 from storage.models import Role as Role
@@ -100,20 +101,46 @@ async def actor_of(session: AsyncSession, reader_id: int | None) -> Actor | None
     return await _actor(session, reader)
 
 
+# Every update asks this: one statement (a row per monitored class), built once, of plain columns.
+_readers, _endpoints, _monitors = Reader.__table__.c, Endpoint.__table__.c, ClassMonitor.__table__.c
+_BY_ENDPOINT = (
+    select(
+        _readers.id,
+        _readers.role,
+        _readers.class_name,
+        _readers.card_no,
+        _readers.name,
+        _monitors.class_name,
+    )
+    .select_from(Reader.__table__)
+    .join(Endpoint.__table__, _endpoints.reader_id == _readers.id)
+    .outerjoin(ClassMonitor.__table__, _monitors.reader_id == _readers.id)
+    .where(
+        _endpoints.channel == bindparam("channel"),
+        _endpoints.address == bindparam("address"),
+        _endpoints.relation == Relation.SELF.value,
+        _readers.active.is_(True),
+    )
+)
+
+
 async def actor_for_endpoint(session: AsyncSession, channel: str, address: str) -> Actor | None:
     """The active reader this endpoint is their own (a channel and an address on it: a Telegram
     user id as text, a web account id), or None (a stranger)."""
-    reader = await session.scalar(
-        select(Reader)
-        .join(Endpoint, Endpoint.reader_id == Reader.id)
-        .where(
-            Endpoint.channel == str(channel),
-            Endpoint.address == address,
-            Endpoint.relation == Relation.SELF.value,
-            Reader.active.is_(True),
-        )
+    rows = (
+        await core.execute(session, _BY_ENDPOINT, {"channel": str(channel), "address": address})
+    ).all()
+    if not rows:
+        return None
+    reader_id, role, class_name, card_no, name, _ = rows[0]
+    return Actor(
+        reader_id,
+        str(role),
+        class_name,
+        frozenset(row[5] for row in rows if row[5] is not None),
+        card_no=card_no,
+        name=name,
     )
-    return await _actor(session, reader) if reader is not None else None
 
 
 async def actor_for_telegram(session: AsyncSession, telegram_user_id: int) -> Actor | None:

@@ -11,27 +11,37 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import core
 from storage.models import ProcessedUpdate, utcnow
 
 # Telegram keeps unconfirmed updates for 24 hours; remembering a week is ample.
 KEEP = timedelta(days=7)
 
 
+# Every writing update runs this. SQLAlchemy never caches the compiled SQL of the dialects'
+# ``insert(...).on_conflict_do_nothing()`` (their Insert has inherit_cache = False): as text, the
+# same for SQLite and PostgreSQL, it is compiled once.
+_COLUMNS = ProcessedUpdate.__table__.c
+_CLAIM = (
+    text(
+        "INSERT INTO processed_updates (update_id, processed_at) VALUES (:update_id, :at) "
+        "ON CONFLICT (update_id) DO NOTHING RETURNING update_id"
+    )
+    .bindparams(
+        bindparam("update_id", type_=_COLUMNS.update_id.type),
+        bindparam("at", type_=_COLUMNS.processed_at.type),
+    )
+    .columns(_COLUMNS.update_id)
+)
+
+
 async def claim_update(session: AsyncSession, update_id: int, now: datetime | None = None) -> bool:
     """True the first time an update id is seen; False for a repeat."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ProcessedUpdate)
-        .values(update_id=update_id, processed_at=now or utcnow())
-        .on_conflict_do_nothing(index_elements=[ProcessedUpdate.update_id])
-        .returning(ProcessedUpdate.update_id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    claimed = await core.execute(session, _CLAIM, {"update_id": update_id, "at": now or utcnow()})
+    return claimed.scalar_one_or_none() is not None
 
 
 async def keep_replies(

@@ -12,11 +12,11 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any, cast
 
 from aiogram import Bot
-from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 
+from bot.speedups import SkipUnusedResults
 from bot.web.html import plain
 from bot.web.store import ConversationStore, NotFound, NotModified, Upload
 
@@ -63,7 +63,7 @@ def _is_html(params: Mapping[str, Any]) -> bool:
     return str(getattr(mode, "value", mode)).upper() == "HTML"  # ParseMode is a str enum
 
 
-class WebChannelSession(BaseSession):
+class WebChannelSession(SkipUnusedResults):
     """See the module doc. ``answers`` holds each callback query's answer until the page that
     pressed the button takes it."""
 

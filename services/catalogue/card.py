@@ -6,18 +6,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.index import KeyKind
 from nlp.normalize import compact
 from nlp.search import SearchEngine, SearchResult
 from nlp.series import series_neighbours
-from services.circulation import COUNTED, hold_refusal, queue_position, waiting_count
+from services.circulation import COUNTED, queue_place
+from services.circulation.holds import HOLD_FACTS, READER_ID, RECORD_PK, refusal_of
 from services.corners.requests import CORNER_STATUSES, CornerStage, corner_places
 from services.errors import ServiceError
 from services.policy import LoanPolicy
 from services.titles import book_name
+from storage import core
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -117,7 +119,13 @@ async def series_links(
 ) -> tuple[SeriesLink | None, SeriesLink | None]:
     """The previous and next volume of the record's series (nlp.series says what a volume is).
     The series search key (compact series name, indexed) finds the other records."""
-    key = compact(record.series)[:KEY_LENGTH]
+    return await _series_links(session, record.id, record.title, record.subtitle, record.series)
+
+
+async def _series_links(
+    session: AsyncSession, pk: int, title: str, subtitle: str | None, series: str | None
+) -> tuple[SeriesLink | None, SeriesLink | None]:
+    key = compact(series or "")[:KEY_LENGTH]
     if len(key) < 2:
         return None, None
     rows = list(
@@ -127,7 +135,7 @@ async def series_links(
             .where(
                 SearchKey.kind == KeyKind.SERIES,
                 SearchKey.key == key,
-                Record.id != record.id,
+                Record.id != pk,
             )
             .order_by(Record.id)
             .limit(SERIES_FETCH)
@@ -136,7 +144,7 @@ async def series_links(
     # Volumes often share the title and differ in the subtitle (平凡的世界 第二部).
     titles = {pk: book_name(title, subtitle) for pk, title, subtitle in rows}
     found = series_neighbours(
-        _compact_title(record.title, record.subtitle),
+        _compact_title(title, subtitle),
         [(pk, _compact_title(title, subtitle)) for pk, title, subtitle in rows],
     )
 
@@ -144,6 +152,60 @@ async def series_links(
         return SeriesLink(pk, titles[pk]) if pk is not None else None
 
     return link(found.previous), link(found.next)
+
+
+# The whole card but its series links and corner names, in one statement: the record, the
+# viewer's active hold and their standing (HOLD_FACTS: what 预约 would say), and the copies.
+_records, _copies, _loans = Record.__table__.c, Copy.__table__.c, Loan.__table__.c
+_holds, _readers = Hold.__table__.c, Reader.__table__.c
+_CARD = (
+    select(
+        _records.id,
+        _records.record_id,
+        _records.title,
+        _records.subtitle,
+        _records.authors,
+        _records.publisher,
+        _records.pub_date,
+        _records.call_number,
+        _records.clc,
+        _records.series,
+        _records.summary,
+        _holds.id.label("hold_id"),
+        _holds.status.label("hold_status"),
+        _holds.ready_until,
+        _holds.deliver_to_office,
+        _holds.placed_at,
+        _readers.role.label("reader_role"),
+        _readers.active.label("reader_active"),
+        _readers.name.label("reader_name"),
+        *HOLD_FACTS,
+        select(func.min(_loans.due_at))
+        .select_from(Loan.__table__.join(Copy.__table__, _copies.id == _loans.copy_id))
+        .where(_copies.record_pk == RECORD_PK, _loans.returned_at.is_(None))
+        .scalar_subquery()
+        .label("earliest_due"),
+        select(func.count(_copies.id))
+        .where(
+            _copies.record_pk == RECORD_PK,
+            _copies.corner_id.is_not(None),
+            _copies.status.in_(CORNER_STATUSES),
+        )
+        .scalar_subquery()
+        .label("in_corners"),
+    )
+    .select_from(
+        Record.__table__.outerjoin(
+            Hold.__table__,
+            and_(
+                _holds.record_pk == _records.id,
+                _holds.reader_id == READER_ID,
+                _holds.status.in_(ACTIVE_HOLD_STATUSES),
+            ),
+        ).outerjoin(Reader.__table__, _readers.id == READER_ID)
+    )
+    .where(_records.id == RECORD_PK)
+)
 
 
 async def book_card(
@@ -155,82 +217,59 @@ async def book_card(
     policy: LoanPolicy | None = None,
 ) -> BookCard:
     """With ``policy``, the card also says whether the reader's 预约 would be accepted."""
-    record = await session.get(Record, record_pk)
-    if record is None:
+    row = (
+        await core.execute(session, _CARD, {"record_pk": record_pk, "reader_id": reader_id})
+    ).first()
+    if row is None:
         raise ServiceError("book.not_found")
+    title = book_name(row.title, row.subtitle)
     refusal = None
-    if reader_id is not None and policy is not None:
-        viewer = await session.get(Reader, reader_id)
-        if viewer is not None:
-            refusal = await hold_refusal(session, viewer, record, policy)
-    rows = await session.execute(
-        select(Copy.status, func.count(Copy.id))
-        .where(Copy.record_pk == record_pk)
-        .group_by(Copy.status)
+    if reader_id is not None and policy is not None and row.reader_role is not None:
+        refusal = refusal_of(
+            row,
+            active=row.reader_active,
+            role=row.reader_role,
+            name=row.reader_name,
+            title=title,
+            policy=policy,
+        )
+    copies, on_shelf = int(row.holdable or 0), int(row.on_shelf or 0)
+    hold_status = HoldStatus(row.hold_status) if row.hold_id is not None else None
+    position = 0
+    if hold_status == HoldStatus.WAITING:
+        position = await queue_place(session, record_pk, row.placed_at, row.hold_id)
+    previous, following = (
+        await _series_links(session, row.id, row.title, row.subtitle, row.series)
+        if row.series
+        else (None, None)
     )
-    counts: dict[str, int] = {status: int(n) for status, n in rows}
-    copies = sum(n for status, n in counts.items() if status in COUNTED)
-    hold = None
-    loan_due = None
-    if reader_id is not None:
-        hold = await session.scalar(
-            select(Hold).where(
-                Hold.record_pk == record_pk,
-                Hold.reader_id == reader_id,
-                Hold.status.in_(ACTIVE_HOLD_STATUSES),
-            )
-        )
-        loan_due = await session.scalar(
-            select(Loan.due_at)
-            .join(Copy, Copy.id == Loan.copy_id)
-            .where(Copy.record_pk == record_pk, Loan.reader_id == reader_id)
-            .where(Loan.returned_at.is_(None))
-            .limit(1)
-        )
-    on_shelf = counts.get(CopyStatus.ON_SHELF.value, 0)
-    earliest_due = None
-    if copies and not on_shelf:
-        earliest_due = await session.scalar(
-            select(func.min(Loan.due_at))
-            .join(Copy, Copy.id == Loan.copy_id)
-            .where(Copy.record_pk == record_pk, Loan.returned_at.is_(None))
-        )
-    previous, following = await series_links(session, record) if record.series else (None, None)
     # Copies in a class corner or on their way there (services/corners/requests.py).
-    corner_copies = list(
-        await session.scalars(
-            select(Copy.id).where(
-                Copy.record_pk == record_pk,
-                Copy.corner_id.is_not(None),
-                Copy.status.in_(CORNER_STATUSES),
-            )
-        )
-    )
-    places = await corner_places(session, record_pk) if corner_copies else []
+    in_corners = int(row.in_corners or 0)
+    places = await corner_places(session, record_pk) if in_corners else []
     return BookCard(
-        record_pk=record.id,
-        record_id=record.record_id,
-        title=record.title,
-        subtitle=record.subtitle,
-        authors=record.authors,
-        publisher=record.publisher,
-        pub_year=(record.pub_date or "")[:4] or None,
-        call_number=record.call_number,
-        clc=record.clc,
-        location=shelf_location(shelf_map, record.clc or record.call_number),
+        record_pk=row.id,
+        record_id=row.record_id,
+        title=row.title,
+        subtitle=row.subtitle,
+        authors=row.authors,
+        publisher=row.publisher,
+        pub_year=(row.pub_date or "")[:4] or None,
+        call_number=row.call_number,
+        clc=row.clc,
+        location=shelf_location(shelf_map, row.clc or row.call_number),
         copies=copies,
         on_shelf=on_shelf,
-        in_corners=len(corner_copies),
-        waiting=await waiting_count(session, record_pk),
+        in_corners=in_corners,
+        waiting=int(row.waiting or 0),
         corner_names=tuple(p.class_name for p in places if p.stage == CornerStage.IN),
-        my_hold_id=hold.id if hold else None,
-        my_hold_status=HoldStatus(hold.status) if hold else None,
-        my_hold_position=await queue_position(session, hold) if hold else 0,
-        my_hold_ready_until=hold.ready_until if hold else None,
-        my_hold_office=bool(hold and hold.deliver_to_office),
-        my_loan_due=loan_due,
-        earliest_due=earliest_due,
-        summary=(record.summary or "").strip() or None,
+        my_hold_id=row.hold_id,
+        my_hold_status=hold_status,
+        my_hold_position=position,
+        my_hold_ready_until=row.ready_until if hold_status is not None else None,
+        my_hold_office=bool(hold_status is not None and row.deliver_to_office),
+        my_loan_due=row.borrowed_due,
+        earliest_due=row.earliest_due if copies and not on_shelf else None,
+        summary=(row.summary or "").strip() or None,
         series_previous=previous,
         series_next=following,
         reserve_refusal=refusal,

@@ -110,12 +110,18 @@ async def queue_position(session: AsyncSession, hold: Hold) -> int:
     """1-based place among the waiting holds of the same title (placed_at, then id)."""
     if hold.status != HoldStatus.WAITING.value:
         return 0
+    return await queue_place(session, hold.record_pk, hold.placed_at, hold.id)
+
+
+async def queue_place(
+    session: AsyncSession, record_pk: int, placed_at: datetime, hold_id: int
+) -> int:
+    """queue_position of a waiting hold given by its title, placed_at and id."""
     ahead = await session.scalar(
         select(func.count(Hold.id)).where(
-            Hold.record_pk == hold.record_pk,
+            Hold.record_pk == record_pk,
             Hold.status == HoldStatus.WAITING.value,
-            (Hold.placed_at < hold.placed_at)
-            | ((Hold.placed_at == hold.placed_at) & (Hold.id < hold.id)),
+            (Hold.placed_at < placed_at) | ((Hold.placed_at == placed_at) & (Hold.id < hold_id)),
         )
     )
     return int(ahead or 0) + 1

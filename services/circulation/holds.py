@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor, require_librarian, require_reader, require_self_or_librarian
 from services.audit import record_audit
-from services.circulation.common import COUNTED, acts_for, lock_record, queue_position
+from services.circulation.common import COUNTED, acts_for, lock_record
 from services.circulation.kinds import (
     HOLD_EXPIRED,
     HOLD_READY,
@@ -28,6 +30,7 @@ from services.imports.calendar import next_open_due
 from services.notifications import enqueue, enqueue_many
 from services.policy import LoanPolicy
 from services.titles import record_name
+from storage import core
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -128,6 +131,92 @@ async def title_hold_refusal(session: AsyncSession, record: Record) -> ServiceEr
     return None
 
 
+# What hold_refusal decides on, as columns of one statement (the book card reads them with the
+# rest of the card): bound to the title's ``record_pk`` and the reader's ``reader_id``.
+RECORD_PK = bindparam("record_pk", type_=Integer)
+READER_ID = bindparam("reader_id", type_=Integer)
+_copies, _loans, _holds = Copy.__table__.c, Loan.__table__.c, Hold.__table__.c
+HOLD_FACTS = (
+    # The reader's active hold of the title (one at most: uq_holds_active_reader_record).
+    select(_holds.id)
+    .where(
+        _holds.record_pk == RECORD_PK,
+        _holds.reader_id == READER_ID,
+        _holds.status.in_(ACTIVE_HOLD_STATUSES),
+    )
+    .scalar_subquery()
+    .label("existing"),
+    # When the reader's own copy of the title is due back (None: they have none out).
+    select(func.min(_loans.due_at))
+    .select_from(Loan.__table__.join(Copy.__table__, _copies.id == _loans.copy_id))
+    .where(
+        _copies.record_pk == RECORD_PK,
+        _loans.reader_id == READER_ID,
+        _loans.returned_at.is_(None),
+    )
+    .scalar_subquery()
+    .label("borrowed_due"),
+    select(func.count(_copies.id))
+    .where(_copies.record_pk == RECORD_PK, _copies.status == CopyStatus.ON_SHELF.value)
+    .scalar_subquery()
+    .label("on_shelf"),
+    select(func.count(_copies.id))
+    .where(_copies.record_pk == RECORD_PK, _copies.status.in_(COUNTED))
+    .scalar_subquery()
+    .label("holdable"),
+    select(func.count(_holds.id))
+    .where(_holds.reader_id == READER_ID, _holds.status.in_(ACTIVE_HOLD_STATUSES))
+    .scalar_subquery()
+    .label("active_holds"),
+    select(func.count(_holds.id))
+    .where(_holds.record_pk == RECORD_PK, _holds.status == HoldStatus.WAITING.value)
+    .scalar_subquery()
+    .label("waiting"),
+)
+_HOLD_FACTS = select(
+    *HOLD_FACTS,
+    select(func.max(_holds.placed_at))
+    .where(_holds.record_pk == RECORD_PK)
+    .scalar_subquery()
+    .label("latest"),
+)
+
+
+def refusal_of(
+    facts: Row[Any],
+    *,
+    active: bool,
+    role: str,
+    name: str,
+    title: str,
+    policy: LoanPolicy,
+    deliver_to_office: bool = False,
+) -> ServiceError | None:
+    """hold_refusal's verdict on the reader (``active``, ``role``, ``name``) and the columns of
+    HOLD_FACTS read for them and the title."""
+    if not active:
+        return ServiceError("reader.inactive", name=name)
+    if deliver_to_office and role != Role.TEACHER.value:
+        return ServiceError("hold.delivery_teachers_only")
+    if facts.existing is not None:
+        return ServiceError("hold.already", title=title)
+    if facts.borrowed_due is not None:
+        return ServiceError("hold.already_borrowed", title=title)
+    if facts.on_shelf:
+        return ServiceError("hold.on_shelf", title=title, count=int(facts.on_shelf))
+    if not facts.holdable:
+        return ServiceError("hold.no_copies", title=title)
+    rules = policy.for_role(role)
+    if int(facts.active_holds or 0) >= rules.max_holds:
+        return ServiceError("hold.limit", limit=rules.max_holds)
+    return None
+
+
+async def _hold_facts(session: AsyncSession, record_pk: int, reader_id: int) -> Row[Any]:
+    params = {"record_pk": record_pk, "reader_id": reader_id}
+    return (await core.execute(session, _HOLD_FACTS, params)).one()
+
+
 async def hold_refusal(
     session: AsyncSession,
     reader: Reader,
@@ -138,39 +227,22 @@ async def hold_refusal(
 ) -> ServiceError | None:
     """Why place_hold would refuse this reader this title, in the order it says it; None when
     it would accept. Shared by place_hold and the book card's 预约 button."""
-    if not reader.active:
-        return ServiceError("reader.inactive", name=reader.name)
-    if deliver_to_office and reader.role != Role.TEACHER.value:
-        return ServiceError("hold.delivery_teachers_only")
-    existing = await session.scalar(
-        select(Hold.id).where(
-            Hold.record_pk == record.id,
-            Hold.reader_id == reader.id,
-            Hold.status.in_(ACTIVE_HOLD_STATUSES),
-        )
+    facts = await _hold_facts(session, record.id, reader.id)
+    return _refusal(reader, record, facts, policy, deliver_to_office)
+
+
+def _refusal(
+    reader: Reader, record: Record, facts: Row[Any], policy: LoanPolicy, deliver_to_office: bool
+) -> ServiceError | None:
+    return refusal_of(
+        facts,
+        active=reader.active,
+        role=reader.role,
+        name=reader.name,
+        title=record_name(record),
+        policy=policy,
+        deliver_to_office=deliver_to_office,
     )
-    if existing is not None:
-        return ServiceError("hold.already", title=record_name(record))
-    borrowed = await session.scalar(
-        select(func.count(Loan.id))
-        .join(Copy, Copy.id == Loan.copy_id)
-        .where(Copy.record_pk == record.id, Loan.reader_id == reader.id)
-        .where(Loan.returned_at.is_(None))
-    )
-    if borrowed:
-        return ServiceError("hold.already_borrowed", title=record_name(record))
-    refused = await title_hold_refusal(session, record)
-    if refused is not None:
-        return refused
-    active = await session.scalar(
-        select(func.count(Hold.id)).where(
-            Hold.reader_id == reader.id, Hold.status.in_(ACTIVE_HOLD_STATUSES)
-        )
-    )
-    rules = policy.for_role(reader.role)
-    if (active or 0) >= rules.max_holds:
-        return ServiceError("hold.limit", limit=rules.max_holds)
-    return None
 
 
 async def place_hold(
@@ -188,16 +260,13 @@ async def place_hold(
     now = now or utcnow()
     record = await lock_record(session, record_pk)
     reader = await session.get_one(Reader, reader_id, with_for_update=True)
-    refused = await hold_refusal(
-        session, reader, record, policy, deliver_to_office=deliver_to_office
-    )
+    facts = await _hold_facts(session, record.id, reader.id)
+    refused = _refusal(reader, record, facts, policy, deliver_to_office)
     if refused is not None:
         raise refused
     # The queue is in the order holds got the title's lock: a request that read the clock, then
     # waited on the lock while others were placed (or a return served the queue), goes after them.
-    latest = await session.scalar(
-        select(func.max(Hold.placed_at)).where(Hold.record_pk == record.id)
-    )
+    latest = facts.latest
     hold = Hold(
         record_pk=record.id,
         reader_id=reader.id,
@@ -216,7 +285,9 @@ async def place_hold(
     return HoldPlaced(
         hold_id=hold.id,
         title=record_name(record),
-        position=await queue_position(session, hold),
+        # Placed last under the title's lock (placed_at no earlier than any other hold's, the
+        # highest id): every hold waiting before is ahead of it.
+        position=int(facts.waiting or 0) + 1,
         deliver_to_office=deliver_to_office,
     )
 

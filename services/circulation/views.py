@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from services.actor import Actor, require_self_or_librarian
 from services.circulation.lending import RenewalRefusal, renewal_refusal
 from services.policy import LoanPolicy
-from services.titles import book_names
+from services.titles import NameParts, book_names, tell_apart
+from storage import core
 from storage.models import (
     ACTIVE_HOLD_STATUSES,
     Copy,
@@ -52,6 +53,45 @@ class HoldView:
     deliver_to_office: bool
 
 
+_loans, _copies, _records, _holds = (
+    Loan.__table__.c,
+    Copy.__table__.c,
+    Record.__table__.c,
+    Hold.__table__.c,
+)
+# What naming a book takes (services/titles.py NameParts), read with the rows that show it.
+_NAME_COLUMNS = (
+    _records.id,
+    _records.title,
+    _records.subtitle,
+    _records.publisher,
+    _records.pub_date,
+    _records.record_id,
+)
+_OPEN_LOANS = (
+    select(
+        _loans.id,
+        _copies.barcode,
+        _loans.lent_at,
+        _loans.due_at,
+        _loans.renewals,
+        # Readers waiting for the title: no renewal then.
+        select(func.count(_holds.id))
+        .where(_holds.record_pk == _records.id, _holds.status == HoldStatus.WAITING.value)
+        .correlate(Record.__table__)
+        .scalar_subquery(),
+        *_NAME_COLUMNS,
+    )
+    .select_from(
+        Loan.__table__.join(Copy.__table__, _copies.id == _loans.copy_id).join(
+            Record.__table__, _records.id == _copies.record_pk
+        )
+    )
+    .where(_loans.reader_id == bindparam("reader_id", type_=Integer), _loans.returned_at.is_(None))
+    .order_by(_loans.due_at, _records.title, _loans.id)
+)
+
+
 async def loans_of(
     session: AsyncSession,
     reader_id: int,
@@ -65,56 +105,39 @@ async def loans_of(
     The reader's own, or the librarian's look."""
     require_self_or_librarian(actor, reader_id)
     now = now or utcnow()
-    rows = list(
-        await session.execute(
-            select(Loan, Copy.barcode, Record.id, Record.title)
-            .join(Copy, Copy.id == Loan.copy_id)
-            .join(Record, Record.id == Copy.record_pk)
-            .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
-            .order_by(Loan.due_at, Record.title, Loan.id)
-        )
-    )
+    rows = (await core.execute(session, _OPEN_LOANS, {"reader_id": reader_id})).all()
     allowed = 0
-    waiting: dict[int, int] = {}
     if policy is not None and rows:
-        role = await session.scalar(select(Reader.role).where(Reader.id == reader_id))
+        role = actor.role if actor is not None and actor.reader_id == reader_id else None
+        if role is None:
+            role = await session.scalar(select(Reader.role).where(Reader.id == reader_id))
         allowed = policy.for_role(role or "").renewals
-        waiting = await _waiting_by_record(session, {record_pk for _, _, record_pk, _ in rows})
-    names = await book_names(session, (row[2] for row in rows))
+    names = tell_apart(NameParts(*row[-6:]) for row in rows)
     views = []
-    for loan, barcode, record_pk, _ in rows:
+    for loan_id, barcode, lent_at, due_at, renewals, waiting, record_pk, *_ in rows:
         refusal = None
         if policy is not None:
             refusal = renewal_refusal(
-                due_at=loan.due_at,
-                renewals=loan.renewals,
+                due_at=due_at,
+                renewals=renewals,
                 allowed=allowed,
-                waiting=waiting.get(record_pk, 0),
+                waiting=int(waiting or 0),
                 now=now,
             )
         views.append(
             LoanView(
-                loan_id=loan.id,
+                loan_id=loan_id,
                 record_pk=record_pk,
                 title=names[record_pk],
                 barcode=barcode,
-                lent_at=loan.lent_at,
-                due_at=loan.due_at,
-                renewals=loan.renewals,
-                overdue=loan.due_at < now,
+                lent_at=lent_at,
+                due_at=due_at,
+                renewals=renewals,
+                overdue=due_at < now,
                 refusal=refusal,
             )
         )
     return views
-
-
-async def _waiting_by_record(session: AsyncSession, record_pks: set[int]) -> dict[int, int]:
-    rows = await session.execute(
-        select(Hold.record_pk, func.count(Hold.id))
-        .where(Hold.record_pk.in_(record_pks), Hold.status == HoldStatus.WAITING.value)
-        .group_by(Hold.record_pk)
-    )
-    return {record_pk: int(n) for record_pk, n in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +201,7 @@ async def holds_of(session: AsyncSession, reader_id: int, *, actor: Actor | None
     """Active holds with their queue positions, in one query (1 = next in line; 0 when ready):
     the reader's own, or the librarian's look."""
     require_self_or_librarian(actor, reader_id)
-    return await _active_holds(session, Hold.reader_id == reader_id)
+    return await _active_holds(session, _HOLDS_OF, {"reader_id": reader_id})
 
 
 async def hold_of(
@@ -186,41 +209,63 @@ async def hold_of(
 ) -> HoldView | None:
     """One of the reader's active holds (None when it is another reader's, or no longer active)."""
     require_self_or_librarian(actor, reader_id)
-    found = await _active_holds(session, Hold.reader_id == reader_id, Hold.id == hold_id)
+    found = await _active_holds(session, _HOLD_OF, {"reader_id": reader_id, "hold_id": hold_id})
     return found[0] if found else None
 
 
-async def _active_holds(session: AsyncSession, *where: ColumnElement[bool]) -> list[HoldView]:
-    other = aliased(Hold)
+def _active_holds_of(*where: ColumnElement[bool]) -> Select[Any]:
+    other = Hold.__table__.alias("other")
     ahead = (
-        select(func.count(other.id))
+        select(func.count(other.c.id))
         .where(
-            other.record_pk == Hold.record_pk,
-            other.status == HoldStatus.WAITING.value,
-            (other.placed_at < Hold.placed_at)
-            | ((other.placed_at == Hold.placed_at) & (other.id < Hold.id)),
+            other.c.record_pk == _holds.record_pk,
+            other.c.status == HoldStatus.WAITING.value,
+            (other.c.placed_at < _holds.placed_at)
+            | ((other.c.placed_at == _holds.placed_at) & (other.c.id < _holds.id)),
         )
-        .correlate(Hold)
+        .correlate(Hold.__table__)
         .scalar_subquery()
     )
-    rows = list(
-        await session.execute(
-            select(Hold, Record.title, ahead)
-            .join(Record, Record.id == Hold.record_pk)
-            .where(*where, Hold.status.in_(ACTIVE_HOLD_STATUSES))
-            .order_by(Hold.placed_at, Hold.id)
+    return (
+        select(
+            _holds.id,
+            _holds.status,
+            _holds.ready_until,
+            _holds.deliver_to_office,
+            ahead,
+            *_NAME_COLUMNS,
         )
+        .select_from(Hold.__table__.join(Record.__table__, _records.id == _holds.record_pk))
+        .where(*where, _holds.status.in_(ACTIVE_HOLD_STATUSES))
+        .order_by(_holds.placed_at, _holds.id)
     )
-    names = await book_names(session, (hold.record_pk for hold, _, _ in rows))
-    return [
-        HoldView(
-            hold_id=hold.id,
-            record_pk=hold.record_pk,
-            title=names[hold.record_pk],
-            status=HoldStatus(hold.status),
-            position=int(n_ahead or 0) + 1 if hold.status == HoldStatus.WAITING.value else 0,
-            ready_until=hold.ready_until,
-            deliver_to_office=hold.deliver_to_office,
+
+
+# Built once: the lists and the cancel button of every reader run them.
+_READER_ID = bindparam("reader_id", type_=Integer)
+_HOLDS_OF = _active_holds_of(_holds.reader_id == _READER_ID)
+_HOLD_OF = _active_holds_of(
+    _holds.reader_id == _READER_ID, _holds.id == bindparam("hold_id", type_=Integer)
+)
+
+
+async def _active_holds(
+    session: AsyncSession, stmt: Select[Any], params: dict[str, int]
+) -> list[HoldView]:
+    rows = (await core.execute(session, stmt, params)).all()
+    names = tell_apart(NameParts(*row[-6:]) for row in rows)
+    views = []
+    for hold_id, status, ready_until, office, n_ahead, record_pk, *_ in rows:
+        waiting = status == HoldStatus.WAITING.value
+        views.append(
+            HoldView(
+                hold_id=hold_id,
+                record_pk=record_pk,
+                title=names[record_pk],
+                status=HoldStatus(status),
+                position=int(n_ahead or 0) + 1 if waiting else 0,
+                ready_until=ready_until,
+                deliver_to_office=office,
+            )
         )
-        for hold, _, n_ahead in rows
-    ]
+    return views

@@ -159,18 +159,7 @@ async def request_bring_back(
     class's monitors are asked (privately) to bring it to the desk. Nobody is asked when a copy
     is already on its way back with a batch: it comes to this hold when the desk confirms it.
     Returns the class asked, if any."""
-    coming_back = await session.scalar(
-        select(CornerSwapItem.id)
-        .join(CornerSwap, CornerSwap.id == CornerSwapItem.swap_id)
-        .join(Copy, Copy.id == CornerSwapItem.copy_id)
-        .where(Copy.record_pk == record.id, CornerSwapItem.outcome.is_(None))
-        .where(CornerSwapItem.direction == SwapDirection.OUT.value)
-        .where(CornerSwap.status == SwapStatus.PROPOSED.value)
-        .where(Copy.status == CopyStatus.IN_CORNER.value)
-        .limit(1)
-    )
-    if coming_back is not None:
-        return None
+    # No copy in a corner (the usual case): nothing to ask, and none coming back either.
     found = (
         await session.execute(
             select(Copy.id, Copy.barcode, ClassCorner.class_name)
@@ -182,6 +171,18 @@ async def request_bring_back(
         )
     ).first()
     if found is None:
+        return None
+    coming_back = await session.scalar(
+        select(CornerSwapItem.id)
+        .join(CornerSwap, CornerSwap.id == CornerSwapItem.swap_id)
+        .join(Copy, Copy.id == CornerSwapItem.copy_id)
+        .where(Copy.record_pk == record.id, CornerSwapItem.outcome.is_(None))
+        .where(CornerSwapItem.direction == SwapDirection.OUT.value)
+        .where(CornerSwap.status == SwapStatus.PROPOSED.value)
+        .where(Copy.status == CopyStatus.IN_CORNER.value)
+        .limit(1)
+    )
+    if coming_back is not None:
         return None
     copy_id, barcode, class_name = found
     monitors = await session.scalars(

@@ -31,7 +31,6 @@ from typing import Any, cast
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
@@ -41,6 +40,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from bot.app import build_app
 from bot.config import Settings
+from bot.speedups import SkipUnusedResults
 from nlp.search import SearchEngine
 from sandbox.emulator.methods import BotApiMethods
 from sandbox.emulator.protocol import ApiError, ConnectionDropped, coerce, dumps
@@ -127,7 +127,7 @@ async def _nothing() -> None:
     return None
 
 
-class RecordingSession(BaseSession):
+class RecordingSession(SkipUnusedResults):
     """A Bot API session without a network. Each request is recorded (the emulator's
     ``requests``) and answered by the emulator's implementation of its method, given the
     parameters aiogram would put on the wire (``prepare_value``, coerced as the emulator's server

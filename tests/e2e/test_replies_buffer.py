@@ -7,15 +7,20 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.methods import SendMessage, SetMyCommands
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.methods import EditMessageText, SendMessage, SetMyCommands, TelegramMethod
 from aiogram.types import BotCommand, Message
 
-from handlers.replies import Replies
+from bot.proxy import BotApiSession
+from handlers.replies import RESULT_UNUSED, Replies
 from sandbox.emulator import BotApiEmulator
 
 TOKEN = "616161:REPLIES-secret-token"
@@ -90,3 +95,70 @@ async def test_then_gets_the_sent_message_and_failures_do_not_stop_the_rest(
         warnings.simplefilter("error")
         dropped.clear()
     assert len(emu.bot_messages(8002)) == 2
+
+
+async def test_unread_results_over_the_bots_own_session(
+    emu_bot: tuple[BotApiEmulator, Bot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot's session leaves the answer of a reply without ``then=`` unread, and still
+    raises aiogram's own exceptions for its errors; ``then=`` gets the whole Message."""
+    emu, _ = emu_bot
+    emu.add_user(8004, first_name="丁")
+    emu.add_user(8005, first_name="戊")
+    emu.block(8005)
+    read: list[str] = []
+    check = BaseSession.check_response
+
+    def counting(self: BaseSession, bot: Bot, method: TelegramMethod[Any], *args: Any) -> Any:
+        read.append(type(method).__name__)
+        return check(self, bot, method, *args)
+
+    monkeypatch.setattr(BaseSession, "check_response", counting)
+    session = BotApiSession(api=TelegramAPIServer.from_base(emu.base_url))
+    bot = Bot(TOKEN, session=session)
+    try:
+        got: list[Message] = []
+
+        async def remember(sent: Message) -> None:
+            got.append(sent)
+
+        first = SendMessage(chat_id=8004, text="一")
+        replies = Replies(bot)
+        replies.add(first, then=remember)
+        replies.add(SendMessage(chat_id=8004, text="二"))
+        replies.add(SendMessage(chat_id=8005, text="被屏蔽"))  # 403: aiogram's error path
+        assert await replies.send() == 2
+        assert [m.text for m in got] == ["一"] and got[0].chat.id == 8004
+        assert read == ["SendMessage", "SendMessage"]  # the 403; the second was left unread
+        assert [m["text"] for m in emu.bot_messages(8004)] == ["一", "二"]
+        # Errors of an unread call are aiogram's exceptions, as they would be read in full.
+        with pytest.raises(TelegramForbiddenError):
+            token = RESULT_UNUSED.set(blocked := SendMessage(chat_id=8005, text="再试"))
+            try:
+                await bot(blocked)
+            finally:
+                RESULT_UNUSED.reset(token)
+        edit = EditMessageText(chat_id=8004, message_id=got[0].message_id, text="一")
+        with pytest.raises(TelegramBadRequest, match="not modified"):
+            token = RESULT_UNUSED.set(edit)
+            try:
+                await bot(edit)
+            finally:
+                RESULT_UNUSED.reset(token)
+        emu.faults.add("sendmessage", "429", retry_after=7)
+        with pytest.raises(TelegramRetryAfter) as waited:
+            token = RESULT_UNUSED.set(again := SendMessage(chat_id=8004, text="三"))
+            try:
+                await bot(again)
+            finally:
+                RESULT_UNUSED.reset(token)
+        assert waited.value.retry_after == 7
+        # Any other call, in the same context, is read in full.
+        token = RESULT_UNUSED.set(first)
+        try:
+            sent = await bot(SendMessage(chat_id=8004, text="四"))
+        finally:
+            RESULT_UNUSED.reset(token)
+        assert isinstance(sent, Message) and sent.text == "四"
+    finally:
+        await bot.session.close()
