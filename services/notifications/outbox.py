@@ -34,8 +34,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import Insert as PgInsert
-from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.kinds import Kind
@@ -114,26 +114,6 @@ def _fan_out(reader_id: Any) -> tuple[Any, Any]:
     return (endpoint, on), channel
 
 
-class _PgOutboxInsert(PgInsert):
-    """The dialects' Insert is never cached (its ON CONFLICT clause has no cache key), so the
-    statement below was compiled afresh for every push. This one is only ever given insert_rows'
-    one ON CONFLICT (dedupe key, channel: do nothing), so its cache key leaves it out."""
-
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's own declaration, as in its classes)
-        t for t in PgInsert._traverse_internals if t[0] != "_post_values_clause"
-    ]
-
-
-class _SqliteOutboxInsert(SqliteInsert):
-    """See _PgOutboxInsert."""
-
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012 (as above)
-        t for t in SqliteInsert._traverse_internals if t[0] != "_post_values_clause"
-    ]
-
-
 async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime) -> int:
     """Insert outbox rows, one per push and channel of its reader (``_fan_out``), skipping those
     queued before; returns how many pushes were new (a push to two channels counts once).
@@ -142,7 +122,7 @@ async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime
     a sweep run again writes nothing and PostgreSQL spends no sequence values); the unique index
     (dedupe key, channel) still decides under a race (``ON CONFLICT DO NOTHING``)."""
     dialect = session.get_bind().dialect.name
-    insert = _PgOutboxInsert if dialect == "postgresql" else _SqliteOutboxInsert
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = cast(Table, Notification.__table__)
     at = table.c.created_at.type
     new: set[str] = set()
