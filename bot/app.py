@@ -31,12 +31,7 @@ from bot.leader import Leader
 from bot.proxy import bot_session
 from bot.retry import RetryMiddleware
 from bot.sender import Sender, build_sender_bot
-from bot.speedups import (
-    KeepResponseTypes,
-    bind_bot_directly,
-    inline_filters,
-    shallow_keyboard_export,
-)
+from bot.speedups import KeepResponseTypes, inline_filters
 from bot.web.channel import WebChannel
 from handlers import get_routers
 from handlers.keyboards import bot_commands
@@ -251,8 +246,6 @@ def build_app(
     )
     dp.include_routers(*get_routers())
     inline_filters(dp)
-    bind_bot_directly()
-    shallow_keyboard_export()
     # The path of one update: handlers/middlewares.py.
     pipeline = UpdatePipeline(db)
     dp.update.outer_middleware(PrivateChatsOnly())

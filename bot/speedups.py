@@ -13,24 +13,15 @@
   away, a fifth of the bot's CPU. :class:`SkipUnusedResults` leaves a successful answer to such
   a call unread; any other answer (an error, a 429, a migration) goes through aiogram's own
   check as before, and every other call is read in full.
-- The bot bound to every object: each aiogram object (an update's every user, chat, message and
-  button; each method and button the handlers build) runs pydantic's private-attribute set-up
-  and then aiogram's ``model_post_init``, once per class level (nested wrappers), to store one
-  ``_bot``. :func:`bind_bot_directly` gives those classes one function that stores it at once.
-- Keyboards: ``InlineKeyboardBuilder.as_markup()`` deep-copies every button (``export``).
-  :func:`shallow_keyboard_export` copies the rows only: a builder lives for one reply and its
-  buttons are never changed after they are added.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, cast
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.context_controller import BotContextController
 from aiogram.client.session.base import BaseSession
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
@@ -38,8 +29,6 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.utils.keyboard import KeyboardBuilder
-from pydantic_core import PydanticUndefined
 
 from handlers.replies import RESULT_UNUSED
 
@@ -110,47 +99,3 @@ class SkipUnusedResults(BaseSession):
             if isinstance(answer, dict) and answer.get("ok") is True:
                 return cast("Response[TelegramType]", _UNREAD)
         return super().check_response(bot, method, status_code, content)
-
-
-def _store_bot(self: BotContextController, context: Any, /) -> None:
-    # What pydantic's init_private_attributes and aiogram's model_post_init do together for a
-    # class whose one private attribute is ``_bot`` (no default).
-    bot = context.get("bot") if context else None
-    private = getattr(self, "__pydantic_private__", None)
-    if private is None:
-        object.__setattr__(self, "__pydantic_private__", {"_bot": bot})
-    else:
-        private["_bot"] = bot
-
-
-def bind_bot_directly() -> int:
-    """Give every aiogram class whose only private attribute is ``_bot``, set by aiogram's own
-    ``model_post_init``, :func:`_store_bot` instead (see the module doc); returns how many.
-    Classes that do anything else on init keep pydantic's way."""
-    original = inspect.unwrap(BotContextController.model_post_init)
-    changed = 0
-    todo = [BotContextController]
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.__subclasses__())
-        post_init = cls.__dict__.get("model_post_init")
-        if post_init is None or post_init is _store_bot:
-            continue
-        private = cls.__private_attributes__
-        if (
-            inspect.unwrap(post_init) is original
-            and set(private) == {"_bot"}
-            and private["_bot"].get_default() is PydanticUndefined
-        ):
-            cls.model_post_init = _store_bot  # type: ignore[method-assign,assignment]
-            changed += 1
-    return changed
-
-
-def _export_rows(self: KeyboardBuilder[Any]) -> list[list[Any]]:
-    return [list(row) for row in self._markup]
-
-
-def shallow_keyboard_export() -> None:
-    """Keyboard builders copy their rows, not every button, into a markup (module doc)."""
-    KeyboardBuilder.export = _export_rows  # type: ignore[method-assign]
