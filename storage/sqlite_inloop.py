@@ -42,12 +42,13 @@ like all run sqlite3 on threads), hence this small adapter.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-__all__ = ["BUSY_BACKOFF_MAX_S", "InLoopConnection", "InLoopCursor", "busy_waits", "connect"]
+__all__ = ["BUSY_BACKOFF_MAX_S", "InLoopConnection", "InLoopCursor", "connect"]
 
 T = TypeVar("T")
 
@@ -57,12 +58,8 @@ BUSY_BACKOFF_MAX_S = 0.05
 _SQLITE_BUSY_SNAPSHOT = getattr(sqlite3, "SQLITE_BUSY_SNAPSHOT", 517)
 
 
-_busy_waits = 0
-
-
-def busy_waits() -> int:
-    """How many times, in this process, a statement found the database locked and slept."""
-    return _busy_waits
+# Each sleep on a locked database is logged here at DEBUG (diagnostics; the tests count them).
+log = logging.getLogger(__name__)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -141,14 +138,13 @@ class InLoopConnection:
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc) or (again is not None and not again()):
                 raise
-        global _busy_waits  # a process-wide count, for tests and diagnostics
         deadline = time.monotonic() + self.busy_timeout_s
         delay = BUSY_BACKOFF_FIRST_S
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return await self.run(call)  # once more: its "database is locked" is the answer
-            _busy_waits += 1
+            log.debug("database is locked: statement again in %.3f s", min(delay, left))
             await asyncio.sleep(min(delay, left))
             delay = min(delay * 2, BUSY_BACKOFF_MAX_S)
             try:

@@ -7,10 +7,11 @@ once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -97,6 +98,33 @@ async def _names(db: Database) -> set[str]:
         return {str(n) for n in (await s.scalars(select(ClosedDay.name)))}
 
 
+class _Waits(logging.Handler):
+    """Counts the adapter's sleeps on a locked database (its DEBUG lines)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+    def __call__(self) -> int:
+        return self.count
+
+
+@pytest.fixture
+def busy_waits() -> Iterator[_Waits]:
+    logger = sqlite_inloop.log
+    waits, level = _Waits(), logger.level
+    logger.addHandler(waits)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield waits
+    finally:
+        logger.removeHandler(waits)
+        logger.setLevel(level)
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     # The adapter only counts its waits (no event to wait on): look again each millisecond.
     while not condition():  # noqa: ASYNC110
@@ -104,18 +132,20 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 
 @SQLITE
-async def test_a_writer_waits_in_the_loop_for_another_process_then_writes(db: Database) -> None:
+async def test_a_writer_waits_in_the_loop_for_another_process_then_writes(
+    db: Database, busy_waits: _Waits
+) -> None:
     path = str(db.engine.url.database)
     ticker = Ticker()
     try:
         async with _held_by_another_process(path) as release:
-            waits = sqlite_inloop.busy_waits()
+            waits = busy_waits()
             writer = asyncio.create_task(_add(db, date(2026, 3, 2), "ours"))
             # The writer found the lock taken and slept, three times over, and each time the
             # loop went on running the other task.
-            await _until(lambda: sqlite_inloop.busy_waits() >= waits + 3)
+            await _until(lambda: busy_waits() >= waits + 3)
             ticks = ticker.ticks
-            await _until(lambda: sqlite_inloop.busy_waits() >= waits + 4)
+            await _until(lambda: busy_waits() >= waits + 4)
             assert ticker.ticks > ticks
             assert not writer.done()
             await release("COMMIT")
@@ -127,21 +157,21 @@ async def test_a_writer_waits_in_the_loop_for_another_process_then_writes(db: Da
 
 @SQLITE
 async def test_two_engines_on_one_file_take_turns_without_blocking_the_loop(
-    db: Database, db_url: str
+    db: Database, db_url: str, busy_waits: _Waits
 ) -> None:
     # Two Database objects on one file: two pools and two in-process write queues, as two
     # processes would have.
     other = Database(db_url)
     ticker = Ticker()
     try:
-        waits = sqlite_inloop.busy_waits()
+        waits = busy_waits()
         async with other.transaction() as s:
             s.add(ClosedDay(day=date(2026, 3, 3), name="first"))
             await s.flush()
             second = asyncio.create_task(_add(db, date(2026, 3, 4), "second"))
-            await _until(lambda: sqlite_inloop.busy_waits() >= waits + 2)
+            await _until(lambda: busy_waits() >= waits + 2)
             ticks = ticker.ticks
-            await _until(lambda: sqlite_inloop.busy_waits() >= waits + 3)
+            await _until(lambda: busy_waits() >= waits + 3)
             assert ticker.ticks > ticks
             assert not second.done()
         await second
@@ -153,14 +183,14 @@ async def test_two_engines_on_one_file_take_turns_without_blocking_the_loop(
 
 @SQLITE
 async def test_a_reader_does_not_wait_for_another_process_holding_the_write_lock(
-    db: Database, db_url: str
+    db: Database, db_url: str, busy_waits: _Waits
 ) -> None:
     await _add(db, date(2026, 3, 5), "committed")
     path = str(db.engine.url.database)
     async with _held_by_another_process(path) as release:
-        waits = sqlite_inloop.busy_waits()
+        waits = busy_waits()
         assert await _names(db) == {"committed"}  # the last committed snapshot, at once
-        assert sqlite_inloop.busy_waits() == waits
+        assert busy_waits() == waits
         await release("ROLLBACK")
     assert await _names(db) == {"committed"}
 
@@ -191,7 +221,9 @@ async def test_a_read_only_unit_of_work_still_refuses_a_write(db: Database) -> N
         assert await s.scalar(select(func.count()).select_from(ClosedDay)) == 0
 
 
-async def test_an_old_snapshot_that_tries_to_write_fails_at_once(tmp_path: Path) -> None:
+async def test_an_old_snapshot_that_tries_to_write_fails_at_once(
+    tmp_path: Path, busy_waits: _Waits
+) -> None:
     """SQLITE_BUSY_SNAPSHOT: waiting cannot help a deferred transaction whose snapshot is older
     than the last commit, so it is not retried (SQLite's own busy handler does not retry it)."""
     path = str(tmp_path / "snap.sqlite3")
@@ -204,11 +236,11 @@ async def test_an_old_snapshot_that_tries_to_write_fails_at_once(tmp_path: Path)
         await old.execute("BEGIN")
         await (await old.execute("SELECT count(*) FROM t")).fetchall()  # the snapshot
         await new.execute("INSERT INTO t VALUES (1)")  # autocommit: a newer version
-        waits = sqlite_inloop.busy_waits()
+        waits = busy_waits()
         with pytest.raises(sqlite3.OperationalError) as caught:
             await old.execute("INSERT INTO t VALUES (2)")
         assert caught.value.sqlite_errorcode == sqlite3.SQLITE_BUSY_SNAPSHOT
-        assert sqlite_inloop.busy_waits() == waits
+        assert busy_waits() == waits
         await old.rollback()
     finally:
         await old.close()
