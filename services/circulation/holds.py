@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor, require_librarian, require_reader, require_self_or_librarian
 from services.audit import record_audit
-from services.circulation.common import COUNTED, acts_for, lock_record, queue_position
+from services.circulation.common import (
+    COUNTED,
+    READER_LOCK,
+    acts_for,
+    lock_record,
+    queue_position,
+)
 from services.circulation.kinds import (
     HOLD_EXPIRED,
     HOLD_READY,
@@ -187,7 +193,7 @@ async def place_hold(
     actor = require_self_or_librarian(actor, reader_id)
     now = now or utcnow()
     record = await lock_record(session, record_pk)
-    reader = await session.get_one(Reader, reader_id, with_for_update=True)
+    reader = await session.get_one(Reader, reader_id, with_for_update=READER_LOCK)
     refused = await hold_refusal(
         session, reader, record, policy, deliver_to_office=deliver_to_office
     )
