@@ -276,16 +276,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu() -> float:
+def cpu_by_name(name: str) -> float:
+    """CPU seconds of every live process named ``name`` (with its reaped children's: PostgreSQL
+    backends that ended meanwhile are counted in the postmaster's)."""
     total = 0.0
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (proc / "comm").read_text().strip() == "postgres":
-                    total += cpu_seconds(int(proc.name))
+                if (proc / "comm").read_text().strip() == name:
+                    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
             except OSError:
                 continue
     return total
+
+
+SERVICES = {"postgres": "postgres", "nginx": "nginx", "redis": "redis-server"}
 
 
 class CpuMeter:
@@ -296,7 +302,7 @@ class CpuMeter:
         self.start = {pid: cpu_seconds(pid) for pid in workers}
         self.last = dict(self.start)
         self.own = time.process_time()
-        self.pg = postgres_cpu()
+        self.services = {k: cpu_by_name(v) for k, v in SERVICES.items()}
 
     def sample(self) -> None:
         for pid in self.workers:
@@ -304,10 +310,12 @@ class CpuMeter:
 
     def result(self) -> dict[str, float]:
         self.sample()
+        used = {f"worker {i + 1}": self.last[p] - self.start[p] for i, p in enumerate(self.workers)}
         return {
-            "workers": sum(self.last[p] - self.start[p] for p in self.workers),
+            "workers": sum(used.values()),
+            **used,
             "emulator+readers": time.process_time() - self.own,
-            "postgres": postgres_cpu() - self.pg,
+            **{k: cpu_by_name(v) - self.services[k] for k, v in SERVICES.items()},
         }
 
 
@@ -578,14 +586,21 @@ async def main() -> None:
             f"| {r.non_2xx} | {r.retried_updates} | {note} |"
         )
     print("\nCPU during the updates (2 cores = 2 CPU-seconds per second of wall time):\n")
-    print("| deployment | workers | emulator + readers | PostgreSQL | total / wall |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| deployment | workers (each) | emulator + readers | PostgreSQL | nginx | Redis "
+        "| total / wall | CPU ms per update |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         c = r.cpu
-        total = sum(c.values())
+        each = " + ".join(f"{c[k]:.0f}" for k in sorted(c) if k.startswith("worker "))
+        total = sum(v for k, v in c.items() if not k.startswith("worker "))
         print(
-            f"| {r.name} | {c.get('workers', 0):.0f} s | {c.get('emulator+readers', 0):.0f} s "
-            f"| {c.get('postgres', 0):.0f} s | {total / r.seconds if r.seconds else 0:.2f} |"
+            f"| {r.name} | {c.get('workers', 0):.0f} s ({each}) "
+            f"| {c.get('emulator+readers', 0):.0f} s | {c.get('postgres', 0):.0f} s "
+            f"| {c.get('nginx', 0):.1f} s | {c.get('redis', 0):.1f} s "
+            f"| {total / r.seconds if r.seconds else 0:.2f} "
+            f"| {1000 * c.get('workers', 0) / r.updates if r.updates else 0:.1f} |"
         )
     killed = runs[-1]
     if killed and killed.killed_at is not None:
