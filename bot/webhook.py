@@ -65,8 +65,11 @@ HEALTH_PATH = "/healthz"
 # third of that while the update runs, however long (a busy worker's update once outlived a fixed
 # 10 s: its release failed, it was answered 503 and handled again, a quarter of the updates under
 # load). Should a renewal still fail (Redis gone), the release fails and the update is answered
-# 503: Telegram's retry finds it answered (HandledUpdates) or recorded (writes).
+# 503: Telegram's retry finds it answered (HandledUpdates) or recorded (writes). Renewed for
+# USER_LOCK_KEPT_S at most: nginx and Telegram stop waiting for the answer after about a minute,
+# and a retry must not wait forever behind an update that hangs.
 USER_LOCK_S = 10
+USER_LOCK_KEPT_S = 60
 HANDLED_TTL_S = 24 * 3600
 # Failures worth Telegram's retry: the update did nothing, and may well work on another attempt.
 TRANSIENT = (
@@ -114,19 +117,20 @@ class KeptRedisEventIsolation(RedisEventIsolation):
             try:
                 yield None
             finally:
+                # Not awaited: a renewal cut short or landing after the release changes nothing
+                # (reacquire checks the lock's token).
                 renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
 
 
 async def _renew(lock: Lock) -> None:
-    while True:
+    for _ in range(int(USER_LOCK_KEPT_S / (USER_LOCK_S / 3))):
         await asyncio.sleep(USER_LOCK_S / 3)
         try:
             await lock.reacquire()
         except (RedisError, OSError):  # LockNotOwnedError included: the release will say so
             log.warning("could not renew a user's lock")
             return
+    log.warning("an update has held its user's lock for %s s: no longer renewed", USER_LOCK_KEPT_S)
 
 
 @dataclass

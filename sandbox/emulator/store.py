@@ -151,8 +151,8 @@ class MessageStore:
             for event in self._changed_for.values():
                 event.set()
             self._changed_for.clear()
-        elif (event := self._changed_for.pop(key, None)) is not None:
-            event.set()
+        elif key in self._changed_for:
+            self._changed_for.pop(key).set()
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
