@@ -549,6 +549,47 @@ async def one_run(
     return run, sent
 
 
+def print_cpu(runs: list[Run]) -> None:
+    print("\nCPU during the updates (2 cores = 2 CPU-seconds per second of wall time):\n")
+    print(
+        "| deployment | workers (each) | emulator + readers | PostgreSQL | nginx | Redis "
+        "| total / wall | CPU ms per update |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        c = r.cpu
+        each = " + ".join(f"{c[k]:.0f}" for k in sorted(c) if k.startswith("worker "))
+        total = sum(v for k, v in c.items() if not k.startswith("worker "))
+        print(
+            f"| {r.name} | {c.get('workers', 0):.0f} s ({each}) "
+            f"| {c.get('emulator+readers', 0):.0f} s | {c.get('postgres', 0):.0f} s "
+            f"| {c.get('nginx', 0):.1f} s | {c.get('redis', 0):.1f} s "
+            f"| {total / r.seconds if r.seconds else 0:.2f} "
+            f"| {1000 * c.get('workers', 0) / r.updates if r.updates else 0:.1f} |"
+        )
+    # What the CPU allows (the readers' pace aside): one worker runs on one core at most, and
+    # everything (workers, emulator, PostgreSQL, nginx, Redis) shares the machine's cores.
+    cores = os.cpu_count() or 1
+    print(f"\nCPU-bound ceilings from each run's CPU per update ({cores} cores):\n")
+    print(
+        "| deployment | CPU ms per update, all parts | one worker ≤ | all cores ≤ "
+        "| bound on N / one |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for r in runs:
+        if not r.updates:
+            continue
+        c = r.cpu
+        total = sum(v for k, v in c.items() if not k.startswith("worker ")) / r.updates
+        worker = c.get("workers", 0) / r.updates
+        if total and worker:
+            one = min(1 / worker, cores / total)
+            print(
+                f"| {r.name} | {1000 * total:.1f} | {one:.0f}/s | {cores / total:.0f}/s "
+                f"| {cores / total / one:.2f}× |"
+            )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--readers", type=int, default=500)
@@ -585,23 +626,7 @@ async def main() -> None:
             f"| {r.name} | {r.updates} | {r.seconds:.1f} s | {r.rate:.1f} | {r.posts} "
             f"| {r.non_2xx} | {r.retried_updates} | {note} |"
         )
-    print("\nCPU during the updates (2 cores = 2 CPU-seconds per second of wall time):\n")
-    print(
-        "| deployment | workers (each) | emulator + readers | PostgreSQL | nginx | Redis "
-        "| total / wall | CPU ms per update |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in runs:
-        c = r.cpu
-        each = " + ".join(f"{c[k]:.0f}" for k in sorted(c) if k.startswith("worker "))
-        total = sum(v for k, v in c.items() if not k.startswith("worker "))
-        print(
-            f"| {r.name} | {c.get('workers', 0):.0f} s ({each}) "
-            f"| {c.get('emulator+readers', 0):.0f} s | {c.get('postgres', 0):.0f} s "
-            f"| {c.get('nginx', 0):.1f} s | {c.get('redis', 0):.1f} s "
-            f"| {total / r.seconds if r.seconds else 0:.2f} "
-            f"| {1000 * c.get('workers', 0) / r.updates if r.updates else 0:.1f} |"
-        )
+    print_cpu(runs)
     killed = runs[-1]
     if killed and killed.killed_at is not None:
         print(
