@@ -24,8 +24,12 @@ header, up to 100 at once, one user's in order, any non-2xx or lost connection r
    missing. Also reported: the most sends arriving within any sliding second (the limiter's
    slots are exactly 1/rate apart; arrival adds the machine's scheduling jitter).
 
-Prints tables, and the CPU each part used (the workers, this process: emulator and readers,
-PostgreSQL) against the machine's two cores. Needs root (or sudo) for deploy/up.sh's nginx site;
+Prints tables, and the CPU each part used (each worker, this process: emulator and readers,
+PostgreSQL, nginx, Redis) against the machine's cores, and what that CPU allows: one worker runs
+on one core at most, and every part shares the cores, so N workers can gain at most
+(cores / CPU per update of all parts) / (one worker's ceiling) over one — about 1.5× on two cores
+when a worker spends ~27 ms an update and the rest ~9 ms. (PostgreSQL's count is every
+``postgres`` process's: other databases' work on a shared machine included.) Needs root (or sudo) for deploy/up.sh's nginx site;
 PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one deployment (trying it out);
 BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run goes wrong (workers' logs in
 /tmp/shuxiang-cluster-bench/log).
