@@ -24,8 +24,12 @@ header, up to 100 at once, one user's in order, any non-2xx or lost connection r
    missing. Also reported: the most sends arriving within any sliding second (the limiter's
    slots are exactly 1/rate apart; arrival adds the machine's scheduling jitter).
 
-Prints tables, and the CPU each part used (the workers, this process: emulator and readers,
-PostgreSQL) against the machine's two cores. Needs root (or sudo) for deploy/up.sh's nginx site;
+Prints tables, and the CPU each part used (each worker, this process: emulator and readers,
+PostgreSQL, nginx, Redis) against the machine's cores, and what that CPU allows: one worker runs
+on one core at most, and every part shares the cores, so N workers can gain at most
+(cores / CPU per update of all parts) / (one worker's ceiling) over one — about 1.5× on two cores
+when a worker spends ~27 ms an update and the rest ~9 ms. (PostgreSQL's count is every
+``postgres`` process's: other databases' work on a shared machine included.) Needs root (or sudo) for deploy/up.sh's nginx site;
 PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one deployment (trying it out);
 BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run goes wrong (workers' logs in
 /tmp/shuxiang-cluster-bench/log).
@@ -276,16 +280,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu() -> float:
+def cpu_by_name(name: str) -> float:
+    """CPU seconds of every live process named ``name`` (with its reaped children's: PostgreSQL
+    backends that ended meanwhile are counted in the postmaster's)."""
     total = 0.0
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (proc / "comm").read_text().strip() == "postgres":
-                    total += cpu_seconds(int(proc.name))
+                if (proc / "comm").read_text().strip() == name:
+                    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                    total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
             except OSError:
                 continue
     return total
+
+
+SERVICES = {"postgres": "postgres", "nginx": "nginx", "redis": "redis-server"}
 
 
 class CpuMeter:
@@ -296,7 +306,7 @@ class CpuMeter:
         self.start = {pid: cpu_seconds(pid) for pid in workers}
         self.last = dict(self.start)
         self.own = time.process_time()
-        self.pg = postgres_cpu()
+        self.services = {k: cpu_by_name(v) for k, v in SERVICES.items()}
 
     def sample(self) -> None:
         for pid in self.workers:
@@ -304,10 +314,12 @@ class CpuMeter:
 
     def result(self) -> dict[str, float]:
         self.sample()
+        used = {f"worker {i + 1}": self.last[p] - self.start[p] for i, p in enumerate(self.workers)}
         return {
-            "workers": sum(self.last[p] - self.start[p] for p in self.workers),
+            "workers": sum(used.values()),
+            **used,
             "emulator+readers": time.process_time() - self.own,
-            "postgres": postgres_cpu() - self.pg,
+            **{k: cpu_by_name(v) - self.services[k] for k, v in SERVICES.items()},
         }
 
 
@@ -541,6 +553,47 @@ async def one_run(
     return run, sent
 
 
+def print_cpu(runs: list[Run]) -> None:
+    print("\nCPU during the updates (2 cores = 2 CPU-seconds per second of wall time):\n")
+    print(
+        "| deployment | workers (each) | emulator + readers | PostgreSQL | nginx | Redis "
+        "| total / wall | CPU ms per update |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        c = r.cpu
+        each = " + ".join(f"{c[k]:.0f}" for k in sorted(c) if k.startswith("worker "))
+        total = sum(v for k, v in c.items() if not k.startswith("worker "))
+        print(
+            f"| {r.name} | {c.get('workers', 0):.0f} s ({each}) "
+            f"| {c.get('emulator+readers', 0):.0f} s | {c.get('postgres', 0):.0f} s "
+            f"| {c.get('nginx', 0):.1f} s | {c.get('redis', 0):.1f} s "
+            f"| {total / r.seconds if r.seconds else 0:.2f} "
+            f"| {1000 * c.get('workers', 0) / r.updates if r.updates else 0:.1f} |"
+        )
+    # What the CPU allows (the readers' pace aside): one worker runs on one core at most, and
+    # everything (workers, emulator, PostgreSQL, nginx, Redis) shares the machine's cores.
+    cores = os.cpu_count() or 1
+    print(f"\nCPU-bound ceilings from each run's CPU per update ({cores} cores):\n")
+    print(
+        "| deployment | CPU ms per update, all parts | one worker ≤ | all cores ≤ "
+        "| bound on N / one |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for r in runs:
+        if not r.updates:
+            continue
+        c = r.cpu
+        total = sum(v for k, v in c.items() if not k.startswith("worker ")) / r.updates
+        worker = c.get("workers", 0) / r.updates
+        if total and worker:
+            one = min(1 / worker, cores / total)
+            print(
+                f"| {r.name} | {1000 * total:.1f} | {one:.0f}/s | {cores / total:.0f}/s "
+                f"| {cores / total / one:.2f}× |"
+            )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--readers", type=int, default=500)
@@ -577,16 +630,7 @@ async def main() -> None:
             f"| {r.name} | {r.updates} | {r.seconds:.1f} s | {r.rate:.1f} | {r.posts} "
             f"| {r.non_2xx} | {r.retried_updates} | {note} |"
         )
-    print("\nCPU during the updates (2 cores = 2 CPU-seconds per second of wall time):\n")
-    print("| deployment | workers | emulator + readers | PostgreSQL | total / wall |")
-    print("|---|---:|---:|---:|---:|")
-    for r in runs:
-        c = r.cpu
-        total = sum(c.values())
-        print(
-            f"| {r.name} | {c.get('workers', 0):.0f} s | {c.get('emulator+readers', 0):.0f} s "
-            f"| {c.get('postgres', 0):.0f} s | {total / r.seconds if r.seconds else 0:.2f} |"
-        )
+    print_cpu(runs)
     killed = runs[-1]
     if killed and killed.killed_at is not None:
         print(

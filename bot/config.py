@@ -150,9 +150,10 @@ class Settings(BaseSettings):
     # more than bot_retry_max_wait_seconds, so one user's long wait does not stall everyone.
     bot_retry_backoff_seconds: float = Field(default=0.5, ge=0)
     bot_retry_max_wait_seconds: float = Field(default=5.0, ge=0)
-    # Long polling: how many updates one worker holds at once (fetched and not finished), handled
+    # How many updates one worker holds at once (polling: fetched and not finished), handled
     # concurrently across users, one user's in order (bot/concurrency.py), so memory stays
-    # bounded under a flood. At most 100 (what one getUpdates returns).
+    # bounded under a flood. At most 100 (what one getUpdates returns). A webhook worker handles
+    # this many at once; further requests wait before taking their user's lock.
     max_updates_in_flight: int = Field(default=32, ge=1, le=100)
     # When the daily reminder sweeps run (school time zone), and what they send.
     reminder_time: str = "07:30"

@@ -30,18 +30,20 @@ import logging
 import secrets
 import signal
 from collections import OrderedDict
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiogram.types import ErrorEvent, TelegramObject, Update
 from aiohttp import web
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
@@ -59,10 +61,15 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 HEALTH_PATH = "/healthz"
-# A user's lock outlives a killed worker by this long at most. An update of an overloaded worker
-# taking longer loses its exclusivity: its lock's release then fails and it is answered 503, and
-# Telegram's retry finds it answered (HandledUpdates) or recorded (writes): nothing happens twice.
+# A user's lock outlives a killed worker by this long at most; a living worker renews it every
+# third of that while the update runs, however long (a busy worker's update once outlived a fixed
+# 10 s: its release failed, it was answered 503 and handled again, a quarter of the updates under
+# load). Should a renewal still fail (Redis gone), the release fails and the update is answered
+# 503: Telegram's retry finds it answered (HandledUpdates) or recorded (writes). Renewed for
+# USER_LOCK_KEPT_S at most: nginx and Telegram stop waiting for the answer after about a minute,
+# and a retry must not wait forever behind an update that hangs.
 USER_LOCK_S = 10
+USER_LOCK_KEPT_S = 60
 HANDLED_TTL_S = 24 * 3600
 # Failures worth Telegram's retry: the update did nothing, and may well work on another attempt.
 TRANSIENT = (
@@ -95,6 +102,35 @@ def webhook_secret(settings: Settings, token: str) -> str:
     if settings.webhook_secret is not None and settings.webhook_secret.get_secret_value():
         return settings.webhook_secret.get_secret_value()
     return hmac.new(token.encode(), b"shuxiang-webhook", hashlib.sha256).hexdigest()
+
+
+class KeptRedisEventIsolation(RedisEventIsolation):
+    """aiogram's RedisEventIsolation, its lock renewed while the update runs (see USER_LOCK_S)."""
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
+        lock = self.redis.lock(
+            name=self.key_builder.build(key, "lock"), **self.lock_kwargs, lock_class=Lock
+        )
+        async with lock:
+            renewer = asyncio.create_task(_renew(lock))
+            try:
+                yield None
+            finally:
+                # Not awaited: a renewal cut short or landing after the release changes nothing
+                # (reacquire checks the lock's token).
+                renewer.cancel()
+
+
+async def _renew(lock: Lock) -> None:
+    for _ in range(int(USER_LOCK_KEPT_S / (USER_LOCK_S / 3))):
+        await asyncio.sleep(USER_LOCK_S / 3)
+        try:
+            await lock.reacquire()
+        except (RedisError, OSError):  # LockNotOwnedError included: the release will say so
+            log.warning("could not renew a user's lock")
+            return
+    log.warning("an update has held its user's lock for %s s: no longer renewed", USER_LOCK_KEPT_S)
 
 
 @dataclass
@@ -130,7 +166,7 @@ def share_between_workers(app: Shuxiang) -> HandledUpdates:
     storage = app.dp.storage
     if isinstance(storage, RedisStorage):
         key_builder = DefaultKeyBuilder(prefix=settings.redis_prefix)
-        app.dp.fsm.events_isolation = RedisEventIsolation(
+        app.dp.fsm.events_isolation = KeptRedisEventIsolation(
             storage.redis,
             key_builder=key_builder,
             lock_kwargs={"timeout": USER_LOCK_S, "sleep": 0.02, "blocking_timeout": 60},
@@ -237,6 +273,9 @@ class WebhookServer:
         self.secret = secret.encode()
         self.path = path
         self.draining = False
+        # At most this many updates handled at once; the rest wait here, before their user's
+        # lock and a database connection, so neither is held while the process is busy.
+        self.in_flight = asyncio.Semaphore(app.settings.max_updates_in_flight)
         self.web = web.Application(client_max_size=1024 * 1024)
         self.web.router.add_post(path, self.handle_update)
         self.web.router.add_get(HEALTH_PATH, self.handle_health)
@@ -253,11 +292,12 @@ class WebhookServer:
         except (ValueError, ValidationError):
             return web.Response(status=400)
         outcome = Outcome()
-        try:
-            await self.app.dp.feed_update(self.app.bot, update, webhook_outcome=outcome)
-        except Exception:  # the error router declined it: never answer 2xx for it
-            log.exception("update %s failed", update.update_id)
-            return web.Response(status=500)
+        async with self.in_flight:
+            try:
+                await self.app.dp.feed_update(self.app.bot, update, webhook_outcome=outcome)
+            except Exception:  # the error router declined it: never answer 2xx for it
+                log.exception("update %s failed", update.update_id)
+                return web.Response(status=500)
         return web.Response(status=503 if outcome.retry else 200)
 
     async def handle_health(self, request: web.Request) -> web.Response:

@@ -34,6 +34,7 @@ from sandbox.emulator.store import (
     MessageRecord,
     MessageStore,
     StoredFile,
+    chat_key,
     document_of,
     photo_sizes,
 )
@@ -355,7 +356,7 @@ class BotApiMethods(MessageStore):
             "url": params.get("url"),
             "cache_time": params.get("cache_time", 0),
         }
-        self._notify()
+        self._notify(chat_key(record.chat_id))
         return True
 
     def _m_set_commands(self, params: JSON, uploads: dict[str, web.FileField]) -> bool:

@@ -26,6 +26,7 @@ from sandbox.emulator.protocol import (
     coerce,
     dumps,
 )
+from sandbox.emulator.store import UPDATES
 
 if TYPE_CHECKING:
     from aiogram.client.session.aiohttp import AiohttpSession
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["BotApiEmulator"]
 
 log = logging.getLogger("shuxiang.sandbox")
+# Notified when an API request ends (only ``wait_idle``, which waits on anything, cares).
+REQUEST_DONE = "request done"
 
 
 class BotApiEmulator(ControlApi):
@@ -193,7 +196,7 @@ class BotApiEmulator(ControlApi):
             if counted:
                 self._inflight -= 1
                 self._touch()
-                self._notify()
+                self._notify(REQUEST_DONE)
 
     async def _handle_file_download(self, request: web.Request) -> web.StreamResponse:
         if not secrets.compare_digest(request.match_info["token"], self.token):
@@ -215,7 +218,9 @@ class BotApiEmulator(ControlApi):
         in_flight: set[int] = set()
         try:
             while not self._closing:
-                pick = await self._wait_until(lambda: self._next_webhook(in_flight, busy), 3600.0)
+                pick = await self._wait_until(
+                    lambda: self._next_webhook(in_flight, busy), 3600.0, key=UPDATES
+                )
                 if pick is None or self._webhook is None:
                     continue
                 update_id, user = pick
@@ -264,7 +269,7 @@ class BotApiEmulator(ControlApi):
             in_flight.discard(update_id)
             if user is not None:
                 busy.discard(user)
-            self._notify()
+            self._notify(UPDATES)
 
     async def _deliver(self, hook: JSON, update_id: int) -> None:
         if self._client is None:

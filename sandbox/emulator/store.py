@@ -19,7 +19,7 @@ import re
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +28,8 @@ from sandbox.emulator.protocol import JSON, as_int, bad_request
 __all__ = ["MessageStore", "StoredFile", "document_of", "iter_buttons", "photo_sizes"]
 
 T = TypeVar("T")
+# What the webhook poster waits on: an update queued or redelivered, one delivered.
+UPDATES: Hashable = "updates"
 
 # A 1x1 PNG: what a user "sends" when a test does not care about the picture itself.
 SAMPLE_PNG = base64.b64decode(
@@ -131,15 +133,26 @@ class MessageStore:
         self._inflight = 0
         self._last_activity = 0.0
         self._changed = asyncio.Event()
+        # Waiters on one thing (a chat, the update queue) wake only when it changes: with
+        # hundreds of users waiting at once, waking them all on every change costs more CPU
+        # than the bot under test (the cluster benchmark).
+        self._changed_for: dict[Hashable, asyncio.Event] = {}
         self._closing = False
         self._sent_by_chat: Counter[int] = Counter()
         self._sent_texts: Counter[tuple[int, str]] = Counter()
 
     # -- change notification --------------------------------------------------------------------
 
-    def _notify(self) -> None:
+    def _notify(self, key: Hashable | None = None) -> None:
+        """A change: wakes the waiters on anything, and those on ``key`` (all, without one)."""
         self._changed.set()
         self._changed = asyncio.Event()
+        if key is None:
+            for event in self._changed_for.values():
+                event.set()
+            self._changed_for.clear()
+        elif key in self._changed_for:
+            self._changed_for.pop(key).set()
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -149,12 +162,17 @@ class MessageStore:
         check: Callable[[], T | None],
         timeout: float,  # noqa: ASYNC109
         slice_: float | None = None,
+        key: Hashable | None = None,
     ) -> T | None:
-        """Re-run ``check`` on every state change until it returns non-None or time runs out."""
+        """Re-run ``check`` on every state change (with ``key``: every change notified for that
+        key, or for everything) until it returns non-None or time runs out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         while True:
-            changed = self._changed
+            if key is None:
+                changed = self._changed
+            else:
+                changed = self._changed_for.setdefault(key, asyncio.Event())
             result = check()
             if result is not None:
                 return result
@@ -237,7 +255,7 @@ class MessageStore:
         snapshot["_deleted"] = record.deleted
         chat.events.append(Event(seq, kind, record.outgoing, snapshot))
         chat.version += 1
-        self._notify()
+        self._notify(chat_key(chat.chat_id))
 
     def _store_message(self, chat_id: int, outgoing: bool, content: JSON) -> JSON:
         chat = self._chats.setdefault(chat_id, Chat(chat_id))
@@ -332,7 +350,7 @@ class MessageStore:
             ]
             return copy.deepcopy(sent[:count]) if len(sent) >= count else None
 
-        found = await self._wait_until(check, timeout)
+        found = await self._wait_until(check, timeout, key=chat_key(chat_id))
         if found is None:
             raise TimeoutError(f"chat {chat_id}: fewer than {count} bot messages in {timeout}s")
         return found
@@ -380,7 +398,7 @@ class MessageStore:
                     return copy.deepcopy(event.snapshot)
             return None
 
-        found = await self._wait_until(check, timeout)
+        found = await self._wait_until(check, timeout, key=chat_key(chat_id))
         if found is None:
             raise TimeoutError(
                 f"no matching bot message in chat {chat_id} within {timeout}s; transcript:\n"
@@ -452,7 +470,7 @@ class MessageStore:
         self._updates[uid] = update
         self._pending.append(uid)
         self._pending.sort()
-        self._notify()
+        self._notify(UPDATES)
         return copy.deepcopy(update)
 
     def _user_message(self, user_id: int, content: JSON) -> JSON:
@@ -600,7 +618,12 @@ class MessageStore:
         timeout: float = 30.0,  # noqa: ASYNC109
     ) -> JSON:
         """The bot's answerCallbackQuery params (``text``, ``show_alert``, ...) for that query."""
-        answer = await self._wait_until(lambda: self.callback_answer(callback_query_id), timeout)
+        record = self._callbacks.get(callback_query_id)
+        answer = await self._wait_until(
+            lambda: self.callback_answer(callback_query_id),
+            timeout,
+            key=chat_key(record.chat_id) if record is not None else None,
+        )
         if answer is None:
             raise TimeoutError(
                 f"callback query {callback_query_id} was not answered within {timeout}s"
@@ -658,6 +681,11 @@ class MessageStore:
     def _deliverable(self, limit: int) -> list[int]:
         ids = [*self._forced, *(u for u in self._pending if u not in self._forced)]
         return ids[:limit]
+
+
+def chat_key(chat_id: int) -> Hashable:
+    """What waiters on one chat's messages and callback answers wait for."""
+    return ("chat", chat_id)
 
 
 def _chat_instance(bot_id: int, chat_id: int) -> str:

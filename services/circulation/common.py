@@ -24,8 +24,18 @@ def acts_for(actor: Actor, reader_id: int) -> bool:
     return actor.is_librarian or actor.reader_id == reader_id
 
 
+# Row locks that serialise one title's or one reader's circulation. FOR NO KEY UPDATE, not FOR
+# UPDATE: they exclude each other just the same, but not the share lock a foreign key takes when
+# another transaction inserts a row pointing at the title or reader. A note queued to another
+# borrower (tell_borrowers) while that borrower reserves a book of ours locked our row FOR UPDATE
+# was a deadlock on PostgreSQL (tests/integration/test_circulation.py).
+READER_LOCK = {"key_share": True}
+
+
 async def lock_record(session: AsyncSession, record_pk: int) -> Record:
-    record = await session.scalar(select(Record).where(Record.id == record_pk).with_for_update())
+    record = await session.scalar(
+        select(Record).where(Record.id == record_pk).with_for_update(key_share=True)
+    )
     if record is None:
         raise ServiceError("book.not_found")
     return record

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from services import circulation as circ
 from services.actor import Actor
@@ -281,6 +281,44 @@ async def test_twenty_readers_reserving_the_last_copy(db: Database) -> None:
             assert positions == list(range(1, len(waiting) + 1))
         else:
             assert copy.status == "on_shelf"
+
+
+async def test_two_readers_reserving_each_others_books_at_once(db: Database, backend: str) -> None:
+    """S2 reserves S1's book while S1 reserves S2's. Each locks their own reader row and queues a
+    note to the other borrower, whose row the note's foreign key must lock in share mode: with the
+    reader locked FOR UPDATE the two waited on each other (PostgreSQL's deadlock under the cluster
+    benchmark). The reader lock is FOR NO KEY UPDATE now: the second reservation goes through while
+    the first is still open, and both notes are queued."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers: no row locks to order")
+    books = {"r1": ("追风筝的人", ["B1"]), "r2": ("解忧杂货店", ["B2"])}
+    world = await make_world(db, records=books, readers=READERS)
+    s1, s2 = world.reader_ids["S1"], world.reader_ids["S2"]
+    await lend(db, "S1", "B1")
+    await lend(db, "S2", "B2")
+    async with db.transaction() as first:
+        await circ.place_hold(
+            first,
+            actor=await as_reader(first, s2),
+            reader_id=s2,
+            record_pk=world.record_pks["r1"],
+            policy=POLICY,
+        )
+        async with db.transaction() as second:
+            # Fails the test instead of hanging it, should the second wait on the first.
+            await second.execute(text("SET LOCAL lock_timeout = '10s'"))
+            await circ.place_hold(
+                second,
+                actor=await as_reader(second, s1),
+                reader_id=s1,
+                record_pk=world.record_pks["r2"],
+                policy=POLICY,
+            )
+    async with db.transaction(read_only=True) as s:
+        notes = list(await s.scalars(select(Notification.reader_id).order_by(Notification.id)))
+        holds = set((await s.execute(select(Hold.reader_id, Hold.record_pk))).tuples().all())
+    assert sorted(notes) == sorted([s1, s2])
+    assert holds == {(s2, world.record_pks["r1"]), (s1, world.record_pks["r2"])}
 
 
 async def test_return_racing_a_renewal(db: Database) -> None:
