@@ -15,6 +15,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 # tests/e2e/test_webchat_browser.py drives Debian's Chromium through its ChromeDriver.
 CHROMEDRIVER := /usr/bin/chromedriver
+NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test suite lint typecheck system-packages unit bench-search bench-recommend install clean cjk-font chromium
@@ -55,15 +56,16 @@ $(CHROMEDRIVER):
 
 chromium: $(CHROMEDRIVER)
 
-# What the tests need from Debian, in one apt run (one package index update, not one per
-# package); a no-op when both are there.
+# What the tests need from Debian (tests/e2e/test_deploy_scripts.py runs deploy/up.sh on nginx),
+# in one apt run (one package index update, not one per package); a no-op when all are there.
 system-packages:
 	@missing=""; \
 	[ -e $(CJK_FONT) ] || missing="$$missing fonts-wqy-microhei"; \
 	[ -e $(CHROMEDRIVER) ] || missing="$$missing chromium chromium-driver"; \
+	[ -x $(NGINX) ] || missing="$$missing nginx"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing for the tests (charts' CJK font, the browser test's Chromium):$$missing"; \
+		echo "Installing for the tests (charts' CJK font, the browser test's Chromium, nginx):$$missing"; \
 		$(SUDO) apt-get -o DPkg::Lock::Timeout=300 update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=300 install -y -qq $$missing >/dev/null; \
 	else \

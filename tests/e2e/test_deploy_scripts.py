@@ -5,9 +5,10 @@ site rendered from its template and reloaded, the workers started one at a time 
 a re-run with fewer workers stopping the extra one, and down.sh undoing it all. The bot itself
 behind the same scripts: benchmarks/cluster.py and the README's deployment section.
 
-Runs as root only, where Debian's nginx, redis-server and postgresql are installed already (the
-script would install them otherwise) and PostgreSQL and Redis answer; it starts nginx if it is
-not running and leaves it running, with its own site removed."""
+Runs as root only, where Debian's nginx, redis-server and postgresql are installed (the script
+would install them otherwise; ``make test`` installs nginx) and PostgreSQL and Redis answer;
+skipped otherwise, failed under SHUXIANG_TESTS_REQUIRE_ALL=1 (CI). It starts nginx if it is not
+running and leaves it running, with its own site removed."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import resource_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 BASH = shutil.which("bash") or "/bin/bash"
@@ -144,14 +147,17 @@ def alive(pid: int) -> bool:
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[dict[str, str]]:
     if os.geteuid() != 0:
-        pytest.skip("deploy/up.sh writes nginx's site: root only")
+        resource_missing("deploy/up.sh writes nginx's site: root only")
     if not all(installed(p) for p in ("nginx", "redis-server", "postgresql")):
-        pytest.skip("Debian's nginx, redis-server and postgresql are not all installed")
+        resource_missing(
+            "Debian's nginx, redis-server and postgresql are not all installed (make test "
+            "installs nginx)"
+        )
     if not (
         answers("pg_isready", "-h", "127.0.0.1", "-q")
         and answers("redis-cli", "-h", "127.0.0.1", "ping")
     ):
-        pytest.skip("PostgreSQL or Redis does not answer on 127.0.0.1")
+        resource_missing("PostgreSQL or Redis does not answer on 127.0.0.1")
     stand_in = tmp_path / "shuxiang-stand-in.py"
     stand_in.write_text(STAND_IN, encoding="utf-8")
     base = free_ports(3)
