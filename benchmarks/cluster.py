@@ -29,10 +29,10 @@ PostgreSQL, nginx, Redis) against the machine's cores, and what that CPU allows:
 on one core at most, and every part shares the cores, so N workers can gain at most
 (cores / CPU per update of all parts) / (one worker's ceiling) over one — about 1.5× on two cores
 when a worker spends ~27 ms an update and the rest ~9 ms. (PostgreSQL's count is every
-``postgres`` process's: other databases' work on a shared machine included.) Needs root (or sudo) for deploy/up.sh's nginx site;
-PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one deployment (trying it out);
-BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run goes wrong (workers' logs in
-/tmp/shuxiang-cluster-bench/log).
+``postgres`` process's: other databases' work on a shared machine included.) Needs root (or
+sudo) for deploy/up.sh's nginx site; PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one
+deployment (trying it out); BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run
+goes wrong (workers' logs in /tmp/shuxiang-cluster-bench/log).
 """
 
 from __future__ import annotations
