@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select, update
@@ -553,6 +555,14 @@ async def start_sandbox(
     return Sandbox(emulator, app, personas, polling, control, reminders, web_url), loaded
 
 
+def is_loans_list(message: dict[str, Any]) -> bool:
+    """The answer to /loans, not a push that arrived meanwhile (a due-soon reminder left from
+    an earlier start can land between /loans and its answer)."""
+    text = str(message.get("text", ""))
+    heading = re.sub(r"<[^>]+>", "", t("loans.title", count=0)).split("0", 1)[0]
+    return text.startswith(heading) or text == t("loans.empty")
+
+
 async def self_check(sandbox: Sandbox) -> str:
     """Drive one search and one /loans through the sandbox like a person would; on a first start,
     renew from the due-soon reminder too."""
@@ -569,7 +579,10 @@ async def self_check(sandbox: Sandbox) -> str:
         parts += [push.get("text", ""), renewed.get("text", "")]
     sent = emulator.send_text(student.user_id, "/loans")
     loans = await emulator.wait_for_bot_message(
-        student.user_id, after_message_id=sent["message"]["message_id"], timeout=15
+        student.user_id,
+        is_loans_list,
+        after_message_id=sent["message"]["message_id"],
+        timeout=15,
     )
     sent = emulator.send_text(student.user_id, SELF_CHECK_QUERY)
     found = await emulator.wait_for_bot_message(

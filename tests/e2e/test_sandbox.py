@@ -7,7 +7,7 @@ import aiohttp
 from sqlalchemy import case, func, select
 
 from bot.config import Settings
-from sandbox.demo import self_check, start_sandbox
+from sandbox.demo import is_loans_list, self_check, start_sandbox
 from storage.models import Copy, Record
 from tests.integration.test_corner_places import places
 
@@ -65,7 +65,7 @@ async def test_sandbox_serves_the_chat_page_and_the_bot_answers(demo_settings: S
         emu = sandbox.emulator
         loans = emu.send_text(student.user_id, "/loans")
         listing = await emu.wait_for_bot_message(
-            student.user_id, after_message_id=loans["message"]["message_id"]
+            student.user_id, is_loans_list, after_message_id=loans["message"]["message_id"]
         )
         since = emu.mark()
         emu.press_button_text(
