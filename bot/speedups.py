@@ -32,18 +32,13 @@ from aiogram.methods.base import Response, TelegramType
 
 from handlers.replies import RESULT_UNUSED
 
-# One per method class, process-wide (pydantic's cache is too): a few dozen at most.
-_KEPT: dict[type[TelegramMethod[Any]], type[Response[Any]]] = {}
-
-
-def keep_response_type(method: TelegramMethod[Any]) -> None:
-    kind = type(method)
-    if kind not in _KEPT:
-        _KEPT[kind] = Response[method.__returning__]  # type: ignore[name-defined]
-
 
 class KeepResponseTypes(BaseRequestMiddleware):
     """Holds ``Response[...]`` of each method before its answer is read (see the module doc)."""
+
+    def __init__(self) -> None:
+        # One per method class the bot has used: a few dozen at most.
+        self.kept: dict[type[TelegramMethod[Any]], type[Response[Any]]] = {}
 
     async def __call__(
         self,
@@ -51,7 +46,9 @@ class KeepResponseTypes(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        keep_response_type(method)
+        kind = type(method)
+        if kind not in self.kept:
+            self.kept[kind] = Response[method.__returning__]  # type: ignore[name-defined]
         return await make_request(bot, method)
 
 

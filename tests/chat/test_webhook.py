@@ -6,7 +6,7 @@ one user's updates never handled two at a time."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bot.webhook import SECRET_HEADER, WebhookServer, share_between_workers
+from handlers.middlewares import Handler
 from storage.models import Endpoint, ProcessedUpdate
 from tests.chat.harness import Harness
 from tests.chat.test_bot_flows import setup_library
@@ -82,7 +83,7 @@ class FailFirst(BaseMiddleware):
 
     async def __call__(
         self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        handler: Handler,
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
@@ -156,7 +157,7 @@ async def test_one_users_updates_are_handled_one_at_a_time_and_each_once(
     class Watch(BaseMiddleware):
         async def __call__(
             self,
-            handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+            handler: Handler,
             event: TelegramObject,
             data: dict[str, Any],
         ) -> Any:
