@@ -13,6 +13,7 @@ has its own jieba Tokenizer, so nothing is shared through jieba's module-level d
 from __future__ import annotations
 
 import logging
+import marshal
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = ["LIBRARY_WORD_FREQ", "Segmenter"]
 # Frequency given to library words: enough to win over splitting them, like jieba's user dicts.
 LIBRARY_WORD_FREQ = 2000
 MAX_LIBRARY_WORD = 12
+CACHE_FILE = "jieba.cache"
 
 
 def _worth_adding(word: str) -> bool:
@@ -52,8 +54,19 @@ class Segmenter:
                     self.cache_dir.mkdir(parents=True, exist_ok=True)
                     tokenizer = jieba.Tokenizer()
                     tokenizer.tmp_dir = str(self.cache_dir)
-                    tokenizer.cache_file = "jieba.cache"
-                    tokenizer.initialize()
+                    tokenizer.cache_file = CACHE_FILE
+                    try:
+                        # jieba reads its own cache with marshal.load on the open file, in
+                        # small reads: 1.3 s, where marshal.loads of the whole file takes 0.3 s.
+                        # The file is jieba's own format in our own cache folder, as before.
+                        frequencies, total = marshal.loads(  # noqa: S302
+                            (self.cache_dir / CACHE_FILE).read_bytes()
+                        )
+                    except (OSError, EOFError, ValueError, TypeError):
+                        tokenizer.initialize()  # builds the dictionary and writes the cache
+                    else:
+                        tokenizer.FREQ, tokenizer.total = frequencies, total
+                        tokenizer.initialized = True
                     self._tokenizer = tokenizer
         return self._tokenizer
 

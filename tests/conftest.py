@@ -12,8 +12,10 @@ SHUXIANG_TESTS_REQUIRE_ALL=1 (CI, .ci/run) it fails instead. Every such skip goe
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -39,6 +41,9 @@ REQUIRE_ALL = "1" in (
     os.environ.get("SHUXIANG_REQUIRE_PG"),
 )
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+# jieba's dictionary cache, shared by every test, worker and process the tests start (through
+# SHUXIANG_CACHE_DIR): built once, where each test's own data folder rebuilt it (~1.5 s) every time.
+JIEBA_CACHE = Path(tempfile.gettempdir()) / f"shuxiang-tests-{getpass.getuser()}" / "cache"
 
 
 def resource_missing(message: str) -> NoReturn:
@@ -56,6 +61,7 @@ def needs(present: bool, reason: str) -> pytest.MarkDecorator:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("SHUXIANG_CACHE_DIR", str(JIEBA_CACHE))
     config.addinivalue_line(
         "markers",
         "needs(present, reason): an outside resource; skipped without it, failed without it "
@@ -135,9 +141,9 @@ def pg_database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def search_engine(tmp_path_factory: pytest.TempPathFactory) -> SearchEngine:
-    """One search engine for the test session (jieba loads once, ~1.5 s)."""
-    return SearchEngine(cache_dir=tmp_path_factory.mktemp("jieba"))
+def search_engine() -> SearchEngine:
+    """One search engine for the test session (jieba loads once, ~0.5 s from the shared cache)."""
+    return SearchEngine(cache_dir=JIEBA_CACHE)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from nlp.search import SearchEngine
 from storage.db import Database
+from tests.conftest import JIEBA_CACHE
 from tests.integration.test_search import Library, load_catalogue
 
 
@@ -25,7 +26,7 @@ def library_url(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.Monke
     async def fill() -> None:
         db = Database(url)
         try:
-            await load_catalogue(Library(db, SearchEngine(cache_dir=tmp_path / "jieba")))
+            await load_catalogue(Library(db, SearchEngine(cache_dir=JIEBA_CACHE)))
         finally:
             await db.dispose()
 

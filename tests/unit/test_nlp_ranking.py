@@ -14,6 +14,7 @@ from nlp.search import SearchEngine, SearchResult, Unit, query_units
 from nlp.segment import Segmenter
 from storage.db import Database
 from storage.models import Record
+from tests.conftest import JIEBA_CACHE
 
 
 @dataclass
@@ -111,7 +112,7 @@ def test_query_units(
 
 
 def test_library_words_make_a_title_one_word(tmp_path: Path) -> None:
-    segmenter = Segmenter(tmp_path)
+    segmenter = Segmenter(JIEBA_CACHE)
     segmenter.load()
     title = "枫桥夜泊记事簿"
     before = {u.term for u in query_units(title, segmenter) if u.required}
