@@ -10,12 +10,12 @@ import pytest
 import typer
 from sqlalchemy import select
 from typer import _click
-from typer.testing import CliRunner
 
 from bot.cli import app
 from sandbox.sample_data import CATALOGUE_CSV, READERS_CSV
 from storage.db import Database
 from storage.models import ClassCorner, Copy, CopyStatus, Notification, OutboxStatus, Reader
+from tests.factories import invoke
 
 ENGLISH_CHROME = ("Usage:", "Options:", "Arguments:", "Commands:", "Show this message", "Error:")
 
@@ -29,8 +29,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(app, args, env=env or {}, prog_name="shuxiang")
-    return result.exit_code, result.output
+    return invoke(args, env, prog_name="shuxiang")
 
 
 def _paths(command: _click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
