@@ -70,12 +70,14 @@ def _row(kind: str, reader_id: int, dedupe_key: str, payload: dict[str, Any]) ->
     return {"kind": kind, "reader_id": reader_id, "dedupe_key": dedupe_key, "payload": payload}
 
 
-def _rows_source(dialect: str, rows_json: str) -> tuple[Any, dict[str, Any]]:
-    """The rows, unpacked from one JSON parameter by the database (one bound value, not four
-    per row: SQLAlchemy's per-row bind processing was most of a 10,000-row sweep's time)."""
+def _rows_source(dialect: str) -> tuple[Any, dict[str, Any]]:
+    """The rows, unpacked from one JSON parameter (``rows``) by the database (one bound value,
+    not four per row: SQLAlchemy's per-row bind processing was most of a 10,000-row sweep's
+    time)."""
+    rows = bindparam("rows", type_=Text)
     if dialect == "postgresql":
         src = (
-            func.json_to_recordset(sql_cast(bindparam("rows", rows_json, Text), JSON))
+            func.json_to_recordset(sql_cast(rows, JSON))
             .table_valued(
                 column("kind", String),
                 column("reader_id", Integer),
@@ -85,7 +87,7 @@ def _rows_source(dialect: str, rows_json: str) -> tuple[Any, dict[str, Any]]:
             .render_derived(name="r", with_types=True)
         )
         return src, {name: src.c[name] for name in ("kind", "reader_id", "dedupe_key", "payload")}
-    src = func.json_each(bindparam("rows", rows_json, Text)).table_valued("value").alias("r")
+    src = func.json_each(rows).table_valued("value").alias("r")
     fields = {
         name: func.json_extract(src.c.value, f"$.{name}")
         for name in ("kind", "reader_id", "dedupe_key", "payload")
@@ -114,6 +116,52 @@ def _fan_out(reader_id: Any) -> tuple[Any, Any]:
     return (endpoint, on), channel
 
 
+def _insert_statement(dialect: str) -> Any:
+    """The ``INSERT … SELECT`` of :func:`insert_rows`, with the parameters ``rows`` (JSON) and
+    ``now``."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, Notification.__table__)
+    now = bindparam("now", type_=table.c.created_at.type)
+    src, f = _rows_source(dialect)
+    (endpoint, on), channel = _fan_out(f["reader_id"])
+    queued = table.alias("queued")
+    select_rows = select(
+        f["kind"],
+        f["reader_id"],
+        f["dedupe_key"],
+        channel,
+        f["payload"],
+        literal(OutboxStatus.PENDING.value, String),
+        literal(0, Integer),
+        now,
+        now,
+    ).where(~exists().where(queued.c.dedupe_key == f["dedupe_key"], queued.c.channel == channel))
+    return (
+        insert(table)
+        .from_select(
+            [
+                "kind",
+                "reader_id",
+                "dedupe_key",
+                "channel",
+                "payload",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            ],
+            select_rows.select_from(src.outerjoin(endpoint, on)),
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.dedupe_key, table.c.channel])
+        .returning(table.c.dedupe_key)
+    )
+
+
+# Built once: building it (aliases, a table-valued function, their column collections) cost more
+# CPU than running it, on every hold placed and every reply that queues a push.
+_INSERT_ROWS = {dialect: _insert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime) -> int:
     """Insert outbox rows, one per push and channel of its reader (``_fan_out``), skipping those
     queued before; returns how many pushes were new (a push to two channels counts once).
@@ -121,49 +169,12 @@ async def insert_rows(session: AsyncSession, rows: Sequence[_Row], now: datetime
     One ``INSERT … SELECT`` per chunk: rows queued before are skipped in SQL (``NOT EXISTS``, so
     a sweep run again writes nothing and PostgreSQL spends no sequence values); the unique index
     (dedupe key, channel) still decides under a race (``ON CONFLICT DO NOTHING``)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = cast(Table, Notification.__table__)
-    at = table.c.created_at.type
+    stmt = _INSERT_ROWS[session.get_bind().dialect.name]
     new: set[str] = set()
     for start in range(0, len(rows), ROW_CHUNK):
         rows_json = json.dumps(rows[start : start + ROW_CHUNK], ensure_ascii=False)
-        src, f = _rows_source(dialect, rows_json)
-        (endpoint, on), channel = _fan_out(f["reader_id"])
-        queued = table.alias("queued")
-        select_rows = select(
-            f["kind"],
-            f["reader_id"],
-            f["dedupe_key"],
-            channel,
-            f["payload"],
-            literal(OutboxStatus.PENDING.value, String),
-            literal(0, Integer),
-            literal(now, at),
-            literal(now, at),
-        ).where(
-            ~exists().where(queued.c.dedupe_key == f["dedupe_key"], queued.c.channel == channel)
-        )
-        stmt = (
-            insert(table)
-            .from_select(
-                [
-                    "kind",
-                    "reader_id",
-                    "dedupe_key",
-                    "channel",
-                    "payload",
-                    "status",
-                    "attempts",
-                    "next_attempt_at",
-                    "created_at",
-                ],
-                select_rows.select_from(src.outerjoin(endpoint, on)),
-            )
-            .on_conflict_do_nothing(index_elements=[table.c.dedupe_key, table.c.channel])
-            .returning(table.c.dedupe_key)
-        )
-        new.update(key for (key,) in await session.execute(stmt))
+        result = await session.execute(stmt, {"rows": rows_json, "now": now})
+        new.update(key for (key,) in result)
     return len(new)
 
 
