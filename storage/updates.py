@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import JSON, Table, bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import core
@@ -44,14 +44,21 @@ async def claim_update(session: AsyncSession, update_id: int, now: datetime | No
     return claimed.scalar_one_or_none() is not None
 
 
+# Every writing update runs this too: built once (building it cost more than running it).
+_KEEP_REPLIES = (
+    update(cast(Table, ProcessedUpdate.__table__))
+    .where(_COLUMNS.update_id == bindparam("kept_update", type_=_COLUMNS.update_id.type))
+    # none_as_null: nothing to send is SQL NULL, as replies_sent leaves it, not JSON null.
+    .values(replies=bindparam("kept_replies", type_=JSON(none_as_null=True)))
+)
+
+
 async def keep_replies(
     session: AsyncSession, update_id: int, replies: list[dict[str, Any]] | None
 ) -> None:
     """Remember the replies of a claimed update until they are sent (None: nothing to send)."""
-    await session.execute(
-        update(ProcessedUpdate)
-        .where(ProcessedUpdate.update_id == update_id)
-        .values(replies=replies or None)
+    await core.execute(
+        session, _KEEP_REPLIES, {"kept_update": update_id, "kept_replies": replies or None}
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor
@@ -32,10 +32,16 @@ def acts_for(actor: Actor, reader_id: int) -> bool:
 READER_LOCK = {"key_share": True}
 
 
+# Every hold and loan runs this: built once (building it cost more than running it).
+_LOCK_RECORD = (
+    select(Record)
+    .where(Record.id == bindparam("record_pk", type_=Integer))
+    .with_for_update(key_share=True)
+)
+
+
 async def lock_record(session: AsyncSession, record_pk: int) -> Record:
-    record = await session.scalar(
-        select(Record).where(Record.id == record_pk).with_for_update(key_share=True)
-    )
+    record = await session.scalar(_LOCK_RECORD, {"record_pk": record_pk})
     if record is None:
         raise ServiceError("book.not_found")
     return record
