@@ -122,13 +122,17 @@ async def add_to_list(
     return reading_list, record, True
 
 
+# Every search reply with a list runs this: built once.
+_ALL_LISTS = (
+    select(ReadingList.id, ReadingList.name, func.count(ReadingListItem.id))
+    .outerjoin(ReadingListItem, ReadingListItem.list_id == ReadingList.id)
+    .group_by(ReadingList.id, ReadingList.name)
+    .order_by(ReadingList.id)
+)
+
+
 async def all_lists(session: AsyncSession) -> list[ListSummary]:
-    rows = await session.execute(
-        select(ReadingList.id, ReadingList.name, func.count(ReadingListItem.id))
-        .outerjoin(ReadingListItem, ReadingListItem.list_id == ReadingList.id)
-        .group_by(ReadingList.id, ReadingList.name)
-        .order_by(ReadingList.id)
-    )
+    rows = await session.execute(_ALL_LISTS)
     return [ListSummary(*row) for row in rows]
 
 

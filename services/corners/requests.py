@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Integer, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor
@@ -152,6 +152,29 @@ async def take_out_of_corner(
     return class_name
 
 
+# Every hold placed runs these: built once (building them cost more than running them).
+_IN_A_CORNER = (
+    select(Copy.id, Copy.barcode, ClassCorner.class_name)
+    .join(ClassCorner, ClassCorner.id == Copy.corner_id)
+    .where(Copy.record_pk == bindparam("record_pk", type_=Integer))
+    .where(Copy.status.in_(CORNER_STATUSES))
+    # A copy already in a corner first; one still on its way there after.
+    .order_by((Copy.status == CopyStatus.IN_TRANSIT.value), Copy.id)
+    .limit(1)
+)
+_COMING_BACK = (
+    select(CornerSwapItem.id)
+    .join(CornerSwap, CornerSwap.id == CornerSwapItem.swap_id)
+    .join(Copy, Copy.id == CornerSwapItem.copy_id)
+    .where(Copy.record_pk == bindparam("record_pk", type_=Integer))
+    .where(CornerSwapItem.outcome.is_(None))
+    .where(CornerSwapItem.direction == SwapDirection.OUT.value)
+    .where(CornerSwap.status == SwapStatus.PROPOSED.value)
+    .where(Copy.status == CopyStatus.IN_CORNER.value)
+    .limit(1)
+)
+
+
 async def request_bring_back(
     session: AsyncSession, *, hold: Hold, record: Record, now: datetime
 ) -> str | None:
@@ -160,28 +183,10 @@ async def request_bring_back(
     is already on its way back with a batch: it comes to this hold when the desk confirms it.
     Returns the class asked, if any."""
     # No copy in a corner (the usual case): nothing to ask, and none coming back either.
-    found = (
-        await session.execute(
-            select(Copy.id, Copy.barcode, ClassCorner.class_name)
-            .join(ClassCorner, ClassCorner.id == Copy.corner_id)
-            .where(Copy.record_pk == record.id, Copy.status.in_(CORNER_STATUSES))
-            # A copy already in a corner first; one still on its way there after.
-            .order_by((Copy.status == CopyStatus.IN_TRANSIT.value), Copy.id)
-            .limit(1)
-        )
-    ).first()
+    found = (await session.execute(_IN_A_CORNER, {"record_pk": record.id})).first()
     if found is None:
         return None
-    coming_back = await session.scalar(
-        select(CornerSwapItem.id)
-        .join(CornerSwap, CornerSwap.id == CornerSwapItem.swap_id)
-        .join(Copy, Copy.id == CornerSwapItem.copy_id)
-        .where(Copy.record_pk == record.id, CornerSwapItem.outcome.is_(None))
-        .where(CornerSwapItem.direction == SwapDirection.OUT.value)
-        .where(CornerSwap.status == SwapStatus.PROPOSED.value)
-        .where(Copy.status == CopyStatus.IN_CORNER.value)
-        .limit(1)
-    )
+    coming_back = await session.scalar(_COMING_BACK, {"record_pk": record.id})
     if coming_back is not None:
         return None
     copy_id, barcode, class_name = found
