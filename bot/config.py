@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     data_dir: Path = Path("var")
-    # jieba's dictionary cache (~20 MB, rebuilt in ~1.5 s when missing); default data_dir/cache.
+    # jieba's dictionary cache (~9 MB, rebuilt in ~1.5 s when missing); default data_dir/cache.
     # Processes with different data folders may share one (its writes are atomic).
     cache_dir: Path | None = None
     # A CLC tree (clc_tree.json or a code,name csv) for subject search by class name; without

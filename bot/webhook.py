@@ -117,9 +117,10 @@ class KeptRedisEventIsolation(RedisEventIsolation):
             try:
                 yield None
             finally:
-                # Not awaited: a renewal cut short or landing after the release changes nothing
-                # (reacquire checks the lock's token).
+                # Ended before the release, so no renewal lands after it.
                 renewer.cancel()
+                # asyncio.wait: the renewer's cancellation is not raised here, ours still is.
+                await asyncio.wait([renewer])
 
 
 async def _renew(lock: Lock) -> None:

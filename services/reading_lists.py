@@ -122,7 +122,7 @@ async def add_to_list(
     return reading_list, record, True
 
 
-# Every search reply with a list runs this: built once.
+# Most text messages run this (services/talk.py looks for a list's name): built once.
 _ALL_LISTS = (
     select(ReadingList.id, ReadingList.name, func.count(ReadingListItem.id))
     .outerjoin(ReadingListItem, ReadingListItem.list_id == ReadingList.id)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.actor import Actor, require_librarian, require_reader, require_self_or_librarian
 from services.audit import record_audit
-from services.circulation.common import COUNTED, READER_LOCK, acts_for, lock_record
+from services.circulation.common import COUNTED, ROW_LOCK, acts_for, lock_record
 from services.circulation.kinds import (
     HOLD_EXPIRED,
     HOLD_READY,
@@ -265,7 +265,7 @@ async def place_hold(
     actor = require_self_or_librarian(actor, reader_id)
     now = now or utcnow()
     record = await lock_record(session, record_pk)
-    reader = await session.get_one(Reader, reader_id, with_for_update=READER_LOCK)
+    reader = await session.get_one(Reader, reader_id, with_for_update=ROW_LOCK)
     facts = await _hold_facts(session, record.id, reader.id)
     refused = _refusal(reader, record, facts, policy, deliver_to_office)
     if refused is not None:

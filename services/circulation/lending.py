@@ -14,7 +14,7 @@ from services.actor import Actor, require_librarian, require_reader
 from services.audit import record_audit
 from services.circulation.common import (
     LENDABLE,
-    READER_LOCK,
+    ROW_LOCK,
     acts_for,
     copy_by_barcode,
     lock_record,
@@ -138,7 +138,7 @@ async def checkout(
     record = await lock_record(session, copy.record_pk)
     # Title first, then reader, everywhere: the reader lock keeps the limits below honest when
     # the same reader borrows two different titles at once on PostgreSQL.
-    await session.refresh(reader, with_for_update=READER_LOCK)
+    await session.refresh(reader, with_for_update=ROW_LOCK)
     await session.refresh(copy, with_for_update=True)
 
     # Every rule is checked before anything is written.

@@ -15,6 +15,7 @@ from services.errors import ServiceError
 from services.policy import LoanPolicy, RolePolicy
 from storage.db import Database
 from storage.models import Copy, Hold, Loan, Notification, Reader, utcnow
+from tests.conftest import BACKENDS
 from tests.factories import POLICY, give_back, lend, make_world
 from tests.roles import as_reader
 
@@ -283,14 +284,14 @@ async def test_twenty_readers_reserving_the_last_copy(db: Database) -> None:
             assert copy.status == "on_shelf"
 
 
-async def test_two_readers_reserving_each_others_books_at_once(db: Database, backend: str) -> None:
+# PostgreSQL only: SQLite serialises writers, with no row locks to order.
+@pytest.mark.parametrize("backend", BACKENDS[1:], indirect=True)
+async def test_two_readers_reserving_each_others_books_at_once(db: Database) -> None:
     """S2 reserves S1's book while S1 reserves S2's. Each locks their own reader row and queues a
     note to the other borrower, whose row the note's foreign key must lock in share mode: with the
     reader locked FOR UPDATE the two waited on each other (PostgreSQL's deadlock under the cluster
     benchmark). The reader lock is FOR NO KEY UPDATE now: the second reservation goes through while
     the first is still open, and both notes are queued."""
-    if backend != "postgresql":
-        pytest.skip("SQLite serialises writers: no row locks to order")
     books = {"r1": ("追风筝的人", ["B1"]), "r2": ("解忧杂货店", ["B2"])}
     world = await make_world(db, records=books, readers=READERS)
     s1, s2 = world.reader_ids["S1"], world.reader_ids["S2"]
