@@ -424,10 +424,9 @@ async def scenario(
     async with app.db.transaction() as session:
         await app.search.rebuild_index(session)
     counts = {"statements": 0, "transactions": 0}
-    engines = [app.db.engine, getattr(app.db, "_read_engine", None)]
-    for engine in [e.sync_engine for e in engines if e is not None]:
+    for engine in [e.sync_engine for e in app.db.engines]:
         event.listen(engine, "before_cursor_execute", lambda *a: _count(counts, "statements"))
-        event.listen(engine, "begin", lambda *a: _count(counts, "transactions"))
+        event.listen(engine, "begin", lambda conn: _count_begin(counts, conn))
     running = {"now": 0, "peak": 0}
     app.dp.update.outer_middleware(_InFlight(running))
     if peer:
@@ -502,6 +501,12 @@ class _InFlight:
             return await handler(event, data)
         finally:
             self.running["now"] -= 1
+
+
+def _count_begin(counts: dict[str, int], conn: Any) -> None:
+    """A transaction the database sees (PostgreSQL's readers run in autocommit: no BEGIN)."""
+    if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+        _count(counts, "transactions")
 
 
 def _count(counts: dict[str, int], what: str) -> None:

@@ -5,14 +5,15 @@ so that two writers queue on the lock instead of failing with "database is locke
 transaction tries to upgrade. Read-only units of work start a plain deferred ``BEGIN`` and take
 no lock.
 
-A read-only unit of work is read-only in the database itself, not by a look at the SQL text:
-SQLite runs it under ``PRAGMA query_only`` (set for the transaction, cleared when it ends, so a
-pooled connection never carries it to a writer), PostgreSQL as a ``READ ONLY`` transaction
-(asyncpg's ``BEGIN READ ONLY``, SQLAlchemy's ``postgresql_readonly``, reset when the connection
-goes back to the pool). Whatever the database refuses there (an INSERT behind a WITH, a SELECT
-... FOR UPDATE, a COPY) raises ReadOnlyTransactionError, so work that writes without asking for
-a write transaction is caught instead of taking the lock. (PostgreSQL does let an advisory lock
-be taken in a READ ONLY transaction; no unit of work takes one.)
+A read-only unit of work is read-only in the database itself, not by a look at the SQL text,
+on connections of its own (a second engine): SQLite's are ``PRAGMA query_only`` from the start
+(an in-memory database, one per connection, sets the pragma for the transaction instead);
+PostgreSQL's run in autocommit with ``default_transaction_read_only`` on, so a read sends no
+BEGIN and COMMIT (at READ COMMITTED a transaction gives its statements no common snapshot
+anyway). Whatever the database refuses there (an INSERT behind a WITH, a SELECT ... FOR UPDATE,
+a COPY) raises ReadOnlyTransactionError, so work that writes without asking for a write
+transaction is caught instead of taking the lock. (PostgreSQL does let an advisory lock be taken
+in a read-only transaction; no unit of work takes one.)
 
 SQLite runs in the event loop's thread (storage/sqlite_inloop.py), not on aiosqlite's threads:
 each of aiosqlite's calls (four per statement) is a round trip to the connection's thread (a
@@ -69,7 +70,9 @@ SQLITE_MMAP_BYTES = 32 * 1024 * 1024
 # holds one only while its transaction is open (never over a Bot API call), so the bot's updates
 # in flight (max_updates_in_flight, 32) need fewer; the others wait their turn in the pool's
 # queue. No overflow on SQLite: connections opened and closed again for each burst cost more
-# than the wait (eight pragmas each).
+# than the wait (eight pragmas each). PostgreSQL splits them between the readers' engine and
+# the writers' (half each), so a worker opens no more of the server's max_connections (100 by
+# default: four workers and the CLI) than with one engine.
 POOL_SIZE = 16
 POOL_OVERFLOW = 4
 # A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
@@ -216,8 +219,9 @@ def create_engine(
     pool_size: int = POOL_SIZE,
     query_only: bool = False,
 ) -> AsyncEngine:
-    """``pool_size``: connections kept open (PostgreSQL: POOL_OVERFLOW more for a burst).
-    ``query_only`` (SQLite): connections that refuse every write."""
+    """``pool_size``: connections kept open (PostgreSQL: half, and half of POOL_OVERFLOW more
+    for a burst). ``query_only``: connections that refuse every write (PostgreSQL: in
+    autocommit)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
@@ -233,8 +237,21 @@ def create_engine(
         )
         _install_sqlite_hooks(engine, query_only=query_only)
     else:
+        options: dict[str, Any] = {}
+        if query_only:
+            # Reads in autocommit: no BEGIN and COMMIT, two round trips of every read. At READ
+            # COMMITTED a transaction gives its statements no common snapshot anyway, and the
+            # server still refuses every write (default_transaction_read_only).
+            options = {
+                "isolation_level": "AUTOCOMMIT",
+                "connect_args": {"server_settings": {"default_transaction_read_only": "on"}},
+            }
         engine = create_async_engine(
-            parsed, echo=echo, pool_size=pool_size, max_overflow=POOL_OVERFLOW
+            parsed,
+            echo=echo,
+            pool_size=pool_size // 2,
+            max_overflow=POOL_OVERFLOW // 2,
+            **options,
         )
         _install_idle_ping(engine)
     _install_read_only_errors(engine)
@@ -261,11 +278,12 @@ class Database:
             url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite file: read-only transactions on connections of their own, query_only from the
-        # start, so a read costs no pragma round trips (PostgreSQL: BEGIN READ ONLY does it).
+        # Read-only transactions on connections of their own that refuse writes from the
+        # start: a read costs no pragma round trips on SQLite, no BEGIN and COMMIT on
+        # PostgreSQL. (An in-memory SQLite database is one per connection: no second engine.)
         self._readers = self.sessionmaker
         self._read_engine: AsyncEngine | None = None
-        if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
+        if not self.is_sqlite or make_url(url).database not in (None, "", ":memory:"):
             self._read_engine = create_engine(
                 url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size, query_only=True
             )
@@ -285,6 +303,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The writers' engine, then the readers' when they have their own."""
+        return (self.engine,) if self._read_engine is None else (self.engine, self._read_engine)
+
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error. ``read_only`` takes no
@@ -295,8 +318,6 @@ class Database:
                 yield session
             return
         options: dict[str, Any] = {READ_ONLY: True}
-        if not self.is_sqlite:
-            options["postgresql_readonly"] = True
         try:
             async with self._readers() as session, session.begin():
                 await session.connection(execution_options=options)
@@ -353,9 +374,8 @@ class Database:
                 await auto.exec_driver_sql(f'VACUUM "{name}"')
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self._read_engine is not None:
-            await self._read_engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
     @asynccontextmanager
     async def role(self, name: str) -> AsyncIterator[bool]:

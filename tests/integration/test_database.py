@@ -26,14 +26,15 @@ async def _backend_pid(db: Database) -> int:
 def pings(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the liveness checks the pool makes (the dialect's own ping, as pool_pre_ping's)."""
     calls: list[int] = []
-    dialect = db.engine.sync_engine.dialect
-    real = dialect.do_ping
+    for engine in db.engines:  # the readers' engine has a dialect of its own
+        dialect = engine.sync_engine.dialect
+        real = dialect.do_ping
 
-    def counting(dbapi_connection: Any) -> bool:
-        calls.append(1)
-        return real(dbapi_connection)
+        def counting(dbapi_connection: Any, real: Any = real) -> bool:
+            calls.append(1)
+            return bool(real(dbapi_connection))
 
-    monkeypatch.setattr(dialect, "do_ping", counting)
+        monkeypatch.setattr(dialect, "do_ping", counting)
     return calls
 
 
