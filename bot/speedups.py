@@ -13,6 +13,9 @@
   away, a fifth of the bot's CPU. :class:`SkipUnusedResults` leaves a successful answer to such
   a call unread; any other answer (an error, a 429, a migration) goes through aiogram's own
   check as before, and every other call is read in full.
+- Reading JSON: every answer that is read (getUpdates' batches above all) goes through the
+  standard library's ``json.loads``, ~7% of the bot's CPU; sessions built on
+  :class:`SkipUnusedResults` read it with orjson instead (a few times faster).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, cast
 
+import orjson
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
 from aiogram.client.session.middlewares.base import (
@@ -82,8 +86,13 @@ _UNREAD: Response[Any] = Response[Any].model_construct(ok=True, result=None)
 
 class SkipUnusedResults(BaseSession):
     """A Bot API session (first among its bases) that does not read the result of a call sent
-    as :data:`handlers.replies.RESULT_UNUSED` when the answer is a success (see the module doc).
+    as :data:`handlers.replies.RESULT_UNUSED` when the answer is a success, and reads the
+    others with orjson (see the module doc).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("json_loads", orjson.loads)
+        super().__init__(*args, **kwargs)
 
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str

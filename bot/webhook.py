@@ -34,6 +34,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
@@ -288,7 +289,7 @@ class WebhookServer:
         if self.draining:  # stopping: another worker takes it (nginx or Telegram's retry)
             return web.Response(status=503)
         try:
-            payload = await request.json()
+            payload = await request.json(loads=orjson.loads)
             update = Update.model_validate(payload, context={"bot": self.app.bot})
         except (ValueError, ValidationError):
             return web.Response(status=400)

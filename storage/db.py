@@ -66,15 +66,16 @@ SQLITE_CACHE_KIB = 32_768
 # Mapped pages count toward the process's memory: 32 MB keeps the search process under its
 # 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
 SQLITE_MMAP_BYTES = 32 * 1024 * 1024
-# Connections a pool keeps open, and how many more a burst may open on PostgreSQL. An update
-# holds one only while its transaction is open (never over a Bot API call), so the bot's updates
-# in flight (max_updates_in_flight, 32) need fewer; the others wait their turn in the pool's
-# queue. No overflow on SQLite: connections opened and closed again for each burst cost more
-# than the wait (eight pragmas each). PostgreSQL splits them between the readers' engine and
-# the writers' (half each), so a worker opens no more of the server's max_connections (100 by
-# default: four workers and the CLI) than with one engine.
+# Connections each engine keeps open. An update holds one only while its transaction is open
+# (never over a Bot API call), so the bot's updates in flight (max_updates_in_flight, 32) need
+# fewer; the others wait their turn in the pool's queue. No overflow: a connection opened for a
+# burst and closed as it ends costs more than the wait (SQLite: eight pragmas; PostgreSQL: a
+# connection's startup, 3% of the bot's CPU under load). On PostgreSQL every update reads and
+# about a third write; 20 a process keeps four workers and the CLI within the server's default
+# max_connections (100).
 POOL_SIZE = 16
-POOL_OVERFLOW = 4
+PG_READ_POOL = 12
+PG_WRITE_POOL = 8
 # A pooled connection idle longer than this is pinged before use (see _install_idle_ping).
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "shuxiang_idle_since"
@@ -216,11 +217,11 @@ def create_engine(
     *,
     echo: bool = False,
     busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
-    pool_size: int = POOL_SIZE,
+    pool_size: int | None = None,
     query_only: bool = False,
 ) -> AsyncEngine:
-    """``pool_size``: connections kept open (PostgreSQL: half, and half of POOL_OVERFLOW more
-    for a burst). ``query_only``: connections that refuse every write (PostgreSQL: in
+    """``pool_size``: connections kept open (by default POOL_SIZE, on PostgreSQL PG_READ_POOL
+    or PG_WRITE_POOL). ``query_only``: connections that refuse every write (PostgreSQL: in
     autocommit)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -233,7 +234,7 @@ def create_engine(
             async_creator=sqlite_inloop.connect(str(cargs[0]), busy_timeout_s, **cparams),
             # An in-memory database is one per connection: nothing to keep in a pool.
             poolclass=NullPool if memory else None,
-            **({} if memory else {"pool_size": pool_size, "max_overflow": 0}),
+            **({} if memory else {"pool_size": pool_size or POOL_SIZE, "max_overflow": 0}),
         )
         _install_sqlite_hooks(engine, query_only=query_only)
     else:
@@ -249,8 +250,8 @@ def create_engine(
         engine = create_async_engine(
             parsed,
             echo=echo,
-            pool_size=pool_size // 2,
-            max_overflow=POOL_OVERFLOW // 2,
+            pool_size=pool_size or (PG_READ_POOL if query_only else PG_WRITE_POOL),
+            max_overflow=0,
             **options,
         )
         _install_idle_ping(engine)
@@ -267,11 +268,12 @@ class Database:
         *,
         echo: bool = False,
         busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
-        pool_size: int = POOL_SIZE,
+        pool_size: int | None = None,
         write_wait_s: float | None = None,
     ) -> None:
-        """``write_wait_s``: how long a SQLite writer waits its turn in this process (by
-        default ``busy_timeout_s``, what it would wait for the lock without the queue)."""
+        """``pool_size``: each engine's (see create_engine). ``write_wait_s``: how long a SQLite
+        writer waits its turn in this process (by default ``busy_timeout_s``, what it would wait
+        for the lock without the queue)."""
         self.url = url
         self.write_wait_s = busy_timeout_s if write_wait_s is None else write_wait_s
         self.engine = create_engine(

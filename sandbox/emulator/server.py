@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from sandbox.emulator.control import ControlApi, control_errors
@@ -158,7 +159,7 @@ class BotApiEmulator(ControlApi):
         if request.method == "POST" and request.can_read_body:
             if request.content_type == "application/json":
                 try:
-                    body = await request.json()
+                    body = await request.json(loads=orjson.loads)
                 except ValueError:
                     raise bad_request("can't parse JSON object") from None
                 if isinstance(body, dict):
