@@ -27,9 +27,11 @@ header, up to 100 at once, one user's in order, any non-2xx or lost connection r
 Prints tables, and the CPU each part used (each worker, this process: emulator and readers,
 PostgreSQL, nginx, Redis) against the machine's cores, and what that CPU allows: one worker runs
 on one core at most, and every part shares the cores, so N workers can gain at most
-(cores / CPU per update of all parts) / (one worker's ceiling) over one — about 1.5× on two cores
-when a worker spends ~27 ms an update and the rest ~9 ms. (PostgreSQL's count is every
-``postgres`` process's: other databases' work on a shared machine included.) Needs root (or
+(cores / CPU per update of all parts) / (one worker's ceiling) over one: 2b/(b+o) on two cores,
+for b ms an update in the worker and o in the rest (about 1.35× at b ≈ 10, o ≈ 4.5). Also the
+machine's busy share from /proc/stat, over the run and its busiest 5 s: the part counts miss
+nothing the machine did. (PostgreSQL's count is every ``postgres`` process's: other databases'
+work on a shared machine included.) Needs root (or
 sudo) for deploy/up.sh's nginx site; PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one
 deployment (trying it out); BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run
 goes wrong (workers' logs in /tmp/shuxiang-cluster-bench/log).
@@ -298,8 +300,16 @@ def cpu_by_name(name: str) -> float:
 SERVICES = {"postgres": "postgres", "nginx": "nginx", "redis": "redis-server"}
 
 
+def machine_ticks() -> tuple[int, int]:
+    """The machine's (busy, all) CPU ticks so far, every core's (/proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
 class CpuMeter:
-    """CPU seconds over a run, sampled so that a killed worker's count is kept."""
+    """CPU seconds over a run, sampled so that a killed worker's count is kept; and how busy
+    the whole machine was (the run's ramp-up and tail included, and its busiest 5 s)."""
 
     def __init__(self, workers: list[int]) -> None:
         self.workers = workers
@@ -307,15 +317,27 @@ class CpuMeter:
         self.last = dict(self.start)
         self.own = time.process_time()
         self.services = {k: cpu_by_name(v) for k, v in SERVICES.items()}
+        self.ticks = [machine_ticks()]
 
     def sample(self) -> None:
         for pid in self.workers:
             self.last[pid] = max(self.last[pid], cpu_seconds(pid))
+        self.ticks.append(machine_ticks())
+
+    def busy(self) -> tuple[float, float]:
+        """The machine's busy share over the run, and over its busiest 5 s (10 samples)."""
+        (b0, t0), (b1, t1) = self.ticks[0], self.ticks[-1]
+        windows = zip(self.ticks, self.ticks[10:], strict=False)  # the last 10 start none
+        peak = max(((b - a) / (t - s) for (a, s), (b, t) in windows if t > s), default=0.0)
+        return ((b1 - b0) / (t1 - t0) if t1 > t0 else 0.0), peak
 
     def result(self) -> dict[str, float]:
         self.sample()
         used = {f"worker {i + 1}": self.last[p] - self.start[p] for i, p in enumerate(self.workers)}
+        average, peak = self.busy()
         return {
+            "machine busy": average,
+            "machine busy, busiest 5 s": peak,
             "workers": sum(used.values()),
             **used,
             "emulator+readers": time.process_time() - self.own,
@@ -553,23 +575,29 @@ async def one_run(
     return run, sent
 
 
+def _parts(cpu: dict[str, float]) -> dict[str, float]:
+    """The CPU seconds of each part (not the machine's busy shares)."""
+    return {k: v for k, v in cpu.items() if not k.startswith("machine")}
+
+
 def print_cpu(runs: list[Run]) -> None:
     print("\nCPU during the updates (2 cores = 2 CPU-seconds per second of wall time):\n")
     print(
         "| deployment | workers (each) | emulator + readers | PostgreSQL | nginx | Redis "
-        "| total / wall | CPU ms per update |"
+        "| total / wall | CPU ms per update | machine busy: run, busiest 5 s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         c = r.cpu
         each = " + ".join(f"{c[k]:.0f}" for k in sorted(c) if k.startswith("worker "))
-        total = sum(v for k, v in c.items() if not k.startswith("worker "))
+        total = sum(v for k, v in _parts(c).items() if not k.startswith("worker "))
         print(
             f"| {r.name} | {c.get('workers', 0):.0f} s ({each}) "
             f"| {c.get('emulator+readers', 0):.0f} s | {c.get('postgres', 0):.0f} s "
             f"| {c.get('nginx', 0):.1f} s | {c.get('redis', 0):.1f} s "
             f"| {total / r.seconds if r.seconds else 0:.2f} "
-            f"| {1000 * c.get('workers', 0) / r.updates if r.updates else 0:.1f} |"
+            f"| {1000 * c.get('workers', 0) / r.updates if r.updates else 0:.1f} "
+            f"| {c.get('machine busy', 0):.0%}, {c.get('machine busy, busiest 5 s', 0):.0%} |"
         )
     # What the CPU allows (the readers' pace aside): one worker runs on one core at most, and
     # everything (workers, emulator, PostgreSQL, nginx, Redis) shares the machine's cores.
@@ -584,7 +612,7 @@ def print_cpu(runs: list[Run]) -> None:
         if not r.updates:
             continue
         c = r.cpu
-        total = sum(v for k, v in c.items() if not k.startswith("worker ")) / r.updates
+        total = sum(v for k, v in _parts(c).items() if not k.startswith("worker ")) / r.updates
         worker = c.get("workers", 0) / r.updates
         if total and worker:
             one = min(1 / worker, cores / total)
