@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +17,20 @@ from tests.conftest import BACKENDS, _pg_admin, _pg_db_url, resource_missing
 
 
 @pytest.fixture
-async def empty_db(backend: str, tmp_path: Path) -> Database:
+async def empty_db(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
     if backend == "sqlite":
-        return Database(f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}")
+        yield Database(f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}")
+        return
     name = f"shuxiang_mig_{os.getpid()}"
     try:
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
         await _pg_admin(f'CREATE DATABASE "{name}"')
     except (OSError, ConnectionError) as exc:
         resource_missing(f"PostgreSQL unreachable: {exc}")
-    return Database(_pg_db_url(name))
+    db = Database(_pg_db_url(name))
+    yield db
+    await db.dispose()  # the tests dispose of it too: a second time is harmless
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _tables(conn: Connection) -> set[str]:
