@@ -156,10 +156,8 @@ class Settings(BaseSettings):
     # How many updates one worker holds at once (polling: fetched and not finished), handled
     # concurrently across users, one user's in order (bot/concurrency.py), so memory stays
     # bounded under a flood. At most 100 (what one getUpdates returns). A webhook worker handles
-    # this many at once; further requests wait before taking their user's lock. 64: with the
-    # Bot API 200 ms away (a proxy from mainland China) 32 held the bot to 65 updates/s, 64 lets
-    # it do 109/s; at 0 and 50 ms the two do the same (benchmarks/throughput.py --in-flight).
-    max_updates_in_flight: int = Field(default=64, ge=1, le=100)
+    # this many at once; further requests wait before taking their user's lock.
+    max_updates_in_flight: int = Field(default=32, ge=1, le=100)
     # When the daily reminder sweeps run (school time zone), and what they send.
     reminder_time: str = "07:30"
     due_soon_days: list[int] = Field(default_factory=lambda: [3, 1])
