@@ -114,19 +114,27 @@ class KeptRedisEventIsolation(RedisEventIsolation):
             name=self.key_builder.build(key, "lock"), **self.lock_kwargs, lock_class=Lock
         )
         async with lock:
-            renewer = asyncio.create_task(_renew(lock))
+            done = asyncio.Event()
+            renewer = asyncio.create_task(_renew(lock, done))
             try:
                 yield None
             finally:
-                # Ended before the release, so no renewal lands after it.
+                # Ended before the release, so no renewal lands after it. ``done`` as well as
+                # the cancel: under load a cancel was lost inside a renewal's Redis call (as
+                # asyncio.wait_for loses one before Python 3.12), and the update then waited
+                # here for the renewer's whole minute (benchmarks/cluster.py, 64 in flight).
+                done.set()
                 renewer.cancel()
                 # asyncio.wait: the renewer's cancellation is not raised here, ours still is.
                 await asyncio.wait([renewer])
 
 
-async def _renew(lock: Lock) -> None:
+async def _renew(lock: Lock, done: asyncio.Event) -> None:
     for _ in range(int(USER_LOCK_KEPT_S / (USER_LOCK_S / 3))):
-        await asyncio.sleep(USER_LOCK_S / 3)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), USER_LOCK_S / 3)
+        if done.is_set():
+            return
         try:
             await lock.reacquire()
         except (RedisError, OSError):  # LockNotOwnedError included: the release will say so

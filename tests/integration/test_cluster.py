@@ -5,6 +5,7 @@ shared send rate and throttling window across instances (on an injected clock), 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from itertools import pairwise
 from typing import Any
 
@@ -261,3 +262,44 @@ def test_deadlocks_and_dropped_connections_are_left_for_telegram_to_retry() -> N
     assert is_transient(ConnectionResetError())
     assert not is_transient(wrapped("23505"))  # a broken rule is a bug, not bad luck
     assert not is_transient(ValueError("bug"))
+
+
+async def test_a_users_lock_is_let_go_even_when_a_renewal_loses_its_cancel(
+    redis: RedisSpace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal's Redis call that swallows the cancel (as asyncio.wait_for can before Python
+    3.12, seen under load): the update still leaves its lock at once, not after the renewer's
+    minute."""
+    from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
+    from redis.asyncio.lock import Lock
+
+    from bot import webhook
+
+    real = Lock.reacquire
+    renewing = asyncio.Event()
+
+    async def swallowing(self: Lock) -> bool:
+        renewing.set()
+        with contextlib.suppress(asyncio.CancelledError):  # lost, as in the race
+            await asyncio.sleep(0.05)
+        return bool(await real(self))
+
+    monkeypatch.setattr(Lock, "reacquire", swallowing)
+    monkeypatch.setattr(webhook, "USER_LOCK_S", 0.3)  # a renewal every 0.1 s
+    client = Redis.from_url(redis.url)
+    isolation = webhook.KeptRedisEventIsolation(
+        client, key_builder=DefaultKeyBuilder(prefix=redis.prefix), lock_kwargs={"timeout": 0.3}
+    )
+    key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+    try:
+        # A hang here (the renewer's whole minute before the fix) fails rather than passes.
+        async with asyncio.timeout(30):
+            async with isolation.lock(key):
+                assert await client.exists(isolation.key_builder.build(key, "lock"))
+                await renewing.wait()  # the update ends while a renewal is under way
+        assert not [
+            t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__name__", "") == "_renew"
+        ]
+        assert not await client.exists(isolation.key_builder.build(key, "lock"))
+    finally:
+        await client.aclose()
