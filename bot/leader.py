@@ -28,11 +28,10 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import Database, _role_key
+from storage.db import Database, _role_key, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +119,8 @@ class Leader:
     def _step_file(self) -> bool:
         if self._fd is not None:
             return True
-        path = make_url(self.db.url).database
-        if not path or path == ":memory:":
+        path = sqlite_file(self.db.url)
+        if path is None:
             self._fd = -1  # a database only this process sees
             return True
         fd = os.open(f"{path}.{self.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -190,8 +189,8 @@ class Leader:
 async def scheduler_holder(db: Database, name: str = ROLE) -> str | None:
     """Who runs the scheduled jobs now (``host:pid``), None when nobody does."""
     if db.is_sqlite:
-        path = make_url(db.url).database
-        if not path or path == ":memory:":
+        path = sqlite_file(db.url)
+        if path is None:
             return None
         lock = f"{path}.{name}.lock"
         try:

@@ -46,7 +46,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -212,6 +212,13 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, query_only: bool = False) -> N
             _query_only_off(conn)
 
 
+def sqlite_file(url: str | URL) -> str | None:
+    """A SQLite URL's file; None for an in-memory database (one per connection, seen by this
+    process only)."""
+    path = make_url(url).database
+    return path if path and path != ":memory:" else None
+
+
 def create_engine(
     url: str,
     *,
@@ -225,7 +232,7 @@ def create_engine(
     autocommit)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        memory = parsed.database in (None, "", ":memory:")
+        memory = sqlite_file(parsed) is None
         # What the aiosqlite dialect would hand sqlite3.connect (the file's absolute path, uri).
         cargs, cparams = SQLiteDialect_pysqlite().create_connect_args(parsed)
         engine = create_async_engine(
@@ -285,7 +292,7 @@ class Database:
         # PostgreSQL. (An in-memory SQLite database is one per connection: no second engine.)
         self._readers = self.sessionmaker
         self._read_engine: AsyncEngine | None = None
-        if not self.is_sqlite or make_url(url).database not in (None, "", ":memory:"):
+        if not self.is_sqlite or sqlite_file(url) is not None:
             self._read_engine = create_engine(
                 url, echo=echo, busy_timeout_s=busy_timeout_s, pool_size=pool_size, query_only=True
             )
@@ -463,8 +470,8 @@ def _role_key(name: str) -> int:
 
 @asynccontextmanager
 async def _file_role(url: str, name: str) -> AsyncIterator[bool]:
-    path = make_url(url).database
-    if not path or path == ":memory:":
+    path = sqlite_file(url)
+    if path is None:
         yield True  # a database only this process sees
         return
     fd = os.open(f"{path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
