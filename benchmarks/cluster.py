@@ -32,13 +32,18 @@ Prints tables, and the CPU each part used (each worker, this process: emulator a
 PostgreSQL, nginx, Redis) against the machine's cores, and what that CPU allows: one worker runs
 on one core at most, and every part shares the cores, so N workers can gain at most
 (cores / CPU per update of all parts) / (one worker's ceiling) over one: 2b/(b+o) on two cores,
-for b ms an update in the worker and o in the rest (about 1.35× at b ≈ 10, o ≈ 4.5). Also the
+for b ms an update in the worker and o in the rest (about 1.4× at b ≈ 6, o ≈ 2.6). Also the
 machine's busy share from /proc/stat, over the run and its busiest 5 s: the part counts miss
 nothing the machine did. (PostgreSQL's count is every ``postgres`` process's: other databases'
-work on a shared machine included.) Needs root (or
-sudo) for deploy/up.sh's nginx site; PostgreSQL at --pg-admin. ``--only 1|3|kill`` runs one
-deployment (trying it out); BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s> help when a run
-goes wrong (workers' logs in /tmp/shuxiang-cluster-bench/log).
+work on a shared machine included.)
+
+``--delay MS``: the Bot API answers the bot's replies after MS. ``--worker-cpu C`` (a diagnosis,
+root only): each worker held to C of a core by a cgroup CPU quota, so that the machine's cores
+are not what three workers run out of; what then keeps them from scaling is the design's.
+
+Needs root (or sudo) for deploy/up.sh's nginx site; PostgreSQL at --pg-admin. ``--only
+1|3|kill`` runs one deployment (trying it out); BENCH_LOG_LEVEL=INFO and BENCH_STEP_TIMEOUT=<s>
+help when a run goes wrong (workers' logs in /tmp/shuxiang-cluster-bench/log).
 """
 
 from __future__ import annotations
@@ -625,6 +630,9 @@ async def one_run(
         readings = await seed_library(db, args.readers)
         print(f"[{name}] deploying {workers} worker(s)…", flush=True)
         await asyncio.to_thread(up, env)
+        if args.worker_cpu:
+            for i in range(workers):
+                hold_to(worker_pid(BASE_PORT + i), f"{SITE}-{i}", args.worker_cpu)
         for method in REPLY_METHODS:  # after the webhook is set: setWebhook is not slowed
             if args.delay:
                 emu.faults.add(method, "slow", delay=args.delay / 1000, times=None)
@@ -638,7 +646,24 @@ async def one_run(
         await asyncio.to_thread(down, env)
         await emu.stop()
         await db.dispose()
+        for i in range(workers if args.worker_cpu else 0):
+            (CPU_CGROUPS / f"{SITE}-{i}").rmdir()  # its worker is stopped: it is empty
     return run, sent
+
+
+# cgroup v1's cpu controller (this machine's); cgroup v2 names the quota cpu.max instead.
+CPU_CGROUPS = Path("/sys/fs/cgroup/cpu")
+
+
+def hold_to(pid: int, group: str, cores: float) -> None:
+    """Hold a worker to ``cores`` of CPU time (a CFS quota): with each worker held below a core
+    the machine's two cores are no longer what three workers run out of, so the run shows
+    whether anything else (Redis, PostgreSQL, nginx, the outbox) keeps them from scaling."""
+    path = CPU_CGROUPS / group
+    path.mkdir(exist_ok=True)
+    period = int((path / "cpu.cfs_period_us").read_text())
+    (path / "cpu.cfs_quota_us").write_text(str(round(cores * period)))
+    (path / "cgroup.procs").write_text(str(pid))
 
 
 def _parts(cpu: dict[str, float]) -> dict[str, float]:
@@ -696,6 +721,11 @@ async def main() -> None:
     parser.add_argument(
         "--delay", type=int, default=0, help="Bot API answers to the bot's replies after this (ms)"
     )
+    parser.add_argument(
+        "--worker-cpu",
+        type=float,
+        help="hold each worker to this share of a core (cgroup CPU quota; a diagnosis)",
+    )
     parser.add_argument("--only", choices=("1", "3", "kill"), help="one run only (trying it)")
     parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -717,7 +747,9 @@ async def main() -> None:
     n = args.readers * UPDATES_PER_READER
     print(
         f"\n## Updates: {args.readers} readers × {UPDATES_PER_READER} = {n} through nginx, "
-        f"the Bot API answering in {args.delay} ms\n"
+        f"the Bot API answering in {args.delay} ms"
+        + (f", each worker held to {args.worker_cpu:g} core" if args.worker_cpu else "")
+        + "\n"
     )
     print(
         "| deployment | updates | to the last reply | updates/s | webhook POSTs | non-2xx "
