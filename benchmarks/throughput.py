@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/throughput.py [--readers 200] [--cycles 2] [--delays 0,50,200]
         [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/postgres] [--no-sqlite]
-        [--profile 0] [--in-flight 32]
+        [--profile 0] [--in-flight 64]
 
 The bot (``build_app`` and ``run_polling``, as ``shuxiang run`` runs it) polls the Bot API
 emulator over HTTP. The emulator and the readers run in a second process, so the bot's CPU is
@@ -626,7 +626,14 @@ def parse() -> argparse.Namespace:
     p.add_argument("--pg", default="", help="a PostgreSQL URL (its server gets a bench database)")
     p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--no-peer", action="store_true", help="skip aiogram's start_polling rows")
-    p.add_argument("--in-flight", type=int, default=32)
+    from bot.config import Settings
+
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=Settings.model_fields["max_updates_in_flight"].default,
+        help="max_updates_in_flight (default: the setting's)",
+    )
     p.add_argument("--profile", type=int, default=None, help="profile the SQLite run at this delay")
     p.add_argument("--profile-lines", type=int, default=25)
     p.add_argument("--profile-out", default="", help="save the profile (pstats) here")
