@@ -67,7 +67,7 @@ SQLITE_CACHE_KIB = 32_768
 # 350 MB budget (256 MB cost ~55 MB more at 81k titles, for no measurable speed).
 SQLITE_MMAP_BYTES = 32 * 1024 * 1024
 # Connections each engine keeps open. An update holds one only while its transaction is open
-# (never over a Bot API call), so the bot's updates in flight (max_updates_in_flight, 32) need
+# (never over a Bot API call), so the bot's updates in flight (max_updates_in_flight, 64) need
 # fewer; the others wait their turn in the pool's queue. No overflow: a connection opened for a
 # burst and closed as it ends costs more than the wait (SQLite: eight pragmas; PostgreSQL: a
 # connection's startup, 3% of the bot's CPU under load). On PostgreSQL every update reads and
