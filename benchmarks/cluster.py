@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -647,7 +648,8 @@ async def one_run(
         await emu.stop()
         await db.dispose()
         for i in range(workers if args.worker_cpu else 0):
-            (CPU_CGROUPS / f"{SITE}-{i}").rmdir()  # its worker is stopped: it is empty
+            with contextlib.suppress(OSError):  # left behind (not empty) rather than hide an error
+                (CPU_CGROUPS / f"{SITE}-{i}").rmdir()
     return run, sent
 
 
