@@ -7,7 +7,7 @@
 #     sudo -E deploy/up.sh
 #
 # Knobs (environment; defaults in brackets):
-#   WORKERS [3]            webhook workers, on ports BASE_PORT, BASE_PORT+1, ...
+#   WORKERS [cores - 1, 2 to 4]  webhook workers, on ports BASE_PORT, BASE_PORT+1, ...
 #   BASE_PORT [8081]       first worker's port (127.0.0.1 only)
 #   NGINX_LISTEN [443 ssl] what nginx listens on; "8080" for plain HTTP behind another proxy
 #   TLS_CERT, TLS_KEY      certificate and key for "443 ssl" (e.g. certbot's fullchain/privkey)
@@ -24,7 +24,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-WORKERS="${WORKERS:-3}"
+# One worker per core, PostgreSQL keeping one; two at least (a worker's death is no outage),
+# four at most (20 PostgreSQL connections each, within the server's default max_connections).
+cores="$(nproc)"
+WORKERS="${WORKERS:-$((cores <= 3 ? 2 : cores > 5 ? 4 : cores - 1))}"
 BASE_PORT="${BASE_PORT:-8081}"
 NGINX_LISTEN="${NGINX_LISTEN:-443 ssl}"
 SERVER_NAME="${SERVER_NAME:-_}"

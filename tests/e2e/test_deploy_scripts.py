@@ -1,8 +1,9 @@
 """deploy/up.sh and deploy/down.sh on this machine's nginx, without systemd, with a stand-in for
 the ``shuxiang`` command (it answers ``db upgrade`` and serves /healthz and the webhook path
 checking the secret header), so the script's own work runs in seconds: the env file, the nginx
-site rendered from its template and reloaded, the workers started one at a time with pid files,
-a re-run with fewer workers stopping the extra one, and down.sh undoing it all. The bot itself
+site rendered from its template and reloaded, as many workers as the machine's cores call for
+(told the script by an ``nproc`` of the test's) started one at a time with pid files, a re-run
+with fewer workers stopping the extra ones, and down.sh undoing it all. The bot itself
 behind the same scripts: benchmarks/cluster.py and the README's deployment section.
 
 Runs as root only, where Debian's nginx, redis-server and postgresql are installed (the script
@@ -160,11 +161,17 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, str]]:
         resource_missing("PostgreSQL or Redis does not answer on 127.0.0.1")
     stand_in = tmp_path / "shuxiang-stand-in.py"
     stand_in.write_text(STAND_IN, encoding="utf-8")
-    base = free_ports(3)
+    # A machine of five cores, whatever this one has: four workers by default (a core left to
+    # PostgreSQL).
+    machine = tmp_path / "machine"
+    machine.mkdir()
+    (machine / "nproc").write_text("#!/bin/sh\necho 5\n", encoding="utf-8")
+    (machine / "nproc").chmod(0o755)
+    base = free_ports(5)
     site = f"shuxiang-test-{os.getpid()}"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHUXIANG_")},
-        "WORKERS": "2",
+        **{k: v for k, v in os.environ.items() if not k.startswith("SHUXIANG_") and k != "WORKERS"},
+        "PATH": f"{machine}{os.pathsep}{os.environ['PATH']}",
         "BASE_PORT": str(base + 1),
         "NGINX_LISTEN": f"127.0.0.1:{base}",
         "SITE": site,
@@ -186,7 +193,8 @@ def deployment(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_up_twice_then_down(deployment: dict[str, str], tmp_path: Path) -> None:
     env = deployment
     nginx = f"http://{env['NGINX_LISTEN']}"
-    first, second = int(env["BASE_PORT"]), int(env["BASE_PORT"]) + 1
+    ports = [int(env["BASE_PORT"]) + i for i in range(4)]
+    first = ports[0]
     up = script("up.sh", env)
     assert up.returncode == 0, up.stdout + up.stderr
 
@@ -203,19 +211,18 @@ def test_up_twice_then_down(deployment: dict[str, str], tmp_path: Path) -> None:
     assert fetch(f"{nginx}/hook", data=b"{}")[0] == 403
     assert fetch(f"{nginx}/hook", data=b"{}", secret="wrong")[0] == 403
     status, body = fetch(f"{nginx}/hook", data=b"{}", secret=secret)
-    assert status == 200 and body["port"] in (first, second)
+    assert status == 200 and body["port"] in ports
     assert body["cwd"] == str(tmp_path / "state")
     assert fetch(f"{nginx}/elsewhere", data=b"{}", secret=secret)[0] == 404
-    pids = {
-        port: int((tmp_path / "run" / f"worker-{port}.pid").read_text()) for port in (first, second)
-    }
+    pids = {port: int((tmp_path / "run" / f"worker-{port}.pid").read_text()) for port in ports}
     assert all(alive(pid) for pid in pids.values())
+    assert not (tmp_path / "run" / f"worker-{ports[-1] + 1}.pid").exists()
 
-    # Again with one worker: the first restarted, the second stopped, the env file kept.
+    # Again with one worker: the first restarted, the others stopped, the env file kept.
     again = script("up.sh", {**env, "WORKERS": "1"})
     assert again.returncode == 0, again.stdout + again.stderr
-    assert not alive(pids[first]) and not alive(pids[second])
-    assert not (tmp_path / "run" / f"worker-{second}.pid").exists()
+    assert not any(alive(pid) for pid in pids.values())
+    assert not any((tmp_path / "run" / f"worker-{port}.pid").exists() for port in ports[1:])
     restarted = int((tmp_path / "run" / f"worker-{first}.pid").read_text())
     assert alive(restarted)
     assert f"SHUXIANG_WEBHOOK_SECRET={written['SHUXIANG_WEBHOOK_SECRET']}" in env_file.read_text(
