@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import Database, _role_key, sqlite_file
+from storage.db import Database, _role_key, role_lock_file
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,11 @@ class Leader:
     def _step_file(self) -> bool:
         if self._fd is not None:
             return True
-        path = sqlite_file(self.db.url)
-        if path is None:
+        lock = role_lock_file(self.db.url, self.name)
+        if lock is None:
             self._fd = -1  # a database only this process sees
             return True
-        fd = os.open(f"{path}.{self.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -189,10 +189,9 @@ class Leader:
 async def scheduler_holder(db: Database, name: str = ROLE) -> str | None:
     """Who runs the scheduled jobs now (``host:pid``), None when nobody does."""
     if db.is_sqlite:
-        path = sqlite_file(db.url)
-        if path is None:
+        lock = role_lock_file(db.url, name)
+        if lock is None:
             return None
-        lock = f"{path}.{name}.lock"
         try:
             fd = os.open(lock, os.O_RDONLY)
         except FileNotFoundError:

@@ -219,6 +219,13 @@ def sqlite_file(url: str | URL) -> str | None:
     return path if path and path != ":memory:" else None
 
 
+def role_lock_file(url: str, name: str) -> str | None:
+    """The file beside a SQLite database whose flock holds role ``name`` (the one place its
+    name is made: who holds it and who asks must agree); None for an in-memory database."""
+    path = sqlite_file(url)
+    return None if path is None else f"{path}.{name}.lock"
+
+
 def create_engine(
     url: str,
     *,
@@ -470,11 +477,11 @@ def _role_key(name: str) -> int:
 
 @asynccontextmanager
 async def _file_role(url: str, name: str) -> AsyncIterator[bool]:
-    path = sqlite_file(url)
-    if path is None:
+    lock = role_lock_file(url, name)
+    if lock is None:
         yield True  # a database only this process sees
         return
-    fd = os.open(f"{path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
