@@ -69,6 +69,7 @@ if str(ROOT) not in sys.path:
 import asyncpg  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from benchmarks.throughput import REPLY_METHODS  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from sandbox.emulator import BotApiEmulator  # noqa: E402
 from services.actor import Actor  # noqa: E402
@@ -108,13 +109,6 @@ WRITERS_PER_READER = 3  # binding, renewal, hold
 CHAT_BASE = 3_000_000
 BROADCAST_BASE = 4_000_000
 THINK_S = 1.1
-# What Telegram answers the bot with (--delay slows these): the replies and the hold notices.
-REPLY_METHODS = (
-    "sendmessage",
-    "editmessagetext",
-    "editmessagereplymarkup",
-    "answercallbackquery",
-)
 RENEWED, OVERTAKEN = "renewed", "overtaken"
 STEP_TIMEOUT_S = float(os.environ.get("BENCH_STEP_TIMEOUT", "180"))
 
@@ -634,8 +628,8 @@ async def one_run(
         if args.worker_cpu:
             for i in range(workers):
                 hold_to(worker_pid(BASE_PORT + i), f"{SITE}-{i}", args.worker_cpu)
-        for method in REPLY_METHODS:  # after the webhook is set: setWebhook is not slowed
-            if args.delay:
+        if args.delay:  # after the webhook is set: setWebhook is not slowed
+            for method in REPLY_METHODS:  # the replies and the hold notices
                 emu.faults.add(method, "slow", delay=args.delay / 1000, times=None)
         kill_port = BASE_PORT + 1 if kill else None
         print(f"[{name}] {len(readings) * UPDATES_PER_READER} updates…", flush=True)
