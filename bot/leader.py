@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import Database, _role_key, role_lock_file
+from storage.db import Database, role_key, role_lock_file
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def default_identity() -> str:
 
 def lock_parts(name: str) -> tuple[int, int]:
     """pg_locks shows a bigint advisory key as classid (high half) and objid (low half)."""
-    key = _role_key(name)
+    key = role_key(name)
     return key >> 32, key & 0xFFFFFFFF
 
 
@@ -96,7 +96,7 @@ class Leader:
         try:
             got = bool(
                 await conn.scalar(
-                    text("SELECT pg_try_advisory_lock(:k)"), {"k": _role_key(self.name)}
+                    text("SELECT pg_try_advisory_lock(:k)"), {"k": role_key(self.name)}
                 )
             )
             if got:
@@ -147,7 +147,7 @@ class Leader:
         if self._conn is not None:
             with contextlib.suppress(SQLAlchemyError, OSError):
                 await self._conn.execute(
-                    text("SELECT pg_advisory_unlock(:k)"), {"k": _role_key(self.name)}
+                    text("SELECT pg_advisory_unlock(:k)"), {"k": role_key(self.name)}
                 )
             await self._drop_connection()
         if self._fd is not None:

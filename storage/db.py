@@ -404,7 +404,7 @@ class Database:
             async with _file_role(self.url, name) as alone:
                 yield alone
             return
-        key = _role_key(name)
+        key = role_key(name)
         async with self.engine.connect() as conn:
             alone = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
             await conn.execute(text("SELECT pg_advisory_lock_shared(:k)"), {"k": key})
@@ -470,7 +470,7 @@ class Reading:
         return None if context is None else await context.__aexit__(*exc_info)
 
 
-def _role_key(name: str) -> int:
+def role_key(name: str) -> int:
     # A stable 63-bit key per role name (Python's hash() changes between processes).
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") >> 1
 
